@@ -1,0 +1,181 @@
+//! The binary wire format for panels crossing the sandbox boundary (host → guest inputs, guest →
+//! host position). Little-endian, column-major, decoded defensively: corrupt bytes give a
+//! [`WireError`], never a panic.
+//!
+//! ```text
+//! "DSLP" u32:version u32:n_panels
+//! per panel: str:name u32:n_dates u32:n_cols i32*n_dates:dates str*n_cols:columns f64*(n_dates*n_cols)
+//! str = u32:len + UTF-8 bytes
+//! ```
+
+/// A wide panel: dates (days since 1970-01-01) × columns (stock ids), values column-major, NaN = missing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PanelData {
+    pub name: String,
+    pub dates: Vec<i32>,
+    pub columns: Vec<String>,
+    /// `values[c * dates.len() + r]` is row `r` of column `c`.
+    pub values: Vec<f64>,
+}
+
+impl PanelData {
+    /// Value at row `r`, column `c`.
+    pub fn get(&self, r: usize, c: usize) -> f64 {
+        self.values[c * self.dates.len() + r]
+    }
+
+    /// Column `c` as a slice.
+    pub fn column(&self, c: usize) -> &[f64] {
+        let n = self.dates.len();
+        &self.values[c * n..(c + 1) * n]
+    }
+}
+
+const MAGIC: &[u8; 4] = b"DSLP";
+const VERSION: u32 = 1;
+
+/// Why panel bytes could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum WireError {
+    #[error("panel bytes are truncated at offset {0}")]
+    Truncated(usize),
+    #[error("panel bytes do not start with the DSLP magic")]
+    Magic,
+    #[error("panel format version {0} is not supported")]
+    Version(u32),
+    #[error("a panel name or column is not valid UTF-8")]
+    Utf8,
+    #[error("panel {0:?} declares a size that overflows")]
+    Size(String),
+}
+
+/// Encodes panels.
+pub fn encode(panels: &[&PanelData]) -> Vec<u8> {
+    let size: usize = panels
+        .iter()
+        .map(|p| 64 + p.dates.len() * 4 + p.values.len() * 8 + p.columns.len() * 12)
+        .sum();
+    let mut out = Vec::with_capacity(size + 12);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(panels.len() as u32).to_le_bytes());
+    for p in panels {
+        put_str(&mut out, &p.name);
+        out.extend_from_slice(&(p.dates.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(p.columns.len() as u32).to_le_bytes());
+        for d in &p.dates {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        for c in &p.columns {
+            put_str(&mut out, c);
+        }
+        for v in &p.values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(WireError::Truncated(self.pos))?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u32(&mut self) -> Result<u32, WireError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn str(&mut self) -> Result<String, WireError> {
+        let n = self.u32()? as usize;
+        let b = self.take(n)?;
+        String::from_utf8(b.to_vec()).map_err(|_| WireError::Utf8)
+    }
+}
+
+/// Decodes panels written by [`encode`].
+pub fn decode(bytes: &[u8]) -> Result<Vec<PanelData>, WireError> {
+    let mut r = Reader { bytes, pos: 0 };
+    if r.take(4)? != MAGIC {
+        return Err(WireError::Magic);
+    }
+    let version = r.u32()?;
+    if version != VERSION {
+        return Err(WireError::Version(version));
+    }
+    let n = r.u32()? as usize;
+    let mut panels = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        let name = r.str()?;
+        let n_dates = r.u32()? as usize;
+        let n_cols = r.u32()? as usize;
+        let cells = n_dates
+            .checked_mul(n_cols)
+            .filter(|c| c.checked_mul(8).is_some())
+            .ok_or_else(|| WireError::Size(name.clone()))?;
+        let date_bytes = r.take(n_dates * 4)?;
+        let dates = date_bytes
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let mut columns = Vec::with_capacity(n_cols.min(1 << 16));
+        for _ in 0..n_cols {
+            columns.push(r.str()?);
+        }
+        let value_bytes = r.take(cells * 8)?;
+        let values = value_bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect();
+        panels.push(PanelData {
+            name,
+            dates,
+            columns,
+            values,
+        });
+    }
+    Ok(panels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let p = PanelData {
+            name: "price:收盤價".into(),
+            dates: vec![1, 2, 3],
+            columns: vec!["1101".into(), "2330".into()],
+            values: vec![1.0, f64::NAN, 3.0, 4.0, 5.0, 6.0],
+        };
+        let bytes = encode(&[&p]);
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back[0].columns, p.columns);
+        assert!(back[0].get(1, 0).is_nan());
+        assert_eq!(back[0].get(2, 1), 6.0);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err());
+        }
+        let mut bad = bytes.clone();
+        bad[0] = b'X';
+        assert_eq!(decode(&bad), Err(WireError::Magic));
+    }
+}

@@ -1,0 +1,24 @@
+//! The DSL front end: source text → [`ast::Program`] (`parse`) → [`check::TypedProgram`]
+//! (`check`, which collects every diagnostic). Syntax is `grammar/strategy.pest`; operators come
+//! from the one registry in `dsl_runtime::ops`. Semantics: `spec/finlab-semantics.md` §5.
+
+pub mod ast;
+pub mod check;
+pub mod diagnostic;
+pub mod parse;
+pub mod suggest;
+
+pub use check::{check, CheckContext, Checked, PanelKind, SimCall, TExpr, TypedProgram};
+pub use diagnostic::{render, render_compact, Diagnostic, Severity};
+pub use parse::parse;
+
+/// Parses and checks in one step; all diagnostics (a syntax error alone, or the checker's list).
+pub fn compile(source: &str, ctx: &CheckContext) -> Checked {
+    match parse(source) {
+        Ok(program) => check(&program, ctx),
+        Err(d) => Checked {
+            program: None,
+            diagnostics: vec![d],
+        },
+    }
+}

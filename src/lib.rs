@@ -1,0 +1,15 @@
+//! dsl-engine: research Taiwan-stock strategies written in a safe finlab-style DSL.
+//!
+//! Pipeline (one direction, no back-edges): [`dsl`] (parse, check) → [`plan`] (lower) →
+//! [`sandbox`] (evaluate in the wasm guest) → [`backtest`] (finlab `sim()`) → [`metrics`];
+//! [`data`] feeds the sandbox and the backtester; [`pipeline`] strings them together.
+
+pub mod backtest;
+pub mod calendar;
+pub mod cli;
+pub mod data;
+pub mod dsl;
+pub mod metrics;
+pub mod pipeline;
+pub mod plan;
+pub mod sandbox;

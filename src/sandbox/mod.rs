@@ -1,0 +1,35 @@
+//! The sandbox: runs a [`Plan`](dsl_runtime::plan::Plan) in the wasm guest under fuel, wall-clock
+//! and memory limits and returns the position panel. Every limit hit is a typed
+//! [`SandboxError`] that names the limit, the value and the flag that changes it; the host never
+//! panics and the next evaluation in the same process works.
+
+mod cache;
+mod engine;
+mod limits;
+
+use std::time::Duration;
+
+pub use cache::{default_cache_dir, CacheOutcome};
+pub use engine::{Evaluation, Sandbox, GUEST_HASH, GUEST_WASM};
+pub use limits::{default_fuel, Limits, DEFAULT_MEMORY, DEFAULT_WALL};
+
+/// Why an evaluation in the sandbox failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("the evaluation ran out of fuel ({fuel} units): the plan is too costly for its budget; raise it with --fuel")]
+    OutOfFuel { fuel: u64 },
+    #[error("the evaluation passed its wall-clock deadline ({:.1}s of {:.1}s allowed); raise it with --timeout", elapsed.as_secs_f64(), limit.as_secs_f64())]
+    Timeout { elapsed: Duration, limit: Duration },
+    #[error("the evaluation needed more than the memory cap of {} MiB (peak granted {} MiB); raise it with --memory", limit >> 20, peak >> 20)]
+    MemoryCap { peak: usize, limit: usize },
+    #[error("the guest's result is {bytes} bytes, over the {limit}-byte limit")]
+    ResultTooLarge { bytes: usize, limit: usize },
+    #[error("the guest trapped: {message}{}", if output.is_empty() { String::new() } else { format!(" (guest said: {output})") })]
+    GuestTrap { message: String, output: String },
+    #[error("the guest refused the plan: {0}")]
+    PlanRejected(String),
+    #[error("evaluation failed: {0}")]
+    EvalFailed(String),
+    #[error("sandbox internal error: {0}")]
+    Internal(String),
+}
