@@ -35,6 +35,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Backtest a strategy on the data set and print its metrics.
     Backtest(BacktestArgs),
+    /// Print the DSL reference (operators and `sim` options), generated from the registry.
+    Ops,
 }
 
 /// `dsl-engine check`.
@@ -95,6 +97,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Check(a) => check(a),
         Command::Backtest(a) => backtest(a),
+        Command::Ops => {
+            print!("{}", dsl::reference::markdown());
+            Ok(ExitStatus::Success)
+        }
     }
 }
 
@@ -110,10 +116,13 @@ fn log(msg: &str) {
 /// first use).
 fn open_data(dir: Option<&Path>) -> anyhow::Result<DataDir> {
     match dir {
-        Some(d) => DataDir::open(d).with_context(|| format!("cannot open data directory {}", d.display())),
+        Some(d) => {
+            DataDir::open(d).with_context(|| format!("cannot open data directory {}", d.display()))
+        }
         None => {
             let d = data::default_data_dir();
-            data::ensure_default(&d, &mut |m| log(m)).context("preparing the default synthetic data")
+            data::ensure_default(&d, &mut |m| log(m))
+                .context("preparing the default synthetic data")
         }
     }
 }

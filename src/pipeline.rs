@@ -57,7 +57,11 @@ pub fn sim_options(lowered: &Lowered) -> SimOptions {
 }
 
 /// Checks, evaluates and backtests `source` on `data`.
-pub fn backtest(source: &str, data: &DataDir, sandbox: &Sandbox) -> Result<Backtest, PipelineError> {
+pub fn backtest(
+    source: &str,
+    data: &DataDir,
+    sandbox: &Sandbox,
+) -> Result<Backtest, PipelineError> {
     let checked = compile(source, &check_context(data));
     let Some(program) = checked.program else {
         return Err(PipelineError::Invalid(checked.diagnostics));

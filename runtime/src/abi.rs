@@ -30,9 +30,19 @@ pub unsafe extern "C" fn dsl_eval(
     data_len: u32,
 ) -> u64 {
     // SAFETY: the host wrote into buffers it got from dsl_alloc with these lengths.
-    let plan = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(plan_ptr, plan_len as usize)) };
+    let plan = unsafe {
+        Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+            plan_ptr,
+            plan_len as usize,
+        ))
+    };
     // SAFETY: as above.
-    let data = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(data_ptr, data_len as usize)) };
+    let data = unsafe {
+        Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+            data_ptr,
+            data_len as usize,
+        ))
+    };
     let out = crate::run(&plan, &data);
     drop(plan);
     drop(data);

@@ -200,7 +200,10 @@ fn to_panel_data(p: Panel) -> PanelData {
         }
         Cols::Bool(cols) => {
             for c in cols {
-                values.extend(c.into_iter().map(|v| if v == Some(true) { 1.0 } else { 0.0 }));
+                values.extend(
+                    c.into_iter()
+                        .map(|v| if v == Some(true) { 1.0 } else { 0.0 }),
+                );
             }
         }
     }
@@ -458,10 +461,7 @@ fn panel_scalar(
     }
     if op.is_comparison() {
         let op = if scalar_left { flipped(op) } else { op };
-        let cols = floats(p)
-            .iter()
-            .map(|c| compare_scalar(op, c, s))
-            .collect();
+        let cols = floats(p).iter().map(|c| compare_scalar(op, c, s)).collect();
         return Ok(Value::Panel(with_bool(p, cols)));
     }
     Ok(Value::Panel(map_float(p, |c| match (op, scalar_left) {
@@ -507,7 +507,10 @@ fn call(i: usize, op: OpId, p: &Panel, args: &[i64]) -> Result<Panel, EvalError>
             };
             let mut cols = Vec::with_capacity(p.columns.len());
             for c in floats(p) {
-                let s = c.into_series().rolling_mean(opts.clone()).map_err(polars_err(i))?;
+                let s = c
+                    .into_series()
+                    .rolling_mean(opts.clone())
+                    .map_err(polars_err(i))?;
                 cols.push(nan_to_null(s.f64().map_err(polars_err(i))?.clone()));
             }
             Ok(Panel {
@@ -521,13 +524,19 @@ fn call(i: usize, op: OpId, p: &Panel, args: &[i64]) -> Result<Panel, EvalError>
             columns: p.columns.clone(),
             cols: match &p.cols {
                 Cols::Float(cs) => Cols::Float(cs.iter().map(|c| c.shift(n)).collect()),
-                Cols::Bool(cs) => {
-                    Cols::Bool(cs.iter().map(|c| c.shift_and_fill(n, Some(false))).collect())
-                }
+                Cols::Bool(cs) => Cols::Bool(
+                    cs.iter()
+                        .map(|c| c.shift_and_fill(n, Some(false)))
+                        .collect(),
+                ),
             },
         }),
         OpId::Rise | OpId::Fall => {
-            let cmp = if op == OpId::Rise { BinOp::Gt } else { BinOp::Lt };
+            let cmp = if op == OpId::Rise {
+                BinOp::Gt
+            } else {
+                BinOp::Lt
+            };
             let cols = floats(p)
                 .iter()
                 .map(|c| compare(cmp, c, &c.shift(n)))

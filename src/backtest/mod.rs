@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use dsl_runtime::wire::PanelData;
 use serde::Serialize;
 
-pub use schedule::Resample;
 use schedule::schedule;
+pub use schedule::Resample;
 
 /// Taiwan's default fee ratio (1.425‰ per side).
 pub const TW_FEE: f64 = 1.425 / 1000.0;
@@ -127,7 +127,12 @@ pub fn simulate(
         .collect();
     cols.sort_unstable();
     if cols.is_empty() {
-        let head: Vec<&str> = position.columns.iter().take(5).map(String::as_str).collect();
+        let head: Vec<&str> = position
+            .columns
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
         return Err(BacktestError::NoCommonStocks(head.join(", ")));
     }
     // Rows up to the present data date, NaN → 0 (§2.1 steps 7, 9).
@@ -242,7 +247,13 @@ pub fn simulate(
                     }
                     _ => {
                         if let Some(h) = held.remove(&k) {
-                            trades.push(close_trade(&stock(k), h.trade, bars, bar, Some(fee + tax)));
+                            trades.push(close_trade(
+                                &stock(k),
+                                h.trade,
+                                bars,
+                                bar,
+                                Some(fee + tax),
+                            ));
                         }
                         held.insert(
                             k,
@@ -331,7 +342,11 @@ mod tests {
     fn worked_example_of_the_spec() {
         // §2.6: A = 100,110,121; B = 50,50,45; one row dated d0 = {A, B}.
         let f = TW_FEE;
-        let prices = panel(vec![0, 1, 2], &["A", "B"], vec![100., 110., 121., 50., 50., 45.]);
+        let prices = panel(
+            vec![0, 1, 2],
+            &["A", "B"],
+            vec![100., 110., 121., 50., 50., 45.],
+        );
         let pos = panel(vec![0], &["A", "B"], vec![1.0, 1.0]);
         let r = simulate(&pos, &prices, &SimOptions::default()).unwrap();
         let v: Vec<f64> = r.creturn.iter().map(|x| x.1).collect();
@@ -352,11 +367,7 @@ mod tests {
             &["X", "Y"],
             vec![10., 10., 11., 12., 12., 20., 20., 18., 18., 19.],
         );
-        let pos = panel(
-            vec![0, 2],
-            &["X", "Y"],
-            vec![0.6, 0.0, 0.4, 0.4],
-        );
+        let pos = panel(vec![0, 2], &["X", "Y"], vec![0.6, 0.0, 0.4, 0.4]);
         let r = simulate(&pos, &prices, &SimOptions::default()).unwrap();
         // d1: buy at 10 / 20. X value 0.6(1−f), Y 0.4(1−f), cash 0.
         let x1 = 0.6 * (1.0 - f);

@@ -130,8 +130,16 @@ mod tests {
         assert_eq!(
             s,
             vec![
-                Rebalance { signal_date: d(2023, 4, 30), row: 0, bar: 1 },
-                Rebalance { signal_date: d(2023, 5, 31), row: 2, bar: 3 },
+                Rebalance {
+                    signal_date: d(2023, 4, 30),
+                    row: 0,
+                    bar: 1
+                },
+                Rebalance {
+                    signal_date: d(2023, 5, 31),
+                    row: 2,
+                    bar: 3
+                },
             ]
         );
     }

@@ -171,9 +171,19 @@ fn read_dates(col: &ArrayRef, path: &Path) -> Result<Vec<i32>, DataError> {
 }
 
 fn read_values(col: &ArrayRef, out: &mut Vec<f64>, path: &Path) -> Result<(), DataError> {
-    fn push<T: ArrowPrimitiveType>(col: &ArrayRef, out: &mut Vec<f64>, f: impl Fn(T::Native) -> f64) {
+    fn push<T: ArrowPrimitiveType>(
+        col: &ArrayRef,
+        out: &mut Vec<f64>,
+        f: impl Fn(T::Native) -> f64,
+    ) {
         let a = col.as_primitive::<T>();
-        out.extend((0..a.len()).map(|i| if a.is_null(i) { f64::NAN } else { f(a.value(i)) }));
+        out.extend((0..a.len()).map(|i| {
+            if a.is_null(i) {
+                f64::NAN
+            } else {
+                f(a.value(i))
+            }
+        }));
     }
     match col.data_type() {
         DataType::Float64 => push::<Float64Type>(col, out, |v| v),

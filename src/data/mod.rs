@@ -121,9 +121,11 @@ pub fn default_data_dir() -> PathBuf {
         return PathBuf::from(p);
     }
     let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
-    base.join("dsl-engine")
-        .join("data")
-        .join(format!("{}-v{}-seed42", synth::GENERATOR, synth::VERSION))
+    base.join("dsl-engine").join("data").join(format!(
+        "{}-v{}-seed42",
+        synth::GENERATOR,
+        synth::VERSION
+    ))
 }
 
 /// Opens the default data directory, generating the synthetic market there first if it is not
@@ -147,10 +149,13 @@ pub fn ensure_default(dir: &Path, log: &mut dyn FnMut(&str)) -> Result<DataDir, 
         dir.display()
     ));
     let panels = synth::generate(&cfg);
+    // Unique per process and call, so concurrent generators never share a temporary directory.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let tmp = parent.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{}",
         dir.file_name().and_then(|n| n.to_str()).unwrap_or("data"),
-        std::process::id()
+        std::process::id(),
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let manifest = Manifest {

@@ -63,7 +63,11 @@ pub enum StmtKind {
     /// `target = value`
     Assign { target: Expr, value: Expr },
     /// `target += value` and friends.
-    AugAssign { target: Expr, op: String, value: Expr },
+    AugAssign {
+        target: Expr,
+        op: String,
+        value: Expr,
+    },
     /// A bare expression (usually the `sim(...)` call).
     Expr(Expr),
 }

@@ -78,7 +78,7 @@ enum Val {
     Number(f64),
     Str(String),
     Bool(bool),
-    NoneVal,
+    Nothing,
     DataModule,
     DataGet,
     SimFn,
@@ -97,7 +97,7 @@ impl Val {
             Val::Number(_) => "a number",
             Val::Str(_) => "a string",
             Val::Bool(_) => "a bool",
-            Val::NoneVal => "None",
+            Val::Nothing => "None",
             Val::DataModule => "the `data` module",
             Val::DataGet | Val::SimFn | Val::Method(..) => "a function",
             Val::Module(_) => "a module",
@@ -201,7 +201,7 @@ pub fn check(program: &Program, ctx: &CheckContext) -> Checked {
         .last()
         .map(|s| Span::new(s.span.end as usize, s.span.end as usize))
         .unwrap_or_default();
-    if c.sim.is_none() && !c.diags.iter().any(|d| d.code == "sim-arguments") {
+    if c.sim_span.is_none() {
         c.diags.push(
             Diagnostic::error("missing-sim", end, "the strategy never calls `sim(...)`")
                 .label("expected a `sim(position, ...)` call")
@@ -311,7 +311,14 @@ impl Checker<'_> {
                             Diagnostic::error(
                                 "reassigned-builtin",
                                 target.span,
-                                format!("`{n}` is the finlab {} and cannot be reassigned", if n == "data" { "data module" } else { "backtest function" }),
+                                format!(
+                                    "`{n}` is the finlab {} and cannot be reassigned",
+                                    if n == "data" {
+                                        "data module"
+                                    } else {
+                                        "backtest function"
+                                    }
+                                ),
                             )
                             .hint("pick another name, e.g. `close = data.get(...)`"),
                         );
@@ -404,11 +411,12 @@ impl Checker<'_> {
     fn sim_call(&mut self, args: &[Arg], span: Span) {
         if let Some(first) = self.sim_span {
             self.diags.push(
-                Diagnostic::error("multiple-sim", span, "a strategy calls `sim(...)` once")
-                    .hint(format!(
+                Diagnostic::error("multiple-sim", span, "a strategy calls `sim(...)` once").hint(
+                    format!(
                         "remove one of the calls (the first starts at byte {})",
                         first.start
-                    )),
+                    ),
+                ),
             );
             return;
         }
@@ -451,7 +459,7 @@ impl Checker<'_> {
             let value = self.expr(&arg.value);
             match (name.as_str(), value) {
                 (_, Val::Poison) => ok = false,
-                ("resample", Val::NoneVal) => sim.resample = None,
+                ("resample", Val::Nothing) => sim.resample = None,
                 ("resample", Val::Str(s)) if RESAMPLES.contains(&s.as_str()) => {
                     sim.resample = Some(s)
                 }
@@ -480,25 +488,26 @@ impl Checker<'_> {
                             sim.tax_ratio = Some(x)
                         }
                     }
-                    Val::NoneVal => {}
+                    Val::Nothing => {}
                     other => {
                         ok = false;
                         self.err(
                             Diagnostic::error(
                                 "invalid-sim-option",
                                 arg.value.span,
-                                format!("`{key}` must be a number between 0 and 0.1, not {}", match other {
-                                    Val::Number(x) => x.to_string(),
-                                    o => o.describe().to_string(),
-                                }),
+                                format!(
+                                    "`{key}` must be a number between 0 and 0.1, not {}",
+                                    match other {
+                                        Val::Number(x) => x.to_string(),
+                                        o => o.describe().to_string(),
+                                    }
+                                ),
                             )
                             .hint("Taiwan defaults: fee_ratio=1.425/1000, tax_ratio=3/1000"),
                         );
                     }
                 },
-                ("position_limit", Val::Number(x)) if x > 0.0 && x <= 1.0 => {
-                    sim.position_limit = x
-                }
+                ("position_limit", Val::Number(x)) if x > 0.0 && x <= 1.0 => sim.position_limit = x,
                 ("position_limit", _) => {
                     ok = false;
                     self.err(
@@ -608,7 +617,7 @@ impl Checker<'_> {
                 Val::Str(value.clone())
             }
             ExprKind::Bool(b) => Val::Bool(*b),
-            ExprKind::None => Val::NoneVal,
+            ExprKind::None => Val::Nothing,
             ExprKind::Name(n) => self.name(n, e.span),
             ExprKind::Unary { op, operand } => self.unary(*op, operand, e.span),
             ExprKind::Binary {
@@ -787,7 +796,11 @@ impl Checker<'_> {
                     Rc::new(TExpr::Binary(plan_op, a.clone(), b.clone())),
                 ),
                 _ => {
-                    let bad = if matches!(l, Val::Panel(PanelKind::Bool, _)) { &r } else { &l };
+                    let bad = if matches!(l, Val::Panel(PanelKind::Bool, _)) {
+                        &r
+                    } else {
+                        &l
+                    };
                     self.err(
                         Diagnostic::error(
                             "logical-needs-bool",
@@ -910,7 +923,9 @@ impl Checker<'_> {
                     span,
                     "`sim(...)` must be its own statement",
                 )
-                .hint("write `sim(position, ...)` or `report = sim(position, ...)` on its own line"),
+                .hint(
+                    "write `sim(position, ...)` or `report = sim(position, ...)` on its own line",
+                ),
             ),
             other => self.err(Diagnostic::error(
                 "not-callable",
@@ -955,7 +970,7 @@ impl Checker<'_> {
             );
         }
         if let Some(known) = &self.ctx.datasets {
-            if !known.iter().any(|k| *k == key) {
+            if !known.contains(&key) {
                 let mut d = Diagnostic::error(
                     "unknown-dataset",
                     arg_span,
@@ -1012,11 +1027,7 @@ impl Checker<'_> {
                 return self.err(Diagnostic::error(
                     "too-many-arguments",
                     arg.span,
-                    format!(
-                        "`{}` takes {} argument(s)",
-                        spec.name,
-                        spec.params.len()
-                    ),
+                    format!("`{}` takes {} argument(s)", spec.name, spec.params.len()),
                 ));
             }
             let v = match self.expr(&arg.value) {
@@ -1076,10 +1087,15 @@ impl Checker<'_> {
                     Diagnostic::error(
                         "argument-out-of-range",
                         vspan,
-                        format!("`{}` of `{}` is {v}; it must be in {lo}..={hi}", p.name, spec.name),
+                        format!(
+                            "`{}` of `{}` is {v}; it must be in {lo}..={hi}",
+                            p.name, spec.name
+                        ),
                     )
                     .hint(match p.kind {
-                        ParamKind::Window | ParamKind::Lag => "windows count trading days: 20 ≈ a month, 250 ≈ a year",
+                        ParamKind::Window | ParamKind::Lag => {
+                            "windows count trading days: 20 ≈ a month, 250 ≈ a year"
+                        }
                         ParamKind::Count => "the number of stocks to pick per date",
                     }),
                 );
@@ -1127,7 +1143,10 @@ impl Checker<'_> {
                 Diagnostic::error(
                     "unsupported-index",
                     index[0].span,
-                    format!("panels are indexed by a bool panel, not {}", other.describe()),
+                    format!(
+                        "panels are indexed by a bool panel, not {}",
+                        other.describe()
+                    ),
                 )
                 .hint("selecting single stocks or dates is not part of the DSL; use a condition"),
             ),
@@ -1179,12 +1198,18 @@ mod tests {
         assert_eq!(c("x = close.shift(-1)"), vec!["lookahead-shift"]);
         assert_eq!(c("x = close.shift(0)"), vec!["lookahead-shift"]);
         assert_eq!(c("x = close.average(3000)"), vec!["argument-out-of-range"]);
-        assert_eq!(c("x = (close > 1) and (close < 5)"), vec!["python-logic-operator"]);
+        assert_eq!(
+            c("x = (close > 1) and (close < 5)"),
+            vec!["python-logic-operator"]
+        );
         assert_eq!(c("x = close > 1 & close < 5"), vec!["logical-needs-bool"]);
         assert_eq!(c("x = close.__class__"), vec!["forbidden-dunder"]);
         assert_eq!(c("x = close.averag(5)"), vec!["unknown-method"]);
         assert_eq!(c("x = data.get(\"price:收盤\")"), vec!["unknown-dataset"]);
-        assert_eq!(c("for i in range(3):\n    pass"), vec!["forbidden-statement", "forbidden-statement"]);
+        assert_eq!(
+            c("for i in range(3):\n    pass"),
+            vec!["forbidden-statement", "forbidden-statement"]
+        );
         assert_eq!(c("x = lambda y: y"), vec!["forbidden-syntax"]);
         assert_eq!(c("x = clse"), vec!["undefined-name"]);
         assert_eq!(c("x = close[close]"), vec!["mask-needs-bool"]);

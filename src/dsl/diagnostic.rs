@@ -190,13 +190,9 @@ mod tests {
     fn render_points_at_the_span() {
         let src = "x = close.shift(-1)\n";
         let start = src.find("-1").unwrap();
-        let d = Diagnostic::error(
-            "lookahead-shift",
-            Span::new(start, start + 2),
-            "bad shift",
-        )
-        .label("reads the future")
-        .hint("use shift(1)");
+        let d = Diagnostic::error("lookahead-shift", Span::new(start, start + 2), "bad shift")
+            .label("reads the future")
+            .hint("use shift(1)");
         let text = render(&[d], src, "s.strat");
         assert!(text.contains("error[lookahead-shift]: bad shift"));
         assert!(text.contains("--> s.strat:1:17"));

@@ -6,6 +6,7 @@ pub mod ast;
 pub mod check;
 pub mod diagnostic;
 pub mod parse;
+pub mod reference;
 pub mod suggest;
 
 pub use check::{check, CheckContext, Checked, PanelKind, SimCall, TExpr, TypedProgram};

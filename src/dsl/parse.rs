@@ -78,7 +78,8 @@ fn prepass(source: &str) -> String {
                         break;
                     }
                     if bytes[i] == q
-                        && (!triple || (bytes.get(i + 1) == Some(&q) && bytes.get(i + 2) == Some(&q)))
+                        && (!triple
+                            || (bytes.get(i + 1) == Some(&q) && bytes.get(i + 2) == Some(&q)))
                     {
                         i += if triple { 3 } else { 1 };
                         break;
@@ -192,7 +193,10 @@ fn build_stmt(pair: Pair<Rule>, source: &str) -> Stmt {
         Rule::aug_assign_stmt => {
             let mut it = pair.into_inner();
             let target = next_expr(&mut it, span, source);
-            let op = it.next().map(|p| p.as_str().to_string()).unwrap_or_default();
+            let op = it
+                .next()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
             let value = next_expr(&mut it, span, source);
             StmtKind::AugAssign { target, op, value }
         }
@@ -207,7 +211,10 @@ fn build_stmt(pair: Pair<Rule>, source: &str) -> Stmt {
 fn build_import_item(pair: Pair<Rule>) -> ImportItem {
     let span = span_of(&pair);
     let mut it = pair.into_inner().filter(|p| p.as_rule() != Rule::kw_as);
-    let name = it.next().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let name = it
+        .next()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
     let alias = it.next().map(|p| p.as_str().to_string());
     ImportItem { name, alias, span }
 }
@@ -570,7 +577,9 @@ mod tests {
         let e = expr_of("f'x{y}'");
         assert!(matches!(e.kind, ExprKind::Str { ref prefix, .. } if prefix == "f"));
         let p = parse("def f(x):\n    return x\nimport os\n").unwrap();
-        assert!(matches!(p.stmts[0].kind, StmtKind::Keyword { ref keyword, .. } if keyword == "def"));
+        assert!(
+            matches!(p.stmts[0].kind, StmtKind::Keyword { ref keyword, .. } if keyword == "def")
+        );
         assert!(matches!(p.stmts[2].kind, StmtKind::Import(_)));
     }
 

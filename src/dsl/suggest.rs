@@ -3,7 +3,10 @@
 //! never suggested.
 
 /// The closest candidate to `input`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (input.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -20,12 +23,27 @@ mod tests {
 
     #[test]
     fn suggestions_from_a_table() {
-        let methods = ["average", "shift", "is_largest", "is_smallest", "rise", "fall"];
+        let methods = [
+            "average",
+            "shift",
+            "is_largest",
+            "is_smallest",
+            "rise",
+            "fall",
+        ];
         // (input, expected, why)
         let cases = [
             ("averag", Some("average"), "one deletion"),
-            ("is_larget", Some("is_largest"), "one deletion in a long name"),
-            ("shfit", None, "a transposition costs 2, more than 5/3: refused"),
+            (
+                "is_larget",
+                Some("is_largest"),
+                "one deletion in a long name",
+            ),
+            (
+                "shfit",
+                None,
+                "a transposition costs 2, more than 5/3: refused",
+            ),
             ("mean", None, "unrelated name"),
             ("x", None, "too short to guess"),
         ];

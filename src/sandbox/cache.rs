@@ -32,7 +32,10 @@ pub fn default_cache_dir() -> PathBuf {
 fn cache_file(engine: &Engine, dir: &Path, guest_hash: &str) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    dir.join(format!("guest-{guest_hash}-wasmtime48-{:016x}.cwasm", h.finish()))
+    dir.join(format!(
+        "guest-{guest_hash}-wasmtime48-{:016x}.cwasm",
+        h.finish()
+    ))
 }
 
 /// Loads the compiled guest from `dir`, or compiles `wasm` and stores it there.

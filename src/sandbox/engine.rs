@@ -153,18 +153,21 @@ fn linker(engine: &Engine) -> Result<Linker<EvalCtx>, SandboxError> {
         .map_err(err)?;
     l.func_wrap(WASI, "sched_yield", || -> i32 { 0 })
         .map_err(err)?;
-    l.func_wrap(
-        WASI,
-        "proc_exit",
-        |code: i32| -> wasmtime::Result<()> {
-            Err(wasmtime::Error::msg(format!("the guest exited with code {code}")))
-        },
-    )
+    l.func_wrap(WASI, "proc_exit", |code: i32| -> wasmtime::Result<()> {
+        Err(wasmtime::Error::msg(format!(
+            "the guest exited with code {code}"
+        )))
+    })
     .map_err(err)?;
     l.func_wrap(
         WASI,
         "fd_write",
-        |mut caller: Caller<'_, EvalCtx>, _fd: i32, iovs: i32, iovs_len: i32, written: i32| -> i32 {
+        |mut caller: Caller<'_, EvalCtx>,
+         _fd: i32,
+         iovs: i32,
+         iovs_len: i32,
+         written: i32|
+         -> i32 {
             let Some(mem) = memory_of(&mut caller) else {
                 return 8;
             };
@@ -201,7 +204,10 @@ fn linker(engine: &Engine) -> Result<Linker<EvalCtx>, SandboxError> {
 
 impl Sandbox {
     /// Builds the engine, loads (or compiles and caches) the guest and links it.
-    pub fn new(limits: Limits, cache_dir: Option<&std::path::Path>) -> Result<Sandbox, SandboxError> {
+    pub fn new(
+        limits: Limits,
+        cache_dir: Option<&std::path::Path>,
+    ) -> Result<Sandbox, SandboxError> {
         let engine = new_engine()?;
         let (module, cache) = load_or_compile(&engine, GUEST_WASM, GUEST_HASH, cache_dir)?;
         let pre = linker(&engine)?
@@ -233,25 +239,36 @@ impl Sandbox {
         &self.limits
     }
 
-    /// Evaluates `plan` on `inputs` (one per `plan.inputs`, same order) in a fresh store.
+    /// Evaluates `plan` on `inputs` (one per `plan.inputs`, same order) in a fresh store, under
+    /// the sandbox's limits.
     pub fn evaluate(&self, plan: &Plan, inputs: &[&PanelData]) -> Result<Evaluation, SandboxError> {
+        self.evaluate_with(plan, inputs, &self.limits)
+    }
+
+    /// Like [`Sandbox::evaluate`], under other limits.
+    pub fn evaluate_with(
+        &self,
+        plan: &Plan,
+        inputs: &[&PanelData],
+        limits: &Limits,
+    ) -> Result<Evaluation, SandboxError> {
         let started = Instant::now();
         let cells: usize = inputs.iter().map(|p| p.values.len()).sum();
-        let fuel = self.limits.fuel_for(plan, cells);
+        let fuel = limits.fuel_for(plan, cells);
         let plan_bytes = plan.to_bytes();
         let data = wire::encode(inputs);
-        let too_big = |n: usize| n > u32::MAX as usize || n > self.limits.memory_bytes;
+        let too_big = |n: usize| n > u32::MAX as usize || n > limits.memory_bytes;
         if too_big(data.len()) {
             return Err(SandboxError::MemoryCap {
                 peak: data.len(),
-                limit: self.limits.memory_bytes,
+                limit: limits.memory_bytes,
             });
         }
         let mut store = Store::new(
             &self.engine,
             EvalCtx {
                 memory: MemoryLimiter {
-                    cap: self.limits.memory_bytes,
+                    cap: limits.memory_bytes,
                     peak: 0,
                     hit: false,
                 },
@@ -263,20 +280,27 @@ impl Sandbox {
         store
             .set_fuel(fuel)
             .map_err(|e| SandboxError::Internal(format!("{e:#}")))?;
-        let ticks = (self.limits.wall.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
+        let ticks = (limits.wall.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
         store.set_epoch_deadline(ticks);
 
-        let result = run(&self.pre, &mut store, &plan_bytes, &data, self.limits.max_result_bytes);
+        let result = run(
+            &self.pre,
+            &mut store,
+            &plan_bytes,
+            &data,
+            limits.max_result_bytes,
+        );
         let elapsed = started.elapsed();
         let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let ctx = store.data();
         let bytes = match result {
             Ok(b) => b,
-            Err(e) => return Err(classify(e, ctx, fuel, elapsed, &self.limits)),
+            Err(e) => return Err(classify(e, ctx, fuel, elapsed, limits)),
         };
         match bytes.split_first() {
             Some((&RESULT_OK, rest)) => {
-                let mut panels = wire::decode(rest).map_err(|e| SandboxError::Internal(format!("the guest's result: {e}")))?;
+                let mut panels = wire::decode(rest)
+                    .map_err(|e| SandboxError::Internal(format!("the guest's result: {e}")))?;
                 let position = panels
                     .pop()
                     .ok_or_else(|| SandboxError::Internal("the guest returned no panel".into()))?;
@@ -298,7 +322,9 @@ impl Sandbox {
                     SandboxError::EvalFailed(err.message)
                 })
             }
-            _ => Err(SandboxError::Internal("the guest returned an empty result".into())),
+            _ => Err(SandboxError::Internal(
+                "the guest returned an empty result".into(),
+            )),
         }
     }
 }
@@ -359,10 +385,12 @@ fn classify(
     limits: &Limits,
 ) -> SandboxError {
     let e = match e {
-        RunError::Abi(what) => return SandboxError::GuestTrap {
-            message: what.to_string(),
-            output: String::new(),
-        },
+        RunError::Abi(what) => {
+            return SandboxError::GuestTrap {
+                message: what.to_string(),
+                output: String::new(),
+            }
+        }
         RunError::TooLarge(bytes) => {
             return SandboxError::ResultTooLarge {
                 bytes,
