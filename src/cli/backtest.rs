@@ -1,53 +1,17 @@
-//! The command line. Results go to stdout; progress, logs and diagnostics to stderr.
-//!
-//! Exit status: 0 success; 1 the strategy is invalid; 2 the tool failed (I/O, data, sandbox,
-//! bad flags).
+//! `dsl-engine backtest FILE`: check, evaluate in the sandbox, backtest, print metrics.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use super::{log, open_data, read_source, ExitStatus};
 use crate::calendar;
-use crate::data::{self, DataDir};
 use crate::dsl::{self, render, CheckContext};
 use crate::pipeline::{self, PipelineError};
 use crate::sandbox::{default_cache_dir, CacheOutcome, Limits, Sandbox, DEFAULT_MEMORY};
-
-/// Research Taiwan-stock strategies written in a safe finlab-style DSL.
-///
-/// Exit status: 0 ok, 1 invalid strategy, 2 tool failure.
-#[derive(Debug, Parser)]
-#[command(name = "dsl-engine", version, about, long_about = None)]
-pub struct Args {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Check a strategy: exit 0 when it is valid, else print diagnostics and exit 1.
-    Check(CheckArgs),
-    /// Backtest a strategy on the data set and print its metrics.
-    Backtest(BacktestArgs),
-    /// Print the DSL reference (operators and `sim` options), generated from the registry.
-    Ops,
-}
-
-/// `dsl-engine check`.
-#[derive(Debug, clap::Args)]
-pub struct CheckArgs {
-    /// The strategy file (`.strat`).
-    pub file: PathBuf,
-    /// Data directory whose datasets the strategy may load (default: the synthetic market).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-}
 
 /// `dsl-engine backtest`.
 #[derive(Debug, clap::Args)]
@@ -72,91 +36,8 @@ pub struct BacktestArgs {
     pub memory: usize,
 }
 
-/// How the process ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExitStatus {
-    Success,
-    /// The strategy is invalid.
-    Failure,
-    /// The tool failed.
-    Error,
-}
-
-impl From<ExitStatus> for ExitCode {
-    fn from(s: ExitStatus) -> ExitCode {
-        match s {
-            ExitStatus::Success => ExitCode::SUCCESS,
-            ExitStatus::Failure => ExitCode::from(1),
-            ExitStatus::Error => ExitCode::from(2),
-        }
-    }
-}
-
-/// Runs a parsed command line.
-pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
-    match args.command {
-        Command::Check(a) => check(a),
-        Command::Backtest(a) => backtest(a),
-        Command::Ops => {
-            print!("{}", dsl::reference::markdown());
-            Ok(ExitStatus::Success)
-        }
-    }
-}
-
-fn read_source(file: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
-}
-
-fn log(msg: &str) {
-    eprintln!("{msg}");
-}
-
-/// The data directory: `--data-dir` as given, or the default synthetic market (generated on
-/// first use).
-fn open_data(dir: Option<&Path>) -> anyhow::Result<DataDir> {
-    match dir {
-        Some(d) => {
-            DataDir::open(d).with_context(|| format!("cannot open data directory {}", d.display()))
-        }
-        None => {
-            let d = data::default_data_dir();
-            data::ensure_default(&d, &mut |m| log(m))
-                .context("preparing the default synthetic data")
-        }
-    }
-}
-
-fn check(a: CheckArgs) -> anyhow::Result<ExitStatus> {
-    let source = read_source(&a.file)?;
-    let ctx = match &a.data_dir {
-        Some(d) => pipeline::check_context(&DataDir::open(d)?),
-        None => {
-            let d = data::default_data_dir();
-            match DataDir::open(&d) {
-                Ok(dir) if d.join(data::MANIFEST).exists() => pipeline::check_context(&dir),
-                _ => CheckContext {
-                    datasets: Some(data::synth::KEYS.iter().map(|k| k.to_string()).collect()),
-                },
-            }
-        }
-    };
-    let checked = dsl::compile(&source, &ctx);
-    let name = a.file.display().to_string();
-    if !checked.diagnostics.is_empty() {
-        eprint!("{}", render(&checked.diagnostics, &source, &name));
-    }
-    if checked.program.is_some() {
-        println!("{name}: ok");
-        Ok(ExitStatus::Success)
-    } else {
-        let n = checked.diagnostics.iter().filter(|d| d.is_error()).count();
-        eprintln!("{name}: {n} error(s)");
-        Ok(ExitStatus::Failure)
-    }
-}
-
-fn backtest(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
+/// Runs `backtest`.
+pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
     let source = read_source(&a.file)?;
     let name = a.file.display().to_string();
     if !(a.timeout > 0.0 && a.timeout.is_finite()) {

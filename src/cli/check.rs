@@ -1,0 +1,48 @@
+//! `dsl-engine check FILE`: every diagnostic, exit 0 or 1.
+
+use std::path::PathBuf;
+
+use super::{read_source, ExitStatus};
+use crate::data::{self, DataDir};
+use crate::dsl::{self, render, CheckContext};
+use crate::pipeline;
+
+/// `dsl-engine check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The strategy file (`.strat`).
+    pub file: PathBuf,
+    /// Data directory whose datasets the strategy may load (default: the synthetic market).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Runs `check`.
+pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
+    let source = read_source(&a.file)?;
+    let ctx = match &a.data_dir {
+        Some(d) => pipeline::check_context(&DataDir::open(d)?),
+        None => {
+            let d = data::default_data_dir();
+            match DataDir::open(&d) {
+                Ok(dir) if d.join(data::MANIFEST).exists() => pipeline::check_context(&dir),
+                _ => CheckContext {
+                    datasets: Some(data::synth::KEYS.iter().map(|k| k.to_string()).collect()),
+                },
+            }
+        }
+    };
+    let checked = dsl::compile(&source, &ctx);
+    let name = a.file.display().to_string();
+    if !checked.diagnostics.is_empty() {
+        eprint!("{}", render(&checked.diagnostics, &source, &name));
+    }
+    if checked.program.is_some() {
+        println!("{name}: ok");
+        Ok(ExitStatus::Success)
+    } else {
+        let n = checked.diagnostics.iter().filter(|d| d.is_error()).count();
+        eprintln!("{name}: {n} error(s)");
+        Ok(ExitStatus::Failure)
+    }
+}

@@ -1,0 +1,98 @@
+//! The command line. Results go to stdout; progress, logs and diagnostics to stderr.
+//!
+//! Exit status: 0 success; 1 the strategy is invalid; 2 the tool failed (I/O, data, sandbox,
+//! bad flags).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::data::{self, DataDir};
+use crate::dsl;
+
+mod backtest;
+mod check;
+
+/// Research Taiwan-stock strategies written in a safe finlab-style DSL.
+///
+/// Exit status: 0 ok, 1 invalid strategy, 2 tool failure.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dsl-engine",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit status: 0 ok, 1 invalid strategy, 2 tool failure (I/O, data, sandbox, flags)."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a strategy: exit 0 when it is valid, else print diagnostics and exit 1.
+    Check(check::CheckArgs),
+    /// Backtest a strategy on the data set and print its metrics.
+    Backtest(backtest::BacktestArgs),
+    /// Print the DSL reference (operators and `sim` options), generated from the registry.
+    Ops,
+}
+
+/// How the process ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    /// The strategy is invalid.
+    Failure,
+    /// The tool failed.
+    Error,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> ExitCode {
+        match s {
+            ExitStatus::Success => ExitCode::SUCCESS,
+            ExitStatus::Failure => ExitCode::from(1),
+            ExitStatus::Error => ExitCode::from(2),
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    match args.command {
+        Command::Check(a) => check::run(a),
+        Command::Backtest(a) => backtest::run(a),
+        Command::Ops => {
+            print!("{}", dsl::reference::markdown());
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+pub(crate) fn read_source(file: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+pub(crate) fn log(msg: &str) {
+    eprintln!("{msg}");
+}
+
+/// The data directory: `--data-dir` as given, or the default synthetic market (generated on
+/// first use).
+pub(crate) fn open_data(dir: Option<&Path>) -> anyhow::Result<DataDir> {
+    match dir {
+        Some(d) => {
+            DataDir::open(d).with_context(|| format!("cannot open data directory {}", d.display()))
+        }
+        None => {
+            let d = data::default_data_dir();
+            data::ensure_default(&d, &mut |m| log(m))
+                .context("preparing the default synthetic data")
+        }
+    }
+}
