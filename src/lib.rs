@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plan;
 pub mod sandbox;
+pub mod simspec;

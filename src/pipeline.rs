@@ -3,15 +3,15 @@
 
 use dsl_runtime::wire::PanelData;
 
-use crate::backtest::{simulate, BacktestError, Resample, SimOptions, SimResult, TW_FEE, TW_TAX};
+use crate::backtest::{price_keys, simulate, BacktestError, Market, SimOptions, SimResult};
 use crate::data::{DataDir, DataError};
 use crate::dsl::{compile, CheckContext, Diagnostic};
 use crate::metrics::{score, Metrics};
 use crate::plan::{lower, Lowered};
 use crate::sandbox::{Evaluation, Sandbox, SandboxError};
 
-/// The dataset `sim()` trades at (adjusted close, finlab's default `trade_at_price`).
-pub const TRADE_PRICE: &str = "etl:adj_close";
+/// The benchmark index for alpha and beta (finlab's key; a one-column panel).
+pub const BENCHMARK: &str = "benchmark_return:發行量加權股價報酬指數";
 
 /// Why a strategy could not be backtested.
 #[derive(Debug, thiserror::Error)]
@@ -44,16 +44,38 @@ pub fn check_context(data: &DataDir) -> CheckContext {
     }
 }
 
-/// The `sim()` options of a lowered strategy.
-pub fn sim_options(lowered: &Lowered) -> SimOptions {
-    let s = &lowered.sim;
-    SimOptions {
-        // invariant: the checker only accepts resample values `Resample::parse` knows.
-        resample: Resample::parse(s.resample.as_deref()).unwrap_or(Resample::None),
-        fee_ratio: s.fee_ratio.unwrap_or(TW_FEE),
-        tax_ratio: s.tax_ratio.unwrap_or(TW_TAX),
-        position_limit: s.position_limit,
-    }
+/// Backtests a position panel on `data`: loads the adjusted prices `opts` needs and the
+/// benchmark (when the data has one), simulates and scores.
+pub fn simulate_on(
+    position: &PanelData,
+    data: &DataDir,
+    opts: &SimOptions,
+) -> Result<(SimResult, Metrics), PipelineError> {
+    let keys = price_keys(opts);
+    let load = |key: Option<&str>| key.map(|k| data.load(k)).transpose();
+    let close = data.load(keys.close)?;
+    let (open, high, low) = (load(keys.open)?, load(keys.high)?, load(keys.low)?);
+    let market = Market {
+        close: &close,
+        open: open.as_ref(),
+        high: high.as_ref(),
+        low: low.as_ref(),
+    };
+    let result = simulate(position, &market, opts)?;
+    // No benchmark in the data is fine (alpha/beta stay undefined); a broken one is an error.
+    let benchmark: Option<Vec<(i32, f64)>> = match data.load(BENCHMARK) {
+        Ok(b) if !b.columns.is_empty() => Some(
+            b.dates
+                .iter()
+                .copied()
+                .zip(b.column(0).iter().copied())
+                .collect(),
+        ),
+        Ok(_) | Err(DataError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let metrics = score(&result, benchmark.as_deref());
+    Ok((result, metrics))
 }
 
 /// Checks, evaluates and backtests `source` on `data`.
@@ -76,9 +98,7 @@ pub fn backtest(
     let refs: Vec<&PanelData> = inputs.iter().collect();
     let evaluation = sandbox.evaluate(&lowered.plan, &refs)?;
     drop(inputs);
-    let prices = data.load(TRADE_PRICE)?;
-    let result = simulate(&evaluation.position, &prices, &sim_options(&lowered))?;
-    let metrics = score(&result);
+    let (result, metrics) = simulate_on(&evaluation.position, data, &lowered.sim.options)?;
     Ok(Backtest {
         lowered,
         evaluation,

@@ -1,30 +1,7 @@
-//! The rebalance schedule (`spec/finlab-semantics.md` §2.2–2.3): which position rows are acted
-//! on, and the price bar each one executes on (the first bar strictly after its date).
+//! The rebalance schedule (`spec/finlab-semantics.md` §2.2–2.3, §2.7): which position rows are
+//! acted on, and the price bar each one executes on — the first bar strictly after its date.
 
-use crate::calendar::{month_end, weekday};
-
-/// `sim(resample=...)` values supported so far.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resample {
-    /// Rebalance whenever the position row changes.
-    None,
-    /// Calendar month ends (`"M"`).
-    Monthly,
-    /// Sundays (`"W"` = `"W-SUN"`).
-    Weekly,
-}
-
-impl Resample {
-    /// Parses finlab's spelling (`None`, `"M"`, `"W"`).
-    pub fn parse(text: Option<&str>) -> Option<Resample> {
-        match text {
-            None => Some(Resample::None),
-            Some("M") | Some("ME") => Some(Resample::Monthly),
-            Some("W") | Some("W-SUN") => Some(Resample::Weekly),
-            Some(_) => None,
-        }
-    }
-}
+use crate::simspec::Resample;
 
 /// One rebalance: the signal date, the position row it uses and the bar it executes on.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,68 +11,79 @@ pub struct Rebalance {
     pub bar: usize,
 }
 
-/// Rows of `position` kept under `resample=None`: the first and every row that differs from
-/// the previous one (finlab: sum of |row − previous| ≠ 0).
-fn changed_rows(values: &[Vec<f64>]) -> Vec<usize> {
-    let mut rows = Vec::new();
-    for (r, row) in values.iter().enumerate() {
-        if r == 0 {
-            rows.push(r);
-            continue;
-        }
-        let prev = &values[r - 1];
-        let diff: f64 = row.iter().zip(prev).map(|(a, b)| (a - b).abs()).sum();
-        if diff != 0.0 {
-            rows.push(r);
-        }
-    }
-    rows
+/// Rows kept under `resample=None`: the first and every row that differs from the previous one
+/// (finlab: sum of |row − previous| ≠ 0).
+fn changed_rows(rows: &[Vec<f64>]) -> Vec<usize> {
+    (0..rows.len())
+        .filter(|&r| {
+            r == 0
+                || rows[r]
+                    .iter()
+                    .zip(&rows[r - 1])
+                    .map(|(a, b)| (a - b).abs())
+                    .sum::<f64>()
+                    != 0.0
+        })
+        .collect()
 }
 
-/// Calendar candidate dates from `first` to `last` (inclusive).
-fn candidates(resample: Resample, first: i32, last: i32) -> Vec<i32> {
-    match resample {
-        Resample::None => Vec::new(),
-        Resample::Monthly => {
-            let mut out = Vec::new();
-            let mut d = month_end(first);
-            while d <= last {
-                out.push(d);
-                d = month_end(d + 1);
-            }
-            out
-        }
-        Resample::Weekly => (first..=last).filter(|&d| weekday(d) == 6).collect(),
-    }
+/// The latest row dated on or before `d` (pandas `reindex(method='ffill')`).
+fn row_at(dates: &[i32], d: i32) -> Option<usize> {
+    dates.partition_point(|&x| x <= d).checked_sub(1)
 }
 
-/// Builds the schedule. `rows` are the position rows (dense, NaN already 0) with their dates;
-/// `bars` the price dates. `present` is the last date a schedule may contain (the last bar).
+/// Builds the schedule.
+///
+/// - `dates`/`rows`: the position rows (NaN already 0), dated, ≤ the last bar;
+/// - `bars`: the price dates; `offset`: `resample_offset` in calendar days;
+/// - `delist`: per column, the bar on which a delisted stock is sold (§2.7). Under
+///   `resample=None` a copy of the row in effect is inserted the bar before each such sale, so
+///   the book is rebalanced on the sale day.
+///
+/// Periodic schedules take calendar candidates from the first position date up to the last bar
+/// (finlab's `present_data_date`; "now" is not used, so results are reproducible). The one
+/// future candidate finlab appends after the last bar never executes and is not materialised.
 pub fn schedule(
     resample: Resample,
+    offset: i32,
     dates: &[i32],
     rows: &[Vec<f64>],
     bars: &[i32],
+    delist: &[Option<usize>],
 ) -> Vec<Rebalance> {
     let (Some(&first), Some(&last_bar)) = (dates.first(), bars.last()) else {
         return Vec::new();
     };
-    let signals: Vec<(i32, usize)> = match resample {
-        Resample::None => changed_rows(rows)
+    // (signal date, row, inserted?) — inserted copies lose ties to real rows.
+    let mut signals: Vec<(i32, usize, bool)> = match resample {
+        Resample::OnChange => changed_rows(rows)
             .into_iter()
-            .map(|r| (dates[r], r))
+            .map(|r| (dates[r], r, false))
             .collect(),
-        _ => candidates(resample, first, last_bar)
+        Resample::Every(freq) => freq
+            .candidates(first, last_bar + 360)
             .into_iter()
-            .filter_map(|d| {
-                // finlab: position.reindex(dates, method='ffill') — latest row on or before d.
-                let n = dates.partition_point(|&x| x <= d);
-                n.checked_sub(1).map(|r| (d, r))
-            })
+            .map(|d| d + offset)
+            .filter(|d| (first..=last_bar).contains(d))
+            .filter_map(|d| row_at(dates, d).map(|r| (d, r, false)))
             .collect(),
     };
+    if resample == Resample::OnChange {
+        for (k, sale) in delist.iter().enumerate() {
+            let Some(b) = *sale else { continue };
+            let Some(day_before) = b.checked_sub(1).map(|i| bars[i]) else {
+                continue;
+            };
+            if let Some(r) = row_at(dates, day_before) {
+                if rows[r][k] != 0.0 {
+                    signals.push((day_before, r, true));
+                }
+            }
+        }
+        signals.sort_by_key(|&(d, r, inserted)| (d, !inserted, r));
+    }
     let mut out: Vec<Rebalance> = Vec::new();
-    for (signal_date, row) in signals {
+    for (signal_date, row, _) in signals {
         // T+1: the first bar strictly after the signal date.
         let bar = bars.partition_point(|&b| b <= signal_date);
         if bar >= bars.len() {
@@ -118,29 +106,27 @@ pub fn schedule(
 mod tests {
     use super::*;
     use crate::calendar::days_from_civil as d;
+    use crate::simspec::Frequency;
+
+    fn monthly() -> Resample {
+        Resample::Every(Frequency::parse("M").unwrap())
+    }
 
     #[test]
     fn monthly_uses_latest_row_and_trades_next_bar() {
         // bars: Fri 2023-04-28, Tue 05-02, Wed 05-31, Thu 06-01
         let bars = vec![d(2023, 4, 28), d(2023, 5, 2), d(2023, 5, 31), d(2023, 6, 1)];
-        let dates = bars.clone();
         let rows = vec![vec![1.0], vec![0.0], vec![1.0], vec![1.0]];
-        let s = schedule(Resample::Monthly, &dates, &rows, &bars);
+        let s = schedule(monthly(), 0, &bars, &rows, &bars, &[None]);
         // Apr 30 (Sunday) → row of Apr 28, trades May 2; May 31 → row of May 31, trades Jun 1.
+        let got: Vec<(i32, usize, usize)> =
+            s.iter().map(|r| (r.signal_date, r.row, r.bar)).collect();
+        assert_eq!(got, vec![(d(2023, 4, 30), 0, 1), (d(2023, 5, 31), 2, 3)]);
+        // resample_offset moves the dates: Apr 30 + 2 = May 2 → row of May 2, trades May 31.
+        let s = schedule(monthly(), 2, &bars, &rows, &bars, &[None]);
         assert_eq!(
-            s,
-            vec![
-                Rebalance {
-                    signal_date: d(2023, 4, 30),
-                    row: 0,
-                    bar: 1
-                },
-                Rebalance {
-                    signal_date: d(2023, 5, 31),
-                    row: 2,
-                    bar: 3
-                },
-            ]
+            (s[0].signal_date, s[0].row, s[0].bar),
+            (d(2023, 5, 2), 1, 2)
         );
     }
 
@@ -148,9 +134,18 @@ mod tests {
     fn none_trades_on_changes() {
         let bars = vec![1, 2, 3, 4, 5];
         let rows = vec![vec![1.0], vec![1.0], vec![0.0], vec![0.0], vec![1.0]];
-        let s = schedule(Resample::None, &bars, &rows, &bars);
+        let s = schedule(Resample::OnChange, 0, &bars, &rows, &bars, &[None]);
         let got: Vec<(usize, usize)> = s.iter().map(|r| (r.row, r.bar)).collect();
         // row 4 (date 5) has no bar after it
         assert_eq!(got, vec![(0, 1), (2, 3)]);
+    }
+
+    #[test]
+    fn a_delisting_sale_inserts_a_rebalance_under_none() {
+        let bars: Vec<i32> = (0..30).collect();
+        let rows = vec![vec![1.0, 1.0]];
+        let s = schedule(Resample::OnChange, 0, &[0], &rows, &bars, &[None, Some(5)]);
+        let got: Vec<(i32, usize)> = s.iter().map(|r| (r.signal_date, r.bar)).collect();
+        assert_eq!(got, vec![(0, 1), (4, 5)]);
     }
 }

@@ -1,14 +1,12 @@
 //! `dsl-engine backtest FILE`: check, evaluate in the sandbox, backtest, print metrics.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::json;
 
-use super::{log, open_data, read_source, ExitStatus};
-use crate::calendar;
+use super::{log, open_data, output, read_source, ExitStatus};
 use crate::dsl::{self, render, CheckContext};
 use crate::pipeline::{self, PipelineError};
 use crate::sandbox::{default_cache_dir, CacheOutcome, Limits, Sandbox, DEFAULT_MEMORY};
@@ -77,67 +75,35 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
     if !bt.warnings.is_empty() {
         eprint!("{}", render(&bt.warnings, &source, &name));
     }
-    let out = std::io::stdout();
-    let mut out = out.lock();
-    let m = &bt.metrics;
     let ev = &bt.evaluation;
     let cache = match sandbox.cache {
         CacheOutcome::Hit => "hit",
         CacheOutcome::Compiled => "compiled",
     };
-    if a.json {
-        let doc = json!({
-            "data": data.banner(),
-            "strategy": name,
-            "name": bt.lowered.sim.name,
-            "metrics": m,
-            "creturn": bt.result.creturn.iter().map(|(d, v)| json!([calendar::format(*d), v])).collect::<Vec<_>>(),
-            "trades": bt.result.trades.iter().map(|t| json!({
-                "stock": t.stock,
-                "entry_sig_date": calendar::format(t.entry_sig_date),
-                "entry_date": calendar::format(t.entry_date),
-                "exit_date": t.exit_date.map(calendar::format),
-                "weight": t.weight,
-                "return": t.ret,
-                "period": t.period,
-            })).collect::<Vec<_>>(),
-            "sandbox": {
-                "fuel_used": ev.fuel_used,
-                "fuel_limit": ev.fuel_limit,
-                "peak_memory_bytes": ev.peak_memory,
-                "elapsed_ms": ev.elapsed.as_secs_f64() * 1000.0,
-                "module_cache": cache,
-            },
-        });
-        writeln!(out, "{doc}")?;
-    } else {
-        let pct = |x: f64| format!("{:>9.2}%", x * 100.0);
-        writeln!(out, "{}", data.banner())?;
-        writeln!(
-            out,
-            "strategy      {name}{}",
-            bt.lowered
-                .sim
-                .name
-                .as_ref()
-                .map(|n| format!("  ({n})"))
-                .unwrap_or_default()
-        )?;
-        writeln!(out, "period        {} → {}", m.start, m.end)?;
-        writeln!(out, "total return  {}", pct(m.total_return))?;
-        writeln!(out, "CAGR          {}", pct(m.cagr))?;
-        writeln!(out, "Sharpe        {:>10.3}", m.sharpe)?;
-        writeln!(out, "max drawdown  {}", pct(m.max_drawdown))?;
-        writeln!(out, "win ratio     {}", pct(m.win_ratio))?;
-        writeln!(out, "trades        {:>10}", m.trades)?;
-        writeln!(
-            out,
-            "sandbox       fuel {} of {}, peak memory {} MiB, {:.0} ms (module cache {cache})",
-            ev.fuel_used,
-            ev.fuel_limit,
-            ev.peak_memory >> 20,
-            ev.elapsed.as_secs_f64() * 1000.0
-        )?;
-    }
+    let sandbox_json = json!({
+        "fuel_used": ev.fuel_used,
+        "fuel_limit": ev.fuel_limit,
+        "peak_memory_bytes": ev.peak_memory,
+        "elapsed_ms": ev.elapsed.as_secs_f64() * 1000.0,
+        "module_cache": cache,
+    });
+    let sandbox_line = format!(
+        "sandbox       fuel {} of {}, peak memory {} MiB, {:.0} ms (module cache {cache})",
+        ev.fuel_used,
+        ev.fuel_limit,
+        ev.peak_memory >> 20,
+        ev.elapsed.as_secs_f64() * 1000.0
+    );
+    output::print(
+        &output::Report {
+            banner: data.banner(),
+            strategy: name,
+            name: bt.lowered.sim.name.as_deref(),
+            result: &bt.result,
+            metrics: &bt.metrics,
+            extra: Some(("sandbox", sandbox_json, sandbox_line)),
+        },
+        a.json,
+    )?;
     Ok(ExitStatus::Success)
 }

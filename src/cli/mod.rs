@@ -14,6 +14,8 @@ use crate::dsl;
 
 mod backtest;
 mod check;
+mod output;
+mod sim;
 
 /// Research Taiwan-stock strategies written in a safe finlab-style DSL.
 ///
@@ -38,6 +40,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Backtest a strategy on the data set and print its metrics.
     Backtest(backtest::BacktestArgs),
+    /// Backtest a position panel from an Arrow file (wide, finlab layout) with any `sim()` options.
+    Sim(sim::SimArgs),
     /// Print the DSL reference (operators and `sim` options), generated from the registry.
     Ops,
 }
@@ -67,6 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Check(a) => check::run(a),
         Command::Backtest(a) => backtest::run(a),
+        Command::Sim(a) => sim::run(a),
         Command::Ops => {
             print!("{}", dsl::reference::markdown());
             Ok(ExitStatus::Success)

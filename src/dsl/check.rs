@@ -12,6 +12,7 @@ use dsl_runtime::plan::BinOp;
 
 use super::ast::*;
 use super::diagnostic::Diagnostic;
+use super::sim_args::{self, OptValue, SimCall};
 use super::suggest::did_you_mean;
 
 /// Largest number of expression nodes in one strategy.
@@ -34,19 +35,6 @@ pub enum TExpr {
     Binary(BinOp, Rc<TExpr>, Rc<TExpr>),
     Call(OpId, Rc<TExpr>, Vec<i64>),
     Mask(Rc<TExpr>, Rc<TExpr>),
-}
-
-/// `resample=` values the backtester accepts today.
-pub const RESAMPLES: &[&str] = &["M", "W"];
-
-/// The options of the strategy's `sim(...)` call.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SimCall {
-    pub resample: Option<String>,
-    pub fee_ratio: Option<f64>,
-    pub tax_ratio: Option<f64>,
-    pub position_limit: f64,
-    pub name: Option<String>,
 }
 
 /// A strategy that passed the checker.
@@ -125,36 +113,6 @@ const FORBIDDEN_BUILTINS: &[&str] = &[
     "quit",
     "memoryview",
     "help",
-];
-
-const SIM_UNSUPPORTED: &[&str] = &[
-    "stop_loss",
-    "take_profit",
-    "trail_stop",
-    "trail_stop_activation",
-    "touched_exit",
-    "retain_cost_when_rebalance",
-    "stop_trading_next_period",
-    "resample_offset",
-    "live_performance_start",
-    "mae_mfe_window",
-    "mae_mfe_window_step",
-    "market",
-    "end_date",
-];
-const SIM_IGNORED: &[&str] = &[
-    "upload",
-    "metrics_only",
-    "notification_enable",
-    "line_access_token",
-];
-const SIM_OPTIONS: &[&str] = &[
-    "resample",
-    "fee_ratio",
-    "tax_ratio",
-    "position_limit",
-    "name",
-    "trade_at_price",
 ];
 
 /// Checks a parsed program.
@@ -409,26 +367,17 @@ impl Checker<'_> {
     }
 
     fn sim_call(&mut self, args: &[Arg], span: Span) {
-        if let Some(first) = self.sim_span {
+        if self.sim_span.is_some() {
             self.diags.push(
-                Diagnostic::error("multiple-sim", span, "a strategy calls `sim(...)` once").hint(
-                    format!(
-                        "remove one of the calls (the first starts at byte {})",
-                        first.start
-                    ),
-                ),
+                Diagnostic::error("multiple-sim", span, "a strategy calls `sim(...)` once")
+                    .label("second call")
+                    .hint("keep only the call you want backtested"),
             );
             return;
         }
         self.sim_span = Some(span);
         let mut position = None;
-        let mut sim = SimCall {
-            resample: None,
-            fee_ratio: None,
-            tax_ratio: None,
-            position_limit: 1.0,
-            name: None,
-        };
+        let mut call = SimCall::default();
         let mut ok = true;
         for arg in args {
             if arg.star {
@@ -456,112 +405,20 @@ impl Checker<'_> {
                 }
                 continue;
             };
-            let value = self.expr(&arg.value);
-            match (name.as_str(), value) {
-                (_, Val::Poison) => ok = false,
-                ("resample", Val::Nothing) => sim.resample = None,
-                ("resample", Val::Str(s)) if RESAMPLES.contains(&s.as_str()) => {
-                    sim.resample = Some(s)
-                }
-                ("resample", v) => {
+            let value = match self.expr(&arg.value) {
+                Val::Poison => {
                     ok = false;
-                    self.err(
-                        Diagnostic::error(
-                            "unsupported-resample",
-                            arg.value.span,
-                            format!(
-                                "resample={} is not supported yet",
-                                match v {
-                                    Val::Str(s) => format!("{s:?}"),
-                                    other => other.describe().to_string(),
-                                }
-                            ),
-                        )
-                        .hint("use resample=None (trade when the position changes), \"M\" (month ends) or \"W\" (weekly)"),
-                    );
+                    continue;
                 }
-                (key @ ("fee_ratio" | "tax_ratio"), v) => match v {
-                    Val::Number(x) if (0.0..=0.1).contains(&x) => {
-                        if key == "fee_ratio" {
-                            sim.fee_ratio = Some(x)
-                        } else {
-                            sim.tax_ratio = Some(x)
-                        }
-                    }
-                    Val::Nothing => {}
-                    other => {
-                        ok = false;
-                        self.err(
-                            Diagnostic::error(
-                                "invalid-sim-option",
-                                arg.value.span,
-                                format!(
-                                    "`{key}` must be a number between 0 and 0.1, not {}",
-                                    match other {
-                                        Val::Number(x) => x.to_string(),
-                                        o => o.describe().to_string(),
-                                    }
-                                ),
-                            )
-                            .hint("Taiwan defaults: fee_ratio=1.425/1000, tax_ratio=3/1000"),
-                        );
-                    }
-                },
-                ("position_limit", Val::Number(x)) if x > 0.0 && x <= 1.0 => sim.position_limit = x,
-                ("position_limit", _) => {
-                    ok = false;
-                    self.err(
-                        Diagnostic::error(
-                            "invalid-sim-option",
-                            arg.value.span,
-                            "`position_limit` must be a number in (0, 1]",
-                        )
-                        .hint("e.g. position_limit=0.1 caps each stock at 10% of the portfolio"),
-                    );
-                }
-                ("name", Val::Str(s)) => sim.name = Some(s),
-                ("trade_at_price", Val::Str(s)) if s == "close" => {}
-                ("trade_at_price", _) => {
-                    ok = false;
-                    self.err(
-                        Diagnostic::error(
-                            "unsupported-sim-option",
-                            arg.value.span,
-                            "only trade_at_price=\"close\" is supported yet",
-                        )
-                        .hint("remove the option to trade at the next bar's adjusted close"),
-                    );
-                }
-                (n, _) if SIM_IGNORED.contains(&n) => {}
-                (n, _) if SIM_UNSUPPORTED.contains(&n) => {
-                    ok = false;
-                    self.err(
-                        Diagnostic::error(
-                            "unsupported-sim-option",
-                            *name_span,
-                            format!("`sim({n}=...)` is not supported by this engine yet"),
-                        )
-                        .hint("remove it; supported options: resample, fee_ratio, tax_ratio, position_limit, name"),
-                    );
-                }
-                (n, _) => {
-                    ok = false;
-                    let mut d = Diagnostic::error(
-                        "unknown-sim-option",
-                        *name_span,
-                        format!("`sim` has no option `{n}`"),
-                    );
-                    let all: Vec<&str> = SIM_OPTIONS
-                        .iter()
-                        .chain(SIM_UNSUPPORTED)
-                        .chain(SIM_IGNORED)
-                        .copied()
-                        .collect();
-                    if let Some(s) = did_you_mean(n, all) {
-                        d = d.hint(format!("did you mean `{s}`?"));
-                    }
-                    self.err(d);
-                }
+                Val::Number(x) => OptValue::Number(x),
+                Val::Str(s) => OptValue::Str(s),
+                Val::Bool(b) => OptValue::Bool(b),
+                Val::Nothing => OptValue::Nothing,
+                other => OptValue::Other(other.describe()),
+            };
+            if let Err(d) = sim_args::apply(&mut call, name, *name_span, value, arg.value.span) {
+                self.diags.push(d);
+                ok = false;
             }
         }
         let (position, kind) = match position {
@@ -590,7 +447,7 @@ impl Checker<'_> {
             self.sim = Some(TypedProgram {
                 position,
                 position_kind: kind,
-                sim,
+                sim: call,
             });
         }
     }
@@ -1224,15 +1081,23 @@ mod tests {
             vec!["multiple-sim"]
         );
         assert_eq!(
-            codes(&format!("{HEAD}sim(close > 1, stop_loss=0.1)\n")),
-            vec!["unsupported-sim-option"]
+            codes(&format!(
+                "{HEAD}sim(close > 1, stop_loss=0.1, touched_exit=True, trade_at_price=\"open\")\n"
+            )),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(&format!(
+                "{HEAD}sim(close > 1, stop_loss=\"x\", touched_exit=1)\n"
+            )),
+            vec!["invalid-sim-option", "invalid-sim-option"]
         );
         assert_eq!(
             codes(&format!("{HEAD}sim(close > 1, resampl=\"M\")\n")),
             vec!["unknown-sim-option"]
         );
         assert_eq!(
-            codes(&format!("{HEAD}sim(close > 1, resample=\"Q\")\n")),
+            codes(&format!("{HEAD}sim(close > 1, resample=\"Q-NOV\")\n")),
             vec!["unsupported-resample"]
         );
     }

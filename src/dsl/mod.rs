@@ -7,11 +7,13 @@ pub mod check;
 pub mod diagnostic;
 pub mod parse;
 pub mod reference;
+pub mod sim_args;
 pub mod suggest;
 
-pub use check::{check, CheckContext, Checked, PanelKind, SimCall, TExpr, TypedProgram};
+pub use check::{check, CheckContext, Checked, PanelKind, TExpr, TypedProgram};
 pub use diagnostic::{render, render_compact, Diagnostic, Severity};
 pub use parse::parse;
+pub use sim_args::SimCall;
 
 /// Parses and checks in one step; all diagnostics (a syntax error alone, or the checker's list).
 pub fn compile(source: &str, ctx: &CheckContext) -> Checked {

@@ -4,8 +4,6 @@
 
 use dsl_runtime::ops::{OpId, Output, ParamKind, Receiver};
 
-use super::check::RESAMPLES;
-
 /// Renders the reference as Markdown.
 pub fn markdown() -> String {
     let mut out = String::from(
@@ -58,22 +56,24 @@ pub fn markdown() -> String {
             s.example
         ));
     }
-    out.push_str(&format!(
+    out.push_str(
         "\n## `sim(position, ...)`\n\n\
          | option | default | meaning |\n|---|---|---|\n\
-         | `resample` | `None` | `None`: trade when the position changes; {} |\n\
+         | `resample` | `None` | `None`: rebalance when the position changes; or a frequency: `\"D\"`, `\"20D\"`, `\"W\"` (Sundays), `\"W-FRI\"`, `\"M\"` (month ends), `\"MS\"`, `\"Q\"`, `\"QS\"`, `\"Y\"`, shifted like `\"M+5\"` / `\"M-3\"` |\n\
+         | `resample_offset` | `None` | days added to every rebalance date, e.g. `\"1D\"` |\n\
+         | `trade_at_price` | `\"close\"` | fill price: `close`, `open`, `open_close_avg`, `high_low_avg`, `price_avg` (adjusted) |\n\
+         | `position_limit` | `1` | largest weight of one stock (the rest stays in cash) |\n\
          | `fee_ratio` | `1.425/1000` | fee on every buy and sell |\n\
          | `tax_ratio` | `3/1000` | tax on every sell |\n\
-         | `position_limit` | `1` | largest weight of one stock (the rest stays in cash) |\n\
+         | `stop_loss`, `take_profit` | `None` | exit after this fractional loss / gain from the cost basis |\n\
+         | `trail_stop`, `trail_stop_activation` | `None` | exit after falling this far (in cost units) from the peak, armed once the gain reaches the activation |\n\
+         | `touched_exit` | `False` | check stops intraday and fill at the threshold (or the open on a gap) |\n\
+         | `stop_trading_next_period` | `True` | a stopped stock sits out the next rebalance |\n\
+         | `retain_cost_when_rebalance` | `False` | keep the cost basis of held stocks across rebalances |\n\
+         | `end_date` | `None` | last date of the backtest, `\"YYYY-MM-DD\"` |\n\
          | `name` | — | a label for reports |\n\n\
-         Signals at a date trade on the next bar at the adjusted close.\n",
-        RESAMPLES
-            .iter()
-            .map(|r| format!("`\"{r}\"`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-            + ": month ends / Sundays"
-    ));
+         Signals dated on a day trade on the next bar (T+1).\n",
+    );
     out
 }
 

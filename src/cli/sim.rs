@@ -1,0 +1,139 @@
+//! `dsl-engine sim --position POS.arrow`: backtest any externally produced position panel (wide
+//! Arrow in finlab's layout) with every `sim()` option as a flag, so positions from anywhere can
+//! be backtested and the engine can be cross-checked.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::{open_data, output, ExitStatus};
+use crate::calendar;
+use crate::data::feather;
+use crate::pipeline;
+use crate::simspec::{parse_offset, Frequency, Resample, SimOptions, TradeAt, TW_FEE, TW_TAX};
+
+/// `dsl-engine sim`.
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// The position: a wide Arrow IPC file (`date` + one column per stock; bool or weights).
+    #[arg(long)]
+    pub position: PathBuf,
+    /// Data directory in finlab's cache layout (default: the synthetic market).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Print one JSON object (metrics, creturn, trades) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Rebalance frequency (`D`, `20D`, `W`, `W-FRI`, `M`, `MS`, `Q`, `QS`, `Y`, `M+5`, ...);
+    /// omit to rebalance whenever the position changes.
+    #[arg(long)]
+    pub resample: Option<String>,
+    /// Calendar days added to every rebalance date, e.g. `1D`.
+    #[arg(long)]
+    pub resample_offset: Option<String>,
+    /// Fill price: close, open, open_close_avg, high_low_avg, price_avg.
+    #[arg(long, default_value = "close")]
+    pub trade_at_price: String,
+    /// Largest weight of one stock.
+    #[arg(long, default_value_t = 1.0)]
+    pub position_limit: f64,
+    /// Fee on every buy and sell.
+    #[arg(long, default_value_t = TW_FEE)]
+    pub fee_ratio: f64,
+    /// Tax on every sell.
+    #[arg(long, default_value_t = TW_TAX)]
+    pub tax_ratio: f64,
+    #[arg(long)]
+    pub stop_loss: Option<f64>,
+    #[arg(long)]
+    pub take_profit: Option<f64>,
+    #[arg(long)]
+    pub trail_stop: Option<f64>,
+    #[arg(long)]
+    pub trail_stop_activation: Option<f64>,
+    /// Check stops intraday and fill at the threshold.
+    #[arg(long)]
+    pub touched_exit: bool,
+    /// Whether a stopped stock sits out the next rebalance.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub stop_trading_next_period: bool,
+    /// Keep the cost basis of held stocks across rebalances.
+    #[arg(long)]
+    pub retain_cost_when_rebalance: bool,
+    /// Last date, YYYY-MM-DD.
+    #[arg(long)]
+    pub end_date: Option<String>,
+}
+
+fn options(a: &SimArgs) -> anyhow::Result<SimOptions> {
+    let resample = match &a.resample {
+        None => Resample::OnChange,
+        Some(s) => Resample::Every(Frequency::parse(s).with_context(|| {
+            format!("--resample {s:?} is not a frequency (e.g. M, W-FRI, 20D, M+5)")
+        })?),
+    };
+    let resample_offset = match &a.resample_offset {
+        None => 0,
+        Some(s) => parse_offset(s)
+            .with_context(|| format!("--resample-offset {s:?} is not a day offset like 1D"))?,
+    };
+    let trade_at = TradeAt::parse(&a.trade_at_price).with_context(|| {
+        format!(
+            "--trade-at-price {:?}: use one of {}",
+            a.trade_at_price,
+            TradeAt::NAMES.join(", ")
+        )
+    })?;
+    let end_date = match &a.end_date {
+        None => None,
+        Some(s) => Some(
+            calendar::parse(s).with_context(|| format!("--end-date {s:?} is not YYYY-MM-DD"))?,
+        ),
+    };
+    if !(a.position_limit > 0.0 && a.position_limit <= 1.0) {
+        anyhow::bail!("--position-limit must be in (0, 1]");
+    }
+    for (flag, v) in [("--fee-ratio", a.fee_ratio), ("--tax-ratio", a.tax_ratio)] {
+        if !(0.0..=0.1).contains(&v) {
+            anyhow::bail!("{flag} must be between 0 and 0.1");
+        }
+    }
+    Ok(SimOptions {
+        resample,
+        resample_offset,
+        trade_at,
+        position_limit: a.position_limit,
+        fee_ratio: a.fee_ratio,
+        tax_ratio: a.tax_ratio,
+        stop_loss: a.stop_loss,
+        take_profit: a.take_profit,
+        trail_stop: a.trail_stop,
+        trail_stop_activation: a.trail_stop_activation,
+        touched_exit: a.touched_exit,
+        stop_trading_next_period: a.stop_trading_next_period,
+        retain_cost_when_rebalance: a.retain_cost_when_rebalance,
+        end_date,
+    })
+}
+
+/// Runs `sim`.
+pub fn run(a: SimArgs) -> anyhow::Result<ExitStatus> {
+    let opts = options(&a)?;
+    let position = feather::read_wide(&a.position)
+        .with_context(|| format!("reading the position {}", a.position.display()))?;
+    let data = open_data(a.data_dir.as_deref())?;
+    let (result, metrics) = pipeline::simulate_on(&position, &data, &opts)
+        .with_context(|| format!("backtesting {}", a.position.display()))?;
+    output::print(
+        &output::Report {
+            banner: data.banner(),
+            strategy: a.position.display().to_string(),
+            name: None,
+            result: &result,
+            metrics: &metrics,
+            extra: None,
+        },
+        a.json,
+    )?;
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,242 @@
+//! Validation of the keyword options of a strategy's `sim(...)` call against the engine's
+//! [`SimOptions`] vocabulary: each accepted option is stored, each bad one becomes a diagnostic
+//! with a hint, options that only matter to finlab's servers are ignored.
+
+use crate::simspec::{parse_offset, Frequency, Resample, SimOptions, TradeAt};
+
+use super::ast::Span;
+use super::diagnostic::Diagnostic;
+use super::suggest::did_you_mean;
+
+/// The options of the strategy's `sim(...)` call.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SimCall {
+    pub options: SimOptions,
+    /// `name=` (a label for reports).
+    pub name: Option<String>,
+    /// The `resample=` text as written (for reports and the exporter).
+    pub resample_text: Option<String>,
+}
+
+/// A checked option value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptValue {
+    Number(f64),
+    Str(String),
+    Bool(bool),
+    Nothing,
+    /// Anything else, described (e.g. "a bool panel").
+    Other(&'static str),
+}
+
+impl OptValue {
+    fn describe(&self) -> String {
+        match self {
+            OptValue::Number(x) => x.to_string(),
+            OptValue::Str(s) => format!("{s:?}"),
+            OptValue::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+            OptValue::Nothing => "None".to_string(),
+            OptValue::Other(d) => d.to_string(),
+        }
+    }
+}
+
+/// Options accepted and acted on.
+pub const SIM_OPTIONS: &[&str] = &[
+    "resample",
+    "resample_offset",
+    "trade_at_price",
+    "position_limit",
+    "fee_ratio",
+    "tax_ratio",
+    "stop_loss",
+    "take_profit",
+    "trail_stop",
+    "trail_stop_activation",
+    "touched_exit",
+    "stop_trading_next_period",
+    "retain_cost_when_rebalance",
+    "end_date",
+    "name",
+];
+
+/// Options finlab accepts that do not change results (uploads, notifications, metadata).
+pub const SIM_IGNORED: &[&str] = &[
+    "upload",
+    "metrics_only",
+    "notification_enable",
+    "line_access_token",
+    "live_performance_start",
+    "mae_mfe_window",
+    "mae_mfe_window_step",
+    "market",
+];
+
+fn bad(span: Span, message: String, hint: &str) -> Diagnostic {
+    Diagnostic::error("invalid-sim-option", span, message).hint(hint)
+}
+
+/// Stores option `name` = `value` in `call`, or explains why it cannot be.
+pub fn apply(
+    call: &mut SimCall,
+    name: &str,
+    name_span: Span,
+    value: OptValue,
+    value_span: Span,
+) -> Result<(), Diagnostic> {
+    let o = &mut call.options;
+    let fraction = |v: &OptValue, lo: f64, hi: f64| match v {
+        OptValue::Number(x) if (lo..=hi).contains(x) => Ok(Some(*x)),
+        OptValue::Nothing => Ok(None),
+        _ => Err(()),
+    };
+    let flag = |v: &OptValue| match v {
+        OptValue::Bool(b) => Ok(*b),
+        _ => Err(()),
+    };
+    match name {
+        "resample" => match &value {
+            OptValue::Nothing => o.resample = Resample::OnChange,
+            OptValue::Str(s) => match Frequency::parse(s) {
+                Some(f) => {
+                    o.resample = Resample::Every(f);
+                    call.resample_text = Some(s.clone());
+                }
+                None => {
+                    return Err(Diagnostic::error(
+                        "unsupported-resample",
+                        value_span,
+                        format!("resample={s:?} is not a frequency this engine knows"),
+                    )
+                    .hint("use None (trade on changes), \"D\", \"20D\", \"W\", \"W-FRI\", \"M\", \"MS\", \"Q\", \"QS\", \"Y\", optionally shifted like \"M+5\" or \"M-3\""))
+                }
+            },
+            other => {
+                return Err(Diagnostic::error(
+                    "unsupported-resample",
+                    value_span,
+                    format!("resample={} is not supported", other.describe()),
+                )
+                .hint("pass a frequency string such as \"M\" or None; resampling on another panel's dates is not supported yet"))
+            }
+        },
+        "resample_offset" => match &value {
+            OptValue::Nothing => o.resample_offset = 0,
+            OptValue::Str(s) if parse_offset(s).is_some() => {
+                o.resample_offset = parse_offset(s).unwrap_or(0)
+            }
+            v => {
+                return Err(bad(
+                    value_span,
+                    format!("resample_offset={} is not a day offset", v.describe()),
+                    "write days as a string, e.g. resample_offset=\"1D\"",
+                ))
+            }
+        },
+        "trade_at_price" => match &value {
+            OptValue::Str(s) if TradeAt::parse(s).is_some() => {
+                o.trade_at = TradeAt::parse(s).unwrap_or(TradeAt::Close)
+            }
+            v => {
+                return Err(bad(
+                    value_span,
+                    format!("trade_at_price={} is not supported", v.describe()),
+                    &format!("one of: {}", TradeAt::NAMES.join(", ")),
+                ))
+            }
+        },
+        "fee_ratio" | "tax_ratio" => {
+            let x = fraction(&value, 0.0, 0.1).map_err(|_| {
+                bad(
+                    value_span,
+                    format!("`{name}` must be a number between 0 and 0.1, not {}", value.describe()),
+                    "Taiwan defaults: fee_ratio=1.425/1000, tax_ratio=3/1000",
+                )
+            })?;
+            let default = SimOptions::default();
+            if name == "fee_ratio" {
+                o.fee_ratio = x.unwrap_or(default.fee_ratio);
+            } else {
+                o.tax_ratio = x.unwrap_or(default.tax_ratio);
+            }
+        }
+        "position_limit" => match value {
+            OptValue::Number(x) if x > 0.0 && x <= 1.0 => o.position_limit = x,
+            v => {
+                return Err(bad(
+                    value_span,
+                    format!("`position_limit` must be in (0, 1], not {}", v.describe()),
+                    "e.g. position_limit=0.1 caps each stock at 10% of the portfolio",
+                ))
+            }
+        },
+        "stop_loss" | "take_profit" | "trail_stop" | "trail_stop_activation" => {
+            let x = fraction(&value, 0.0, 100.0).map_err(|_| {
+                bad(
+                    value_span,
+                    format!("`{name}` must be a non-negative fraction, not {}", value.describe()),
+                    "e.g. stop_loss=0.1 exits after a 10% loss from the cost basis; None or 0 disables it",
+                )
+            })?;
+            match name {
+                "stop_loss" => o.stop_loss = x,
+                "take_profit" => o.take_profit = x,
+                "trail_stop" => o.trail_stop = x,
+                _ => o.trail_stop_activation = x,
+            }
+        }
+        "touched_exit" | "stop_trading_next_period" | "retain_cost_when_rebalance" => {
+            let b = flag(&value).map_err(|_| {
+                bad(
+                    value_span,
+                    format!("`{name}` must be True or False, not {}", value.describe()),
+                    "write True or False",
+                )
+            })?;
+            match name {
+                "touched_exit" => o.touched_exit = b,
+                "stop_trading_next_period" => o.stop_trading_next_period = b,
+                _ => o.retain_cost_when_rebalance = b,
+            }
+        }
+        "end_date" => match &value {
+            OptValue::Nothing => o.end_date = None,
+            OptValue::Str(s) if crate::calendar::parse(s).is_some() => {
+                o.end_date = crate::calendar::parse(s)
+            }
+            v => {
+                return Err(bad(
+                    value_span,
+                    format!("end_date={} is not a date", v.describe()),
+                    "write end_date=\"YYYY-MM-DD\"",
+                ))
+            }
+        },
+        "name" => match value {
+            OptValue::Str(s) => call.name = Some(s),
+            v => {
+                return Err(bad(
+                    value_span,
+                    format!("`name` must be a string, not {}", v.describe()),
+                    "e.g. name=\"momentum\"",
+                ))
+            }
+        },
+        n if SIM_IGNORED.contains(&n) => {}
+        n => {
+            let mut d = Diagnostic::error(
+                "unknown-sim-option",
+                name_span,
+                format!("`sim` has no option `{n}`"),
+            );
+            let all = SIM_OPTIONS.iter().chain(SIM_IGNORED).copied();
+            if let Some(s) = did_you_mean(n, all) {
+                d = d.hint(format!("did you mean `{s}`?"));
+            } else {
+                d = d.hint(format!("options: {}", SIM_OPTIONS.join(", ")));
+            }
+            return Err(d);
+        }
+    }
+    Ok(())
+}
