@@ -160,3 +160,54 @@ fn backtest_failures_have_the_right_exit_status() {
     let out = run(&["backtest", "no/such/file.strat"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn sim_backtests_an_external_position_file() {
+    let data = common::data_dir();
+    let close = data.load("etl:adj_close").unwrap();
+    // Hold the first five stocks from the first date: a bool panel written as finlab does.
+    let n = close.dates.len();
+    let mut values = vec![f64::NAN; n * close.columns.len()];
+    for c in 0..5 {
+        values[c * n] = 1.0;
+    }
+    let held: Vec<String> = close.columns[..5].to_vec();
+    let pos = dsl_runtime::wire::PanelData { values, ..close };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("position.feather");
+    dsl_engine::data::feather::write_wide(&file, &pos, &[]).unwrap();
+    let file = file.display().to_string();
+
+    let out = run(&[
+        "sim",
+        "--position",
+        &file,
+        "--resample",
+        "M",
+        "--stop-loss",
+        "0.1",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["metrics"]["sharpe"].is_number());
+    let trades = doc["trades"].as_array().unwrap();
+    assert!(!trades.is_empty());
+    for t in trades {
+        assert!(t["exit_reason"].is_string() && t["mae"].is_number(), "{t}");
+    }
+    assert!(trades
+        .iter()
+        .all(|t| held.iter().any(|h| t["stock"] == h.as_str())));
+
+    let out = run(&["sim", "--position", &file, "--resample", "fortnightly"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resample"));
+    let out = run(&["sim", "--position", "no/such.feather"]);
+    assert_eq!(out.status.code(), Some(2));
+}

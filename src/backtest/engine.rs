@@ -3,24 +3,63 @@
 //! stop detection (queued for the next bar), yesterday's queued stop exits, delisting sales, the
 //! rebalance, and the value at the close.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::schedule::Rebalance;
 use super::trades::{ExitReason, OpenTrade, Trade};
-use crate::simspec::{Resample, SimOptions};
+use crate::simspec::{Resample, SimOptions, TradeAt};
 
-/// Price columns of the stocks the position uses, one `Vec` per stock over all bars.
-pub(crate) struct Columns {
-    pub bars: Vec<i32>,
-    pub stocks: Vec<String>,
+/// Price columns of the stocks the position uses, one slice per stock over all bars.
+pub(crate) struct Columns<'a> {
+    pub bars: &'a [i32],
+    pub stocks: Vec<Arc<str>>,
     /// Fill prices (`trade_at_price`), adjusted.
-    pub trade: Vec<Vec<f64>>,
+    pub trade: Vec<Cow<'a, [f64]>>,
     /// Adjusted close (valuation and close-based stops).
-    pub close: Vec<Vec<f64>>,
+    pub close: Vec<Cow<'a, [f64]>>,
     /// Adjusted open, high, low — only for `touched_exit`.
-    pub ohl: Option<[Vec<Vec<f64>>; 3]>,
+    pub ohl: Option<[Vec<Cow<'a, [f64]>>; 3]>,
     /// Bar on which each stock is sold as delisted, if any.
     pub delist: Vec<Option<usize>>,
+    /// Row-major copies (bars × stocks) of `trade` and `close` for a busy book (see `layout`);
+    /// `None` for the close when trading at the close (the trade rows serve both).
+    pub rows: Option<(Vec<f64>, Option<Vec<f64>>)>,
+}
+
+/// Holdings by stock index: a dense slot per stock plus the sorted list of held indices, so
+/// per-bar work touches only what is held and always runs in column order.
+struct Book {
+    slots: Vec<Option<Holding>>,
+    keys: Vec<usize>,
+}
+
+impl Book {
+    fn get(&self, k: usize) -> Option<&Holding> {
+        self.slots[k].as_ref()
+    }
+
+    fn value(&self, k: usize) -> f64 {
+        self.get(k).map(|h| h.value).unwrap_or(0.0)
+    }
+
+    fn take(&mut self, k: usize) -> Option<Holding> {
+        let h = self.slots[k].take();
+        if h.is_some() {
+            if let Ok(i) = self.keys.binary_search(&k) {
+                self.keys.remove(i);
+            }
+        }
+        h
+    }
+
+    fn total(&self) -> f64 {
+        self.keys
+            .iter()
+            .filter_map(|&k| self.get(k))
+            .map(|h| h.value)
+            .sum()
+    }
 }
 
 /// Book-keeping statistics the metrics need beyond the curve.
@@ -107,36 +146,67 @@ impl Stops {
 /// Runs the loop. Returns the raw curve (one value per bar), the trades and the exposure stats.
 pub(crate) fn run(
     cols: &Columns,
-    rows: &[Vec<f64>],
+    plan_weights: &[f64],
     plan: &[Rebalance],
     opts: &SimOptions,
 ) -> (Vec<f64>, Vec<Trade>, Exposure) {
     let n = cols.bars.len();
+    let nk = cols.stocks.len();
     let (fee, tax) = (opts.fee_ratio, opts.tax_ratio);
     let stops = Stops::new(opts);
     let has_stops = opts.has_stops();
     let periodic = matches!(opts.resample, Resample::Every(_));
+    let at_close = opts.trade_at == TradeAt::Close;
     let mut cash = 1.0;
-    let mut held: BTreeMap<usize, Holding> = BTreeMap::new();
-    let mut trades = Vec::new();
+    let mut book = Book {
+        slots: (0..nk).map(|_| None).collect(),
+        keys: Vec::new(),
+    };
+    let mut trades: Vec<(usize, Trade)> = Vec::new();
     let mut curve = Vec::with_capacity(n);
     let mut queued: Vec<(usize, ExitReason)> = Vec::new();
-    let mut stopped: BTreeSet<usize> = BTreeSet::new();
-    let mut next = plan.iter().peekable();
+    let mut is_queued = vec![false; nk];
+    let mut stopped = vec![false; nk];
+    let mut any_stopped = false;
+    let mut next = plan.iter().enumerate().peekable();
     let mut exposure = Exposure::default();
     let mut active_bars = 0usize;
-    let stock = |k: usize| cols.stocks[k].as_str();
+    let close_trade = |h: Holding, k: usize, bar: usize, fill: f64, cost: Option<f64>, reason| {
+        (
+            k,
+            h.trade.close(
+                &cols.stocks[k],
+                cols.bars,
+                &cols.close[k],
+                bar,
+                fill,
+                cost,
+                reason,
+                false,
+                None,
+            ),
+        )
+    };
 
     for bar in 0..n {
-        let p = |k: usize| cols.trade[k][bar];
-        let c = |k: usize| cols.close[k][bar];
+        let (p_row, c_row) = match &cols.rows {
+            Some((t, c)) => {
+                let c = c.as_deref().unwrap_or(t);
+                (
+                    Some(&t[bar * nk..(bar + 1) * nk]),
+                    Some(&c[bar * nk..(bar + 1) * nk]),
+                )
+            }
+            None => (None, None),
+        };
+        let p = |k: usize| p_row.map_or_else(|| cols.trade[k][bar], |r| r[k]);
+        let c = |k: usize| c_row.map_or_else(|| cols.close[k][bar], |r| r[k]);
 
         // Touched exits: intraday against open/high/low, filled this bar at the threshold (or
         // the open on a gap), using the state before today's mark.
         if let (true, Some([o, hi, lo])) = (opts.touched_exit && has_stops, &cols.ohl) {
-            let keys: Vec<usize> = held.keys().copied().collect();
-            for k in keys {
-                let Some(h) = held.get(&k) else { continue };
+            for k in book.keys.clone() {
+                let Some(h) = book.get(k) else { continue };
                 let base = h.cr / h.last_price;
                 let (ro, rh, rl) = (base * o[k][bar], base * hi[k][bar], base * lo[k][bar]);
                 if !(ro.is_finite() && rh.is_finite() && rl.is_finite()) {
@@ -154,31 +224,38 @@ pub(crate) fn run(
                 } else {
                     None
                 };
-                if let Some((ratio, reason)) = hit {
-                    if let Some(h) = held.remove(&k) {
-                        let value = h.value / h.cr * ratio;
-                        cash += value - value.abs() * (fee + tax);
-                        exposure.traded += value.abs() / nav(cash, &held).max(1e-12);
-                        let fill = h.last_price * ratio / h.cr;
-                        trades.push(h.trade.close(
-                            stock(k),
-                            &cols.bars,
-                            bar,
-                            fill,
-                            Some(fee + tax),
-                            reason,
-                            true,
-                            Some(stops.clip()),
-                        ));
-                        stopped.insert(k);
-                    }
+                if let (Some((ratio, reason)), Some(h)) = (hit, hit.and_then(|_| book.take(k))) {
+                    let value = h.value / h.cr * ratio;
+                    exposure.traded += value.abs() / (cash + value + book.total()).abs().max(1e-12);
+                    cash += value - value.abs() * (fee + tax);
+                    let fill = h.last_price * ratio / h.cr;
+                    let t = h.trade.close(
+                        &cols.stocks[k],
+                        cols.bars,
+                        &cols.close[k],
+                        bar,
+                        fill,
+                        Some(fee + tax),
+                        reason,
+                        true,
+                        Some(stops.clip()),
+                    );
+                    trades.push((k, t));
+                    stopped[k] = true;
+                    any_stopped = true;
                 }
             }
         }
 
-        // 1. Mark to market at the trade price; a missing quote freezes the value.
-        for (&k, h) in held.iter_mut() {
+        // 1. Mark to market at the trade price (a missing quote freezes the value), and
+        // 2. close-based stops: detected today, sold on the next bar.
+        let mut detected = Vec::new();
+        let check_stops = has_stops && !opts.touched_exit;
+        for &k in &book.keys {
             let price = p(k);
+            let Some(h) = book.slots[k].as_mut() else {
+                continue;
+            };
             if h.last_price.is_nan() {
                 h.last_price = price;
             }
@@ -192,112 +269,115 @@ pub(crate) fn run(
             if !price.is_nan() {
                 h.last_price = price;
             }
-        }
-
-        // 2. Close-based stops: detected today, sold on the next bar.
-        let mut detected = Vec::new();
-        if has_stops && !opts.touched_exit {
-            for (&k, h) in &held {
-                let q = h.cr * c(k) / p(k);
-                if q.is_nan() || queued.iter().any(|(j, _)| *j == k) {
-                    continue;
-                }
-                let (upper, lower, up_reason, low_reason) = stops.bounds(h);
-                let hit = if h.trade.short {
-                    if q <= lower {
-                        Some(low_reason)
-                    } else if q > upper {
-                        Some(up_reason)
-                    } else {
-                        None
-                    }
-                } else if q >= upper {
-                    Some(up_reason)
-                } else if q < lower {
+            if !check_stops || is_queued[k] {
+                continue;
+            }
+            let q = h.cr * c(k) / price;
+            if q.is_nan() {
+                continue;
+            }
+            let (upper, lower, up_reason, low_reason) = stops.bounds(h);
+            let hit = if h.trade.short {
+                if q <= lower {
                     Some(low_reason)
+                } else if q > upper {
+                    Some(up_reason)
                 } else {
                     None
-                };
-                if let Some(reason) = hit {
-                    detected.push((k, reason));
                 }
+            } else if q >= upper {
+                Some(up_reason)
+            } else if q < lower {
+                Some(low_reason)
+            } else {
+                None
+            };
+            if let Some(reason) = hit {
+                detected.push((k, reason));
             }
         }
 
         // 3. Yesterday's queued stops (a stock without a quote sells at its frozen value),
         //    then delisting sales.
         let mut sells: Vec<(usize, ExitReason)> = std::mem::take(&mut queued);
+        for (k, _) in &sells {
+            is_queued[*k] = false;
+        }
         sells.extend(
-            held.keys()
+            book.keys
+                .iter()
                 .filter(|&&k| cols.delist[k] == Some(bar))
                 .map(|&k| (k, ExitReason::Delisted)),
         );
+        let nav_before_sells = if sells.is_empty() {
+            0.0
+        } else {
+            cash + book.total()
+        };
         for (k, reason) in sells {
-            if let Some(h) = held.remove(&k) {
-                exposure.traded += h.value.abs() / (cash + h.value + sum(&held)).max(1e-12);
+            if let Some(h) = book.take(k) {
+                exposure.traded += h.value.abs() / nav_before_sells.abs().max(1e-12);
                 cash += h.value - h.value.abs() * (fee + tax);
-                trades.push(h.trade.close(
-                    stock(k),
-                    &cols.bars,
-                    bar,
-                    p(k),
-                    Some(fee + tax),
-                    reason,
-                    false,
-                    None,
-                ));
+                trades.push(close_trade(h, k, bar, p(k), Some(fee + tax), reason));
                 if reason != ExitReason::Delisted {
-                    stopped.insert(k);
+                    stopped[k] = true;
+                    any_stopped = true;
                 }
             }
+        }
+        for &(k, _) in &detected {
+            is_queued[k] = true;
         }
         queued = detected;
 
         // 4. Rebalance on this rebalance's execution bar.
-        if let Some(rb) = next.next_if(|rb| rb.bar == bar) {
-            let mut w = rows[rb.row].clone();
-            for (k, wk) in w.iter_mut().enumerate() {
-                // Delisted stocks get weight 0 from their sale bar on (§2.7); with
-                // stop_trading_next_period, names stopped since the last rebalance sit this one out.
-                let gone = cols.delist[k].is_some_and(|b| b <= bar);
-                if gone || (opts.stop_trading_next_period && stopped.contains(&k)) {
-                    *wk = 0.0;
+        if let Some((i, _)) = next.next_if(|(_, rb)| rb.bar == bar) {
+            let row = &plan_weights[i * nk..(i + 1) * nk];
+            // Delisted stocks get weight 0 from their sale bar on (§2.7); with
+            // stop_trading_next_period, names stopped since the last rebalance sit this one out.
+            let weight = |k: usize| {
+                let out = cols.delist[k].is_some_and(|b| b <= bar)
+                    || (opts.stop_trading_next_period && stopped[k]);
+                if out {
+                    0.0
+                } else {
+                    row[k]
                 }
-            }
-            stopped.clear();
-            let nav = cash + sum(&held);
-            let gross: f64 = w.iter().map(|x| x.abs()).sum();
+            };
+            let nav = cash + book.total();
+            let gross: f64 = (0..nk).map(|k| weight(k).abs()).sum();
             let scale = nav / gross.max(1.0);
             let cap = nav * opts.position_limit;
-            let keys: BTreeSet<usize> = held
-                .keys()
-                .copied()
-                .chain((0..w.len()).filter(|&k| w[k] != 0.0))
-                .collect();
-            for k in keys {
-                let mut target = w[k] * scale;
-                if target.abs() > cap {
-                    target = cap * w[k].signum();
+            let inv_nav = 1.0 / nav.abs().max(1e-12);
+            let mut new_keys = Vec::with_capacity(book.keys.len() + 16);
+            // Every stock in column order: held ones are resized or sold, new ones bought.
+            for k in 0..nk {
+                let w = weight(k);
+                if w == 0.0 && book.slots[k].is_none() {
+                    continue;
                 }
-                let current = held.get(&k).map(|h| h.value).unwrap_or(0.0);
+                let mut target = w * scale;
+                if target.abs() > cap {
+                    target = cap * w.signum();
+                }
+                let current = book.value(k);
                 let price = p(k);
-                exposure.traded += (target - current).abs() / nav.max(1e-12);
+                exposure.traded += (target - current).abs() * inv_nav;
                 if target == 0.0 {
-                    if let Some(h) = held.remove(&k) {
+                    if let Some(h) = book.slots[k].take() {
                         cash += current - current.abs() * (fee + tax);
-                        trades.push(h.trade.close(
-                            stock(k),
-                            &cols.bars,
+                        trades.push(close_trade(
+                            h,
+                            k,
                             bar,
                             price,
                             Some(fee + tax),
                             ExitReason::Rebalance,
-                            false,
-                            None,
                         ));
                     }
                     continue;
                 }
+                new_keys.push(k);
                 // §2.5: an entry raises absolute exposure and pays the fee; a reduction pays
                 // fee + tax.
                 let a = target - current;
@@ -311,7 +391,7 @@ pub(crate) fn run(
                     current - a.abs()
                 };
                 let flipped = current != 0.0 && (current > 0.0) != (target > 0.0);
-                match held.get_mut(&k) {
+                match book.slots[k].as_mut() {
                     Some(h) if !flipped => {
                         h.value = value;
                         h.last_price = price;
@@ -322,67 +402,82 @@ pub(crate) fn run(
                                 // without costs at the split (§3).
                                 let piece = OpenTrade::open(bar, target / nav, price, None);
                                 let old = std::mem::replace(&mut h.trade, piece);
-                                trades.push(old.close(
-                                    stock(k),
-                                    &cols.bars,
+                                let t = old.close(
+                                    &cols.stocks[k],
+                                    cols.bars,
+                                    &cols.close[k],
                                     bar,
                                     price,
                                     None,
                                     ExitReason::Split,
                                     false,
                                     None,
-                                ));
+                                );
+                                trades.push((k, t));
                             }
                         }
                     }
                     _ => {
-                        if let Some(h) = held.remove(&k) {
-                            trades.push(h.trade.close(
-                                stock(k),
-                                &cols.bars,
+                        if let Some(h) = book.slots[k].take() {
+                            trades.push(close_trade(
+                                h,
+                                k,
                                 bar,
                                 price,
                                 Some(fee + tax),
                                 ExitReason::Rebalance,
-                                false,
-                                None,
                             ));
                         }
-                        held.insert(
-                            k,
-                            Holding {
-                                value,
-                                last_price: price,
-                                cr: 1.0,
-                                peak: 1.0,
-                                trough: 1.0,
-                                trade: OpenTrade::open(bar, target / nav, price, Some(fee)),
-                            },
-                        );
+                        book.slots[k] = Some(Holding {
+                            value,
+                            last_price: price,
+                            cr: 1.0,
+                            peak: 1.0,
+                            trough: 1.0,
+                            trade: OpenTrade::open(bar, target / nav, price, Some(fee)),
+                        });
                     }
                 }
             }
+            book.keys = new_keys;
+            if any_stopped {
+                stopped.iter_mut().for_each(|s| *s = false);
+                any_stopped = false;
+            }
             // A queued stop of a stock the rebalance just re-bought still sells next bar
             // (project decision, finlab-semantics addendum); one it sold is dropped.
-            queued.retain(|(k, _)| held.contains_key(k));
+            queued.retain(|(k, _)| {
+                let keep = book.slots[*k].is_some();
+                is_queued[*k] = keep;
+                keep
+            });
         }
 
-        // 5. Value at the close, and mark every trade's path at the close.
+        // 5. Value at the close (the trade price is the close unless trading at another price).
         let mut gross = 0.0;
         let mut value = cash;
-        for (&k, h) in held.iter_mut() {
-            let r = c(k) / p(k);
-            let v = if r.is_finite() { h.value * r } else { h.value };
-            value += v;
-            gross += v.abs();
-            h.trade.mark(c(k));
+        for &k in &book.keys {
+            if let Some(h) = book.slots[k].as_ref() {
+                let v = if at_close {
+                    h.value
+                } else {
+                    let r = c(k) / p(k);
+                    if r.is_finite() {
+                        h.value * r
+                    } else {
+                        h.value
+                    }
+                };
+                value += v;
+                gross += v.abs();
+            }
         }
         curve.push(value);
         if plan.first().is_some_and(|rb| bar >= rb.bar) {
             active_bars += 1;
             exposure.avg_exposure += gross / value.abs().max(1e-12);
-            exposure.avg_n_stock += held.len() as f64;
-            exposure.max_n_stock = exposure.max_n_stock.max(held.len());
+            exposure.avg_n_stock += book.keys.len() as f64;
+            exposure.max_n_stock = exposure.max_n_stock.max(book.keys.len());
         }
     }
     if active_bars > 0 {
@@ -390,33 +485,26 @@ pub(crate) fn run(
         exposure.avg_n_stock /= active_bars as f64;
     }
     let last = n.saturating_sub(1);
-    for (k, h) in held {
-        let close = cols.close[k][last];
-        trades.push(h.trade.close(
-            stock(k),
-            &cols.bars,
-            last,
-            close,
-            None,
-            ExitReason::Open,
-            false,
-            None,
-        ));
+    for k in std::mem::take(&mut book.keys) {
+        if let Some(h) = book.slots[k].take() {
+            trades.push(close_trade(
+                h,
+                k,
+                last,
+                cols.close[k][last],
+                None,
+                ExitReason::Open,
+            ));
+        }
     }
-    trades.sort_by(|a, b| {
-        (a.entry_date, &a.stock, a.exit_date.unwrap_or(i32::MAX)).cmp(&(
-            b.entry_date,
-            &b.stock,
-            b.exit_date.unwrap_or(i32::MAX),
-        ))
-    });
-    (curve, trades, exposure)
-}
-
-fn sum(held: &BTreeMap<usize, Holding>) -> f64 {
-    held.values().map(|h| h.value).sum()
-}
-
-fn nav(cash: f64, held: &BTreeMap<usize, Holding>) -> f64 {
-    cash + sum(held)
+    // Order by entry, then stock; sort small keys, not the trades themselves.
+    let mut order: Vec<(i32, usize, i32, usize)> = trades
+        .iter()
+        .enumerate()
+        .map(|(i, (k, t))| (t.entry_date, *k, t.exit_date.unwrap_or(i32::MAX), i))
+        .collect();
+    order.sort_unstable();
+    let mut slots: Vec<Option<Trade>> = trades.into_iter().map(|(_, t)| Some(t)).collect();
+    let sorted = order.iter().filter_map(|o| slots[o.3].take()).collect();
+    (curve, sorted, exposure)
 }

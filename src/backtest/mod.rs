@@ -5,10 +5,13 @@
 //! the trades and exposure statistics.
 
 mod engine;
+mod layout;
 pub mod schedule;
 pub mod trades;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use dsl_runtime::wire::PanelData;
 
@@ -95,7 +98,7 @@ pub fn simulate(
     let close = market.close;
     let end = opts.end_date.unwrap_or(i32::MAX);
     let n_bars = close.dates.partition_point(|&d| d <= end);
-    let bars = close.dates[..n_bars].to_vec();
+    let bars = &close.dates[..n_bars];
     let Some(&last_bar) = bars.last() else {
         return Err(BacktestError::NoPrices);
     };
@@ -109,18 +112,11 @@ pub fn simulate(
         .map(|(i, c)| (c.as_str(), i))
         .collect();
     let mut cols: Vec<(usize, usize)> = Vec::new();
-    let (mut dropped_w, mut total_w) = (0.0, 0.0);
+    let mut dropped: Vec<usize> = Vec::new();
     for (pc, name) in position.columns.iter().enumerate() {
-        let w: f64 = position
-            .column(pc)
-            .iter()
-            .filter(|v| v.is_finite())
-            .map(|v| v.abs())
-            .sum();
-        total_w += w;
         match price_col.get(name.as_str()) {
             Some(&c) => cols.push((c, pc)),
-            None => dropped_w += w,
+            None => dropped.push(pc),
         }
     }
     cols.sort_unstable();
@@ -133,13 +129,6 @@ pub fn simulate(
             .collect();
         return Err(BacktestError::NoCommonStocks(head.join(", ")));
     }
-    if total_w > 0.0 && dropped_w / total_w > 0.1 {
-        warnings.push(format!(
-            "{:.1}% of the position's total weight is on stocks without prices; they were dropped",
-            100.0 * dropped_w / total_w
-        ));
-    }
-
     // Rows up to the present data date, NaN → 0 (§2.1 steps 7, 9); weights must be finite.
     let n_rows = position.dates.partition_point(|&d| d <= last_bar.min(end));
     if n_rows == 0 {
@@ -148,35 +137,67 @@ pub fn simulate(
         });
     }
     let dates = &position.dates[..n_rows];
-    let mut rows: Vec<Vec<f64>> = Vec::with_capacity(n_rows);
-    for (r, &date) in dates.iter().enumerate() {
-        let mut row = Vec::with_capacity(cols.len());
-        for &(_, pc) in &cols {
-            let v = position.get(r, pc);
+    // The weights stay in the panel's column-major memory; one pass validates them.
+    let weights = schedule::Weights {
+        cols: cols
+            .iter()
+            .map(|&(_, pc)| &position.column(pc)[..n_rows])
+            .collect(),
+        rows: n_rows,
+    };
+    let mut kept_w = 0.0;
+    let mut held_cells = 0usize;
+    for (k, col) in weights.cols.iter().enumerate() {
+        for (r, &v) in col.iter().enumerate() {
             if v.is_infinite() {
                 return Err(BacktestError::NonFiniteWeight {
-                    stock: position.columns[pc].clone(),
-                    date: crate::calendar::format(date),
+                    stock: position.columns[cols[k].1].clone(),
+                    date: crate::calendar::format(dates[r]),
                 });
             }
-            row.push(if v.is_nan() { 0.0 } else { v });
+            if !v.is_nan() {
+                kept_w += v.abs();
+                held_cells += usize::from(v != 0.0);
+            }
         }
-        rows.push(row);
     }
-    if !rows.iter().flatten().any(|v| *v != 0.0) {
+    if kept_w == 0.0 {
         return Err(BacktestError::NoHoldings);
     }
+    // finlab warns when dropped stocks carried more than 10% of the total |weight| (§2.1.10).
+    let dropped_w: f64 = dropped
+        .iter()
+        .flat_map(|&pc| position.column(pc)[..n_rows].iter())
+        .filter(|v| v.is_finite())
+        .map(|v| v.abs())
+        .sum();
+    if dropped_w > 0.0 && dropped_w / (dropped_w + kept_w) > 0.1 {
+        warnings.push(format!(
+            "{:.1}% of the position's total weight is on stocks without prices; they were dropped",
+            100.0 * dropped_w / (dropped_w + kept_w)
+        ));
+    }
 
-    let columns = build_columns(market, opts, &bars, &cols)?;
+    let columns = build_columns(market, opts, bars, &cols)?;
     let plan = schedule::schedule(
         opts.resample,
         opts.resample_offset,
         dates,
-        &rows,
-        &bars,
+        &weights,
+        bars,
         &columns.delist,
     );
-    let (curve, trades, exposure) = engine::run(&columns, &rows, &plan, opts);
+    let plan_rows: Vec<usize> = plan.iter().map(|rb| rb.row).collect();
+    let plan_weights = layout::gather_rows(&weights.cols, &plan_rows, 0.0);
+    // A busy book (≥ 5% of the stocks held on average) reads prices row by row.
+    let mut columns = columns;
+    if held_cells as f64 > 0.05 * (n_rows * cols.len()) as f64 {
+        let trade = layout::transpose(&columns.trade, bars.len());
+        let close = (opts.trade_at != TradeAt::Close)
+            .then(|| layout::transpose(&columns.close, bars.len()));
+        columns.rows = Some((trade, close));
+    }
+    let (curve, trades, exposure) = engine::run(&columns, &plan_weights, &plan, opts);
     let creturn = bars.iter().copied().zip(curve).collect();
     Ok(SimResult {
         creturn: trim_curve(creturn, dates, last_bar, opts.end_date.is_some()),
@@ -204,12 +225,12 @@ fn conform(panel: &PanelData, bars: &[i32], stock: &str) -> Vec<f64> {
         .collect()
 }
 
-fn build_columns(
-    market: &Market,
+fn build_columns<'a>(
+    market: &Market<'a>,
     opts: &SimOptions,
-    bars: &[i32],
+    bars: &'a [i32],
     cols: &[(usize, usize)],
-) -> Result<engine::Columns, BacktestError> {
+) -> Result<engine::Columns<'a>, BacktestError> {
     let keys = price_keys(opts);
     let need = |key: Option<&'static str>, p: Option<&PanelData>| match (key, p) {
         (Some(k), None) => Err(BacktestError::MissingPrices(k)),
@@ -219,27 +240,34 @@ fn build_columns(
     need(keys.high, market.high)?;
     need(keys.low, market.low)?;
     let n = bars.len();
-    let stocks: Vec<String> = cols
+    let close_panel: &'a PanelData = market.close;
+    let stocks: Vec<Arc<str>> = cols
         .iter()
-        .map(|&(c, _)| market.close.columns[c].clone())
+        .map(|&(c, _)| Arc::from(close_panel.columns[c].as_str()))
         .collect();
-    let close: Vec<Vec<f64>> = cols
+    // The close is borrowed, not copied: the monthly case must not pay for the whole panel.
+    let close: Vec<Cow<'a, [f64]>> = cols
         .iter()
-        .map(|&(c, _)| market.close.column(c)[..n].to_vec())
+        .map(|&(c, _)| Cow::Borrowed(&close_panel.column(c)[..n]))
         .collect();
-    let series = |p: Option<&PanelData>| -> Vec<Vec<f64>> {
+    let series = |p: Option<&PanelData>| -> Vec<Cow<'a, [f64]>> {
         match p {
-            Some(p) => stocks.iter().map(|s| conform(p, bars, s)).collect(),
+            Some(p) => stocks
+                .iter()
+                .map(|s| Cow::Owned(conform(p, bars, s)))
+                .collect(),
             None => Vec::new(),
         }
     };
     let (open, high, low) = (series(market.open), series(market.high), series(market.low));
-    let avg = |parts: &[&Vec<Vec<f64>>]| -> Vec<Vec<f64>> {
+    let avg = |parts: &[&Vec<Cow<'a, [f64]>>]| -> Vec<Cow<'a, [f64]>> {
         (0..stocks.len())
             .map(|k| {
-                (0..n)
-                    .map(|i| parts.iter().map(|p| p[k][i]).sum::<f64>() / parts.len() as f64)
-                    .collect()
+                Cow::Owned(
+                    (0..n)
+                        .map(|i| parts.iter().map(|p| p[k][i]).sum::<f64>() / parts.len() as f64)
+                        .collect(),
+                )
             })
             .collect()
     };
@@ -261,12 +289,13 @@ fn build_columns(
         .collect();
     let touched = opts.touched_exit && opts.has_stops();
     Ok(engine::Columns {
-        bars: bars.to_vec(),
+        bars,
         stocks,
         trade,
         close,
         ohl: touched.then_some([open, high, low]),
         delist,
+        rows: None,
     })
 }
 

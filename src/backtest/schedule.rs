@@ -3,6 +3,26 @@
 
 use crate::simspec::Resample;
 
+/// The position's weights, one column-major slice per stock (the panel's own memory, not a
+/// copy); NaN reads as 0 (§2.1 step 7).
+pub struct Weights<'a> {
+    pub cols: Vec<&'a [f64]>,
+    pub rows: usize,
+}
+
+impl Weights<'_> {
+    /// Weight of stock `k` in row `r`.
+    #[inline]
+    pub fn get(&self, k: usize, r: usize) -> f64 {
+        let v = self.cols[k][r];
+        if v.is_nan() {
+            0.0
+        } else {
+            v
+        }
+    }
+}
+
 /// One rebalance: the signal date, the position row it uses and the bar it executes on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rebalance {
@@ -13,18 +33,21 @@ pub struct Rebalance {
 
 /// Rows kept under `resample=None`: the first and every row that differs from the previous one
 /// (finlab: sum of |row − previous| ≠ 0).
-fn changed_rows(rows: &[Vec<f64>]) -> Vec<usize> {
-    (0..rows.len())
-        .filter(|&r| {
-            r == 0
-                || rows[r]
-                    .iter()
-                    .zip(&rows[r - 1])
-                    .map(|(a, b)| (a - b).abs())
-                    .sum::<f64>()
-                    != 0.0
-        })
-        .collect()
+fn changed_rows(w: &Weights) -> Vec<usize> {
+    let mut changed = vec![false; w.rows];
+    if let Some(first) = changed.first_mut() {
+        *first = true;
+    }
+    // Column by column, so the panel is read sequentially.
+    for col in &w.cols {
+        let norm = |v: f64| if v.is_nan() { 0.0 } else { v };
+        for r in 1..w.rows {
+            if norm(col[r]) != norm(col[r - 1]) {
+                changed[r] = true;
+            }
+        }
+    }
+    (0..w.rows).filter(|&r| changed[r]).collect()
 }
 
 /// The latest row dated on or before `d` (pandas `reindex(method='ffill')`).
@@ -34,7 +57,7 @@ fn row_at(dates: &[i32], d: i32) -> Option<usize> {
 
 /// Builds the schedule.
 ///
-/// - `dates`/`rows`: the position rows (NaN already 0), dated, ≤ the last bar;
+/// - `dates`/`weights`: the position rows, dated, ≤ the last bar;
 /// - `bars`: the price dates; `offset`: `resample_offset` in calendar days;
 /// - `delist`: per column, the bar on which a delisted stock is sold (§2.7). Under
 ///   `resample=None` a copy of the row in effect is inserted the bar before each such sale, so
@@ -47,7 +70,7 @@ pub fn schedule(
     resample: Resample,
     offset: i32,
     dates: &[i32],
-    rows: &[Vec<f64>],
+    weights: &Weights,
     bars: &[i32],
     delist: &[Option<usize>],
 ) -> Vec<Rebalance> {
@@ -56,7 +79,7 @@ pub fn schedule(
     };
     // (signal date, row, inserted?) — inserted copies lose ties to real rows.
     let mut signals: Vec<(i32, usize, bool)> = match resample {
-        Resample::OnChange => changed_rows(rows)
+        Resample::OnChange => changed_rows(weights)
             .into_iter()
             .map(|r| (dates[r], r, false))
             .collect(),
@@ -75,7 +98,7 @@ pub fn schedule(
                 continue;
             };
             if let Some(r) = row_at(dates, day_before) {
-                if rows[r][k] != 0.0 {
+                if weights.get(k, r) != 0.0 {
                     signals.push((day_before, r, true));
                 }
             }
@@ -108,6 +131,13 @@ mod tests {
     use crate::calendar::days_from_civil as d;
     use crate::simspec::Frequency;
 
+    fn weights(cols: &[Vec<f64>]) -> Weights<'_> {
+        Weights {
+            cols: cols.iter().map(Vec::as_slice).collect(),
+            rows: cols[0].len(),
+        }
+    }
+
     fn monthly() -> Resample {
         Resample::Every(Frequency::parse("M").unwrap())
     }
@@ -116,7 +146,8 @@ mod tests {
     fn monthly_uses_latest_row_and_trades_next_bar() {
         // bars: Fri 2023-04-28, Tue 05-02, Wed 05-31, Thu 06-01
         let bars = vec![d(2023, 4, 28), d(2023, 5, 2), d(2023, 5, 31), d(2023, 6, 1)];
-        let rows = vec![vec![1.0], vec![0.0], vec![1.0], vec![1.0]];
+        let cols = vec![vec![1.0, 0.0, 1.0, 1.0]];
+        let rows = weights(&cols);
         let s = schedule(monthly(), 0, &bars, &rows, &bars, &[None]);
         // Apr 30 (Sunday) → row of Apr 28, trades May 2; May 31 → row of May 31, trades Jun 1.
         let got: Vec<(i32, usize, usize)> =
@@ -133,7 +164,8 @@ mod tests {
     #[test]
     fn none_trades_on_changes() {
         let bars = vec![1, 2, 3, 4, 5];
-        let rows = vec![vec![1.0], vec![1.0], vec![0.0], vec![0.0], vec![1.0]];
+        let cols = vec![vec![1.0, 1.0, 0.0, f64::NAN, 1.0]];
+        let rows = weights(&cols);
         let s = schedule(Resample::OnChange, 0, &bars, &rows, &bars, &[None]);
         let got: Vec<(usize, usize)> = s.iter().map(|r| (r.row, r.bar)).collect();
         // row 4 (date 5) has no bar after it
@@ -143,7 +175,8 @@ mod tests {
     #[test]
     fn a_delisting_sale_inserts_a_rebalance_under_none() {
         let bars: Vec<i32> = (0..30).collect();
-        let rows = vec![vec![1.0, 1.0]];
+        let cols = vec![vec![1.0], vec![1.0]];
+        let rows = weights(&cols);
         let s = schedule(Resample::OnChange, 0, &[0], &rows, &bars, &[None, Some(5)]);
         let got: Vec<(i32, usize)> = s.iter().map(|r| (r.signal_date, r.bar)).collect();
         assert_eq!(got, vec![(0, 1), (4, 5)]);

@@ -85,7 +85,7 @@ fn hand_computed_round_trip_with_fees_and_tax() {
     }
     assert_eq!(r.trades.len(), 2);
     let x = &r.trades[0];
-    assert_eq!(x.stock, "X");
+    assert_eq!(&*x.stock, "X");
     assert!((x.ret - ((1.0 - f) * 1.2 * (1.0 - f - t) - 1.0)).abs() < 1e-12);
     assert_eq!((x.entry_date, x.exit_date, x.period), (1, Some(3), 2));
     assert_eq!((x.entry_sig_date, x.exit_sig_date), (0, Some(2)));
@@ -304,7 +304,7 @@ fn delisted_stock_is_sold_and_the_book_rebalanced() {
     let r = run(&pos, &prices, &free());
     // X sold on bar 5; the inserted rebalance puts everything in Y, which doubles.
     assert!(close_to(r.creturn.last().unwrap().1, 2.0));
-    let x = r.trades.iter().find(|t| t.stock == "X").unwrap();
+    let x = r.trades.iter().find(|t| &*t.stock == "X").unwrap();
     assert_eq!(
         (x.exit_reason, x.exit_date),
         (ExitReason::Delisted, Some(5))

@@ -2,6 +2,8 @@
 //! period (or per piece between periodic rebalances), its return after costs, and the excursion
 //! statistics (MAE, MFE, drawdown) of its value path.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 /// Why a trade ended.
@@ -24,7 +26,9 @@ pub enum ExitReason {
 /// One trade.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Trade {
-    pub stock: String,
+    /// Stock id (shared, so a run with many trades does not allocate one string per trade).
+    #[serde(serialize_with = "as_str")]
+    pub stock: Arc<str>,
     /// Bar before the entry bar (finlab's `entry_sig_date`).
     pub entry_sig_date: i32,
     pub entry_date: i32,
@@ -51,16 +55,29 @@ pub struct Trade {
     pub pdays: usize,
 }
 
-/// A trade in progress: its value ratio path (1 = entry price, before the exit cost).
+fn as_str<S: serde::Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s)
+}
+
+/// A trade in progress. Its value path is replayed from the close series when it ends, so the
+/// daily loop does no per-trade work.
 #[derive(Clone, Debug)]
 pub(crate) struct OpenTrade {
     pub entry_bar: usize,
     pub weight: f64,
     pub short: bool,
-    /// Current value ratio of the trade.
-    pub ratio: f64,
-    /// Last valid close seen (the path compounds close to close).
-    pub last_close: f64,
+    /// Fill price at entry.
+    fill: f64,
+    /// Entry cost of a real purchase (none for the continuation of a split trade).
+    fee: f64,
+}
+
+/// The value ratio path of a trade and its excursion statistics.
+struct Path {
+    short: bool,
+    ratio: f64,
+    /// Last valid price seen (the path compounds close to close).
+    last: f64,
     min: f64,
     max: f64,
     max_before_min: f64,
@@ -69,26 +86,7 @@ pub(crate) struct OpenTrade {
     pdays: usize,
 }
 
-impl OpenTrade {
-    /// Opens a trade at `bar` filled at `fill`; `fee` is the entry cost when this is a real
-    /// purchase (not the continuation of a split trade). Mark it at the bar's close next.
-    pub fn open(bar: usize, weight: f64, fill: f64, fee: Option<f64>) -> OpenTrade {
-        let short = weight < 0.0;
-        OpenTrade {
-            entry_bar: bar,
-            weight,
-            short,
-            ratio: 1.0 - fee.unwrap_or(0.0),
-            last_close: fill,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            max_before_min: 1.0,
-            peak: f64::NEG_INFINITY,
-            mdd: 0.0,
-            pdays: 0,
-        }
-    }
-
+impl Path {
     fn apply(&mut self, price_ratio: f64) {
         if !price_ratio.is_finite() {
             return;
@@ -114,24 +112,42 @@ impl OpenTrade {
         }
     }
 
-    /// Marks the trade at a bar's close (a missing close keeps the last value).
-    pub fn mark(&mut self, close: f64) {
+    /// Marks the path at a bar's close (a missing close keeps the last value).
+    fn mark(&mut self, close: f64) {
         if !close.is_nan() {
-            if !self.last_close.is_nan() {
-                self.apply(close / self.last_close);
+            if !self.last.is_nan() {
+                self.apply(close / self.last);
             }
-            self.last_close = close;
+            self.last = close;
         }
         self.record();
     }
+}
 
-    /// Closes the trade at `bar` at fill price `fill` (the path is at that bar's close), with
-    /// the exit cost `cost` for a real sale. `clip` bounds the excursions for touched exits.
+impl OpenTrade {
+    /// Opens a trade at `bar` filled at `fill`; `fee` is the entry cost when this is a real
+    /// purchase (not the continuation of a split trade).
+    pub fn open(bar: usize, weight: f64, fill: f64, fee: Option<f64>) -> OpenTrade {
+        OpenTrade {
+            entry_bar: bar,
+            weight,
+            short: weight < 0.0,
+            fill,
+            fee: fee.unwrap_or(0.0),
+        }
+    }
+
+    /// Closes the trade at `bar` at fill price `fill`, with the exit cost `cost` for a real
+    /// sale; `closes` is the stock's close series. The path runs close to close from the entry
+    /// bar through the bar before the exit (an exit happens before the exit bar's close), then
+    /// to the fill. An open trade (`ExitReason::Open`) is valued at `bar`'s close without costs.
+    /// `clip` bounds the excursions for touched exits.
     #[allow(clippy::too_many_arguments)]
     pub fn close(
-        mut self,
-        stock: &str,
+        self,
+        stock: &Arc<str>,
         bars: &[i32],
+        closes: &[f64],
         bar: usize,
         fill: f64,
         cost: Option<f64>,
@@ -140,42 +156,56 @@ impl OpenTrade {
         clip: Option<(f64, f64)>,
     ) -> Trade {
         let open = reason == ExitReason::Open;
-        // An open trade was marked at the last close already: its paper value stands.
+        let mut path = Path {
+            short: self.short,
+            ratio: 1.0 - self.fee,
+            last: self.fill,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            max_before_min: 1.0,
+            peak: f64::NEG_INFINITY,
+            mdd: 0.0,
+            pdays: 0,
+        };
+        let through = if open { bar + 1 } else { bar };
+        for &c in &closes[self.entry_bar..through.max(self.entry_bar)] {
+            path.mark(c);
+        }
         if !open {
-            if !fill.is_nan() && !self.last_close.is_nan() {
-                self.apply(fill / self.last_close);
+            if !fill.is_nan() && !path.last.is_nan() {
+                path.apply(fill / path.last);
             }
             if let Some(c) = cost {
-                self.ratio = if self.short {
-                    self.ratio - c * (2.0 - self.ratio)
+                path.ratio = if self.short {
+                    path.ratio - c * (2.0 - path.ratio)
                 } else {
-                    self.ratio * (1.0 - c)
+                    path.ratio * (1.0 - c)
                 };
             }
-            self.record();
+            path.record();
         }
-        let mut mae = self.min.min(1.0) - 1.0;
-        let mut gmfe = self.max.max(1.0) - 1.0;
+        let mut mae = path.min.min(1.0) - 1.0;
+        let mut gmfe = path.max.max(1.0) - 1.0;
         if let Some((sl, tp)) = clip {
             mae = mae.max(-sl);
             gmfe = gmfe.min(tp);
         }
         let exit_sig = if touched { bar } else { bar.saturating_sub(1) };
         Trade {
-            stock: stock.to_string(),
+            stock: stock.clone(),
             entry_sig_date: bars[self.entry_bar.saturating_sub(1)],
             entry_date: bars[self.entry_bar],
             exit_sig_date: (!open).then(|| bars[exit_sig]),
             exit_date: (!open).then(|| bars[bar]),
             weight: self.weight,
-            ret: self.ratio - 1.0,
+            ret: path.ratio - 1.0,
             period: bar - self.entry_bar,
             exit_reason: reason,
             mae,
             gmfe,
-            bmfe: self.max_before_min - 1.0,
-            mdd: self.mdd,
-            pdays: self.pdays,
+            bmfe: path.max_before_min - 1.0,
+            mdd: path.mdd,
+            pdays: path.pdays,
         }
     }
 }
@@ -188,14 +218,13 @@ mod tests {
     fn long_round_trip_return_and_excursions() {
         let (f, t) = (0.001, 0.003);
         let bars = [10, 11, 12, 13];
-        // buy at 100 (close 100), closes 90, 120, sell at 110
-        let mut tr = OpenTrade::open(0, 0.5, 100.0, Some(f));
-        tr.mark(100.0);
-        tr.mark(90.0);
-        tr.mark(120.0);
+        // buy at 100 (close 100), closes 90, 120, sell at 110 on bar 3
+        let closes = [100.0, 90.0, 120.0, 115.0];
+        let tr = OpenTrade::open(0, 0.5, 100.0, Some(f));
         let done = tr.close(
-            "A",
+            &"A".into(),
             &bars,
+            &closes,
             3,
             110.0,
             Some(f + t),
@@ -215,12 +244,11 @@ mod tests {
 
     #[test]
     fn short_path_mirrors_price_moves() {
-        let bars = [0, 1];
-        let mut tr = OpenTrade::open(0, -1.0, 100.0, None);
-        tr.mark(100.0);
+        let tr = OpenTrade::open(0, -1.0, 100.0, None);
         let done = tr.close(
-            "S",
-            &bars,
+            &"S".into(),
+            &[0, 1],
+            &[100.0, 95.0],
             1,
             90.0,
             None,

@@ -39,7 +39,7 @@ pub fn print(report: &Report, as_json: bool) -> std::io::Result<()> {
             "warnings": r.warnings,
             "creturn": r.creturn.iter().map(|(d, v)| json!([calendar::format(*d), v])).collect::<Vec<_>>(),
             "trades": r.trades.iter().map(|t| json!({
-                "stock": t.stock,
+                "stock": &*t.stock,
                 "entry_sig_date": calendar::format(t.entry_sig_date),
                 "entry_date": calendar::format(t.entry_date),
                 "exit_sig_date": t.exit_sig_date.map(calendar::format),

@@ -1,0 +1,48 @@
+//! Memory layout for the daily loop. Panels arrive column-major (one column per stock); the loop
+//! walks bars and, on a busy book, touches hundreds of stocks per bar, so reading one value per
+//! column per bar misses the cache and the TLB on every stock. These helpers copy what the loop
+//! reads into row-major blocks, transposing tile by tile so both sides stay cache-resident.
+
+const TILE: usize = 64;
+
+/// Row-major copy (`rows.len()` × `cols.len()`) of the given rows of column-major `cols`;
+/// NaN becomes `nan_as` (0 for weights, NaN kept for prices).
+pub(crate) fn gather_rows<C: AsRef<[f64]>>(cols: &[C], rows: &[usize], nan_as: f64) -> Vec<f64> {
+    let nk = cols.len();
+    let mut out = vec![0.0; rows.len() * nk];
+    for k0 in (0..nk).step_by(TILE) {
+        let k1 = (k0 + TILE).min(nk);
+        for i0 in (0..rows.len()).step_by(TILE) {
+            let i1 = (i0 + TILE).min(rows.len());
+            for (k, col) in cols.iter().enumerate().take(k1).skip(k0) {
+                let col = col.as_ref();
+                for i in i0..i1 {
+                    let v = col[rows[i]];
+                    out[i * nk + k] = if v.is_nan() { nan_as } else { v };
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Row-major copy of all `n` rows of column-major `cols`, NaN kept.
+pub(crate) fn transpose<C: AsRef<[f64]>>(cols: &[C], n: usize) -> Vec<f64> {
+    let all: Vec<usize> = (0..n).collect();
+    gather_rows(cols, &all, f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gathers_and_transposes() {
+        let cols = vec![vec![1.0, 2.0, f64::NAN], vec![4.0, 5.0, 6.0]];
+        assert_eq!(
+            super::gather_rows(&cols, &[2, 0], 0.0),
+            vec![0.0, 6.0, 1.0, 4.0]
+        );
+        let t = super::transpose(&cols, 3);
+        assert_eq!(&t[..4], &[1.0, 4.0, 2.0, 5.0]);
+        assert!(t[4].is_nan());
+    }
+}
