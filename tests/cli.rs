@@ -165,12 +165,10 @@ fn backtest_failures_have_the_right_exit_status() {
 fn sim_backtests_an_external_position_file() {
     let data = common::data_dir();
     let close = data.load("etl:adj_close").unwrap();
-    // Hold the first five stocks from the first date: a bool panel written as finlab does.
+    // Hold the first five stocks on every date: a bool panel written as finlab does.
     let n = close.dates.len();
     let mut values = vec![f64::NAN; n * close.columns.len()];
-    for c in 0..5 {
-        values[c * n] = 1.0;
-    }
+    values[..5 * n].fill(1.0);
     let held: Vec<String> = close.columns[..5].to_vec();
     let pos = dsl_runtime::wire::PanelData { values, ..close };
     let dir = tempfile::tempdir().unwrap();
