@@ -60,8 +60,20 @@ pub fn print(report: &Report, as_json: bool) -> std::io::Result<()> {
         }
         return writeln!(out, "{doc}");
     }
-    let pct = |x: f64| format!("{:>9.2}%", x * 100.0);
-    let num = |x: f64| format!("{x:>10.3}");
+    let pct = |x: f64| {
+        if x.is_finite() {
+            format!("{:>9.2}%", x * 100.0)
+        } else {
+            format!("{:>10}", "n/a")
+        }
+    };
+    let num = |x: f64| {
+        if x.is_finite() {
+            format!("{x:>10.3}")
+        } else {
+            format!("{:>10}", "n/a")
+        }
+    };
     writeln!(out, "{}", report.banner)?;
     let label = report.name.map(|n| format!("  ({n})")).unwrap_or_default();
     writeln!(out, "strategy      {}{label}", report.strategy)?;
