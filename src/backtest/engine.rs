@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::layout;
 use super::schedule::Rebalance;
 use super::trades::{ExitReason, OpenTrade, Trade};
 use crate::simspec::{Resample, SimOptions, TradeAt};
@@ -22,9 +23,8 @@ pub(crate) struct Columns<'a> {
     pub ohl: Option<[Vec<Cow<'a, [f64]>>; 3]>,
     /// Bar on which each stock is sold as delisted, if any.
     pub delist: Vec<Option<usize>>,
-    /// Row-major copies (bars × stocks) of `trade` and `close` for a busy book (see `layout`);
-    /// `None` for the close when trading at the close (the trade rows serve both).
-    pub rows: Option<(Vec<f64>, Option<Vec<f64>>)>,
+    /// A busy book: read prices through row-major chunks (see `layout`).
+    pub busy: bool,
 }
 
 /// Holdings by stock index: a dense slot per stock plus the sorted list of held indices, so
@@ -168,6 +168,11 @@ pub(crate) fn run(
     let mut is_queued = vec![false; nk];
     let mut stopped = vec![false; nk];
     let mut any_stopped = false;
+    let same_close = opts.trade_at == TradeAt::Close;
+    let chunk_len = if cols.busy { layout::CHUNK * nk } else { 0 };
+    let mut trade_chunk = vec![0.0; chunk_len];
+    let mut close_chunk = vec![0.0; if same_close { 0 } else { chunk_len }];
+    let mut chunk_start = 0usize;
     let mut next = plan.iter().enumerate().peekable();
     let mut exposure = Exposure::default();
     let mut active_bars = 0usize;
@@ -189,15 +194,24 @@ pub(crate) fn run(
     };
 
     for bar in 0..n {
-        let (p_row, c_row) = match &cols.rows {
-            Some((t, c)) => {
-                let c = c.as_deref().unwrap_or(t);
-                (
-                    Some(&t[bar * nk..(bar + 1) * nk]),
-                    Some(&c[bar * nk..(bar + 1) * nk]),
-                )
+        if cols.busy && (bar == 0 || bar >= chunk_start + layout::CHUNK) {
+            chunk_start = bar;
+            let end = (bar + layout::CHUNK).min(n);
+            layout::fill_chunk(&cols.trade, bar, end, &mut trade_chunk);
+            if !same_close {
+                layout::fill_chunk(&cols.close, bar, end, &mut close_chunk);
             }
-            None => (None, None),
+        }
+        let (p_row, c_row) = if cols.busy {
+            let off = (bar - chunk_start) * nk;
+            let c = if same_close {
+                &trade_chunk
+            } else {
+                &close_chunk
+            };
+            (Some(&trade_chunk[off..off + nk]), Some(&c[off..off + nk]))
+        } else {
+            (None, None)
         };
         let p = |k: usize| p_row.map_or_else(|| cols.trade[k][bar], |r| r[k]);
         let c = |k: usize| c_row.map_or_else(|| cols.close[k][bar], |r| r[k]);

@@ -26,10 +26,18 @@ pub(crate) fn gather_rows<C: AsRef<[f64]>>(cols: &[C], rows: &[usize], nan_as: f
     out
 }
 
-/// Row-major copy of all `n` rows of column-major `cols`, NaN kept.
-pub(crate) fn transpose<C: AsRef<[f64]>>(cols: &[C], n: usize) -> Vec<f64> {
-    let all: Vec<usize> = (0..n).collect();
-    gather_rows(cols, &all, f64::NAN)
+/// Bars per row-major price chunk.
+pub(crate) const CHUNK: usize = 64;
+
+/// Copies bars `start..end` of column-major `cols` into `buf` row-major (`(bar - start) × nk`),
+/// NaN kept. Reusing one small buffer avoids allocating (and page-faulting) a whole panel.
+pub(crate) fn fill_chunk<C: AsRef<[f64]>>(cols: &[C], start: usize, end: usize, buf: &mut [f64]) {
+    let nk = cols.len();
+    for (k, col) in cols.iter().enumerate() {
+        for (i, &v) in col.as_ref()[start..end].iter().enumerate() {
+            buf[i * nk + k] = v;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -41,8 +49,8 @@ mod tests {
             super::gather_rows(&cols, &[2, 0], 0.0),
             vec![0.0, 6.0, 1.0, 4.0]
         );
-        let t = super::transpose(&cols, 3);
-        assert_eq!(&t[..4], &[1.0, 4.0, 2.0, 5.0]);
-        assert!(t[4].is_nan());
+        let mut t = vec![0.0; 4];
+        super::fill_chunk(&cols, 1, 3, &mut t);
+        assert!(t[0] == 2.0 && t[1] == 5.0 && t[2].is_nan() && t[3] == 6.0);
     }
 }

@@ -191,12 +191,7 @@ pub fn simulate(
     let plan_weights = layout::gather_rows(&weights.cols, &plan_rows, 0.0);
     // A busy book (≥ 5% of the stocks held on average) reads prices row by row.
     let mut columns = columns;
-    if held_cells as f64 > 0.05 * (n_rows * cols.len()) as f64 {
-        let trade = layout::transpose(&columns.trade, bars.len());
-        let close = (opts.trade_at != TradeAt::Close)
-            .then(|| layout::transpose(&columns.close, bars.len()));
-        columns.rows = Some((trade, close));
-    }
+    columns.busy = held_cells as f64 > 0.05 * (n_rows * cols.len()) as f64;
     let (curve, trades, exposure) = engine::run(&columns, &plan_weights, &plan, opts);
     let creturn = bars.iter().copied().zip(curve).collect();
     Ok(SimResult {
@@ -295,7 +290,7 @@ fn build_columns<'a>(
         close,
         ohl: touched.then_some([open, high, low]),
         delist,
-        rows: None,
+        busy: false,
     })
 }
 
