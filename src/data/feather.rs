@@ -37,26 +37,73 @@ pub fn key_of(file_name: &str) -> Option<String> {
 fn arrow_err(path: &Path) -> impl Fn(arrow_schema::ArrowError) -> DataError + '_ {
     move |e| DataError::Format {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message: format!("corrupt or truncated Arrow IPC file ({e})"),
     }
 }
 
-/// Reads a wide panel. Dates become days since 1970-01-01; missing values NaN.
-pub fn read_wide(path: &Path) -> Result<PanelData, DataError> {
+fn open_reader(
+    path: &Path,
+    projection: Option<Vec<usize>>,
+) -> Result<FileReader<BufReader<File>>, DataError> {
     let file = File::open(path).map_err(|e| DataError::Io {
         path: path.to_path_buf(),
         source: e,
     })?;
-    let reader = FileReader::try_new(BufReader::new(file), None).map_err(arrow_err(path))?;
-    let schema = reader.schema();
-    let date_idx = schema
+    FileReader::try_new(BufReader::new(file), projection).map_err(arrow_err(path))
+}
+
+fn date_index(schema: &Schema, path: &Path) -> Result<usize, DataError> {
+    schema
         .fields()
         .iter()
         .position(|f| f.name() == "date" || f.name() == "__index_level_0__")
         .ok_or_else(|| DataError::Format {
             path: path.to_path_buf(),
             message: "no `date` column (a wide finlab panel has one)".into(),
-        })?;
+        })
+}
+
+/// Shape and metadata of a wide panel without reading its values: the `date` column (sorted),
+/// the number of value columns and the schema metadata.
+pub struct Shape {
+    pub dates: Vec<i32>,
+    pub columns: usize,
+    pub metadata: HashMap<String, String>,
+}
+
+/// Reads only the `date` column and the schema of a wide panel.
+pub fn read_shape(path: &Path) -> Result<Shape, DataError> {
+    let probe = open_reader(path, None)?;
+    let schema = probe.schema();
+    let idx = date_index(&schema, path)?;
+    let reader = open_reader(path, Some(vec![idx]))?;
+    let mut dates = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(arrow_err(path))?;
+        dates.extend(read_dates(batch.column(0), path)?);
+    }
+    dates.sort_unstable();
+    Ok(Shape {
+        dates,
+        columns: schema.fields().len() - 1,
+        metadata: schema
+            .metadata()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    })
+}
+
+/// The sorted dates of a wide panel.
+pub fn read_dates_only(path: &Path) -> Result<Vec<i32>, DataError> {
+    read_shape(path).map(|s| s.dates)
+}
+
+/// Reads a wide panel. Dates become days since 1970-01-01; missing values NaN.
+pub fn read_wide(path: &Path) -> Result<PanelData, DataError> {
+    let reader = open_reader(path, None)?;
+    let schema = reader.schema();
+    let date_idx = date_index(&schema, path)?;
     let value_cols: Vec<usize> = (0..schema.fields().len())
         .filter(|&i| i != date_idx)
         .collect();
@@ -68,27 +115,33 @@ pub fn read_wide(path: &Path) -> Result<PanelData, DataError> {
             name.split(' ').next().unwrap_or(name).to_string()
         })
         .collect();
+    let batches: Vec<RecordBatch> = reader
+        .collect::<Result<_, _>>()
+        .map_err(arrow_err(path))?;
     let mut dates: Vec<i32> = Vec::new();
-    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); value_cols.len()];
-    for batch in reader {
-        let batch = batch.map_err(arrow_err(path))?;
+    for batch in &batches {
         dates.extend(read_dates(batch.column(date_idx), path)?);
-        for (k, &i) in value_cols.iter().enumerate() {
-            read_values(batch.column(i), &mut cols[k], path)?;
+    }
+    // Column-major straight into the output buffer (one copy per value).
+    let mut values = Vec::with_capacity(dates.len() * value_cols.len());
+    for &i in &value_cols {
+        for batch in &batches {
+            read_values(batch.column(i), &mut values, path)?;
         }
     }
-    let order = sort_order(&dates);
-    let mut values = Vec::with_capacity(dates.len() * cols.len());
-    let sorted_dates = order
-        .as_ref()
-        .map(|o| o.iter().map(|&r| dates[r]).collect())
-        .unwrap_or_else(|| dates.clone());
-    for c in &cols {
-        match &order {
-            Some(o) => values.extend(o.iter().map(|&r| c[r])),
-            None => values.extend_from_slice(c),
+    drop(batches);
+    let sorted_dates = match sort_order(&dates) {
+        None => dates,
+        Some(o) => {
+            let n = dates.len();
+            let mut sorted_values = Vec::with_capacity(values.len());
+            for c in values.chunks(n.max(1)) {
+                sorted_values.extend(o.iter().map(|&r| c[r]));
+            }
+            values = sorted_values;
+            o.iter().map(|&r| dates[r]).collect()
         }
-    }
+    };
     if sorted_dates.windows(2).any(|w| w[0] == w[1]) {
         return Err(DataError::Format {
             path: path.to_path_buf(),
@@ -186,7 +239,17 @@ fn read_values(col: &ArrayRef, out: &mut Vec<f64>, path: &Path) -> Result<(), Da
         }));
     }
     match col.data_type() {
-        DataType::Float64 => push::<Float64Type>(col, out, |v| v),
+        DataType::Float64 => {
+            // Fast path: copy the buffer, then blank the nulls.
+            let a = col.as_primitive::<Float64Type>();
+            let start = out.len();
+            out.extend_from_slice(a.values());
+            if let Some(nulls) = a.nulls() {
+                for i in nulls.iter().enumerate().filter(|(_, v)| !v).map(|(i, _)| i) {
+                    out[start + i] = f64::NAN;
+                }
+            }
+        }
         DataType::Float32 => push::<Float32Type>(col, out, f64::from),
         DataType::Int64 => push::<Int64Type>(col, out, |v| v as f64),
         DataType::Int32 => push::<Int32Type>(col, out, f64::from),

@@ -1,0 +1,476 @@
+//! The synthetic Taiwan market (`tw-synth`): the real common-stock directory, industries and
+//! session calendar (`data::reference`) with synthetic prices, volumes, corporate actions,
+//! fundamentals, chips and a cap-weighted benchmark, calibrated to `spec/tw-data.md` §1.4/§5.3.
+//!
+//! Deterministic: own PRNG with one substream per stock (labelled by its code), pure-Rust `libm`
+//! for every transcendental, stocks written into fixed columns and reductions in code order, so a
+//! seed gives bit-identical panels on every machine and thread count ([`digest`] guards it).
+//! Small planted premia ([`Premia`]) give a search something real but weak to find; `--null`
+//! removes them.
+
+pub mod fundamentals;
+pub mod model;
+pub mod premia_report;
+pub mod report;
+pub mod rng;
+pub mod stock;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use dsl_runtime::wire::PanelData;
+
+use crate::calendar::days_from_civil;
+
+use super::reference::{self, Board, Security};
+use super::DataError;
+use model::Grid;
+
+/// Generator name and version recorded in the manifest and every file's metadata; bump the
+/// version whenever the output for a seed changes.
+pub const GENERATOR: &str = "tw-synth";
+pub const VERSION: u32 = 1;
+
+/// Last session of the default window (fixed, so the default data set never depends on today).
+pub const DEFAULT_END: (i32, u32, u32) = (2026, 10, 30);
+
+/// Indexes of the daily panels in [`DAILY_KEYS`].
+pub mod daily {
+    pub const CLOSE: usize = 0;
+    pub const OPEN: usize = 1;
+    pub const HIGH: usize = 2;
+    pub const LOW: usize = 3;
+    pub const VOLUME: usize = 4;
+    pub const VALUE: usize = 5;
+    pub const TRADES: usize = 6;
+    pub const ADJ_CLOSE: usize = 7;
+    pub const ADJ_OPEN: usize = 8;
+    pub const ADJ_HIGH: usize = 9;
+    pub const ADJ_LOW: usize = 10;
+    pub const MARKET_VALUE: usize = 11;
+    pub const PE: usize = 12;
+    pub const PB: usize = 13;
+    pub const YIELD: usize = 14;
+    pub const FOREIGN: usize = 15;
+    pub const TRUST: usize = 16;
+    pub const DEALER: usize = 17;
+    pub const HEDGE: usize = 18;
+    pub const HOLDING: usize = 19;
+    pub const MARGIN: usize = 20;
+    pub const SHORT: usize = 21;
+    pub const MARGIN_USE: usize = 22;
+    pub const SHORT_USE: usize = 23;
+    pub const DAY_TRADE: usize = 24;
+}
+
+/// Daily panels (one row per session), in the order of [`daily`].
+pub const DAILY_KEYS: [&str; 25] = [
+    "price:收盤價",
+    "price:開盤價",
+    "price:最高價",
+    "price:最低價",
+    "price:成交股數",
+    "price:成交金額",
+    "price:成交筆數",
+    "etl:adj_close",
+    "etl:adj_open",
+    "etl:adj_high",
+    "etl:adj_low",
+    "etl:market_value",
+    "price_earning_ratio:本益比",
+    "price_earning_ratio:股價淨值比",
+    "price_earning_ratio:殖利率(%)",
+    "institutional_investors_trading_summary:外陸資買賣超股數(不含外資自營商)",
+    "institutional_investors_trading_summary:投信買賣超股數",
+    "institutional_investors_trading_summary:自營商買賣超股數(自行買賣)",
+    "institutional_investors_trading_summary:自營商買賣超股數(避險)",
+    "foreign_investors_shareholding:全體外資及陸資持股比率",
+    "margin_transactions:融資今日餘額",
+    "margin_transactions:融券今日餘額",
+    "margin_transactions:融資使用率",
+    "margin_transactions:融券使用率",
+    "intraday_trading:當日沖銷交易成交股數",
+];
+
+/// Monthly revenue panels (one row per publication session).
+pub const MONTHLY_KEYS: [&str; 8] = [
+    "monthly_revenue:當月營收",
+    "monthly_revenue:上月營收",
+    "monthly_revenue:去年當月營收",
+    "monthly_revenue:上月比較增減(%)",
+    "monthly_revenue:去年同月增減(%)",
+    "monthly_revenue:當月累計營收",
+    "monthly_revenue:去年累計營收",
+    "monthly_revenue:前期比較增減(%)",
+];
+
+/// Indexes of the quarterly panels in [`QUARTERLY_KEYS`].
+pub mod quarterly {
+    pub const EPS: usize = 0;
+    pub const REVENUE: usize = 1;
+    pub const GROSS: usize = 2;
+    pub const OPERATING: usize = 3;
+    pub const PRETAX: usize = 4;
+    pub const PARENT: usize = 5;
+    pub const EQUITY: usize = 6;
+    pub const ASSETS: usize = 7;
+    pub const LIABILITIES: usize = 8;
+    pub const CAPITAL: usize = 9;
+    pub const CASH: usize = 10;
+    pub const OCF: usize = 11;
+    pub const ROE: usize = 12;
+    pub const ROA: usize = 13;
+    pub const GROSS_MARGIN: usize = 14;
+    pub const OP_MARGIN: usize = 15;
+    pub const NET_MARGIN: usize = 16;
+    pub const REV_GROWTH: usize = 17;
+    pub const DEBT_RATIO: usize = 18;
+}
+
+/// Quarterly panels (one row per statutory filing deadline), in the order of [`quarterly`].
+pub const QUARTERLY_KEYS: [&str; 19] = [
+    "financial_statement:每股盈餘",
+    "financial_statement:營業收入淨額",
+    "financial_statement:營業毛利",
+    "financial_statement:營業利益",
+    "financial_statement:稅前淨利",
+    "financial_statement:歸屬母公司淨利_損",
+    "financial_statement:股東權益總額",
+    "financial_statement:資產總額",
+    "financial_statement:負債總額",
+    "financial_statement:股本",
+    "financial_statement:現金及約當現金",
+    "financial_statement:營業活動之淨現金流入_流出",
+    "fundamental_features:ROE稅後",
+    "fundamental_features:ROA稅後息前",
+    "fundamental_features:營業毛利率",
+    "fundamental_features:營業利益率",
+    "fundamental_features:稅後淨利率",
+    "fundamental_features:營收成長率",
+    "fundamental_features:負債比率",
+];
+
+/// The synthetic cap-weighted total-return index of the TWSE main board (finlab's benchmark key
+/// and column name; the values are synthetic).
+pub const BENCHMARK: (&str, &str) = ("benchmark_return:發行量加權股價報酬指數", "發行量加權股價報酬指數");
+/// Its price-index twin.
+pub const PRICE_INDEX: (&str, &str) = ("taiex_total_index:收盤指數", "發行量加權股價指數");
+
+/// Every key the generator writes, in output order.
+pub fn keys() -> Vec<&'static str> {
+    let mut k: Vec<&str> = DAILY_KEYS.to_vec();
+    k.extend(MONTHLY_KEYS);
+    k.extend(QUARTERLY_KEYS);
+    k.extend([BENCHMARK.0, PRICE_INDEX.0]);
+    k
+}
+
+/// Planted premia, as extra daily log drift per standard deviation of the signal. Intended
+/// strengths (documented in `datasets/README.md`): revenue momentum ≈ +0.25 %/month per sd of
+/// the revenue surprise for the 21 sessions after publication (monthly IC ≈ 0.02–0.03); price
+/// momentum (12–1 month idiosyncratic return) ≈ +2 %/yr per sd; value (the company's cheapness,
+/// seen through P/B and P/S) ≈ +2 %/yr per sd; low volatility ≈ +1.5 %/yr per sd of log σ.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Premia {
+    pub revenue: f64,
+    pub momentum: f64,
+    pub value: f64,
+    pub low_volatility: f64,
+}
+
+impl Premia {
+    /// The default planted premia.
+    pub const PLANTED: Premia = Premia {
+        revenue: 0.00012,
+        momentum: 0.00008,
+        value: 0.00008,
+        low_volatility: 0.00006,
+    };
+    /// No premia (`--null`).
+    pub const NONE: Premia = Premia {
+        revenue: 0.0,
+        momentum: 0.0,
+        value: 0.0,
+        low_volatility: 0.0,
+    };
+}
+
+/// Parameters of one synthetic market.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SynthConfig {
+    pub seed: u64,
+    /// First and last calendar day (days since 1970-01-01); sessions come from the calendar.
+    pub start: i32,
+    pub end: i32,
+    /// At most this many stocks (a fixed pseudo-random subset of the directory); `None` = all.
+    pub stocks: Option<usize>,
+    /// No planted premia.
+    pub null: bool,
+}
+
+impl Default for SynthConfig {
+    /// The full market: every common stock, 2007-01-02 → [`DEFAULT_END`], seed 42.
+    fn default() -> Self {
+        let (y, m, d) = DEFAULT_END;
+        SynthConfig {
+            seed: 42,
+            start: days_from_civil(2007, 1, 2),
+            end: days_from_civil(y, m, d),
+            stocks: None,
+            null: false,
+        }
+    }
+}
+
+impl SynthConfig {
+    /// The small preset for tests: 300 stocks, 2021 → 2025 (≈ 1,210 sessions).
+    pub fn test() -> Self {
+        SynthConfig {
+            start: days_from_civil(2021, 1, 1),
+            end: days_from_civil(2025, 12, 31),
+            stocks: Some(300),
+            ..SynthConfig::default()
+        }
+    }
+
+    /// The premia this configuration plants.
+    pub fn premia(&self) -> Premia {
+        if self.null {
+            Premia::NONE
+        } else {
+            Premia::PLANTED
+        }
+    }
+
+    /// A short stable label, e.g. `seed42-2007-01-02-all` (used for directory names).
+    pub fn label(&self) -> String {
+        format!(
+            "seed{}-{}-{}-{}{}",
+            self.seed,
+            crate::calendar::format(self.start),
+            crate::calendar::format(self.end),
+            self.stocks.map_or("all".to_string(), |n| n.to_string()),
+            if self.null { "-null" } else { "" }
+        )
+    }
+}
+
+/// The stocks of a configuration: all, or the `n` codes with the smallest FNV-1a hash (a fixed
+/// subset mixing boards and industries, independent of the seed), sorted by code.
+pub fn universe(cfg: &SynthConfig) -> Result<Vec<Security>, DataError> {
+    let mut all = reference::securities()?;
+    if let Some(n) = cfg.stocks {
+        all.sort_by_key(|s| (rng::fnv1a(s.code.as_bytes()), s.code.clone()));
+        all.truncate(n);
+        all.sort_by(|a, b| a.code.cmp(&b.code));
+    }
+    Ok(all)
+}
+
+/// Generates every panel of the market, in [`keys`] order. `progress(done, total)` is called
+/// from this thread as stocks complete.
+pub fn generate(
+    cfg: &SynthConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<PanelData>, DataError> {
+    let secs = universe(cfg)?;
+    let dates = reference::sessions_between(cfg.start, cfg.end)?;
+    let grid = Grid::new(dates);
+    let mut industries: Vec<String> = secs.iter().map(|s| s.industry.clone()).collect();
+    industries.sort();
+    industries.dedup();
+    let factors = model::factors(cfg.seed, grid.dates.len(), &industries);
+    let mega_code = mega_cap(cfg, &secs, grid.dates[0]);
+    let mega = mega_code.as_deref();
+    let (n, nm, nq, ns) = (
+        grid.dates.len(),
+        grid.month_rows.len(),
+        grid.quarter_rows.len(),
+        secs.len(),
+    );
+    let alloc = |rows: usize, k: usize| vec![vec![f64::NAN; rows * ns]; k];
+    let mut daily = alloc(n, DAILY_KEYS.len());
+    let mut monthly = alloc(nm, MONTHLY_KEYS.len());
+    let mut quarterly = alloc(nq, QUARTERLY_KEYS.len());
+    let mut bench = alloc(n, 3);
+    {
+        let mut cols = per_stock(&mut daily, &mut monthly, &mut quarterly, &mut bench, n, nm, nq, ns);
+        let done = AtomicUsize::new(0);
+        let premia = cfg.premia();
+        let workers = std::thread::available_parallelism().map_or(1, |p| p.get()).clamp(1, 8);
+        let chunk = ns.div_ceil(workers).max(1);
+        let mut jobs: Vec<Vec<(usize, stock::Columns<'_>)>> = Vec::new();
+        let mut it = cols.drain(..).enumerate().peekable();
+        while it.peek().is_some() {
+            jobs.push(it.by_ref().take(chunk).collect());
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs
+                .into_iter()
+                .map(|job| {
+                    let (grid, factors, secs, done) = (&grid, &factors, &secs, &done);
+                    scope.spawn(move || {
+                        for (i, c) in job {
+                            let is_mega = mega == Some(secs[i].code.as_str());
+                            stock::simulate(&secs[i], grid, factors, cfg.seed, &premia, is_mega, c);
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            while handles.iter().any(|h| !h.is_finished()) {
+                progress(done.load(Ordering::Relaxed), ns);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+        progress(ns, ns);
+    }
+    let codes: Vec<String> = secs.iter().map(|s| s.code.clone()).collect();
+    let mut out = Vec::new();
+    let panel = |name: &str, dates: &[i32], values: Vec<f64>| PanelData {
+        name: name.to_string(),
+        dates: dates.to_vec(),
+        columns: codes.clone(),
+        values,
+    };
+    for (k, v) in DAILY_KEYS.iter().zip(daily) {
+        out.push(panel(k, &grid.dates, v));
+    }
+    let md = grid.month_dates();
+    for (k, v) in MONTHLY_KEYS.iter().zip(monthly) {
+        out.push(panel(k, &md, v));
+    }
+    let qd = grid.quarter_dates();
+    for (k, v) in QUARTERLY_KEYS.iter().zip(quarterly) {
+        out.push(panel(k, &qd, v));
+    }
+    let (total, price) = index_levels(&bench, n, ns);
+    for ((key, col), v) in [BENCHMARK, PRICE_INDEX].into_iter().zip([total, price]) {
+        out.push(PanelData {
+            name: key.to_string(),
+            dates: grid.dates.clone(),
+            columns: vec![col.to_string()],
+            values: v,
+        });
+    }
+    Ok(out)
+}
+
+/// The mega-cap (≈ a third of the main board's value, as in Taiwan): in markets of at least 1,000
+/// stocks, the semiconductor stock listed on the TWSE main board before the first session whose
+/// code has the smallest seeded hash.
+fn mega_cap(cfg: &SynthConfig, secs: &[Security], first: i32) -> Option<String> {
+    if secs.len() < 1000 {
+        return None;
+    }
+    secs.iter()
+        .filter(|s| s.board == Board::Twse && s.industry == "24" && s.listed <= first)
+        .min_by_key(|s| rng::fnv1a(format!("{}/{}", cfg.seed, s.code).as_bytes()))
+        .map(|s| s.code.clone())
+}
+
+/// Splits the panels into per-stock column slices.
+#[allow(clippy::too_many_arguments)]
+fn per_stock<'a>(
+    daily: &'a mut [Vec<f64>],
+    monthly: &'a mut [Vec<f64>],
+    quarterly: &'a mut [Vec<f64>],
+    bench: &'a mut [Vec<f64>],
+    n: usize,
+    nm: usize,
+    nq: usize,
+    ns: usize,
+) -> Vec<stock::Columns<'a>> {
+    fn split<'a>(panels: &'a mut [Vec<f64>], rows: usize, ns: usize) -> Vec<Vec<&'a mut [f64]>> {
+        let mut per: Vec<Vec<&mut [f64]>> = (0..ns).map(|_| Vec::new()).collect();
+        for p in panels.iter_mut() {
+            if rows == 0 {
+                for s in per.iter_mut() {
+                    s.push(&mut []);
+                }
+                continue;
+            }
+            for (s, chunk) in p.chunks_mut(rows).enumerate() {
+                per[s].push(chunk);
+            }
+        }
+        per
+    }
+    let d = split(daily, n, ns);
+    let m = split(monthly, nm, ns);
+    let q = split(quarterly, nq, ns);
+    let b = split(bench, n, ns);
+    d.into_iter()
+        .zip(m)
+        .zip(q)
+        .zip(b)
+        .map(|(((daily, monthly), quarterly), mut b)| {
+            let price_return = b.pop().unwrap_or_default();
+            let total_return = b.pop().unwrap_or_default();
+            let weight = b.pop().unwrap_or_default();
+            stock::Columns {
+                daily,
+                monthly,
+                quarterly,
+                weight,
+                total_return,
+                price_return,
+            }
+        })
+        .collect()
+}
+
+/// Cap-weighted total-return and price index levels (base 10,000 on the first session),
+/// accumulated in code order so the result is independent of the thread count.
+fn index_levels(bench: &[Vec<f64>], n: usize, ns: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut w_sum, mut tr_sum, mut pr_sum) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    for s in 0..ns {
+        let (w, tr, pr) = (
+            &bench[0][s * n..(s + 1) * n],
+            &bench[1][s * n..(s + 1) * n],
+            &bench[2][s * n..(s + 1) * n],
+        );
+        for t in 0..n {
+            if w[t].is_finite() && tr[t].is_finite() && pr[t].is_finite() {
+                w_sum[t] += w[t];
+                tr_sum[t] += w[t] * tr[t];
+                pr_sum[t] += w[t] * pr[t];
+            }
+        }
+    }
+    let (mut total, mut price) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut lt, mut lp) = (10_000.0, 10_000.0);
+    for t in 0..n {
+        if t > 0 && w_sum[t] > 0.0 {
+            lt *= 1.0 + tr_sum[t] / w_sum[t];
+            lp *= 1.0 + pr_sum[t] / w_sum[t];
+        }
+        total.push(libm::round(lt * 100.0) / 100.0);
+        price.push(libm::round(lp * 100.0) / 100.0);
+    }
+    (total, price)
+}
+
+/// FNV-1a-style 64-bit digest over the canonical little-endian encoding of the panels (names,
+/// dates, columns, value bits with one canonical NaN), word by word: a digest of the logical
+/// content, independent of file compression.
+pub fn digest(panels: &[PanelData]) -> u64 {
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut word = |w: u64| h = (h ^ w).wrapping_mul(PRIME);
+    for p in panels {
+        word(rng::fnv1a(p.name.as_bytes()));
+        for d in &p.dates {
+            word(*d as u64);
+        }
+        for c in &p.columns {
+            word(rng::fnv1a(c.as_bytes()));
+        }
+        for v in &p.values {
+            word(if v.is_nan() { u64::MAX } else { v.to_bits() });
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests;
