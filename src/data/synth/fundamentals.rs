@@ -11,14 +11,19 @@ use super::rng::Rng;
 /// Sd of the monthly innovation of YoY revenue growth (stationary sd 15 %, AR 0.8).
 pub const REVENUE_SHOCK_SD: f64 = 0.09;
 
+/// Cross-sectional sd of `ln(3-month / 12-month mean revenue)` (measured on the generator).
+pub const REVENUE_SIGNAL_SD: f64 = 0.07;
+
 /// One company's fundamentals on the grid.
 pub struct Fundamentals {
     /// First simulated month (index into `grid.months`) with meaningful values.
     pub first_month: usize,
     /// Revenue per simulated month (thousand NT$); NaN before `first_month`.
     pub revenue: Vec<f64>,
-    /// Standardised YoY-growth innovation of each month (the revenue "surprise").
-    pub surprise: Vec<f64>,
+    /// Revenue momentum of each month as a strategy sees it once published:
+    /// `ln(mean of the last 3 months / mean of the last 12)`, standardised (sd ≈ 1), 0 when
+    /// there is not a year of history.
+    pub signal: Vec<f64>,
     /// Per simulated quarter: revenue, gross profit, operating income, pre-tax income, net income,
     /// net income to parent, equity, assets, cash, operating cash flow (thousand NT$); NaN
     /// where the quarter is not simulated.
@@ -69,12 +74,10 @@ pub fn draw(rng: &mut Rng, grid: &Grid, d: &Drivers) -> Fundamentals {
     let mut y = mu_g + 0.15 * rng.normal();
     let mut trend = 0.0;
     let mut log_rev = vec![f64::NAN; nm];
-    let mut surprise = vec![0.0; nm];
     for j in first_month..nm {
         let e = REVENUE_SHOCK_SD * rng.normal();
         y = mu_g + 0.8 * (y - mu_g) + e;
         trend += y / 12.0;
-        surprise[j] = e / REVENUE_SHOCK_SD;
         let season = match grid.months[j].rem_euclid(12) {
             1 => libm::log(0.85),
             11 => libm::log(1.08),
@@ -91,6 +94,21 @@ pub fn draw(rng: &mut Rng, grid: &Grid, d: &Drivers) -> Fundamentals {
                 f64::NAN
             } else {
                 libm::round(libm::exp(l + shift))
+            }
+        })
+        .collect();
+
+    let signal: Vec<f64> = (0..nm)
+        .map(|j| {
+            if j < first_month + 11 {
+                return 0.0;
+            }
+            let mean = |k: usize| revenue[j + 1 - k..=j].iter().sum::<f64>() / k as f64;
+            let (m3, m12) = (mean(3), mean(12));
+            if m3 > 0.0 && m12 > 0.0 {
+                (libm::log(m3 / m12) / REVENUE_SIGNAL_SD).clamp(-3.0, 3.0)
+            } else {
+                0.0
             }
         })
         .collect();
@@ -191,7 +209,7 @@ pub fn draw(rng: &mut Rng, grid: &Grid, d: &Drivers) -> Fundamentals {
     Fundamentals {
         first_month,
         revenue,
-        surprise,
+        signal,
         quarter,
         events,
     }

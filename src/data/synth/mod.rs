@@ -165,10 +165,11 @@ pub fn keys() -> Vec<&'static str> {
 }
 
 /// Planted premia, as extra daily log drift per standard deviation of the signal. Intended
-/// strengths (documented in `datasets/README.md`): revenue momentum ≈ +0.25 %/month per sd of
-/// the revenue surprise for the 21 sessions after publication (monthly IC ≈ 0.02–0.03); price
-/// momentum (12–1 month idiosyncratic return) ≈ +2 %/yr per sd; value (the company's cheapness,
-/// seen through P/B and P/S) ≈ +2 %/yr per sd; low volatility ≈ +1.5 %/yr per sd of log σ.
+/// strengths (documented in `datasets/README.md`): revenue momentum (3- vs 12-month mean
+/// revenue) ≈ +0.08 %/month per sd for the 21 sessions after publication plus a 0.1 % per sd
+/// price reaction on the publication session (monthly IC ≈ 0.02); price momentum (12–1 month
+/// idiosyncratic return) ≈ +1.5 %/yr per sd; value (P/B against 1.5) ≈ +2 %/yr per sd; low
+/// volatility ≈ +2 %/yr per sd of the log idiosyncratic sd.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Premia {
     pub revenue: f64,
@@ -180,10 +181,10 @@ pub struct Premia {
 impl Premia {
     /// The default planted premia.
     pub const PLANTED: Premia = Premia {
-        revenue: 0.00012,
-        momentum: 0.00008,
+        revenue: 0.00004,
+        momentum: 0.00006,
         value: 0.00008,
-        low_volatility: 0.00006,
+        low_volatility: 0.00008,
     };
     /// No premia (`--null`).
     pub const NONE: Premia = Premia {

@@ -117,7 +117,12 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
     let mut values: BTreeMap<Board, Vec<f64>> = BTreeMap::new();
     let mut ex_days = 0usize;
     let mut listed_days = 0usize;
-    let recent = n.saturating_sub(250);
+    // Cross-sections are measured where the spec measured them (2023-01-30), if in range.
+    let anchor = match close.dates.binary_search(&crate::calendar::days_from_civil(2023, 1, 30)) {
+        Ok(i) => i,
+        Err(_) => n.saturating_sub(1),
+    };
+    let recent = anchor.saturating_sub(249)..=anchor;
     for c in 0..close.columns.len() {
         let board = boards.get(&close.columns[c]).copied().unwrap_or(Board::Twse);
         let (cl, op, hi, lo, ac) = (
@@ -142,7 +147,7 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
             if cl[t].is_nan() {
                 continue;
             }
-            if t >= recent {
+            if recent.contains(&t) {
                 values.entry(board).or_default().push(va[t]);
             }
             if let Some(p) = prev {
@@ -203,7 +208,7 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
     for (board, target_mid, target_p90) in [(Board::Twse, "15.6 M", "702 M"), (Board::Tpex, "3.6 M", "118 M")] {
         if let Some(v) = values.get_mut(&board) {
             out.push(row(
-                &format!("{} value traded per stock-day p50 / p90 (last 250 sessions)", board.label()),
+                &format!("{} value traded per stock-day p50 / p90 (250 sessions to {})", board.label(), crate::calendar::format(close.dates[anchor])),
                 format!("{} / {}", money(quantile(v, 0.5)), money(quantile(v, 0.9))),
                 &format!("NT$ {target_mid} / {target_p90}"),
             ));
@@ -214,8 +219,9 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
             out.push(row(&format!("{} no-trade stock-days", board.label()), pct(none as f64 / all.max(1) as f64), target));
         }
     }
-    // Cross-section on the last session.
-    let last = n.saturating_sub(1);
+    // Cross-section on the anchor session.
+    let last = anchor;
+    let when = crate::calendar::format(close.dates[anchor]);
     let mut caps: Vec<f64> = Vec::new();
     let mut turnover: Vec<f64> = Vec::new();
     let mut closes: Vec<f64> = Vec::new();
@@ -235,17 +241,17 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
         }
     }
     out.push(row(
-        "close p10 / p50 / p90 (last session)",
+        &format!("close p10 / p50 / p90 ({when})"),
         format!("{:.1} / {:.1} / {:.1}", quantile(&mut closes, 0.1), quantile(&mut closes, 0.5), quantile(&mut closes, 0.9)),
         "12.7 / 33.3 / 133 (TWSE 2023-01-30)",
     ));
     if !caps.is_empty() {
         out.push(row(
-            "TPEx market cap p50 / p90 (last session)",
+            &format!("TPEx market cap p50 / p90 ({when})"),
             format!("{} / {}", money(quantile(&mut caps, 0.5)), money(quantile(&mut caps, 0.9))),
             "NT$ 2.18 B / 11.1 B (2023-01-30)",
         ));
-        out.push(row("TPEx daily turnover p50 (last session)", pct(quantile(&mut turnover, 0.5)), "0.20 %"));
+        out.push(row(&format!("TPEx daily turnover p50 ({when})"), pct(quantile(&mut turnover, 0.5)), "0.20 %"));
     }
     out.extend(super::premia_report::ic_rows(panels));
     out

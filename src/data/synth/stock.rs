@@ -23,6 +23,9 @@ pub struct Columns<'a> {
     pub price_return: &'a mut [f64],
 }
 
+/// Median idiosyncratic daily sd (small caps higher: σ ∝ cap^−0.1).
+pub const IDIO_SD: f64 = 0.011;
+
 fn round_to(x: f64, step: f64) -> f64 {
     libm::round(x / step) * step
 }
@@ -52,7 +55,7 @@ pub fn simulate(
     let (median_cap, no_trade_base) = match sec.board {
         Board::Twse => (8e9, 0.001),
         Board::Tib => (3e9, 0.015),
-        Board::Tpex => (2.2e9, 0.015),
+        Board::Tpex => (2.4e9, 0.015),
     };
     let tilt = match sec.industry.as_str() {
         "24" => 0.6,
@@ -60,21 +63,26 @@ pub fn simulate(
         c if super::model::is_electronics(c) => 0.2,
         _ => 0.0,
     };
+    // Levels are calibrated to 2023-01-30 (spec §1.4); earlier anchors start lower as the
+    // market grows (≈ 5 %/yr in cap, 4 %/yr in price).
+    let years = f64::from(crate::calendar::days_from_civil(2023, 1, 30) - dates[first]) / 365.25;
     let cap0 = if mega {
         3e12
     } else {
-        median_cap * libm::exp(1.25 * z_cap + tilt)
-    };
-    let price0 = snap((35.0 * libm::exp(0.45 * z_cap + 0.85 * rng.normal())).clamp(2.0, 3000.0));
+        median_cap * libm::exp(1.05 * z_cap + tilt)
+    } * libm::exp(-0.05 * years);
+    let price0 = snap(
+        (35.0 * libm::exp(0.3 * z_cap + 0.5 * rng.normal() - 0.03 * years)).clamp(5.0, 3000.0),
+    );
     let shares0 = round_to(cap0 / price0, 1000.0).max(1e6);
-    let sigma = (rng.lognormal(0.016, 0.42) * libm::exp(-0.1 * libm::log(cap0 / 5e9)))
+    let sigma = (rng.lognormal(IDIO_SD, 0.42) * libm::exp(-0.1 * libm::log(cap0 / 5e9)))
         .clamp(0.005, 0.06);
-    let z_sigma = (libm::log(sigma) - libm::log(0.016)) / 0.42;
+    let z_sigma = (libm::log(sigma) - libm::log(IDIO_SD)) / 0.42;
     let beta = (1.0 + 0.3 * rng.normal()).clamp(0.2, 2.0);
     let b_ind = (1.0 + 0.3 * rng.normal()).clamp(0.0, 2.0);
     let value = rng.normal();
-    let turnover = rng.lognormal(0.0018, 1.5).min(0.2);
-    let illiquid = turnover < 0.0018 * libm::exp(-1.5 * 1.2816);
+    let turnover = rng.lognormal(0.002, 1.7).min(0.2);
+    let illiquid = turnover < 0.002 * libm::exp(-1.7 * 1.2816);
     let p_no_trade = no_trade_base * if illiquid { 9.0 } else { 0.111 };
     let (ind_sd, ind) = match factors.industry.get(&sec.industry) {
         Some((sd, s)) => (*sd, s.as_slice()),
@@ -105,6 +113,8 @@ pub fn simulate(
     // Daily state.
     let mut rev_alpha = (0.0, 0usize);
     let mut mom_alpha = 0.0;
+    let mut value_alpha = 0.0;
+    let mut last_reduction = 0usize;
     let mut idio_cum = vec![0.0; n + 1];
     let mut last = price0;
     let mut shares = shares0;
@@ -133,12 +143,25 @@ pub fn simulate(
     for t in first..n {
         let mut reference = last;
         let mut ratio = 0.0;
-        if let Some(e) = ev.next_if(|e| e.session == t) {
+        let event = ev.next_if(|e| e.session == t).copied().or_else(|| {
+            // Capital reduction to offset losses (減資): penny stocks consolidate shares.
+            (last < 3.0 && t > last_reduction + 250 && t > first + 20 && rng.uniform() < 0.02).then(
+                || {
+                    last_reduction = t;
+                    fundamentals::Event {
+                        session: t,
+                        cash: 0.0,
+                        ratio: libm::round(rng.range(0.3, 0.6) * 100.0) / 100.0 - 1.0,
+                    }
+                },
+            )
+        });
+        if let Some(e) = event {
             let cash = e.cash.min(0.1 * last);
             ratio = e.ratio;
             reference = two_dp((last - cash) / (1.0 + ratio)).max(0.01);
             shares = libm::round(shares * (1.0 + ratio));
-            factor_events.push((t, reference * (1.0 + ratio) / last));
+            factor_events.push((t, reference / last));
             if cash > 0.0 {
                 last_cash = (cash, t);
             }
@@ -157,13 +180,21 @@ pub fn simulate(
         }
         let mut jump = 0.0;
         while let Some((_, j)) = month_pubs.next_if(|&(p, _)| p <= t) {
-            let z = f.surprise[j];
-            jump += 0.15 * fundamentals::REVENUE_SHOCK_SD * z;
-            rev_alpha = (premia.revenue * z.clamp(-3.0, 3.0), 21);
+            let z = f.signal[j];
+            // The price reacts on the publication session (part of the planted effect: with
+            // `--null` revenue carries no price information at all).
+            jump += 25.0 * premia.revenue * z;
+            rev_alpha = (premia.revenue * z, 21);
         }
         if grid.month_start[t] && t >= first + 252 {
             let z = (idio_cum[t - 21] - idio_cum[t - 252]) / (sigma * libm::sqrt(231.0));
             mom_alpha = premia.momentum * z.clamp(-3.0, 3.0);
+        }
+        if grid.month_start[t] && equity > 0.0 {
+            // Value as a strategy sees it: P/B against the market's typical 1.5.
+            let pb = last * shares / (equity * 1000.0);
+            let z = (libm::log(1.5) - libm::log(pb)) / 0.7;
+            value_alpha = premia.value * z.clamp(-3.0, 3.0);
         }
         let alpha = if rev_alpha.1 > 0 {
             rev_alpha.1 -= 1;
@@ -171,12 +202,19 @@ pub fn simulate(
         } else {
             0.0
         } + mom_alpha
-            + premia.value * value
+            + value_alpha
             - premia.low_volatility * z_sigma;
         let ind_t = ind.get(t).copied().unwrap_or(0.0);
         let var = beta * beta * factors.market_var[t] + (b_ind * ind_sd).powi(2) + sigma * sigma;
         let sd_tot = libm::sqrt(var);
-        let idio = sigma * rng.t4() + alpha + jump - 0.5 * (sigma * sigma + (b_ind * ind_sd).powi(2));
+        // News days (≈ 1 %): an extra jump of 4σ sd, for the fat tails of real returns.
+        let news = if rng.uniform() < 0.01 {
+            4.0 * sigma * rng.normal()
+        } else {
+            0.0
+        };
+        let idio = sigma * rng.t4() + news + alpha + jump
+            - 0.5 * (1.16 * sigma * sigma + (b_ind * ind_sd).powi(2));
         let r = beta * factors.market[t] + b_ind * ind_t + idio;
         idio_cum[t + 1] = idio_cum[t] + idio;
         let traded = rng.uniform() >= p_no_trade;
@@ -207,10 +245,10 @@ pub fn simulate(
         let (open, high, low) = if locked {
             (close, close, close)
         } else {
-            let g = 0.3 * r + 0.45 * sd_tot * rng.normal();
+            let g = 0.35 * r + 0.35 * sd_tot * rng.normal();
             let open = snap(reference * libm::exp(g)).clamp(down, up);
-            let hi = open.max(close) * (1.0 + 0.3 * sd_tot * rng.normal().abs());
-            let lo = open.min(close) * (1.0 - 0.3 * sd_tot * rng.normal().abs());
+            let hi = open.max(close) * (1.0 + 0.18 * sd_tot * rng.normal().abs());
+            let lo = open.min(close) * (1.0 - 0.18 * sd_tot * rng.normal().abs());
             (
                 open,
                 ceil_tick(hi).clamp(open.max(close), up),
