@@ -382,7 +382,11 @@ fn bench(dir: Option<PathBuf>, key: &str) -> anyhow::Result<ExitStatus> {
         warm[0],
         warm[warm.len() / 2]
     );
-    if dir.path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".bench-")) {
+    if dir
+        .path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(".bench-"))
+    {
         std::fs::remove_dir_all(&dir.path).ok();
     }
     Ok(ExitStatus::Success)

@@ -70,7 +70,11 @@ mod tests {
             for text in [&x.name_zh, &x.name_en, &x.category, &x.publication, &x.unit] {
                 assert!(!text.trim().is_empty(), "{}: empty field", x.key);
             }
-            assert!(x.description.len() > 10 && x.rationale.len() > 10, "{}", x.key);
+            assert!(
+                x.description.len() > 10 && x.rationale.len() > 10,
+                "{}",
+                x.key
+            );
         }
         let mut generated: Vec<String> = synth::keys().iter().map(|k| k.to_string()).collect();
         generated.sort();

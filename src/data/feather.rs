@@ -115,9 +115,7 @@ pub fn read_wide(path: &Path) -> Result<PanelData, DataError> {
             name.split(' ').next().unwrap_or(name).to_string()
         })
         .collect();
-    let batches: Vec<RecordBatch> = reader
-        .collect::<Result<_, _>>()
-        .map_err(arrow_err(path))?;
+    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(arrow_err(path))?;
     let mut dates: Vec<i32> = Vec::new();
     for batch in &batches {
         dates.extend(read_dates(batch.column(date_idx), path)?);

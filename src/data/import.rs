@@ -40,8 +40,9 @@ pub fn import_finlab(
     if files.is_empty() {
         return Err(DataError::Format {
             path: src.to_path_buf(),
-            message: "no `.feather` files (is this a finlab cache folder? try its `free/` subfolder)"
-                .into(),
+            message:
+                "no `.feather` files (is this a finlab cache folder? try its `free/` subfolder)"
+                    .into(),
         });
     }
     let mut panels: Vec<PanelData> = Vec::new();

@@ -42,6 +42,11 @@ pub enum DataError {
     Reference(String),
     #[error("dataset catalog: {0}")]
     Catalog(String),
+    #[error(
+        "the generated market has digest {actual}, expected {expected}: this platform computes \
+         different bits (please report it); the data was not written"
+    )]
+    Digest { expected: String, actual: String },
 }
 
 /// Manifest file written next to generated data; its presence marks a complete data set.
@@ -134,7 +139,11 @@ impl DataDir {
                 m.generator,
                 m.version,
                 m.seed,
-                if m.null { ", null: no planted premia" } else { "" }
+                if m.null {
+                    ", null: no planted premia"
+                } else {
+                    ""
+                }
             ),
             Some(m) => format!("data: {} ({})", m.generator, self.path.display()),
             None => format!("data: {}", self.path.display()),
@@ -166,8 +175,12 @@ pub fn check_dates(key: &str, dates: &[i32], calendar: &[i32]) -> Result<(), Dat
                 "{} is not one of its {} sessions ({} → {})",
                 crate::calendar::format(d),
                 calendar.len(),
-                calendar.first().map_or("-".into(), |&x| crate::calendar::format(x)),
-                calendar.last().map_or("-".into(), |&x| crate::calendar::format(x)),
+                calendar
+                    .first()
+                    .map_or("-".into(), |&x| crate::calendar::format(x)),
+                calendar
+                    .last()
+                    .map_or("-".into(), |&x| crate::calendar::format(x)),
             ),
         }),
     }
@@ -189,11 +202,7 @@ pub fn default_data_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("DSL_ENGINE_DATA_DIR") {
         return PathBuf::from(p);
     }
-    cache_root().join(format!(
-        "{}-v{}-seed42",
-        synth::GENERATOR,
-        synth::VERSION
-    ))
+    cache_root().join(format!("{}-v{}-seed42", synth::GENERATOR, synth::VERSION))
 }
 
 /// `<user cache>/dsl-engine/data`.
@@ -232,6 +241,12 @@ pub fn ensure(
         progress(Progress::Stocks { done, total })
     })?;
     let manifest = synthetic_manifest(cfg, &panels);
+    if *cfg == synth::SynthConfig::default() && manifest.digest != synth::DEFAULT_DIGEST {
+        return Err(DataError::Digest {
+            expected: synth::DEFAULT_DIGEST.into(),
+            actual: manifest.digest,
+        });
+    }
     write_dataset(dir, &panels, &manifest, progress)?;
     DataDir::open(dir)
 }
@@ -244,8 +259,8 @@ pub fn synthetic_manifest(cfg: &synth::SynthConfig, panels: &[PanelData]) -> Man
         version: synth::VERSION,
         seed: cfg.seed,
         digest: format!("{:016x}", synth::digest(panels)),
-        disclaimer: "Synthetic prices. Real tickers/names/industries/calendar only. Not market data."
-            .into(),
+        disclaimer:
+            "Synthetic prices. Real tickers/names/industries/calendar only. Not market data.".into(),
         config: cfg.label(),
         null: cfg.null,
         reference_data: reference::DIRECTORY_SNAPSHOT.into(),

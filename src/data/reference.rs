@@ -153,7 +153,11 @@ pub fn sessions_between(start: i32, end: i32) -> Result<Vec<i32>, DataError> {
     let all = sessions()?;
     let (first, last) = match (all.first(), all.last()) {
         (Some(f), Some(l)) => (f.0, l.0),
-        _ => return Err(DataError::Reference("datasets/calendar.csv is empty".into())),
+        _ => {
+            return Err(DataError::Reference(
+                "datasets/calendar.csv is empty".into(),
+            ))
+        }
     };
     if start < first || end > last || start > end {
         return Err(DataError::Calendar(format!(
@@ -189,7 +193,10 @@ mod tests {
         for x in &s {
             assert!(inds.iter().any(|i| i.code == x.industry), "{x:?}");
         }
-        assert_eq!(fields("23,油電燃氣業,\"Oil, Gas\""), ["23", "油電燃氣業", "Oil, Gas"]);
+        assert_eq!(
+            fields("23,油電燃氣業,\"Oil, Gas\""),
+            ["23", "油電燃氣業", "Oil, Gas"]
+        );
     }
 
     #[test]

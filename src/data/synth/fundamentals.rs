@@ -163,7 +163,9 @@ pub fn draw(rng: &mut Rng, grid: &Grid, d: &Drivers) -> Fundamentals {
         if t < d.anchor_session + 20 || skip || grid.dates[t] - day > 10 {
             continue;
         }
-        let last_year: Vec<usize> = (0..nq).filter(|&k| grid.quarters[k].0 == year - 1).collect();
+        let last_year: Vec<usize> = (0..nq)
+            .filter(|&k| grid.quarters[k].0 == year - 1)
+            .collect();
         if last_year.len() != 4 || last_year.iter().any(|&k| pnl[k][5].is_nan()) {
             continue;
         }

@@ -30,6 +30,10 @@ use model::Grid;
 pub const GENERATOR: &str = "tw-synth";
 pub const VERSION: u32 = 1;
 
+/// Digest of the default market ([`SynthConfig::default`]); checked when it is materialised, so
+/// a platform that computes different bits is caught on first use.
+pub const DEFAULT_DIGEST: &str = "ea344cc32bcd93b5";
+
 /// Last session of the default window (fixed, so the default data set never depends on today).
 pub const DEFAULT_END: (i32, u32, u32) = (2026, 10, 30);
 
@@ -151,7 +155,10 @@ pub const QUARTERLY_KEYS: [&str; 19] = [
 
 /// The synthetic cap-weighted total-return index of the TWSE main board (finlab's benchmark key
 /// and column name; the values are synthetic).
-pub const BENCHMARK: (&str, &str) = ("benchmark_return:發行量加權股價報酬指數", "發行量加權股價報酬指數");
+pub const BENCHMARK: (&str, &str) = (
+    "benchmark_return:發行量加權股價報酬指數",
+    "發行量加權股價報酬指數",
+);
 /// Its price-index twin.
 pub const PRICE_INDEX: (&str, &str) = ("taiex_total_index:收盤指數", "發行量加權股價指數");
 
@@ -273,6 +280,16 @@ pub fn generate(
     cfg: &SynthConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<PanelData>, DataError> {
+    let workers = std::thread::available_parallelism().map_or(1, |p| p.get());
+    generate_with(cfg, workers.clamp(1, 8), progress)
+}
+
+/// [`generate`] on a given number of worker threads (the output does not depend on it).
+pub fn generate_with(
+    cfg: &SynthConfig,
+    workers: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<PanelData>, DataError> {
     let secs = universe(cfg)?;
     let dates = reference::sessions_between(cfg.start, cfg.end)?;
     let grid = Grid::new(dates);
@@ -294,11 +311,19 @@ pub fn generate(
     let mut quarterly = alloc(nq, QUARTERLY_KEYS.len());
     let mut bench = alloc(n, 3);
     {
-        let mut cols = per_stock(&mut daily, &mut monthly, &mut quarterly, &mut bench, n, nm, nq, ns);
+        let mut cols = per_stock(
+            &mut daily,
+            &mut monthly,
+            &mut quarterly,
+            &mut bench,
+            n,
+            nm,
+            nq,
+            ns,
+        );
         let done = AtomicUsize::new(0);
         let premia = cfg.premia();
-        let workers = std::thread::available_parallelism().map_or(1, |p| p.get()).clamp(1, 8);
-        let chunk = ns.div_ceil(workers).max(1);
+        let chunk = ns.div_ceil(workers.max(1)).max(1);
         let mut jobs: Vec<Vec<(usize, stock::Columns<'_>)>> = Vec::new();
         let mut it = cols.drain(..).enumerate().peekable();
         while it.peek().is_some() {

@@ -129,10 +129,16 @@ pub fn ic_rows(panels: &[PanelData]) -> Vec<Row> {
         }
     }
     let names = [
-        ("premium: revenue momentum (3m/12m)", "planted IC ≈ 0.02, Q5−Q1 ≈ +5 %/yr; null ≈ 0"),
+        (
+            "premium: revenue momentum (3m/12m)",
+            "planted IC ≈ 0.02, Q5−Q1 ≈ +5 %/yr; null ≈ 0",
+        ),
         ("premium: momentum 12–1 months", "planted ≈ null + 3 %/yr"),
         ("premium: value (−log P/B)", "planted ≈ null + 4 %/yr"),
-        ("premium: low volatility (−60d sd)", "planted ≈ null + 3 %/yr"),
+        (
+            "premium: low volatility (−60d sd)",
+            "planted ≈ null + 3 %/yr",
+        ),
     ];
     let stats = |v: &[f64]| {
         let m = v.len() as f64;

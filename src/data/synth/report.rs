@@ -59,7 +59,16 @@ fn moments(x: &[f64]) -> (f64, f64) {
 /// Measures the realised statistics of a generated market.
 pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
     let get = |k: &str| panels.iter().find(|p| p.name == k);
-    let (Some(close), Some(open), Some(high), Some(low), Some(vol), Some(value), Some(adj), Some(mv)) = (
+    let (
+        Some(close),
+        Some(open),
+        Some(high),
+        Some(low),
+        Some(vol),
+        Some(value),
+        Some(adj),
+        Some(mv),
+    ) = (
         get(DAILY_KEYS[d::CLOSE]),
         get(DAILY_KEYS[d::OPEN]),
         get(DAILY_KEYS[d::HIGH]),
@@ -68,7 +77,8 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
         get(DAILY_KEYS[d::VALUE]),
         get(DAILY_KEYS[d::ADJ_CLOSE]),
         get(DAILY_KEYS[d::MARKET_VALUE]),
-    ) else {
+    )
+    else {
         return vec![row("panels", "missing price panels".into(), "-")];
     };
     let boards: BTreeMap<String, Board> = reference::securities()
@@ -83,7 +93,9 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
     // Sessions per year.
     let mut per_year: BTreeMap<i32, usize> = BTreeMap::new();
     for &dt in &close.dates {
-        *per_year.entry(crate::calendar::civil_from_days(dt).0).or_default() += 1;
+        *per_year
+            .entry(crate::calendar::civil_from_days(dt).0)
+            .or_default() += 1;
     }
     let full: Vec<usize> = per_year
         .iter()
@@ -92,16 +104,28 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
         .map(|(_, &c)| c)
         .collect();
     if let (Some(lo), Some(hi)) = (full.iter().min(), full.iter().max()) {
-        out.push(row("sessions per full year", format!("{lo}–{hi}"), "239–251 (real calendar)"));
+        out.push(row(
+            "sessions per full year",
+            format!("{lo}–{hi}"),
+            "239–251 (real calendar)",
+        ));
     }
 
     // The benchmark.
     if let Some(ix) = get(super::PRICE_INDEX.0) {
-        let r: Vec<f64> = ix.values.windows(2).map(|w| libm::log(w[1] / w[0])).collect();
+        let r: Vec<f64> = ix
+            .values
+            .windows(2)
+            .map(|w| libm::log(w[1] / w[0]))
+            .collect();
         if r.len() > 20 {
             let (sd, kurt) = moments(&r);
             out.push(row("index daily log-return sd", pct(sd), "1.07 %"));
-            out.push(row("index daily kurtosis", format!("{kurt:.1}"), "fat-tailed (> 5)"));
+            out.push(row(
+                "index daily kurtosis",
+                format!("{kurt:.1}"),
+                "fat-tailed (> 5)",
+            ));
             let years = r.len() as f64 / 246.0;
             let first = ix.values.first().copied().unwrap_or(f64::NAN);
             let last = ix.values.last().copied().unwrap_or(f64::NAN);
@@ -111,20 +135,27 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
     }
 
     // Per stock-day statistics.
-    let (mut rets, mut ranges, mut gaps, mut sds) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut rets, mut ranges, mut gaps, mut sds) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut touched, mut at_limit, mut traded_days) = (0usize, 0usize, 0usize);
     let mut no_trade: BTreeMap<Board, (usize, usize)> = BTreeMap::new();
     let mut values: BTreeMap<Board, Vec<f64>> = BTreeMap::new();
     let mut ex_days = 0usize;
     let mut listed_days = 0usize;
     // Cross-sections are measured where the spec measured them (2023-01-30), if in range.
-    let anchor = match close.dates.binary_search(&crate::calendar::days_from_civil(2023, 1, 30)) {
+    let anchor = match close
+        .dates
+        .binary_search(&crate::calendar::days_from_civil(2023, 1, 30))
+    {
         Ok(i) => i,
         Err(_) => n.saturating_sub(1),
     };
     let recent = anchor.saturating_sub(249)..=anchor;
     for c in 0..close.columns.len() {
-        let board = boards.get(&close.columns[c]).copied().unwrap_or(Board::Twse);
+        let board = boards
+            .get(&close.columns[c])
+            .copied()
+            .unwrap_or(Board::Twse);
         let (cl, op, hi, lo, ac) = (
             close.column(c),
             open.column(c),
@@ -181,34 +212,77 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
     }
     if !rets.is_empty() {
         let (sd, kurt) = moments(&rets);
-        out.push(row("stock daily return sd (pooled)", pct(sd), "1.65 % (12 large caps); small caps higher"));
-        out.push(row("stock daily return sd (median stock)", pct(quantile(&mut sds, 0.5)), "0.7–3.0 % by stock"));
-        out.push(row("stock daily kurtosis (pooled)", format!("{kurt:.1}"), "10.8"));
+        out.push(row(
+            "stock daily return sd (pooled)",
+            pct(sd),
+            "1.65 % (12 large caps); small caps higher",
+        ));
+        out.push(row(
+            "stock daily return sd (median stock)",
+            pct(quantile(&mut sds, 0.5)),
+            "0.7–3.0 % by stock",
+        ));
+        out.push(row(
+            "stock daily kurtosis (pooled)",
+            format!("{kurt:.1}"),
+            "10.8",
+        ));
         let qs: Vec<String> = [0.01, 0.05, 0.5, 0.95, 0.99]
             .iter()
             .map(|&q| format!("{:+.2}", quantile(&mut rets, q) * 100.0))
             .collect();
-        out.push(row("return quantiles p1/p5/p50/p95/p99 (%)", qs.join(" / "), "−4.7 / −2.35 / 0 / +2.5 / +5.25"));
+        out.push(row(
+            "return quantiles p1/p5/p50/p95/p99 (%)",
+            qs.join(" / "),
+            "−4.7 / −2.35 / 0 / +2.5 / +5.25",
+        ));
         let share = |k: usize| pct(k as f64 / traded_days.max(1) as f64);
-        out.push(row("stock-days touching a limit", share(touched), "0.5–1 %"));
-        out.push(row("stock-days closing at a limit", share(at_limit), "≈ 0.37 % (large caps, ±9.5 %)"));
+        out.push(row(
+            "stock-days touching a limit",
+            share(touched),
+            "0.5–1 %",
+        ));
+        out.push(row(
+            "stock-days closing at a limit",
+            share(at_limit),
+            "≈ 0.37 % (large caps, ±9.5 %)",
+        ));
         out.push(row(
             "(high − low) / reference p50 / p95",
-            format!("{} / {}", pct(quantile(&mut ranges, 0.5)), pct(quantile(&mut ranges, 0.95))),
+            format!(
+                "{} / {}",
+                pct(quantile(&mut ranges, 0.5)),
+                pct(quantile(&mut ranges, 0.95))
+            ),
             "1.40 % / 4.70 %",
         ));
         out.push(row(
             "open gap p5 / p95",
-            format!("{} / {}", pct(quantile(&mut gaps, 0.05)), pct(quantile(&mut gaps, 0.95))),
+            format!(
+                "{} / {}",
+                pct(quantile(&mut gaps, 0.05)),
+                pct(quantile(&mut gaps, 0.95))
+            ),
             "−1.20 % / +1.40 %",
         ));
         let years = listed_days as f64 / 246.0;
-        out.push(row("ex-rights days per stock-year", format!("{:.2}", ex_days as f64 / years.max(1.0)), "≈ 0.8–1.2"));
+        out.push(row(
+            "ex-rights days per stock-year",
+            format!("{:.2}", ex_days as f64 / years.max(1.0)),
+            "≈ 0.8–1.2",
+        ));
     }
-    for (board, target_mid, target_p90) in [(Board::Twse, "15.6 M", "702 M"), (Board::Tpex, "3.6 M", "118 M")] {
+    for (board, target_mid, target_p90) in [
+        (Board::Twse, "15.6 M", "702 M"),
+        (Board::Tpex, "3.6 M", "118 M"),
+    ] {
         if let Some(v) = values.get_mut(&board) {
             out.push(row(
-                &format!("{} value traded per stock-day p50 / p90 (250 sessions to {})", board.label(), crate::calendar::format(close.dates[anchor])),
+                &format!(
+                    "{} value traded per stock-day p50 / p90 (250 sessions to {})",
+                    board.label(),
+                    crate::calendar::format(close.dates[anchor])
+                ),
                 format!("{} / {}", money(quantile(v, 0.5)), money(quantile(v, 0.9))),
                 &format!("NT$ {target_mid} / {target_p90}"),
             ));
@@ -216,7 +290,11 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
     }
     for (board, target) in [(Board::Twse, "0.1 %"), (Board::Tpex, "1.5 %")] {
         if let Some(&(none, all)) = no_trade.get(&board) {
-            out.push(row(&format!("{} no-trade stock-days", board.label()), pct(none as f64 / all.max(1) as f64), target));
+            out.push(row(
+                &format!("{} no-trade stock-days", board.label()),
+                pct(none as f64 / all.max(1) as f64),
+                target,
+            ));
         }
     }
     // Cross-section on the anchor session.
@@ -226,7 +304,10 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
     let mut turnover: Vec<f64> = Vec::new();
     let mut closes: Vec<f64> = Vec::new();
     for c in 0..close.columns.len() {
-        let board = boards.get(&close.columns[c]).copied().unwrap_or(Board::Twse);
+        let board = boards
+            .get(&close.columns[c])
+            .copied()
+            .unwrap_or(Board::Twse);
         let (cl, m) = (close.get(last, c), mv.get(last, c));
         if !cl.is_nan() {
             closes.push(cl);
@@ -242,16 +323,29 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
     }
     out.push(row(
         &format!("close p10 / p50 / p90 ({when})"),
-        format!("{:.1} / {:.1} / {:.1}", quantile(&mut closes, 0.1), quantile(&mut closes, 0.5), quantile(&mut closes, 0.9)),
+        format!(
+            "{:.1} / {:.1} / {:.1}",
+            quantile(&mut closes, 0.1),
+            quantile(&mut closes, 0.5),
+            quantile(&mut closes, 0.9)
+        ),
         "12.7 / 33.3 / 133 (TWSE 2023-01-30)",
     ));
     if !caps.is_empty() {
         out.push(row(
             &format!("TPEx market cap p50 / p90 ({when})"),
-            format!("{} / {}", money(quantile(&mut caps, 0.5)), money(quantile(&mut caps, 0.9))),
+            format!(
+                "{} / {}",
+                money(quantile(&mut caps, 0.5)),
+                money(quantile(&mut caps, 0.9))
+            ),
             "NT$ 2.18 B / 11.1 B (2023-01-30)",
         ));
-        out.push(row(&format!("TPEx daily turnover p50 ({when})"), pct(quantile(&mut turnover, 0.5)), "0.20 %"));
+        out.push(row(
+            &format!("TPEx daily turnover p50 ({when})"),
+            pct(quantile(&mut turnover, 0.5)),
+            "0.20 %",
+        ));
     }
     out.extend(super::premia_report::ic_rows(panels));
     out
@@ -259,8 +353,17 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
 
 /// Renders the report as an aligned text table.
 pub fn render(rows: &[Row]) -> String {
-    let w0 = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
-    let w1 = rows.iter().map(|r| r.realised.chars().count()).max().unwrap_or(0).max(8);
+    let w0 = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let w1 = rows
+        .iter()
+        .map(|r| r.realised.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let mut s = format!("{:<w0$}  {:<w1$}  target\n", "statistic", "realised");
     for r in rows {
         let pad0 = w0 - r.name.chars().count();

@@ -75,8 +75,8 @@ pub fn simulate(
         (35.0 * libm::exp(0.3 * z_cap + 0.5 * rng.normal() - 0.03 * years)).clamp(5.0, 3000.0),
     );
     let shares0 = round_to(cap0 / price0, 1000.0).max(1e6);
-    let sigma = (rng.lognormal(IDIO_SD, 0.42) * libm::exp(-0.1 * libm::log(cap0 / 5e9)))
-        .clamp(0.005, 0.06);
+    let sigma =
+        (rng.lognormal(IDIO_SD, 0.42) * libm::exp(-0.1 * libm::log(cap0 / 5e9))).clamp(0.005, 0.06);
     let z_sigma = (libm::log(sigma) - libm::log(IDIO_SD)) / 0.42;
     let beta = (1.0 + 0.3 * rng.normal()).clamp(0.2, 2.0);
     let b_ind = (1.0 + 0.3 * rng.normal()).clamp(0.0, 2.0);
@@ -225,12 +225,31 @@ pub fn simulate(
         if !traded {
             total_return[t] = 0.0;
             price_return[t] = reference * (1.0 + ratio) / last - 1.0;
-            for k in [d::VOLUME, d::VALUE, d::TRADES, d::FOREIGN, d::TRUST, d::DEALER, d::HEDGE, d::DAY_TRADE] {
+            for k in [
+                d::VOLUME,
+                d::VALUE,
+                d::TRADES,
+                d::FOREIGN,
+                d::TRUST,
+                d::DEALER,
+                d::HEDGE,
+                d::DAY_TRADE,
+            ] {
                 daily[k][t] = 0.0;
             }
             last = reference;
-            write_chips_state(&mut daily, t, holding, base_margin, margin_state, short_state, shares);
-            write_valuation(&mut daily, t, last, shares, ttm_parent, equity, last_cash, t);
+            write_chips_state(
+                &mut daily,
+                t,
+                holding,
+                base_margin,
+                margin_state,
+                short_state,
+                shares,
+            );
+            write_valuation(
+                &mut daily, t, last, shares, ttm_parent, equity, last_cash, t,
+            );
             continue;
         }
         let (up, down) = if ipo && t < first + 5 {
@@ -261,7 +280,10 @@ pub fn simulate(
         daily[d::LOW][t] = low;
         vol_state = 0.7 * vol_state + 0.5 * rng.normal();
         let lock_damp = if locked { 0.3 } else { 1.0 };
-        let value_target = turnover * prev_cap * libm::exp(vol_state + 0.3 * (r / sd_tot).abs() - 0.24) * lock_damp;
+        let value_target = turnover
+            * prev_cap
+            * libm::exp(vol_state + 0.3 * (r / sd_tot).abs() - 0.24)
+            * lock_damp;
         let vwap = (open + high + low + close) / 4.0;
         let lot = if grid.odd_lots[t] { 1.0 } else { 1000.0 };
         let volume = round_to(value_target.min(0.3 * prev_cap) / vwap, lot).max(lot);
@@ -278,13 +300,25 @@ pub fn simulate(
         daily[d::TRUST][t] = round_to(volume * (trust_state + 0.03 * rng.normal()), 1000.0);
         daily[d::DEALER][t] = round_to(volume * 0.03 * rng.normal(), 1000.0);
         daily[d::HEDGE][t] = round_to(volume * 0.02 * rng.normal(), 1000.0);
-        daily[d::DAY_TRADE][t] =
-            round_to(volume * (0.15 * libm::exp(0.4 * rng.normal())).min(0.8), 1000.0);
+        daily[d::DAY_TRADE][t] = round_to(
+            volume * (0.15 * libm::exp(0.4 * rng.normal())).min(0.8),
+            1000.0,
+        );
         holding = (holding + foreign / shares * 100.0).clamp(0.0, 99.0);
         margin_state = 0.98 * margin_state + 0.05 * rng.normal() + 0.02 * (r / sd_tot);
         short_state = 0.97 * short_state + 0.08 * rng.normal();
-        write_chips_state(&mut daily, t, holding, base_margin, margin_state, short_state, shares);
-        write_valuation(&mut daily, t, close, shares, ttm_parent, equity, last_cash, t);
+        write_chips_state(
+            &mut daily,
+            t,
+            holding,
+            base_margin,
+            margin_state,
+            short_state,
+            shares,
+        );
+        write_valuation(
+            &mut daily, t, close, shares, ttm_parent, equity, last_cash, t,
+        );
         total_return[t] = close / reference - 1.0;
         price_return[t] = close * (1.0 + ratio) / last - 1.0;
         last = close;
@@ -399,7 +433,9 @@ fn write_fundamentals(
     }
     for (r, &k) in grid.quarter_rows.iter().enumerate() {
         let qv = f.quarter[k];
-        let published = grid.quarter_pub[k].map(|t| grid.dates[t]).unwrap_or(i32::MIN);
+        let published = grid.quarter_pub[k]
+            .map(|t| grid.dates[t])
+            .unwrap_or(i32::MIN);
         if qv[0].is_nan() || published < listed - 365 {
             continue;
         }
@@ -409,7 +445,11 @@ fn write_fundamentals(
             .iter()
             .filter(|e| grid.dates[e.session] < published - 30)
             .fold(shares0, |s, e| libm::round(s * (1.0 + e.ratio)));
-        let last_year = if k >= 4 { f.quarter[k - 4][0] } else { f64::NAN };
+        let last_year = if k >= 4 {
+            f.quarter[k - 4][0]
+        } else {
+            f64::NAN
+        };
         let mut put = |key: usize, v: f64| quarterly[key][r] = v;
         put(q::EPS, two_dp(parent * 1000.0 / shares));
         put(q::REVENUE, libm::round(rev_q));
