@@ -74,7 +74,7 @@ pub fn draw(rng: &mut Rng, grid: &Grid, d: &Drivers) -> Fundamentals {
     let mut y = mu_g + 0.15 * rng.normal();
     let mut trend = 0.0;
     let mut log_rev = vec![f64::NAN; nm];
-    for j in first_month..nm {
+    for (j, slot) in log_rev.iter_mut().enumerate().skip(first_month) {
         let e = REVENUE_SHOCK_SD * rng.normal();
         y = mu_g + 0.8 * (y - mu_g) + e;
         trend += y / 12.0;
@@ -83,7 +83,7 @@ pub fn draw(rng: &mut Rng, grid: &Grid, d: &Drivers) -> Fundamentals {
             11 => libm::log(1.08),
             _ => 0.0,
         };
-        log_rev[j] = trend + season + 0.06 * rng.normal();
+        *slot = trend + season + 0.06 * rng.normal();
     }
     let target = libm::log(d.cap0 / ps / 12.0 / 1000.0);
     let shift = target - (trend_at(&log_rev, anchor));

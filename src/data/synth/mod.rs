@@ -406,7 +406,7 @@ fn per_stock<'a>(
     nq: usize,
     ns: usize,
 ) -> Vec<stock::Columns<'a>> {
-    fn split<'a>(panels: &'a mut [Vec<f64>], rows: usize, ns: usize) -> Vec<Vec<&'a mut [f64]>> {
+    fn split(panels: &mut [Vec<f64>], rows: usize, ns: usize) -> Vec<Vec<&mut [f64]>> {
         let mut per: Vec<Vec<&mut [f64]>> = (0..ns).map(|_| Vec::new()).collect();
         for p in panels.iter_mut() {
             if rows == 0 {
