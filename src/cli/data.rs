@@ -230,10 +230,10 @@ fn list(dir: Option<&Path>) -> anyhow::Result<ExitStatus> {
     let dir = open(dir)?;
     println!("{}", dir.banner());
     let keys = dir.keys()?;
-    let width = keys.iter().map(|k| k.chars().count()).max().unwrap_or(10);
+    // The key goes last: CJK characters are two columns wide in a terminal.
     println!(
-        "{:<width$}  {:>6} × {:<5}  {:<23}  {:<9}  name",
-        "key", "rows", "cols", "dates", "synthetic"
+        "{:>6} × {:<5}  {:<23}  {:<9}  key (name)",
+        "rows", "cols", "dates", "synthetic"
     );
     for k in &keys {
         let shape = feather::read_shape(&dir.path.join(feather::file_name(k)))?;
@@ -245,11 +245,9 @@ fn list(dir: Option<&Path>) -> anyhow::Result<ExitStatus> {
             .metadata
             .get("dsl_engine.synthetic")
             .map_or("no", |v| if v == "true" { "yes" } else { "no" });
-        let name = catalog::entry(k).map_or(String::new(), |e| e.name_en);
-        let pad = width - k.chars().count();
+        let name = catalog::entry(k).map_or(String::new(), |e| format!(" ({})", e.name_en));
         println!(
-            "{k}{}  {:>6} × {:<5}  {:<23}  {:<9}  {name}",
-            " ".repeat(pad),
+            "{:>6} × {:<5}  {:<23}  {:<9}  {k}{name}",
             shape.dates.len(),
             shape.columns,
             range,
