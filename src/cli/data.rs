@@ -189,6 +189,7 @@ fn synth_cmd(a: SynthArgs) -> anyhow::Result<ExitStatus> {
         })?;
         let t_gen = t0.elapsed();
         let manifest = data::synthetic_manifest(&cfg, &panels);
+        data::check_default_digest(&cfg, &manifest)?;
         data::write_dataset(&out, &panels, &manifest, &mut progress)?;
         let total = t0.elapsed();
         let (stocks, sessions) = panels

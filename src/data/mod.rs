@@ -241,14 +241,23 @@ pub fn ensure(
         progress(Progress::Stocks { done, total })
     })?;
     let manifest = synthetic_manifest(cfg, &panels);
+    check_default_digest(cfg, &manifest)?;
+    write_dataset(dir, &panels, &manifest, progress)?;
+    DataDir::open(dir)
+}
+
+/// The default market must have [`synth::DEFAULT_DIGEST`] (bit-identical on every platform).
+pub fn check_default_digest(
+    cfg: &synth::SynthConfig,
+    manifest: &Manifest,
+) -> Result<(), DataError> {
     if *cfg == synth::SynthConfig::default() && manifest.digest != synth::DEFAULT_DIGEST {
         return Err(DataError::Digest {
             expected: synth::DEFAULT_DIGEST.into(),
-            actual: manifest.digest,
+            actual: manifest.digest.clone(),
         });
     }
-    write_dataset(dir, &panels, &manifest, progress)?;
-    DataDir::open(dir)
+    Ok(())
 }
 
 /// The manifest of a generated market.

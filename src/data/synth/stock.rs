@@ -24,7 +24,7 @@ pub struct Columns<'a> {
 }
 
 /// Median idiosyncratic daily sd (small caps higher: σ ∝ cap^−0.1).
-pub const IDIO_SD: f64 = 0.011;
+pub const IDIO_SD: f64 = 0.0105;
 
 fn round_to(x: f64, step: f64) -> f64 {
     libm::round(x / step) * step
@@ -207,14 +207,14 @@ pub fn simulate(
         let ind_t = ind.get(t).copied().unwrap_or(0.0);
         let var = beta * beta * factors.market_var[t] + (b_ind * ind_sd).powi(2) + sigma * sigma;
         let sd_tot = libm::sqrt(var);
-        // News days (≈ 1 %): an extra jump of 4σ sd, for the fat tails of real returns.
-        let news = if rng.uniform() < 0.01 {
-            4.0 * sigma * rng.normal()
+        // News days (≈ 1.5 %): an extra jump of 5σ sd, for the fat tails of real returns.
+        let news = if rng.uniform() < 0.015 {
+            5.0 * sigma * rng.normal()
         } else {
             0.0
         };
         let idio = sigma * rng.t4() + news + alpha + jump
-            - 0.5 * (1.16 * sigma * sigma + (b_ind * ind_sd).powi(2));
+            - 0.5 * (1.375 * sigma * sigma + (b_ind * ind_sd).powi(2));
         let r = beta * factors.market[t] + b_ind * ind_t + idio;
         idio_cum[t + 1] = idio_cum[t] + idio;
         let traded = rng.uniform() >= p_no_trade;
@@ -266,8 +266,8 @@ pub fn simulate(
         } else {
             let g = 0.35 * r + 0.35 * sd_tot * rng.normal();
             let open = snap(reference * libm::exp(g)).clamp(down, up);
-            let hi = open.max(close) * (1.0 + 0.18 * sd_tot * rng.normal().abs());
-            let lo = open.min(close) * (1.0 - 0.18 * sd_tot * rng.normal().abs());
+            let hi = open.max(close) * (1.0 + 0.18 * sd_tot * rng.t4().abs());
+            let lo = open.min(close) * (1.0 - 0.18 * sd_tot * rng.t4().abs());
             (
                 open,
                 ceil_tick(hi).clamp(open.max(close), up),

@@ -25,7 +25,7 @@ fn generation_is_deterministic_and_digest_is_golden() {
     // DEFAULT_DIGEST).
     assert_eq!(
         digest(&a),
-        0x9cad_7195_03ad_5181,
+        0xe3e1_c1e0_306e_e5b0,
         "digest {:#x}",
         digest(&a)
     );
