@@ -190,7 +190,7 @@ fn synth_cmd(a: SynthArgs) -> anyhow::Result<ExitStatus> {
         let t_gen = t0.elapsed();
         let manifest = data::synthetic_manifest(&cfg, &panels);
         data::check_default_digest(&cfg, &manifest)?;
-        data::write_dataset(&out, &panels, &manifest, &mut progress)?;
+        data::write_dataset(&out, &panels, &manifest, true, &mut progress)?;
         let total = t0.elapsed();
         let (stocks, sessions) = panels
             .first()
@@ -349,7 +349,7 @@ fn bench(dir: Option<PathBuf>, key: &str) -> anyhow::Result<ExitStatus> {
             let t_gen = t0.elapsed();
             let manifest = data::synthetic_manifest(&cfg, &panels);
             let t1 = Instant::now();
-            data::write_dataset(&scratch, &panels, &manifest, &mut |_| {})?;
+            data::write_dataset(&scratch, &panels, &manifest, true, &mut |_| {})?;
             let t_write = t1.elapsed();
             println!(
                 "synth (full market, {} datasets): generate {:.2} s + write {:.2} s = {:.2} s",

@@ -88,6 +88,6 @@ pub fn import_finlab(
         null: false,
         reference_data: String::new(),
     };
-    super::write_dataset(dest, &panels, &manifest, progress)?;
+    super::write_dataset(dest, &panels, &manifest, true, progress)?;
     Ok(summary)
 }

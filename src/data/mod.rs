@@ -242,7 +242,7 @@ pub fn ensure(
     })?;
     let manifest = synthetic_manifest(cfg, &panels);
     check_default_digest(cfg, &manifest)?;
-    write_dataset(dir, &panels, &manifest, progress)?;
+    write_dataset(dir, &panels, &manifest, false, progress)?;
     DataDir::open(dir)
 }
 
@@ -277,11 +277,14 @@ pub fn synthetic_manifest(cfg: &synth::SynthConfig, panels: &[PanelData]) -> Man
 }
 
 /// Writes `panels` and the manifest into `dir` through a temporary sibling directory renamed into
-/// place (replacing an existing `dir`). Files are written by up to two threads.
+/// place. A complete data set already at `dir` is kept when `replace` is false (a concurrent
+/// generator finished first; readers may be using it) and swapped out when it is true; an
+/// incomplete one (no manifest) is always replaced. Files are written by up to two threads.
 pub fn write_dataset(
     dir: &Path,
     panels: &[PanelData],
     manifest: &Manifest,
+    replace: bool,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(), DataError> {
     let io = |path: &Path| {
@@ -317,6 +320,10 @@ pub fn write_dataset(
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
+    }
+    if dir.exists() && !replace && dir.join(MANIFEST).exists() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Ok(());
     }
     if dir.exists() {
         let old = parent.join(format!(
