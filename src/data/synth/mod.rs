@@ -29,9 +29,10 @@ pub use keys::{
 };
 use model::Grid;
 
-/// Generator name and version recorded in the manifest and every file's metadata; bump the
-/// version whenever the output for a seed changes.
+/// Generator name recorded in the manifest and every file's metadata.
 pub const GENERATOR: &str = "tw-synth";
+/// Generator version (part of the default directory name): bump it whenever the output for a
+/// seed changes, so caches of an older generator are not reused.
 pub const VERSION: u32 = 1;
 
 /// Digest of the default market ([`SynthConfig::default`]); checked when it is materialised, so
