@@ -27,7 +27,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
             match DataDir::open(&d) {
                 Ok(dir) if d.join(data::MANIFEST).exists() => pipeline::check_context(&dir),
                 _ => CheckContext {
-                    datasets: Some(data::synth::KEYS.iter().map(|k| k.to_string()).collect()),
+                    datasets: Some(data::catalog::keys()),
                 },
             }
         }

@@ -9,11 +9,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::data::{self, DataDir};
+use crate::data::DataDir;
 use crate::dsl;
 
 mod backtest;
 mod check;
+mod data;
 mod output;
 mod sim;
 
@@ -44,6 +45,8 @@ pub enum Command {
     Sim(sim::SimArgs),
     /// Print the DSL reference (operators and `sim` options), generated from the registry.
     Ops,
+    /// Generate, list, inspect, import and benchmark market data.
+    Data(data::DataArgs),
 }
 
 /// How the process ends.
@@ -72,6 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Check(a) => check::run(a),
         Command::Backtest(a) => backtest::run(a),
         Command::Sim(a) => sim::run(a),
+        Command::Data(a) => data::run(a),
         Command::Ops => {
             print!("{}", dsl::reference::markdown());
             Ok(ExitStatus::Success)
@@ -95,8 +99,9 @@ pub(crate) fn open_data(dir: Option<&Path>) -> anyhow::Result<DataDir> {
             DataDir::open(d).with_context(|| format!("cannot open data directory {}", d.display()))
         }
         None => {
-            let d = data::default_data_dir();
-            data::ensure_default(&d, &mut |m| log(m))
+            let d = crate::data::default_data_dir();
+            let cfg = crate::data::synth::SynthConfig::default();
+            crate::data::ensure(&d, &cfg, &mut data::reporter())
                 .context("preparing the default synthetic data")
         }
     }

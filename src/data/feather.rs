@@ -22,6 +22,9 @@ use super::DataError;
 
 const NS_PER_DAY: i64 = 86_400_000_000_000;
 
+/// Record batches per written file (loads decode them in parallel).
+const BATCHES: usize = 4;
+
 /// File name of a dataset key in finlab's layout.
 pub fn file_name(key: &str) -> String {
     format!("{}.feather", key.replace(':', "#"))
@@ -37,26 +40,73 @@ pub fn key_of(file_name: &str) -> Option<String> {
 fn arrow_err(path: &Path) -> impl Fn(arrow_schema::ArrowError) -> DataError + '_ {
     move |e| DataError::Format {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message: format!("corrupt or truncated Arrow IPC file ({e})"),
     }
 }
 
-/// Reads a wide panel. Dates become days since 1970-01-01; missing values NaN.
-pub fn read_wide(path: &Path) -> Result<PanelData, DataError> {
+fn open_reader(
+    path: &Path,
+    projection: Option<Vec<usize>>,
+) -> Result<FileReader<BufReader<File>>, DataError> {
     let file = File::open(path).map_err(|e| DataError::Io {
         path: path.to_path_buf(),
         source: e,
     })?;
-    let reader = FileReader::try_new(BufReader::new(file), None).map_err(arrow_err(path))?;
-    let schema = reader.schema();
-    let date_idx = schema
+    FileReader::try_new(BufReader::new(file), projection).map_err(arrow_err(path))
+}
+
+fn date_index(schema: &Schema, path: &Path) -> Result<usize, DataError> {
+    schema
         .fields()
         .iter()
         .position(|f| f.name() == "date" || f.name() == "__index_level_0__")
         .ok_or_else(|| DataError::Format {
             path: path.to_path_buf(),
             message: "no `date` column (a wide finlab panel has one)".into(),
-        })?;
+        })
+}
+
+/// Shape and metadata of a wide panel without reading its values: the `date` column (sorted),
+/// the number of value columns and the schema metadata.
+pub struct Shape {
+    pub dates: Vec<i32>,
+    pub columns: usize,
+    pub metadata: HashMap<String, String>,
+}
+
+/// Reads only the `date` column and the schema of a wide panel.
+pub fn read_shape(path: &Path) -> Result<Shape, DataError> {
+    let probe = open_reader(path, None)?;
+    let schema = probe.schema();
+    let idx = date_index(&schema, path)?;
+    let reader = open_reader(path, Some(vec![idx]))?;
+    let mut dates = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(arrow_err(path))?;
+        dates.extend(read_dates(batch.column(0), path)?);
+    }
+    dates.sort_unstable();
+    Ok(Shape {
+        dates,
+        columns: schema.fields().len() - 1,
+        metadata: schema
+            .metadata()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    })
+}
+
+/// The sorted dates of a wide panel.
+pub fn read_dates_only(path: &Path) -> Result<Vec<i32>, DataError> {
+    read_shape(path).map(|s| s.dates)
+}
+
+/// Reads a wide panel. Dates become days since 1970-01-01; missing values NaN.
+pub fn read_wide(path: &Path) -> Result<PanelData, DataError> {
+    let reader = open_reader(path, None)?;
+    let schema = reader.schema();
+    let date_idx = date_index(&schema, path)?;
     let value_cols: Vec<usize> = (0..schema.fields().len())
         .filter(|&i| i != date_idx)
         .collect();
@@ -68,27 +118,59 @@ pub fn read_wide(path: &Path) -> Result<PanelData, DataError> {
             name.split(' ').next().unwrap_or(name).to_string()
         })
         .collect();
+    let batches = read_batches(path, reader.num_batches())?;
+    drop(reader);
     let mut dates: Vec<i32> = Vec::new();
-    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); value_cols.len()];
-    for batch in reader {
-        let batch = batch.map_err(arrow_err(path))?;
+    for batch in &batches {
         dates.extend(read_dates(batch.column(date_idx), path)?);
-        for (k, &i) in value_cols.iter().enumerate() {
-            read_values(batch.column(i), &mut cols[k], path)?;
-        }
     }
-    let order = sort_order(&dates);
-    let mut values = Vec::with_capacity(dates.len() * cols.len());
-    let sorted_dates = order
-        .as_ref()
-        .map(|o| o.iter().map(|&r| dates[r]).collect())
-        .unwrap_or_else(|| dates.clone());
-    for c in &cols {
-        match &order {
-            Some(o) => values.extend(o.iter().map(|&r| c[r])),
-            None => values.extend_from_slice(c),
+    // Column-major output, filled by a few threads over disjoint column ranges.
+    let n = dates.len();
+    let mut values = vec![0.0; n * value_cols.len()];
+    let per = value_cols.len().div_ceil(workers()).max(1);
+    let results: Vec<Result<(), DataError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = values
+            .chunks_mut((per * n).max(1))
+            .zip(value_cols.chunks(per))
+            .map(|(dst, cols)| {
+                let batches = &batches;
+                scope.spawn(move || {
+                    let mut dst = dst;
+                    for &i in cols {
+                        let (col, rest) = dst.split_at_mut(n);
+                        let mut off = 0;
+                        for batch in batches {
+                            let len = batch.num_rows();
+                            fill_values(batch.column(i), &mut col[off..off + len], path)?;
+                            off += len;
+                        }
+                        dst = rest;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(panicked(path))))
+            .collect()
+    });
+    results
+        .into_iter()
+        .collect::<Result<Vec<()>, DataError>>()?;
+    drop(batches);
+    let sorted_dates = match sort_order(&dates) {
+        None => dates,
+        Some(o) => {
+            let n = dates.len();
+            let mut sorted_values = Vec::with_capacity(values.len());
+            for c in values.chunks(n.max(1)) {
+                sorted_values.extend(o.iter().map(|&r| c[r]));
+            }
+            values = sorted_values;
+            o.iter().map(|&r| dates[r]).collect()
         }
-    }
+    };
     if sorted_dates.windows(2).any(|w| w[0] == w[1]) {
         return Err(DataError::Format {
             path: path.to_path_buf(),
@@ -105,6 +187,53 @@ pub fn read_wide(path: &Path) -> Result<PanelData, DataError> {
         columns,
         values,
     })
+}
+
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 4)
+}
+
+fn panicked(path: &Path) -> DataError {
+    DataError::Format {
+        path: path.to_path_buf(),
+        message: "a reader thread panicked".into(),
+    }
+}
+
+/// Decodes every record batch, batches spread over a few threads (each with its own reader
+/// that seeks to its batches): decompression is most of a load's cost.
+fn read_batches(path: &Path, count: usize) -> Result<Vec<RecordBatch>, DataError> {
+    let w = workers().min(count).max(1);
+    let parts: Vec<Result<Vec<(usize, RecordBatch)>, DataError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..w)
+            .map(|k| {
+                scope.spawn(move || {
+                    let mut reader = open_reader(path, None)?;
+                    let mut out = Vec::new();
+                    for i in (k..count).step_by(w) {
+                        reader.set_index(i).map_err(arrow_err(path))?;
+                        match reader.next() {
+                            Some(b) => out.push((i, b.map_err(arrow_err(path))?)),
+                            None => break,
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(panicked(path))))
+            .collect()
+    });
+    let mut all = Vec::with_capacity(count);
+    for p in parts {
+        all.extend(p?);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, b)| b).collect())
 }
 
 /// `None` when already sorted, else the row order that sorts by date.
@@ -170,6 +299,26 @@ fn read_dates(col: &ArrayRef, path: &Path) -> Result<Vec<i32>, DataError> {
         .collect()
 }
 
+/// Converts one column into `dst` (same length): NaN for nulls.
+fn fill_values(col: &ArrayRef, dst: &mut [f64], path: &Path) -> Result<(), DataError> {
+    if let DataType::Float64 = col.data_type() {
+        let a = col.as_primitive::<Float64Type>();
+        dst.copy_from_slice(a.values());
+        if let Some(nulls) = a.nulls() {
+            for (d, valid) in dst.iter_mut().zip(nulls.iter()) {
+                if !valid {
+                    *d = f64::NAN;
+                }
+            }
+        }
+        return Ok(());
+    }
+    let mut tmp = Vec::with_capacity(dst.len());
+    read_values(col, &mut tmp, path)?;
+    dst.copy_from_slice(&tmp);
+    Ok(())
+}
+
 fn read_values(col: &ArrayRef, out: &mut Vec<f64>, path: &Path) -> Result<(), DataError> {
     fn push<T: ArrowPrimitiveType>(
         col: &ArrayRef,
@@ -186,7 +335,17 @@ fn read_values(col: &ArrayRef, out: &mut Vec<f64>, path: &Path) -> Result<(), Da
         }));
     }
     match col.data_type() {
-        DataType::Float64 => push::<Float64Type>(col, out, |v| v),
+        DataType::Float64 => {
+            // Fast path: copy the buffer, then blank the nulls.
+            let a = col.as_primitive::<Float64Type>();
+            let start = out.len();
+            out.extend_from_slice(a.values());
+            if let Some(nulls) = a.nulls() {
+                for i in nulls.iter().enumerate().filter(|(_, v)| !v).map(|(i, _)| i) {
+                    out[start + i] = f64::NAN;
+                }
+            }
+        }
         DataType::Float32 => push::<Float32Type>(col, out, f64::from),
         DataType::Int64 => push::<Int64Type>(col, out, |v| v as f64),
         DataType::Int32 => push::<Int32Type>(col, out, f64::from),
@@ -251,11 +410,14 @@ pub fn write_wide(
             .collect::<Vec<_>>(),
     ))];
     for c in 0..panel.columns.len() {
-        arrays.push(Arc::new(Float64Array::from_iter(
-            panel.column(c).iter().map(|v| (!v.is_nan()).then_some(*v)),
-        )));
+        // Missing values are stored as NaN without a validity bitmap: pandas and finlab read
+        // them as NaN, the files are smaller and loading is a plain buffer copy.
+        arrays.push(Arc::new(Float64Array::from(panel.column(c).to_vec())));
     }
     let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(arrow_err(path))?;
+    // A few record batches of rows, so readers can decompress them in parallel.
+    let rows = batch.num_rows();
+    let per_batch = rows.div_ceil(BATCHES).max(1);
     let tmp = path.with_extension(format!("feather.{}.tmp", std::process::id()));
     {
         let file = File::create(&tmp).map_err(io)?;
@@ -264,7 +426,14 @@ pub fn write_wide(
             .map_err(arrow_err(path))?;
         let mut writer =
             FileWriter::try_new_with_options(file, &schema, options).map_err(arrow_err(path))?;
-        writer.write(&batch).map_err(arrow_err(path))?;
+        let mut start = 0;
+        while start < rows || (rows == 0 && start == 0) {
+            let len = per_batch.min(rows - start);
+            writer
+                .write(&batch.slice(start, len))
+                .map_err(arrow_err(path))?;
+            start += per_batch;
+        }
         writer.finish().map_err(arrow_err(path))?;
     }
     std::fs::rename(&tmp, path).map_err(io)

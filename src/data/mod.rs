@@ -2,7 +2,10 @@
 //! market generated on first use (`synth`), and [`DataDir`], which loads panels by dataset key.
 //! Feeds the sandbox (inputs) and the backtester (adjusted prices). See `spec/tw-data.md` §3, §5.
 
+pub mod catalog;
 pub mod feather;
+pub mod import;
+pub mod reference;
 pub mod synth;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +30,23 @@ pub enum DataError {
     },
     #[error("{path} is not a readable wide Arrow panel: {message}")]
     Format { path: PathBuf, message: String },
+    #[error("dataset `{key}` does not share the trading calendar of `{reference}`: {message}")]
+    CalendarMismatch {
+        key: String,
+        reference: String,
+        message: String,
+    },
+    #[error("calendar: {0}")]
+    Calendar(String),
+    #[error("reference data: {0}")]
+    Reference(String),
+    #[error("dataset catalog: {0}")]
+    Catalog(String),
+    #[error(
+        "the generated market has digest {actual}, expected {expected}: this platform computes \
+         different bits (please report it); the data was not written"
+    )]
+    Digest { expected: String, actual: String },
 }
 
 /// Manifest file written next to generated data; its presence marks a complete data set.
@@ -41,6 +61,15 @@ pub struct Manifest {
     pub seed: u64,
     pub digest: String,
     pub disclaimer: String,
+    /// The generator configuration (`SynthConfig::label`) or the import source.
+    #[serde(default)]
+    pub config: String,
+    /// No planted premia (`--null`).
+    #[serde(default)]
+    pub null: bool,
+    /// Where the tickers, industries and calendar came from.
+    #[serde(default)]
+    pub reference_data: String,
 }
 
 /// A directory of dataset files.
@@ -106,8 +135,15 @@ impl DataDir {
     pub fn banner(&self) -> String {
         match &self.manifest {
             Some(m) if m.synthetic => format!(
-                "data: SYNTHETIC ({} v{}, seed {}) — not market data",
-                m.generator, m.version, m.seed
+                "data: SYNTHETIC ({} v{}, seed {}{}) — not market data",
+                m.generator,
+                m.version,
+                m.seed,
+                if m.null {
+                    ", null: no planted premia"
+                } else {
+                    ""
+                }
             ),
             Some(m) => format!("data: {} ({})", m.generator, self.path.display()),
             None => format!("data: {}", self.path.display()),
@@ -115,40 +151,148 @@ impl DataDir {
     }
 }
 
+/// The trading calendar a data set's daily panels must share: the dates of this key.
+pub const CALENDAR_KEY: &str = "etl:adj_close";
+
+impl DataDir {
+    /// Checks that `panel`'s dates are sessions of this data set's calendar (the dates of
+    /// [`CALENDAR_KEY`]); lower-frequency panels (revenue, statements) pass when their dates are
+    /// sessions too. Errors name the first date that is not a session.
+    pub fn check_calendar(&self, panel: &PanelData) -> Result<(), DataError> {
+        let cal = feather::read_dates_only(&self.path.join(feather::file_name(CALENDAR_KEY)))?;
+        check_dates(&panel.name, &panel.dates, &cal)
+    }
+}
+
+/// `dates` must all be in the ascending session list `calendar`.
+pub fn check_dates(key: &str, dates: &[i32], calendar: &[i32]) -> Result<(), DataError> {
+    match dates.iter().find(|d| calendar.binary_search(d).is_err()) {
+        None => Ok(()),
+        Some(&d) => Err(DataError::CalendarMismatch {
+            key: key.to_string(),
+            reference: CALENDAR_KEY.to_string(),
+            message: format!(
+                "{} is not one of its {} sessions ({} → {})",
+                crate::calendar::format(d),
+                calendar.len(),
+                calendar
+                    .first()
+                    .map_or("-".into(), |&x| crate::calendar::format(x)),
+                calendar
+                    .last()
+                    .map_or("-".into(), |&x| crate::calendar::format(x)),
+            ),
+        }),
+    }
+}
+
+/// What a long-running data operation reports (the CLI draws a progress bar from it).
+#[derive(Clone, Copy, Debug)]
+pub enum Progress<'a> {
+    /// A line of log.
+    Message(&'a str),
+    /// Stocks simulated so far.
+    Stocks { done: usize, total: usize },
+    /// Files written so far.
+    Files { done: usize, total: usize },
+}
+
 /// Where the default synthetic data lives: `$DSL_ENGINE_DATA_DIR`, else the user cache directory.
 pub fn default_data_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("DSL_ENGINE_DATA_DIR") {
         return PathBuf::from(p);
     }
-    let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
-    base.join("dsl-engine").join("data").join(format!(
-        "{}-v{}-seed42",
-        synth::GENERATOR,
-        synth::VERSION
-    ))
+    cache_root().join(format!("{}-v{}-seed42", synth::GENERATOR, synth::VERSION))
 }
 
-/// Opens the default data directory, generating the synthetic market there first if it is not
-/// complete yet. Generation writes to a temporary sibling and renames it into place, so an
-/// interrupted run never leaves a half-written data set.
+/// `<user cache>/dsl-engine/data`.
+pub fn cache_root() -> PathBuf {
+    let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
+    base.join("dsl-engine").join("data")
+}
+
+/// Opens the default data directory, generating the full synthetic market there first if it is
+/// not complete yet (see [`ensure`]).
 pub fn ensure_default(dir: &Path, log: &mut dyn FnMut(&str)) -> Result<DataDir, DataError> {
+    ensure(dir, &synth::SynthConfig::default(), &mut |p| {
+        if let Progress::Message(m) = p {
+            log(m)
+        }
+    })
+}
+
+/// Opens `dir`, generating the synthetic market of `cfg` there first if it is not complete yet.
+/// Generation writes to a temporary sibling and renames it into place, so an interrupted run
+/// never leaves a half-written data set and concurrent generators never collide.
+pub fn ensure(
+    dir: &Path,
+    cfg: &synth::SynthConfig,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<DataDir, DataError> {
     if dir.join(MANIFEST).exists() {
         return DataDir::open(dir);
     }
+    progress(Progress::Message(&format!(
+        "generating the synthetic market ({}) into {} ...",
+        cfg.label(),
+        dir.display()
+    )));
+    let panels = synth::generate(cfg, &mut |done, total| {
+        progress(Progress::Stocks { done, total })
+    })?;
+    let manifest = synthetic_manifest(cfg, &panels);
+    check_default_digest(cfg, &manifest)?;
+    write_dataset(dir, &panels, &manifest, false, progress)?;
+    DataDir::open(dir)
+}
+
+/// The default market must have [`synth::DEFAULT_DIGEST`] (bit-identical on every platform).
+pub fn check_default_digest(
+    cfg: &synth::SynthConfig,
+    manifest: &Manifest,
+) -> Result<(), DataError> {
+    if *cfg == synth::SynthConfig::default() && manifest.digest != synth::DEFAULT_DIGEST {
+        return Err(DataError::Digest {
+            expected: synth::DEFAULT_DIGEST.into(),
+            actual: manifest.digest.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The manifest of a generated market.
+pub fn synthetic_manifest(cfg: &synth::SynthConfig, panels: &[PanelData]) -> Manifest {
+    Manifest {
+        synthetic: true,
+        generator: synth::GENERATOR.into(),
+        version: synth::VERSION,
+        seed: cfg.seed,
+        digest: format!("{:016x}", synth::digest(panels)),
+        disclaimer:
+            "Synthetic prices. Real tickers/names/industries/calendar only. Not market data.".into(),
+        config: cfg.label(),
+        null: cfg.null,
+        reference_data: reference::DIRECTORY_SNAPSHOT.into(),
+    }
+}
+
+/// Writes `panels` and the manifest into `dir` through a temporary sibling directory renamed into
+/// place. A complete data set already at `dir` is kept when `replace` is false (a concurrent
+/// generator finished first; readers may be using it) and swapped out when it is true; an
+/// incomplete one (no manifest) is always replaced. Files are written by up to two threads.
+pub fn write_dataset(
+    dir: &Path,
+    panels: &[PanelData],
+    manifest: &Manifest,
+    replace: bool,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(), DataError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |e| DataError::Io { path, source: e }
     };
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let cfg = synth::SynthConfig::default();
-    log(&format!(
-        "generating the synthetic market ({} stocks, seed {}) into {} ...",
-        cfg.stocks,
-        cfg.seed,
-        dir.display()
-    ));
-    let panels = synth::generate(&cfg);
     // Unique per process and call, so concurrent generators never share a temporary directory.
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let tmp = parent.join(format!(
@@ -158,39 +302,99 @@ pub fn ensure_default(dir: &Path, log: &mut dyn FnMut(&str)) -> Result<DataDir, 
         CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let manifest = Manifest {
-        synthetic: true,
-        generator: synth::GENERATOR.into(),
-        version: synth::VERSION,
-        seed: cfg.seed,
-        digest: format!("{:016x}", synth::digest(&panels)),
-        disclaimer: "Synthetic prices. Not market data.".into(),
-    };
-    let meta = [
-        ("dsl_engine.synthetic", "true".to_string()),
+    let mut meta = vec![
+        ("dsl_engine.synthetic", manifest.synthetic.to_string()),
         ("dsl_engine.generator", manifest.generator.clone()),
         ("dsl_engine.version", manifest.version.to_string()),
         ("dsl_engine.seed", manifest.seed.to_string()),
+        ("dsl_engine.config", manifest.config.clone()),
         ("disclaimer", manifest.disclaimer.clone()),
     ];
-    for p in &panels {
-        feather::write_wide(&tmp.join(feather::file_name(&p.name)), p, &meta)?;
+    if !manifest.reference_data.is_empty() {
+        meta.push(("reference_data", manifest.reference_data.clone()));
     }
-    let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
-    std::fs::write(tmp.join(MANIFEST), json).map_err(io(&tmp))?;
+    let result = write_files(&tmp, panels, &meta, progress).and_then(|()| {
+        let json = serde_json::to_vec_pretty(manifest).unwrap_or_default();
+        std::fs::write(tmp.join(MANIFEST), json).map_err(io(&tmp))
+    });
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if dir.exists() && !replace && dir.join(MANIFEST).exists() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Ok(());
+    }
+    if dir.exists() {
+        let old = parent.join(format!(
+            ".{}.old-{}",
+            dir.file_name().and_then(|n| n.to_str()).unwrap_or("data"),
+            std::process::id()
+        ));
+        std::fs::rename(dir, &old).map_err(io(dir))?;
+        let _ = std::fs::remove_dir_all(&old);
+    }
     match std::fs::rename(&tmp, dir) {
-        Ok(()) => {}
+        Ok(()) => Ok(()),
         // Another process finished first: keep its copy.
         Err(_) if dir.join(MANIFEST).exists() => {
             let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(DataError::Io {
+            Err(DataError::Io {
                 path: dir.to_path_buf(),
                 source: e,
-            });
+            })
         }
     }
-    DataDir::open(dir)
+}
+
+fn write_files(
+    dir: &Path,
+    panels: &[PanelData],
+    meta: &[(&str, String)],
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(), DataError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let total = panels.len();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| -> Result<(), DataError> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(p) = panels.get(i) else {
+                            return Ok(());
+                        };
+                        feather::write_wide(&dir.join(feather::file_name(&p.name)), p, meta)?;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        while workers.iter().any(|w| !w.is_finished()) {
+            progress(Progress::Files {
+                done: done.load(Ordering::Relaxed),
+                total,
+            });
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        progress(Progress::Files { done: total, total });
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    Err(DataError::Io {
+                        path: dir.to_path_buf(),
+                        source: std::io::Error::other("a writer thread panicked"),
+                    })
+                })
+            })
+            .collect::<Result<Vec<()>, DataError>>()
+            .map(|_| ())
+    })
 }

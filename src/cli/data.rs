@@ -1,0 +1,392 @@
+//! `dsl-engine data …`: generate the synthetic market (`synth`), list and inspect data sets
+//! (`list`, `show`), import a finlab cache (`import-finlab`) and time generation and loading
+//! (`bench`). Progress bars go to stderr (hidden when it is not a terminal); results to stdout.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::ExitStatus;
+use crate::calendar;
+use crate::data::synth::{self, report, SynthConfig};
+use crate::data::{self, catalog, feather, DataDir, Progress};
+
+/// `dsl-engine data`.
+#[derive(Debug, clap::Args)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+/// Data subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Generate a synthetic market (default: the full market, seed 42, into the default data dir).
+    Synth(SynthArgs),
+    /// List the datasets of a data directory: shape, date range, synthetic or not.
+    List {
+        /// Data directory (default: the synthetic market).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Show one dataset: its catalog entry, shape and latest rows.
+    Show {
+        /// Dataset key in finlab spelling, e.g. `price:收盤價`.
+        key: String,
+        /// Data directory (default: the synthetic market).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Rows to print (the latest).
+        #[arg(long, default_value_t = 5)]
+        rows: usize,
+    },
+    /// Import a finlab cache folder (`~/finlab_db` or its `free/`) into a data directory.
+    ImportFinlab {
+        /// The finlab cache folder holding `*.feather` files.
+        dir: PathBuf,
+        /// Destination (default: `<cache>/dsl-engine/data/finlab-import`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Time generating the full market and loading one full panel (warm).
+    Bench {
+        /// Load from this directory instead of generating a fresh market.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The panel to load.
+        #[arg(long, default_value = "etl:adj_close")]
+        key: String,
+    },
+}
+
+/// `dsl-engine data synth`.
+#[derive(Debug, clap::Args)]
+pub struct SynthArgs {
+    /// Output directory (default: the default data dir for the default configuration, else a
+    /// directory named after the configuration in the user cache).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// No planted premia (to test overfitting guards).
+    #[arg(long)]
+    pub null: bool,
+    /// First calendar day (YYYY-MM-DD; default 2007-01-02).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Last calendar day (YYYY-MM-DD; default 2026-10-30).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// At most this many stocks (a fixed subset of the directory).
+    #[arg(long)]
+    pub stocks: Option<usize>,
+    /// Print the calibration report (realised statistics next to the spec's targets).
+    #[arg(long)]
+    pub report: bool,
+    /// Regenerate even when the output directory already holds this market.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs `data`.
+pub fn run(a: DataArgs) -> anyhow::Result<ExitStatus> {
+    match a.command {
+        DataCommand::Synth(s) => synth_cmd(s),
+        DataCommand::List { data_dir } => list(data_dir.as_deref()),
+        DataCommand::Show {
+            key,
+            data_dir,
+            rows,
+        } => show(&key, data_dir.as_deref(), rows),
+        DataCommand::ImportFinlab { dir, out } => import(&dir, out),
+        DataCommand::Bench { data_dir, key } => bench(data_dir, &key),
+    }
+}
+
+/// A progress reporter drawing an indicatif bar on stderr (hidden when not a terminal).
+pub fn reporter() -> impl FnMut(Progress<'_>) {
+    let bar = ProgressBar::new(0);
+    let style = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({elapsed})")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    move |p| match p {
+        Progress::Message(m) => bar.println(m),
+        Progress::Stocks { done, total } => {
+            bar.set_message("stocks");
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+        Progress::Files { done, total } => {
+            bar.set_message("files");
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            if done == total {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+fn parse_date(s: &str) -> anyhow::Result<i32> {
+    calendar::parse(s).with_context(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
+}
+
+fn synth_cmd(a: SynthArgs) -> anyhow::Result<ExitStatus> {
+    let mut cfg = SynthConfig {
+        seed: a.seed,
+        null: a.null,
+        stocks: a.stocks,
+        ..SynthConfig::default()
+    };
+    if let Some(s) = &a.start {
+        cfg.start = parse_date(s)?;
+    }
+    if let Some(e) = &a.end {
+        cfg.end = parse_date(e)?;
+    }
+    if cfg.stocks == Some(0) {
+        bail!("--stocks must be at least 1");
+    }
+    let out = a.out.clone().unwrap_or_else(|| {
+        if cfg == SynthConfig::default() {
+            data::default_data_dir()
+        } else {
+            data::cache_root().join(format!(
+                "{}-v{}-{}",
+                synth::GENERATOR,
+                synth::VERSION,
+                cfg.label()
+            ))
+        }
+    });
+    let existing = DataDir::open(&out)
+        .ok()
+        .and_then(|d| d.manifest)
+        .filter(|m| m.config == cfg.label() && m.version == synth::VERSION);
+    let panels = if existing.is_some() && !a.force {
+        println!(
+            "{} already holds this market ({}); use --force to regenerate",
+            out.display(),
+            cfg.label()
+        );
+        if !a.report {
+            return Ok(ExitStatus::Success);
+        }
+        let dir = DataDir::open(&out)?;
+        dir.keys()?
+            .iter()
+            .map(|k| dir.load(k))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        let mut progress = reporter();
+        let t0 = Instant::now();
+        let panels = synth::generate(&cfg, &mut |done, total| {
+            progress(Progress::Stocks { done, total })
+        })?;
+        let t_gen = t0.elapsed();
+        let manifest = data::synthetic_manifest(&cfg, &panels);
+        data::check_default_digest(&cfg, &manifest)?;
+        data::write_dataset(&out, &panels, &manifest, true, &mut progress)?;
+        let total = t0.elapsed();
+        let (stocks, sessions) = panels
+            .first()
+            .map_or((0, 0), |p| (p.columns.len(), p.dates.len()));
+        println!(
+            "wrote {} datasets ({} stocks × {} sessions, {} → {}) to {} in {:.1} s (generate {:.1} s, write {:.1} s)",
+            panels.len(),
+            stocks,
+            sessions,
+            calendar::format(cfg.start),
+            calendar::format(cfg.end),
+            out.display(),
+            total.as_secs_f64(),
+            t_gen.as_secs_f64(),
+            (total - t_gen).as_secs_f64()
+        );
+        println!("digest {}", manifest.digest);
+        panels
+    };
+    println!("{}", DataDir::open(&out)?.banner());
+    if a.report {
+        print!("{}", report::render(&report::calibrate(&panels)));
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn open(dir: Option<&Path>) -> anyhow::Result<DataDir> {
+    match dir {
+        Some(d) => super::open_data(Some(d)),
+        None => {
+            let d = data::default_data_dir();
+            Ok(data::ensure(&d, &SynthConfig::default(), &mut reporter())?)
+        }
+    }
+}
+
+fn list(dir: Option<&Path>) -> anyhow::Result<ExitStatus> {
+    let dir = open(dir)?;
+    println!("{}", dir.banner());
+    let keys = dir.keys()?;
+    // The key goes last: CJK characters are two columns wide in a terminal.
+    println!(
+        "{:>6} × {:<5}  {:<23}  {:<9}  key (name)",
+        "rows", "cols", "dates", "synthetic"
+    );
+    for k in &keys {
+        let shape = feather::read_shape(&dir.path.join(feather::file_name(k)))?;
+        let range = match (shape.dates.first(), shape.dates.last()) {
+            (Some(&a), Some(&b)) => format!("{} → {}", calendar::format(a), calendar::format(b)),
+            _ => "-".into(),
+        };
+        let synthetic = shape
+            .metadata
+            .get("dsl_engine.synthetic")
+            .map_or("no", |v| if v == "true" { "yes" } else { "no" });
+        let name = catalog::entry(k).map_or(String::new(), |e| format!(" ({})", e.name_en));
+        println!(
+            "{:>6} × {:<5}  {:<23}  {:<9}  {k}{name}",
+            shape.dates.len(),
+            shape.columns,
+            range,
+            synthetic
+        );
+    }
+    println!("{} datasets", keys.len());
+    Ok(ExitStatus::Success)
+}
+
+fn show(key: &str, dir: Option<&Path>, rows: usize) -> anyhow::Result<ExitStatus> {
+    let dir = open(dir)?;
+    println!("{}", dir.banner());
+    if let Some(e) = catalog::entry(key) {
+        println!("{}  {} / {}", e.key, e.name_zh, e.name_en);
+        println!("  category:    {} ({})", e.category, e.frequency);
+        println!("  unit:        {}", e.unit);
+        println!("  publication: {}", e.publication);
+        println!("  description: {}", e.description);
+        println!("  why:         {}", e.rationale);
+    }
+    let panel = match dir.load(key) {
+        Ok(p) => p,
+        Err(e @ data::DataError::NotFound { .. }) => {
+            let near = dir
+                .keys()
+                .unwrap_or_default()
+                .into_iter()
+                .min_by_key(|k| strsim::levenshtein(k, key));
+            match near {
+                Some(n) => bail!("{e}\ndid you mean `{n}`?"),
+                None => bail!("{e}"),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (n, c) = (panel.dates.len(), panel.columns.len());
+    let valid = panel.values.iter().filter(|v| !v.is_nan()).count();
+    println!(
+        "shape {n} dates × {c} columns, {:.1} % non-missing",
+        100.0 * valid as f64 / (n * c).max(1) as f64
+    );
+    let shown: Vec<usize> = (0..c.min(8)).collect();
+    let mut line = format!("{:<10}", "date");
+    for &j in &shown {
+        line.push_str(&format!(" {:>14}", panel.columns[j]));
+    }
+    println!("{line}");
+    for r in n.saturating_sub(rows)..n {
+        let mut line = format!("{:<10}", calendar::format(panel.dates[r]));
+        for &j in &shown {
+            line.push_str(&format!(" {:>14}", format_value(panel.get(r, j))));
+        }
+        println!("{line}");
+    }
+    if c > shown.len() {
+        println!("… {} more columns", c - shown.len());
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn import(src: &Path, out: Option<PathBuf>) -> anyhow::Result<ExitStatus> {
+    let out = out.unwrap_or_else(|| data::cache_root().join("finlab-import"));
+    let summary = data::import::import_finlab(src, &out, &mut reporter())
+        .with_context(|| format!("importing the finlab cache {}", src.display()))?;
+    println!(
+        "imported {} datasets from {} into {}",
+        summary.imported.len(),
+        src.display(),
+        out.display()
+    );
+    for (p, why) in &summary.skipped {
+        println!("  skipped {}: {why}", p.display());
+    }
+    println!("use it with --data-dir {}", out.display());
+    Ok(ExitStatus::Success)
+}
+
+fn bench(dir: Option<PathBuf>, key: &str) -> anyhow::Result<ExitStatus> {
+    let scratch;
+    let dir = match dir {
+        Some(d) => DataDir::open(&d)?,
+        None => {
+            scratch = data::cache_root().join(format!(".bench-{}", std::process::id()));
+            let cfg = SynthConfig::default();
+            let t0 = Instant::now();
+            let panels = synth::generate(&cfg, &mut |_, _| {})?;
+            let t_gen = t0.elapsed();
+            let manifest = data::synthetic_manifest(&cfg, &panels);
+            let t1 = Instant::now();
+            data::write_dataset(&scratch, &panels, &manifest, true, &mut |_| {})?;
+            let t_write = t1.elapsed();
+            println!(
+                "synth (full market, {} datasets): generate {:.2} s + write {:.2} s = {:.2} s",
+                panels.len(),
+                t_gen.as_secs_f64(),
+                t_write.as_secs_f64(),
+                (t_gen + t_write).as_secs_f64()
+            );
+            DataDir::open(&scratch)?
+        }
+    };
+    let t = Instant::now();
+    let p = dir.load(key)?;
+    let cold = t.elapsed();
+    let mut warm: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            let _ = dir.load(key);
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    warm.sort_by(f64::total_cmp);
+    println!(
+        "load {key} ({} × {}, {:.0} MB as f64): first {:.1} ms, warm min {:.1} ms, median {:.1} ms",
+        p.dates.len(),
+        p.columns.len(),
+        (p.values.len() * 8) as f64 / 1e6,
+        cold.as_secs_f64() * 1000.0,
+        warm[0],
+        warm[warm.len() / 2]
+    );
+    if dir
+        .path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(".bench-"))
+    {
+        std::fs::remove_dir_all(&dir.path).ok();
+    }
+    Ok(ExitStatus::Success)
+}
