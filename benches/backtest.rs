@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use dsl_engine::backtest::{simulate, Frequency, Market, Resample, SimOptions};
-use dsl_engine::data::synth::Rng;
+use dsl_engine::data::synth::rng::Rng;
 use dsl_runtime::wire::PanelData;
 
 const STOCKS: usize = 1900;
