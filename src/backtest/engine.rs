@@ -174,6 +174,17 @@ pub(crate) fn run(
     let mut close_chunk = vec![0.0; if same_close { 0 } else { chunk_len }];
     let mut chunk_start = 0usize;
     let mut next = plan.iter().enumerate().peekable();
+    // Stocks past their delisting sale bar get weight 0 in every later rebalance (§2.7).
+    let mut gone = vec![false; nk];
+    let mut delistings: Vec<(usize, usize)> = cols
+        .delist
+        .iter()
+        .enumerate()
+        .filter_map(|(k, b)| b.map(|b| (b, k)))
+        .collect();
+    delistings.sort_unstable();
+    let mut delistings = delistings.into_iter().peekable();
+    let mut wbuf = vec![0.0; nk];
     let mut exposure = Exposure::default();
     let mut active_bars = 0usize;
     let close_trade = |h: Holding, k: usize, bar: usize, fill: f64, cost: Option<f64>, reason| {
@@ -344,29 +355,28 @@ pub(crate) fn run(
         }
         queued = detected;
 
+        while let Some((_, k)) = delistings.next_if(|&(b, _)| b <= bar) {
+            gone[k] = true;
+        }
         // 4. Rebalance on this rebalance's execution bar.
         if let Some((i, _)) = next.next_if(|(_, rb)| rb.bar == bar) {
             let row = &plan_weights[i * nk..(i + 1) * nk];
             // Delisted stocks get weight 0 from their sale bar on (§2.7); with
             // stop_trading_next_period, names stopped since the last rebalance sit this one out.
-            let weight = |k: usize| {
-                let out = cols.delist[k].is_some_and(|b| b <= bar)
-                    || (opts.stop_trading_next_period && stopped[k]);
-                if out {
-                    0.0
-                } else {
-                    row[k]
-                }
-            };
             let nav = cash + book.total();
-            let gross: f64 = (0..nk).map(|k| weight(k).abs()).sum();
+            let mut gross = 0.0;
+            for (k, (w, &r)) in wbuf.iter_mut().zip(row).enumerate() {
+                let out = gone[k] || (opts.stop_trading_next_period && stopped[k]);
+                *w = if out { 0.0 } else { r };
+                gross += w.abs();
+            }
             let scale = nav / gross.max(1.0);
             let cap = nav * opts.position_limit;
             let inv_nav = 1.0 / nav.abs().max(1e-12);
             let mut new_keys = Vec::with_capacity(book.keys.len() + 16);
             // Every stock in column order: held ones are resized or sold, new ones bought.
             for k in 0..nk {
-                let w = weight(k);
+                let w = wbuf[k];
                 if w == 0.0 && book.slots[k].is_none() {
                     continue;
                 }
