@@ -375,8 +375,7 @@ pub(crate) fn run(
             let inv_nav = 1.0 / nav.abs().max(1e-12);
             let mut new_keys = Vec::with_capacity(book.keys.len() + 16);
             // Every stock in column order: held ones are resized or sold, new ones bought.
-            for k in 0..nk {
-                let w = wbuf[k];
+            for (k, &w) in wbuf.iter().enumerate() {
                 if w == 0.0 && book.slots[k].is_none() {
                     continue;
                 }
