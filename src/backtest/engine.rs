@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::layout;
-use super::schedule::Rebalance;
+use super::schedule::{Rebalance, Weights};
 use super::trades::{ExitReason, OpenTrade, Trade};
 use crate::simspec::{Resample, SimOptions, TradeAt};
 
@@ -146,7 +146,7 @@ impl Stops {
 /// Runs the loop. Returns the raw curve (one value per bar), the trades and the exposure stats.
 pub(crate) fn run(
     cols: &Columns,
-    plan_weights: &[f64],
+    weights: &Weights,
     plan: &[Rebalance],
     opts: &SimOptions,
 ) -> (Vec<f64>, Vec<Trade>, Exposure) {
@@ -162,7 +162,8 @@ pub(crate) fn run(
         slots: (0..nk).map(|_| None).collect(),
         keys: Vec::new(),
     };
-    let mut trades: Vec<(usize, Trade)> = Vec::new();
+    // Slots reserved at entry (see `OpenTrade::slot`), filled at exit.
+    let mut trades: Vec<Option<Trade>> = Vec::new();
     let mut curve = Vec::with_capacity(n);
     let mut queued: Vec<(usize, ExitReason)> = Vec::new();
     let mut is_queued = vec![false; nk];
@@ -173,6 +174,8 @@ pub(crate) fn run(
     let mut trade_chunk = vec![0.0; chunk_len];
     let mut close_chunk = vec![0.0; if same_close { 0 } else { chunk_len }];
     let mut chunk_start = 0usize;
+    let mut plan_buf = vec![0.0; layout::CHUNK.min(plan.len()) * nk];
+    let mut plan_chunk = 0usize;
     let mut next = plan.iter().enumerate().peekable();
     // Stocks past their delisting sale bar get weight 0 in every later rebalance (§2.7).
     let mut gone = vec![false; nk];
@@ -189,11 +192,10 @@ pub(crate) fn run(
     let mut active_bars = 0usize;
     let close_trade = |h: Holding, k: usize, bar: usize, fill: f64, cost: Option<f64>, reason| {
         (
-            k,
+            h.trade.slot,
             h.trade.close(
                 &cols.stocks[k],
                 cols.bars,
-                &cols.close[k],
                 bar,
                 fill,
                 cost,
@@ -254,10 +256,10 @@ pub(crate) fn run(
                     exposure.traded += value.abs() / (cash + value + book.total()).abs().max(1e-12);
                     cash += value - value.abs() * (fee + tax);
                     let fill = h.last_price * ratio / h.cr;
+                    let slot = h.trade.slot;
                     let t = h.trade.close(
                         &cols.stocks[k],
                         cols.bars,
-                        &cols.close[k],
                         bar,
                         fill,
                         Some(fee + tax),
@@ -265,7 +267,7 @@ pub(crate) fn run(
                         true,
                         Some(stops.clip()),
                     );
-                    trades.push((k, t));
+                    trades[slot] = Some(t);
                     stopped[k] = true;
                     any_stopped = true;
                 }
@@ -343,7 +345,10 @@ pub(crate) fn run(
             if let Some(h) = book.take(k) {
                 exposure.traded += h.value.abs() / nav_before_sells.abs().max(1e-12);
                 cash += h.value - h.value.abs() * (fee + tax);
-                trades.push(close_trade(h, k, bar, p(k), Some(fee + tax), reason));
+                put(
+                    &mut trades,
+                    close_trade(h, k, bar, p(k), Some(fee + tax), reason),
+                );
                 if reason != ExitReason::Delisted {
                     stopped[k] = true;
                     any_stopped = true;
@@ -360,7 +365,15 @@ pub(crate) fn run(
         }
         // 4. Rebalance on this rebalance's execution bar.
         if let Some((i, _)) = next.next_if(|(_, rb)| rb.bar == bar) {
-            let row = &plan_weights[i * nk..(i + 1) * nk];
+            // The weights of the next CHUNK rebalances, gathered row-major in one go.
+            if i == 0 || i >= plan_chunk + layout::CHUNK {
+                plan_chunk = i;
+                let end = (i + layout::CHUNK).min(plan.len());
+                let rows: Vec<usize> = plan[i..end].iter().map(|rb| rb.row).collect();
+                layout::gather_rows(&weights.cols, &rows, 0.0, &mut plan_buf);
+            }
+            let off = (i - plan_chunk) * nk;
+            let row = &plan_buf[off..off + nk];
             // Delisted stocks get weight 0 from their sale bar on (§2.7); with
             // stop_trading_next_period, names stopped since the last rebalance sit this one out.
             let nav = cash + book.total();
@@ -389,14 +402,10 @@ pub(crate) fn run(
                 if target == 0.0 {
                     if let Some(h) = book.slots[k].take() {
                         cash += current - current.abs() * (fee + tax);
-                        trades.push(close_trade(
-                            h,
-                            k,
-                            bar,
-                            price,
-                            Some(fee + tax),
-                            ExitReason::Rebalance,
-                        ));
+                        put(
+                            &mut trades,
+                            close_trade(h, k, bar, price, Some(fee + tax), ExitReason::Rebalance),
+                        );
                     }
                     continue;
                 }
@@ -423,12 +432,19 @@ pub(crate) fn run(
                             if periodic {
                                 // finlab splits a kept holding at every periodic rebalance,
                                 // without costs at the split (§3).
-                                let piece = OpenTrade::open(bar, target / nav, price, None);
+                                trades.push(None);
+                                let piece = OpenTrade::open(
+                                    bar,
+                                    target / nav,
+                                    price,
+                                    None,
+                                    trades.len() - 1,
+                                );
                                 let old = std::mem::replace(&mut h.trade, piece);
+                                let slot = old.slot;
                                 let t = old.close(
                                     &cols.stocks[k],
                                     cols.bars,
-                                    &cols.close[k],
                                     bar,
                                     price,
                                     None,
@@ -436,28 +452,33 @@ pub(crate) fn run(
                                     false,
                                     None,
                                 );
-                                trades.push((k, t));
+                                trades[slot] = Some(t);
                             }
                         }
                     }
                     _ => {
                         if let Some(h) = book.slots[k].take() {
-                            trades.push(close_trade(
-                                h,
-                                k,
-                                bar,
-                                price,
-                                Some(fee + tax),
-                                ExitReason::Rebalance,
-                            ));
+                            put(
+                                &mut trades,
+                                close_trade(
+                                    h,
+                                    k,
+                                    bar,
+                                    price,
+                                    Some(fee + tax),
+                                    ExitReason::Rebalance,
+                                ),
+                            );
                         }
+                        trades.push(None);
+                        let slot = trades.len() - 1;
                         book.slots[k] = Some(Holding {
                             value,
                             last_price: price,
                             cr: 1.0,
                             peak: 1.0,
                             trough: 1.0,
-                            trade: OpenTrade::open(bar, target / nav, price, Some(fee)),
+                            trade: OpenTrade::open(bar, target / nav, price, Some(fee), slot),
                         });
                     }
                 }
@@ -480,7 +501,8 @@ pub(crate) fn run(
         let mut gross = 0.0;
         let mut value = cash;
         for &k in &book.keys {
-            if let Some(h) = book.slots[k].as_ref() {
+            if let Some(h) = book.slots[k].as_mut() {
+                h.trade.mark(c(k));
                 let v = if at_close {
                     h.value
                 } else {
@@ -510,24 +532,18 @@ pub(crate) fn run(
     let last = n.saturating_sub(1);
     for k in std::mem::take(&mut book.keys) {
         if let Some(h) = book.slots[k].take() {
-            trades.push(close_trade(
-                h,
-                k,
-                last,
-                cols.close[k][last],
-                None,
-                ExitReason::Open,
-            ));
+            put(
+                &mut trades,
+                close_trade(h, k, last, cols.close[k][last], None, ExitReason::Open),
+            );
         }
     }
-    // Order by entry, then stock; sort small keys, not the trades themselves.
-    let mut order: Vec<(i32, usize, i32, usize)> = trades
-        .iter()
-        .enumerate()
-        .map(|(i, (k, t))| (t.entry_date, *k, t.exit_date.unwrap_or(i32::MAX), i))
-        .collect();
-    order.sort_unstable();
-    let mut slots: Vec<Option<Trade>> = trades.into_iter().map(|(_, t)| Some(t)).collect();
-    let sorted = order.iter().filter_map(|o| slots[o.3].take()).collect();
+    // Slots were reserved at entry, in bar order and, within a bar, in column order.
+    let sorted = trades.into_iter().flatten().collect();
     (curve, sorted, exposure)
+}
+
+/// Stores a finished trade in the slot reserved for it at entry.
+fn put(trades: &mut [Option<Trade>], (slot, trade): (usize, Trade)) {
+    trades[slot] = Some(trade);
 }

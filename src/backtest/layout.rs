@@ -5,11 +5,15 @@
 
 const TILE: usize = 64;
 
-/// Row-major copy (`rows.len()` × `cols.len()`) of the given rows of column-major `cols`;
-/// NaN becomes `nan_as` (0 for weights, NaN kept for prices).
-pub(crate) fn gather_rows<C: AsRef<[f64]>>(cols: &[C], rows: &[usize], nan_as: f64) -> Vec<f64> {
+/// Writes the given rows of column-major `cols` row-major into `out` (`rows.len()` ×
+/// `cols.len()`), tile by tile; NaN becomes `nan_as`.
+pub(crate) fn gather_rows<C: AsRef<[f64]>>(
+    cols: &[C],
+    rows: &[usize],
+    nan_as: f64,
+    out: &mut [f64],
+) {
     let nk = cols.len();
-    let mut out = vec![0.0; rows.len() * nk];
     for k0 in (0..nk).step_by(TILE) {
         let k1 = (k0 + TILE).min(nk);
         for i0 in (0..rows.len()).step_by(TILE) {
@@ -23,11 +27,10 @@ pub(crate) fn gather_rows<C: AsRef<[f64]>>(cols: &[C], rows: &[usize], nan_as: f
             }
         }
     }
-    out
 }
 
 /// Bars per row-major price chunk.
-pub(crate) const CHUNK: usize = 64;
+pub(crate) const CHUNK: usize = 16;
 
 /// Copies bars `start..end` of column-major `cols` into `buf` row-major (`(bar - start) × nk`),
 /// NaN kept. Reusing one small buffer avoids allocating (and page-faulting) a whole panel.
@@ -45,10 +48,9 @@ mod tests {
     #[test]
     fn gathers_and_transposes() {
         let cols = vec![vec![1.0, 2.0, f64::NAN], vec![4.0, 5.0, 6.0]];
-        assert_eq!(
-            super::gather_rows(&cols, &[2, 0], 0.0),
-            vec![0.0, 6.0, 1.0, 4.0]
-        );
+        let mut out = vec![9.0; 4];
+        super::gather_rows(&cols, &[2, 0], 0.0, &mut out);
+        assert_eq!(out, vec![0.0, 6.0, 1.0, 4.0]);
         let mut t = vec![0.0; 4];
         super::fill_chunk(&cols, 1, 3, &mut t);
         assert!(t[0] == 2.0 && t[1] == 5.0 && t[2].is_nan() && t[3] == 6.0);

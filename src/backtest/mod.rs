@@ -138,16 +138,22 @@ pub fn simulate(
     }
     let dates = &position.dates[..n_rows];
     // The weights stay in the panel's column-major memory; one pass validates them.
-    let weights = schedule::Weights {
+    let mut weights = schedule::Weights {
         cols: cols
             .iter()
             .map(|&(_, pc)| &position.column(pc)[..n_rows])
             .collect(),
         rows: n_rows,
+        changed: Vec::new(),
     };
+    // One pass over the weights: validate, total them, and (for resample=None) mark the rows
+    // that differ from the previous one.
+    let on_change = opts.resample == Resample::OnChange;
+    let mut changed = vec![false; if on_change { n_rows } else { 0 }];
     let mut kept_w = 0.0;
     let mut held_cells = 0usize;
     for (k, col) in weights.cols.iter().enumerate() {
+        let mut prev = 0.0;
         for (r, &v) in col.iter().enumerate() {
             if v.is_infinite() {
                 return Err(BacktestError::NonFiniteWeight {
@@ -155,12 +161,19 @@ pub fn simulate(
                     date: crate::calendar::format(dates[r]),
                 });
             }
-            if !v.is_nan() {
-                kept_w += v.abs();
-                held_cells += usize::from(v != 0.0);
+            let w = if v.is_nan() { 0.0 } else { v };
+            kept_w += w.abs();
+            held_cells += usize::from(w != 0.0);
+            if on_change {
+                changed[r] |= w != prev;
+                prev = w;
             }
         }
     }
+    if let Some(first) = changed.first_mut() {
+        *first = true;
+    }
+    weights.changed = changed;
     if kept_w == 0.0 {
         return Err(BacktestError::NoHoldings);
     }
@@ -187,12 +200,10 @@ pub fn simulate(
         bars,
         &columns.delist,
     );
-    let plan_rows: Vec<usize> = plan.iter().map(|rb| rb.row).collect();
-    let plan_weights = layout::gather_rows(&weights.cols, &plan_rows, 0.0);
     // A busy book (≥ 5% of the stocks held on average) reads prices row by row.
     let mut columns = columns;
     columns.busy = held_cells as f64 > 0.05 * (n_rows * cols.len()) as f64;
-    let (curve, trades, exposure) = engine::run(&columns, &plan_weights, &plan, opts);
+    let (curve, trades, exposure) = engine::run(&columns, &weights, &plan, opts);
     let creturn = bars.iter().copied().zip(curve).collect();
     Ok(SimResult {
         creturn: trim_curve(creturn, dates, last_bar, opts.end_date.is_some()),

@@ -8,6 +8,9 @@ use crate::simspec::Resample;
 pub struct Weights<'a> {
     pub cols: Vec<&'a [f64]>,
     pub rows: usize,
+    /// Rows that differ from the previous row (the first counts as changed), when the caller
+    /// has computed them in its own pass; empty otherwise.
+    pub changed: Vec<bool>,
 }
 
 impl Weights<'_> {
@@ -34,6 +37,9 @@ pub struct Rebalance {
 /// Rows kept under `resample=None`: the first and every row that differs from the previous one
 /// (finlab: sum of |row − previous| ≠ 0).
 fn changed_rows(w: &Weights) -> Vec<usize> {
+    if w.changed.len() == w.rows {
+        return (0..w.rows).filter(|&r| w.changed[r]).collect();
+    }
     let mut changed = vec![false; w.rows];
     if let Some(first) = changed.first_mut() {
         *first = true;
@@ -135,6 +141,7 @@ mod tests {
         Weights {
             cols: cols.iter().map(Vec::as_slice).collect(),
             rows: cols[0].len(),
+            changed: Vec::new(),
         }
     }
 

@@ -59,20 +59,21 @@ fn as_str<S: serde::Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error>
     ser.serialize_str(s)
 }
 
-/// A trade in progress. Its value path is replayed from the close series when it ends, so the
-/// daily loop does no per-trade work.
+/// A trade in progress and its value path, marked at every close while held (the close is
+/// already in cache then; replaying it from the column at exit costs a cache miss per trade).
 #[derive(Clone, Debug)]
 pub(crate) struct OpenTrade {
     pub entry_bar: usize,
+    /// Index of this trade in the output list, reserved at entry so the list comes out in entry
+    /// order without sorting.
+    pub slot: usize,
     pub weight: f64,
     pub short: bool,
-    /// Fill price at entry.
-    fill: f64,
-    /// Entry cost of a real purchase (none for the continuation of a split trade).
-    fee: f64,
+    path: Path,
 }
 
 /// The value ratio path of a trade and its excursion statistics.
+#[derive(Clone, Debug)]
 struct Path {
     short: bool,
     ratio: f64,
@@ -127,27 +128,40 @@ impl Path {
 impl OpenTrade {
     /// Opens a trade at `bar` filled at `fill`; `fee` is the entry cost when this is a real
     /// purchase (not the continuation of a split trade).
-    pub fn open(bar: usize, weight: f64, fill: f64, fee: Option<f64>) -> OpenTrade {
+    pub fn open(bar: usize, weight: f64, fill: f64, fee: Option<f64>, slot: usize) -> OpenTrade {
         OpenTrade {
             entry_bar: bar,
+            slot,
             weight,
             short: weight < 0.0,
-            fill,
-            fee: fee.unwrap_or(0.0),
+            path: Path {
+                short: weight < 0.0,
+                ratio: 1.0 - fee.unwrap_or(0.0),
+                last: fill,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                max_before_min: 1.0,
+                peak: f64::NEG_INFINITY,
+                mdd: 0.0,
+                pdays: 0,
+            },
         }
     }
 
-    /// Closes the trade at `bar` at fill price `fill`, with the exit cost `cost` for a real
-    /// sale; `closes` is the stock's close series. The path runs close to close from the entry
-    /// bar through the bar before the exit (an exit happens before the exit bar's close), then
-    /// to the fill. An open trade (`ExitReason::Open`) is valued at `bar`'s close without costs.
+    /// Marks the trade at a bar's close (call once per bar while held, from the entry bar on).
+    pub fn mark(&mut self, close: f64) {
+        self.path.mark(close);
+    }
+
+    /// Closes the trade at `bar` at fill price `fill` (the path was marked through the previous
+    /// close: an exit happens before the exit bar's close), with the exit cost `cost` for a real
+    /// sale. An open trade (`ExitReason::Open`) keeps its value at the last close, without costs.
     /// `clip` bounds the excursions for touched exits.
     #[allow(clippy::too_many_arguments)]
     pub fn close(
         self,
         stock: &Arc<str>,
         bars: &[i32],
-        closes: &[f64],
         bar: usize,
         fill: f64,
         cost: Option<f64>,
@@ -156,21 +170,7 @@ impl OpenTrade {
         clip: Option<(f64, f64)>,
     ) -> Trade {
         let open = reason == ExitReason::Open;
-        let mut path = Path {
-            short: self.short,
-            ratio: 1.0 - self.fee,
-            last: self.fill,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            max_before_min: 1.0,
-            peak: f64::NEG_INFINITY,
-            mdd: 0.0,
-            pdays: 0,
-        };
-        let through = if open { bar + 1 } else { bar };
-        for &c in &closes[self.entry_bar..through.max(self.entry_bar)] {
-            path.mark(c);
-        }
+        let mut path = self.path;
         if !open {
             if !fill.is_nan() && !path.last.is_nan() {
                 path.apply(fill / path.last);
@@ -219,12 +219,13 @@ mod tests {
         let (f, t) = (0.001, 0.003);
         let bars = [10, 11, 12, 13];
         // buy at 100 (close 100), closes 90, 120, sell at 110 on bar 3
-        let closes = [100.0, 90.0, 120.0, 115.0];
-        let tr = OpenTrade::open(0, 0.5, 100.0, Some(f));
+        let mut tr = OpenTrade::open(0, 0.5, 100.0, Some(f), 0);
+        for c in [100.0, 90.0, 120.0] {
+            tr.mark(c);
+        }
         let done = tr.close(
             &"A".into(),
             &bars,
-            &closes,
             3,
             110.0,
             Some(f + t),
@@ -244,11 +245,11 @@ mod tests {
 
     #[test]
     fn short_path_mirrors_price_moves() {
-        let tr = OpenTrade::open(0, -1.0, 100.0, None);
+        let mut tr = OpenTrade::open(0, -1.0, 100.0, None, 0);
+        tr.mark(100.0);
         let done = tr.close(
             &"S".into(),
             &[0, 1],
-            &[100.0, 95.0],
             1,
             90.0,
             None,
