@@ -138,42 +138,20 @@ pub fn simulate(
     }
     let dates = &position.dates[..n_rows];
     // The weights stay in the panel's column-major memory; one pass validates them.
-    let mut weights = schedule::Weights {
-        cols: cols
-            .iter()
-            .map(|&(_, pc)| &position.column(pc)[..n_rows])
-            .collect(),
-        rows: n_rows,
-        changed: Vec::new(),
-    };
-    // One pass over the weights: validate, total them, and (for resample=None) mark the rows
-    // that differ from the previous one.
-    let on_change = opts.resample == Resample::OnChange;
-    let mut changed = vec![false; if on_change { n_rows } else { 0 }];
-    let mut kept_w = 0.0;
-    let mut held_cells = 0usize;
-    for (k, col) in weights.cols.iter().enumerate() {
-        let mut prev = 0.0;
-        for (r, &v) in col.iter().enumerate() {
-            if v.is_infinite() {
-                return Err(BacktestError::NonFiniteWeight {
-                    stock: position.columns[cols[k].1].clone(),
-                    date: crate::calendar::format(dates[r]),
-                });
-            }
-            let w = if v.is_nan() { 0.0 } else { v };
-            kept_w += w.abs();
-            held_cells += usize::from(w != 0.0);
-            if on_change {
-                changed[r] |= w != prev;
-                prev = w;
-            }
-        }
-    }
-    if let Some(first) = changed.first_mut() {
-        *first = true;
-    }
-    weights.changed = changed;
+    // One pass over the weights validates them, totals them and (for resample=None) marks
+    // the rows that differ from the previous one.
+    let slices = cols
+        .iter()
+        .map(|&(_, pc)| &position.column(pc)[..n_rows])
+        .collect();
+    let (weights, scan) =
+        schedule::Weights::scan(slices, n_rows, opts.resample == Resample::OnChange).map_err(
+            |(k, r)| BacktestError::NonFiniteWeight {
+                stock: position.columns[cols[k].1].clone(),
+                date: crate::calendar::format(dates[r]),
+            },
+        )?;
+    let (kept_w, held_cells) = (scan.total, scan.held_cells);
     if kept_w == 0.0 {
         return Err(BacktestError::NoHoldings);
     }

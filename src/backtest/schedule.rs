@@ -8,12 +8,62 @@ use crate::simspec::Resample;
 pub struct Weights<'a> {
     pub cols: Vec<&'a [f64]>,
     pub rows: usize,
-    /// Rows that differ from the previous row (the first counts as changed), when the caller
-    /// has computed them in its own pass; empty otherwise.
+    /// Rows that differ from the previous row (the first counts as changed); filled by
+    /// [`Weights::scan`] for resample=None, empty otherwise.
     pub changed: Vec<bool>,
 }
 
-impl Weights<'_> {
+/// What one pass over the weights found (see [`Weights::scan`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scan {
+    /// Σ |weight| over all cells.
+    pub total: f64,
+    /// Number of non-zero cells.
+    pub held_cells: usize,
+}
+
+impl<'a> Weights<'a> {
+    /// Weights over `cols`, each `rows` long. With `on_change` (resample=None) the same single
+    /// pass that validates the weights also marks the rows that differ from the previous one.
+    /// An infinite weight is reported as `Err((stock, row))`.
+    pub fn scan(
+        cols: Vec<&'a [f64]>,
+        rows: usize,
+        on_change: bool,
+    ) -> Result<(Weights<'a>, Scan), (usize, usize)> {
+        let mut changed = vec![false; if on_change { rows } else { 0 }];
+        let mut scan = Scan {
+            total: 0.0,
+            held_cells: 0,
+        };
+        for (k, col) in cols.iter().enumerate() {
+            let mut prev = 0.0;
+            for (r, &v) in col.iter().enumerate() {
+                if v.is_infinite() {
+                    return Err((k, r));
+                }
+                let w = if v.is_nan() { 0.0 } else { v };
+                scan.total += w.abs();
+                scan.held_cells += usize::from(w != 0.0);
+                if on_change {
+                    changed[r] |= w != prev;
+                    prev = w;
+                }
+            }
+        }
+        if let Some(first) = changed.first_mut() {
+            *first = true;
+        }
+        Ok((
+            Weights {
+                cols,
+                rows,
+                changed,
+            },
+            scan,
+        ))
+    }
+
     /// Weight of stock `k` in row `r`.
     #[inline]
     pub fn get(&self, k: usize, r: usize) -> f64 {
@@ -37,23 +87,7 @@ pub struct Rebalance {
 /// Rows kept under `resample=None`: the first and every row that differs from the previous one
 /// (finlab: sum of |row − previous| ≠ 0).
 fn changed_rows(w: &Weights) -> Vec<usize> {
-    if w.changed.len() == w.rows {
-        return (0..w.rows).filter(|&r| w.changed[r]).collect();
-    }
-    let mut changed = vec![false; w.rows];
-    if let Some(first) = changed.first_mut() {
-        *first = true;
-    }
-    // Column by column, so the panel is read sequentially.
-    for col in &w.cols {
-        let norm = |v: f64| if v.is_nan() { 0.0 } else { v };
-        for r in 1..w.rows {
-            if norm(col[r]) != norm(col[r - 1]) {
-                changed[r] = true;
-            }
-        }
-    }
-    (0..w.rows).filter(|&r| changed[r]).collect()
+    (0..w.changed.len()).filter(|&r| w.changed[r]).collect()
 }
 
 /// The latest row dated on or before `d` (pandas `reindex(method='ffill')`).
@@ -137,12 +171,9 @@ mod tests {
     use crate::calendar::days_from_civil as d;
     use crate::simspec::Frequency;
 
-    fn weights(cols: &[Vec<f64>]) -> Weights<'_> {
-        Weights {
-            cols: cols.iter().map(Vec::as_slice).collect(),
-            rows: cols[0].len(),
-            changed: Vec::new(),
-        }
+    fn weights(cols: &[Vec<f64>], on_change: bool) -> Weights<'_> {
+        let slices = cols.iter().map(Vec::as_slice).collect();
+        Weights::scan(slices, cols[0].len(), on_change).unwrap().0
     }
 
     fn monthly() -> Resample {
@@ -154,7 +185,7 @@ mod tests {
         // bars: Fri 2023-04-28, Tue 05-02, Wed 05-31, Thu 06-01
         let bars = vec![d(2023, 4, 28), d(2023, 5, 2), d(2023, 5, 31), d(2023, 6, 1)];
         let cols = vec![vec![1.0, 0.0, 1.0, 1.0]];
-        let rows = weights(&cols);
+        let rows = weights(&cols, false);
         let s = schedule(monthly(), 0, &bars, &rows, &bars, &[None]);
         // Apr 30 (Sunday) → row of Apr 28, trades May 2; May 31 → row of May 31, trades Jun 1.
         let got: Vec<(i32, usize, usize)> =
@@ -172,7 +203,7 @@ mod tests {
     fn none_trades_on_changes() {
         let bars = vec![1, 2, 3, 4, 5];
         let cols = vec![vec![1.0, 1.0, 0.0, f64::NAN, 1.0]];
-        let rows = weights(&cols);
+        let rows = weights(&cols, true);
         let s = schedule(Resample::OnChange, 0, &bars, &rows, &bars, &[None]);
         let got: Vec<(usize, usize)> = s.iter().map(|r| (r.row, r.bar)).collect();
         // row 4 (date 5) has no bar after it
@@ -183,7 +214,7 @@ mod tests {
     fn a_delisting_sale_inserts_a_rebalance_under_none() {
         let bars: Vec<i32> = (0..30).collect();
         let cols = vec![vec![1.0], vec![1.0]];
-        let rows = weights(&cols);
+        let rows = weights(&cols, true);
         let s = schedule(Resample::OnChange, 0, &[0], &rows, &bars, &[None, Some(5)]);
         let got: Vec<(i32, usize)> = s.iter().map(|r| (r.signal_date, r.bar)).collect();
         assert_eq!(got, vec![(0, 1), (4, 5)]);
