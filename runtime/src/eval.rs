@@ -7,10 +7,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use polars::prelude::*;
-use polars_time::prelude::SeriesOpsTime;
 
-use crate::ops::OpId;
-use crate::plan::{BinOp, Node, Plan, PlanError};
+use crate::hold::{self, Frame, HoldOptions};
+use crate::kernels;
+use crate::ops::{OpId, OpSpec};
+use crate::plan::{Arg, BinOp, Node, Plan, PlanError};
+use crate::talib;
 use crate::wire::PanelData;
 
 /// Why an evaluation failed inside the guest.
@@ -45,6 +47,8 @@ struct Panel {
 enum Value {
     Scalar(f64),
     Panel(Panel),
+    /// A float Series indexed by date (one value per row).
+    Series(Rc<Vec<i32>>, Float64Chunked),
 }
 
 /// Evaluates `plan` on `inputs` (one panel per [`Plan::inputs`] entry, same order).
@@ -122,6 +126,7 @@ fn eval_node(
         Node::Neg { arg } => match get(values, i, *arg)? {
             Value::Scalar(v) => Value::Scalar(-v),
             Value::Panel(p) => Value::Panel(map_float(p, |c| c.apply_values(|v| -v))),
+            Value::Series(d, c) => Value::Series(d.clone(), c.apply_values(|v| -v)),
         },
         Node::Not { arg } => match get(values, i, *arg)? {
             Value::Panel(Panel {
@@ -138,11 +143,35 @@ fn eval_node(
         Node::Binary { op, lhs, rhs } => {
             binary(i, *op, get(values, i, *lhs)?, get(values, i, *rhs)?)?
         }
-        Node::Call { op, recv, args } => {
-            let Value::Panel(p) = get(values, i, *recv)? else {
-                return Err(type_err(i, "methods apply to panels, not numbers"));
+        Node::Call {
+            op,
+            recv,
+            args,
+            prices,
+            out,
+        } => {
+            let recv = match recv {
+                Some(r) => match get(values, i, *r)? {
+                    Value::Panel(p) => Some(p),
+                    _ => return Err(type_err(i, "methods apply to panels")),
+                },
+                None => None,
             };
-            Value::Panel(call(i, *op, p, args)?)
+            let prices = prices
+                .iter()
+                .map(|p| match get(values, i, *p)? {
+                    Value::Panel(p) => Ok(p),
+                    _ => Err(type_err(i, "price inputs must be panels")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let call = CallArgs {
+                node: i,
+                spec: op.spec(),
+                args,
+                values,
+            };
+            call.check_arity()?;
+            dispatch(&call, recv, &prices, *out)?
         }
         Node::Mask { value, cond } => {
             let (Value::Panel(v), Value::Panel(c)) =
@@ -413,6 +442,34 @@ fn binary(i: usize, op: BinOp, lhs: &Value, rhs: &Value) -> Result<Value, EvalEr
             BinOp::Div => a / b,
             _ => return Err(type_err(i, "comparing two numbers gives no panel")),
         })),
+        (Value::Series(d, c), Value::Scalar(s)) | (Value::Scalar(s), Value::Series(d, c)) => {
+            let left = matches!(lhs, Value::Series(..));
+            let out = match (op, left) {
+                (BinOp::Add, _) => c + *s,
+                (BinOp::Mul, _) => c * *s,
+                (BinOp::Sub, true) => c - *s,
+                (BinOp::Sub, false) => c.apply_values(|v| s - v),
+                (BinOp::Div, true) => c / *s,
+                (BinOp::Div, false) => c.apply_values(|v| s / v),
+                _ => {
+                    return Err(type_err(
+                        i,
+                        "a Series combines with numbers by arithmetic only",
+                    ))
+                }
+            };
+            Ok(Value::Series(d.clone(), nan_to_null(out)))
+        }
+        (Value::Panel(p), Value::Series(d, c)) => {
+            // finlab §5.1 step 1: a date-indexed Series is broadcast to every column.
+            let broadcast = Panel {
+                dates: d.clone(),
+                columns: p.columns.clone(),
+                cols: Cols::Float(vec![c.clone(); p.columns.len()]),
+            };
+            binary(i, op, lhs, &Value::Panel(broadcast))
+        }
+        (Value::Series(..), _) => Err(type_err(i, "a Series must be the right operand of a panel")),
         (Value::Panel(p), Value::Scalar(s)) => panel_scalar(i, op, p, *s, false),
         (Value::Scalar(s), Value::Panel(p)) => panel_scalar(i, op, p, *s, true),
         (Value::Panel(a), Value::Panel(b)) => {
@@ -474,64 +531,246 @@ fn panel_scalar(
     })))
 }
 
-fn call(i: usize, op: OpId, p: &Panel, args: &[i64]) -> Result<Panel, EvalError> {
-    let spec = op.spec();
-    let mut ints = Vec::with_capacity(spec.params.len());
-    for (k, param) in spec.params.iter().enumerate() {
-        let v = args
-            .get(k)
-            .copied()
-            .or(param.default)
-            .ok_or_else(|| type_err(i, format!("{} needs `{}`", spec.name, param.name)))?;
-        let (lo, hi) = param.kind.range();
-        if v < lo || v > hi {
+/// The arguments of one operator call, read by parameter name with their registry kinds.
+struct CallArgs<'a> {
+    node: usize,
+    spec: &'static OpSpec,
+    args: &'a [Arg],
+    values: &'a [Option<Value>],
+}
+
+impl CallArgs<'_> {
+    fn check_arity(&self) -> Result<(), EvalError> {
+        if self.args.len() != self.spec.params.len() {
             return Err(type_err(
-                i,
+                self.node,
                 format!(
-                    "{}: `{}` = {v} is outside {lo}..={hi}",
-                    spec.name, param.name
+                    "{} takes {} arguments, the plan gives {}",
+                    self.spec.name,
+                    self.spec.params.len(),
+                    self.args.len()
                 ),
             ));
         }
-        ints.push(v);
+        Ok(())
     }
-    let n = ints.first().copied().unwrap_or(1);
-    match op {
-        OpId::Average => {
-            let window = n as usize;
-            let opts = RollingOptionsFixedWindow {
-                window_size: window,
-                // finlab: average(n) = rolling(n, min_periods=floor(n/2)).mean() (§5.3).
-                min_periods: (window / 2).max(1),
-                ..Default::default()
-            };
-            let mut cols = Vec::with_capacity(p.columns.len());
-            for c in floats(p) {
-                let s = c
-                    .into_series()
-                    .rolling_mean(opts.clone())
-                    .map_err(polars_err(i))?;
-                cols.push(nan_to_null(s.f64().map_err(polars_err(i))?.clone()));
+
+    fn arg(&self, name: &str) -> Result<&Arg, EvalError> {
+        self.spec
+            .param(name)
+            .and_then(|k| self.args.get(k))
+            .ok_or_else(|| type_err(self.node, format!("{} has no `{name}`", self.spec.name)))
+    }
+
+    fn int(&self, name: &str) -> Result<Option<i64>, EvalError> {
+        let k = self.spec.param(name).unwrap_or(usize::MAX);
+        match self.arg(name)? {
+            Arg::None => Ok(None),
+            Arg::Int(v) => {
+                if let Some((lo, hi)) = self.spec.params[k].kind.range() {
+                    if *v < lo || *v > hi {
+                        return Err(type_err(
+                            self.node,
+                            format!("{}: `{name}` = {v} is outside {lo}..={hi}", self.spec.name),
+                        ));
+                    }
+                }
+                Ok(Some(*v))
             }
-            Ok(Panel {
-                dates: p.dates.clone(),
-                columns: p.columns.clone(),
-                cols: Cols::Float(cols),
+            _ => Err(self.wrong(name, "a whole number")),
+        }
+    }
+
+    fn size(&self, name: &str) -> Result<Option<usize>, EvalError> {
+        Ok(self.int(name)?.map(|v| v.max(1) as usize))
+    }
+
+    fn float(&self, name: &str) -> Result<Option<f64>, EvalError> {
+        match self.arg(name)? {
+            Arg::None => Ok(None),
+            Arg::Float(v) => Ok(Some(*v)),
+            Arg::Int(v) => Ok(Some(*v as f64)),
+            _ => Err(self.wrong(name, "a number")),
+        }
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, EvalError> {
+        match self.arg(name)? {
+            Arg::Bool(b) => Ok(*b),
+            _ => Err(self.wrong(name, "a bool")),
+        }
+    }
+
+    fn text(&self, name: &str) -> Result<&str, EvalError> {
+        match self.arg(name)? {
+            Arg::Str(s) => Ok(s),
+            _ => Err(self.wrong(name, "a string")),
+        }
+    }
+
+    fn value(&self, name: &str) -> Result<Option<&Value>, EvalError> {
+        match self.arg(name)? {
+            Arg::None => Ok(None),
+            Arg::Node(n) => get(self.values, self.node, *n).map(Some),
+            Arg::Float(_) | Arg::Int(_) => Err(self.wrong(name, "a panel")),
+            _ => Err(self.wrong(name, "a panel")),
+        }
+    }
+
+    fn panel(&self, name: &str) -> Result<Option<&Panel>, EvalError> {
+        match self.value(name)? {
+            None => Ok(None),
+            Some(Value::Panel(p)) => Ok(Some(p)),
+            Some(_) => Err(self.wrong(name, "a panel")),
+        }
+    }
+
+    fn wrong(&self, name: &str, what: &str) -> EvalError {
+        type_err(
+            self.node,
+            format!("{}: `{name}` must be {what}", self.spec.name),
+        )
+    }
+}
+
+/// A panel's columns as plain vectors (missing → NaN; bools → 0/1).
+fn col_vecs(p: &Panel) -> Vec<Vec<f64>> {
+    floats(p)
+        .iter()
+        .map(|c| c.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+        .collect()
+}
+
+fn bool_vecs(p: &Panel) -> Vec<Vec<bool>> {
+    match &p.cols {
+        Cols::Bool(cs) => cs
+            .iter()
+            .map(|c| c.into_iter().map(|v| v == Some(true)).collect())
+            .collect(),
+        Cols::Float(cs) => cs
+            .iter()
+            .map(|c| c.into_iter().map(|v| v.is_some_and(|x| x != 0.0)).collect())
+            .collect(),
+    }
+}
+
+/// A float panel on `like`'s grid from plain vectors (NaN → missing).
+fn from_vecs(like: &Panel, cols: Vec<Vec<f64>>) -> Panel {
+    Panel {
+        dates: like.dates.clone(),
+        columns: like.columns.clone(),
+        cols: Cols::Float(
+            cols.iter()
+                .map(|c| {
+                    Float64Chunked::from_iter_options(
+                        PlSmallStr::EMPTY,
+                        c.iter().map(|v| (!v.is_nan()).then_some(*v)),
+                    )
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn from_bools(like: &Panel, cols: Vec<Vec<bool>>) -> Panel {
+    with_bool(
+        like,
+        cols.iter()
+            .map(|c| BooleanChunked::from_slice(PlSmallStr::EMPTY, c))
+            .collect(),
+    )
+}
+
+/// Applies `f` to every column as a plain vector.
+fn per_column(p: &Panel, f: impl Fn(&[f64]) -> Vec<f64>) -> Panel {
+    let cols = col_vecs(p).iter().map(|c| f(c)).collect();
+    from_vecs(p, cols)
+}
+
+/// Applies `f` to every row; `f` writes the row's output.
+fn per_row(p: &Panel, f: impl Fn(&[f64], &mut [f64])) -> Panel {
+    let cols = col_vecs(p);
+    let (rows, ncol) = (p.dates.len(), cols.len());
+    let mut out = vec![vec![f64::NAN; rows]; ncol];
+    let mut row = vec![0.0; ncol];
+    let mut res = vec![0.0; ncol];
+    for r in 0..rows {
+        for c in 0..ncol {
+            row[c] = cols[c][r];
+        }
+        f(&row, &mut res);
+        for c in 0..ncol {
+            out[c][r] = res[c];
+        }
+    }
+    from_vecs(p, out)
+}
+
+fn receiver<'a>(call: &CallArgs, recv: Option<&'a Panel>) -> Result<&'a Panel, EvalError> {
+    recv.ok_or_else(|| type_err(call.node, format!("{} needs a receiver", call.spec.name)))
+}
+
+fn dispatch(
+    call: &CallArgs,
+    recv: Option<&Panel>,
+    prices: &[&Panel],
+    out: usize,
+) -> Result<Value, EvalError> {
+    let op = call.spec.id;
+    let i = call.node;
+    if call.spec.receiver == crate::ops::Receiver::None {
+        return indicator(call, prices, out).map(Value::Panel);
+    }
+    let p = receiver(call, recv)?;
+    let panel = match op {
+        OpId::Average => {
+            let n = call.size("n")?.unwrap_or(1);
+            // finlab: average(n) = rolling(n, min_periods=floor(n/2)).mean() (§5.3).
+            per_column(p, |c| kernels::rolling_sum_mean(c, n, n / 2, true))
+        }
+        OpId::RollingMean
+        | OpId::RollingSum
+        | OpId::RollingStd
+        | OpId::RollingMax
+        | OpId::RollingMin
+        | OpId::RollingMedian => {
+            let w = call.size("window")?.unwrap_or(1);
+            let m = call.size("min_periods")?.unwrap_or(w);
+            per_column(p, |c| match op {
+                OpId::RollingMean => kernels::rolling_sum_mean(c, w, m, true),
+                OpId::RollingSum => kernels::rolling_sum_mean(c, w, m, false),
+                OpId::RollingStd => kernels::rolling_std(c, w, m),
+                OpId::RollingMax => kernels::rolling_extreme(c, w, m, true),
+                OpId::RollingMin => kernels::rolling_extreme(c, w, m, false),
+                _ => kernels::rolling_median(c, w, m),
             })
         }
-        OpId::Shift => Ok(Panel {
-            dates: p.dates.clone(),
-            columns: p.columns.clone(),
-            cols: match &p.cols {
-                Cols::Float(cs) => Cols::Float(cs.iter().map(|c| c.shift(n)).collect()),
-                Cols::Bool(cs) => Cols::Bool(
-                    cs.iter()
-                        .map(|c| c.shift_and_fill(n, Some(false)))
-                        .collect(),
-                ),
-            },
-        }),
+        OpId::Shift => {
+            let n = call.int("periods")?.unwrap_or(1);
+            Panel {
+                dates: p.dates.clone(),
+                columns: p.columns.clone(),
+                cols: match &p.cols {
+                    Cols::Float(cs) => Cols::Float(cs.iter().map(|c| c.shift(n)).collect()),
+                    Cols::Bool(cs) => Cols::Bool(
+                        cs.iter()
+                            .map(|c| c.shift_and_fill(n, Some(false)))
+                            .collect(),
+                    ),
+                },
+            }
+        }
+        OpId::PctChange | OpId::Diff => {
+            let n = call.size("periods")?.unwrap_or(1);
+            per_column(p, |c| {
+                c.iter()
+                    .zip(kernels::shifted(c, n))
+                    .map(|(x, y)| if op == OpId::Diff { x - y } else { x / y - 1.0 })
+                    .collect()
+            })
+        }
         OpId::Rise | OpId::Fall => {
+            let n = call.int("nwindow")?.unwrap_or(1);
             let cmp = if op == OpId::Rise {
                 BinOp::Gt
             } else {
@@ -541,13 +780,374 @@ fn call(i: usize, op: OpId, p: &Panel, args: &[i64]) -> Result<Panel, EvalError>
                 .iter()
                 .map(|c| compare(cmp, c, &c.shift(n)))
                 .collect();
-            Ok(with_bool(p, cols))
+            with_bool(p, cols)
         }
-        OpId::IsLargest | OpId::IsSmallest => Ok(with_bool(
-            p,
-            select_per_row(p, n as usize, op == OpId::IsLargest),
-        )),
+        OpId::Sustain => {
+            let w = call.size("nwindow")?.unwrap_or(1);
+            let need = call.size("nsatisfy")?.unwrap_or(w) as f64;
+            let cols = col_vecs(p)
+                .iter()
+                .map(|c| {
+                    kernels::rolling_sum_mean(c, w, w, false)
+                        .iter()
+                        .map(|s| *s >= need)
+                        .collect()
+                })
+                .collect();
+            from_bools(p, cols)
+        }
+        OpId::IsLargest | OpId::IsSmallest => {
+            let n = call.size("n")?.unwrap_or(1);
+            with_bool(p, select_per_row(p, n, op == OpId::IsLargest))
+        }
+        OpId::Rank => {
+            let pct = call.flag("pct")?;
+            let asc = call.flag("ascending")?;
+            let method = call.text("method")?.to_string();
+            per_row(p, |row, out| kernels::rank_row(row, &method, asc, pct, out))
+        }
+        OpId::QuantileRow => {
+            let q = call.float("c")?.unwrap_or(0.5);
+            let cols = col_vecs(p);
+            let values = (0..p.dates.len()).map(|r| {
+                let row: Vec<f64> = cols.iter().map(|c| c[r]).collect();
+                let v = kernels::quantile(&row, q);
+                (!v.is_nan()).then_some(v)
+            });
+            return Ok(Value::Series(
+                p.dates.clone(),
+                Float64Chunked::from_iter_options(PlSmallStr::EMPTY, values),
+            ));
+        }
+        OpId::IsEntry | OpId::IsExit => {
+            let cols = bool_vecs(p)
+                .into_iter()
+                .map(|c| {
+                    (0..c.len())
+                        .map(|r| {
+                            let prev = r > 0 && c[r - 1];
+                            if op == OpId::IsEntry {
+                                c[r] && !prev
+                            } else {
+                                !c[r] && prev
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            from_bools(p, cols)
+        }
+        OpId::HoldUntil => return hold_until(call, p, prices).map(Value::Panel),
+        OpId::Fillna => {
+            let v = call.float("value")?.unwrap_or(0.0);
+            match &p.cols {
+                Cols::Bool(_) => p.clone(),
+                Cols::Float(_) => per_column(p, |c| {
+                    c.iter().map(|x| if x.is_nan() { v } else { *x }).collect()
+                }),
+            }
+        }
+        OpId::Ffill => match &p.cols {
+            Cols::Bool(_) => p.clone(),
+            Cols::Float(_) => per_column(p, |c| {
+                let mut last = f64::NAN;
+                c.iter()
+                    .map(|x| {
+                        if !x.is_nan() {
+                            last = *x;
+                        }
+                        last
+                    })
+                    .collect()
+            }),
+        },
+        OpId::Abs => per_column(p, |c| c.iter().map(|x| x.abs()).collect()),
+        OpId::Log => per_column(p, |c| c.iter().map(|x| x.ln()).collect()),
+        OpId::Clip => {
+            let lo = call.float("lower")?.unwrap_or(f64::NEG_INFINITY);
+            let hi = call.float("upper")?.unwrap_or(f64::INFINITY);
+            per_column(p, |c| c.iter().map(|x| x.max(lo).min(hi)).collect())
+        }
+        OpId::Where => {
+            let cond = call
+                .panel("cond")?
+                .ok_or_else(|| type_err(i, "where needs `cond`"))?;
+            let other = call.float("other")?.unwrap_or(f64::NAN);
+            // pandas `where`: the condition is matched to the receiver by exact date and stock;
+            // a missing label counts as False.
+            let mask = exact_mask(p, cond);
+            let cols = col_vecs(p)
+                .into_iter()
+                .zip(mask)
+                .map(|(c, m)| {
+                    c.iter()
+                        .zip(m)
+                        .map(|(x, keep)| if keep { *x } else { other })
+                        .collect()
+                })
+                .collect();
+            from_vecs(p, cols)
+        }
+        OpId::Maximum | OpId::Minimum => {
+            let pick = |a: f64, b: f64| {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else if op == OpId::Maximum {
+                    a.max(b)
+                } else {
+                    a.min(b)
+                }
+            };
+            match call.arg("other")? {
+                Arg::Float(s) => {
+                    let s = *s;
+                    per_column(p, |c| c.iter().map(|x| pick(*x, s)).collect())
+                }
+                _ => {
+                    let q = call
+                        .panel("other")?
+                        .ok_or_else(|| type_err(i, "maximum/minimum need `other`"))?;
+                    let (a, b) = outer_align(p, q);
+                    let (x, y) = (col_vecs(&a), col_vecs(&b));
+                    let cols = x
+                        .iter()
+                        .zip(&y)
+                        .map(|(x, y)| x.iter().zip(y).map(|(a, b)| pick(*a, *b)).collect())
+                        .collect();
+                    from_vecs(&a, cols)
+                }
+            }
+        }
+        OpId::Rsi | OpId::Macd | OpId::Stoch | OpId::Bbands | OpId::Atr | OpId::Willr => {
+            return indicator(call, prices, out).map(Value::Panel)
+        }
+    };
+    Ok(Value::Panel(panel))
+}
+
+/// pandas' outer alignment (what numpy ufuncs on two frames do): the sorted union of dates and
+/// of stocks, exact labels only, missing cells NaN.
+fn outer_align(a: &Panel, b: &Panel) -> (Panel, Panel) {
+    if a.dates == b.dates && a.columns == b.columns {
+        return (a.clone(), b.clone());
     }
+    let mut dates: Vec<i32> = a.dates.iter().chain(b.dates.iter()).copied().collect();
+    dates.sort_unstable();
+    dates.dedup();
+    let mut columns: Vec<String> = a.columns.iter().chain(b.columns.iter()).cloned().collect();
+    columns.sort();
+    columns.dedup();
+    let dates = Rc::new(dates);
+    let columns = Rc::new(columns);
+    let place = |p: &Panel| {
+        let rows: HashMap<i32, usize> = p.dates.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+        let cols: HashMap<&str, usize> = p
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i))
+            .collect();
+        let v = col_vecs(p);
+        let out: Vec<Vec<f64>> = columns
+            .iter()
+            .map(|c| match cols.get(c.as_str()) {
+                Some(&j) => dates
+                    .iter()
+                    .map(|d| rows.get(d).map_or(f64::NAN, |&r| v[j][r]))
+                    .collect(),
+                None => vec![f64::NAN; dates.len()],
+            })
+            .collect();
+        let like = Panel {
+            dates: dates.clone(),
+            columns: columns.clone(),
+            cols: Cols::Float(Vec::new()),
+        };
+        from_vecs(&like, out)
+    };
+    (place(a), place(b))
+}
+
+/// For each of `p`'s cells, whether `cond` has True at the same date and stock.
+fn exact_mask(p: &Panel, cond: &Panel) -> Vec<Vec<bool>> {
+    let rows: HashMap<i32, usize> = cond
+        .dates
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (*d, i))
+        .collect();
+    let cols: HashMap<&str, usize> = cond
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    let cv = bool_vecs(cond);
+    p.columns
+        .iter()
+        .map(|c| match cols.get(c.as_str()) {
+            Some(&j) => p
+                .dates
+                .iter()
+                .map(|d| rows.get(d).is_some_and(|&r| cv[j][r]))
+                .collect(),
+            None => vec![false; p.dates.len()],
+        })
+        .collect()
+}
+
+fn frame(p: &Panel) -> Frame<'_> {
+    Frame {
+        dates: &p.dates,
+        columns: &p.columns,
+        cols: col_vecs(p),
+    }
+}
+
+fn hold_until(call: &CallArgs, entry: &Panel, prices: &[&Panel]) -> Result<Panel, EvalError> {
+    let i = call.node;
+    let exit = call
+        .panel("exit")?
+        .ok_or_else(|| type_err(i, "hold_until needs `exit`"))?;
+    let rank = call.panel("rank")?;
+    let opts = HoldOptions {
+        nstocks_limit: call.size("nstocks_limit")?,
+        stop_loss: call.float("stop_loss")?,
+        take_profit: call.float("take_profit")?,
+        trail_stop: call.float("trail_stop")?,
+        trail_stop_activation: call.float("trail_stop_activation")?,
+    };
+    let stops = opts.stop_loss.is_some() || opts.take_profit.is_some() || opts.trail_stop.is_some();
+    let price = match (stops, prices.first()) {
+        (true, Some(p)) => Some(frame(p)),
+        (true, None) => return Err(type_err(i, "hold_until stops need the adjusted close")),
+        _ => None,
+    };
+    let rank = rank.map(frame);
+    let held = hold::hold_until(
+        &frame(entry),
+        &frame(exit),
+        rank.as_ref(),
+        price.as_ref(),
+        opts,
+    );
+    Ok(Panel {
+        dates: Rc::new(held.dates),
+        columns: Rc::new(held.columns),
+        cols: Cols::Bool(
+            held.cols
+                .iter()
+                .map(|c| BooleanChunked::from_slice(PlSmallStr::EMPTY, c))
+                .collect(),
+        ),
+    })
+}
+
+/// Bars without a price after which finlab treats a stock as gone (its delisting rule).
+const UNPRICED_BARS: usize = 20;
+
+/// A TA-Lib indicator computed per stock on forward-filled prices.
+fn indicator(call: &CallArgs, prices: &[&Panel], out: usize) -> Result<Panel, EvalError> {
+    let i = call.node;
+    let op = call.spec.id;
+    if prices.len() != call.spec.prices.len() || prices.is_empty() {
+        return Err(type_err(
+            i,
+            format!(
+                "{} needs {} price panels",
+                call.spec.name,
+                call.spec.prices.len()
+            ),
+        ));
+    }
+    // All price panels onto the first one's grid (they normally share it already).
+    let base = prices[0];
+    let mut aligned: Vec<Panel> = vec![base.clone()];
+    for p in &prices[1..] {
+        let (a, b) = align(&aligned[0], p);
+        aligned = aligned.iter().map(|x| align(x, &a).0).collect();
+        aligned.push(b);
+    }
+    let ffilled: Vec<Vec<Vec<f64>>> = aligned
+        .iter()
+        .map(|p| {
+            col_vecs(p)
+                .into_iter()
+                .map(|mut c| {
+                    let mut last = f64::NAN;
+                    for v in c.iter_mut() {
+                        if v.is_nan() {
+                            *v = last;
+                        } else {
+                            last = *v;
+                        }
+                    }
+                    c
+                })
+                .collect()
+        })
+        .collect();
+    let like = &aligned[0];
+    let n = |name: &str| -> Result<usize, EvalError> { Ok(call.size(name)?.unwrap_or(1)) };
+    // The close is the last price input; stocks never priced are left out (as finlab does), and
+    // cells after 20 or more bars without a close are NaN (finlab's unpriced mask).
+    let close_raw = col_vecs(&aligned[aligned.len() - 1]);
+    let mut cols = Vec::with_capacity(like.columns.len());
+    let mut kept = Vec::with_capacity(like.columns.len());
+    for c in 0..like.columns.len() {
+        if close_raw[c].iter().all(|v| v.is_nan()) {
+            continue;
+        }
+        kept.push(like.columns[c].clone());
+        let x = |k: usize| ffilled[k][c].as_slice();
+        let mut outs = match op {
+            OpId::Rsi => talib::rsi(x(0), n("timeperiod")?),
+            OpId::Macd => talib::macd(x(0), n("fastperiod")?, n("slowperiod")?, n("signalperiod")?),
+            OpId::Stoch => talib::stoch(
+                x(0),
+                x(1),
+                x(2),
+                n("fastk_period")?,
+                n("slowk_period")?,
+                n("slowd_period")?,
+            ),
+            OpId::Bbands => talib::bbands(
+                x(0),
+                n("timeperiod")?,
+                call.float("nbdevup")?.unwrap_or(2.0),
+                call.float("nbdevdn")?.unwrap_or(2.0),
+            ),
+            OpId::Atr => talib::atr(x(0), x(1), x(2), n("timeperiod")?),
+            OpId::Willr => talib::willr(x(0), x(1), x(2), n("timeperiod")?),
+            _ => {
+                return Err(type_err(
+                    i,
+                    format!("{} is not an indicator", call.spec.name),
+                ))
+            }
+        };
+        if out >= outs.len() {
+            return Err(type_err(
+                i,
+                format!("{} has no output {out}", call.spec.name),
+            ));
+        }
+        let mut values = outs.swap_remove(out);
+        let mut gap = 0usize;
+        for (v, raw) in values.iter_mut().zip(&close_raw[c]) {
+            gap = if raw.is_nan() { gap + 1 } else { 0 };
+            if gap >= UNPRICED_BARS {
+                *v = f64::NAN;
+            }
+        }
+        cols.push(values);
+    }
+    let like = Panel {
+        dates: like.dates.clone(),
+        columns: Rc::new(kept),
+        cols: Cols::Float(Vec::new()),
+    };
+    Ok(from_vecs(&like, cols))
 }
 
 /// Per row, marks the `n` largest (or smallest) valid values; ties go to the earlier column
@@ -616,8 +1216,10 @@ mod tests {
                 Node::Load { input: 0 },
                 Node::Call {
                     op: OpId::Average,
-                    recv: 0,
-                    args: vec![4],
+                    recv: Some(0),
+                    args: vec![Arg::Int(4)],
+                    prices: vec![],
+                    out: 0,
                 },
             ],
         );
@@ -638,8 +1240,10 @@ mod tests {
                 Node::Load { input: 0 },
                 Node::Call {
                     op: OpId::IsLargest,
-                    recv: 0,
-                    args: vec![1],
+                    recv: Some(0),
+                    args: vec![Arg::Int(1)],
+                    prices: vec![],
+                    out: 0,
                 },
             ],
         );
@@ -651,8 +1255,10 @@ mod tests {
                 Node::Load { input: 0 },
                 Node::Call {
                     op: OpId::IsLargest,
-                    recv: 0,
-                    args: vec![5],
+                    recv: Some(0),
+                    args: vec![Arg::Int(5)],
+                    prices: vec![],
+                    out: 0,
                 },
             ],
         );

@@ -9,6 +9,12 @@ pub mod wire;
 
 #[cfg(feature = "eval")]
 pub mod eval;
+#[cfg(feature = "eval")]
+pub mod hold;
+#[cfg(feature = "eval")]
+pub mod kernels;
+#[cfg(feature = "eval")]
+pub mod talib;
 
 #[cfg(all(target_arch = "wasm32", feature = "eval"))]
 mod abi;

@@ -9,7 +9,7 @@ use crate::ops::{registry_hash, OpId};
 /// Magic string every plan carries.
 pub const PLAN_MAGIC: &str = "dsl-engine-plan";
 /// Plan format version; bump on any incompatible change.
-pub const PLAN_VERSION: u32 = 1;
+pub const PLAN_VERSION: u32 = 2;
 
 /// Index of a node in [`Plan::nodes`].
 pub type NodeId = usize;
@@ -65,6 +65,24 @@ impl BinOp {
     }
 }
 
+/// One argument of an operator call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arg {
+    /// Not given (the registry default is "None").
+    None,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    /// A panel: the value of an earlier node.
+    Node(NodeId),
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
 /// One node of the plan DAG.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "node", rename_all = "snake_case")]
@@ -79,11 +97,18 @@ pub enum Node {
     Not { arg: NodeId },
     /// `lhs op rhs`, aligned as finlab aligns two frames.
     Binary { op: BinOp, lhs: NodeId, rhs: NodeId },
-    /// A registry operator applied to `recv` with integer arguments.
+    /// A registry operator. `recv` is the receiver (none for indicators); `args` holds one value
+    /// per registry parameter, defaults filled in; `prices` are the price panels an indicator or a
+    /// stop reads; `out` picks one output of a multi-output indicator.
     Call {
         op: OpId,
-        recv: NodeId,
-        args: Vec<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recv: Option<NodeId>,
+        args: Vec<Arg>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        prices: Vec<NodeId>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        out: usize,
     },
     /// `value[cond]`: value where cond is True, missing elsewhere.
     Mask { value: NodeId, cond: NodeId },
@@ -96,7 +121,17 @@ impl Node {
             Node::Load { .. } | Node::Scalar { .. } => vec![],
             Node::Neg { arg } | Node::Not { arg } => vec![*arg],
             Node::Binary { lhs, rhs, .. } => vec![*lhs, *rhs],
-            Node::Call { recv, .. } => vec![*recv],
+            Node::Call {
+                recv, args, prices, ..
+            } => recv
+                .iter()
+                .copied()
+                .chain(args.iter().filter_map(|a| match a {
+                    Arg::Node(n) => Some(*n),
+                    _ => None,
+                }))
+                .chain(prices.iter().copied())
+                .collect(),
             Node::Mask { value, cond } => vec![*value, *cond],
         }
     }
@@ -219,8 +254,10 @@ mod tests {
         plan.nodes.push(Node::Load { input: 0 });
         plan.nodes.push(Node::Call {
             op: OpId::Average,
-            recv: 0,
-            args: vec![20],
+            recv: Some(0),
+            args: vec![Arg::Int(20)],
+            prices: vec![],
+            out: 0,
         });
         plan.output = 1;
         let back = Plan::from_bytes(&plan.to_bytes()).unwrap();

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use dsl_runtime::ops::{OpId, Output, ParamKind};
+use dsl_runtime::ops::{Form, OpId, OpSpec, Output, ParamDefault, ParamKind, Receiver};
 use dsl_runtime::plan::BinOp;
 
 use super::ast::*;
@@ -23,6 +23,19 @@ pub const MAX_NODES: usize = 2000;
 pub enum PanelKind {
     Float,
     Bool,
+    /// A float Series indexed by date (e.g. `quantile_row`), broadcast over stocks.
+    Series,
+}
+
+/// A checked operator argument (one per registry parameter, defaults filled in).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TArg {
+    None,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    Panel(Rc<TExpr>),
 }
 
 /// A checked expression producing a panel (or a number inside one).
@@ -33,7 +46,15 @@ pub enum TExpr {
     Neg(Rc<TExpr>),
     Not(Rc<TExpr>),
     Binary(BinOp, Rc<TExpr>, Rc<TExpr>),
-    Call(OpId, Rc<TExpr>, Vec<i64>),
+    /// A registry operator: receiver (none for indicators), arguments, implicit price panels,
+    /// and which output of a multi-output indicator.
+    Call {
+        op: OpId,
+        recv: Option<Rc<TExpr>>,
+        args: Vec<TArg>,
+        prices: Vec<Rc<TExpr>>,
+        out: usize,
+    },
     Mask(Rc<TExpr>, Rc<TExpr>),
 }
 
@@ -71,6 +92,20 @@ enum Val {
     DataGet,
     SimFn,
     Method(Rc<TExpr>, PanelKind, OpId),
+    /// `x.rolling`, waiting for its window.
+    RollingFn(Rc<TExpr>, PanelKind),
+    /// `x.rolling(...)`, waiting for its aggregate (`.mean()`, ...).
+    Rolling(Rc<TExpr>, PanelKind, Vec<Arg>),
+    /// `x.rolling(...).mean`, waiting for `()`.
+    RollingAgg(Rc<TExpr>, PanelKind, Vec<Arg>, OpId),
+    /// `np.maximum` and friends.
+    NumpyFn(OpId),
+    /// `abs`.
+    AbsFn,
+    /// `data.indicator`.
+    DataIndicator,
+    /// The outputs of a multi-output indicator, to be unpacked with `a, b = ...`.
+    Multi(OpId, Vec<Rc<TExpr>>),
     Module(String),
     Report,
     /// The expression had an error already reported; stay quiet about it.
@@ -82,12 +117,22 @@ impl Val {
         match self {
             Val::Panel(PanelKind::Float, _) => "a float panel",
             Val::Panel(PanelKind::Bool, _) => "a bool panel",
+            Val::Panel(PanelKind::Series, _) => "a date-indexed Series",
+            Val::Rolling(..) => "a rolling window (call `.mean()`, `.sum()`, ...)",
+            Val::Multi(..) => "several indicator outputs",
             Val::Number(_) => "a number",
             Val::Str(_) => "a string",
             Val::Bool(_) => "a bool",
             Val::Nothing => "None",
             Val::DataModule => "the `data` module",
-            Val::DataGet | Val::SimFn | Val::Method(..) => "a function",
+            Val::DataGet
+            | Val::SimFn
+            | Val::Method(..)
+            | Val::RollingAgg(..)
+            | Val::RollingFn(..)
+            | Val::NumpyFn(_)
+            | Val::AbsFn
+            | Val::DataIndicator => "a function",
             Val::Module(_) => "a module",
             Val::Report => "a backtest report",
             Val::Poison => "an invalid value",
@@ -126,6 +171,7 @@ pub fn check(program: &Program, ctx: &CheckContext) -> Checked {
     };
     c.env.insert("data".into(), Val::DataModule);
     c.env.insert("sim".into(), Val::SimFn);
+    c.env.insert("abs".into(), Val::AbsFn);
     let nodes: usize = program
         .stmts
         .iter()
@@ -282,7 +328,75 @@ impl Checker<'_> {
                         );
                     }
                     ExprKind::Name(n) => {
-                        self.env.insert(n.clone(), val);
+                        if let Val::Multi(op, _) = &val {
+                            let spec = op.spec();
+                            self.diags.push(
+                                Diagnostic::error(
+                                    "unpack-outputs",
+                                    target.span,
+                                    format!(
+                                        "`{}` returns {} panels ({})",
+                                        spec.name,
+                                        spec.outputs.len(),
+                                        spec.outputs.join(", ")
+                                    ),
+                                )
+                                .hint(format!("unpack them: `{} = ...`", spec.outputs.join(", "))),
+                            );
+                            self.env.insert(n.clone(), Val::Poison);
+                        } else {
+                            self.env.insert(n.clone(), val);
+                        }
+                    }
+                    ExprKind::Tuple(items)
+                        if items.iter().all(|i| matches!(i.kind, ExprKind::Name(_))) =>
+                    {
+                        match val {
+                            Val::Poison => {
+                                for item in items {
+                                    if let ExprKind::Name(n) = &item.kind {
+                                        self.env.insert(n.clone(), Val::Poison);
+                                    }
+                                }
+                            }
+                            Val::Multi(op, outs) if outs.len() == items.len() => {
+                                for (item, e) in items.iter().zip(outs) {
+                                    if let ExprKind::Name(n) = &item.kind {
+                                        self.env.insert(n.clone(), Val::Panel(PanelKind::Float, e));
+                                    }
+                                }
+                                let _ = op;
+                            }
+                            Val::Multi(op, outs) => {
+                                let spec = op.spec();
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        "unpack-outputs",
+                                        target.span,
+                                        format!(
+                                            "`{}` returns {} panels, not {}",
+                                            spec.name,
+                                            outs.len(),
+                                            items.len()
+                                        ),
+                                    )
+                                    .hint(format!("write `{} = ...`", spec.outputs.join(", "))),
+                                );
+                            }
+                            other => {
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        "invalid-assignment",
+                                        target.span,
+                                        format!(
+                                            "only multi-output indicators can be unpacked, not {}",
+                                            other.describe()
+                                        ),
+                                    )
+                                    .hint("assign one value per line"),
+                                );
+                            }
+                        }
                     }
                     _ => {
                         self.diags.push(
@@ -422,7 +536,7 @@ impl Checker<'_> {
             }
         }
         let (position, kind) = match position {
-            Some(Val::Panel(kind, e)) => (e, kind),
+            Some(Val::Panel(kind, e)) if kind != PanelKind::Series => (e, kind),
             Some(Val::Poison) => return,
             Some(other) => {
                 self.err(
@@ -670,6 +784,32 @@ impl Checker<'_> {
                 }
             };
         }
+        let series_err = |this: &mut Self, msg: &str| {
+            this.err(
+                Diagnostic::error("series-operand", op_span, msg.to_string())
+                    .hint("put the panel on the left: `pb < pb.quantile_row(0.2)`"),
+            )
+        };
+        match (&l, &r) {
+            (Val::Panel(PanelKind::Series, _), Val::Panel(..)) => {
+                return series_err(self, "a Series must be the right operand of a panel");
+            }
+            (Val::Panel(PanelKind::Series, a), s) | (s, Val::Panel(PanelKind::Series, a))
+                if as_number(s).is_some() =>
+            {
+                if !matches!(plan_op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) {
+                    return series_err(self, "a Series can only be compared with a panel");
+                }
+                let scalar = Rc::new(TExpr::Scalar(as_number(s).unwrap_or(0.0)));
+                let (x, y) = if matches!(l, Val::Panel(..)) {
+                    (a.clone(), scalar)
+                } else {
+                    (scalar, a.clone())
+                };
+                return Val::Panel(PanelKind::Series, Rc::new(TExpr::Binary(plan_op, x, y)));
+            }
+            _ => {}
+        }
         match (&l, &r) {
             (Val::Panel(_, a), Val::Panel(_, b)) => Val::Panel(
                 result_kind(plan_op),
@@ -732,7 +872,25 @@ impl Checker<'_> {
         match base {
             Val::Poison => Val::Poison,
             Val::DataModule if name == "get" => Val::DataGet,
-            Val::Panel(kind, e) => match OpId::from_name(name) {
+            Val::DataModule if name == "indicator" => Val::DataIndicator,
+            Val::DataModule => self.err(
+                Diagnostic::error(
+                    "unsupported-function",
+                    name_span,
+                    format!("`data.{name}` is not available in strategies"),
+                )
+                .hint("use `data.get(\"table:column\")` or `data.indicator(\"RSI\")`"),
+            ),
+            Val::Panel(PanelKind::Series, _) => self.err(
+                Diagnostic::error(
+                    "unknown-method",
+                    name_span,
+                    format!("a date-indexed Series has no method `{name}` in the DSL"),
+                )
+                .hint("compare it with a panel instead, e.g. `pb < pb.quantile_row(0.2)`"),
+            ),
+            Val::Panel(kind, e) if name == "rolling" => Val::RollingFn(e, kind),
+            Val::Panel(kind, e) => match OpId::find(Form::Method, name) {
                 Some(op) => Val::Method(e, kind, op),
                 None => {
                     let mut d = Diagnostic::error(
@@ -741,14 +899,57 @@ impl Checker<'_> {
                         format!("panels have no method `{name}`"),
                     )
                     .label("unknown method");
-                    let names: Vec<&str> = OpId::ALL.iter().map(|o| o.spec().name).collect();
-                    if name == "rolling" {
-                        d = d.hint("`.average(n)` is the rolling mean over n rows");
+                    let mut names = OpId::names(Form::Method);
+                    names.push("rolling");
+                    if let Some(op) = OpId::find(Form::Rolling, name) {
+                        d = d.hint(format!(
+                            "rolling aggregates go through `.rolling(n)`: `x.rolling(20).{}()`",
+                            op.spec().name
+                        ));
+                    } else if let Some(op) = OpId::find(Form::Numpy, name) {
+                        d = d.hint(format!("write `np.{}(x, ...)`", op.spec().name));
                     } else if let Some(s) = did_you_mean(name, names.iter().copied()) {
                         d = d.hint(format!("did you mean `{s}`?"));
                     } else {
                         d = d.hint(format!("available methods: {}", names.join(", ")));
                     }
+                    self.err(d)
+                }
+            },
+            Val::Rolling(e, kind, args) => match OpId::find(Form::Rolling, name) {
+                Some(op) => Val::RollingAgg(e, kind, args, op),
+                None => {
+                    let names = OpId::names(Form::Rolling);
+                    let mut d = Diagnostic::error(
+                        "unknown-method",
+                        name_span,
+                        format!("a rolling window has no aggregate `{name}`"),
+                    );
+                    d = match did_you_mean(name, names.iter().copied()) {
+                        Some(s) => d.hint(format!("did you mean `{s}`?")),
+                        None => d.hint(format!("available: {}", names.join(", "))),
+                    };
+                    self.err(d)
+                }
+            },
+            Val::Module(m) if m == "numpy" => match (OpId::find(Form::Numpy, name), name) {
+                (Some(op), _) => Val::NumpyFn(op),
+                (None, "abs") => Val::AbsFn,
+                _ => {
+                    let mut names = OpId::names(Form::Numpy);
+                    names.push("abs");
+                    let mut d = Diagnostic::error(
+                        "unsupported-function",
+                        name_span,
+                        format!("`np.{name}` is not available in strategies"),
+                    );
+                    d = match did_you_mean(name, names.iter().copied()) {
+                        Some(s) => d.hint(format!("did you mean `np.{s}`?")),
+                        None => d.hint(format!(
+                            "numpy functions available: {}; otherwise use panel methods and operators",
+                            names.iter().map(|n| format!("np.{n}")).collect::<Vec<_>>().join(", ")
+                        )),
+                    };
                     self.err(d)
                 }
             },
@@ -773,7 +974,24 @@ impl Checker<'_> {
         match f {
             Val::Poison => Val::Poison,
             Val::DataGet => self.data_get(args, span),
-            Val::Method(recv, kind, op) => self.method(recv, kind, op, args, span),
+            Val::Method(recv, kind, op) => self.call_op(op, Some((recv, kind)), args, span),
+            Val::RollingFn(recv, kind) => Val::Rolling(recv, kind, args.to_vec()),
+            Val::RollingAgg(recv, kind, window_args, op) => {
+                if let Some(a) = args.first() {
+                    return self.err(
+                        Diagnostic::error(
+                            "too-many-arguments",
+                            a.span,
+                            format!("`.{}()` takes no arguments here", op.spec().name),
+                        )
+                        .hint("window options go to `rolling`: `x.rolling(20, min_periods=10).mean()`"),
+                    );
+                }
+                self.call_op(op, Some((recv, kind)), &window_args, span)
+            }
+            Val::NumpyFn(op) => self.function(op, args, span),
+            Val::AbsFn => self.function(OpId::Abs, args, span),
+            Val::DataIndicator => self.indicator(args, span),
             Val::SimFn => self.err(
                 Diagnostic::error(
                     "sim-not-top-level",
@@ -784,12 +1002,118 @@ impl Checker<'_> {
                     "write `sim(position, ...)` or `report = sim(position, ...)` on its own line",
                 ),
             ),
-            other => self.err(Diagnostic::error(
-                "not-callable",
-                func.span,
-                format!("{} cannot be called", other.describe()),
-            )),
+            Val::Rolling(..) => self.err(
+                Diagnostic::error(
+                    "not-callable",
+                    func.span,
+                    "a rolling window cannot be called",
+                )
+                .hint("pick an aggregate: `x.rolling(20).mean()`"),
+            ),
+            other => {
+                let mut d = Diagnostic::error(
+                    "not-callable",
+                    func.span,
+                    format!("{} cannot be called", other.describe()),
+                );
+                if let ExprKind::Name(n) = &func.kind {
+                    if n == "max" || n == "min" {
+                        d = d.hint(format!(
+                            "for an element-wise {n} of two panels write `np.{n}imum(a, b)`"
+                        ));
+                    }
+                }
+                self.err(d)
+            }
         }
+    }
+
+    /// `np.f(x, ...)` / `abs(x)`: the first argument is the receiver.
+    fn function(&mut self, op: OpId, args: &[Arg], span: Span) -> Val {
+        let spec = op.spec();
+        let Some(first) = args.first().filter(|a| a.name.is_none() && !a.star) else {
+            return self.err(
+                Diagnostic::error(
+                    "missing-argument",
+                    span,
+                    format!("`{}` needs a panel as its first argument", spec.name),
+                )
+                .hint(format!("e.g. `{}`", spec.example)),
+            );
+        };
+        match self.expr(&first.value) {
+            Val::Poison => Val::Poison,
+            Val::Number(x) if op == OpId::Abs && args.len() == 1 => Val::Number(x.abs()),
+            Val::Panel(kind, e) => self.call_op(op, Some((e, kind)), &args[1..], span),
+            other => self.err(
+                Diagnostic::error(
+                    "invalid-argument",
+                    first.value.span,
+                    format!("`{}` needs a panel, not {}", spec.name, other.describe()),
+                )
+                .hint(format!("e.g. `{}`", spec.example)),
+            ),
+        }
+    }
+
+    /// `data.indicator("NAME", ...)`.
+    fn indicator(&mut self, args: &[Arg], span: Span) -> Val {
+        let names = OpId::names(Form::Indicator);
+        let name = match args.first() {
+            Some(Arg {
+                name: None,
+                star: false,
+                value:
+                    Expr {
+                        kind: ExprKind::Str { value, .. },
+                        ..
+                    },
+                ..
+            }) => value.clone(),
+            _ => {
+                return self.err(
+                    Diagnostic::error(
+                        "invalid-indicator",
+                        span,
+                        "`data.indicator` takes the indicator's name first, as a string",
+                    )
+                    .hint(format!(
+                        "e.g. `data.indicator(\"RSI\")`; available: {}",
+                        names.join(", ")
+                    )),
+                )
+            }
+        };
+        let upper = name.to_uppercase();
+        let lookup = if upper == "KD" {
+            "STOCH"
+        } else {
+            upper.as_str()
+        };
+        let Some(op) = OpId::find(Form::Indicator, lookup) else {
+            let mut d = Diagnostic::error(
+                "invalid-indicator",
+                args[0].value.span,
+                format!("there is no indicator `{name}`"),
+            )
+            .label("unknown indicator");
+            d = match did_you_mean(&upper, names.iter().copied()) {
+                Some(s) => d.hint(format!("did you mean \"{s}\"?")),
+                None => d.hint(format!("available: {}", names.join(", "))),
+            };
+            return self.err(d);
+        };
+        if upper != op.spec().name {
+            self.diags.push(
+                Diagnostic::warning(
+                    "indicator-name",
+                    args[0].value.span,
+                    format!("read as \"{}\"", op.spec().name),
+                )
+                .hint(format!("write `data.indicator(\"{}\")`", op.spec().name)),
+            );
+        }
+        self.call_op(op, None, &args[1..], span)
     }
 
     fn data_get(&mut self, args: &[Arg], span: Span) -> Val {
@@ -845,126 +1169,367 @@ impl Checker<'_> {
         Val::Panel(PanelKind::Float, Rc::new(TExpr::Load(key)))
     }
 
-    fn method(
+    /// Binds and checks the arguments of a registry operator, then builds its typed call.
+    fn call_op(
         &mut self,
-        recv: Rc<TExpr>,
-        kind: PanelKind,
         op: OpId,
+        recv: Option<(Rc<TExpr>, PanelKind)>,
         args: &[Arg],
         span: Span,
     ) -> Val {
         let spec = op.spec();
-        let mut values: Vec<Option<(i64, Span)>> = vec![None; spec.params.len()];
+        if let Some((_, kind)) = &recv {
+            let ok = match (spec.receiver, kind) {
+                (_, PanelKind::Series) => false,
+                (Receiver::Bool, k) => *k == PanelKind::Bool,
+                _ => true,
+            };
+            if !ok {
+                return self.err(
+                    Diagnostic::error(
+                        "invalid-receiver",
+                        span,
+                        format!(
+                            "`{}` works on {}, not on a {} panel",
+                            spec.name,
+                            if spec.receiver == Receiver::Bool {
+                                "bool panels (conditions)"
+                            } else {
+                                "panels"
+                            },
+                            match kind {
+                                PanelKind::Float => "float",
+                                PanelKind::Bool => "bool",
+                                PanelKind::Series => "Series",
+                            }
+                        ),
+                    )
+                    .hint(format!("e.g. `{}`", spec.example)),
+                );
+            }
+        }
+        // Bind positional and keyword arguments to parameter slots.
+        let mut slots: Vec<Option<&Arg>> = vec![None; spec.params.len()];
         let mut positional = 0;
         for arg in args {
+            if arg.star {
+                return self.err(Diagnostic::error(
+                    "unsupported-syntax",
+                    arg.span,
+                    "`*args`/`**kwargs` are not supported",
+                ));
+            }
             let slot = match &arg.name {
-                None if !arg.star => {
+                None => {
                     positional += 1;
                     positional - 1
                 }
-                Some((n, nspan)) => match spec.params.iter().position(|p| p.name == n.as_str()) {
+                Some((n, nspan)) => match spec.param(n) {
                     Some(i) => i,
                     None => {
-                        return self.err(Diagnostic::error(
+                        let names: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
+                        let mut d = Diagnostic::error(
                             "unknown-argument",
                             *nspan,
                             format!("`{}` has no argument `{n}`", spec.name),
-                        ));
+                        );
+                        d = match did_you_mean(n, names.iter().copied()) {
+                            Some(s) => d.hint(format!("did you mean `{s}`?")),
+                            None if names.is_empty() => {
+                                d.hint(format!("`{}` takes no arguments", spec.signature()))
+                            }
+                            None => d.hint(format!("the signature is `{}`", spec.signature())),
+                        };
+                        return self.err(d);
                     }
                 },
-                None => {
-                    return self.err(Diagnostic::error(
-                        "unsupported-syntax",
-                        arg.span,
-                        "`*args`/`**kwargs` are not supported",
-                    ))
-                }
             };
             if slot >= spec.params.len() {
+                return self.err(
+                    Diagnostic::error(
+                        "too-many-arguments",
+                        arg.span,
+                        format!("`{}` takes {} argument(s)", spec.name, spec.params.len()),
+                    )
+                    .hint(format!("the signature is `{}`", spec.signature())),
+                );
+            }
+            if slots[slot].is_some() {
                 return self.err(Diagnostic::error(
-                    "too-many-arguments",
+                    "duplicate-argument",
                     arg.span,
-                    format!("`{}` takes {} argument(s)", spec.name, spec.params.len()),
+                    format!("`{}` is given twice", spec.params[slot].name),
                 ));
             }
-            let v = match self.expr(&arg.value) {
-                Val::Poison => return Val::Poison,
-                Val::Number(x) if x.fract() == 0.0 && x.abs() < 1e12 => x as i64,
-                other => {
-                    return self.err(Diagnostic::error(
-                        "invalid-argument",
-                        arg.value.span,
-                        format!(
-                            "`{}` of `{}` must be a whole number, not {}",
-                            spec.params[slot].name,
-                            spec.name,
-                            match other {
-                                Val::Number(x) => x.to_string(),
-                                o => o.describe().to_string(),
-                            }
-                        ),
-                    ))
-                }
-            };
-            values[slot] = Some((v, arg.value.span));
+            slots[slot] = Some(arg);
         }
-        let mut ints = Vec::with_capacity(spec.params.len());
-        for (p, v) in spec.params.iter().zip(&values) {
-            let (v, vspan) = match (v, p.default) {
-                (Some(v), _) => *v,
-                (None, Some(d)) => (d, span),
-                (None, None) => {
-                    return self.err(
-                        Diagnostic::error(
+        let mut targs = Vec::with_capacity(spec.params.len());
+        let mut ints: Vec<Option<i64>> = Vec::with_capacity(spec.params.len());
+        for (param, slot) in spec.params.iter().zip(&slots) {
+            let Some(arg) = slot else {
+                let t = match param.default {
+                    ParamDefault::Required => {
+                        let mut d = Diagnostic::error(
                             "missing-argument",
                             span,
-                            format!("`{}` needs its `{}` argument", spec.name, p.name),
-                        )
-                        .hint(format!("e.g. `{}`", spec.example)),
-                    )
-                }
+                            format!("`{}` needs its `{}` argument", spec.name, param.name),
+                        );
+                        d = if param.kind == ParamKind::Axis {
+                            d.hint("write `axis=1` to rank across stocks per date (axis=0 would rank each stock against its own future)")
+                        } else {
+                            d.hint(format!("e.g. `{}`", spec.example))
+                        };
+                        return self.err(d);
+                    }
+                    ParamDefault::Nothing => TArg::None,
+                    ParamDefault::Int(v) => TArg::Int(v),
+                    ParamDefault::Float(v) => TArg::Float(v),
+                    ParamDefault::Bool(v) => TArg::Bool(v),
+                    ParamDefault::Str(v) => TArg::Str(v.to_string()),
+                };
+                ints.push(match t {
+                    TArg::Int(v) => Some(v),
+                    _ => None,
+                });
+                targs.push(t);
+                continue;
             };
-            let (lo, hi) = p.kind.range();
-            if v < lo && p.kind == ParamKind::Lag {
-                return self.err(
-                    Diagnostic::error(
-                        "lookahead-shift",
-                        vspan,
-                        format!("`{}({v})` would read future rows (look-ahead)", spec.name),
-                    )
-                    .label("must be 1 or more")
-                    .hint(format!(
-                        "`.{}(1)` compares with yesterday; a strategy can only use the past",
-                        spec.name
-                    )),
-                );
-            }
-            if v < lo || v > hi {
-                return self.err(
-                    Diagnostic::error(
-                        "argument-out-of-range",
-                        vspan,
-                        format!(
-                            "`{}` of `{}` is {v}; it must be in {lo}..={hi}",
-                            p.name, spec.name
-                        ),
-                    )
-                    .hint(match p.kind {
-                        ParamKind::Window | ParamKind::Lag => {
-                            "windows count trading days: 20 ≈ a month, 250 ≈ a year"
-                        }
-                        ParamKind::Count => "the number of stocks to pick per date",
-                    }),
-                );
-            }
-            ints.push(v);
+            let vspan = arg.value.span;
+            let val = self.expr(&arg.value);
+            let t = match self.param_value(spec, param.name, param.kind, param.default, val, vspan)
+            {
+                Some(t) => t,
+                None => return Val::Poison,
+            };
+            ints.push(match t {
+                TArg::Int(v) => Some(v),
+                _ => None,
+            });
+            targs.push(t);
         }
-        let out = match spec.output {
+        // Relations between arguments.
+        let int_at = |i: usize| ints.get(i).copied().flatten();
+        match op {
+            OpId::RollingMean
+            | OpId::RollingStd
+            | OpId::RollingSum
+            | OpId::RollingMax
+            | OpId::RollingMin
+            | OpId::RollingMedian
+            | OpId::Sustain => {
+                if let (Some(w), Some(m)) = (int_at(0), int_at(1)) {
+                    if m > w {
+                        let what = if op == OpId::Sustain {
+                            "nsatisfy"
+                        } else {
+                            "min_periods"
+                        };
+                        let d = Diagnostic::error(
+                            "argument-out-of-range",
+                            span,
+                            format!("`{what}` ({m}) is larger than the window ({w})"),
+                        )
+                        .hint(format!("use at most {w}"));
+                        return self.err(d);
+                    }
+                }
+            }
+            OpId::Clip => {
+                if let (TArg::Float(lo), TArg::Float(hi)) = (&targs[0], &targs[1]) {
+                    if lo > hi {
+                        return self.err(Diagnostic::error(
+                            "argument-out-of-range",
+                            span,
+                            format!("`clip` lower bound {lo} is above the upper bound {hi}"),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        // Implicit price panels: an indicator's inputs; the adjusted close for hold_until's stops.
+        let mut prices = Vec::new();
+        if spec.form == Form::Indicator {
+            let adjusted = spec
+                .param("adjust_price")
+                .and_then(|i| targs.get(i))
+                .is_some_and(|t| *t == TArg::Bool(true));
+            for field in spec.prices {
+                match self.load_key(field.key(adjusted), span) {
+                    Some(e) => prices.push(e),
+                    None => return Val::Poison,
+                }
+            }
+        } else if op == OpId::HoldUntil {
+            let stops = ["stop_loss", "take_profit", "trail_stop"];
+            let any_stop = stops
+                .iter()
+                .filter_map(|n| spec.param(n))
+                .any(|i| targs.get(i).is_some_and(|t| *t != TArg::None));
+            if any_stop {
+                match self.load_key("etl:adj_close", span) {
+                    Some(e) => prices.push(e),
+                    None => return Val::Poison,
+                }
+            }
+        }
+        let recv_kind = recv.as_ref().map(|(_, k)| *k);
+        let recv = recv.map(|(e, _)| e);
+        let make = |out: usize| {
+            Rc::new(TExpr::Call {
+                op,
+                recv: recv.clone(),
+                args: targs.clone(),
+                prices: prices.clone(),
+                out,
+            })
+        };
+        if spec.outputs.len() > 1 {
+            return Val::Multi(op, (0..spec.outputs.len()).map(make).collect());
+        }
+        let kind = match spec.output {
             Output::Float => PanelKind::Float,
             Output::Bool => PanelKind::Bool,
-            Output::Same => kind,
+            Output::Series => PanelKind::Series,
+            Output::Same => recv_kind.unwrap_or(PanelKind::Float),
         };
-        Val::Panel(out, Rc::new(TExpr::Call(op, recv, ints)))
+        Val::Panel(kind, make(0))
+    }
+
+    /// Checks one argument value against its parameter kind.
+    fn param_value(
+        &mut self,
+        spec: &OpSpec,
+        name: &str,
+        kind: ParamKind,
+        default: ParamDefault,
+        val: Val,
+        vspan: Span,
+    ) -> Option<TArg> {
+        let bad = |this: &mut Self, expected: &str, got: &Val| {
+            this.err(
+                Diagnostic::error(
+                    "invalid-argument",
+                    vspan,
+                    format!(
+                        "`{name}` of `{}` must be {expected}, not {}",
+                        spec.name,
+                        match got {
+                            Val::Number(x) => x.to_string(),
+                            o => o.describe().to_string(),
+                        }
+                    ),
+                )
+                .hint(format!("the signature is `{}`", spec.signature())),
+            );
+            None
+        };
+        match (&val, kind) {
+            (Val::Poison, _) => None,
+            (Val::Nothing, _) if default == ParamDefault::Nothing => Some(TArg::None),
+            (_, ParamKind::Window | ParamKind::Lag | ParamKind::Count | ParamKind::Axis) => {
+                let v = match val {
+                    Val::Number(x) if x.fract() == 0.0 && x.abs() < 1e12 => x as i64,
+                    other => return bad(self, "a whole number", &other),
+                };
+                let (lo, hi) = kind.range().unwrap_or((i64::MIN, i64::MAX));
+                if kind == ParamKind::Lag && v < lo {
+                    self.err(
+                        Diagnostic::error(
+                            "lookahead-shift",
+                            vspan,
+                            format!("`{}({v})` would read future rows (look-ahead)", spec.name),
+                        )
+                        .label("must be 1 or more")
+                        .hint(format!(
+                            "negative shift reads the future: `.{}(1)` compares with yesterday; a strategy can only use the past",
+                            spec.name
+                        )),
+                    );
+                    return None;
+                }
+                if kind == ParamKind::Axis && v != 1 {
+                    self.err(
+                        Diagnostic::error(
+                            "lookahead-rank",
+                            vspan,
+                            format!("`{}(axis={v})` ranks each stock over all dates, including future ones", spec.name),
+                        )
+                        .label("must be 1")
+                        .hint("write `axis=1` to rank across stocks on each date"),
+                    );
+                    return None;
+                }
+                if v < lo || v > hi {
+                    self.err(
+                        Diagnostic::error(
+                            "argument-out-of-range",
+                            vspan,
+                            format!(
+                                "`{name}` of `{}` is {v}; it must be in {lo}..={hi}",
+                                spec.name
+                            ),
+                        )
+                        .hint(match kind {
+                            ParamKind::Count => "the number of stocks (or rows) to count",
+                            _ => "windows count rows: for daily data 20 ≈ a month, 250 ≈ a year",
+                        }),
+                    );
+                    return None;
+                }
+                Some(TArg::Int(v))
+            }
+            (Val::Number(x), ParamKind::Number) => Some(TArg::Float(*x)),
+            (Val::Number(x), ParamKind::Fraction) if (0.0..=1.0).contains(x) => {
+                Some(TArg::Float(*x))
+            }
+            (_, ParamKind::Number) => bad(self, "a number", &val),
+            (_, ParamKind::Fraction) => bad(self, "a number between 0 and 1", &val),
+            (Val::Bool(b), ParamKind::Flag) => Some(TArg::Bool(*b)),
+            (_, ParamKind::Flag) => bad(self, "True or False", &val),
+            (Val::Str(s), ParamKind::Choice(options)) if options.contains(&s.as_str()) => {
+                Some(TArg::Str(s.clone()))
+            }
+            (_, ParamKind::Choice(options)) => bad(
+                self,
+                &format!(
+                    "one of {}",
+                    options
+                        .iter()
+                        .map(|o| format!("\"{o}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                &val,
+            ),
+            (
+                Val::Panel(PanelKind::Float | PanelKind::Bool, e),
+                ParamKind::FloatPanel | ParamKind::PanelOrNumber,
+            ) => Some(TArg::Panel(e.clone())),
+            (Val::Number(x), ParamKind::PanelOrNumber) => Some(TArg::Float(*x)),
+            (_, ParamKind::FloatPanel) => bad(self, "a panel", &val),
+            (_, ParamKind::PanelOrNumber) => bad(self, "a panel or a number", &val),
+            (Val::Panel(PanelKind::Bool, e), ParamKind::BoolPanel) => Some(TArg::Panel(e.clone())),
+            (_, ParamKind::BoolPanel) => bad(self, "a bool panel (a condition)", &val),
+        }
+    }
+
+    /// A dataset load the operator needs implicitly (checked against the data set).
+    fn load_key(&mut self, key: &str, span: Span) -> Option<Rc<TExpr>> {
+        if let Some(known) = &self.ctx.datasets {
+            if !known.iter().any(|k| k == key) {
+                self.err(
+                    Diagnostic::error(
+                        "unknown-dataset",
+                        span,
+                        format!("this needs the dataset `{key}`, which the data set lacks"),
+                    )
+                    .hint("import it (`dsl-engine data import`) or use the default data"),
+                );
+                return None;
+            }
+        }
+        Some(Rc::new(TExpr::Load(key.to_string())))
     }
 
     fn index(&mut self, value: &Expr, index: &[Expr], slice: bool, span: Span) -> Val {
@@ -985,6 +1550,15 @@ impl Checker<'_> {
         let cond = self.expr(&index[0]);
         match (base, cond) {
             (_, Val::Poison) => Val::Poison,
+            (Val::Panel(PanelKind::Series, _), _) | (_, Val::Panel(PanelKind::Series, _)) => self
+                .err(
+                    Diagnostic::error(
+                        "unsupported-index",
+                        span,
+                        "a date-indexed Series cannot be masked or used as a mask",
+                    )
+                    .hint("compare the Series with a panel first: `x[x > x.quantile_row(0.8)]`"),
+                ),
             (Val::Panel(kind, v), Val::Panel(PanelKind::Bool, c)) => {
                 Val::Panel(kind, Rc::new(TExpr::Mask(v, c)))
             }

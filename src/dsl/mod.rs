@@ -10,7 +10,7 @@ pub mod reference;
 pub mod sim_args;
 pub mod suggest;
 
-pub use check::{check, CheckContext, Checked, PanelKind, TExpr, TypedProgram};
+pub use check::{check, CheckContext, Checked, PanelKind, TArg, TExpr, TypedProgram};
 pub use diagnostic::{render, render_compact, Diagnostic, Severity};
 pub use parse::parse;
 pub use sim_args::SimCall;

@@ -185,9 +185,28 @@ fn build_stmt(pair: Pair<Rule>, source: &str) -> Stmt {
             }
         }
         Rule::assign_stmt => {
-            let mut it = pair.into_inner();
-            let target = next_expr(&mut it, span, source);
-            let value = next_expr(&mut it, span, source);
+            let mut exprs: Vec<Expr> = pair
+                .into_inner()
+                .filter(|p| p.as_rule() == Rule::expr)
+                .map(|p| build_expr(p, source))
+                .collect();
+            let value = exprs.pop().unwrap_or(Expr {
+                kind: ExprKind::None,
+                span,
+                parens: false,
+            });
+            let target = match exprs.len() {
+                1 => exprs.remove(0),
+                _ => {
+                    let first = exprs.first().map(|e| e.span).unwrap_or(span);
+                    let last = exprs.last().map(|e| e.span).unwrap_or(span);
+                    Expr {
+                        kind: ExprKind::Tuple(exprs),
+                        span: first.to(last),
+                        parens: false,
+                    }
+                }
+            };
             StmtKind::Assign { target, value }
         }
         Rule::aug_assign_stmt => {

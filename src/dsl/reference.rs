@@ -2,7 +2,7 @@
 //! model (`prompts/dsl_reference.md`) and `dsl-engine ops` prints. A test keeps the committed copy
 //! current.
 
-use dsl_runtime::ops::{OpId, Output, ParamKind, Receiver};
+use dsl_runtime::ops::{Form, OpId, Output, Receiver};
 
 /// Renders the reference as Markdown.
 pub fn markdown() -> String {
@@ -14,47 +14,49 @@ pub fn markdown() -> String {
          - Load a dataset: `data.get(\"table:column\")`, e.g. `data.get(\"price:收盤價\")`.\n\
          - Arithmetic `+ - * /`, comparisons `< <= > >= == !=`, conditions `& | ~`\n  \
            (wrap comparisons in parentheses: `(a > b) & (c < d)`), masking `x[cond]`.\n\
+         - Panels of different frequencies align as in finlab: the union of dates from the later\n  \
+           start, the common stocks, each side carried forward (monthly revenue is visible from its\n  \
+           publication date). Window methods count the panel's own rows (months for revenue).\n\
          - Everything else — other imports, `def`, loops, `lambda`, `eval`, dunders,\n  \
-           negative shifts — is refused.\n\n\
-         ## Panel methods\n\n\
-         | method | finlab | receiver | returns | description | example |\n\
-         |---|---|---|---|---|---|\n",
+           negative shifts, `rank(axis=0)` — is refused.\n",
     );
-    for op in OpId::ALL {
-        let s = op.spec();
-        let params: Vec<String> = s
-            .params
-            .iter()
-            .map(|p| {
-                let (lo, hi) = p.kind.range();
-                let kind = match p.kind {
-                    ParamKind::Window => "window",
-                    ParamKind::Lag => "lag",
-                    ParamKind::Count => "count",
-                };
-                match p.default {
-                    Some(d) => format!("{}={d} ({kind} {lo}..{hi})", p.name),
-                    None => format!("{} ({kind} {lo}..{hi})", p.name),
-                }
-            })
-            .collect();
-        let receiver = match s.receiver {
-            Receiver::Numeric => "float/bool",
-            Receiver::Bool => "bool",
-        };
-        let output = match s.output {
-            Output::Float => "float",
-            Output::Bool => "bool",
-            Output::Same => "same as receiver",
-        };
+    let sections = [
+        (Form::Method, "Panel methods"),
+        (Form::Rolling, "Rolling windows"),
+        (Form::Numpy, "numpy functions (`import numpy as np`)"),
+        (
+            Form::Indicator,
+            "Technical indicators (TA-Lib defaults, per stock)",
+        ),
+    ];
+    for (form, title) in sections {
         out.push_str(&format!(
-            "| `.{}({})` | `{}` | {receiver} | {output} | {} | `{}` |\n",
-            s.name,
-            params.join(", "),
-            s.finlab,
-            s.doc,
-            s.example
+            "\n## {title}\n\n| call | input | returns | description | example |\n|---|---|---|---|---|\n"
         ));
+        for op in OpId::ALL.iter().filter(|o| o.spec().form == form) {
+            let s = op.spec();
+            let input = match s.receiver {
+                Receiver::Numeric => "float/bool",
+                Receiver::Bool => "bool",
+                Receiver::None => "prices",
+            };
+            let output = match (s.output, s.outputs.len()) {
+                (_, n) if n > 1 => format!("{n} float panels: {}", s.outputs.join(", ")),
+                (Output::Float, _) => "float".to_string(),
+                (Output::Bool, _) => "bool".to_string(),
+                (Output::Same, _) => "same as input".to_string(),
+                (Output::Series, _) => "Series (per date)".to_string(),
+            };
+            out.push_str(&format!(
+                "| `{}` | {input} | {output} | {} | `{}` |\n",
+                s.signature(),
+                s.doc,
+                s.example
+            ));
+        }
+        if form == Form::Numpy {
+            out.push_str("| `abs(x)`, `np.abs(x)` | float/bool | float | Same as `x.abs()`. | `abs(close.pct_change())` |\n");
+        }
     }
     out.push_str(
         "\n## `sim(position, ...)`\n\n\

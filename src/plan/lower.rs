@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use dsl_runtime::plan::{Node, NodeId, Plan};
+use dsl_runtime::plan::{Arg, Node, NodeId, Plan};
 
-use crate::dsl::{SimCall, TExpr, TypedProgram};
+use crate::dsl::{SimCall, TArg, TExpr, TypedProgram};
 
 /// A plan together with the `sim(...)` options, which stay on the host.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,11 +66,34 @@ impl Lowerer {
                 lhs: self.node(a),
                 rhs: self.node(b),
             },
-            TExpr::Call(op, recv, args) => Node::Call {
-                op: *op,
-                recv: self.node(recv),
-                args: args.clone(),
-            },
+            TExpr::Call {
+                op,
+                recv,
+                args,
+                prices,
+                out,
+            } => {
+                let recv = recv.as_ref().map(|r| self.node(r));
+                let args = args
+                    .iter()
+                    .map(|a| match a {
+                        TArg::None => Arg::None,
+                        TArg::Int(v) => Arg::Int(*v),
+                        TArg::Float(v) => Arg::Float(*v),
+                        TArg::Bool(v) => Arg::Bool(*v),
+                        TArg::Str(v) => Arg::Str(v.clone()),
+                        TArg::Panel(e) => Arg::Node(self.node(e)),
+                    })
+                    .collect();
+                let prices = prices.iter().map(|p| self.node(p)).collect();
+                Node::Call {
+                    op: *op,
+                    recv,
+                    args,
+                    prices,
+                    out: *out,
+                }
+            }
             TExpr::Mask(v, c) => Node::Mask {
                 value: self.node(v),
                 cond: self.node(c),
