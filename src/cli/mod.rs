@@ -15,6 +15,7 @@ use crate::dsl;
 mod backtest;
 mod check;
 mod data;
+mod fmt;
 mod output;
 mod sim;
 
@@ -39,6 +40,8 @@ pub struct Args {
 pub enum Command {
     /// Check a strategy: exit 0 when it is valid, else print diagnostics and exit 1.
     Check(check::CheckArgs),
+    /// Print the canonical text of a strategy (`--check`: exit 1 if the file is not canonical).
+    Fmt(fmt::FmtArgs),
     /// Backtest a strategy on the data set and print its metrics.
     Backtest(backtest::BacktestArgs),
     /// Backtest a position panel from an Arrow file (wide, finlab layout) with any `sim()` options.
@@ -73,6 +76,7 @@ impl From<ExitStatus> for ExitCode {
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Check(a) => check::run(a),
+        Command::Fmt(a) => fmt::run(a),
         Command::Backtest(a) => backtest::run(a),
         Command::Sim(a) => sim::run(a),
         Command::Data(a) => data::run(a),

@@ -5,6 +5,7 @@
 pub mod ast;
 pub mod check;
 pub mod diagnostic;
+pub mod fmt;
 pub mod parse;
 pub mod reference;
 pub mod sim_args;
