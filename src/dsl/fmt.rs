@@ -245,8 +245,12 @@ impl Printer<'_> {
         let comment = |c: &Range<usize>| self.src[c.clone()].trim_end().to_string();
         let blank_before = |out: &mut Vec<String>, prev: Option<usize>, at: usize| {
             if let (Some(p), true) = (prev, emit) {
+                // A blank line is a whitespace-only line strictly inside the gap (the gap can
+                // hold statements the caller left out, e.g. the exporter's dropped imports).
                 let gap = self.src.get(p..at).unwrap_or("");
-                if gap.matches('\n').count() >= 2 && !out.is_empty() {
+                let lines: Vec<&str> = gap.split('\n').collect();
+                let inner = lines.get(1..lines.len().saturating_sub(1)).unwrap_or(&[]);
+                if inner.iter().any(|l| l.trim().is_empty()) && !out.is_empty() {
                     out.push(String::new());
                 }
             }
@@ -598,12 +602,27 @@ mod tests {
             fmt("x=((a>b))&(c>d)\ny = (a+b)*c-(d*e)\nz=f( a,b = 1 )['k']\n"),
             "x = (a > b) & (c > d)\ny = (a + b) * c - d * e\nz = f(a, b=1)[\"k\"]\n"
         );
-        assert_eq!(fmt("x = -(a ** b) + (-a) ** b + a ** -b\n"), "x = -a ** b + (-a) ** b + a ** -b\n");
-        assert_eq!(fmt("x = a - (b - c) - (d - e)\n"), "x = a - (b - c) - (d - e)\n");
-        assert_eq!(fmt("x = (a < b) < c\ny = a < b < c\n"), "x = (a < b) < c\ny = a < b < c\n");
+        assert_eq!(
+            fmt("x = -(a ** b) + (-a) ** b + a ** -b\n"),
+            "x = -a ** b + (-a) ** b + a ** -b\n"
+        );
+        assert_eq!(
+            fmt("x = a - (b - c) - (d - e)\n"),
+            "x = a - (b - c) - (d - e)\n"
+        );
+        assert_eq!(
+            fmt("x = (a < b) < c\ny = a < b < c\n"),
+            "x = (a < b) < c\ny = a < b < c\n"
+        );
         assert_eq!(fmt("s = 'a\\'b\"c'\n"), "s = \"a'b\\\"c\"\n");
-        assert_eq!(fmt("x = 1.425/1000 + 1_000 + 2.\n"), "x = 1.425 / 1000 + 1_000 + 2.\n");
-        assert_eq!(fmt("x = ~(a & b)\ny = not (a and b)\n"), "x = ~(a & b)\ny = not (a and b)\n");
+        assert_eq!(
+            fmt("x = 1.425/1000 + 1_000 + 2.\n"),
+            "x = 1.425 / 1000 + 1_000 + 2.\n"
+        );
+        assert_eq!(
+            fmt("x = ~(a & b)\ny = not (a and b)\n"),
+            "x = ~(a & b)\ny = not (a and b)\n"
+        );
     }
 
     #[test]
@@ -619,7 +638,10 @@ mod tests {
     fn long_calls_wrap_one_argument_per_line() {
         let src = "sim(position, resample=\"W-FRI\", position_limit=0.1, stop_loss=0.08, take_profit=0.25, trail_stop=0.1, name=\"x\")  # go\n";
         let out = fmt(src);
-        assert!(out.starts_with("sim(\n    position,\n    resample=\"W-FRI\",\n"), "{out}");
+        assert!(
+            out.starts_with("sim(\n    position,\n    resample=\"W-FRI\",\n"),
+            "{out}"
+        );
         assert!(out.ends_with("    name=\"x\",\n)  # go\n"), "{out}");
         assert_eq!(fmt(&out), out);
     }
@@ -636,7 +658,8 @@ mod tests {
 
     #[test]
     fn refused_shapes_print_from_source() {
-        let src = "def f(x):  # no\n    return x\ny = [i for i in  # c\n  z]\nw = (lambda q: q)(1)\n";
+        let src =
+            "def f(x):  # no\n    return x\ny = [i for i in  # c\n  z]\nw = (lambda q: q)(1)\n";
         let out = fmt(src);
         assert_eq!(
             out,
