@@ -12,7 +12,7 @@ pub mod sim_args;
 pub mod suggest;
 
 pub use check::{check, CheckContext, Checked, PanelKind, TExpr, TypedProgram};
-pub use diagnostic::{render, render_compact, Diagnostic, Severity};
+pub use diagnostic::{locate, render, render_compact, Diagnostic, Located, Severity};
 pub use parse::parse;
 pub use sim_args::SimCall;
 
