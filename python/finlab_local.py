@@ -4,7 +4,9 @@
 # cache layout: ':' in the key becomes '#'; a `date` column plus one column per stock), so
 # `data.get("price:收盤價")` returns a FinlabDataFrame indexed by date, one column per symbol.
 # Importable as a module (`from finlab_local import use_local_data`); dsl-engine's exporter also
-# pastes this file into exported strategies, behind `if os.environ.get("DSL_ENGINE_DATA"):`.
+# pastes this file into exported strategies, behind `if os.environ.get("DSL_ENGINE_DATA"):`, and
+# its tests read exports back with dsl-engine's parser: keep each statement on one logical line
+# at the top level of the function bodies free of generator arguments (`f(x for x in y)`).
 
 
 def use_local_data(path):
@@ -20,8 +22,8 @@ def use_local_data(path):
         raise FileNotFoundError("DSL_ENGINE_DATA: no data directory at " + root)
 
     def available():
-        names = sorted(n for n in _os.listdir(root) if n.endswith(".feather"))
-        return [n[: -len(".feather")].replace("#", ":") for n in names]
+        names = [n for n in _os.listdir(root) if n.endswith(".feather")]
+        return sorted(n[: -len(".feather")].replace("#", ":") for n in names)
 
     def get(dataset, *args, **kwargs):
         file = _os.path.join(root, str(dataset).replace(":", "#") + ".feather")
