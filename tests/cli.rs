@@ -228,7 +228,10 @@ fn fmt_prints_canonical_text_and_check_names_the_file() {
     let out = run(&["fmt", "--check", &messy]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{messy}: would be reformatted")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{messy}: would be reformatted")),
+        "{stderr}"
+    );
     let clean = write(dir.path(), "clean.strat", &canonical);
     let out = run(&["fmt", "--check", &clean]);
     assert_eq!(out.status.code(), Some(0));
@@ -258,13 +261,14 @@ fn export_writes_finlab_python_with_provenance() {
     );
     let text = std::fs::read_to_string(&py).unwrap();
     let source = std::fs::read_to_string("examples/ma_cross.strat").unwrap();
-    let hash = dsl_engine::dsl::fmt::canonical_hash(
-        &dsl_engine::dsl::parse(&source).unwrap(),
-        &source,
-    );
+    let hash =
+        dsl_engine::dsl::fmt::canonical_hash(&dsl_engine::dsl::parse(&source).unwrap(), &source);
     assert!(text.starts_with("# Exported by dsl-engine "), "{text}");
     assert!(text.contains("from ma_cross.strat\n"), "{text}");
-    assert!(text.contains(&format!("# canonical hash: {hash}\n")), "{text}");
+    assert!(
+        text.contains(&format!("# canonical hash: {hash}\n")),
+        "{text}"
+    );
     assert!(text.contains("# data: SYNTHETIC"), "{text}");
     assert!(text.contains("CAGR ") && text.contains("trades "), "{text}");
     assert!(text.contains("if os.environ.get(\"DSL_ENGINE_DATA\"):\n"));
@@ -326,7 +330,10 @@ fn check_json_lists_diagnostics_with_line_and_column() {
     assert_eq!(d["severity"], "error");
     assert_eq!(d["file"], file.as_str());
     assert_eq!((d["line"].as_u64(), d["col"].as_u64()), (Some(4), Some(24)));
-    assert_eq!((d["end_line"].as_u64(), d["end_col"].as_u64()), (Some(4), Some(26)));
+    assert_eq!(
+        (d["end_line"].as_u64(), d["end_col"].as_u64()),
+        (Some(4), Some(26))
+    );
     assert!(d["hint"].as_str().unwrap().contains("shift(1)"));
     let out = run(&["check", "--json", "examples/momentum.strat"]);
     assert_eq!(out.status.code(), Some(0));

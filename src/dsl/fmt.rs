@@ -99,7 +99,7 @@ fn scan_comments(source: &str) -> Vec<Range<usize>> {
                 continue;
             }
             q @ (b'"' | b'\'') => {
-                i = skip_string(bytes, i, q);
+                i = skip_string(bytes, i, q).0;
                 continue;
             }
             _ => {}
@@ -109,9 +109,10 @@ fn scan_comments(source: &str) -> Vec<Range<usize>> {
     out
 }
 
-/// The offset just past the string literal whose opening quote `q` is at `i` (or the end of
-/// the line for an unterminated short string), as the parser's pre-pass reads it.
-fn skip_string(bytes: &[u8], mut i: usize, q: u8) -> usize {
+/// The offset just past the string literal whose opening quote `q` is at `i`, and whether the
+/// literal is closed (an unterminated short string stops at its line break, an unterminated
+/// triple-quoted one at the end), as the parser's pre-pass reads it.
+fn skip_string(bytes: &[u8], mut i: usize, q: u8) -> (usize, bool) {
     let triple = bytes.get(i + 1) == Some(&q) && bytes.get(i + 2) == Some(&q);
     i += if triple { 3 } else { 1 };
     while i < bytes.len() {
@@ -120,16 +121,16 @@ fn skip_string(bytes: &[u8], mut i: usize, q: u8) -> usize {
             continue;
         }
         if !triple && bytes[i] == b'\n' {
-            return i;
+            return (i, false);
         }
         if bytes[i] == q
             && (!triple || (bytes.get(i + 1) == Some(&q) && bytes.get(i + 2) == Some(&q)))
         {
-            return i + if triple { 3 } else { 1 };
+            return (i + if triple { 3 } else { 1 }, true);
         }
         i += 1;
     }
-    bytes.len().min(i)
+    (bytes.len().min(i), false)
 }
 
 /// Binding power of an expression's top node, as Python (and the parser's Pratt table) sees it.
@@ -180,13 +181,16 @@ impl Printer<'_> {
     }
 
     /// `source[range]` on one line: comments removed, whitespace runs outside strings (line
-    /// breaks and `\` continuations included) collapsed to one space.
-    fn raw(&self, range: Range<usize>) -> String {
+    /// breaks and `\` continuations included) collapsed to one space; with `balance` (a refused
+    /// `def`-style line, whose text is opaque) brackets left open are closed and line breaks in
+    /// strings become spaces.
+    fn raw(&self, range: Range<usize>, balance: bool) -> String {
         let bytes = self.src.as_bytes();
         let end = range.end.min(bytes.len());
         let mut out = String::new();
         let mut i = range.start.min(end);
         let mut space = false;
+        let mut open: Vec<char> = Vec::new();
         while i < end {
             let b = bytes[i];
             // Strings are skipped whole below, so a `#` here starts a comment.
@@ -196,28 +200,72 @@ impl Printer<'_> {
                 }
                 continue;
             }
-            if b == b'\\' && matches!(bytes.get(i + 1), Some(b'\n' | b'\r')) {
+            if b == b'\\' && (i + 1 >= end || matches!(bytes.get(i + 1), Some(b'\n' | b'\r'))) {
                 space = true;
                 i += 1;
                 continue;
             }
-            if b.is_ascii_whitespace() {
+            let c = self
+                .src
+                .get(i..)
+                .and_then(|t| t.chars().next())
+                .unwrap_or(' ');
+            if c.is_whitespace() {
+                // Unicode whitespace too: statement ends are found with `str::trim_end`.
                 space = true;
-                i += 1;
+                i += c.len_utf8();
                 continue;
             }
             if space && !out.is_empty() {
                 out.push(' ');
             }
             space = false;
-            let next = if b == b'"' || b == b'\'' {
-                skip_string(bytes, i, b).min(end)
-            } else {
-                // Advance by one character (never split a UTF-8 sequence).
-                i + self.src[i..].chars().next().map_or(1, char::len_utf8)
-            };
+            if b == b'"' || b == b'\'' {
+                let (next, closed) = skip_string(bytes, i, b);
+                let closed = closed && next <= end;
+                let next = next.min(end);
+                let lit = self.src.get(i..next).unwrap_or("");
+                // An unterminated string (only refused shapes can hold one) is closed, or
+                // joining its line break would let it run on differently in the next pass; a
+                // trailing `\` would escape the closing quote.
+                if closed && balance {
+                    // A refused line is opaque: keep it on one line even where a string in it
+                    // spans lines.
+                    out.push_str(&lit.replace(['\n', '\r'], " "));
+                } else if closed || !balance {
+                    // (A `lambda`'s parameters may hold a lone quote: keep it as written.)
+                    out.push_str(lit);
+                } else {
+                    out.push_str(lit.trim_end_matches('\\'));
+                    let triple = bytes.get(i + 1) == Some(&b) && bytes.get(i + 2) == Some(&b);
+                    let quote = char::from(b).to_string();
+                    out.push_str(&quote.repeat(if triple { 3 } else { 1 }));
+                }
+                i = next;
+                continue;
+            }
+            match b {
+                b'(' => open.push(')'),
+                b'[' => open.push(']'),
+                b'{' => open.push('}'),
+                b')' | b']' | b'}' => {
+                    open.pop();
+                }
+                _ => {}
+            }
+            // Advance by one character (never split a UTF-8 sequence).
+            let next = i + c.len_utf8();
             out.push_str(self.src.get(i..next).unwrap_or(""));
             i = next;
+        }
+        // A `def`-style line can stop (at a lone `\r`) inside brackets; closing them keeps the
+        // next line from being joined to it when the output is parsed again.
+        // A final `\` would join the next line.
+        while out.ends_with('\\') || out.ends_with(' ') {
+            out.pop();
+        }
+        if balance {
+            out.extend(open.iter().rev());
         }
         out
     }
@@ -327,7 +375,7 @@ impl Printer<'_> {
                     format!("from {module} import {}", names.join(", "))
                 }
             }
-            StmtKind::Keyword { .. } => self.raw(stmt.span.start as usize..end),
+            StmtKind::Keyword { .. } => self.raw(stmt.span.start as usize..end, true),
             StmtKind::Assign { target, value } => {
                 let head = format!("{} = ", self.expr_str(target, 0));
                 self.with_value(head, value)
@@ -447,7 +495,9 @@ impl Printer<'_> {
             } => {
                 self.receiver(value, out);
                 if *slice {
-                    out.push_str(&self.raw(self.open_bracket(value, e)..e.span.end as usize));
+                    out.push_str(
+                        &self.raw(self.open_bracket(value, e)..e.span.end as usize, false),
+                    );
                 } else {
                     out.push('[');
                     self.items(index, out);
@@ -468,7 +518,7 @@ impl Printer<'_> {
                 out.push(')');
             }
             ExprKind::Dict | ExprKind::Lambda | ExprKind::Comprehension => {
-                out.push_str(&self.raw(e.span.start as usize..e.span.end as usize));
+                out.push_str(&self.raw(e.span.start as usize..e.span.end as usize, false));
             }
         }
     }
@@ -654,6 +704,19 @@ mod tests {
         assert_eq!(h(a), h(b));
         assert_eq!(h(a).len(), 16);
         assert_ne!(h(a), h("x = close > 2\nsim(x)\n"));
+    }
+
+    #[test]
+    fn unterminated_strings_in_refused_lines_are_closed() {
+        // Found by fuzzing: the joined line break used to let the string run on.
+        let out = fmt("def+.average(\"\n\"x\t\0");
+        assert_eq!(out, "def+.average(\"\" \"x\t\0\")\n");
+        assert_eq!(fmt("def \"x \\\n"), "def \"x \"\n");
+        assert_eq!(fmt(&out), out);
+        // A trailing `\\` would join the next line.
+        assert_eq!(fmt("if[\\"), "if[]\n");
+        assert_eq!(fmt("def \\\\\n"), "def\n");
+        assert_eq!(fmt("if(\"x\r\ny"), "if(\"x\")\ny\n");
     }
 
     #[test]
