@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod cli;
 pub mod data;
 pub mod dsl;
+pub mod export;
 pub mod metrics;
 pub mod pipeline;
 pub mod plan;

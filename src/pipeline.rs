@@ -5,7 +5,7 @@ use dsl_runtime::wire::PanelData;
 
 use crate::backtest::{price_keys, simulate, BacktestError, Market, SimOptions, SimResult};
 use crate::data::{DataDir, DataError};
-use crate::dsl::{compile, CheckContext, Diagnostic};
+use crate::dsl::{compile, CheckContext, Diagnostic, PanelKind};
 use crate::metrics::{score, Metrics};
 use crate::plan::{lower, Lowered};
 use crate::sandbox::{Evaluation, Sandbox, SandboxError};
@@ -78,12 +78,22 @@ pub fn simulate_on(
     Ok((result, metrics))
 }
 
-/// Checks, evaluates and backtests `source` on `data`.
-pub fn backtest(
+/// A strategy evaluated in the sandbox: its plan, the position panel and the checker's warnings.
+#[derive(Debug)]
+pub struct Evaluated {
+    pub lowered: Lowered,
+    /// Whether the position is a bool panel (its values are then 0/1).
+    pub position_kind: PanelKind,
+    pub evaluation: Evaluation,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Checks `source` against `data`'s datasets, lowers it and evaluates the plan in the sandbox.
+pub fn evaluate(
     source: &str,
     data: &DataDir,
     sandbox: &Sandbox,
-) -> Result<Backtest, PipelineError> {
+) -> Result<Evaluated, PipelineError> {
     let checked = compile(source, &check_context(data));
     let Some(program) = checked.program else {
         return Err(PipelineError::Invalid(checked.diagnostics));
@@ -97,13 +107,27 @@ pub fn backtest(
         .collect::<Result<_, _>>()?;
     let refs: Vec<&PanelData> = inputs.iter().collect();
     let evaluation = sandbox.evaluate(&lowered.plan, &refs)?;
-    drop(inputs);
-    let (result, metrics) = simulate_on(&evaluation.position, data, &lowered.sim.options)?;
-    Ok(Backtest {
+    Ok(Evaluated {
         lowered,
+        position_kind: program.position_kind,
         evaluation,
+        warnings: checked.diagnostics,
+    })
+}
+
+/// Checks, evaluates and backtests `source` on `data`.
+pub fn backtest(
+    source: &str,
+    data: &DataDir,
+    sandbox: &Sandbox,
+) -> Result<Backtest, PipelineError> {
+    let ev = evaluate(source, data, sandbox)?;
+    let (result, metrics) = simulate_on(&ev.evaluation.position, data, &ev.lowered.sim.options)?;
+    Ok(Backtest {
+        lowered: ev.lowered,
+        evaluation: ev.evaluation,
         result,
         metrics,
-        warnings: checked.diagnostics,
+        warnings: ev.warnings,
     })
 }

@@ -209,3 +209,133 @@ fn sim_backtests_an_external_position_file() {
     let out = run(&["sim", "--position", "no/such.feather"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn fmt_prints_canonical_text_and_check_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = write(
+        dir.path(),
+        "messy.strat",
+        "# header\nfrom finlab import data\nfrom finlab.backtest import sim\nclose=data.get('price:收盤價')\n\n\nposition = ((close>close.average(20)))&(close>10)  # both\nsim(position,resample='M')\n",
+    );
+    let out = run(&["fmt", &messy]);
+    assert_eq!(out.status.code(), Some(0));
+    let canonical = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        canonical,
+        "# header\nfrom finlab import data\nfrom finlab.backtest import sim\nclose = data.get(\"price:收盤價\")\n\nposition = (close > close.average(20)) & (close > 10)  # both\nsim(position, resample=\"M\")\n"
+    );
+    let out = run(&["fmt", "--check", &messy]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{messy}: would be reformatted")),
+        "{stderr}"
+    );
+    let clean = write(dir.path(), "clean.strat", &canonical);
+    let out = run(&["fmt", "--check", &clean]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+    let broken = write(dir.path(), "broken.strat", "x = (1 +\n");
+    let out = run(&["fmt", &broken]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[syntax-error]"));
+}
+
+#[test]
+fn export_writes_finlab_python_with_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = dir.path().join("ma_cross.py");
+    let out = run(&[
+        "export",
+        "examples/ma_cross.strat",
+        "--backtest",
+        "-o",
+        py.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&py).unwrap();
+    let source = std::fs::read_to_string("examples/ma_cross.strat").unwrap();
+    let hash =
+        dsl_engine::dsl::fmt::canonical_hash(&dsl_engine::dsl::parse(&source).unwrap(), &source);
+    assert!(text.starts_with("# Exported by dsl-engine "), "{text}");
+    assert!(text.contains("from ma_cross.strat\n"), "{text}");
+    assert!(
+        text.contains(&format!("# canonical hash: {hash}\n")),
+        "{text}"
+    );
+    assert!(text.contains("# data: SYNTHETIC"), "{text}");
+    assert!(text.contains("CAGR ") && text.contains("trades "), "{text}");
+    assert!(text.contains("if os.environ.get(\"DSL_ENGINE_DATA\"):\n"));
+    assert!(text.contains("report = sim(position, position_limit=0.05, name=\"ma-cross\")\n"));
+    // The export reads back with our own parser (a Python superset for this shape).
+    dsl_engine::dsl::parse(&text).unwrap_or_else(|d| panic!("{}\n{text}", d.message));
+    // Without --backtest or -o: Python on stdout, no metrics line.
+    let out = run(&["export", "examples/momentum.strat"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("report = sim(") && !stdout.contains("CAGR"));
+}
+
+#[test]
+fn positions_writes_a_readable_arrow_panel() {
+    let dir = tempfile::tempdir().unwrap();
+    let pos = dir.path().join("pos.feather");
+    let out = run(&[
+        "positions",
+        "examples/ma_cross.strat",
+        "-o",
+        pos.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let panel = dsl_engine::data::feather::read_wide(&pos).unwrap();
+    assert!(!panel.dates.is_empty() && !panel.columns.is_empty());
+    assert!(panel.values.iter().all(|v| *v == 0.0 || *v == 1.0));
+    assert!(panel.values.contains(&1.0));
+    let shape = dsl_engine::data::feather::read_shape(&pos).unwrap();
+    assert_eq!(shape.metadata["dsl_engine.canonical_hash"].len(), 16);
+    // The panel backtests with `sim`.
+    let out = run(&["sim", "--position", pos.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_json_lists_diagnostics_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "shift.strat",
+        &format!("{HEAD}tomorrow = close.shift(-1)\nsim(tomorrow > close)\n"),
+    );
+    let out = run(&["check", "--json", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let diags: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &diags[0];
+    assert_eq!(d["code"], "lookahead-shift");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["file"], file.as_str());
+    assert_eq!((d["line"].as_u64(), d["col"].as_u64()), (Some(4), Some(24)));
+    assert_eq!(
+        (d["end_line"].as_u64(), d["end_col"].as_u64()),
+        (Some(4), Some(26))
+    );
+    assert!(d["hint"].as_str().unwrap().contains("shift(1)"));
+    let out = run(&["check", "--json", "examples/momentum.strat"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "[]");
+}

@@ -15,6 +15,10 @@ pub struct CheckArgs {
     /// Data directory whose datasets the strategy may load (default: the synthetic market).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Print the diagnostics as one JSON list of `{file, line, col, end_line, end_col, severity,
+    /// code, message, label, hint}` on stdout (1-based, columns in characters).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `check`.
@@ -34,6 +38,15 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
     };
     let checked = dsl::compile(&source, &ctx);
     let name = a.file.display().to_string();
+    if a.json {
+        let located = dsl::locate(&checked.diagnostics, &source, &name);
+        println!("{}", serde_json::to_string_pretty(&located)?);
+        return Ok(if checked.program.is_some() {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        });
+    }
     if !checked.diagnostics.is_empty() {
         eprint!("{}", render(&checked.diagnostics, &source, &name));
     }

@@ -11,11 +11,15 @@ use clap::{Parser, Subcommand};
 
 use crate::data::DataDir;
 use crate::dsl;
+use crate::sandbox::{default_cache_dir, CacheOutcome, Limits, Sandbox};
 
 mod backtest;
 mod check;
 mod data;
+mod export;
+mod fmt;
 mod output;
+mod positions;
 mod sim;
 
 /// Research Taiwan-stock strategies written in a safe finlab-style DSL.
@@ -39,8 +43,14 @@ pub struct Args {
 pub enum Command {
     /// Check a strategy: exit 0 when it is valid, else print diagnostics and exit 1.
     Check(check::CheckArgs),
+    /// Print the canonical text of a strategy (`--check`: exit 1 if the file is not canonical).
+    Fmt(fmt::FmtArgs),
     /// Backtest a strategy on the data set and print its metrics.
     Backtest(backtest::BacktestArgs),
+    /// Write finlab Python for a strategy (provenance header; `--backtest` adds its metrics).
+    Export(export::ExportArgs),
+    /// Evaluate a strategy and write its position panel as a wide Arrow file (finlab layout).
+    Positions(positions::PositionsArgs),
     /// Backtest a position panel from an Arrow file (wide, finlab layout) with any `sim()` options.
     Sim(sim::SimArgs),
     /// Print the DSL reference (operators and `sim` options), generated from the registry.
@@ -73,7 +83,10 @@ impl From<ExitStatus> for ExitCode {
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Check(a) => check::run(a),
+        Command::Fmt(a) => fmt::run(a),
         Command::Backtest(a) => backtest::run(a),
+        Command::Export(a) => export::run(a),
+        Command::Positions(a) => positions::run(a),
         Command::Sim(a) => sim::run(a),
         Command::Data(a) => data::run(a),
         Command::Ops => {
@@ -85,6 +98,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
 
 pub(crate) fn read_source(file: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+/// A sandbox with `limits`, its compiled guest from the module cache (compiled and cached on a
+/// miss, which is logged).
+pub(crate) fn sandbox(limits: Limits) -> anyhow::Result<Sandbox> {
+    let cache_dir = default_cache_dir();
+    let start = std::time::Instant::now();
+    let sandbox = Sandbox::new(limits, Some(&cache_dir)).context("starting the sandbox")?;
+    if sandbox.cache == CacheOutcome::Compiled {
+        log(&format!(
+            "compiled the sandbox guest in {:.1}s (cached in {} for later runs)",
+            start.elapsed().as_secs_f64(),
+            cache_dir.display()
+        ));
+    }
+    Ok(sandbox)
 }
 
 pub(crate) fn log(msg: &str) {

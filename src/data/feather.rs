@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, TimestampNanosecondArray};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, TimestampNanosecondArray,
+};
 use arrow_ipc::reader::FileReader;
 use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
@@ -382,6 +384,26 @@ pub fn write_wide(
     panel: &PanelData,
     metadata: &[(&str, String)],
 ) -> Result<(), DataError> {
+    write_wide_as(path, panel, metadata, ValueType::Float64)
+}
+
+/// Arrow type of the value columns of a written panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    /// float64; NaN for missing values.
+    Float64,
+    /// bool: non-zero values are `true`; zero and NaN are `false` (pandas reads the columns as
+    /// `bool`, as finlab's own bool positions are; [`read_wide`] reads them back as 0/1).
+    Bool,
+}
+
+/// [`write_wide`] with the value columns as `values`.
+pub fn write_wide_as(
+    path: &Path,
+    panel: &PanelData,
+    metadata: &[(&str, String)],
+    values: ValueType,
+) -> Result<(), DataError> {
     let io = |e: std::io::Error| DataError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -391,12 +413,10 @@ pub fn write_wide(
         DataType::Timestamp(TimeUnit::Nanosecond, None),
         false,
     )];
-    fields.extend(
-        panel
-            .columns
-            .iter()
-            .map(|c| Field::new(c, DataType::Float64, true)),
-    );
+    fields.extend(panel.columns.iter().map(|c| match values {
+        ValueType::Float64 => Field::new(c, DataType::Float64, true),
+        ValueType::Bool => Field::new(c, DataType::Boolean, false),
+    }));
     let meta: HashMap<String, String> = metadata
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
@@ -412,7 +432,16 @@ pub fn write_wide(
     for c in 0..panel.columns.len() {
         // Missing values are stored as NaN without a validity bitmap: pandas and finlab read
         // them as NaN, the files are smaller and loading is a plain buffer copy.
-        arrays.push(Arc::new(Float64Array::from(panel.column(c).to_vec())));
+        let column = panel.column(c);
+        arrays.push(match values {
+            ValueType::Float64 => Arc::new(Float64Array::from(column.to_vec())),
+            ValueType::Bool => Arc::new(BooleanArray::from(
+                column
+                    .iter()
+                    .map(|v| *v != 0.0 && !v.is_nan())
+                    .collect::<Vec<bool>>(),
+            )),
+        });
     }
     let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(arrow_err(path))?;
     // A few record batches of rows, so readers can decompress them in parallel.
@@ -461,6 +490,21 @@ mod tests {
         assert_eq!(back.columns, p.columns);
         assert!(back.values[1].is_nan());
         assert_eq!(back.values[5], 6.0);
+    }
+
+    #[test]
+    fn bool_columns_round_trip_as_zero_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = PanelData {
+            name: "position".into(),
+            dates: vec![19000, 19001],
+            columns: vec!["2330".into()],
+            values: vec![1.0, f64::NAN],
+        };
+        let path = dir.path().join("pos.feather");
+        write_wide_as(&path, &p, &[], ValueType::Bool).unwrap();
+        let back = read_wide(&path).unwrap();
+        assert_eq!(back.values, vec![1.0, 0.0]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Diagnostics as data: a stable kebab-case code, a severity, a message, a primary span with a
 //! label and hints. Spans are byte ranges; [`LineIndex`] turns them into line:col only when
-//! rendering. Renderers: [`render`] (rustc style, for people) and [`render_compact`] (one line
-//! each, for the LLM repair prompt and logs).
+//! rendering. Renderers: [`render`] (rustc style, for people), [`render_compact`] (one line
+//! each, for the LLM repair prompt and logs) and [`locate`] (records for JSON output).
 
 use serde::Serialize;
 
@@ -172,6 +172,47 @@ pub fn render_compact(diags: &[Diagnostic], source: &str, file: &str) -> String 
         .collect()
 }
 
+/// One diagnostic located in its file, as `check --json` prints it: 1-based lines, columns
+/// counted in characters, the end exclusive.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Located {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub end_line: usize,
+    pub end_col: usize,
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    pub label: String,
+    /// The hints, one per line; `None` without hints.
+    pub hint: Option<String>,
+}
+
+/// Locates each diagnostic in `source` (for JSON output).
+pub fn locate(diags: &[Diagnostic], source: &str, file: &str) -> Vec<Located> {
+    let index = LineIndex::new(source);
+    diags
+        .iter()
+        .map(|d| {
+            let (line, col) = index.line_col(d.span.start);
+            let (end_line, end_col) = index.line_col(d.span.end);
+            Located {
+                file: file.to_string(),
+                line,
+                col,
+                end_line,
+                end_col,
+                severity: d.severity,
+                code: d.code,
+                message: d.message.clone(),
+                label: d.label.clone(),
+                hint: (!d.hints.is_empty()).then(|| d.hints.join("\n")),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +225,18 @@ mod tests {
         let off = src.find("get").unwrap() as u32;
         assert_eq!(idx.line_col(off), (2, 10));
         assert_eq!(idx.line_text(2), "b = data.get(\"價格\")");
+    }
+
+    #[test]
+    fn locate_gives_start_and_end_in_characters() {
+        let src = "x = \"價\"\ny = close.shift(-1)\n";
+        let start = src.find("-1").unwrap();
+        let d = Diagnostic::error("lookahead-shift", Span::new(start, start + 2), "bad")
+            .hint("a")
+            .hint("b");
+        let l = &locate(&[d], src, "s.strat")[0];
+        assert_eq!((l.line, l.col, l.end_line, l.end_col), (2, 17, 2, 19));
+        assert_eq!(l.hint.as_deref(), Some("a\nb"));
     }
 
     #[test]

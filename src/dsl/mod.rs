@@ -5,13 +5,14 @@
 pub mod ast;
 pub mod check;
 pub mod diagnostic;
+pub mod fmt;
 pub mod parse;
 pub mod reference;
 pub mod sim_args;
 pub mod suggest;
 
 pub use check::{check, CheckContext, Checked, PanelKind, TArg, TExpr, TypedProgram};
-pub use diagnostic::{render, render_compact, Diagnostic, Severity};
+pub use diagnostic::{locate, render, render_compact, Diagnostic, Located, Severity};
 pub use parse::parse;
 pub use sim_args::SimCall;
 
