@@ -50,7 +50,11 @@ fn oracle_python() -> PathBuf {
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let python = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
-    assert!(python.is_file(), "setup.sh printed no python path:\n{}", text(&out));
+    assert!(
+        python.is_file(),
+        "setup.sh printed no python path:\n{}",
+        text(&out)
+    );
     python
 }
 
@@ -64,7 +68,9 @@ fn engine(data: &Path) -> Command {
 /// Runs one step; on failure returns its description and output instead of panicking, so every
 /// example is tried and the report lists all of them.
 fn step(what: &str, cmd: &mut Command) -> Result<Output, String> {
-    let out = cmd.output().map_err(|e| format!("{what}: cannot start: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
     if out.status.success() {
         Ok(out)
     } else {
@@ -81,7 +87,11 @@ fn roundtrip(python: &Path, data: &Path, strat: &Path, work: &Path) -> Result<St
 
     step(
         "dsl-engine export",
-        engine(data).arg("export").arg(strat).arg("-o").arg(&exported),
+        engine(data)
+            .arg("export")
+            .arg(strat)
+            .arg("-o")
+            .arg(&exported),
     )?;
     step(
         "finlab (run_strategy.py)",
@@ -109,7 +119,11 @@ fn roundtrip(python: &Path, data: &Path, strat: &Path, work: &Path) -> Result<St
             .arg(&ours)
             .args(["--label-a", "finlab", "--label-b", "dsl-engine"]),
     )?;
-    Ok(String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_string())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string())
 }
 
 #[test]
