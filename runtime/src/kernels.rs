@@ -1,106 +1,103 @@
 //! Column and row kernels on plain `f64` slices (NaN = missing), written to follow pandas'
 //! algorithms (finlab's DataFrame methods are pandas underneath) so results match to rounding.
 
-/// pandas `rolling(window, min_periods).sum()` / `.mean()` (Kahan-compensated running sum).
+/// Kahan-compensated `sum += v` (pandas' `add_sum`/`add_mean` step).
+fn kahan(sum: &mut f64, comp: &mut f64, v: f64) {
+    let y = v - *comp;
+    let t = *sum + y;
+    *comp = t - *sum - y;
+    *sum = t;
+}
+
+/// pandas `rolling(window, min_periods).sum()` / `.mean()`: a running sum with separate Kahan
+/// compensations for added and removed values, removals first, and a window of identical values
+/// reported exactly (pandas' `num_consecutive_same_value`).
 pub fn rolling_sum_mean(x: &[f64], window: usize, min_periods: usize, mean: bool) -> Vec<f64> {
     let minp = min_periods.max(1);
     let mut out = vec![f64::NAN; x.len()];
-    let (mut sum, mut comp, mut nobs) = (0.0f64, 0.0f64, 0usize);
-    let (mut prev, mut same) = (f64::NAN, 0usize);
-    let add = |v: f64, sum: &mut f64, comp: &mut f64| {
-        let y = v - *comp;
-        let t = *sum + y;
-        *comp = (t - *sum) - y;
-        *sum = t;
-    };
+    let (mut sum, mut comp_add, mut comp_rem, mut nobs) = (0.0f64, 0.0f64, 0.0f64, 0usize);
+    let (mut prev, mut same) = (x.first().copied().unwrap_or(f64::NAN), 0usize);
     for i in 0..x.len() {
-        let v = x[i];
-        if !v.is_nan() {
-            nobs += 1;
-            add(v, &mut sum, &mut comp);
-            if v == prev {
-                same += 1;
-            } else {
-                same = 1;
-                prev = v;
-            }
-        }
         if i >= window {
             let old = x[i - window];
             if !old.is_nan() {
                 nobs -= 1;
-                add(-old, &mut sum, &mut comp);
+                kahan(&mut sum, &mut comp_rem, -old);
             }
         }
-        if nobs == 0 {
-            sum = 0.0;
-            comp = 0.0;
+        let v = x[i];
+        if !v.is_nan() {
+            nobs += 1;
+            kahan(&mut sum, &mut comp_add, v);
+            if v == prev {
+                same += 1;
+            } else {
+                same = 1;
+            }
+            prev = v;
         }
         if nobs >= minp {
-            out[i] = if same >= nobs {
-                if mean {
-                    prev
-                } else {
-                    prev * nobs as f64
-                }
-            } else if mean {
-                sum / nobs as f64
-            } else {
-                sum
+            out[i] = match (mean, same >= nobs) {
+                (true, true) => prev,
+                (true, false) => sum / nobs as f64,
+                (false, true) => prev * nobs as f64,
+                (false, false) => sum,
             };
         }
     }
     out
 }
 
-/// pandas `rolling(window, min_periods).std()` (ddof = 1, Welford updates).
+/// pandas `rolling(window, min_periods).std()` (ddof = 1): Welford updates with separate Kahan
+/// compensations for added and removed values, removals first; a window of identical values
+/// has deviation 0.
 pub fn rolling_std(x: &[f64], window: usize, min_periods: usize) -> Vec<f64> {
     let minp = min_periods.max(1);
     let mut out = vec![f64::NAN; x.len()];
-    let (mut nobs, mut mean, mut ssq, mut comp) = (0usize, 0.0f64, 0.0f64, 0.0f64);
-    let (mut prev, mut same) = (f64::NAN, 0usize);
+    let (mut nobs, mut mean, mut ssq) = (0usize, 0.0f64, 0.0f64);
+    let (mut comp_add, mut comp_rem) = (0.0f64, 0.0f64);
+    let (mut prev, mut same) = (x.first().copied().unwrap_or(f64::NAN), 0usize);
     for i in 0..x.len() {
-        let v = x[i];
-        if !v.is_nan() {
-            nobs += 1;
-            let prev_mean = mean - comp;
-            let y = v - comp;
-            let t = y - mean;
-            comp = t + mean - y;
-            mean += t / nobs as f64;
-            ssq += (v - prev_mean) * (v - mean);
-            if v == prev {
-                same += 1;
-            } else {
-                same = 1;
-                prev = v;
-            }
-        }
         if i >= window {
             let old = x[i - window];
             if !old.is_nan() {
                 nobs -= 1;
                 if nobs > 0 {
-                    let prev_mean = mean - comp;
-                    let y = old - comp;
+                    let prev_mean = mean - comp_rem;
+                    let y = old - comp_rem;
                     let t = y - mean;
-                    comp = t + mean - y;
+                    comp_rem = t + mean - y;
                     mean -= t / nobs as f64;
                     ssq -= (old - prev_mean) * (old - mean);
                 } else {
                     mean = 0.0;
                     ssq = 0.0;
-                    comp = 0.0;
                 }
             }
+        }
+        let v = x[i];
+        if !v.is_nan() {
+            nobs += 1;
+            if v == prev {
+                same += 1;
+            } else {
+                same = 1;
+            }
+            prev = v;
+            let prev_mean = mean - comp_add;
+            let y = v - comp_add;
+            let t = y - mean;
+            comp_add = t + mean - y;
+            mean += t / nobs as f64;
+            ssq += (v - prev_mean) * (v - mean);
         }
         if nobs >= minp && nobs > 1 {
             let var = if same >= nobs {
                 0.0
             } else {
-                (ssq / (nobs - 1) as f64).max(0.0)
+                ssq / (nobs - 1) as f64
             };
-            out[i] = var.sqrt();
+            out[i] = if var > 0.0 { var.sqrt() } else { 0.0 };
         }
     }
     out
