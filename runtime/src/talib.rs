@@ -1,5 +1,6 @@
 //! TA-Lib's indicators with its default settings (SMA seeds, Wilder smoothing, no unstable
-//! period), per stock. As the `talib` Python wrapper does, computation starts at the first row
+//! period; the operation order of the TA-Lib 0.6 C library bundled with the `TA-Lib` 0.8 wheel,
+//! checked bit for bit against it), per stock. As the `talib` Python wrapper does, computation starts at the first row
 //! where every input is present; earlier rows and the indicator's lookback are NaN.
 
 /// The outputs of one indicator for one stock (one vector per output).
@@ -162,8 +163,12 @@ pub fn stoch(
     let mut fast = Vec::with_capacity(m + 1 - fastk);
     for i in fastk - 1..m {
         let (hh, ll) = highest_lowest(h, l, i, fastk);
-        let diff = (hh - ll) / 100.0;
-        fast.push(if diff != 0.0 { (c[i] - ll) / diff } else { 0.0 });
+        let range = hh - ll;
+        fast.push(if range != 0.0 {
+            (c[i] - ll) / range * 100.0
+        } else {
+            0.0
+        });
     }
     let k = sma(&fast, slowk);
     let k_valid: Vec<f64> = k[slowk - 1..].to_vec();
@@ -251,8 +256,12 @@ pub fn willr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs
     let (h, l, c) = (&high[b..], &low[b..], &close[b..]);
     for i in period.saturating_sub(1)..c.len() {
         let (hh, ll) = highest_lowest(h, l, i, period);
-        let diff = (hh - ll) / -100.0;
-        out[b + i] = if diff != 0.0 { (hh - c[i]) / diff } else { 0.0 };
+        let range = hh - ll;
+        out[b + i] = if range != 0.0 {
+            (hh - c[i]) / range * -100.0
+        } else {
+            0.0
+        };
     }
     vec![out]
 }
