@@ -132,6 +132,12 @@ fn fmt_properties_hold_on_the_examples() {
         let src = std::fs::read_to_string(&path).unwrap();
         assert!(compile(&src, &CheckContext::default()).program.is_some());
         assert_fmt_properties(&src).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let canonical = dsl_engine::dsl::fmt::format_source(&src).unwrap();
+        assert!(
+            canonical == src,
+            "{} is not canonical: run `dsl-engine fmt` on it",
+            path.display()
+        );
     }
 }
 

@@ -377,8 +377,16 @@ impl Printer<'_> {
             }
             StmtKind::Keyword { .. } => self.raw(stmt.span.start as usize..end, true),
             StmtKind::Assign { target, value } => {
-                let head = format!("{} = ", self.expr_str(target, 0));
-                self.with_value(head, value)
+                let target = match &target.kind {
+                    // `a, b = ...` (unpacking an indicator's outputs) stays unparenthesized.
+                    ExprKind::Tuple(items) if !target.parens && items.len() > 1 => items
+                        .iter()
+                        .map(|i| self.expr_str(i, 0))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    _ => self.expr_str(target, 0),
+                };
+                self.with_value(format!("{target} = "), value)
             }
             StmtKind::AugAssign { target, op, value } => {
                 let head = format!("{} {op} ", self.expr_str(target, 0));
@@ -403,6 +411,30 @@ impl Printer<'_> {
                     s.push_str("    ");
                     s.push_str(&self.arg(a));
                     s.push_str(",\n");
+                }
+                s.push(')');
+                s
+            }
+            ExprKind::Binary { op, .. }
+                if matches!(
+                    op,
+                    BinaryOp::BitAnd | BinaryOp::BitOr | BinaryOp::Add | BinaryOp::Mul
+                ) =>
+            {
+                // A long chain of one operator: one operand per line inside parentheses.
+                let mut operands = Vec::new();
+                flatten(value, *op, &mut operands);
+                let p = binary_prec(*op);
+                let mut s = head;
+                s.push_str("(\n");
+                for (i, e) in operands.iter().enumerate() {
+                    s.push_str("    ");
+                    if i > 0 {
+                        s.push_str(op.symbol());
+                        s.push(' ');
+                    }
+                    self.child(e, if i == 0 { p } else { p + 1 }, &mut s);
+                    s.push('\n');
                 }
                 s.push(')');
                 s
@@ -631,6 +663,22 @@ impl Printer<'_> {
     }
 }
 
+/// The operands of a left-associated chain of `op` (`a & b & c` → a, b, c).
+fn flatten<'a>(e: &'a Expr, op: BinaryOp, out: &mut Vec<&'a Expr>) {
+    match &e.kind {
+        ExprKind::Binary {
+            op: inner,
+            lhs,
+            rhs,
+            ..
+        } if *inner == op && (!e.parens || out.is_empty()) => {
+            flatten(lhs, op, out);
+            out.push(rhs);
+        }
+        _ => out.push(e),
+    }
+}
+
 fn import_item(item: &ImportItem) -> String {
     match &item.alias {
         Some(a) => format!("{} as {a}", item.name),
@@ -659,6 +707,15 @@ mod tests {
         assert_eq!(
             fmt("x = a - (b - c) - (d - e)\n"),
             "x = a - (b - c) - (d - e)\n"
+        );
+        assert_eq!(
+            fmt("(a,b) = f()\na , b = f()\n"),
+            "a, b = f()\na, b = f()\n"
+        );
+        let long = "cond = (aaaaaaaaaaaaaaaaaaaa > 1) & (bbbbbbbbbbbbbbbbbbbbbbbbb > 2) & (cccccccccccccccccccccccccc > 3) & dd\n";
+        assert_eq!(
+            fmt(long),
+            "cond = (\n    (aaaaaaaaaaaaaaaaaaaa > 1)\n    & (bbbbbbbbbbbbbbbbbbbbbbbbb > 2)\n    & (cccccccccccccccccccccccccc > 3)\n    & dd\n)\n"
         );
         assert_eq!(
             fmt("x = (a < b) < c\ny = a < b < c\n"),
