@@ -1,6 +1,9 @@
 //! finlab's `hold_until` (spec §5.4): hold each name from an entry event until its exit, at most
 //! `nstocks_limit` names per row chosen by a min–max-normalised rank, with optional price stops.
 
+// Index loops mirror the reference algorithms (TA-Lib, pandas) line by line.
+#![allow(clippy::needless_range_loop)]
+
 /// A date-indexed panel as plain columns (NaN = missing; bools as 0/1).
 pub struct Frame<'a> {
     pub dates: &'a [i32],

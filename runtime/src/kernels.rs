@@ -1,6 +1,9 @@
 //! Column and row kernels on plain `f64` slices (NaN = missing), written to follow pandas'
 //! algorithms (finlab's DataFrame methods are pandas underneath) so results match to rounding.
 
+// Index loops mirror the reference algorithms (TA-Lib, pandas) line by line.
+#![allow(clippy::needless_range_loop)]
+
 /// Kahan-compensated `sum += v` (pandas' `add_sum`/`add_mean` step).
 fn kahan(sum: &mut f64, comp: &mut f64, v: f64) {
     let y = v - *comp;

@@ -230,6 +230,7 @@ const fn p(name: &'static str, kind: ParamKind, default: ParamDefault) -> ParamS
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn op(
     id: OpId,
     name: &'static str,

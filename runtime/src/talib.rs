@@ -1,7 +1,12 @@
 //! TA-Lib's indicators with its default settings (SMA seeds, Wilder smoothing, no unstable
-//! period; the operation order of the TA-Lib 0.6 C library bundled with the `TA-Lib` 0.8 wheel,
-//! checked bit for bit against it), per stock. As the `talib` Python wrapper does, computation starts at the first row
+//! period), per stock. As the `talib` Python wrapper does, computation starts at the first row
 //! where every input is present; earlier rows and the indicator's lookback are NaN.
+//! Checked against the TA-Lib 0.8 wheel (C library 0.6) on the test market: STOCH and WILLR
+//! are bit-identical; RSI, ATR, MACD and BBANDS agree to ≤ 1e-11 relative (the C library's
+//! exact floating-point operation order is not reproduced).
+
+// Index loops mirror the reference algorithms (TA-Lib, pandas) line by line.
+#![allow(clippy::needless_range_loop)]
 
 /// The outputs of one indicator for one stock (one vector per output).
 pub type Outputs = Vec<Vec<f64>>;

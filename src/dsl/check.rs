@@ -168,6 +168,8 @@ pub fn check(program: &Program, ctx: &CheckContext) -> Checked {
         diags: Vec::new(),
         sim: None,
         sim_span: None,
+        assigned: Vec::new(),
+        used: std::collections::BTreeSet::new(),
     };
     c.env.insert("data".into(), Val::DataModule);
     c.env.insert("sim".into(), Val::SimFn);
@@ -212,6 +214,22 @@ pub fn check(program: &Program, ctx: &CheckContext) -> Checked {
                 .hint("end with e.g. `sim(position, resample=\"M\")`"),
         );
     }
+    let unused: Vec<(String, Span)> = c
+        .assigned
+        .iter()
+        .filter(|(n, _)| !n.starts_with('_') && !c.used.contains(n))
+        .cloned()
+        .collect();
+    for (n, span) in unused {
+        c.diags.push(
+            Diagnostic::warning(
+                "unused-variable",
+                span,
+                format!("`{n}` is assigned but never used"),
+            )
+            .hint("remove it (an unused dataset is not loaded), or use it in the position"),
+        );
+    }
     c.diags.sort_by_key(|d| (d.span.start, d.span.end));
     let has_error = c.diags.iter().any(Diagnostic::is_error);
     Checked {
@@ -226,6 +244,9 @@ struct Checker<'a> {
     diags: Vec<Diagnostic>,
     sim: Option<TypedProgram>,
     sim_span: Option<Span>,
+    /// Names bound by plain assignments, with their spans (for unused-variable warnings).
+    assigned: Vec<(String, Span)>,
+    used: std::collections::BTreeSet<String>,
 }
 
 fn is_sim_call(e: &Expr) -> Option<&[Arg]> {
@@ -345,20 +366,23 @@ impl Checker<'_> {
                             );
                             self.env.insert(n.clone(), Val::Poison);
                         } else {
+                            if matches!(val, Val::Panel(..) | Val::Number(_)) {
+                                self.assigned.push((n.clone(), target.span));
+                            }
                             self.env.insert(n.clone(), val);
                         }
                     }
                     ExprKind::Tuple(items)
                         if items.iter().all(|i| matches!(i.kind, ExprKind::Name(_))) =>
                     {
-                        match val {
-                            Val::Poison => {
-                                for item in items {
-                                    if let ExprKind::Name(n) = &item.kind {
-                                        self.env.insert(n.clone(), Val::Poison);
-                                    }
-                                }
+                        // Bind every name first so a refused unpacking does not cascade.
+                        for item in items {
+                            if let ExprKind::Name(n) = &item.kind {
+                                self.env.insert(n.clone(), Val::Poison);
                             }
+                        }
+                        match val {
+                            Val::Poison => {}
                             Val::Multi(op, outs) if outs.len() == items.len() => {
                                 for (item, e) in items.iter().zip(outs) {
                                     if let ExprKind::Name(n) = &item.kind {
@@ -629,6 +653,7 @@ impl Checker<'_> {
 
     fn name(&mut self, n: &str, span: Span) -> Val {
         if let Some(v) = self.env.get(n) {
+            self.used.insert(n.to_string());
             return v.clone();
         }
         if FORBIDDEN_BUILTINS.contains(&n) {
@@ -650,6 +675,11 @@ impl Checker<'_> {
         }
         let mut d = Diagnostic::error("undefined-name", span, format!("`{n}` is not defined"))
             .label("unknown name");
+        if n == "max" || n == "min" {
+            return self.err(d.hint(format!(
+                "for an element-wise {n} write `np.{n}imum(a, b)` (with `import numpy as np`)"
+            )));
+        }
         let names: Vec<&str> = self.env.keys().map(String::as_str).collect();
         if let Some(s) = did_you_mean(n, names) {
             d = d.hint(format!("did you mean `{s}`?"));
@@ -1603,12 +1633,26 @@ mod tests {
     use super::super::parse::parse;
     use super::*;
 
-    fn codes(src: &str) -> Vec<&'static str> {
+    fn all_codes(src: &str) -> Vec<&'static str> {
+        let keys = [
+            "price:收盤價",
+            "price:最高價",
+            "price:最低價",
+            "etl:adj_close",
+        ];
         let ctx = CheckContext {
-            datasets: Some(vec!["price:收盤價".into(), "etl:adj_close".into()]),
+            datasets: Some(keys.iter().map(|k| k.to_string()).collect()),
         };
         let checked = check(&parse(src).unwrap(), &ctx);
         checked.diagnostics.iter().map(|d| d.code).collect()
+    }
+
+    /// Diagnostic codes, without unused-variable warnings (the shared header defines `close`).
+    fn codes(src: &str) -> Vec<&'static str> {
+        all_codes(src)
+            .into_iter()
+            .filter(|c| *c != "unused-variable")
+            .collect()
     }
 
     const HEAD: &str = "from finlab import data\nfrom finlab.backtest import sim\nclose = data.get(\"price:收盤價\")\n";
@@ -1645,6 +1689,76 @@ mod tests {
         assert_eq!(c("x = clse"), vec!["undefined-name"]);
         assert_eq!(c("x = close[close]"), vec!["mask-needs-bool"]);
         assert_eq!(c("x = 1 < close < 5"), vec!["chained-comparison"]);
+    }
+
+    #[test]
+    fn registry_operators_check_their_arguments() {
+        let ok = |body: &str| {
+            let v = codes(&format!("{HEAD}{body}\nsim(x)\n"));
+            assert!(v.is_empty(), "{body}: {v:?}");
+        };
+        ok("x = close.rolling(20, min_periods=5).std() > 1");
+        ok("x = close.rank(axis=1, pct=True) > 0.5");
+        ok("x = close > close.quantile_row(0.8)");
+        ok("x = (close > 10).hold_until(close < 5, nstocks_limit=3, stop_loss=0.1, rank=-close)");
+        ok("k, d = data.indicator(\"STOCH\")\nx = k > d");
+        ok("import numpy as np\nx = np.maximum(close, close.shift(1)) > 10");
+        ok("x = abs(close.pct_change()) < 0.05");
+        ok("x = close.where(close > 5, 0).fillna(0) > 1");
+        let c = |body: &str| codes(&format!("{HEAD}{body}\nsim(x)\n"));
+        assert_eq!(
+            c("x = close.rank(pct=True) > 0.5"),
+            vec!["missing-argument"]
+        );
+        assert_eq!(c("x = close.rank(axis=0) > 0.5"), vec!["lookahead-rank"]);
+        assert_eq!(c("x = close.pct_change(-5) > 0"), vec!["lookahead-shift"]);
+        assert_eq!(
+            c("x = close.rolling(5, min_periods=9).mean() > 0"),
+            vec!["argument-out-of-range"]
+        );
+        assert_eq!(c("x = close.rolling(5).mean"), vec!["sim-arguments"]);
+        assert_eq!(c("x = close.rolling(5).avg() > 0"), vec!["unknown-method"]);
+        assert_eq!(c("x = close.sum() > 0"), vec!["unknown-method"]);
+        assert_eq!(
+            c("x = data.indicator(\"RSX\") > 50"),
+            vec!["invalid-indicator"]
+        );
+        assert_eq!(
+            c("x = data.indicator(\"MACD\") > 0"),
+            vec!["invalid-operand"]
+        );
+        assert_eq!(
+            c("a, b = data.indicator(\"MACD\")\nx = a > b"),
+            vec!["unpack-outputs"]
+        );
+        assert_eq!(
+            c("x = close.quantile_row(0.5) < close"),
+            vec!["series-operand"]
+        );
+        assert_eq!(c("x = close.is_entry()"), vec!["invalid-receiver"]);
+        assert_eq!(
+            c("x = (close > 1).hold_until(close)"),
+            vec!["invalid-argument"]
+        );
+        assert_eq!(
+            c("x = close.clip(lower=5, upper=1) > 0"),
+            vec!["argument-out-of-range"]
+        );
+        assert_eq!(
+            c("x = close.shift(periods=1, periods=2) > 0"),
+            vec!["duplicate-argument"]
+        );
+        assert_eq!(c("x = max(close, 1) > 0"), vec!["undefined-name"]);
+        assert_eq!(
+            c("import numpy as np\nx = np.sqrt(close) > 0"),
+            vec!["unsupported-function"]
+        );
+        assert_eq!(
+            all_codes(&format!(
+                "{HEAD}y = close\n_z = close\nx = close > 1\nsim(x)\n"
+            )),
+            vec!["unused-variable"]
+        );
     }
 
     #[test]
