@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 use dsl_engine::data::synth::{SynthConfig, GENERATOR, VERSION};
 use dsl_engine::data::{self, DataDir};
@@ -20,4 +21,49 @@ pub fn data_dir() -> DataDir {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("synthetic-data-{GENERATOR}-v{VERSION}-test"));
     data::ensure(&dir, &SynthConfig::test(), &mut |_| {}).expect("generating synthetic data")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The finlab oracle venv's python (`tests/finlab/setup.sh`, pinned finlab 2.2.20), created on
+/// first use under the target temp dir and reused afterwards. Creating it needs PyPI, which CI
+/// has; without it the calling test fails with the setup's message.
+pub fn oracle_python() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("finlab-oracle-venv");
+    let setup = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/finlab/setup.sh");
+    let out = Command::new("bash")
+        .arg(&setup)
+        .arg(&venv)
+        .output()
+        .expect("running bash tests/finlab/setup.sh");
+    if !out.status.success() {
+        panic!(
+            "the finlab oracle venv could not be set up ({} {}), so finlab's results cannot \
+             be computed. It needs python3 and network access to PyPI (exit 3 = PyPI \
+             unreachable). Set DSL_FINLAB_ORACLE=0 to skip the oracle tests offline.\n{}",
+            setup.display(),
+            venv.display(),
+            text(&out)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let python = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+    assert!(
+        python.is_file(),
+        "setup.sh printed no python path:\n{}",
+        text(&out)
+    );
+    python
+}
+
+/// False when `DSL_FINLAB_ORACLE=0` (offline work only; CI never sets it).
+pub fn oracle_enabled() -> bool {
+    std::env::var("DSL_FINLAB_ORACLE").map_or(true, |v| v != "0")
 }

@@ -29,35 +29,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// The oracle venv's python, created on first use.
-fn oracle_python() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("finlab-oracle-venv");
-    let setup = manifest().join("tests/finlab/setup.sh");
-    let out = Command::new("bash")
-        .arg(&setup)
-        .arg(&venv)
-        .output()
-        .expect("running bash tests/finlab/setup.sh");
-    if !out.status.success() {
-        panic!(
-            "the finlab oracle venv could not be set up ({} {}), so finlab's positions cannot \
-             be computed. It needs python3 and network access to PyPI (exit 3 = PyPI \
-             unreachable). Set DSL_FINLAB_ORACLE=0 to skip this test offline.\n{}",
-            setup.display(),
-            venv.display(),
-            text(&out)
-        );
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let python = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
-    assert!(
-        python.is_file(),
-        "setup.sh printed no python path:\n{}",
-        text(&out)
-    );
-    python
-}
-
 fn engine(data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dsl-engine"));
     cmd.env("DSL_ENGINE_CACHE_DIR", common::cache_dir())
@@ -132,7 +103,7 @@ fn examples_match_finlab_positions() {
         eprintln!("finlab oracle skipped: DSL_FINLAB_ORACLE=0");
         return;
     }
-    let python = oracle_python();
+    let python = common::oracle_python();
     let data = common::data_dir();
     let work = tempfile::tempdir().unwrap();
 

@@ -866,7 +866,12 @@ fn dispatch(
         OpId::Clip => {
             let lo = call.float("lower")?.unwrap_or(f64::NEG_INFINITY);
             let hi = call.float("upper")?.unwrap_or(f64::INFINITY);
-            per_column(p, |c| c.iter().map(|x| x.max(lo).min(hi)).collect())
+            per_column(p, |c| {
+                // f64::max/min would replace a missing value by the bound; pandas keeps NaN.
+                c.iter()
+                    .map(|x| if x.is_nan() { *x } else { x.max(lo).min(hi) })
+                    .collect()
+            })
         }
         OpId::Where => {
             let cond = call
@@ -1167,9 +1172,9 @@ fn select_per_row(p: &Panel, n: usize, largest: bool) -> Vec<BooleanChunked> {
             let order = |x: &usize, y: &usize| {
                 let (a, b) = (cols[*x][r], cols[*y][r]);
                 let by_value = if largest {
-                    b.total_cmp(&a)
+                    b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal)
                 } else {
-                    a.total_cmp(&b)
+                    a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
                 };
                 by_value.then(x.cmp(y))
             };

@@ -164,7 +164,11 @@ pub fn hold_until(
     let mut max_ratio = vec![f64::NAN; ncol];
     // Stable ascending sort by score, then take the last `limit`: ties favour later columns.
     let top = |cands: &mut Vec<(f64, usize)>, limit: usize| -> Vec<usize> {
-        cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        cands.sort_by(|a, b| {
+            a.0.partial_cmp(&b.0)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.1.cmp(&b.1))
+        });
         let skip = cands.len().saturating_sub(limit);
         cands[skip..].iter().map(|c| c.1).collect()
     };

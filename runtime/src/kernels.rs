@@ -51,56 +51,89 @@ pub fn rolling_sum_mean(x: &[f64], window: usize, min_periods: usize, mean: bool
     out
 }
 
-/// pandas `rolling(window, min_periods).std()` (ddof = 1): Welford updates with separate Kahan
-/// compensations for added and removed values, removals first; a window of identical values
-/// has deviation 0.
+/// State of pandas' online variance (Welford with Kahan compensation).
+#[derive(Default)]
+struct Welford {
+    nobs: f64,
+    mean: f64,
+    ssq: f64,
+    unstable: bool,
+}
+
+/// An update is "ill-conditioned" when it leaves fewer than ~3 significant digits.
+const INV_COND_TOL: f64 = f64::EPSILON * 1e3;
+
+impl Welford {
+    fn add(&mut self, v: f64, comp: &mut f64) {
+        if v.is_nan() {
+            return;
+        }
+        let prev_m2 = self.ssq;
+        self.nobs += 1.0;
+        let prev_mean = self.mean - *comp;
+        let y = v - *comp;
+        let t = y - self.mean;
+        *comp = t + self.mean - y;
+        self.mean += t / self.nobs;
+        self.ssq += (v - prev_mean) * (v - self.mean);
+        if prev_m2 * INV_COND_TOL > self.ssq {
+            self.unstable = true;
+        }
+    }
+
+    fn remove(&mut self, v: f64, comp: &mut f64) {
+        if v.is_nan() {
+            return;
+        }
+        let prev_m2 = self.ssq;
+        self.nobs -= 1.0;
+        if self.nobs != 0.0 {
+            let prev_mean = self.mean - *comp;
+            let y = v - *comp;
+            let t = y - self.mean;
+            *comp = t + self.mean - y;
+            self.mean -= t / self.nobs;
+            self.ssq -= (v - prev_mean) * (v - self.mean);
+            if prev_m2 * INV_COND_TOL > self.ssq {
+                self.unstable = true;
+            }
+        } else {
+            self.mean = 0.0;
+            self.ssq = 0.0;
+            self.unstable = false;
+        }
+    }
+}
+
+/// pandas `rolling(window, min_periods).std()` (ddof = 1): `roll_var`'s Welford updates with
+/// separate Kahan compensations for added and removed values, removals first, the window
+/// recomputed from scratch after an ill-conditioned update; negative variance reads as 0.
 pub fn rolling_std(x: &[f64], window: usize, min_periods: usize) -> Vec<f64> {
-    let minp = min_periods.max(1);
+    let minp = min_periods.max(1) as f64;
     let mut out = vec![f64::NAN; x.len()];
-    let (mut nobs, mut mean, mut ssq) = (0usize, 0.0f64, 0.0f64);
+    let mut w = Welford::default();
     let (mut comp_add, mut comp_rem) = (0.0f64, 0.0f64);
-    let (mut prev, mut same) = (x.first().copied().unwrap_or(f64::NAN), 0usize);
     for i in 0..x.len() {
-        if i >= window {
-            let old = x[i - window];
-            if !old.is_nan() {
-                nobs -= 1;
-                if nobs > 0 {
-                    let prev_mean = mean - comp_rem;
-                    let y = old - comp_rem;
-                    let t = y - mean;
-                    comp_rem = t + mean - y;
-                    mean -= t / nobs as f64;
-                    ssq -= (old - prev_mean) * (old - mean);
-                } else {
-                    mean = 0.0;
-                    ssq = 0.0;
-                }
+        let start = (i + 1).saturating_sub(window);
+        let recompute = i == 0 || start >= i;
+        if !recompute {
+            if start > 0 {
+                w.remove(x[start - 1], &mut comp_rem);
             }
+            w.add(x[i], &mut comp_add);
         }
-        let v = x[i];
-        if !v.is_nan() {
-            nobs += 1;
-            if v == prev {
-                same += 1;
-            } else {
-                same = 1;
+        if recompute || w.unstable {
+            w = Welford::default();
+            comp_add = 0.0;
+            comp_rem = 0.0;
+            for &v in &x[start..=i] {
+                w.add(v, &mut comp_add);
             }
-            prev = v;
-            let prev_mean = mean - comp_add;
-            let y = v - comp_add;
-            let t = y - mean;
-            comp_add = t + mean - y;
-            mean += t / nobs as f64;
-            ssq += (v - prev_mean) * (v - mean);
+            w.unstable = false;
         }
-        if nobs >= minp && nobs > 1 {
-            let var = if same >= nobs {
-                0.0
-            } else {
-                ssq / (nobs - 1) as f64
-            };
-            out[i] = if var > 0.0 { var.sqrt() } else { 0.0 };
+        if w.nobs >= minp && w.nobs > 1.0 {
+            let var = w.ssq / (w.nobs - 1.0);
+            out[i] = if var < 0.0 { 0.0 } else { var.sqrt() };
         }
     }
     out
@@ -192,7 +225,10 @@ pub fn rank_row(row: &[f64], method: &str, ascending: bool, pct: bool, out: &mut
     }
     // Stable sort: equal values keep column order (pandas' 'first' uses order of appearance).
     idx.sort_by(|&a, &b| {
-        let o = row[a].total_cmp(&row[b]);
+        // -0.0 and 0.0 are equal (a tie), as in pandas; NaNs were filtered out above.
+        let o = row[a]
+            .partial_cmp(&row[b])
+            .unwrap_or(std::cmp::Ordering::Equal);
         if ascending {
             o
         } else {

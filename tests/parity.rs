@@ -1,0 +1,423 @@
+//! Operator parity with the real finlab 2.2.20: every registry operator and a set of random
+//! compositions, evaluated by the wasm guest in the sandbox and by finlab's `FinlabDataFrame`
+//! (pandas) on small synthetic panels built to hit finlab's alignment rules — NaNs, gaps, a
+//! shifted start, different stock sets and orders, monthly and quarterly dates, ties
+//! (`tests/finlab/make_panels.py`). Results must match: same dates, same stocks in the same
+//! order, bools equal, floats within 1e-9 relative (NaN = NaN).
+//!
+//! finlab runs in the pinned oracle venv (`tests/finlab/setup.sh`, created under the target
+//! temp dir on first use; needs PyPI). `DSL_FINLAB_ORACLE=0` skips this test offline.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dsl_engine::data::feather::read_wide;
+use dsl_engine::data::synth::rng::Rng;
+use dsl_engine::dsl::{compile, CheckContext};
+use dsl_engine::plan::lower;
+use dsl_engine::sandbox::{Limits, Sandbox};
+use dsl_runtime::wire::PanelData;
+
+/// One expression evaluated by both sides.
+#[derive(Clone, Debug)]
+struct Case {
+    name: String,
+    expr: String,
+}
+
+/// The panels `make_panels.py` writes (name → float panel file).
+const PANELS: &[&str] = &[
+    "daily",
+    "daily2",
+    "gapped",
+    "shifted",
+    "ties",
+    "bools",
+    "monthly",
+    "quarterly",
+];
+
+/// Hand-written cases: every operator at least once, the alignment rules, and finlab's quirks.
+fn operator_cases() -> Vec<Case> {
+    let cases = [
+        ("average5", "daily.average(5)"),
+        ("average4_gapped", "gapped.average(4)"),
+        ("rolling_mean_mp", "daily.rolling(5, min_periods=2).mean()"),
+        ("rolling_std", "daily.rolling(6, min_periods=3).std()"),
+        ("rolling_sum_gapped", "gapped.rolling(4).sum()"),
+        ("rolling_max", "daily.rolling(5).max()"),
+        ("rolling_min_gapped", "gapped.rolling(3, min_periods=1).min()"),
+        ("rolling_median", "daily.rolling(4).median()"),
+        ("rolling_median_odd", "gapped.rolling(5, min_periods=2).median()"),
+        ("shift", "daily.shift(2)"),
+        ("pct_change", "daily.pct_change()"),
+        ("pct_change_gapped", "gapped.pct_change(3)"),
+        ("diff", "gapped.diff(2)"),
+        ("rise", "daily.rise()"),
+        ("rise3", "daily.rise(3)"),
+        ("fall2_gapped", "gapped.fall(2)"),
+        ("sustain3", "bools.sustain(3)"),
+        ("sustain5_2", "bools.sustain(5, 2)"),
+        ("sustain_cond", "(gapped > 50).sustain(4, 3)"),
+        ("is_largest2", "daily.is_largest(2)"),
+        ("is_smallest2", "daily.is_smallest(2)"),
+        ("is_largest2_ties", "ties.is_largest(2)"),
+        ("is_smallest2_ties", "ties.is_smallest(2)"),
+        ("is_largest_all", "daily.is_largest(10)"),
+        ("is_largest_gapped", "gapped.is_largest(3)"),
+        ("rank_pct", "daily.rank(axis=1, pct=True)"),
+        ("rank_pct_ties", "ties.rank(axis=1, pct=True)"),
+        ("rank_plain_ties", "ties.rank(axis=1)"),
+        ("rank_desc_min", "ties.rank(axis=1, ascending=False, method=\"min\")"),
+        ("rank_dense_pct", "ties.rank(axis=1, method=\"dense\", pct=True)"),
+        ("rank_first", "gapped.rank(axis=1, method=\"first\")"),
+        ("quantile_row", "daily > daily.quantile_row(0.3)"),
+        ("quantile_row_ties", "ties >= ties.quantile_row(0.5)"),
+        ("quantile_row_mixed", "daily - gapped.quantile_row(0.75)"),
+        ("is_entry", "(bools > 0).is_entry()"),
+        ("is_exit", "(bools > 0).is_exit()"),
+        ("fillna0", "gapped.fillna(0)"),
+        ("ffill", "gapped.ffill()"),
+        ("clip", "daily.clip(40, 60)"),
+        ("clip_upper", "gapped.clip(upper=55)"),
+        ("abs", "(daily - 50).abs()"),
+        ("where", "daily.where(daily > 50)"),
+        ("where_other", "daily.where(daily2 > 40, 0)"),
+        ("where_monthly", "daily.where(monthly > 5e5, -1)"),
+        ("np_log", "np.log(gapped)"),
+        ("np_maximum_shifted", "np.maximum(daily, shifted)"),
+        ("np_minimum_daily2", "np.minimum(daily, daily2)"),
+        ("np_maximum_scalar", "np.maximum(gapped, 50)"),
+        ("neg", "-daily"),
+        ("invert", "~(bools > 0)"),
+        ("gt_scalar", "daily > 50"),
+        ("ne_gapped", "gapped != 50"),
+        ("gt_daily2", "daily > daily2"),
+        ("add_daily2", "daily + daily2"),
+        ("div_shifted", "daily / shifted"),
+        ("shifted_div", "shifted / daily"),
+        ("gt_gapped", "daily > gapped"),
+        ("and_monthly", "(daily > 50) & (monthly > 5e5)"),
+        ("monthly_and_daily", "(monthly > 5e5) & (daily > 50)"),
+        ("and_quarterly", "(daily > 50) & (quarterly > 0)"),
+        ("or_quarterly", "(daily > 50) | (quarterly > 0)"),
+        ("mul_bool_float", "(daily > 50) * daily"),
+        ("select_mask", "daily[daily2 > 40]"),
+        ("select_mask_monthly", "daily[monthly > 5e5]"),
+        ("monthly_average3", "monthly.average(3)"),
+        ("monthly_pct", "monthly.pct_change(2)"),
+        ("quarterly_rolling2", "quarterly.rolling(2).sum()"),
+        ("hold_until", "(daily > daily.average(5)).hold_until(daily < daily.average(10))"),
+        (
+            "hold_until_n2_rank",
+            "(daily > daily.average(5)).hold_until(daily < daily.average(10), nstocks_limit=2, rank=daily)",
+        ),
+        (
+            "hold_until_monthly_exit",
+            "(daily > 55).hold_until(monthly < 5e5, nstocks_limit=3, rank=-daily)",
+        ),
+    ];
+    cases
+        .iter()
+        .map(|(n, e)| Case {
+            name: n.to_string(),
+            expr: e.to_string(),
+        })
+        .collect()
+}
+
+/// Random compositions from a small grammar of float and bool expressions.
+struct Gen {
+    rng: Rng,
+}
+
+impl Gen {
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        let i = (self.rng.uniform() * items.len() as f64) as usize;
+        items[i.min(items.len() - 1)]
+    }
+
+    fn int(&mut self, lo: u32, hi: u32) -> u32 {
+        lo + ((self.rng.uniform() * f64::from(hi - lo + 1)) as u32).min(hi - lo)
+    }
+
+    fn float(&mut self, depth: u32) -> String {
+        let p = self.pick(&["daily", "daily2", "gapped", "shifted", "monthly", "ties"]);
+        let w = self.int(2, 6);
+        let atom = match self.int(0, 11) {
+            0 => p.to_string(),
+            1 => format!("{p}.average({w})"),
+            2 => format!(
+                "{p}.rolling({w}).{}()",
+                self.pick(&["mean", "max", "min", "sum", "std", "median"])
+            ),
+            3 => format!("{p}.shift({})", self.int(1, 3)),
+            4 => format!("{p}.pct_change({})", self.int(1, 3)),
+            5 => format!("{p}.diff({})", self.int(1, 3)),
+            6 => format!("{p}.rank(axis=1, pct=True)"),
+            7 => format!("{p}.fillna(0)"),
+            8 => format!("{p}.ffill()"),
+            9 => format!("{p}.clip({}, {})", self.int(30, 45), self.int(55, 70)),
+            10 => format!("({p} - 50).abs()"),
+            _ => format!("{p}.rolling({w}, min_periods={}).mean()", self.int(1, w)),
+        };
+        if depth > 0 && self.int(0, 2) == 0 {
+            let op = self.pick(&["+", "-", "*", "/"]);
+            let rhs = self.float(depth - 1);
+            format!("({atom} {op} {rhs})")
+        } else {
+            atom
+        }
+    }
+
+    fn boolean(&mut self, depth: u32) -> String {
+        let b = match self.int(0, 5) {
+            0 | 1 => {
+                let l = self.float(1);
+                let r = self.float(1);
+                format!("({l} {} {r})", self.pick(&[">", "<", ">=", "<="]))
+            }
+            2 => {
+                let l = self.float(1);
+                format!("({l} > {})", self.int(0, 60))
+            }
+            3 => format!("{}.rise({})", self.float(0), self.int(1, 3)),
+            4 => format!("{}.fall({})", self.float(0), self.int(1, 3)),
+            _ => {
+                let inner = self.float(0);
+                format!(
+                    "({inner} > 45).sustain({}, {})",
+                    self.int(3, 5),
+                    self.int(1, 3)
+                )
+            }
+        };
+        if depth > 0 && self.int(0, 1) == 0 {
+            let op = self.pick(&["&", "|"]);
+            let rhs = self.boolean(depth - 1);
+            format!("({b} {op} {rhs})")
+        } else if self.int(0, 4) == 0 {
+            format!("~{b}")
+        } else {
+            b
+        }
+    }
+
+    fn case(&mut self, i: usize) -> Case {
+        let expr = match self.int(0, 4) {
+            0 => self.boolean(2),
+            1 => format!("{}.is_largest({})", self.float(2), self.int(1, 4)),
+            2 => format!("{}[{}]", self.float(1), self.boolean(1)),
+            3 => format!(
+                "{}[{}].is_smallest({})",
+                self.float(1),
+                self.boolean(1),
+                self.int(1, 3)
+            ),
+            _ => self.float(2),
+        };
+        Case {
+            name: format!("random{i:03}"),
+            expr,
+        }
+    }
+}
+
+fn strategy(expr: &str) -> String {
+    let mut s = String::from(
+        "from finlab import data\nfrom finlab.backtest import sim\nimport numpy as np\n",
+    );
+    for p in PANELS {
+        if expr.contains(p) {
+            let _ = writeln!(s, "{p} = data.get(\"t:{p}\")");
+        }
+    }
+    let _ = writeln!(s, "sim({expr})");
+    s
+}
+
+/// Compares two panels; `None` when equal.
+fn difference(ours: &PanelData, theirs: &PanelData) -> Option<String> {
+    if ours.dates != theirs.dates {
+        return Some(format!(
+            "dates differ: ours {} rows {:?}..{:?}, finlab {} rows {:?}..{:?}",
+            ours.dates.len(),
+            ours.dates.first(),
+            ours.dates.last(),
+            theirs.dates.len(),
+            theirs.dates.first(),
+            theirs.dates.last()
+        ));
+    }
+    if ours.columns != theirs.columns {
+        return Some(format!(
+            "stocks differ: ours {:?}, finlab {:?}",
+            ours.columns, theirs.columns
+        ));
+    }
+    let n = ours.dates.len();
+    for (i, (a, b)) in ours.values.iter().zip(&theirs.values).enumerate() {
+        let same =
+            (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+        if !same {
+            return Some(format!(
+                "stock {} on day {}: ours {a}, finlab {b}",
+                ours.columns[i / n.max(1)],
+                ours.dates[i % n.max(1)]
+            ));
+        }
+    }
+    None
+}
+
+fn run_python(python: &Path, args: &[&Path]) {
+    let out = Command::new(python)
+        .args(args)
+        .output()
+        .expect("starting the oracle python");
+    assert!(
+        out.status.success(),
+        "{:?} failed:\n{}\n{}",
+        args,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn operators_and_random_compositions_match_finlab() {
+    if !common::oracle_enabled() {
+        eprintln!("finlab oracle skipped: DSL_FINLAB_ORACLE=0");
+        return;
+    }
+    let python = common::oracle_python();
+    let work = tempfile::tempdir().expect("temp dir");
+    let panels = work.path().join("panels");
+    let results = work.path().join("results");
+    let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/finlab");
+    run_python(
+        &python,
+        &[
+            &scripts.join("make_panels.py"),
+            &panels,
+            Path::new("--seed"),
+            Path::new("1"),
+        ],
+    );
+
+    let mut cases = operator_cases();
+    // `DSL_PARITY_CASES` / `DSL_PARITY_SEED` widen the random search (default: 80 cases, seed 11).
+    let count = std::env::var("DSL_PARITY_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(80);
+    let seed = std::env::var("DSL_PARITY_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(11);
+    let mut gen = Gen {
+        rng: Rng::new(seed, "parity"),
+    };
+    cases.extend((0..count).map(|i| gen.case(i)));
+
+    // The case list for the oracle: every panel bound to its name.
+    let inputs: BTreeMap<&str, String> = PANELS
+        .iter()
+        .map(|p| (*p, format!("{p}.feather")))
+        .collect();
+    let json: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|c| serde_json::json!({"name": c.name, "expr": c.expr, "inputs": inputs}))
+        .collect();
+    let case_file = panels.join("parity_cases.json");
+    std::fs::write(&case_file, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    run_python(
+        &python,
+        &[&scripts.join("ops_oracle.py"), &case_file, &results],
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join("summary.json")).unwrap()).unwrap();
+
+    let sandbox = Sandbox::new(Limits::default(), Some(&common::cache_dir())).expect("sandbox");
+    let mut failures = Vec::new();
+    let (mut compared, mut finlab_raised) = (0, 0);
+    for case in &cases {
+        let raised = summary
+            .get(&case.name)
+            .and_then(|s| s.get("error"))
+            .is_some_and(|e| !e.is_null());
+        let source = strategy(&case.expr);
+        let checked = compile(&source, &CheckContext::default());
+        let Some(program) = checked.program else {
+            failures.push(format!(
+                "{}: `{}` refused by the checker: {:?}",
+                case.name,
+                case.expr,
+                checked
+                    .diagnostics
+                    .iter()
+                    .map(|d| d.message.clone())
+                    .collect::<Vec<_>>()
+            ));
+            continue;
+        };
+        let plan = lower(&program).plan;
+        let data: Vec<PanelData> = plan
+            .inputs
+            .iter()
+            .map(|k| read_wide(&panels.join(format!("{}.feather", &k[2..]))).expect("panel"))
+            .collect();
+        let refs: Vec<&PanelData> = data.iter().collect();
+        let ours = sandbox.evaluate(&plan, &refs);
+        if raised {
+            // finlab refuses the expression: we must not silently produce something else.
+            finlab_raised += 1;
+            if let Ok(ev) = ours {
+                failures.push(format!(
+                    "{}: finlab raises on `{}` ({}), but we evaluate it ({} rows)",
+                    case.name,
+                    case.expr,
+                    summary[&case.name]["error"],
+                    ev.position.dates.len()
+                ));
+            }
+            continue;
+        }
+        let ours = match ours {
+            Ok(ev) => ev.position,
+            Err(e) => {
+                failures.push(format!(
+                    "{}: `{}` failed in the sandbox: {e}",
+                    case.name, case.expr
+                ));
+                continue;
+            }
+        };
+        let theirs = match read_wide(&results.join(format!("{}.feather", case.name))) {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(format!("{}: no finlab result: {e}", case.name));
+                continue;
+            }
+        };
+        compared += 1;
+        if let Some(d) = difference(&ours, &theirs) {
+            failures.push(format!("{}: `{}`: {d}", case.name, case.expr));
+        }
+    }
+    eprintln!(
+        "parity: {compared} cases compared with finlab, {finlab_raised} refused by finlab, {} failures",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from finlab:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
