@@ -1,0 +1,131 @@
+//! No look-ahead: for every example strategy, the position up to a date `d` is the same whether
+//! or not the data after `d` exists. Each input panel is cut after a random `d` (proptest picks
+//! the dates), the strategy is evaluated in the sandbox on the cut data and compared with the
+//! full evaluation on every row up to `d`.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use dsl_engine::dsl::{compile, CheckContext};
+use dsl_engine::plan::{lower, Plan};
+use dsl_engine::sandbox::{Limits, Sandbox};
+use dsl_runtime::wire::PanelData;
+use proptest::prelude::*;
+
+struct Example {
+    name: String,
+    plan: Plan,
+    inputs: Vec<PanelData>,
+    full: PanelData,
+}
+
+fn sandbox() -> &'static Sandbox {
+    static SB: OnceLock<Sandbox> = OnceLock::new();
+    SB.get_or_init(|| Sandbox::new(Limits::default(), Some(&common::cache_dir())).expect("sandbox"))
+}
+
+fn examples() -> &'static [Example] {
+    static EX: OnceLock<Vec<Example>> = OnceLock::new();
+    EX.get_or_init(|| {
+        let data = common::data_dir();
+        let mut files: Vec<_> = std::fs::read_dir("examples")
+            .expect("examples/")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|path| {
+                let src = std::fs::read_to_string(&path).expect("example");
+                let program = compile(&src, &CheckContext::default())
+                    .program
+                    .expect("examples are valid");
+                let plan = lower(&program).plan;
+                let inputs: Vec<PanelData> = plan
+                    .inputs
+                    .iter()
+                    .map(|k| data.load(k).expect("dataset"))
+                    .collect();
+                let refs: Vec<&PanelData> = inputs.iter().collect();
+                let full = sandbox().evaluate(&plan, &refs).expect("evaluation").position;
+                Example {
+                    name: path.display().to_string(),
+                    plan,
+                    inputs,
+                    full,
+                }
+            })
+            .collect()
+    })
+}
+
+/// `p` without the rows dated after `cut`.
+fn truncate(p: &PanelData, cut: i32) -> PanelData {
+    let rows = p.dates.partition_point(|d| *d <= cut);
+    let n = p.dates.len();
+    let mut values = Vec::with_capacity(rows * p.columns.len());
+    for c in 0..p.columns.len() {
+        values.extend_from_slice(&p.values[c * n..c * n + rows]);
+    }
+    PanelData {
+        name: p.name.clone(),
+        dates: p.dates[..rows].to_vec(),
+        columns: p.columns.clone(),
+        values,
+    }
+}
+
+/// Compares the cut evaluation with the full one on the cut's rows; `Err` names the first
+/// difference.
+fn same_prefix(full: &PanelData, cut: &PanelData) -> Result<(), String> {
+    let rows = cut.dates.len();
+    if full.dates[..rows] != cut.dates[..] {
+        return Err("the cut evaluation has other dates".into());
+    }
+    let col_of: std::collections::HashMap<&str, usize> = full
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    let (nf, nc) = (full.dates.len(), rows);
+    for (j, name) in cut.columns.iter().enumerate() {
+        let Some(&i) = col_of.get(name.as_str()) else {
+            // A stock the full run does not have must hold nothing in the cut run.
+            if cut.values[j * nc..(j + 1) * nc].iter().any(|v| *v != 0.0 && !v.is_nan()) {
+                return Err(format!("stock {name} appears only in the cut evaluation"));
+            }
+            continue;
+        };
+        for r in 0..rows {
+            let (a, b) = (full.values[i * nf + r], cut.values[j * nc + r]);
+            if !(a == b || (a.is_nan() && b.is_nan())) {
+                return Err(format!(
+                    "stock {name} on day {}: {a} with all data, {b} without the future",
+                    cut.dates[r]
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn positions_never_depend_on_later_data(at in 0.2f64..0.95) {
+        for ex in examples() {
+            let dates = &ex.full.dates;
+            let cut = dates[((dates.len() - 1) as f64 * at) as usize];
+            let inputs: Vec<PanelData> = ex.inputs.iter().map(|p| truncate(p, cut)).collect();
+            let refs: Vec<&PanelData> = inputs.iter().collect();
+            let ev = sandbox().evaluate(&ex.plan, &refs).expect("evaluation on cut data");
+            if let Err(e) = same_prefix(&ex.full, &ev.position) {
+                return Err(TestCaseError::fail(format!("{}: cut after day {cut}: {e}", ex.name)));
+            }
+        }
+    }
+}
