@@ -39,6 +39,9 @@ fn finlab_name(name: &str) -> Option<&'static str> {
 /// Whether the program refers to module `alias` (`np`, `pd`) or imports it.
 fn uses_module(program: &Program, module: &str, alias: &str) -> bool {
     fn mentions(e: &Expr, alias: &str) -> bool {
+        crate::dsl::deep(|| mentions_inner(e, alias))
+    }
+    fn mentions_inner(e: &Expr, alias: &str) -> bool {
         match &e.kind {
             ExprKind::Name(n) => n == alias,
             ExprKind::Unary { operand, .. } => mentions(operand, alias),

@@ -49,7 +49,10 @@ fn examples() -> &'static [Example] {
                     .map(|k| data.load(k).expect("dataset"))
                     .collect();
                 let refs: Vec<&PanelData> = inputs.iter().collect();
-                let full = sandbox().evaluate(&plan, &refs).expect("evaluation").position;
+                let full = sandbox()
+                    .evaluate(&plan, &refs)
+                    .expect("evaluation")
+                    .position;
                 Example {
                     name: path.display().to_string(),
                     plan,
@@ -94,7 +97,10 @@ fn same_prefix(full: &PanelData, cut: &PanelData) -> Result<(), String> {
     for (j, name) in cut.columns.iter().enumerate() {
         let Some(&i) = col_of.get(name.as_str()) else {
             // A stock the full run does not have must hold nothing in the cut run.
-            if cut.values[j * nc..(j + 1) * nc].iter().any(|v| *v != 0.0 && !v.is_nan()) {
+            if cut.values[j * nc..(j + 1) * nc]
+                .iter()
+                .any(|v| *v != 0.0 && !v.is_nan())
+            {
                 return Err(format!("stock {name} appears only in the cut evaluation"));
             }
             continue;

@@ -140,3 +140,142 @@ fn a_plan_for_another_registry_is_refused() {
         other => panic!("expected EvalFailed, got {other:?}"),
     }
 }
+
+#[test]
+fn corrupted_bytes_give_typed_errors_and_the_sandbox_keeps_working() {
+    let sb = sandbox();
+    let plan = plan_of(include_str!("../examples/momentum.strat"));
+    let data = inputs(&plan);
+    let refs: Vec<&PanelData> = data.iter().collect();
+    let good = sb.evaluate(&plan, &refs).expect("a valid evaluation");
+    let plan_bytes = plan.to_bytes();
+    let data_bytes = dsl_runtime::wire::encode(&refs);
+    let limits = Limits {
+        fuel: Some(good.fuel_limit),
+        ..Limits::default()
+    };
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..12 {
+        // Flip bytes in the plan or the inputs, or cut either short.
+        let (mut p, mut d) = (plan_bytes.clone(), data_bytes.clone());
+        let target = if round % 2 == 0 { &mut p } else { &mut d };
+        if round % 3 == 2 {
+            let keep = (next() as usize) % target.len();
+            target.truncate(keep);
+        } else {
+            for _ in 0..4 {
+                let i = (next() as usize) % target.len().min(4096);
+                target[i] ^= (next() as u8) | 1;
+            }
+        }
+        match sb.evaluate_bytes(&p, &d, &limits) {
+            Ok(ev) => assert_eq!(ev.position.dates.len(), good.position.dates.len()),
+            Err(
+                SandboxError::PlanRejected(_)
+                | SandboxError::EvalFailed(_)
+                | SandboxError::GuestTrap { .. }
+                | SandboxError::OutOfFuel { .. },
+            ) => {}
+            Err(other) => panic!("round {round}: unexpected error {other:?}"),
+        }
+    }
+    let garbage = sb.evaluate_bytes(b"\xff\x00not a plan", b"", &Limits::default());
+    assert!(
+        matches!(garbage, Err(SandboxError::PlanRejected(_))),
+        "{garbage:?}"
+    );
+    let again = sb
+        .evaluate(&plan, &refs)
+        .expect("works after corrupted bytes");
+    assert_eq!(again.position, good.position);
+
+    // The result size check.
+    let tiny_result = Limits {
+        max_result_bytes: 100,
+        ..Limits::default()
+    };
+    match sb.evaluate_with(&plan, &refs, &tiny_result) {
+        Err(SandboxError::ResultTooLarge { limit: 100, .. }) => {}
+        other => panic!("expected ResultTooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn extreme_but_allowed_strategies_run() {
+    let sb = sandbox();
+    // The deepest nesting the node budget allows.
+    let depth = dsl_engine::dsl::parse::MAX_NESTING - 1;
+    let src = format!(
+        "close = data.get(\"price:收盤價\")\nx = {}close{}\nsim(x > 10)\n",
+        "(".repeat(depth),
+        " + 1)".repeat(depth)
+    );
+    let plan = plan_of(&src);
+    let data = inputs(&plan);
+    let refs: Vec<&PanelData> = data.iter().collect();
+    sb.evaluate(&plan, &refs).expect("deep nesting evaluates");
+    // The longest operator chain (a tree as deep as the node budget allows) on a small stack.
+    let terms = dsl_engine::dsl::check::MAX_NODES / 2 - 10;
+    let src = format!(
+        "close = data.get(\"price:收盤價\")\nx = close{}\nsim(x > 10)\n",
+        " - 1".repeat(terms)
+    );
+    let plan = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || plan_of(&src))
+        .expect("thread")
+        .join()
+        .expect("checking a deep chain on a 256 KiB stack");
+    let data = inputs(&plan);
+    let refs: Vec<&PanelData> = data.iter().collect();
+    sb.evaluate(&plan, &refs).expect("a long chain evaluates");
+
+    // The largest windows on the whole panel.
+    let plan = plan_of(
+        "close = data.get(\"price:收盤價\")\nm = close.rolling(2520, min_periods=1).median()\ns = close.rolling(2520, min_periods=2).std()\nsim((close > m) & (s > 0) & close.sustain(2520, 1) & (close.average(2520) > 0))\n",
+    );
+    let data = inputs(&plan);
+    let refs: Vec<&PanelData> = data.iter().collect();
+    sb.evaluate(&plan, &refs)
+        .expect("the largest windows evaluate");
+
+    // Many live panels: `a40 + (a39 + (... + a1))` keeps all forty alive at once.
+    let mut src = String::from("close = data.get(\"etl:adj_close\")\n");
+    for i in 1..=40 {
+        src.push_str(&format!("a{i} = close.average({})\n", i + 1));
+    }
+    let sum = (1..=40)
+        .rev()
+        .map(|i| format!("a{i}"))
+        .collect::<Vec<_>>()
+        .join(" + (");
+    src.push_str(&format!(
+        "total = {sum}{}\nsim(total.is_largest(5))\n",
+        ")".repeat(39)
+    ));
+    let plan = plan_of(&src);
+    let data = inputs(&plan);
+    let refs: Vec<&PanelData> = data.iter().collect();
+    let ok = sb
+        .evaluate(&plan, &refs)
+        .expect("forty live panels fit the default cap");
+    let small = Limits {
+        memory_bytes: 96 << 20,
+        ..Limits::default()
+    };
+    match sb.evaluate_with(&plan, &refs, &small) {
+        Err(SandboxError::MemoryCap { limit, .. }) => assert_eq!(limit, 96 << 20),
+        other => panic!(
+            "expected MemoryCap, got {other:?} (peak with the default cap: {} MiB)",
+            ok.peak_memory >> 20
+        ),
+    }
+    sb.evaluate(&plan, &refs)
+        .expect("works after the memory cap");
+}

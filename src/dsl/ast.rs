@@ -215,6 +215,10 @@ pub enum ExprKind {
 impl Expr {
     /// Number of nodes in this expression tree (for the node budget).
     pub fn size(&self) -> usize {
+        super::deep(|| self.size_inner())
+    }
+
+    fn size_inner(&self) -> usize {
         1 + match &self.kind {
             ExprKind::Unary { operand, .. } => operand.size(),
             ExprKind::Binary { lhs, rhs, .. } => lhs.size() + rhs.size(),

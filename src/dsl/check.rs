@@ -591,6 +591,10 @@ impl Checker<'_> {
     }
 
     fn expr(&mut self, e: &Expr) -> Val {
+        super::deep(|| self.expr_inner(e))
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> Val {
         match &e.kind {
             ExprKind::Number(x) if x.is_finite() => Val::Number(*x),
             ExprKind::Number(_) => self.err(Diagnostic::error(

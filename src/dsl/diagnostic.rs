@@ -110,6 +110,9 @@ impl<'a> LineIndex<'a> {
     }
 }
 
+/// Longest source excerpt a rendered diagnostic shows (in characters).
+const MAX_SHOWN: usize = 120;
+
 /// Renders diagnostics rustc-style: `error[code]: message`, `--> file:line:col`, the source line
 /// with a caret under the span, the label, and `= help:` lines.
 pub fn render(diags: &[Diagnostic], source: &str, file: &str) -> String {
@@ -132,15 +135,28 @@ pub fn render(diags: &[Diagnostic], source: &str, file: &str) -> String {
         out.push_str(&format!("{kind}[{}]: {}\n", d.code, d.message));
         out.push_str(&format!("{gutter}--> {file}:{line}:{col}\n"));
         out.push_str(&format!("{gutter} |\n"));
-        out.push_str(&format!("{line} | {text}\n"));
-        let pad: String = text
-            .chars()
-            .take(col - 1)
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
+        // A very long line is shown as a window around the caret.
+        let chars: Vec<char> = text.chars().collect();
+        let (from, to) = if chars.len() > MAX_SHOWN {
+            let from = (col - 1).saturating_sub(MAX_SHOWN / 4).min(chars.len());
+            (from, (from + MAX_SHOWN).min(chars.len()))
+        } else {
+            (0, chars.len())
+        };
+        let shown: String = chars[from..to].iter().collect();
+        let (lead, trail) = (
+            if from > 0 { "…" } else { "" },
+            if to < chars.len() { "…" } else { "" },
+        );
+        out.push_str(&format!("{line} | {lead}{shown}{trail}\n"));
+        let pad: String = chars[from..(col - 1).clamp(from, to)]
+            .iter()
+            .map(|c| if *c == '\t' { '\t' } else { ' ' })
             .collect();
+        let lead_pad = if from > 0 { " " } else { "" };
         out.push_str(&format!(
-            "{gutter} | {pad}{} {}\n",
-            "^".repeat(width),
+            "{gutter} | {lead_pad}{pad}{} {}\n",
+            "^".repeat(width.min(MAX_SHOWN)),
             d.label
         ));
         for h in &d.hints {

@@ -461,6 +461,10 @@ impl Printer<'_> {
     }
 
     fn expr(&self, e: &Expr, out: &mut String) {
+        super::deep(|| self.expr_inner(e, out))
+    }
+
+    fn expr_inner(&self, e: &Expr, out: &mut String) {
         match &e.kind {
             ExprKind::Number(_) => out.push_str(self.slice(e.span)),
             ExprKind::Str { prefix, .. } => out.push_str(&self.string(e.span, prefix)),

@@ -16,6 +16,12 @@ pub use diagnostic::{locate, render, render_compact, Diagnostic, Located, Severi
 pub use parse::parse;
 pub use sim_args::SimCall;
 
+/// Runs a step of a recursive walk over the syntax tree with enough stack, growing it on the
+/// heap when a deeply nested strategy needs more than the thread has.
+pub(crate) fn deep<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(64 * 1024, 4 * 1024 * 1024, f)
+}
+
 /// Parses and checks in one step; all diagnostics (a syntax error alone, or the checker's list).
 pub fn compile(source: &str, ctx: &CheckContext) -> Checked {
     match parse(source) {

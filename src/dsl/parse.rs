@@ -32,7 +32,16 @@ pub fn parse(source: &str) -> Result<Program, Diagnostic> {
         )
         .hint("a strategy is a few dozen lines: keep only the signal and the `sim(...)` call"));
     }
-    let cleaned = prepass(source);
+    let (cleaned, too_deep) = prepass(source);
+    if let Some(at) = too_deep {
+        return Err(Diagnostic::error(
+            "nesting-too-deep",
+            Span::new(at, at + 1),
+            format!("brackets are nested more than {MAX_NESTING} deep here"),
+        )
+        .label("too deep")
+        .hint("name the inner steps (`ma = close.average(20)`) instead of nesting them"));
+    }
     // Deeply nested input cannot exhaust the stack: pest gives up after this many calls.
     pest::set_call_limit(std::num::NonZeroUsize::new(5_000_000));
     let mut pairs = StrategyParser::parse(Rule::program, &cleaned).map_err(syntax_error)?;
@@ -50,9 +59,14 @@ pub fn parse(source: &str) -> Result<Program, Diagnostic> {
 /// Blanks comments and newlines inside brackets with spaces, byte for byte, so offsets in the
 /// cleaned text are offsets in the original. Strings are skipped (a `#` or bracket inside a
 /// string is text).
-fn prepass(source: &str) -> String {
+/// Deepest bracket nesting accepted (it bounds the parser's recursion).
+pub const MAX_NESTING: usize = 100;
+
+/// Also returns the offset of the first bracket nested deeper than [`MAX_NESTING`].
+fn prepass(source: &str) -> (String, Option<usize>) {
     let mut bytes = source.as_bytes().to_vec();
     let mut depth: usize = 0;
+    let mut too_deep = None;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -63,7 +77,12 @@ fn prepass(source: &str) -> String {
                 }
                 continue;
             }
-            b'(' | b'[' | b'{' => depth += 1,
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING && too_deep.is_none() {
+                    too_deep = Some(i);
+                }
+            }
             b')' | b']' | b'}' => depth = depth.saturating_sub(1),
             b'\n' | b'\r' if depth > 0 => bytes[i] = b' ',
             q @ (b'"' | b'\'') => {
@@ -94,7 +113,8 @@ fn prepass(source: &str) -> String {
     }
     // invariant: only ASCII bytes (and whole comment/line-break byte runs) were replaced by ASCII
     // spaces, so the text is still valid UTF-8.
-    String::from_utf8(bytes).unwrap_or_else(|_| source.to_string())
+    let text = String::from_utf8(bytes).unwrap_or_else(|_| source.to_string());
+    (text, too_deep)
 }
 
 fn rule_words(rule: &Rule) -> &'static str {
@@ -317,6 +337,10 @@ fn binary_op(rule: Rule) -> BinaryOp {
 }
 
 fn build_expr(pair: Pair<Rule>, source: &str) -> Expr {
+    super::deep(|| build_expr_inner(pair, source))
+}
+
+fn build_expr_inner(pair: Pair<Rule>, source: &str) -> Expr {
     pratt()
         .map_primary(|p| build_primary(p, source))
         .map_prefix(|op, rhs| {

@@ -49,6 +49,10 @@ impl Lowerer {
     }
 
     fn node(&mut self, e: &TExpr) -> NodeId {
+        crate::dsl::deep(|| self.node_inner(e))
+    }
+
+    fn node_inner(&mut self, e: &TExpr) -> NodeId {
         let node = match e {
             TExpr::Load(key) => {
                 let next = self.inputs.len();

@@ -252,11 +252,28 @@ impl Sandbox {
         inputs: &[&PanelData],
         limits: &Limits,
     ) -> Result<Evaluation, SandboxError> {
-        let started = Instant::now();
         let cells: usize = inputs.iter().map(|p| p.values.len()).sum();
         let fuel = limits.fuel_for(plan, cells);
-        let plan_bytes = plan.to_bytes();
-        let data = wire::encode(inputs);
+        let limits = Limits {
+            fuel: Some(fuel),
+            ..limits.clone()
+        };
+        self.evaluate_bytes(&plan.to_bytes(), &wire::encode(inputs), &limits)
+    }
+
+    /// Evaluates serialized plan and input bytes as they cross into the guest (the guest
+    /// validates both; malformed bytes are a typed error). `limits.fuel` of `None` gives the
+    /// start-up allowance only.
+    pub fn evaluate_bytes(
+        &self,
+        plan_bytes: &[u8],
+        data: &[u8],
+        limits: &Limits,
+    ) -> Result<Evaluation, SandboxError> {
+        let started = Instant::now();
+        let fuel = limits
+            .fuel
+            .unwrap_or_else(|| default_fuel_for_bytes(data.len()));
         let too_big = |n: usize| n > u32::MAX as usize || n > limits.memory_bytes;
         if too_big(data.len()) {
             return Err(SandboxError::MemoryCap {
@@ -286,8 +303,8 @@ impl Sandbox {
         let result = run(
             &self.pre,
             &mut store,
-            &plan_bytes,
-            &data,
+            plan_bytes,
+            data,
             limits.max_result_bytes,
         );
         let elapsed = started.elapsed();
@@ -327,6 +344,11 @@ impl Sandbox {
             )),
         }
     }
+}
+
+/// Fuel for raw bytes when no plan is at hand: the start-up allowance plus the decoding cost.
+fn default_fuel_for_bytes(bytes: usize) -> u64 {
+    500_000_000u64.saturating_add(100u64.saturating_mul(bytes as u64))
 }
 
 fn run(
