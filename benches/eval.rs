@@ -1,0 +1,156 @@
+//! Strategy evaluation speed on the full default market (~1,900 stocks × every session since
+//! 2007): for every example, the plan evaluated natively (the guest's code compiled for the
+//! host), in the wasm sandbox, and — when the finlab oracle venv exists — by finlab's
+//! `FinlabDataFrame` (pandas) on the same data with the datasets already in memory. Also the
+//! warm start-up: a new sandbox from the module cache to its first finished evaluation.
+//! Targets: sandbox ≤ 3× native and ≤ 0.25× pandas; start-up < 200 ms.
+//!
+//! Run with `cargo bench --bench eval`. The pandas column needs the venv that
+//! `cargo test --test finlab_roundtrip` creates (or `DSL_FINLAB_PYTHON=/path/to/python`).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dsl_engine::data::{default_data_dir, ensure_default};
+use dsl_engine::dsl::{compile, parse, CheckContext};
+use dsl_engine::export::{export, Provenance};
+use dsl_engine::plan::lower;
+use dsl_engine::sandbox::{default_cache_dir, Limits, Sandbox};
+use dsl_runtime::wire::PanelData;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let data = ensure_default(&default_data_dir(), &mut |m| eprintln!("{m}")).expect("data");
+    let ctx = CheckContext {
+        datasets: data.keys().ok(),
+    };
+
+    // Warm start-up: module from the cache, one evaluation of a small plan.
+    let _ = Sandbox::new(Limits::default(), Some(&default_cache_dir())).expect("sandbox");
+    let small = compile(
+        "close = data.get(\"price:收盤價\")\nsim(close > 100)\n",
+        &CheckContext::default(),
+    )
+    .program
+    .map(|p| lower(&p).plan)
+    .expect("small plan");
+    let tiny = PanelData {
+        name: "t".into(),
+        dates: (0..250).collect(),
+        columns: (0..50).map(|i| format!("{i}")).collect(),
+        values: (0..12_500).map(|i| f64::from(i % 200)).collect(),
+    };
+    let startups: Vec<Duration> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let sb = Sandbox::new(Limits::default(), Some(&default_cache_dir())).expect("sandbox");
+            sb.evaluate(&small, &[&tiny]).expect("first evaluation");
+            t.elapsed()
+        })
+        .collect();
+    println!(
+        "warm start-up to first evaluation: {:.0} ms (median of 5; target < 200 ms)\n",
+        median(startups).as_secs_f64() * 1e3
+    );
+
+    let sb = Sandbox::new(Limits::default(), Some(&default_cache_dir())).expect("sandbox");
+    let mut files: Vec<PathBuf> = std::fs::read_dir("examples")
+        .expect("examples/")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let exports = tempfile::tempdir().expect("temp dir");
+    let mut rows = Vec::new();
+    for path in &files {
+        let src = std::fs::read_to_string(path).expect("example");
+        let Some(program) = compile(&src, &ctx).program else {
+            eprintln!("{}: invalid on this data set", path.display());
+            continue;
+        };
+        let plan = lower(&program).plan;
+        let inputs: Vec<PanelData> = plan
+            .inputs
+            .iter()
+            .map(|k| data.load(k).expect("dataset"))
+            .collect();
+        let refs: Vec<&PanelData> = inputs.iter().collect();
+        let native = median(
+            (0..3)
+                .map(|_| {
+                    let t = Instant::now();
+                    dsl_runtime::eval::evaluate(&plan, inputs.clone()).expect("native");
+                    t.elapsed()
+                })
+                .collect(),
+        );
+        let sandboxed = median(
+            (0..3)
+                .map(|_| {
+                    let t = Instant::now();
+                    sb.evaluate(&plan, &refs).expect("sandbox");
+                    t.elapsed()
+                })
+                .collect(),
+        );
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Ok(ast) = parse(&src) {
+            let py = exports.path().join(name.replace(".strat", ".py"));
+            std::fs::write(&py, export(&ast, &src, &Provenance::default())).expect("export");
+        }
+        rows.push((name, native, sandboxed));
+    }
+
+    // finlab's pandas time, when the oracle venv is there.
+    let python = std::env::var("DSL_FINLAB_PYTHON").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from("target/tmp/finlab-oracle-venv/bin/python")
+    });
+    let mut pandas = std::collections::HashMap::new();
+    if python.is_file() {
+        let mut cmd = Command::new(&python);
+        cmd.arg("tests/finlab/time_strategies.py").arg(&data.path);
+        for (name, _, _) in &rows {
+            cmd.arg(exports.path().join(name.replace(".strat", ".py")));
+        }
+        match cmd.output() {
+            Ok(out) => {
+                for line in String::from_utf8_lossy(&out.stdout).lines() {
+                    if let Some((file, secs)) = line.split_once('\t') {
+                        if let Ok(s) = secs.trim().parse::<f64>() {
+                            pandas.insert(file.replace(".py", ".strat"), s);
+                        }
+                    }
+                }
+                if !out.status.success() {
+                    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+                }
+            }
+            Err(e) => eprintln!("cannot run {}: {e}", python.display()),
+        }
+    } else {
+        eprintln!("(no finlab venv at {}: pandas column skipped)", python.display());
+    }
+
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "strategy", "native", "sandbox", "pandas", "sb/nat", "sb/pd"
+    );
+    for (name, native, sandboxed) in rows {
+        let pd = pandas.get(&name).copied();
+        let (n, s) = (native.as_secs_f64(), sandboxed.as_secs_f64());
+        println!(
+            "{:<28} {:>8.0}ms {:>8.0}ms {:>10} {:>8.2}× {:>9}",
+            name,
+            n * 1e3,
+            s * 1e3,
+            pd.map_or("-".into(), |p| format!("{:.0}ms", p * 1e3)),
+            s / n,
+            pd.map_or("-".into(), |p| format!("{:.2}×", s / p)),
+        );
+    }
+}
