@@ -1,16 +1,15 @@
-//! The plan evaluator: runs a [`Plan`] over input panels with polars' eager API and returns the
-//! position panel. Semantics follow `spec/finlab-semantics.md` §5 (alignment §5.1, methods §5.3).
-//! Missing values are polars nulls inside (NaN on the wire); NaN produced by arithmetic
-//! (0/0, inf−inf) is turned into null so it behaves as pandas' NaN does.
+//! The plan evaluator: runs a [`Plan`] over input panels and returns the position panel.
+//! Semantics follow `spec/finlab-semantics.md` §5 (alignment §5.1, methods §5.3) and were
+//! checked against finlab 2.2.20 (`tests/parity.rs`). Panels are dense column-major arrays
+//! ([`crate::panel`]): a missing value is NaN, as in pandas, so arithmetic and comparisons need
+//! no special cases, and every kernel is a plain loop the compiler can vectorize.
 
-use std::collections::HashMap;
 use std::rc::Rc;
-
-use polars::prelude::*;
 
 use crate::hold::{self, Frame, HoldOptions};
 use crate::kernels;
-use crate::ops::{OpId, OpSpec};
+use crate::ops::{OpId, OpSpec, Receiver};
+use crate::panel::{align, exact_mask, outer_align, Cells, Panel};
 use crate::plan::{Arg, BinOp, Node, Plan, PlanError};
 use crate::talib;
 use crate::wire::PanelData;
@@ -24,23 +23,8 @@ pub enum EvalError {
     Inputs { expected: usize, got: usize },
     #[error("node {node}: {message}")]
     Type { node: usize, message: String },
-    #[error("node {node}: polars failed: {message}")]
-    Polars { node: usize, message: String },
-    #[error("the plan's output is a number, not a position panel")]
+    #[error("the plan's output is not a position panel")]
     ScalarOutput,
-}
-
-#[derive(Clone)]
-enum Cols {
-    Float(Vec<Float64Chunked>),
-    Bool(Vec<BooleanChunked>),
-}
-
-#[derive(Clone)]
-struct Panel {
-    dates: Rc<Vec<i32>>,
-    columns: Rc<Vec<String>>,
-    cols: Cols,
 }
 
 #[derive(Clone)]
@@ -48,7 +32,7 @@ enum Value {
     Scalar(f64),
     Panel(Panel),
     /// A float Series indexed by date (one value per row).
-    Series(Rc<Vec<i32>>, Float64Chunked),
+    Series(Rc<Vec<i32>>, Rc<Vec<f64>>),
 }
 
 /// Evaluates `plan` on `inputs` (one panel per [`Plan::inputs`] entry, same order).
@@ -101,13 +85,6 @@ fn type_err(node: usize, message: impl Into<String>) -> EvalError {
     }
 }
 
-fn polars_err(node: usize) -> impl Fn(PolarsError) -> EvalError {
-    move |e| EvalError::Polars {
-        node,
-        message: e.to_string(),
-    }
-}
-
 fn eval_node(
     i: usize,
     node: &Node,
@@ -120,24 +97,25 @@ fn eval_node(
                 .get_mut(*input)
                 .and_then(Option::take)
                 .ok_or_else(|| type_err(i, format!("input {input} was already consumed")))?;
-            Value::Panel(from_panel_data(data))
+            if data.values.len() != data.dates.len() * data.columns.len() {
+                return Err(type_err(i, format!("input {input} has a malformed shape")));
+            }
+            Value::Panel(Panel::float(
+                Rc::new(data.dates),
+                Rc::new(data.columns),
+                data.values,
+            ))
         }
         Node::Scalar { value } => Value::Scalar(*value),
         Node::Neg { arg } => match get(values, i, *arg)? {
             Value::Scalar(v) => Value::Scalar(-v),
-            Value::Panel(p) => Value::Panel(map_float(p, |c| c.apply_values(|v| -v))),
-            Value::Series(d, c) => Value::Series(d.clone(), c.apply_values(|v| -v)),
+            Value::Panel(p) => Value::Panel(p.with_floats(p.floats().iter().map(|v| -v).collect())),
+            Value::Series(d, v) => Value::Series(d.clone(), Rc::new(v.iter().map(|x| -x).collect())),
         },
         Node::Not { arg } => match get(values, i, *arg)? {
-            Value::Panel(Panel {
-                dates,
-                columns,
-                cols: Cols::Bool(cols),
-            }) => Value::Panel(Panel {
-                dates: dates.clone(),
-                columns: columns.clone(),
-                cols: Cols::Bool(cols.iter().map(|c| !c).collect()),
-            }),
+            Value::Panel(p @ Panel { cells: Cells::Bool(b), .. }) => {
+                Value::Panel(p.with_bools(b.iter().map(|x| !x).collect()))
+            }
             _ => return Err(type_err(i, "`~` needs a bool panel")),
         },
         Node::Binary { op, lhs, rhs } => {
@@ -180,62 +158,29 @@ fn eval_node(
                 return Err(type_err(i, "`x[cond]` needs two panels"));
             };
             let (v, c) = align(v, c);
-            let Cols::Bool(mask) = &c.cols else {
+            let Cells::Bool(mask) = &c.cells else {
                 return Err(type_err(i, "the mask in `x[cond]` must be a bool panel"));
             };
-            let cols = match &v.cols {
-                Cols::Float(vals) => Cols::Float(
-                    vals.iter()
-                        .zip(mask)
-                        .map(|(x, m)| {
-                            x.zip_with(m, &Float64Chunked::full_null(PlSmallStr::EMPTY, x.len()))
-                        })
-                        .collect::<PolarsResult<_>>()
-                        .map_err(polars_err(i))?,
+            match &v.cells {
+                Cells::Float(x) => Value::Panel(v.with_floats(
+                    x.iter()
+                        .zip(mask.iter())
+                        .map(|(x, m)| if *m { *x } else { f64::NAN })
+                        .collect(),
+                )),
+                Cells::Bool(x) => Value::Panel(
+                    v.with_bools(x.iter().zip(mask.iter()).map(|(x, m)| *x && *m).collect()),
                 ),
-                Cols::Bool(vals) => Cols::Bool(vals.iter().zip(mask).map(|(x, m)| x & m).collect()),
-            };
-            Value::Panel(Panel { cols, ..v })
+            }
         }
     })
 }
 
-fn from_panel_data(data: PanelData) -> Panel {
-    let n = data.dates.len();
-    let cols = (0..data.columns.len())
-        .map(|c| {
-            Float64Chunked::from_iter_options(
-                PlSmallStr::EMPTY,
-                data.values[c * n..(c + 1) * n]
-                    .iter()
-                    .map(|v| (!v.is_nan()).then_some(*v)),
-            )
-        })
-        .collect();
-    Panel {
-        dates: Rc::new(data.dates),
-        columns: Rc::new(data.columns),
-        cols: Cols::Float(cols),
-    }
-}
-
 fn to_panel_data(p: Panel) -> PanelData {
-    let mut values = Vec::with_capacity(p.dates.len() * p.columns.len());
-    match &p.cols {
-        Cols::Float(cols) => {
-            for c in cols {
-                values.extend(c.into_iter().map(|v| v.unwrap_or(f64::NAN)));
-            }
-        }
-        Cols::Bool(cols) => {
-            for c in cols {
-                values.extend(
-                    c.into_iter()
-                        .map(|v| if v == Some(true) { 1.0 } else { 0.0 }),
-                );
-            }
-        }
-    }
+    let values = match p.cells {
+        Cells::Float(v) => Rc::unwrap_or_clone(v),
+        Cells::Bool(b) => b.iter().map(|x| if *x { 1.0 } else { 0.0 }).collect(),
+    };
     PanelData {
         name: "position".to_string(),
         dates: Rc::unwrap_or_clone(p.dates),
@@ -244,260 +189,85 @@ fn to_panel_data(p: Panel) -> PanelData {
     }
 }
 
-/// Float columns of a panel; bool columns read as 0/1 (pandas arithmetic on bool frames).
-fn floats(p: &Panel) -> Vec<Float64Chunked> {
-    match &p.cols {
-        Cols::Float(c) => c.clone(),
-        Cols::Bool(c) => c
-            .iter()
-            .map(|b| {
-                Float64Chunked::from_iter_options(
-                    PlSmallStr::EMPTY,
-                    b.into_iter().map(|v| v.map(|x| if x { 1.0 } else { 0.0 })),
-                )
-            })
-            .collect(),
-    }
-}
-
-fn nan_to_null(c: Float64Chunked) -> Float64Chunked {
-    c.apply(|v| v.filter(|x| !x.is_nan()))
-}
-
-fn map_float(p: &Panel, f: impl Fn(&Float64Chunked) -> Float64Chunked) -> Panel {
-    Panel {
-        dates: p.dates.clone(),
-        columns: p.columns.clone(),
-        cols: Cols::Float(floats(p).iter().map(|c| nan_to_null(f(c))).collect()),
-    }
-}
-
-fn with_bool(p: &Panel, cols: Vec<BooleanChunked>) -> Panel {
-    Panel {
-        dates: p.dates.clone(),
-        columns: p.columns.clone(),
-        cols: Cols::Bool(cols),
-    }
-}
-
-/// finlab's alignment of two date-indexed frames (§5.1 step 3): identical shapes operate
-/// directly; otherwise the sorted union of dates from the later first date, the intersection of
-/// columns in the left operand's order, and each side forward-filled by row onto that grid.
-fn align(a: &Panel, b: &Panel) -> (Panel, Panel) {
-    if a.dates == b.dates && a.columns == b.columns {
-        return (a.clone(), b.clone());
-    }
-    let start = match (a.dates.first(), b.dates.first()) {
-        (Some(x), Some(y)) => *x.max(y),
-        _ => i32::MAX,
-    };
-    let mut dates: Vec<i32> = a
-        .dates
-        .iter()
-        .chain(b.dates.iter())
-        .copied()
-        .filter(|d| *d >= start)
-        .collect();
-    dates.sort_unstable();
-    dates.dedup();
-    let b_index: HashMap<&str, usize> = b
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i))
-        .collect();
-    let mut a_cols = Vec::new();
-    let mut b_cols = Vec::new();
-    let mut columns = Vec::new();
-    for (i, c) in a.columns.iter().enumerate() {
-        if let Some(j) = b_index.get(c.as_str()) {
-            a_cols.push(i);
-            b_cols.push(*j);
-            columns.push(c.clone());
-        }
-    }
-    let dates = Rc::new(dates);
-    let columns = Rc::new(columns);
-    (
-        reindex(a, &dates, &columns, &a_cols),
-        reindex(b, &dates, &columns, &b_cols),
-    )
-}
-
-/// For each target date, the last source row dated on or before it.
-fn ffill_rows(src: &[i32], target: &[i32]) -> Vec<Option<usize>> {
-    let mut j = 0usize;
-    target
-        .iter()
-        .map(|d| {
-            while j < src.len() && src[j] <= *d {
-                j += 1;
-            }
-            j.checked_sub(1)
-        })
-        .collect()
-}
-
-fn reindex(p: &Panel, dates: &Rc<Vec<i32>>, columns: &Rc<Vec<String>>, pick: &[usize]) -> Panel {
-    let same_rows = *p.dates == **dates;
-    let rows = ffill_rows(&p.dates, dates);
-    let cols = match &p.cols {
-        Cols::Float(cs) => Cols::Float(
-            pick.iter()
-                .map(|&c| {
-                    if same_rows {
-                        cs[c].clone()
-                    } else {
-                        let src = cs[c].rechunk();
-                        Float64Chunked::from_iter_options(
-                            PlSmallStr::EMPTY,
-                            rows.iter().map(|r| r.and_then(|r| src.get(r))),
-                        )
-                    }
-                })
-                .collect(),
-        ),
-        Cols::Bool(cs) => Cols::Bool(
-            pick.iter()
-                .map(|&c| {
-                    if same_rows {
-                        cs[c].clone()
-                    } else {
-                        let src = cs[c].rechunk();
-                        BooleanChunked::from_iter_values(
-                            PlSmallStr::EMPTY,
-                            rows.iter()
-                                .map(|r| r.and_then(|r| src.get(r)).unwrap_or(false)),
-                        )
-                    }
-                })
-                .collect(),
-        ),
-    };
-    Panel {
-        dates: dates.clone(),
-        columns: columns.clone(),
-        cols,
-    }
-}
-
-fn compare(op: BinOp, a: &Float64Chunked, b: &Float64Chunked) -> BooleanChunked {
-    let out = match op {
-        BinOp::Gt => a.gt(b),
-        BinOp::Ge => a.gt_eq(b),
-        BinOp::Lt => a.lt(b),
-        BinOp::Le => a.lt_eq(b),
-        BinOp::Eq => a.equal(b),
-        _ => a.not_equal(b),
-    };
-    // finlab: NaN compares False, except `!=`, which pandas answers True.
-    fill_bool(out, op == BinOp::Ne)
-}
-
-fn compare_scalar(op: BinOp, a: &Float64Chunked, s: f64) -> BooleanChunked {
-    let out = match op {
-        BinOp::Gt => a.gt(s),
-        BinOp::Ge => a.gt_eq(s),
-        BinOp::Lt => a.lt(s),
-        BinOp::Le => a.lt_eq(s),
-        BinOp::Eq => a.equal(s),
-        _ => a.not_equal(s),
-    };
-    fill_bool(out, op == BinOp::Ne)
-}
-
-fn fill_bool(c: BooleanChunked, missing: bool) -> BooleanChunked {
-    if c.null_count() == 0 {
-        return c;
-    }
-    c.apply(|v| Some(v.unwrap_or(missing)))
-}
-
-/// The comparison that gives the same answer with its operands swapped (`s > x` ⇔ `x < s`).
-fn flipped(op: BinOp) -> BinOp {
+/// `a op b` for a comparison, as pandas answers it: NaN compares False, except `!=` (True).
+fn compare(op: BinOp, a: f64, b: f64) -> bool {
     match op {
-        BinOp::Gt => BinOp::Lt,
-        BinOp::Ge => BinOp::Le,
-        BinOp::Lt => BinOp::Gt,
-        BinOp::Le => BinOp::Ge,
-        other => other,
+        BinOp::Gt => a > b,
+        BinOp::Ge => a >= b,
+        BinOp::Lt => a < b,
+        BinOp::Le => a <= b,
+        BinOp::Eq => a == b,
+        _ => a != b,
     }
 }
 
-fn arith(op: BinOp, a: &Float64Chunked, b: &Float64Chunked) -> Float64Chunked {
-    nan_to_null(match op {
+fn arith(op: BinOp, a: f64, b: f64) -> f64 {
+    match op {
         BinOp::Add => a + b,
         BinOp::Sub => a - b,
         BinOp::Mul => a * b,
         _ => a / b,
-    })
+    }
 }
 
 fn binary(i: usize, op: BinOp, lhs: &Value, rhs: &Value) -> Result<Value, EvalError> {
     match (lhs, rhs) {
-        (Value::Scalar(a), Value::Scalar(b)) => Ok(Value::Scalar(match op {
-            BinOp::Add => a + b,
-            BinOp::Sub => a - b,
-            BinOp::Mul => a * b,
-            BinOp::Div => a / b,
-            _ => return Err(type_err(i, "comparing two numbers gives no panel")),
-        })),
-        (Value::Series(d, c), Value::Scalar(s)) | (Value::Scalar(s), Value::Series(d, c)) => {
-            let left = matches!(lhs, Value::Series(..));
-            let out = match (op, left) {
-                (BinOp::Add, _) => c + *s,
-                (BinOp::Mul, _) => c * *s,
-                (BinOp::Sub, true) => c - *s,
-                (BinOp::Sub, false) => c.apply_values(|v| s - v),
-                (BinOp::Div, true) => c / *s,
-                (BinOp::Div, false) => c.apply_values(|v| s / v),
-                _ => {
-                    return Err(type_err(
-                        i,
-                        "a Series combines with numbers by arithmetic only",
-                    ))
-                }
-            };
-            Ok(Value::Series(d.clone(), nan_to_null(out)))
+        (Value::Scalar(a), Value::Scalar(b)) => {
+            if op.is_comparison() || op.is_logical() {
+                return Err(type_err(i, "comparing two numbers gives no panel"));
+            }
+            Ok(Value::Scalar(arith(op, *a, *b)))
         }
-        (Value::Panel(p), Value::Series(d, c)) => {
+        (Value::Series(d, v), Value::Scalar(s)) | (Value::Scalar(s), Value::Series(d, v)) => {
+            if !matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) {
+                return Err(type_err(i, "a Series combines with numbers by arithmetic only"));
+            }
+            let left = matches!(lhs, Value::Series(..));
+            let out = v
+                .iter()
+                .map(|x| if left { arith(op, *x, *s) } else { arith(op, *s, *x) })
+                .collect();
+            Ok(Value::Series(d.clone(), Rc::new(out)))
+        }
+        (Value::Panel(p), Value::Series(d, v)) => {
             // finlab §5.1 step 1: a date-indexed Series is broadcast to every column.
-            let broadcast = Panel {
-                dates: d.clone(),
-                columns: p.columns.clone(),
-                cols: Cols::Float(vec![c.clone(); p.columns.len()]),
-            };
+            let mut cells = Vec::with_capacity(v.len() * p.columns.len());
+            for _ in 0..p.columns.len() {
+                cells.extend_from_slice(v);
+            }
+            let broadcast = Panel::float(d.clone(), p.columns.clone(), cells);
             binary(i, op, lhs, &Value::Panel(broadcast))
         }
-        (Value::Series(..), _) => Err(type_err(i, "a Series must be the right operand of a panel")),
+        (Value::Series(..), _) => Err(type_err(
+            i,
+            "a Series must be the right operand of a panel",
+        )),
         (Value::Panel(p), Value::Scalar(s)) => panel_scalar(i, op, p, *s, false),
         (Value::Scalar(s), Value::Panel(p)) => panel_scalar(i, op, p, *s, true),
         (Value::Panel(a), Value::Panel(b)) => {
             let (a, b) = align(a, b);
             if op.is_logical() {
-                let (Cols::Bool(x), Cols::Bool(y)) = (&a.cols, &b.cols) else {
+                let (Cells::Bool(x), Cells::Bool(y)) = (&a.cells, &b.cells) else {
                     return Err(type_err(
                         i,
                         format!("`{}` needs two bool panels", op.symbol()),
                     ));
                 };
-                let cols = x
+                let and = op == BinOp::And;
+                let out = x
                     .iter()
-                    .zip(y)
-                    .map(|(x, y)| if op == BinOp::And { x & y } else { x | y })
+                    .zip(y.iter())
+                    .map(|(x, y)| if and { *x && *y } else { *x || *y })
                     .collect();
-                return Ok(Value::Panel(with_bool(&a, cols)));
+                return Ok(Value::Panel(a.with_bools(out)));
             }
-            let (x, y) = (floats(&a), floats(&b));
+            let (x, y) = (a.floats(), b.floats());
             if op.is_comparison() {
-                let cols = x.iter().zip(&y).map(|(x, y)| compare(op, x, y)).collect();
-                Ok(Value::Panel(with_bool(&a, cols)))
+                let out = x.iter().zip(y.iter()).map(|(x, y)| compare(op, *x, *y)).collect();
+                Ok(Value::Panel(a.with_bools(out)))
             } else {
-                let cols = x.iter().zip(&y).map(|(x, y)| arith(op, x, y)).collect();
-                Ok(Value::Panel(Panel {
-                    cols: Cols::Float(cols),
-                    ..a
-                }))
+                let out = x.iter().zip(y.iter()).map(|(x, y)| arith(op, *x, *y)).collect();
+                Ok(Value::Panel(a.with_floats(out)))
             }
         }
     }
@@ -516,19 +286,21 @@ fn panel_scalar(
             format!("`{}` needs two bool panels", op.symbol()),
         ));
     }
+    let x = p.floats();
     if op.is_comparison() {
-        let op = if scalar_left { flipped(op) } else { op };
-        let cols = floats(p).iter().map(|c| compare_scalar(op, c, s)).collect();
-        return Ok(Value::Panel(with_bool(p, cols)));
+        let out = if scalar_left {
+            x.iter().map(|v| compare(op, s, *v)).collect()
+        } else {
+            x.iter().map(|v| compare(op, *v, s)).collect()
+        };
+        return Ok(Value::Panel(p.with_bools(out)));
     }
-    Ok(Value::Panel(map_float(p, |c| match (op, scalar_left) {
-        (BinOp::Add, _) => c + s,
-        (BinOp::Mul, _) => c * s,
-        (BinOp::Sub, false) => c - s,
-        (BinOp::Sub, true) => c.apply_values(|v| s - v),
-        (BinOp::Div, false) => c / s,
-        _ => c.apply_values(|v| s / v),
-    })))
+    let out = if scalar_left {
+        x.iter().map(|v| arith(op, s, *v)).collect()
+    } else {
+        x.iter().map(|v| arith(op, *v, s)).collect()
+    };
+    Ok(Value::Panel(p.with_floats(out)))
 }
 
 /// The arguments of one operator call, read by parameter name with their registry kinds.
@@ -633,81 +405,36 @@ impl CallArgs<'_> {
     }
 }
 
-/// A panel's columns as plain vectors (missing → NaN; bools → 0/1).
-fn col_vecs(p: &Panel) -> Vec<Vec<f64>> {
-    floats(p)
-        .iter()
-        .map(|c| c.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-        .collect()
-}
-
-fn bool_vecs(p: &Panel) -> Vec<Vec<bool>> {
-    match &p.cols {
-        Cols::Bool(cs) => cs
-            .iter()
-            .map(|c| c.into_iter().map(|v| v == Some(true)).collect())
-            .collect(),
-        Cols::Float(cs) => cs
-            .iter()
-            .map(|c| c.into_iter().map(|v| v.is_some_and(|x| x != 0.0)).collect())
-            .collect(),
-    }
-}
-
-/// A float panel on `like`'s grid from plain vectors (NaN → missing).
-fn from_vecs(like: &Panel, cols: Vec<Vec<f64>>) -> Panel {
-    Panel {
-        dates: like.dates.clone(),
-        columns: like.columns.clone(),
-        cols: Cols::Float(
-            cols.iter()
-                .map(|c| {
-                    Float64Chunked::from_iter_options(
-                        PlSmallStr::EMPTY,
-                        c.iter().map(|v| (!v.is_nan()).then_some(*v)),
-                    )
-                })
-                .collect(),
-        ),
-    }
-}
-
-fn from_bools(like: &Panel, cols: Vec<Vec<bool>>) -> Panel {
-    with_bool(
-        like,
-        cols.iter()
-            .map(|c| BooleanChunked::from_slice(PlSmallStr::EMPTY, c))
-            .collect(),
-    )
-}
-
-/// Applies `f` to every column as a plain vector.
-fn per_column(p: &Panel, f: impl Fn(&[f64]) -> Vec<f64>) -> Panel {
-    let cols = col_vecs(p).iter().map(|c| f(c)).collect();
-    from_vecs(p, cols)
-}
-
-/// Applies `f` to every row; `f` writes the row's output.
-fn per_row(p: &Panel, f: impl Fn(&[f64], &mut [f64])) -> Panel {
-    let cols = col_vecs(p);
-    let (rows, ncol) = (p.dates.len(), cols.len());
-    let mut out = vec![vec![f64::NAN; rows]; ncol];
-    let mut row = vec![0.0; ncol];
-    let mut res = vec![0.0; ncol];
-    for r in 0..rows {
-        for c in 0..ncol {
-            row[c] = cols[c][r];
-        }
-        f(&row, &mut res);
-        for c in 0..ncol {
-            out[c][r] = res[c];
-        }
-    }
-    from_vecs(p, out)
-}
-
 fn receiver<'a>(call: &CallArgs, recv: Option<&'a Panel>) -> Result<&'a Panel, EvalError> {
     recv.ok_or_else(|| type_err(call.node, format!("{} needs a receiver", call.spec.name)))
+}
+
+/// The value `n` rows earlier, per column (NaN, or False for bools, before the first `n` rows).
+fn shift(p: &Panel, n: usize) -> Panel {
+    let rows = p.rows();
+    let k = p.columns.len();
+    match &p.cells {
+        Cells::Float(v) => {
+            let mut out = vec![f64::NAN; v.len()];
+            for c in 0..k {
+                let col = &v[c * rows..(c + 1) * rows];
+                if n < rows {
+                    out[c * rows + n..(c + 1) * rows].copy_from_slice(&col[..rows - n]);
+                }
+            }
+            p.with_floats(out)
+        }
+        Cells::Bool(v) => {
+            let mut out = vec![false; v.len()];
+            for c in 0..k {
+                let col = &v[c * rows..(c + 1) * rows];
+                if n < rows {
+                    out[c * rows + n..(c + 1) * rows].copy_from_slice(&col[..rows - n]);
+                }
+            }
+            p.with_bools(out)
+        }
+    }
 }
 
 fn dispatch(
@@ -718,7 +445,7 @@ fn dispatch(
 ) -> Result<Value, EvalError> {
     let op = call.spec.id;
     let i = call.node;
-    if call.spec.receiver == crate::ops::Receiver::None {
+    if call.spec.receiver == Receiver::None {
         return indicator(call, prices, out).map(Value::Panel);
     }
     let p = receiver(call, recv)?;
@@ -726,7 +453,7 @@ fn dispatch(
         OpId::Average => {
             let n = call.size("n")?.unwrap_or(1);
             // finlab: average(n) = rolling(n, min_periods=floor(n/2)).mean() (§5.3).
-            per_column(p, |c| kernels::rolling_sum_mean(c, n, n / 2, true))
+            p.map_columns(|c| kernels::rolling_sum_mean(c, n, n / 2, true))
         }
         OpId::RollingMean
         | OpId::RollingSum
@@ -736,7 +463,7 @@ fn dispatch(
         | OpId::RollingMedian => {
             let w = call.size("window")?.unwrap_or(1);
             let m = call.size("min_periods")?.unwrap_or(w);
-            per_column(p, |c| match op {
+            p.map_columns(|c| match op {
                 OpId::RollingMean => kernels::rolling_sum_mean(c, w, m, true),
                 OpId::RollingSum => kernels::rolling_sum_mean(c, w, m, false),
                 OpId::RollingStd => kernels::rolling_std(c, w, m),
@@ -745,24 +472,10 @@ fn dispatch(
                 _ => kernels::rolling_median(c, w, m),
             })
         }
-        OpId::Shift => {
-            let n = call.int("periods")?.unwrap_or(1);
-            Panel {
-                dates: p.dates.clone(),
-                columns: p.columns.clone(),
-                cols: match &p.cols {
-                    Cols::Float(cs) => Cols::Float(cs.iter().map(|c| c.shift(n)).collect()),
-                    Cols::Bool(cs) => Cols::Bool(
-                        cs.iter()
-                            .map(|c| c.shift_and_fill(n, Some(false)))
-                            .collect(),
-                    ),
-                },
-            }
-        }
+        OpId::Shift => shift(p, call.size("periods")?.unwrap_or(1)),
         OpId::PctChange | OpId::Diff => {
             let n = call.size("periods")?.unwrap_or(1);
-            per_column(p, |c| {
+            p.map_columns(|c| {
                 c.iter()
                     .zip(kernels::shifted(c, n))
                     .map(|(x, y)| if op == OpId::Diff { x - y } else { x / y - 1.0 })
@@ -770,86 +483,68 @@ fn dispatch(
             })
         }
         OpId::Rise | OpId::Fall => {
-            let n = call.int("nwindow")?.unwrap_or(1);
-            let cmp = if op == OpId::Rise {
-                BinOp::Gt
-            } else {
-                BinOp::Lt
-            };
-            let cols = floats(p)
-                .iter()
-                .map(|c| compare(cmp, c, &c.shift(n)))
-                .collect();
-            with_bool(p, cols)
+            let n = call.size("nwindow")?.unwrap_or(1);
+            let cmp = if op == OpId::Rise { BinOp::Gt } else { BinOp::Lt };
+            let x = p.floats();
+            let before = shift(&p.with_floats(x.to_vec()), n).floats();
+            p.with_bools(
+                x.iter()
+                    .zip(before.iter())
+                    .map(|(a, b)| compare(cmp, *a, *b))
+                    .collect(),
+            )
         }
         OpId::Sustain => {
             let w = call.size("nwindow")?.unwrap_or(1);
             let need = call.size("nsatisfy")?.unwrap_or(w) as f64;
-            let cols = col_vecs(p)
-                .iter()
-                .map(|c| {
-                    kernels::rolling_sum_mean(c, w, w, false)
-                        .iter()
-                        .map(|s| *s >= need)
-                        .collect()
-                })
-                .collect();
-            from_bools(p, cols)
+            let sums = p.map_columns(|c| kernels::rolling_sum_mean(c, w, w, false)).floats();
+            p.with_bools(sums.iter().map(|s| *s >= need).collect())
         }
         OpId::IsLargest | OpId::IsSmallest => {
             let n = call.size("n")?.unwrap_or(1);
-            with_bool(p, select_per_row(p, n, op == OpId::IsLargest))
+            p.with_bools(select_per_row(p, n, op == OpId::IsLargest))
         }
         OpId::Rank => {
             let pct = call.flag("pct")?;
             let asc = call.flag("ascending")?;
             let method = call.text("method")?.to_string();
-            per_row(p, |row, out| kernels::rank_row(row, &method, asc, pct, out))
+            p.map_rows(|row, out| kernels::rank_row(row, &method, asc, pct, out))
         }
         OpId::QuantileRow => {
             let q = call.float("c")?.unwrap_or(0.5);
-            let cols = col_vecs(p);
-            let values = (0..p.dates.len()).map(|r| {
-                let row: Vec<f64> = cols.iter().map(|c| c[r]).collect();
-                let v = kernels::quantile(&row, q);
-                (!v.is_nan()).then_some(v)
-            });
-            return Ok(Value::Series(
-                p.dates.clone(),
-                Float64Chunked::from_iter_options(PlSmallStr::EMPTY, values),
-            ));
+            let rows = p.row_major();
+            let k = p.columns.len().max(1);
+            let values = rows.chunks(k).map(|row| kernels::quantile(row, q)).collect();
+            return Ok(Value::Series(p.dates.clone(), Rc::new(values)));
         }
         OpId::IsEntry | OpId::IsExit => {
-            let cols = bool_vecs(p)
-                .into_iter()
-                .map(|c| {
-                    (0..c.len())
-                        .map(|r| {
-                            let prev = r > 0 && c[r - 1];
-                            if op == OpId::IsEntry {
-                                c[r] && !prev
-                            } else {
-                                !c[r] && prev
-                            }
-                        })
-                        .collect()
+            let b = p.bools();
+            let rows = p.rows();
+            let out = (0..b.len())
+                .map(|idx| {
+                    let prev = idx % rows.max(1) > 0 && b[idx - 1];
+                    if op == OpId::IsEntry {
+                        b[idx] && !prev
+                    } else {
+                        !b[idx] && prev
+                    }
                 })
                 .collect();
-            from_bools(p, cols)
+            p.with_bools(out)
         }
         OpId::HoldUntil => return hold_until(call, p, prices).map(Value::Panel),
         OpId::Fillna => {
             let v = call.float("value")?.unwrap_or(0.0);
-            match &p.cols {
-                Cols::Bool(_) => p.clone(),
-                Cols::Float(_) => per_column(p, |c| {
-                    c.iter().map(|x| if x.is_nan() { v } else { *x }).collect()
-                }),
+            match &p.cells {
+                Cells::Bool(_) => p.clone(),
+                Cells::Float(x) => {
+                    p.with_floats(x.iter().map(|x| if x.is_nan() { v } else { *x }).collect())
+                }
             }
         }
-        OpId::Ffill => match &p.cols {
-            Cols::Bool(_) => p.clone(),
-            Cols::Float(_) => per_column(p, |c| {
+        OpId::Ffill => match &p.cells {
+            Cells::Bool(_) => p.clone(),
+            Cells::Float(_) => p.map_columns(|c| {
                 let mut last = f64::NAN;
                 c.iter()
                     .map(|x| {
@@ -861,17 +556,18 @@ fn dispatch(
                     .collect()
             }),
         },
-        OpId::Abs => per_column(p, |c| c.iter().map(|x| x.abs()).collect()),
-        OpId::Log => per_column(p, |c| c.iter().map(|x| x.ln()).collect()),
+        OpId::Abs => p.with_floats(p.floats().iter().map(|x| x.abs()).collect()),
+        OpId::Log => p.with_floats(p.floats().iter().map(|x| x.ln()).collect()),
         OpId::Clip => {
             let lo = call.float("lower")?.unwrap_or(f64::NEG_INFINITY);
             let hi = call.float("upper")?.unwrap_or(f64::INFINITY);
-            per_column(p, |c| {
-                // f64::max/min would replace a missing value by the bound; pandas keeps NaN.
-                c.iter()
+            // f64::max/min would replace a missing value by the bound; pandas keeps NaN.
+            p.with_floats(
+                p.floats()
+                    .iter()
                     .map(|x| if x.is_nan() { *x } else { x.max(lo).min(hi) })
-                    .collect()
-            })
+                    .collect(),
+            )
         }
         OpId::Where => {
             let cond = call
@@ -881,17 +577,13 @@ fn dispatch(
             // pandas `where`: the condition is matched to the receiver by exact date and stock;
             // a missing label counts as False.
             let mask = exact_mask(p, cond);
-            let cols = col_vecs(p)
-                .into_iter()
-                .zip(mask)
-                .map(|(c, m)| {
-                    c.iter()
-                        .zip(m)
-                        .map(|(x, keep)| if keep { *x } else { other })
-                        .collect()
-                })
-                .collect();
-            from_vecs(p, cols)
+            p.with_floats(
+                p.floats()
+                    .iter()
+                    .zip(mask.iter())
+                    .map(|(x, keep)| if *keep { *x } else { other })
+                    .collect(),
+            )
         }
         OpId::Maximum | OpId::Minimum => {
             let pick = |a: f64, b: f64| {
@@ -906,20 +598,15 @@ fn dispatch(
             match call.arg("other")? {
                 Arg::Float(s) => {
                     let s = *s;
-                    per_column(p, |c| c.iter().map(|x| pick(*x, s)).collect())
+                    p.with_floats(p.floats().iter().map(|x| pick(*x, s)).collect())
                 }
                 _ => {
                     let q = call
                         .panel("other")?
                         .ok_or_else(|| type_err(i, "maximum/minimum need `other`"))?;
                     let (a, b) = outer_align(p, q);
-                    let (x, y) = (col_vecs(&a), col_vecs(&b));
-                    let cols = x
-                        .iter()
-                        .zip(&y)
-                        .map(|(x, y)| x.iter().zip(y).map(|(a, b)| pick(*a, *b)).collect())
-                        .collect();
-                    from_vecs(&a, cols)
+                    let (x, y) = (a.floats(), b.floats());
+                    a.with_floats(x.iter().zip(y.iter()).map(|(x, y)| pick(*x, *y)).collect())
                 }
             }
         }
@@ -930,82 +617,15 @@ fn dispatch(
     Ok(Value::Panel(panel))
 }
 
-/// pandas' outer alignment (what numpy ufuncs on two frames do): the sorted union of dates and
-/// of stocks, exact labels only, missing cells NaN.
-fn outer_align(a: &Panel, b: &Panel) -> (Panel, Panel) {
-    if a.dates == b.dates && a.columns == b.columns {
-        return (a.clone(), b.clone());
-    }
-    let mut dates: Vec<i32> = a.dates.iter().chain(b.dates.iter()).copied().collect();
-    dates.sort_unstable();
-    dates.dedup();
-    let mut columns: Vec<String> = a.columns.iter().chain(b.columns.iter()).cloned().collect();
-    columns.sort();
-    columns.dedup();
-    let dates = Rc::new(dates);
-    let columns = Rc::new(columns);
-    let place = |p: &Panel| {
-        let rows: HashMap<i32, usize> = p.dates.iter().enumerate().map(|(i, d)| (*d, i)).collect();
-        let cols: HashMap<&str, usize> = p
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i))
-            .collect();
-        let v = col_vecs(p);
-        let out: Vec<Vec<f64>> = columns
-            .iter()
-            .map(|c| match cols.get(c.as_str()) {
-                Some(&j) => dates
-                    .iter()
-                    .map(|d| rows.get(d).map_or(f64::NAN, |&r| v[j][r]))
-                    .collect(),
-                None => vec![f64::NAN; dates.len()],
-            })
-            .collect();
-        let like = Panel {
-            dates: dates.clone(),
-            columns: columns.clone(),
-            cols: Cols::Float(Vec::new()),
-        };
-        from_vecs(&like, out)
-    };
-    (place(a), place(b))
-}
-
-/// For each of `p`'s cells, whether `cond` has True at the same date and stock.
-fn exact_mask(p: &Panel, cond: &Panel) -> Vec<Vec<bool>> {
-    let rows: HashMap<i32, usize> = cond
-        .dates
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (*d, i))
-        .collect();
-    let cols: HashMap<&str, usize> = cond
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i))
-        .collect();
-    let cv = bool_vecs(cond);
-    p.columns
-        .iter()
-        .map(|c| match cols.get(c.as_str()) {
-            Some(&j) => p
-                .dates
-                .iter()
-                .map(|d| rows.get(d).is_some_and(|&r| cv[j][r]))
-                .collect(),
-            None => vec![false; p.dates.len()],
-        })
-        .collect()
-}
-
 fn frame(p: &Panel) -> Frame<'_> {
+    let v = p.floats();
+    let n = p.rows();
     Frame {
         dates: &p.dates,
         columns: &p.columns,
-        cols: col_vecs(p),
+        cols: (0..p.columns.len())
+            .map(|c| v[c * n..(c + 1) * n].to_vec())
+            .collect(),
     }
 }
 
@@ -1029,23 +649,13 @@ fn hold_until(call: &CallArgs, entry: &Panel, prices: &[&Panel]) -> Result<Panel
         _ => None,
     };
     let rank = rank.map(frame);
-    let held = hold::hold_until(
-        &frame(entry),
-        &frame(exit),
-        rank.as_ref(),
-        price.as_ref(),
-        opts,
-    );
-    Ok(Panel {
-        dates: Rc::new(held.dates),
-        columns: Rc::new(held.columns),
-        cols: Cols::Bool(
-            held.cols
-                .iter()
-                .map(|c| BooleanChunked::from_slice(PlSmallStr::EMPTY, c))
-                .collect(),
-        ),
-    })
+    let held = hold::hold_until(&frame(entry), &frame(exit), rank.as_ref(), price.as_ref(), opts);
+    let rows = held.dates.len();
+    let mut cells = Vec::with_capacity(rows * held.columns.len());
+    for c in &held.cols {
+        cells.extend_from_slice(c);
+    }
+    Ok(Panel::boolean(Rc::new(held.dates), Rc::new(held.columns), cells))
 }
 
 /// Bars without a price after which finlab treats a stock as gone (its delisting rule).
@@ -1058,53 +668,48 @@ fn indicator(call: &CallArgs, prices: &[&Panel], out: usize) -> Result<Panel, Ev
     if prices.len() != call.spec.prices.len() || prices.is_empty() {
         return Err(type_err(
             i,
-            format!(
-                "{} needs {} price panels",
-                call.spec.name,
-                call.spec.prices.len()
-            ),
+            format!("{} needs {} price panels", call.spec.name, call.spec.prices.len()),
         ));
     }
-    // All price panels onto the first one's grid (they normally share it already).
-    let base = prices[0];
-    let mut aligned: Vec<Panel> = vec![base.clone()];
+    // All price panels onto one grid (they normally share it already).
+    let mut aligned: Vec<Panel> = vec![prices[0].clone()];
     for p in &prices[1..] {
         let (a, b) = align(&aligned[0], p);
         aligned = aligned.iter().map(|x| align(x, &a).0).collect();
         aligned.push(b);
     }
-    let ffilled: Vec<Vec<Vec<f64>>> = aligned
-        .iter()
-        .map(|p| {
-            col_vecs(p)
-                .into_iter()
-                .map(|mut c| {
-                    let mut last = f64::NAN;
-                    for v in c.iter_mut() {
-                        if v.is_nan() {
-                            *v = last;
-                        } else {
-                            last = *v;
-                        }
-                    }
-                    c
-                })
-                .collect()
-        })
-        .collect();
-    let like = &aligned[0];
+    let like = aligned[0].clone();
+    let rows = like.rows();
+    let raw: Vec<Rc<Vec<f64>>> = aligned.iter().map(Panel::floats).collect();
     let n = |name: &str| -> Result<usize, EvalError> { Ok(call.size(name)?.unwrap_or(1)) };
     // The close is the last price input; stocks never priced are left out (as finlab does), and
     // cells after 20 or more bars without a close are NaN (finlab's unpriced mask).
-    let close_raw = col_vecs(&aligned[aligned.len() - 1]);
-    let mut cols = Vec::with_capacity(like.columns.len());
+    let close = &raw[raw.len() - 1];
+    let mut cells = Vec::with_capacity(rows * like.columns.len());
     let mut kept = Vec::with_capacity(like.columns.len());
     for c in 0..like.columns.len() {
-        if close_raw[c].iter().all(|v| v.is_nan()) {
+        let range = c * rows..(c + 1) * rows;
+        let close_raw = &close[range.clone()];
+        if close_raw.iter().all(|v| v.is_nan()) {
             continue;
         }
         kept.push(like.columns[c].clone());
-        let x = |k: usize| ffilled[k][c].as_slice();
+        let ffilled: Vec<Vec<f64>> = raw
+            .iter()
+            .map(|v| {
+                let mut last = f64::NAN;
+                v[range.clone()]
+                    .iter()
+                    .map(|x| {
+                        if !x.is_nan() {
+                            last = *x;
+                        }
+                        last
+                    })
+                    .collect()
+            })
+            .collect();
+        let x = |k: usize| ffilled[k].as_slice();
         let mut outs = match op {
             OpId::Rsi => talib::rsi(x(0), n("timeperiod")?),
             OpId::Macd => talib::macd(x(0), n("fastperiod")?, n("slowperiod")?, n("signalperiod")?),
@@ -1124,70 +729,55 @@ fn indicator(call: &CallArgs, prices: &[&Panel], out: usize) -> Result<Panel, Ev
             ),
             OpId::Atr => talib::atr(x(0), x(1), x(2), n("timeperiod")?),
             OpId::Willr => talib::willr(x(0), x(1), x(2), n("timeperiod")?),
-            _ => {
-                return Err(type_err(
-                    i,
-                    format!("{} is not an indicator", call.spec.name),
-                ))
-            }
+            _ => return Err(type_err(i, format!("{} is not an indicator", call.spec.name))),
         };
         if out >= outs.len() {
-            return Err(type_err(
-                i,
-                format!("{} has no output {out}", call.spec.name),
-            ));
+            return Err(type_err(i, format!("{} has no output {out}", call.spec.name)));
         }
         let mut values = outs.swap_remove(out);
         let mut gap = 0usize;
-        for (v, raw) in values.iter_mut().zip(&close_raw[c]) {
+        for (v, raw) in values.iter_mut().zip(close_raw) {
             gap = if raw.is_nan() { gap + 1 } else { 0 };
             if gap >= UNPRICED_BARS {
                 *v = f64::NAN;
             }
         }
-        cols.push(values);
+        cells.extend(values);
     }
-    let like = Panel {
-        dates: like.dates.clone(),
-        columns: Rc::new(kept),
-        cols: Cols::Float(Vec::new()),
-    };
-    Ok(from_vecs(&like, cols))
+    Ok(Panel::float(like.dates.clone(), Rc::new(kept), cells))
 }
 
 /// Per row, marks the `n` largest (or smallest) valid values; ties go to the earlier column
 /// (finlab `is_largest`, a stable sort, §5.3). Rows with ≤ n valid values mark all of them.
-fn select_per_row(p: &Panel, n: usize, largest: bool) -> Vec<BooleanChunked> {
-    let rows = p.dates.len();
-    let cols: Vec<Vec<f64>> = floats(p)
-        .iter()
-        .map(|c| c.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-        .collect();
-    let mut out = vec![vec![false; rows]; cols.len()];
-    let mut valid: Vec<usize> = Vec::with_capacity(cols.len());
+fn select_per_row(p: &Panel, n: usize, largest: bool) -> Vec<bool> {
+    let rows = p.rows();
+    let k = p.columns.len();
+    let by_row = p.row_major();
+    let mut out = vec![false; rows * k];
+    let mut valid: Vec<usize> = Vec::with_capacity(k);
     for r in 0..rows {
+        let row = &by_row[r * k..(r + 1) * k];
         valid.clear();
-        valid.extend((0..cols.len()).filter(|&c| !cols[c][r].is_nan()));
+        valid.extend((0..k).filter(|&c| !row[c].is_nan()));
         if valid.len() > n {
             let order = |x: &usize, y: &usize| {
-                let (a, b) = (cols[*x][r], cols[*y][r]);
+                let (a, b) = (row[*x], row[*y]);
+                // -0.0 and 0.0 tie, as in pandas.
                 let by_value = if largest {
-                    b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal)
+                    b.partial_cmp(&a)
                 } else {
-                    a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
+                    a.partial_cmp(&b)
                 };
-                by_value.then(x.cmp(y))
+                by_value.unwrap_or(std::cmp::Ordering::Equal).then(x.cmp(y))
             };
             valid.select_nth_unstable_by(n - 1, order);
             valid.truncate(n);
         }
         for &c in &valid {
-            out[c][r] = true;
+            out[c * rows + r] = true;
         }
     }
-    out.into_iter()
-        .map(|v| BooleanChunked::from_slice(PlSmallStr::EMPTY, &v))
-        .collect()
+    out
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ pub mod hold;
 #[cfg(feature = "eval")]
 pub mod kernels;
 #[cfg(feature = "eval")]
+pub mod panel;
+#[cfg(feature = "eval")]
 pub mod talib;
 
 #[cfg(all(target_arch = "wasm32", feature = "eval"))]

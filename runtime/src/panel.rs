@@ -1,0 +1,260 @@
+//! The evaluator's panel: dates × stocks stored densely, column-major, as the wire format is —
+//! floats with NaN for a missing value (so pandas' NaN rules fall out of IEEE arithmetic:
+//! NaN propagates, compares False, and `!=` is True) and bools without a missing state (finlab
+//! reads a missing condition as False). Also finlab's two alignments (§5.1) and pandas' outer
+//! alignment.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Cell storage, column-major (`cells[c * rows + r]`).
+#[derive(Clone, Debug)]
+pub enum Cells {
+    Float(Rc<Vec<f64>>),
+    Bool(Rc<Vec<bool>>),
+}
+
+/// A date-indexed panel.
+#[derive(Clone, Debug)]
+pub struct Panel {
+    pub dates: Rc<Vec<i32>>,
+    pub columns: Rc<Vec<String>>,
+    pub cells: Cells,
+}
+
+impl Panel {
+    /// A float panel on the given grid.
+    pub fn float(dates: Rc<Vec<i32>>, columns: Rc<Vec<String>>, values: Vec<f64>) -> Panel {
+        Panel {
+            dates,
+            columns,
+            cells: Cells::Float(Rc::new(values)),
+        }
+    }
+
+    /// A bool panel on the given grid.
+    pub fn boolean(dates: Rc<Vec<i32>>, columns: Rc<Vec<String>>, values: Vec<bool>) -> Panel {
+        Panel {
+            dates,
+            columns,
+            cells: Cells::Bool(Rc::new(values)),
+        }
+    }
+
+    /// A float panel on this panel's grid.
+    pub fn with_floats(&self, values: Vec<f64>) -> Panel {
+        Panel::float(self.dates.clone(), self.columns.clone(), values)
+    }
+
+    /// A bool panel on this panel's grid.
+    pub fn with_bools(&self, values: Vec<bool>) -> Panel {
+        Panel::boolean(self.dates.clone(), self.columns.clone(), values)
+    }
+
+    pub fn rows(&self) -> usize {
+        self.dates.len()
+    }
+
+    pub fn is_bool(&self) -> bool {
+        matches!(self.cells, Cells::Bool(_))
+    }
+
+    /// The cells as floats (bools read as 0/1, as pandas does in arithmetic).
+    pub fn floats(&self) -> Rc<Vec<f64>> {
+        match &self.cells {
+            Cells::Float(v) => v.clone(),
+            Cells::Bool(b) => Rc::new(b.iter().map(|x| if *x { 1.0 } else { 0.0 }).collect()),
+        }
+    }
+
+    /// The cells as bools (a float is True when present and non-zero).
+    pub fn bools(&self) -> Rc<Vec<bool>> {
+        match &self.cells {
+            Cells::Bool(b) => b.clone(),
+            Cells::Float(v) => Rc::new(v.iter().map(|x| !x.is_nan() && *x != 0.0).collect()),
+        }
+    }
+
+    /// Applies `f` to every column (as a float slice), concatenating the outputs.
+    pub fn map_columns(&self, f: impl Fn(&[f64]) -> Vec<f64>) -> Panel {
+        let v = self.floats();
+        let n = self.rows();
+        let mut out = Vec::with_capacity(v.len());
+        for c in 0..self.columns.len() {
+            out.extend(f(&v[c * n..(c + 1) * n]));
+        }
+        self.with_floats(out)
+    }
+
+    /// Applies `f` to every row; `f` reads the row's values and writes the row's outputs.
+    pub fn map_rows(&self, f: impl Fn(&[f64], &mut [f64])) -> Panel {
+        let v = self.floats();
+        let (n, k) = (self.rows(), self.columns.len());
+        let mut out = vec![f64::NAN; v.len()];
+        let (mut row, mut res) = (vec![0.0; k], vec![0.0; k]);
+        for r in 0..n {
+            for c in 0..k {
+                row[c] = v[c * n + r];
+            }
+            f(&row, &mut res);
+            for c in 0..k {
+                out[c * n + r] = res[c];
+            }
+        }
+        self.with_floats(out)
+    }
+
+    /// The rows of the panel, one `Vec` per date, for row-wise kernels (a transpose).
+    pub fn row_major(&self) -> Vec<f64> {
+        let v = self.floats();
+        let (n, k) = (self.rows(), self.columns.len());
+        let mut out = vec![0.0; v.len()];
+        for c in 0..k {
+            for r in 0..n {
+                out[r * k + c] = v[c * n + r];
+            }
+        }
+        out
+    }
+}
+
+/// For each target date, the last source row dated on or before it.
+pub fn ffill_rows(src: &[i32], target: &[i32]) -> Vec<Option<usize>> {
+    let mut j = 0usize;
+    target
+        .iter()
+        .map(|d| {
+            while j < src.len() && src[j] <= *d {
+                j += 1;
+            }
+            j.checked_sub(1)
+        })
+        .collect()
+}
+
+/// Rebuilds `p` on `dates` × the picked columns: row `r` takes source row `rows[r]` (missing:
+/// NaN, or False for bools).
+fn gather(
+    p: &Panel,
+    dates: &Rc<Vec<i32>>,
+    columns: &Rc<Vec<String>>,
+    rows: &[Option<usize>],
+    pick: &[Option<usize>],
+) -> Panel {
+    let n = p.rows();
+    let identity = rows.len() == n && rows.iter().enumerate().all(|(i, r)| *r == Some(i));
+    let cells = match &p.cells {
+        Cells::Float(v) => {
+            let mut out = Vec::with_capacity(rows.len() * pick.len());
+            for c in pick {
+                match c {
+                    Some(c) if identity => out.extend_from_slice(&v[c * n..(c + 1) * n]),
+                    Some(c) => out.extend(rows.iter().map(|r| r.map_or(f64::NAN, |r| v[c * n + r]))),
+                    None => out.extend(std::iter::repeat_n(f64::NAN, rows.len())),
+                }
+            }
+            Cells::Float(Rc::new(out))
+        }
+        Cells::Bool(v) => {
+            let mut out = Vec::with_capacity(rows.len() * pick.len());
+            for c in pick {
+                match c {
+                    Some(c) => out.extend(rows.iter().map(|r| r.is_some_and(|r| v[c * n + r]))),
+                    None => out.extend(std::iter::repeat_n(false, rows.len())),
+                }
+            }
+            Cells::Bool(Rc::new(out))
+        }
+    };
+    Panel {
+        dates: dates.clone(),
+        columns: columns.clone(),
+        cells,
+    }
+}
+
+fn column_index(p: &Panel) -> HashMap<&str, usize> {
+    p.columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect()
+}
+
+/// finlab's alignment of two date-indexed frames (§5.1 step 3): identical grids operate
+/// directly; otherwise the sorted union of dates from the later first date, the intersection of
+/// columns in the left operand's order, and each side forward-filled by row onto that grid.
+pub fn align(a: &Panel, b: &Panel) -> (Panel, Panel) {
+    if a.dates == b.dates && a.columns == b.columns {
+        return (a.clone(), b.clone());
+    }
+    let start = match (a.dates.first(), b.dates.first()) {
+        (Some(x), Some(y)) => *x.max(y),
+        _ => i32::MAX,
+    };
+    let mut dates: Vec<i32> = a
+        .dates
+        .iter()
+        .chain(b.dates.iter())
+        .copied()
+        .filter(|d| *d >= start)
+        .collect();
+    dates.sort_unstable();
+    dates.dedup();
+    let b_index = column_index(b);
+    let (mut a_pick, mut b_pick, mut columns) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, c) in a.columns.iter().enumerate() {
+        if let Some(j) = b_index.get(c.as_str()) {
+            a_pick.push(Some(i));
+            b_pick.push(Some(*j));
+            columns.push(c.clone());
+        }
+    }
+    let dates = Rc::new(dates);
+    let columns = Rc::new(columns);
+    (
+        gather(a, &dates, &columns, &ffill_rows(&a.dates, &dates), &a_pick),
+        gather(b, &dates, &columns, &ffill_rows(&b.dates, &dates), &b_pick),
+    )
+}
+
+/// pandas' outer alignment (numpy ufuncs on two frames): the sorted union of dates and of
+/// stocks, exact labels only, missing cells NaN.
+pub fn outer_align(a: &Panel, b: &Panel) -> (Panel, Panel) {
+    if a.dates == b.dates && a.columns == b.columns {
+        return (a.clone(), b.clone());
+    }
+    let mut dates: Vec<i32> = a.dates.iter().chain(b.dates.iter()).copied().collect();
+    dates.sort_unstable();
+    dates.dedup();
+    let mut columns: Vec<String> = a.columns.iter().chain(b.columns.iter()).cloned().collect();
+    columns.sort();
+    columns.dedup();
+    let dates = Rc::new(dates);
+    let columns = Rc::new(columns);
+    let place = |p: &Panel| {
+        let at: HashMap<i32, usize> = p.dates.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+        let rows: Vec<Option<usize>> = dates.iter().map(|d| at.get(d).copied()).collect();
+        let index = column_index(p);
+        let pick: Vec<Option<usize>> = columns.iter().map(|c| index.get(c.as_str()).copied()).collect();
+        gather(p, &dates, &columns, &rows, &pick)
+    };
+    (place(a), place(b))
+}
+
+/// `cond` placed on `p`'s grid by exact date and stock (pandas `where`); missing is False.
+pub fn exact_mask(p: &Panel, cond: &Panel) -> Rc<Vec<bool>> {
+    let at: HashMap<i32, usize> = cond.dates.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+    let rows: Vec<Option<usize>> = p.dates.iter().map(|d| at.get(d).copied()).collect();
+    let index = column_index(cond);
+    let pick: Vec<Option<usize>> = p
+        .columns
+        .iter()
+        .map(|c| index.get(c.as_str()).copied())
+        .collect();
+    let cond = Panel {
+        cells: Cells::Bool(cond.bools()),
+        ..cond.clone()
+    };
+    gather(&cond, &p.dates, &p.columns, &rows, &pick).bools()
+}
