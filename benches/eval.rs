@@ -98,7 +98,10 @@ fn main() {
                 })
                 .collect(),
         );
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if let Ok(ast) = parse(&src) {
             let py = exports.path().join(name.replace(".strat", ".py"));
             std::fs::write(&py, export(&ast, &src, &Provenance::default())).expect("export");
@@ -107,9 +110,9 @@ fn main() {
     }
 
     // finlab's pandas time, when the oracle venv is there.
-    let python = std::env::var("DSL_FINLAB_PYTHON").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from("target/tmp/finlab-oracle-venv/bin/python")
-    });
+    let python = std::env::var("DSL_FINLAB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("target/tmp/finlab-oracle-venv/bin/python"));
     let mut pandas = std::collections::HashMap::new();
     if python.is_file() {
         let mut cmd = Command::new(&python);
@@ -133,7 +136,10 @@ fn main() {
             Err(e) => eprintln!("cannot run {}: {e}", python.display()),
         }
     } else {
-        eprintln!("(no finlab venv at {}: pandas column skipped)", python.display());
+        eprintln!(
+            "(no finlab venv at {}: pandas column skipped)",
+            python.display()
+        );
     }
 
     println!(

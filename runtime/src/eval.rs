@@ -53,8 +53,37 @@ pub fn evaluate(plan: &Plan, inputs: Vec<PanelData>) -> Result<PanelData, EvalEr
         }
     }
     let mut values: Vec<Option<Value>> = vec![None; plan.nodes.len()];
+    #[cfg(not(target_arch = "wasm32"))]
+    let trace = std::env::var_os("DSL_EVAL_TRACE").is_some();
     for (i, node) in plan.nodes.iter().enumerate() {
-        let v = eval_node(i, node, &values, &mut inputs)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let started = std::time::Instant::now();
+        // Operands read for the last time here are moved out, so their buffers can be reused.
+        let mut scope: Vec<(usize, Value)> = Vec::new();
+        let ops = match node {
+            Node::Binary { .. } | Node::Neg { .. } | Node::Not { .. } | Node::Mask { .. } => {
+                node.operands()
+            }
+            _ => Vec::new(),
+        };
+        for &op in &ops {
+            if last_use[op] == i
+                && op != plan.output
+                && ops.iter().filter(|o| **o == op).count() == 1
+            {
+                if let Some(v) = values[op].take() {
+                    scope.push((op, v));
+                }
+            }
+        }
+        let v = eval_node(i, node, &values, &mut scope, &mut inputs)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        if trace {
+            eprintln!(
+                "node {i:>3} {:>8.1} ms  {node:?}",
+                started.elapsed().as_secs_f64() * 1e3
+            );
+        }
         values[i] = Some(v);
         for op in node.operands() {
             if last_use[op] == i && op != plan.output {
@@ -66,6 +95,20 @@ pub fn evaluate(plan: &Plan, inputs: Vec<PanelData>) -> Result<PanelData, EvalEr
         Some(Value::Panel(p)) => Ok(to_panel_data(p)),
         _ => Err(EvalError::ScalarOutput),
     }
+}
+
+/// Operand `id`, owned: moved out of `scope` when this node is its last reader (so it is the
+/// only reference and its buffer can be reused), else a cheap shared clone.
+fn take(
+    values: &[Option<Value>],
+    scope: &mut Vec<(usize, Value)>,
+    node: usize,
+    id: usize,
+) -> Result<Value, EvalError> {
+    if let Some(at) = scope.iter().position(|(k, _)| *k == id) {
+        return Ok(scope.swap_remove(at).1);
+    }
+    get(values, node, id).cloned()
 }
 
 fn get(values: &[Option<Value>], node: usize, id: usize) -> Result<&Value, EvalError> {
@@ -89,6 +132,7 @@ fn eval_node(
     i: usize,
     node: &Node,
     values: &[Option<Value>],
+    scope: &mut Vec<(usize, Value)>,
     inputs: &mut [Option<PanelData>],
 ) -> Result<Value, EvalError> {
     Ok(match node {
@@ -107,19 +151,30 @@ fn eval_node(
             ))
         }
         Node::Scalar { value } => Value::Scalar(*value),
-        Node::Neg { arg } => match get(values, i, *arg)? {
+        Node::Neg { arg } => match take(values, scope, i, *arg)? {
             Value::Scalar(v) => Value::Scalar(-v),
-            Value::Panel(p) => Value::Panel(p.with_floats(p.floats().iter().map(|v| -v).collect())),
-            Value::Series(d, v) => Value::Series(d.clone(), Rc::new(v.iter().map(|x| -x).collect())),
+            Value::Panel(p) => Value::Panel(map_floats(p, |v| -v)),
+            Value::Series(d, v) => Value::Series(d, Rc::new(v.iter().map(|x| -x).collect())),
         },
-        Node::Not { arg } => match get(values, i, *arg)? {
-            Value::Panel(p @ Panel { cells: Cells::Bool(b), .. }) => {
-                Value::Panel(p.with_bools(b.iter().map(|x| !x).collect()))
+        Node::Not { arg } => match take(values, scope, i, *arg)? {
+            Value::Panel(
+                p @ Panel {
+                    cells: Cells::Bool(_),
+                    ..
+                },
+            ) => {
+                let Cells::Bool(b) = p.cells else {
+                    return Err(type_err(i, "`~` needs a bool panel"));
+                };
+                let mut b = Rc::unwrap_or_clone(b);
+                b.iter_mut().for_each(|x| *x = !*x);
+                Value::Panel(Panel::boolean(p.dates, p.columns, b))
             }
             _ => return Err(type_err(i, "`~` needs a bool panel")),
         },
         Node::Binary { op, lhs, rhs } => {
-            binary(i, *op, get(values, i, *lhs)?, get(values, i, *rhs)?)?
+            let (l, r) = (take(values, scope, i, *lhs)?, take(values, scope, i, *rhs)?);
+            binary(i, *op, l, r)?
         }
         Node::Call {
             op,
@@ -152,22 +207,26 @@ fn eval_node(
             dispatch(&call, recv, &prices, *out)?
         }
         Node::Mask { value, cond } => {
-            let (Value::Panel(v), Value::Panel(c)) =
-                (get(values, i, *value)?, get(values, i, *cond)?)
-            else {
+            let (Value::Panel(v), Value::Panel(c)) = (
+                take(values, scope, i, *value)?,
+                take(values, scope, i, *cond)?,
+            ) else {
                 return Err(type_err(i, "`x[cond]` needs two panels"));
             };
-            let (v, c) = align(v, c);
+            let (v, c) = align_owned(v, c);
             let Cells::Bool(mask) = &c.cells else {
                 return Err(type_err(i, "the mask in `x[cond]` must be a bool panel"));
             };
             match &v.cells {
-                Cells::Float(x) => Value::Panel(v.with_floats(
-                    x.iter()
-                        .zip(mask.iter())
-                        .map(|(x, m)| if *m { *x } else { f64::NAN })
-                        .collect(),
-                )),
+                Cells::Float(_) => {
+                    let (dates, columns, mut x) = owned_floats(v);
+                    x.iter_mut().zip(mask.iter()).for_each(|(x, m)| {
+                        if !*m {
+                            *x = f64::NAN;
+                        }
+                    });
+                    Value::Panel(Panel::float(dates, columns, x))
+                }
                 Cells::Bool(x) => Value::Panel(
                     v.with_bools(x.iter().zip(mask.iter()).map(|(x, m)| *x && *m).collect()),
                 ),
@@ -210,42 +269,63 @@ fn arith(op: BinOp, a: f64, b: f64) -> f64 {
     }
 }
 
-fn binary(i: usize, op: BinOp, lhs: &Value, rhs: &Value) -> Result<Value, EvalError> {
+/// Float cells of an owned panel, for writing in place when nothing else shares them.
+fn owned_floats(p: Panel) -> (Rc<Vec<i32>>, Rc<Vec<String>>, Vec<f64>) {
+    let v = match p.cells {
+        Cells::Float(v) => Rc::unwrap_or_clone(v),
+        Cells::Bool(b) => b.iter().map(|x| if *x { 1.0 } else { 0.0 }).collect(),
+    };
+    (p.dates, p.columns, v)
+}
+
+/// `f` applied to every cell, reusing the panel's buffer when it is the only reference.
+fn map_floats(p: Panel, f: impl Fn(f64) -> f64) -> Panel {
+    let (dates, columns, mut v) = owned_floats(p);
+    v.iter_mut().for_each(|x| *x = f(*x));
+    Panel::float(dates, columns, v)
+}
+
+/// `f(a, b)` cell by cell over two panels on the same grid, writing into whichever buffer is
+/// not shared.
+fn zip_floats(a: Panel, b: Panel, f: impl Fn(f64, f64) -> f64) -> Panel {
+    let a_unique = matches!(&a.cells, Cells::Float(v) if Rc::strong_count(v) == 1);
+    let b_unique = matches!(&b.cells, Cells::Float(v) if Rc::strong_count(v) == 1);
+    if !a_unique && b_unique {
+        let x = a.floats();
+        let (dates, columns, mut v) = owned_floats(b);
+        v.iter_mut().zip(x.iter()).for_each(|(y, x)| *y = f(*x, *y));
+        return Panel::float(dates, columns, v);
+    }
+    let y = b.floats();
+    let (dates, columns, mut v) = owned_floats(a);
+    v.iter_mut().zip(y.iter()).for_each(|(x, y)| *x = f(*x, *y));
+    Panel::float(dates, columns, v)
+}
+
+fn binary(i: usize, op: BinOp, lhs: Value, rhs: Value) -> Result<Value, EvalError> {
     match (lhs, rhs) {
         (Value::Scalar(a), Value::Scalar(b)) => {
             if op.is_comparison() || op.is_logical() {
                 return Err(type_err(i, "comparing two numbers gives no panel"));
             }
-            Ok(Value::Scalar(arith(op, *a, *b)))
+            Ok(Value::Scalar(arith(op, a, b)))
         }
-        (Value::Series(d, v), Value::Scalar(s)) | (Value::Scalar(s), Value::Series(d, v)) => {
-            if !matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) {
-                return Err(type_err(i, "a Series combines with numbers by arithmetic only"));
-            }
-            let left = matches!(lhs, Value::Series(..));
-            let out = v
-                .iter()
-                .map(|x| if left { arith(op, *x, *s) } else { arith(op, *s, *x) })
-                .collect();
-            Ok(Value::Series(d.clone(), Rc::new(out)))
-        }
+        (Value::Series(d, v), Value::Scalar(s)) => series_scalar(i, op, d, &v, |x| arith(op, x, s)),
+        (Value::Scalar(s), Value::Series(d, v)) => series_scalar(i, op, d, &v, |x| arith(op, s, x)),
         (Value::Panel(p), Value::Series(d, v)) => {
             // finlab §5.1 step 1: a date-indexed Series is broadcast to every column.
             let mut cells = Vec::with_capacity(v.len() * p.columns.len());
             for _ in 0..p.columns.len() {
-                cells.extend_from_slice(v);
+                cells.extend_from_slice(&v);
             }
-            let broadcast = Panel::float(d.clone(), p.columns.clone(), cells);
-            binary(i, op, lhs, &Value::Panel(broadcast))
+            let broadcast = Panel::float(d, p.columns.clone(), cells);
+            binary(i, op, Value::Panel(p), Value::Panel(broadcast))
         }
-        (Value::Series(..), _) => Err(type_err(
-            i,
-            "a Series must be the right operand of a panel",
-        )),
-        (Value::Panel(p), Value::Scalar(s)) => panel_scalar(i, op, p, *s, false),
-        (Value::Scalar(s), Value::Panel(p)) => panel_scalar(i, op, p, *s, true),
+        (Value::Series(..), _) => Err(type_err(i, "a Series must be the right operand of a panel")),
+        (Value::Panel(p), Value::Scalar(s)) => panel_scalar(i, op, p, s, false),
+        (Value::Scalar(s), Value::Panel(p)) => panel_scalar(i, op, p, s, true),
         (Value::Panel(a), Value::Panel(b)) => {
-            let (a, b) = align(a, b);
+            let (a, b) = align_owned(a, b);
             if op.is_logical() {
                 let (Cells::Bool(x), Cells::Bool(y)) = (&a.cells, &b.cells) else {
                     return Err(type_err(
@@ -261,22 +341,53 @@ fn binary(i: usize, op: BinOp, lhs: &Value, rhs: &Value) -> Result<Value, EvalEr
                     .collect();
                 return Ok(Value::Panel(a.with_bools(out)));
             }
-            let (x, y) = (a.floats(), b.floats());
             if op.is_comparison() {
-                let out = x.iter().zip(y.iter()).map(|(x, y)| compare(op, *x, *y)).collect();
+                let (x, y) = (a.floats(), b.floats());
+                let out = x
+                    .iter()
+                    .zip(y.iter())
+                    .map(|(x, y)| compare(op, *x, *y))
+                    .collect();
                 Ok(Value::Panel(a.with_bools(out)))
             } else {
-                let out = x.iter().zip(y.iter()).map(|(x, y)| arith(op, *x, *y)).collect();
-                Ok(Value::Panel(a.with_floats(out)))
+                Ok(Value::Panel(zip_floats(a, b, |x, y| arith(op, x, y))))
             }
         }
     }
 }
 
+/// Aligns two owned panels, keeping them (and their buffers) as they are on identical grids.
+fn align_owned(a: Panel, b: Panel) -> (Panel, Panel) {
+    if a.dates == b.dates && a.columns == b.columns {
+        (a, b)
+    } else {
+        align(&a, &b)
+    }
+}
+
+fn series_scalar(
+    i: usize,
+    op: BinOp,
+    dates: Rc<Vec<i32>>,
+    v: &[f64],
+    f: impl Fn(f64) -> f64,
+) -> Result<Value, EvalError> {
+    if !matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) {
+        return Err(type_err(
+            i,
+            "a Series combines with numbers by arithmetic only",
+        ));
+    }
+    Ok(Value::Series(
+        dates,
+        Rc::new(v.iter().map(|x| f(*x)).collect()),
+    ))
+}
+
 fn panel_scalar(
     i: usize,
     op: BinOp,
-    p: &Panel,
+    p: Panel,
     s: f64,
     scalar_left: bool,
 ) -> Result<Value, EvalError> {
@@ -286,8 +397,8 @@ fn panel_scalar(
             format!("`{}` needs two bool panels", op.symbol()),
         ));
     }
-    let x = p.floats();
     if op.is_comparison() {
+        let x = p.floats();
         let out = if scalar_left {
             x.iter().map(|v| compare(op, s, *v)).collect()
         } else {
@@ -295,12 +406,11 @@ fn panel_scalar(
         };
         return Ok(Value::Panel(p.with_bools(out)));
     }
-    let out = if scalar_left {
-        x.iter().map(|v| arith(op, s, *v)).collect()
+    Ok(Value::Panel(if scalar_left {
+        map_floats(p, |v| arith(op, s, v))
     } else {
-        x.iter().map(|v| arith(op, *v, s)).collect()
-    };
-    Ok(Value::Panel(p.with_floats(out)))
+        map_floats(p, |v| arith(op, v, s))
+    }))
 }
 
 /// The arguments of one operator call, read by parameter name with their registry kinds.
@@ -413,24 +523,21 @@ fn receiver<'a>(call: &CallArgs, recv: Option<&'a Panel>) -> Result<&'a Panel, E
 fn shift(p: &Panel, n: usize) -> Panel {
     let rows = p.rows();
     let k = p.columns.len();
+    let lead = n.min(rows);
     match &p.cells {
         Cells::Float(v) => {
-            let mut out = vec![f64::NAN; v.len()];
+            let mut out = Vec::with_capacity(v.len());
             for c in 0..k {
-                let col = &v[c * rows..(c + 1) * rows];
-                if n < rows {
-                    out[c * rows + n..(c + 1) * rows].copy_from_slice(&col[..rows - n]);
-                }
+                out.extend(std::iter::repeat_n(f64::NAN, lead));
+                out.extend_from_slice(&v[c * rows..(c + 1) * rows - lead]);
             }
             p.with_floats(out)
         }
         Cells::Bool(v) => {
-            let mut out = vec![false; v.len()];
+            let mut out = Vec::with_capacity(v.len());
             for c in 0..k {
-                let col = &v[c * rows..(c + 1) * rows];
-                if n < rows {
-                    out[c * rows + n..(c + 1) * rows].copy_from_slice(&col[..rows - n]);
-                }
+                out.extend(std::iter::repeat_n(false, lead));
+                out.extend_from_slice(&v[c * rows..(c + 1) * rows - lead]);
             }
             p.with_bools(out)
         }
@@ -484,7 +591,11 @@ fn dispatch(
         }
         OpId::Rise | OpId::Fall => {
             let n = call.size("nwindow")?.unwrap_or(1);
-            let cmp = if op == OpId::Rise { BinOp::Gt } else { BinOp::Lt };
+            let cmp = if op == OpId::Rise {
+                BinOp::Gt
+            } else {
+                BinOp::Lt
+            };
             let x = p.floats();
             let before = shift(&p.with_floats(x.to_vec()), n).floats();
             p.with_bools(
@@ -497,7 +608,9 @@ fn dispatch(
         OpId::Sustain => {
             let w = call.size("nwindow")?.unwrap_or(1);
             let need = call.size("nsatisfy")?.unwrap_or(w) as f64;
-            let sums = p.map_columns(|c| kernels::rolling_sum_mean(c, w, w, false)).floats();
+            let sums = p
+                .map_columns(|c| kernels::rolling_sum_mean(c, w, w, false))
+                .floats();
             p.with_bools(sums.iter().map(|s| *s >= need).collect())
         }
         OpId::IsLargest | OpId::IsSmallest => {
@@ -514,7 +627,10 @@ fn dispatch(
             let q = call.float("c")?.unwrap_or(0.5);
             let rows = p.row_major();
             let k = p.columns.len().max(1);
-            let values = rows.chunks(k).map(|row| kernels::quantile(row, q)).collect();
+            let values = rows
+                .chunks(k)
+                .map(|row| kernels::quantile(row, q))
+                .collect();
             return Ok(Value::Series(p.dates.clone(), Rc::new(values)));
         }
         OpId::IsEntry | OpId::IsExit => {
@@ -649,13 +765,23 @@ fn hold_until(call: &CallArgs, entry: &Panel, prices: &[&Panel]) -> Result<Panel
         _ => None,
     };
     let rank = rank.map(frame);
-    let held = hold::hold_until(&frame(entry), &frame(exit), rank.as_ref(), price.as_ref(), opts);
+    let held = hold::hold_until(
+        &frame(entry),
+        &frame(exit),
+        rank.as_ref(),
+        price.as_ref(),
+        opts,
+    );
     let rows = held.dates.len();
     let mut cells = Vec::with_capacity(rows * held.columns.len());
     for c in &held.cols {
         cells.extend_from_slice(c);
     }
-    Ok(Panel::boolean(Rc::new(held.dates), Rc::new(held.columns), cells))
+    Ok(Panel::boolean(
+        Rc::new(held.dates),
+        Rc::new(held.columns),
+        cells,
+    ))
 }
 
 /// Bars without a price after which finlab treats a stock as gone (its delisting rule).
@@ -668,7 +794,11 @@ fn indicator(call: &CallArgs, prices: &[&Panel], out: usize) -> Result<Panel, Ev
     if prices.len() != call.spec.prices.len() || prices.is_empty() {
         return Err(type_err(
             i,
-            format!("{} needs {} price panels", call.spec.name, call.spec.prices.len()),
+            format!(
+                "{} needs {} price panels",
+                call.spec.name,
+                call.spec.prices.len()
+            ),
         ));
     }
     // All price panels onto one grid (they normally share it already).
@@ -729,10 +859,18 @@ fn indicator(call: &CallArgs, prices: &[&Panel], out: usize) -> Result<Panel, Ev
             ),
             OpId::Atr => talib::atr(x(0), x(1), x(2), n("timeperiod")?),
             OpId::Willr => talib::willr(x(0), x(1), x(2), n("timeperiod")?),
-            _ => return Err(type_err(i, format!("{} is not an indicator", call.spec.name))),
+            _ => {
+                return Err(type_err(
+                    i,
+                    format!("{} is not an indicator", call.spec.name),
+                ))
+            }
         };
         if out >= outs.len() {
-            return Err(type_err(i, format!("{} has no output {out}", call.spec.name)));
+            return Err(type_err(
+                i,
+                format!("{} has no output {out}", call.spec.name),
+            ));
         }
         let mut values = outs.swap_remove(out);
         let mut gap = 0usize;
@@ -747,9 +885,47 @@ fn indicator(call: &CallArgs, prices: &[&Panel], out: usize) -> Result<Panel, Ev
     Ok(Panel::float(like.dates.clone(), Rc::new(kept), cells))
 }
 
+/// [`select_per_row`] for small `n`, reading the panel column by column (no transpose): each row
+/// keeps its best `n` so far, sorted best first; a later column enters only when strictly
+/// better, which gives ties to the earlier column.
+fn select_per_row_small(p: &Panel, n: usize, largest: bool) -> Vec<bool> {
+    let rows = p.rows();
+    let k = p.columns.len();
+    let v = p.floats();
+    // Compare as "larger is better" by negating for is_smallest (-0.0 and 0.0 still tie).
+    let key = |x: f64| if largest { x } else { -x };
+    let mut best: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(n + 1); rows];
+    for c in 0..k {
+        let col = &v[c * rows..(c + 1) * rows];
+        for (r, x) in col.iter().enumerate() {
+            if x.is_nan() {
+                continue;
+            }
+            let kx = key(*x);
+            let b = &mut best[r];
+            if b.len() == n && b[n - 1].0 >= kx {
+                continue;
+            }
+            let at = b.partition_point(|(kb, _)| *kb >= kx);
+            b.insert(at, (kx, c));
+            b.truncate(n);
+        }
+    }
+    let mut out = vec![false; rows * k];
+    for (r, b) in best.iter().enumerate() {
+        for (_, c) in b {
+            out[c * rows + r] = true;
+        }
+    }
+    out
+}
+
 /// Per row, marks the `n` largest (or smallest) valid values; ties go to the earlier column
 /// (finlab `is_largest`, a stable sort, §5.3). Rows with ≤ n valid values mark all of them.
 fn select_per_row(p: &Panel, n: usize, largest: bool) -> Vec<bool> {
+    if n <= 64 {
+        return select_per_row_small(p, n, largest);
+    }
     let rows = p.rows();
     let k = p.columns.len();
     let by_row = p.row_major();

@@ -104,14 +104,20 @@ impl Panel {
         self.with_floats(out)
     }
 
-    /// The rows of the panel, one `Vec` per date, for row-wise kernels (a transpose).
+    /// The cells row-major (`out[r * columns + c]`), for row-wise kernels: a tiled transpose.
     pub fn row_major(&self) -> Vec<f64> {
         let v = self.floats();
         let (n, k) = (self.rows(), self.columns.len());
         let mut out = vec![0.0; v.len()];
-        for c in 0..k {
-            for r in 0..n {
-                out[r * k + c] = v[c * n + r];
+        // In tiles, so both sides stay in cache.
+        const TILE: usize = 64;
+        for c0 in (0..k).step_by(TILE) {
+            for r0 in (0..n).step_by(TILE) {
+                for c in c0..(c0 + TILE).min(k) {
+                    for r in r0..(r0 + TILE).min(n) {
+                        out[r * k + c] = v[c * n + r];
+                    }
+                }
             }
         }
         out
@@ -149,7 +155,9 @@ fn gather(
             for c in pick {
                 match c {
                     Some(c) if identity => out.extend_from_slice(&v[c * n..(c + 1) * n]),
-                    Some(c) => out.extend(rows.iter().map(|r| r.map_or(f64::NAN, |r| v[c * n + r]))),
+                    Some(c) => {
+                        out.extend(rows.iter().map(|r| r.map_or(f64::NAN, |r| v[c * n + r])))
+                    }
                     None => out.extend(std::iter::repeat_n(f64::NAN, rows.len())),
                 }
             }
@@ -236,7 +244,10 @@ pub fn outer_align(a: &Panel, b: &Panel) -> (Panel, Panel) {
         let at: HashMap<i32, usize> = p.dates.iter().enumerate().map(|(i, d)| (*d, i)).collect();
         let rows: Vec<Option<usize>> = dates.iter().map(|d| at.get(d).copied()).collect();
         let index = column_index(p);
-        let pick: Vec<Option<usize>> = columns.iter().map(|c| index.get(c.as_str()).copied()).collect();
+        let pick: Vec<Option<usize>> = columns
+            .iter()
+            .map(|c| index.get(c.as_str()).copied())
+            .collect();
         gather(p, &dates, &columns, &rows, &pick)
     };
     (place(a), place(b))
@@ -244,7 +255,12 @@ pub fn outer_align(a: &Panel, b: &Panel) -> (Panel, Panel) {
 
 /// `cond` placed on `p`'s grid by exact date and stock (pandas `where`); missing is False.
 pub fn exact_mask(p: &Panel, cond: &Panel) -> Rc<Vec<bool>> {
-    let at: HashMap<i32, usize> = cond.dates.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+    let at: HashMap<i32, usize> = cond
+        .dates
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (*d, i))
+        .collect();
     let rows: Vec<Option<usize>> = p.dates.iter().map(|d| at.get(d).copied()).collect();
     let index = column_index(cond);
     let pick: Vec<Option<usize>> = p

@@ -44,7 +44,13 @@ def main() -> int:
         return loaded[key].copy()
 
     data.get = cached_get
-    finlab.backtest.sim = lambda *a, **k: None
+    class _Report:
+        """What the stand-in for sim() returns: any method call is a no-op."""
+
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+    finlab.backtest.sim = lambda *a, **k: _Report()
     warnings.simplefilter("ignore")
     for path in sys.argv[2:]:
         runpy.run_path(path, run_name="__main__")
