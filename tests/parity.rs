@@ -208,7 +208,14 @@ impl Gen {
     }
 
     fn case(&mut self, i: usize) -> Case {
-        let expr = match self.int(0, 4) {
+        let expr = match self.int(0, 5) {
+            // No `nstocks_limit`: finlab breaks ties at the limit with numpy's unstable sort.
+            5 => format!(
+                "{}.hold_until({}, rank={})",
+                self.boolean(1),
+                self.boolean(1),
+                self.float(1)
+            ),
             0 => self.boolean(2),
             1 => format!("{}.is_largest({})", self.float(2), self.int(1, 4)),
             2 => format!("{}[{}]", self.float(1), self.boolean(1)),

@@ -27,6 +27,9 @@ pub enum EvalError {
     ScalarOutput,
 }
 
+/// Indicator outputs already computed in this evaluation, by call.
+type IndicatorCache = std::collections::HashMap<String, Rc<Vec<Panel>>>;
+
 #[derive(Clone)]
 enum Value {
     Scalar(f64),
@@ -53,6 +56,7 @@ pub fn evaluate(plan: &Plan, inputs: Vec<PanelData>) -> Result<PanelData, EvalEr
         }
     }
     let mut values: Vec<Option<Value>> = vec![None; plan.nodes.len()];
+    let mut indicators = IndicatorCache::new();
     #[cfg(not(target_arch = "wasm32"))]
     let trace = std::env::var_os("DSL_EVAL_TRACE").is_some();
     for (i, node) in plan.nodes.iter().enumerate() {
@@ -76,7 +80,7 @@ pub fn evaluate(plan: &Plan, inputs: Vec<PanelData>) -> Result<PanelData, EvalEr
                 }
             }
         }
-        let v = eval_node(i, node, &values, &mut scope, &mut inputs)?;
+        let v = eval_node(i, node, &values, &mut scope, &mut inputs, &mut indicators)?;
         #[cfg(not(target_arch = "wasm32"))]
         if trace {
             eprintln!(
@@ -134,6 +138,7 @@ fn eval_node(
     values: &[Option<Value>],
     scope: &mut Vec<(usize, Value)>,
     inputs: &mut [Option<PanelData>],
+    indicators: &mut IndicatorCache,
 ) -> Result<Value, EvalError> {
     Ok(match node {
         Node::Load { input } => {
@@ -204,7 +209,24 @@ fn eval_node(
                 values,
             };
             call.check_arity()?;
-            dispatch(&call, recv, &prices, *out)?
+            if call.spec.receiver == Receiver::None {
+                // A multi-output indicator is computed once for all its output nodes.
+                let key = format!("{op:?} {args:?} {:?}", node.operands());
+                let outs = match indicators.get(&key) {
+                    Some(o) => o.clone(),
+                    None => {
+                        let o = Rc::new(indicator(&call, &prices)?);
+                        indicators.insert(key, o.clone());
+                        o
+                    }
+                };
+                let panel = outs.get(*out).cloned().ok_or_else(|| {
+                    type_err(i, format!("{} has no output {out}", op.spec().name))
+                })?;
+                Value::Panel(panel)
+            } else {
+                dispatch(&call, recv, &prices)?
+            }
         }
         Node::Mask { value, cond } => {
             let (Value::Panel(v), Value::Panel(c)) = (
@@ -544,17 +566,9 @@ fn shift(p: &Panel, n: usize) -> Panel {
     }
 }
 
-fn dispatch(
-    call: &CallArgs,
-    recv: Option<&Panel>,
-    prices: &[&Panel],
-    out: usize,
-) -> Result<Value, EvalError> {
+fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<Value, EvalError> {
     let op = call.spec.id;
     let i = call.node;
-    if call.spec.receiver == Receiver::None {
-        return indicator(call, prices, out).map(Value::Panel);
-    }
     let p = receiver(call, recv)?;
     let panel = match op {
         OpId::Average => {
@@ -727,22 +741,10 @@ fn dispatch(
             }
         }
         OpId::Rsi | OpId::Macd | OpId::Stoch | OpId::Bbands | OpId::Atr | OpId::Willr => {
-            return indicator(call, prices, out).map(Value::Panel)
+            return Err(type_err(i, "an indicator has no receiver"))
         }
     };
     Ok(Value::Panel(panel))
-}
-
-fn frame(p: &Panel) -> Frame<'_> {
-    let v = p.floats();
-    let n = p.rows();
-    Frame {
-        dates: &p.dates,
-        columns: &p.columns,
-        cols: (0..p.columns.len())
-            .map(|c| v[c * n..(c + 1) * n].to_vec())
-            .collect(),
-    }
 }
 
 fn hold_until(call: &CallArgs, entry: &Panel, prices: &[&Panel]) -> Result<Panel, EvalError> {
@@ -760,35 +762,37 @@ fn hold_until(call: &CallArgs, entry: &Panel, prices: &[&Panel]) -> Result<Panel
     };
     let stops = opts.stop_loss.is_some() || opts.take_profit.is_some() || opts.trail_stop.is_some();
     let price = match (stops, prices.first()) {
-        (true, Some(p)) => Some(frame(p)),
+        (true, Some(p)) => Some(*p),
         (true, None) => return Err(type_err(i, "hold_until stops need the adjusted close")),
         _ => None,
     };
-    let rank = rank.map(frame);
-    let held = hold::hold_until(
-        &frame(entry),
-        &frame(exit),
-        rank.as_ref(),
-        price.as_ref(),
-        opts,
-    );
-    let rows = held.dates.len();
-    let mut cells = Vec::with_capacity(rows * held.columns.len());
-    for c in &held.cols {
-        cells.extend_from_slice(c);
-    }
+    let frames: Vec<Frame> = [Some(entry), Some(exit), rank, price]
+        .into_iter()
+        .flatten()
+        .map(|p| Frame {
+            dates: &p.dates,
+            columns: &p.columns,
+            values: match &p.cells {
+                Cells::Float(v) => hold::Cells::Float(v),
+                Cells::Bool(b) => hold::Cells::Bool(b),
+            },
+        })
+        .collect();
+    let rank_frame = rank.map(|_| &frames[2]);
+    let price_frame = price.map(|_| &frames[frames.len() - 1]);
+    let held = hold::hold_until(&frames[0], &frames[1], rank_frame, price_frame, opts);
     Ok(Panel::boolean(
         Rc::new(held.dates),
         Rc::new(held.columns),
-        cells,
+        held.values,
     ))
 }
 
 /// Bars without a price after which finlab treats a stock as gone (its delisting rule).
 const UNPRICED_BARS: usize = 20;
 
-/// A TA-Lib indicator computed per stock on forward-filled prices.
-fn indicator(call: &CallArgs, prices: &[&Panel], out: usize) -> Result<Panel, EvalError> {
+/// A TA-Lib indicator computed per stock on forward-filled prices: every output.
+fn indicator(call: &CallArgs, prices: &[&Panel]) -> Result<Vec<Panel>, EvalError> {
     let i = call.node;
     let op = call.spec.id;
     if prices.len() != call.spec.prices.len() || prices.is_empty() {
@@ -815,7 +819,8 @@ fn indicator(call: &CallArgs, prices: &[&Panel], out: usize) -> Result<Panel, Ev
     // The close is the last price input; stocks never priced are left out (as finlab does), and
     // cells after 20 or more bars without a close are NaN (finlab's unpriced mask).
     let close = &raw[raw.len() - 1];
-    let mut cells = Vec::with_capacity(rows * like.columns.len());
+    let outputs = call.spec.outputs.len().max(1);
+    let mut cells: Vec<Vec<f64>> = vec![Vec::with_capacity(rows * like.columns.len()); outputs];
     let mut kept = Vec::with_capacity(like.columns.len());
     for c in 0..like.columns.len() {
         let range = c * rows..(c + 1) * rows;
@@ -866,23 +871,28 @@ fn indicator(call: &CallArgs, prices: &[&Panel], out: usize) -> Result<Panel, Ev
                 ))
             }
         };
-        if out >= outs.len() {
+        if outs.len() != outputs {
             return Err(type_err(
                 i,
-                format!("{} has no output {out}", call.spec.name),
+                format!("{} gave {} outputs", call.spec.name, outs.len()),
             ));
         }
-        let mut values = outs.swap_remove(out);
-        let mut gap = 0usize;
-        for (v, raw) in values.iter_mut().zip(close_raw) {
-            gap = if raw.is_nan() { gap + 1 } else { 0 };
-            if gap >= UNPRICED_BARS {
-                *v = f64::NAN;
+        for (values, cells) in outs.iter_mut().zip(cells.iter_mut()) {
+            let mut gap = 0usize;
+            for (v, raw) in values.iter_mut().zip(close_raw) {
+                gap = if raw.is_nan() { gap + 1 } else { 0 };
+                if gap >= UNPRICED_BARS {
+                    *v = f64::NAN;
+                }
             }
+            cells.extend_from_slice(values);
         }
-        cells.extend(values);
     }
-    Ok(Panel::float(like.dates.clone(), Rc::new(kept), cells))
+    let columns = Rc::new(kept);
+    Ok(cells
+        .into_iter()
+        .map(|c| Panel::float(like.dates.clone(), columns.clone(), c))
+        .collect())
 }
 
 /// [`select_per_row`] for small `n`, reading the panel column by column (no transpose): each row

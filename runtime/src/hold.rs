@@ -1,14 +1,60 @@
 //! finlab's `hold_until` (spec §5.4): hold each name from an entry event until its exit, at most
 //! `nstocks_limit` names per row chosen by a min–max-normalised rank, with optional price stops.
+//! The day-by-day loop looks only at the names in play (the day's entries and the holdings), so
+//! its cost follows the number of events, not the size of the panel.
 
-// Index loops mirror the reference algorithms (TA-Lib, pandas) line by line.
+// Index loops mirror the reference algorithm line by line.
 #![allow(clippy::needless_range_loop)]
 
-/// A date-indexed panel as plain columns (NaN = missing; bools as 0/1).
+use std::collections::HashMap;
+
+/// Cells of a [`Frame`], column-major.
+#[derive(Clone, Copy)]
+pub enum Cells<'a> {
+    Float(&'a [f64]),
+    Bool(&'a [bool]),
+}
+
+/// A date-indexed panel, column-major (`values[c * dates.len() + r]`; NaN = missing).
 pub struct Frame<'a> {
     pub dates: &'a [i32],
     pub columns: &'a [String],
-    pub cols: Vec<Vec<f64>>,
+    pub values: Cells<'a>,
+}
+
+/// One column of a [`Frame`].
+#[derive(Clone, Copy)]
+enum Column<'a> {
+    Float(&'a [f64]),
+    Bool(&'a [bool]),
+}
+
+impl Column<'_> {
+    /// The value as a float (a bool as 0/1).
+    fn get(self, i: usize) -> f64 {
+        match self {
+            Column::Float(v) => v[i],
+            Column::Bool(b) => f64::from(u8::from(b[i])),
+        }
+    }
+
+    /// Whether the value is True (1).
+    fn is_true(self, i: usize) -> bool {
+        match self {
+            Column::Float(v) => v[i] == 1.0,
+            Column::Bool(b) => b[i],
+        }
+    }
+}
+
+impl Frame<'_> {
+    fn col(&self, c: usize) -> Column<'_> {
+        let n = self.dates.len();
+        match self.values {
+            Cells::Float(v) => Column::Float(&v[c * n..(c + 1) * n]),
+            Cells::Bool(b) => Column::Bool(&b[c * n..(c + 1) * n]),
+        }
+    }
 }
 
 /// Options of one `hold_until` call (stops as given; their absolute values are used).
@@ -21,11 +67,11 @@ pub struct HoldOptions {
     pub trail_stop_activation: Option<f64>,
 }
 
-/// The result: the grid and one bool column per common stock.
+/// The result: the grid and the held flags, column-major.
 pub struct Held {
     pub dates: Vec<i32>,
     pub columns: Vec<String>,
-    pub cols: Vec<Vec<bool>>,
+    pub values: Vec<bool>,
 }
 
 /// For each target date, the last source row dated on or before it.
@@ -42,7 +88,7 @@ fn ffill_rows(src: &[i32], target: &[i32]) -> Vec<Option<usize>> {
         .collect()
 }
 
-fn column_index<'a>(f: &Frame<'a>) -> std::collections::HashMap<&'a str, usize> {
+fn column_index<'a>(f: &Frame<'a>) -> HashMap<&'a str, usize> {
     f.columns
         .iter()
         .enumerate()
@@ -78,17 +124,17 @@ pub fn hold_until(
     }
     dates.sort_unstable();
     dates.dedup();
-    let others: Vec<(&Frame, std::collections::HashMap<&str, usize>)> = [Some(exit), rank, price]
+    let others: Vec<HashMap<&str, usize>> = [Some(exit), rank, price]
         .into_iter()
         .flatten()
-        .map(|f| (f, column_index(f)))
+        .map(column_index)
         .collect();
     let mut columns = Vec::new();
     let mut picks: Vec<(usize, Vec<usize>)> = Vec::new();
     for (i, c) in entry.columns.iter().enumerate() {
         let found: Option<Vec<usize>> = others
             .iter()
-            .map(|(_, ix)| ix.get(c.as_str()).copied())
+            .map(|ix| ix.get(c.as_str()).copied())
             .collect();
         if let Some(found) = found {
             columns.push(c.clone());
@@ -97,191 +143,219 @@ pub fn hold_until(
     }
     let rows = dates.len();
     let ncol = columns.len();
-    // 2. Entries only on their own dates; exits carried forward (state mode).
-    let entry_at: std::collections::HashMap<i32, usize> = entry
-        .dates
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (*d, i))
-        .collect();
-    let exit_rows = ffill_rows(exit.dates, &dates);
-    // A column carried forward onto the grid.
-    let grid = |f: &Frame, col: usize| -> Vec<f64> {
-        ffill_rows(f.dates, &dates)
+
+    // 2. Entries are events on their own dates; exits, rank and prices are read carried forward
+    //    (state mode). Only the names in play on a day (entries and holdings) are looked at, so
+    //    nothing is materialised on the grid.
+    let mut entries_on: Vec<Vec<usize>> = vec![Vec::new(); rows];
+    {
+        let grid_row: Vec<usize> = entry
+            .dates
             .iter()
-            .map(|r| r.map_or(f64::NAN, |r| f.cols[col][r]))
-            .collect()
+            .map(|d| dates.partition_point(|g| g < d))
+            .collect();
+        for (k, (ei, _)) in picks.iter().enumerate() {
+            let col = entry.col(*ei);
+            for (er, g) in grid_row.iter().enumerate() {
+                if col.is_true(er) {
+                    entries_on[*g].push(k);
+                }
+            }
+        }
+    }
+    let exit_rows = ffill_rows(exit.dates, &dates);
+    let rank_rows = rank.map(|f| ffill_rows(f.dates, &dates));
+    let price_rows = price.map(|f| ffill_rows(f.dates, &dates));
+    let exit_cols: Vec<Column> = picks.iter().map(|(_, f)| exit.col(f[0])).collect();
+    let rank_cols: Vec<Column> = match rank {
+        Some(rf) => picks.iter().map(|(_, f)| rf.col(f[1])).collect(),
+        None => Vec::new(),
     };
-    let mut ent = vec![vec![false; ncol]; rows];
-    let mut ext = vec![vec![false; ncol]; rows];
-    let mut score_rank = vec![vec![0.0f64; ncol]; rows];
-    let mut px = vec![vec![f64::NAN; ncol]; rows];
-    for (k, (ei, found)) in picks.iter().enumerate() {
-        for (r, d) in dates.iter().enumerate() {
-            if let Some(&er) = entry_at.get(d) {
-                ent[r][k] = entry.cols[*ei][er] == 1.0;
-            }
-            if let Some(xr) = exit_rows[r] {
-                ext[r][k] = exit.cols[found[0]][xr] == 1.0;
-            }
-        }
-        let mut slot = 1;
-        if let Some(rf) = rank {
-            let v = grid(rf, found[slot]);
-            for r in 0..rows {
-                score_rank[r][k] = if v[r].is_finite() { v[r] } else { f64::NAN };
-            }
-            slot += 1;
-        }
-        if let Some(pf) = price {
-            let v = grid(pf, found[slot]);
-            for r in 0..rows {
-                px[r][k] = v[r];
+    let price_slot = if rank.is_some() { 2 } else { 1 };
+    let price_cols: Vec<Column> = match price {
+        Some(pf) => picks.iter().map(|(_, f)| pf.col(f[price_slot])).collect(),
+        None => Vec::new(),
+    };
+    let exits = |r: usize, k: usize| exit_rows[r].is_some_and(|i| exit_cols[k].is_true(i));
+    // 3. Rank: ±inf → NaN, min–max normalised over the whole frame, missing → 0. Without a
+    //    rank every score is 0.
+    let finite = |v: f64| if v.is_finite() { v } else { f64::NAN };
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    if let Some(rr) = &rank_rows {
+        // The frame on the grid: every grid row's carried-forward value, per name.
+        let used: Vec<usize> = rr.iter().flatten().copied().collect();
+        for col in &rank_cols {
+            for &i in &used {
+                let v = finite(col.get(i));
+                if !v.is_nan() {
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
             }
         }
     }
-    // 3. Rank: min–max normalised over the whole frame, missing → 0.
-    if rank.is_some() {
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for v in score_rank.iter().flatten().filter(|v| !v.is_nan()) {
-            lo = lo.min(*v);
-            hi = hi.max(*v);
+    let score = |r: usize, k: usize| -> f64 {
+        let Some(rr) = &rank_rows else { return 0.0 };
+        let v = rr[r].map_or(f64::NAN, |i| finite(rank_cols[k].get(i)));
+        let n = (v - lo) / (hi - lo);
+        if n.is_nan() {
+            0.0
+        } else {
+            n
         }
-        for v in score_rank.iter_mut().flatten() {
-            let n = (*v - lo) / (hi - lo);
-            *v = if n.is_nan() { 0.0 } else { n };
+    };
+    let px = |r: usize, k: usize| -> f64 {
+        match &price_rows {
+            Some(pr) => pr[r].map_or(f64::NAN, |i| price_cols[k].get(i)),
+            None => f64::NAN,
         }
-    }
+    };
+
     let limit = opts.nstocks_limit.unwrap_or(usize::MAX);
     let stops = opts.stop_loss.is_some() || opts.take_profit.is_some() || opts.trail_stop.is_some();
     let sl = opts.stop_loss.map_or(f64::INFINITY, f64::abs);
     let tp = opts.take_profit.map_or(f64::INFINITY, f64::abs);
     let ts = opts.trail_stop.map_or(f64::INFINITY, f64::abs);
     let act = opts.trail_stop_activation.map_or(0.0, f64::abs);
-    let mut held = vec![vec![false; ncol]; rows];
+    let mut values = vec![false; rows * ncol];
+    let mut held: Vec<usize> = Vec::new();
+    let mut is_held = vec![false; ncol];
     let mut since = vec![usize::MAX; ncol];
     let mut entry_price = vec![f64::NAN; ncol];
     let mut max_ratio = vec![f64::NAN; ncol];
-    // Stable ascending sort by score, then take the last `limit`: ties favour later columns.
-    let top = |cands: &mut Vec<(f64, usize)>, limit: usize| -> Vec<usize> {
-        cands.sort_by(|a, b| {
-            a.0.partial_cmp(&b.0)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.1.cmp(&b.1))
-        });
-        let skip = cands.len().saturating_sub(limit);
-        cands[skip..].iter().map(|c| c.1).collect()
+    let mut stopped = vec![false; ncol];
+    let mut is_entry = vec![false; ncol];
+    let mut cands: Vec<(f64, usize)> = Vec::with_capacity(64);
+    // The best `limit` by score; ties favour later columns (finlab: a stable ascending sort,
+    // then the last `limit`).
+    let top = |cands: &mut Vec<(f64, usize)>| {
+        if cands.len() > limit {
+            let order = |a: &(f64, usize), b: &(f64, usize)| {
+                b.0.partial_cmp(&a.0)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(b.1.cmp(&a.1))
+            };
+            cands.select_nth_unstable_by(limit - 1, order);
+            cands.truncate(limit);
+        }
     };
     for r in 0..rows {
+        cands.clear();
+        for &k in &entries_on[r] {
+            is_entry[k] = true;
+        }
         if r == 0 {
-            let mut cands: Vec<(f64, usize)> = (0..ncol)
-                .filter(|&c| ent[0][c])
-                .map(|c| (score_rank[0][c], c))
-                .collect();
-            for c in top(&mut cands, limit) {
-                if !ext[0][c] {
-                    held[0][c] = true;
-                    since[c] = 0;
+            cands.extend(entries_on[0].iter().map(|&k| (score(0, k), k)));
+            top(&mut cands);
+            cands.retain(|&(_, k)| !exits(0, k));
+        } else {
+            // 6. Price stops on names held yesterday.
+            if stops {
+                for &k in &held {
+                    let p = px(r, k);
+                    if since[k] == r - 1 {
+                        entry_price[k] = p;
+                        max_ratio[k] = f64::NAN;
+                    }
+                    let ratio = p / entry_price[k];
+                    if ratio.is_nan() {
+                        continue;
+                    }
+                    max_ratio[k] = if max_ratio[k].is_nan() {
+                        ratio
+                    } else {
+                        max_ratio[k].max(ratio)
+                    };
+                    let trail = max_ratio[k] >= 1.0 + act && ratio < max_ratio[k] - ts;
+                    if ratio > 1.0 + tp || ratio < 1.0 - sl || trail {
+                        stopped[k] = true;
+                    }
                 }
             }
-            continue;
+            // 5. Score: entry·rank + 3·held yesterday; exits and idle names are out.
+            let out = |k: usize| stopped[k] || exits(r, k);
+            for &k in &held {
+                if !out(k) {
+                    let e = if is_entry[k] { score(r, k) } else { 0.0 };
+                    cands.push((e + 3.0, k));
+                }
+            }
+            for &k in &entries_on[r] {
+                if !is_held[k] && !out(k) {
+                    cands.push((score(r, k), k));
+                }
+            }
+            top(&mut cands);
         }
-        // 6. Price stops on names held yesterday.
-        if stops {
-            for c in 0..ncol {
-                if !held[r - 1][c] {
-                    continue;
-                }
-                if since[c] == r - 1 {
-                    entry_price[c] = px[r][c];
-                    max_ratio[c] = f64::NAN;
-                }
-                let ratio = px[r][c] / entry_price[c];
-                if ratio.is_nan() {
-                    continue;
-                }
-                max_ratio[c] = if max_ratio[c].is_nan() {
-                    ratio
-                } else {
-                    max_ratio[c].max(ratio)
-                };
-                let trail = max_ratio[c] >= 1.0 + act && ratio < max_ratio[c] - ts;
-                if ratio > 1.0 + tp || ratio < 1.0 - sl || trail {
-                    ext[r][c] = true;
-                }
-            }
+        for &k in &held {
+            is_held[k] = false;
+            stopped[k] = false;
         }
-        // 5. Score: entry·rank + 3·held yesterday; exits and idle names are out.
-        let mut cands: Vec<(f64, usize)> = Vec::new();
-        for c in 0..ncol {
-            let was = held[r - 1][c];
-            if ext[r][c] || (!ent[r][c] && !was) {
-                continue;
-            }
-            let e = if ent[r][c] { score_rank[r][c] } else { 0.0 };
-            cands.push((e + if was { 3.0 } else { 0.0 }, c));
+        for &k in &entries_on[r] {
+            is_entry[k] = false;
         }
-        for c in top(&mut cands, limit) {
-            held[r][c] = true;
-            if !held[r - 1][c] {
-                since[c] = r;
+        held.clear();
+        for &(_, k) in cands.iter() {
+            held.push(k);
+            values[k * rows + r] = true;
+        }
+        for &k in &held {
+            if r == 0 || !is_held_before(&values, k, rows, r) {
+                since[k] = r;
             }
+            is_held[k] = true;
         }
     }
-    let cols = (0..ncol)
-        .map(|c| held.iter().map(|row| row[c]).collect())
-        .collect();
     Held {
         dates,
         columns,
-        cols,
+        values,
     }
+}
+
+/// Whether name `k` was held on the row before `r`.
+fn is_held_before(values: &[bool], k: usize, rows: usize, r: usize) -> bool {
+    r > 0 && values[k * rows + r - 1]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn frame<'a>(dates: &'a [i32], columns: &'a [String], cols: Vec<Vec<f64>>) -> Frame<'a> {
-        Frame {
-            dates,
-            columns,
-            cols,
-        }
-    }
-
     #[test]
     fn holds_from_entry_until_exit_and_respects_the_limit() {
         let dates = [1, 2, 3, 4, 5];
         let cols: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
-        let entry = frame(
-            &dates,
-            &cols,
-            vec![
-                vec![1., 0., 0., 0., 0.],
-                vec![1., 0., 0., 0., 0.],
-                vec![0., 1., 0., 0., 0.],
-            ],
-        );
-        let exit = frame(
-            &dates,
-            &cols,
-            vec![
-                vec![0., 0., 1., 0., 0.],
-                vec![0., 0., 0., 0., 0.],
-                vec![0., 0., 0., 0., 0.],
-            ],
-        );
-        let rank_cols = vec![vec![1.0; 5], vec![2.0; 5], vec![3.0; 5]];
-        let rank = frame(&dates, &cols, rank_cols);
+        let entry = [
+            1., 0., 0., 0., 0., //
+            1., 0., 0., 0., 0., //
+            0., 1., 0., 0., 0.,
+        ];
+        let exit = [
+            0., 0., 1., 0., 0., //
+            0., 0., 0., 0., 0., //
+            0., 0., 0., 0., 0.,
+        ];
+        let rank = [1.0, 1., 1., 1., 1., 2., 2., 2., 2., 2., 3., 3., 3., 3., 3.];
+        let frame = |values| Frame {
+            dates: &dates,
+            columns: &cols,
+            values: Cells::Float(values),
+        };
         let opts = HoldOptions {
             nstocks_limit: Some(2),
             ..HoldOptions::default()
         };
-        let h = hold_until(&entry, &exit, Some(&rank), None, opts);
+        let h = hold_until(
+            &frame(&entry),
+            &frame(&exit),
+            Some(&frame(&rank)),
+            None,
+            opts,
+        );
         // a and b enter on day 1; c's entry on day 2 loses to the held names; a exits on day 3.
-        assert_eq!(h.cols[0], vec![true, true, false, false, false]);
-        assert_eq!(h.cols[1], vec![true; 5]);
-        assert_eq!(h.cols[2], vec![false; 5]);
+        assert_eq!(&h.values[0..5], &[true, true, false, false, false]);
+        assert_eq!(&h.values[5..10], &[true; 5]);
+        assert_eq!(&h.values[10..15], &[false; 5]);
     }
 }
