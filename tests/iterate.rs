@@ -91,8 +91,12 @@ fn serve(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<Value>>>) {
             let script = script.clone();
             let seen = seen2.clone();
             std::thread::spawn(move || {
-                let Some(body) = read_request(&mut stream) else { return };
-                seen.lock().unwrap().push(serde_json::from_str(&body).unwrap_or(Value::Null));
+                let Some(body) = read_request(&mut stream) else {
+                    return;
+                };
+                seen.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or(Value::Null));
                 let reply = script.lock().unwrap().pop_front();
                 let (status, extra, text) = match reply {
                     Some(Reply::Content(c)) => (200, "", completion(&c)),
@@ -136,7 +140,12 @@ fn settings(n: u32) -> RunSettings {
     }
 }
 
-fn llm_proposer(url: &str, rt: &tokio::runtime::Runtime, data: &DataDir, stop: Stop) -> LlmProposer {
+fn llm_proposer(
+    url: &str,
+    rt: &tokio::runtime::Runtime,
+    data: &DataDir,
+    stop: Stop,
+) -> LlmProposer {
     let client = Client::new(LlmConfig {
         base_url: url.into(),
         model: "scripted-model".into(),
@@ -175,9 +184,8 @@ fn ledger(dir: &Path) -> Vec<Trial> {
 fn scripted_endpoint_gives_the_right_ledger_entries() {
     let data = common::data_dir();
     let sb = sandbox();
-    let prose = format!(
-        "Here is a momentum idea.\n\n```python\n{GOOD}```\n\nIt buys the strongest names."
-    );
+    let prose =
+        format!("Here is a momentum idea.\n\n```python\n{GOOD}```\n\nIt buys the strongest names.");
     let script = vec![
         // 1: a normal reply (a bare ``` fence)
         Reply::Content(format!("```\n{GOOD}```")),
@@ -235,32 +243,51 @@ fn scripted_endpoint_gives_the_right_ledger_entries() {
         assert!(trial.fuel_used.unwrap() > 0);
         assert!(trial.code.as_deref().unwrap().contains("is_largest(10)"));
         assert!(trial.feedback.contains("Diagnosis:") && trial.feedback.contains("Hint:"));
-        assert_eq!(trial.code_hash, t[0].code_hash, "same strategy, same canonical hash");
+        assert_eq!(
+            trial.code_hash, t[0].code_hash,
+            "same strategy, same canonical hash"
+        );
     }
     assert_eq!((t[0].llm_calls, t[0].llm_attempts), (1, 1));
     assert_eq!(t[0].tokens.prompt_tokens, 1000);
     assert_eq!(t[0].cost_usd, Some(0.001));
     // Retried failures are counted and explained.
     assert_eq!(t[2].llm_attempts, 2);
-    assert!(t[2].llm_retries[0].contains("429"), "{:?}", t[2].llm_retries);
+    assert!(
+        t[2].llm_retries[0].contains("429"),
+        "{:?}",
+        t[2].llm_retries
+    );
     assert_eq!(t[3].llm_attempts, 2);
     assert!(t[3].llm_retries[0].contains("HTTP 500"));
     assert_eq!(t[4].llm_attempts, 2);
-    assert!(t[4].llm_retries[0].contains("no reply"), "{:?}", t[4].llm_retries);
+    assert!(
+        t[4].llm_retries[0].contains("no reply"),
+        "{:?}",
+        t[4].llm_retries
+    );
     // `import os`: two repairs carrying the diagnostic, then the fallback, logged as such.
     let f = &t[5];
     assert_eq!(f.repairs, 2);
     assert_eq!(f.llm_calls, 3);
     assert_eq!(f.code.as_deref(), Some(FALLBACK));
     assert!(f.rejected_code.as_deref().unwrap().contains("import os"));
-    assert!(f.diagnostics.iter().any(|d| d.contains("forbidden-import")), "{:?}", f.diagnostics);
+    assert!(
+        f.diagnostics.iter().any(|d| d.contains("forbidden-import")),
+        "{:?}",
+        f.diagnostics
+    );
     assert!(f.feedback.contains("template RSI strategy ran instead"));
     assert!(f.in_sample.is_some());
     // The empty reply was repaired.
     assert_eq!((t[6].repairs, t[6].llm_calls), (1, 2));
     // The 401: no retry, a clear message.
     assert_eq!(t[7].llm_attempts, 1);
-    assert!(t[7].error.as_deref().unwrap().contains("OPENROUTER_API_KEY"));
+    assert!(t[7]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("OPENROUTER_API_KEY"));
 
     let requests = requests.lock().unwrap();
     // 1 + 1 + 2 + 2 + 2 (the hung one) + 3 + 2 + 1
@@ -271,11 +298,19 @@ fn scripted_endpoint_gives_the_right_ledger_entries() {
     assert_eq!(body["messages"][0]["role"], "system");
     // The repair request continues the conversation with the checker's diagnostic.
     let repair = &requests[9]["messages"];
-    let last = repair.as_array().unwrap().last().unwrap()["content"].as_str().unwrap();
-    assert!(last.contains("forbidden-import") && last.contains("import os"), "{last}");
+    let last = repair.as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap();
+    assert!(
+        last.contains("forbidden-import") && last.contains("import os"),
+        "{last}"
+    );
     // The history shown to the model has in-sample figures only.
     let later = requests[13]["messages"][1]["content"].as_str().unwrap();
-    assert!(later.contains("#1 [ok]") && later.contains("#6 [fallback]"), "{later}");
+    assert!(
+        later.contains("#1 [ok]") && later.contains("#6 [fallback]"),
+        "{later}"
+    );
     assert!(!later.to_lowercase().contains("holdout sharpe"));
 }
 
@@ -285,8 +320,15 @@ fn evolve_runs_offline_and_resumes_over_a_truncated_ledger() {
     let sb = sandbox();
     let dir = tempfile::tempdir().unwrap();
     let run = |n: u32| {
-        let mut runner =
-            Runner::new(dir.path(), &data, &sb, split(&data), settings(n), Stop::new()).unwrap();
+        let mut runner = Runner::new(
+            dir.path(),
+            &data,
+            &sb,
+            split(&data),
+            settings(n),
+            Stop::new(),
+        )
+        .unwrap();
         let mut p = EvolveProposer::new(runner.ctx.clone(), 7);
         runner.run(&mut p, &mut Silent).unwrap()
     };
@@ -342,13 +384,23 @@ fn check_exports(run_dir: &Path, trials: usize) -> Value {
     let strat = std::fs::read_to_string(run_dir.join("best_strategy.strat")).unwrap();
     assert!(strat.starts_with("# Best of"), "{strat}");
     let out = engine()
-        .args(["check", run_dir.join("best_strategy.strat").to_str().unwrap()])
+        .args([
+            "check",
+            run_dir.join("best_strategy.strat").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let py = std::fs::read_to_string(run_dir.join("best_strategy.py")).unwrap();
     assert!(py.contains("report = sim("), "{py}");
-    assert!(std::fs::read_to_string(run_dir.join("run.log")).unwrap().contains("proposer:"));
+    assert!(std::fs::read_to_string(run_dir.join("run.log"))
+        .unwrap()
+        .contains("proposer:"));
     serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap()
 }
 
@@ -358,13 +410,32 @@ fn cli_llm_run_of_ten_iterations_writes_ten_lines_and_the_exports() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     let out = engine()
-        .args(["iterate", "--quiet", "--base-url", &url, "--model", "scripted-model"])
+        .args([
+            "iterate",
+            "--quiet",
+            "--base-url",
+            &url,
+            "--model",
+            "scripted-model",
+        ])
         .args(["--api-key", "k", "--run-dir", run_dir.to_str().unwrap()])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.lines().next().unwrap().starts_with("proposer: llm (scripted-model"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("proposer: llm (scripted-model"),
+        "{stdout}"
+    );
     assert!(stdout.contains("10 trial(s): 10 ok"), "{stdout}");
     assert!(stdout.contains("holdout"), "{stdout}");
     assert_eq!(requests.lock().unwrap().len(), 10);
@@ -372,7 +443,10 @@ fn cli_llm_run_of_ten_iterations_writes_ten_lines_and_the_exports() {
     assert_eq!(summary["proposer"], "llm");
     assert_eq!(summary["status"]["ok"], 10);
     assert_eq!(summary["prompt_tokens"], 10_000);
-    assert!(summary["best"]["holdout"]["sharpe"].is_number(), "{summary}");
+    assert!(
+        summary["best"]["holdout"]["sharpe"].is_number(),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -385,16 +459,35 @@ fn cli_defaults_to_evolve_without_a_key_and_resumes() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.starts_with("proposer: evolve (offline"), "{stdout}");
     check_exports(&run_dir, 2);
-    let out = engine().args(["iterate", "--resume", rd, "-n", "3", "--json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = engine()
+        .args(["iterate", "--resume", rd, "-n", "3", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.lines().nth(1).unwrap().contains("(resumed)"), "{stdout}");
+    assert!(
+        stdout.lines().nth(1).unwrap().contains("(resumed)"),
+        "{stdout}"
+    );
     let summary = check_exports(&run_dir, 3);
     assert_eq!(summary["trials"], 3);
-    let out = engine().args(["iterate", "--resume", rd, "--holdout", "0.3"]).output().unwrap();
+    let out = engine()
+        .args(["iterate", "--resume", rd, "--holdout", "0.3"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("differs from the resumed run"));
 }
@@ -402,13 +495,25 @@ fn cli_defaults_to_evolve_without_a_key_and_resumes() {
 #[test]
 fn doctor_reports_each_check() {
     let (url, _) = serve(vec![Reply::Content("OK".into()), Reply::Status(401)]);
-    let out = engine().args(["doctor", "--base-url", &url]).output().unwrap();
+    let out = engine()
+        .args(["doctor", "--base-url", &url])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("ok    data") && stdout.contains("ok    sandbox"), "{stdout}");
+    assert!(
+        stdout.contains("ok    data") && stdout.contains("ok    sandbox"),
+        "{stdout}"
+    );
     assert!(stdout.contains("ok    llm"), "{stdout}");
-    let out = engine().args(["doctor", "--base-url", &url, "--api-key", "bad"]).output().unwrap();
+    let out = engine()
+        .args(["doctor", "--base-url", &url, "--api-key", "bad"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("FAIL  llm") && stdout.contains("fix: check the key"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  llm") && stdout.contains("fix: check the key"),
+        "{stdout}"
+    );
 }

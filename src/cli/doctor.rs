@@ -42,9 +42,12 @@ fn check_data(dir: Option<PathBuf>) -> Verdict {
     let dir = dir.unwrap_or_else(default_data_dir);
     match DataDir::open(&dir) {
         Ok(d) => match d.keys() {
-            Ok(keys) if keys.iter().any(|k| k == CALENDAR_KEY) => {
-                Verdict::Ok(format!("{} datasets in {} ({})", keys.len(), dir.display(), d.banner()))
-            }
+            Ok(keys) if keys.iter().any(|k| k == CALENDAR_KEY) => Verdict::Ok(format!(
+                "{} datasets in {} ({})",
+                keys.len(),
+                dir.display(),
+                d.banner()
+            )),
             Ok(_) => Verdict::Fail(
                 format!("{} has no {CALENDAR_KEY} (prices)", dir.display()),
                 "point --data-dir at a finlab cache or run `dsl-engine data generate`".into(),

@@ -90,7 +90,11 @@ pub struct Endpoint {
 impl LlmArgs {
     /// Flags, then environment, then defaults (`saved`: a resumed run's model and URL).
     pub fn endpoint(&self, saved: Option<&RunConfig>) -> anyhow::Result<Endpoint> {
-        let (key, key_source) = match (&self.api_key, env("DSL_ENGINE_LLM_API_KEY"), env("OPENROUTER_API_KEY")) {
+        let (key, key_source) = match (
+            &self.api_key,
+            env("DSL_ENGINE_LLM_API_KEY"),
+            env("OPENROUTER_API_KEY"),
+        ) {
             (Some(k), _, _) => (Some(k.clone()), Some("--api-key")),
             (None, Some(k), _) => (Some(k), Some("DSL_ENGINE_LLM_API_KEY")),
             (None, None, Some(k)) => (Some(k), Some("OPENROUTER_API_KEY")),
@@ -106,7 +110,9 @@ impl LlmArgs {
             if v.is_finite() && v > 0.0 {
                 Ok(Duration::from_secs_f64(v))
             } else {
-                Err(anyhow::anyhow!("{flag} must be a positive number of seconds"))
+                Err(anyhow::anyhow!(
+                    "{flag} must be a positive number of seconds"
+                ))
             }
         };
         if !(0.0..=2.0).contains(&self.temperature) {
@@ -285,7 +291,9 @@ impl Reporter for Progress {
     }
 
     fn log(&mut self, line: &str) {
-        if !line.starts_with("trial ") || line.contains("repair") || line.contains("fallback") {
+        // The per-trial result lines come from `finished`; the banner is already on stdout.
+        let trial_result = line.starts_with("trial ") && line.contains(" code ");
+        if !trial_result && !line.starts_with("proposer:") {
             self.line(&format!("  {line}"));
         }
     }
@@ -434,9 +442,15 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         ProposerKind::Evolve => Box::new(EvolveProposer::new(runner.ctx.clone(), seed)),
     };
     runner.log(&mut progress, &first_line);
-    runner.log(&mut progress, &format!("{}; {}", data.banner(), split.describe()));
+    runner.log(
+        &mut progress,
+        &format!("{}; {}", data.banner(), split.describe()),
+    );
     if runner.ledger.dropped_partial_line {
-        runner.log(&mut progress, "the ledger's last line was cut mid-write; dropped it");
+        runner.log(
+            &mut progress,
+            "the ledger's last line was cut mid-write; dropped it",
+        );
     }
     if done > 0 {
         runner.log(&mut progress, &format!("resuming after {done} trial(s)"));
@@ -525,8 +539,8 @@ fn print_summary(s: &Summary, trials: &[Trial]) {
     if !ranked.is_empty() {
         println!();
         println!(
-            "{:>5}  {:>8} {:>8} {:>8} {:>7}  | {:>8} {:>8}  {}",
-            "trial", "IS Shrp", "IS CAGR", "IS MDD", "trades", "HO Shrp", "HO CAGR", "flag"
+            "{:>5}  {:>8} {:>8} {:>8} {:>7}  | {:>8} {:>8}  flag",
+            "trial", "IS Shrp", "IS CAGR", "IS MDD", "trades", "HO Shrp", "HO CAGR"
         );
         for t in ranked.iter().take(5) {
             let is = t.in_sample.clone().unwrap_or_default();
@@ -540,7 +554,11 @@ fn print_summary(s: &Summary, trials: &[Trial]) {
                 is.trades,
                 num(ho.sharpe),
                 pct(ho.cagr),
-                if t.holdout_collapse { "holdout collapse" } else { "" }
+                if t.holdout_collapse {
+                    "holdout collapse"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -573,7 +591,11 @@ fn print_summary(s: &Summary, trials: &[Trial]) {
         None => println!("best: none (no trial succeeded)"),
     }
     if !s.holdout_collapses.is_empty() {
-        let list: Vec<String> = s.holdout_collapses.iter().map(|i| format!("#{i}")).collect();
+        let list: Vec<String> = s
+            .holdout_collapses
+            .iter()
+            .map(|i| format!("#{i}"))
+            .collect();
         println!("holdout collapses: {}", list.join(", "));
     }
     for f in &s.files {

@@ -78,7 +78,10 @@ fn is_float_expr(e: &Expr) -> bool {
     match &e.kind {
         ExprKind::Binary { op, .. } => matches!(op, BinaryOp::Div | BinaryOp::Sub | BinaryOp::Mul),
         _ => method_name(e).is_some_and(|(n, _)| {
-            matches!(n, "average" | "pct_change" | "diff" | "rank" | "mean" | "std")
+            matches!(
+                n,
+                "average" | "pct_change" | "diff" | "rank" | "mean" | "std"
+            )
         }),
     }
 }
@@ -127,7 +130,10 @@ fn renamed(src: &str, span: Span, exprs: &[&Expr], renames: &BTreeMap<String, St
     occ.sort_by_key(|(s, _)| std::cmp::Reverse(s.start));
     let mut text = slice(src, span).to_string();
     for (s, n) in occ {
-        let (a, b) = ((s.start - span.start) as usize, (s.end - span.start) as usize);
+        let (a, b) = (
+            (s.start - span.start) as usize,
+            (s.end - span.start) as usize,
+        );
         text.replace_range(a..b, &renames[&n]);
     }
     text
@@ -148,7 +154,8 @@ pub fn crossover(
     let conjoin = rng.uniform() < 0.6;
     let (site_stmt, site, donor) = if conjoin {
         let sites: Vec<&(usize, &Expr)> = a_nodes.iter().filter(|(_, e)| is_condition(e)).collect();
-        let donors: Vec<&(usize, &Expr)> = b_nodes.iter().filter(|(_, e)| is_condition(e)).collect();
+        let donors: Vec<&(usize, &Expr)> =
+            b_nodes.iter().filter(|(_, e)| is_condition(e)).collect();
         let (i, s) = **pick(rng, &sites)?;
         (i, s, pick(rng, &donors)?.1)
     } else {
@@ -156,7 +163,8 @@ pub fn crossover(
             .iter()
             .filter_map(|(i, e)| factor(e).map(|f| (*i, f)))
             .collect();
-        let donors: Vec<&(usize, &Expr)> = b_nodes.iter().filter(|(_, e)| is_float_expr(e)).collect();
+        let donors: Vec<&(usize, &Expr)> =
+            b_nodes.iter().filter(|(_, e)| is_float_expr(e)).collect();
         let (i, s) = *pick(rng, &sites)?;
         (i, s, pick(rng, &donors)?.1)
     };

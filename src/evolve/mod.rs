@@ -196,7 +196,12 @@ impl Evolver {
     }
 
     /// A valid child not in `seen` (canonical hashes), or `None` after [`ATTEMPTS`] tries.
-    pub fn breed(&self, parents: &[Parent], seen: &BTreeSet<String>, rng: &mut Rng) -> Option<Child> {
+    pub fn breed(
+        &self,
+        parents: &[Parent],
+        seen: &BTreeSet<String>,
+        rng: &mut Rng,
+    ) -> Option<Child> {
         let mut discarded = 0;
         for _ in 0..ATTEMPTS {
             let Some((raw, note)) = self.attempt(parents, rng) else {
@@ -265,7 +270,10 @@ mod tests {
         let src = "from finlab import data\nfrom finlab.backtest import sim\nclose = data.get(\"price:收盤價\")\n\
                    unused = close.average(5)\nalso = unused * 2\nsim(close > 10)\n";
         let clean = Evolver::clean(src).unwrap();
-        assert!(!clean.contains("unused") && !clean.contains("also"), "{clean}");
+        assert!(
+            !clean.contains("unused") && !clean.contains("also"),
+            "{clean}"
+        );
     }
 
     #[test]
@@ -277,13 +285,22 @@ mod tests {
         let mut notes = Vec::new();
         for _ in 0..30 {
             let c = ev.breed(&parents, &seen, &mut rng).expect("a child");
-            assert!(compile(&c.source, &CheckContext::default()).program.is_some());
+            assert!(compile(&c.source, &CheckContext::default())
+                .program
+                .is_some());
             assert!(seen.insert(c.hash.clone()), "duplicate child");
             notes.push(c.note);
         }
-        assert!(notes.iter().any(|n| n.contains(" × ")), "no crossover in 30 children");
-        let again = ev.breed(&parents, &BTreeSet::new(), &mut Rng::new(7, "t")).unwrap();
-        let first = ev.breed(&parents, &BTreeSet::new(), &mut Rng::new(7, "t")).unwrap();
+        assert!(
+            notes.iter().any(|n| n.contains(" × ")),
+            "no crossover in 30 children"
+        );
+        let again = ev
+            .breed(&parents, &BTreeSet::new(), &mut Rng::new(7, "t"))
+            .unwrap();
+        let first = ev
+            .breed(&parents, &BTreeSet::new(), &mut Rng::new(7, "t"))
+            .unwrap();
         assert_eq!(again, first);
     }
 }

@@ -123,7 +123,10 @@ pub fn mutate(
         }
         SiteKind::Method { op } => {
             let to = *pick(rng, &swaps(*op))?;
-            (to.spec().name.to_string(), format!("{old}→{}", to.spec().name))
+            (
+                to.spec().name.to_string(),
+                format!("{old}→{}", to.spec().name),
+            )
         }
         SiteKind::Indicator { op } => {
             let to = *pick(rng, &swaps(*op))?;
@@ -166,7 +169,10 @@ mod tests {
         assert!(swaps(OpId::Rsi).contains(&OpId::Atr));
         assert!(!swaps(OpId::Rsi).contains(&OpId::Macd));
         assert!(swaps(OpId::Average).is_empty());
-        assert!(!swaps(OpId::PctChange).contains(&OpId::Shift), "shift keeps bool panels bool");
+        assert!(
+            !swaps(OpId::PctChange).contains(&OpId::Shift),
+            "shift keeps bool panels bool"
+        );
     }
 
     #[test]

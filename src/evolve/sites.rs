@@ -197,7 +197,10 @@ fn call(func: &Expr, args: &[Arg], span: Span, out: &mut Vec<Site>) {
             method(op, out);
         }
     } else if name == "rolling" {
-        let kinds = [("window", ParamKind::Window), ("min_periods", ParamKind::Window)];
+        let kinds = [
+            ("window", ParamKind::Window),
+            ("min_periods", ParamKind::Window),
+        ];
         param_sites(args, &kinds, out);
     } else if let Some(op) = OpId::find(Form::Method, name) {
         method(op, out);
@@ -238,12 +241,11 @@ fn sim_sites(args: &[Arg], span: Span, out: &mut Vec<Site>) {
         }
     }
     // Keywords are added right after the last argument (before a trailing comma, if any).
-    let at = args.last().map_or(span.end.saturating_sub(1), |a| a.span.end);
+    let at = args
+        .last()
+        .map_or(span.end.saturating_sub(1), |a| a.span.end);
     out.push(Site {
-        span: Span {
-            start: at,
-            end: at,
-        },
+        span: Span { start: at, end: at },
         kind: SiteKind::SimEnd { has },
     });
 }
@@ -263,17 +265,43 @@ mod tests {
         let p = parse(src).unwrap();
         let got: Vec<(String, SiteKind)> = sites(&p)
             .into_iter()
-            .map(|s| (src[s.span.start as usize..s.span.end as usize].to_string(), s.kind))
+            .map(|s| {
+                (
+                    src[s.span.start as usize..s.span.end as usize].to_string(),
+                    s.kind,
+                )
+            })
             .collect();
         let text: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
         assert_eq!(
             text,
             [
-                "\"price:收盤價\"", "\"RSI\"", "14", "average", "20", "55", "250", "max", "1.2",
-                "shift", "60", "is_largest", "10", "\"M\"", "0.1", ""
+                "\"price:收盤價\"",
+                "\"RSI\"",
+                "14",
+                "average",
+                "20",
+                "55",
+                "250",
+                "max",
+                "1.2",
+                "shift",
+                "60",
+                "is_largest",
+                "10",
+                "\"M\"",
+                "0.1",
+                ""
             ]
         );
-        assert!(matches!(got[2].1, SiteKind::Int { value: 14, lo: 1, .. }));
+        assert!(matches!(
+            got[2].1,
+            SiteKind::Int {
+                value: 14,
+                lo: 1,
+                ..
+            }
+        ));
         assert!(matches!(got[5].1, SiteKind::Threshold { value } if value == 55.0));
         assert!(matches!(&got[15].1, SiteKind::SimEnd { has } if has.len() == 3));
         // The fee is not a site: the loop must not tune costs away.

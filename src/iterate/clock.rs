@@ -9,7 +9,15 @@ fn parts(t: SystemTime) -> (i32, u32, u32, u64, u64, u64, u32) {
     let secs = d.as_secs();
     let (y, m, day) = civil_from_days((secs / 86_400) as i32);
     let s = secs % 86_400;
-    (y, m, day, s / 3600, s % 3600 / 60, s % 60, d.subsec_millis())
+    (
+        y,
+        m,
+        day,
+        s / 3600,
+        s % 3600 / 60,
+        s % 60,
+        d.subsec_millis(),
+    )
 }
 
 /// `2026-05-01T12:34:56.789Z`.

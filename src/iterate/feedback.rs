@@ -40,7 +40,10 @@ pub fn worst_drawdown(curve: &[(i32, f64)]) -> Option<(i32, i32, i32, f64)> {
     if depth >= 0.0 {
         return None;
     }
-    let level = curve.iter().find(|x| x.0 == start).map_or(f64::NAN, |x| x.1);
+    let level = curve
+        .iter()
+        .find(|x| x.0 == start)
+        .map_or(f64::NAN, |x| x.1);
     let end = curve
         .iter()
         .find(|x| x.0 > trough && x.1 >= level)
@@ -78,7 +81,10 @@ fn diagnose(s: &Scores, curve: &[(i32, f64)]) -> (String, String) {
     };
     if s.trades < 30 {
         return (
-            format!("only {} trades, too few for the result to mean much.", s.trades),
+            format!(
+                "only {} trades, too few for the result to mean much.",
+                s.trades
+            ),
             "loosen the entry conditions or hold more names (e.g. `is_largest(20)` instead of a \
              handful) so the edge is measured on many trades."
                 .into(),
@@ -145,8 +151,7 @@ fn diagnose(s: &Scores, curve: &[(i32, f64)]) -> (String, String) {
     if s.max_drawdown.is_some_and(|d| d < -0.4) {
         return (
             format!("deep drawdown ({}).", pct(s.max_drawdown)),
-            "add `stop_loss=0.1` to `sim(...)` or require price above its 120-day average."
-                .into(),
+            "add `stop_loss=0.1` to `sim(...)` or require price above its 120-day average.".into(),
         );
     }
     if sharpe < 0.5 {
@@ -235,13 +240,30 @@ mod tests {
         let curve = rising(1460);
         let f = success(&scores(), &curve);
         assert!(f.contains("Sharpe 1.20") && f.contains("solid"), "{f}");
-        let few = Scores { trades: 5, ..scores() };
+        let few = Scores {
+            trades: 5,
+            ..scores()
+        };
         assert!(success(&few, &curve).contains("only 5 trades"));
-        let losing = Scores { sharpe: Some(-0.3), ..scores() };
+        let losing = Scores {
+            sharpe: Some(-0.3),
+            ..scores()
+        };
         assert!(success(&losing, &curve).contains("loses"));
-        let churn = Scores { turnover: Some(60.0), cagr: Some(0.02), ..scores() };
-        assert!(success(&churn, &curve).contains("fees and tax"), "{}", success(&churn, &curve));
-        let cash = Scores { avg_exposure: Some(0.3), ..scores() };
+        let churn = Scores {
+            turnover: Some(60.0),
+            cagr: Some(0.02),
+            ..scores()
+        };
+        assert!(
+            success(&churn, &curve).contains("fees and tax"),
+            "{}",
+            success(&churn, &curve)
+        );
+        let cash = Scores {
+            avg_exposure: Some(0.3),
+            ..scores()
+        };
         assert!(success(&cash, &curve).contains("mostly in cash"));
     }
 
@@ -254,7 +276,13 @@ mod tests {
         let (start, trough, end, depth) = worst_drawdown(&curve).unwrap();
         assert_eq!((start, trough, end), (699, 700, 760));
         assert!((depth + 0.3).abs() < 0.01);
-        let f = success(&Scores { max_drawdown: Some(depth), ..scores() }, &curve);
+        let f = success(
+            &Scores {
+                max_drawdown: Some(depth),
+                ..scores()
+            },
+            &curve,
+        );
         assert!(f.contains("concentrated in one period"), "{f}");
     }
 

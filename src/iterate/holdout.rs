@@ -2,7 +2,9 @@
 //! backtested once over all the data (the DSL cannot read the future, so positions before the
 //! cutoff do not depend on what follows); the equity curve is then scored on the in-sample
 //! window, which the proposer sees and selection uses, and on the holdout, which only the final
-//! report shows.
+//! report shows. Exposure, holdings count and turnover come from the backtester as whole-run
+//! figures; the in-sample scores carry them (the feedback's diagnosis reads them), the holdout
+//! scores leave them out.
 
 use crate::backtest::{Exposure, SimResult};
 use crate::calendar;
@@ -83,7 +85,13 @@ impl Split {
         // In-sample trades: closed by the cutoff; holdout trades: entered after it.
         let is = part(is_curve, &|t| t.exit_date.is_some_and(|d| d <= cutoff));
         let oos = part(oos_curve, &|t| t.entry_date > cutoff);
-        let oos_scores = (oos_curve.len() >= 3).then(|| Scores::from(&score(&oos, None)));
+        // Exposure and turnover are whole-run figures: the holdout does not repeat them.
+        let oos_scores = (oos_curve.len() >= 3).then(|| Scores {
+            turnover: None,
+            avg_exposure: None,
+            avg_n_stock: None,
+            ..Scores::from(&score(&oos, None))
+        });
         (Scores::from(&score(&is, None)), oos_scores)
     }
 }
@@ -116,7 +124,11 @@ mod tests {
         let mut curve = Vec::new();
         let mut v = 1.0;
         for d in 0..100 {
-            v *= if d < 80 { 1.001 + 0.0005 * f64::from(d % 2) } else { 0.998 - 0.0005 * f64::from(d % 2) };
+            v *= if d < 80 {
+                1.001 + 0.0005 * f64::from(d % 2)
+            } else {
+                0.998 - 0.0005 * f64::from(d % 2)
+            };
             curve.push((d, v));
         }
         let r = SimResult {

@@ -204,7 +204,10 @@ mod tests {
         let e = Templates::load(Some(dir.path())).unwrap_err();
         assert!(e.to_string().contains("{diagnostics}"), "{e}");
         std::fs::write(dir.path().join("repair.md"), "{diagnostics} in {code}!").unwrap();
-        assert_eq!(Templates::load(Some(dir.path())).unwrap().repair, "{diagnostics} in {code}!");
+        assert_eq!(
+            Templates::load(Some(dir.path())).unwrap().repair,
+            "{diagnostics} in {code}!"
+        );
     }
 
     #[test]
@@ -213,8 +216,15 @@ mod tests {
             iteration: 3,
             status: Some(Status::Ok),
             code_hash: Some("abcd".into()),
-            in_sample: Some(Scores { sharpe: Some(1.234), trades: 50, ..Scores::default() }),
-            holdout: Some(Scores { sharpe: Some(-9.99), ..Scores::default() }),
+            in_sample: Some(Scores {
+                sharpe: Some(1.234),
+                trades: 50,
+                ..Scores::default()
+            }),
+            holdout: Some(Scores {
+                sharpe: Some(-9.99),
+                ..Scores::default()
+            }),
             feedback: "good".into(),
             ..Trial::default()
         };
@@ -223,6 +233,9 @@ mod tests {
         assert!(h.contains("#3 [ok] code abcd: Sharpe 1.23"), "{h}");
         assert!(!h.contains("-9.99"));
         assert!(datasets(None).contains("`price:收盤價`"));
-        assert_eq!(fill("a {x} {y} {z}", &[("x", "1"), ("y", "{x}")]), "a 1 {x} {z}");
+        assert_eq!(
+            fill("a {x} {y} {z}", &[("x", "1"), ("y", "{x}")]),
+            "a 1 {x} {z}"
+        );
     }
 }

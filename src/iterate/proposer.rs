@@ -285,12 +285,18 @@ impl Proposer for EvolveProposer {
             note = note.chars().take(200).collect::<String>() + "…";
         }
         let discarded = if child.discarded > 0 {
-            format!(" ({} invalid or repeated children discarded)", child.discarded)
+            format!(
+                " ({} invalid or repeated children discarded)",
+                child.discarded
+            )
         } else {
             String::new()
         };
         Ok(Proposal {
-            code: Some(format!("# evolve #{}: {note}\n{}", ctx.iteration, child.source)),
+            code: Some(format!(
+                "# evolve #{}: {note}\n{}",
+                ctx.iteration, child.source
+            )),
             note: Some(format!("{note}{discarded}")),
             prompt_hash: None,
             stats: CallStats::default(),

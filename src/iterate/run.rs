@@ -134,7 +134,14 @@ impl<'a> Runner<'a> {
         }
         let mut llm_failures = 0;
         loop {
-            let next = self.ledger.trials.iter().map(|t| t.iteration).max().unwrap_or(0) + 1;
+            let next = self
+                .ledger
+                .trials
+                .iter()
+                .map(|t| t.iteration)
+                .max()
+                .unwrap_or(0)
+                + 1;
             if next > self.settings.iterations {
                 return Ok(Ended::Done);
             }
@@ -153,13 +160,18 @@ impl<'a> Runner<'a> {
             self.ledger.append(&trial)?;
             proposer.observe(&trial, objective);
             let line = format!(
-                "trial {} {}{}",
+                "trial {} {} code {}{}{}",
                 trial.iteration,
                 trial.status.map_or("?", |s| s.as_str()),
+                trial.code_hash.as_deref().unwrap_or("-"),
+                trial.in_sample.as_ref().map_or(String::new(), |s| format!(
+                    " — {}",
+                    super::prompts::scores_line(s)
+                )),
                 trial
                     .error
                     .as_deref()
-                    .map_or(String::new(), |e| format!(": {e}"))
+                    .map_or(String::new(), |e| format!(" — error: {e}"))
             );
             self.log(reporter, &line);
             reporter.finished(&trial, best(&self.ledger.trials, objective));
@@ -299,7 +311,8 @@ impl<'a> Runner<'a> {
             t.fuel_limit = Some(ev.evaluation.fuel_limit);
             t.peak_memory_bytes = Some(ev.evaluation.peak_memory as u64);
             let t_bt = Instant::now();
-            let r = pipeline::simulate_on(&ev.evaluation.position, self.data, &ev.lowered.sim.options);
+            let r =
+                pipeline::simulate_on(&ev.evaluation.position, self.data, &ev.lowered.sim.options);
             durations.backtest_ms = ms(t_bt);
             r
         });
@@ -328,7 +341,9 @@ impl<'a> Runner<'a> {
                 if t.status == Some(Status::Fallback) {
                     t.note = Some(format!(
                         "{}the fallback template failed too",
-                        t.note.as_deref().map_or(String::new(), |n| format!("{n}; "))
+                        t.note
+                            .as_deref()
+                            .map_or(String::new(), |n| format!("{n}; "))
                     ));
                 }
                 t.status = Some(Status::EvalError);
@@ -356,7 +371,11 @@ impl<'a> Runner<'a> {
         t.error = Some(error.to_string());
         t.feedback = format!(
             "No strategy this time: the model endpoint failed ({}).",
-            if error.fatal() { "fatal" } else { "after retries" }
+            if error.fatal() {
+                "fatal"
+            } else {
+                "after retries"
+            }
         );
         apply_stats(&mut t, &stats);
         t.durations.propose_ms = ms(start);

@@ -13,7 +13,9 @@ use crate::dsl::parse;
 use crate::export::{export, Provenance};
 
 /// What "best" means.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Objective {
     #[default]
@@ -109,7 +111,12 @@ impl Summary {
         stopped: Option<String>,
     ) -> Summary {
         let mut status = BTreeMap::new();
-        for s in [Status::Ok, Status::Fallback, Status::EvalError, Status::LlmError] {
+        for s in [
+            Status::Ok,
+            Status::Fallback,
+            Status::EvalError,
+            Status::LlmError,
+        ] {
             status.insert(s.as_str().to_string(), 0);
         }
         for t in trials {
@@ -117,9 +124,10 @@ impl Summary {
                 *status.entry(s.as_str().to_string()).or_insert(0) += 1;
             }
         }
-        let cost = trials.iter().filter_map(|t| t.cost_usd).fold(None, |a: Option<f64>, c| {
-            Some(a.unwrap_or(0.0) + c)
-        });
+        let cost = trials
+            .iter()
+            .filter_map(|t| t.cost_usd)
+            .fold(None, |a: Option<f64>, c| Some(a.unwrap_or(0.0) + c));
         Summary {
             run_dir: run_dir.to_path_buf(),
             proposer: proposer.into(),
@@ -171,7 +179,8 @@ impl Summary {
                 .map(|l| format!("{l}\n"))
                 .collect();
             let fig = |s: &Option<Scores>| {
-                s.as_ref().map_or("n/a".to_string(), super::prompts::scores_line)
+                s.as_ref()
+                    .map_or("n/a".to_string(), super::prompts::scores_line)
             };
             let header = format!(
                 "# Best of {} trials in {} (trial #{}, by in-sample {}).\n\
@@ -180,9 +189,13 @@ impl Summary {
                 self.run_dir.display(),
                 t.iteration,
                 self.objective.label(),
-                t.in_sample.as_ref().map_or(String::new(), |s| format!("{} → {}", s.start, s.end)),
+                t.in_sample
+                    .as_ref()
+                    .map_or(String::new(), |s| format!("{} → {}", s.start, s.end)),
                 fig(&t.in_sample),
-                t.holdout.as_ref().map_or(String::new(), |s| format!("{} → {}", s.start, s.end)),
+                t.holdout
+                    .as_ref()
+                    .map_or(String::new(), |s| format!("{} → {}", s.start, s.end)),
                 fig(&t.holdout),
                 if t.holdout_collapse {
                     "\n# WARNING: the holdout Sharpe collapsed; the in-sample result is likely overfit."

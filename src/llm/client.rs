@@ -151,7 +151,10 @@ impl Client {
     }
 
     fn url(&self) -> String {
-        format!("{}/chat/completions", self.cfg.base_url.trim_end_matches('/'))
+        format!(
+            "{}/chat/completions",
+            self.cfg.base_url.trim_end_matches('/')
+        )
     }
 
     /// Sends `messages`, retrying what may succeed on another attempt.

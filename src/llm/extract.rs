@@ -77,7 +77,11 @@ mod tests {
     fn fenced_blocks_of_each_kind() {
         for lang in ["python", "strat", "", "py"] {
             let reply = format!("Here you go:\n```{lang}\n{CODE}\n```\nThis buys strength.");
-            assert_eq!(extract_code(&reply).as_deref(), Some(format!("{CODE}\n").as_str()), "{lang}");
+            assert_eq!(
+                extract_code(&reply).as_deref(),
+                Some(format!("{CODE}\n").as_str()),
+                "{lang}"
+            );
         }
     }
 

@@ -7,7 +7,9 @@
 mod client;
 mod extract;
 
-pub use client::{Call, Client, Completion, LlmConfig, Message, Usage, DEFAULT_BASE_URL, DEFAULT_MODEL};
+pub use client::{
+    Call, Client, Completion, LlmConfig, Message, Usage, DEFAULT_BASE_URL, DEFAULT_MODEL,
+};
 pub use extract::extract_code;
 
 /// Why a chat completion failed.
@@ -27,7 +29,9 @@ pub enum LlmError {
         attempts: u32,
         body: String,
     },
-    #[error("the endpoint rejected the request (HTTP {status}): {body}; check --model and --base-url")]
+    #[error(
+        "the endpoint rejected the request (HTTP {status}): {body}; check --model and --base-url"
+    )]
     Request { status: u16, body: String },
     #[error("no reply within {secs:.0}s after {attempts} attempt(s); raise --llm-timeout or check the endpoint")]
     Timeout { secs: f64, attempts: u32 },
