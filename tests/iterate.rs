@@ -247,6 +247,12 @@ fn scripted_endpoint_gives_the_right_ledger_entries() {
             trial.code_hash, t[0].code_hash,
             "same strategy, same canonical hash"
         );
+        assert_eq!(
+            trial.feedback.contains("same strategy as trial #1"),
+            ok > 0,
+            "#{ok}: {}",
+            trial.feedback
+        );
     }
     assert_eq!((t[0].llm_calls, t[0].llm_attempts), (1, 1));
     assert_eq!(t[0].tokens.prompt_tokens, 1000);

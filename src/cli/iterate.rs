@@ -230,8 +230,10 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(total: u32, done: u32, quiet: bool, objective: Objective) -> Progress {
-        let bar = if quiet {
+    /// A bar on stderr (hidden for `--quiet`, `--json` or when stderr is not a terminal);
+    /// per-trial lines unless `--quiet`.
+    fn new(total: u32, done: u32, quiet: bool, json: bool, objective: Objective) -> Progress {
+        let bar = if quiet || json {
             ProgressBar::hidden()
         } else {
             ProgressBar::new(u64::from(total))
@@ -425,7 +427,7 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     };
     let mut runner = Runner::new(&dir, &data, &sandbox, split, settings, stop.clone())?;
     let done = runner.ledger.trials.len() as u32;
-    let mut progress = Progress::new(iterations, done, a.quiet, objective);
+    let mut progress = Progress::new(iterations, done, a.quiet, a.json, objective);
     let mut proposer: Box<dyn Proposer> = match kind {
         ProposerKind::Llm => {
             let client = Client::new(endpoint.cfg.clone())?;

@@ -40,8 +40,6 @@ pub enum IterateError {
     },
     #[error("prompt templates: {0}")]
     Prompt(String),
-    #[error("run settings: {0}")]
-    Settings(String),
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
 }

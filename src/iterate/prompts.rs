@@ -136,14 +136,17 @@ fn pct(x: Option<f64>) -> String {
 
 /// One line of key in-sample metrics.
 pub fn scores_line(s: &Scores) -> String {
-    format!(
-        "Sharpe {}, CAGR {}, MDD {}, {} trades, turnover {}x",
+    let mut line = format!(
+        "Sharpe {}, CAGR {}, MDD {}, {} trades",
         num(s.sharpe),
         pct(s.cagr),
         pct(s.max_drawdown),
         s.trades,
-        num(s.turnover)
-    )
+    );
+    if let Some(t) = s.turnover {
+        line.push_str(&format!(", turnover {t:.2}x"));
+    }
+    line
 }
 
 /// Compact summaries of the last `keep` trials: number, status, code hash, in-sample metrics

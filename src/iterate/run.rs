@@ -295,6 +295,16 @@ impl<'a> Runner<'a> {
         t.code_hash = parse(&code).ok().map(|p| canonical_hash(&p, &code));
         t.code = Some(code.clone());
         self.evaluate(&mut t, &code, &mut durations);
+        let repeat = history
+            .iter()
+            .find(|h| t.status == Some(Status::Ok) && h.is_ok() && h.code_hash == t.code_hash);
+        if let Some(h) = repeat {
+            t.feedback = format!(
+                "This is the same strategy as trial #{} (identical canonical code): try \
+                 something new. {}",
+                h.iteration, t.feedback
+            );
+        }
         durations.total_ms = ms(start);
         t.durations = durations;
         apply_stats(&mut t, &stats);
