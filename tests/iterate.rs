@@ -255,6 +255,11 @@ fn scripted_endpoint_gives_the_right_ledger_entries() {
         );
     }
     assert_eq!((t[0].llm_calls, t[0].llm_attempts), (1, 1));
+    let call = &t[0].llm_call_log[0];
+    assert_eq!(call.purpose, "propose");
+    assert_eq!(call.model.as_deref(), Some("scripted-model"));
+    assert_eq!((call.prompt_tokens, call.completion_tokens), (1000, 100));
+    assert!(call.ms > 0.0 && call.error.is_none());
     assert_eq!(t[0].tokens.prompt_tokens, 1000);
     assert_eq!(t[0].cost_usd, Some(0.001));
     // Retried failures are counted and explained.
@@ -276,6 +281,10 @@ fn scripted_endpoint_gives_the_right_ledger_entries() {
     let f = &t[5];
     assert_eq!(f.repairs, 2);
     assert_eq!(f.llm_calls, 3);
+    let purposes: Vec<&str> = f.llm_call_log.iter().map(|c| c.purpose.as_str()).collect();
+    assert_eq!(purposes, ["propose", "repair", "repair"]);
+    assert_eq!(f.tokens.prompt_tokens, 3000);
+    assert!((f.cost_usd.unwrap() - 0.003).abs() < 1e-12);
     assert_eq!(f.code.as_deref(), Some(FALLBACK));
     assert!(f.rejected_code.as_deref().unwrap().contains("import os"));
     assert!(
@@ -289,6 +298,11 @@ fn scripted_endpoint_gives_the_right_ledger_entries() {
     assert_eq!((t[6].repairs, t[6].llm_calls), (1, 2));
     // The 401: no retry, a clear message.
     assert_eq!(t[7].llm_attempts, 1);
+    assert!(t[7].llm_call_log[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("401"));
     assert!(t[7]
         .error
         .as_deref()
@@ -522,4 +536,49 @@ fn doctor_reports_each_check() {
         stdout.contains("FAIL  llm") && stdout.contains("fix: check the key"),
         "{stdout}"
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_finishes_the_trial_in_flight_and_writes_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let ledger_path = run_dir.join("iterations.jsonl");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsl-engine"))
+        .args(["iterate", "-n", "200", "--quiet", "--run-dir"])
+        .arg(&run_dir)
+        .env("DSL_ENGINE_CACHE_DIR", common::cache_dir())
+        .env("DSL_ENGINE_DATA_DIR", &common::data_dir().path)
+        .env_remove("OPENROUTER_API_KEY")
+        .env_remove("DSL_ENGINE_LLM_API_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = || {
+        std::fs::read_to_string(&ledger_path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while lines() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let n = lines();
+    assert!((2..200).contains(&n), "{n} trials");
+    assert_eq!(summary["trials"], n);
+    assert_eq!(summary["stopped"], "interrupted (Ctrl-C)");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped: interrupted"));
 }

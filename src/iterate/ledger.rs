@@ -97,6 +97,23 @@ pub struct Durations {
     pub total_ms: f64,
 }
 
+/// One model call (a proposal or a repair), with its attempts, tokens and cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LlmCall {
+    /// `propose` or `repair`.
+    pub purpose: String,
+    /// The model the endpoint says answered.
+    pub model: Option<String>,
+    pub attempts: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: Option<f64>,
+    pub ms: f64,
+    /// The final error, when the call failed.
+    pub error: Option<String>,
+}
+
 /// One trial of the loop, as written to the ledger.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -139,6 +156,8 @@ pub struct Trial {
     pub llm_calls: u32,
     pub llm_attempts: u32,
     pub llm_retries: Vec<String>,
+    /// Each model call of the trial.
+    pub llm_call_log: Vec<LlmCall>,
     pub tokens: Usage,
     /// USD; `None` when the endpoint reports no cost and no price was given.
     pub cost_usd: Option<f64>,

@@ -17,7 +17,7 @@ pub mod summary;
 use std::path::PathBuf;
 
 pub use holdout::Split;
-pub use ledger::{Ledger, Scores, Status, Trial};
+pub use ledger::{Ledger, LlmCall, Scores, Status, Trial};
 pub use proposer::{EvolveProposer, LlmProposer, Proposal, ProposeContext, Proposer, FALLBACK};
 pub use run::{Reporter, RunSettings, Runner};
 pub use stop::Stop;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use tokio::runtime::Handle;
 
-use super::ledger::Trial;
+use super::ledger::{LlmCall, Trial};
 use super::prompts::{self, Templates};
 use super::stop::Stop;
 use super::summary::Objective;
@@ -40,10 +40,22 @@ pub struct CallStats {
     pub retries: Vec<String>,
     pub tokens: Usage,
     pub cost: Option<f64>,
+    pub log: Vec<LlmCall>,
 }
 
 impl CallStats {
-    fn add(&mut self, call: &Call) {
+    fn add(&mut self, call: &Call, purpose: &str) {
+        let ok = call.result.as_ref().ok();
+        self.log.push(LlmCall {
+            purpose: purpose.into(),
+            model: ok.map(|c| c.model.clone()),
+            attempts: call.attempts,
+            prompt_tokens: ok.map_or(0, |c| c.usage.prompt_tokens),
+            completion_tokens: ok.map_or(0, |c| c.usage.completion_tokens),
+            cost_usd: ok.and_then(|c| c.cost),
+            ms: call.elapsed.as_secs_f64() * 1000.0,
+            error: call.result.as_ref().err().map(ToString::to_string),
+        });
         self.calls += 1;
         self.attempts += call.attempts;
         self.retries.extend(call.retries.iter().cloned());
@@ -72,7 +84,10 @@ pub struct Proposal {
 #[derive(Debug, thiserror::Error)]
 pub enum ProposeError {
     #[error("{error}")]
-    Llm { error: LlmError, stats: CallStats },
+    Llm {
+        error: LlmError,
+        stats: Box<CallStats>,
+    },
     #[error("the search found no new valid strategy: {0}")]
     Exhausted(String),
 }
@@ -158,7 +173,7 @@ impl LlmProposer {
         &self.system
     }
 
-    fn send(&mut self) -> Result<Proposal, ProposeError> {
+    fn send(&mut self, purpose: &str) -> Result<Proposal, ProposeError> {
         let client = &self.client;
         let stop = &self.stop;
         let messages = &self.messages;
@@ -174,7 +189,7 @@ impl LlmProposer {
             }
         });
         let mut stats = CallStats::default();
-        stats.add(&call);
+        stats.add(&call, purpose);
         let prompt_hash = Some(hash_messages(&self.messages));
         match call.result {
             Ok(c) => {
@@ -187,7 +202,10 @@ impl LlmProposer {
                     stats,
                 })
             }
-            Err(error) => Err(ProposeError::Llm { error, stats }),
+            Err(error) => Err(ProposeError::Llm {
+                error,
+                stats: Box::new(stats),
+            }),
         }
     }
 }
@@ -213,7 +231,7 @@ impl Proposer for LlmProposer {
             ],
         );
         self.messages = vec![Message::system(self.system.clone()), Message::user(user)];
-        self.send()
+        self.send("propose")
     }
 
     fn repair(
@@ -230,7 +248,7 @@ impl Proposer for LlmProposer {
             ],
         );
         self.messages.push(Message::user(user));
-        self.send()
+        self.send("repair")
     }
 }
 

@@ -224,7 +224,7 @@ impl<'a> Runner<'a> {
         let mut proposal = match first {
             Ok(p) => p,
             Err(ProposeError::Llm { error, stats: s }) => {
-                return Ok(self.llm_failed(t, error, s, start));
+                return Ok(self.llm_failed(t, error, *s, start));
             }
             Err(e) => return Err(e),
         };
@@ -399,6 +399,7 @@ fn merge(into: &mut CallStats, s: &CallStats) {
     into.calls += s.calls;
     into.attempts += s.attempts;
     into.retries.extend(s.retries.iter().cloned());
+    into.log.extend(s.log.iter().cloned());
     into.tokens.add(s.tokens);
     if let Some(c) = s.cost {
         into.cost = Some(into.cost.unwrap_or(0.0) + c);
@@ -409,6 +410,7 @@ fn apply_stats(t: &mut Trial, s: &CallStats) {
     t.llm_calls = s.calls;
     t.llm_attempts = s.attempts;
     t.llm_retries = s.retries.clone();
+    t.llm_call_log = s.log.clone();
     t.tokens = s.tokens;
     t.cost_usd = s.cost;
 }
