@@ -3,13 +3,18 @@
 //! Pipeline (one direction, no back-edges): [`dsl`] (parse, check) → [`plan`] (lower) →
 //! [`sandbox`] (evaluate in the wasm guest) → [`backtest`] (finlab `sim()`) → [`metrics`];
 //! [`data`] feeds the sandbox and the backtester; [`pipeline`] strings them together.
+//! [`iterate`] is the research loop on top: proposals from [`llm`] or [`evolve`], evaluated
+//! through [`pipeline`].
 
 pub mod backtest;
 pub mod calendar;
 pub mod cli;
 pub mod data;
 pub mod dsl;
+pub mod evolve;
 pub mod export;
+pub mod iterate;
+pub mod llm;
 pub mod metrics;
 pub mod pipeline;
 pub mod plan;

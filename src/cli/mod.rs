@@ -16,8 +16,10 @@ use crate::sandbox::{default_cache_dir, CacheOutcome, Limits, Sandbox};
 mod backtest;
 mod check;
 mod data;
+mod doctor;
 mod export;
 mod fmt;
+mod iterate;
 mod output;
 mod positions;
 mod sim;
@@ -57,6 +59,11 @@ pub enum Command {
     Ops,
     /// Generate, list, inspect, import and benchmark market data.
     Data(data::DataArgs),
+    /// The autonomous research loop: propose (LLM or offline evolutionary search), check,
+    /// evaluate, backtest, give feedback, repeat; ledger, best strategy and summary in RUN_DIR.
+    Iterate(iterate::IterateArgs),
+    /// Check the data cache, the sandbox guest and the model endpoint; say what to fix.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// How the process ends.
@@ -89,6 +96,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Positions(a) => positions::run(a),
         Command::Sim(a) => sim::run(a),
         Command::Data(a) => data::run(a),
+        Command::Iterate(a) => iterate::run(a),
+        Command::Doctor(a) => doctor::run(a),
         Command::Ops => {
             print!("{}", dsl::reference::markdown());
             Ok(ExitStatus::Success)

@@ -1,0 +1,416 @@
+//! `dsl-engine iterate`: the autonomous research loop (LLM or offline evolutionary search), its
+//! run directory, progress bar, Ctrl-C handling and end-of-run summary.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+mod report;
+
+use report::{print_summary, Progress};
+
+use super::{open_data, ExitStatus};
+use crate::data::{feather, CALENDAR_KEY};
+use crate::iterate::prompts::Templates;
+use crate::iterate::run::Ended;
+use crate::iterate::{
+    EvolveProposer, LlmProposer, Objective, Proposer, RunSettings, Runner, Split, Stop, Summary,
+};
+use crate::llm::{Client, LlmConfig, DEFAULT_BASE_URL, DEFAULT_MODEL};
+use crate::sandbox::{Limits, DEFAULT_MEMORY};
+
+/// Which proposer writes the strategies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProposerKind {
+    /// A chat model through an OpenAI-compatible API.
+    Llm,
+    /// The offline evolutionary search over strategy syntax trees.
+    Evolve,
+}
+
+/// Options shared by `iterate` and `doctor` for the model endpoint.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct LlmArgs {
+    /// Model name [env: DSL_ENGINE_LLM_MODEL] [default: openai/gpt-4o-mini].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// OpenAI-compatible base URL, e.g. http://localhost:11434/v1 for Ollama
+    /// [env: DSL_ENGINE_LLM_BASE_URL] [default: https://openrouter.ai/api/v1].
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// API key [env: DSL_ENGINE_LLM_API_KEY, then OPENROUTER_API_KEY].
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 0.3)]
+    pub temperature: f64,
+    /// Timeout of one model request, in seconds.
+    #[arg(long, default_value_t = 120.0)]
+    pub llm_timeout: f64,
+    /// Retries of a model request after a timeout, connection failure, 429 or 5xx.
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
+    /// First retry backoff in seconds (doubles per retry, with jitter).
+    #[arg(long, default_value_t = 1.0)]
+    pub backoff: f64,
+    /// USD per million prompt and completion tokens, for endpoints that report no cost,
+    /// e.g. `--price 0.15,0.60`.
+    #[arg(long, value_parser = parse_price)]
+    pub price: Option<(f64, f64)>,
+}
+
+fn parse_price(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or("expected INPUT,OUTPUT in USD per million tokens")?;
+    let p = |x: &str| {
+        x.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or(format!("`{x}` is not a price"))
+    };
+    Ok((p(a)?, p(b)?))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The endpoint configuration and where its key came from.
+pub struct Endpoint {
+    pub cfg: LlmConfig,
+    pub key_source: Option<&'static str>,
+    /// A base URL was given explicitly (a local server needs no key).
+    pub explicit_url: bool,
+}
+
+impl LlmArgs {
+    /// Flags, then environment, then defaults (`saved`: a resumed run's model and URL).
+    pub fn endpoint(&self, saved: Option<&RunConfig>) -> anyhow::Result<Endpoint> {
+        let (key, key_source) = match (
+            &self.api_key,
+            env("DSL_ENGINE_LLM_API_KEY"),
+            env("OPENROUTER_API_KEY"),
+        ) {
+            (Some(k), _, _) => (Some(k.clone()), Some("--api-key")),
+            (None, Some(k), _) => (Some(k), Some("DSL_ENGINE_LLM_API_KEY")),
+            (None, None, Some(k)) => (Some(k), Some("OPENROUTER_API_KEY")),
+            _ => (None, None),
+        };
+        let url_flag = self
+            .base_url
+            .clone()
+            .or_else(|| env("DSL_ENGINE_LLM_BASE_URL"))
+            .or_else(|| saved.and_then(|s| s.base_url.clone()));
+        let explicit_url = url_flag.is_some();
+        let positive = |v: f64, flag: &str| {
+            if v.is_finite() && v > 0.0 {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(anyhow::anyhow!(
+                    "{flag} must be a positive number of seconds"
+                ))
+            }
+        };
+        if !(0.0..=2.0).contains(&self.temperature) {
+            anyhow::bail!("--temperature must be between 0 and 2");
+        }
+        Ok(Endpoint {
+            cfg: LlmConfig {
+                base_url: url_flag.unwrap_or_else(|| DEFAULT_BASE_URL.into()),
+                model: self
+                    .model
+                    .clone()
+                    .or_else(|| env("DSL_ENGINE_LLM_MODEL"))
+                    .or_else(|| saved.and_then(|s| s.model.clone()))
+                    .unwrap_or_else(|| DEFAULT_MODEL.into()),
+                api_key: key,
+                temperature: self.temperature,
+                timeout: positive(self.llm_timeout, "--llm-timeout")?,
+                max_retries: self.retries,
+                backoff: positive(self.backoff, "--backoff")?,
+                price_per_mtok: self.price,
+                ..LlmConfig::default()
+            },
+            key_source,
+            explicit_url,
+        })
+    }
+}
+
+/// `dsl-engine iterate`.
+#[derive(Debug, clap::Args)]
+pub struct IterateArgs {
+    /// Trials in the run (a resumed run continues up to this total) [default: 10].
+    #[arg(short = 'n', long = "iterations")]
+    pub iterations: Option<u32>,
+    /// Who writes strategies [default: llm when an API key or base URL is configured, else
+    /// evolve].
+    #[arg(long, value_enum)]
+    pub proposer: Option<ProposerKind>,
+    /// What "best" means, measured in-sample [default: sharpe].
+    #[arg(long, value_enum)]
+    pub objective: Option<Objective>,
+    /// Fraction of the latest sessions held out (never shown to the proposer; reported for the
+    /// best trial) [default: 0.2; 0 turns the guard off].
+    #[arg(long)]
+    pub holdout: Option<f64>,
+    /// Run directory [default: runs/<UTC timestamp>].
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Continue the run in this directory (its settings are reused; `-n` sets the new total).
+    #[arg(long, conflicts_with = "run_dir")]
+    pub resume: Option<PathBuf>,
+    /// Data directory in finlab's cache layout (default: the synthetic market).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Seed of the evolutionary search [default: 42].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Repair rounds for an invalid proposal before the fallback template runs.
+    #[arg(long, default_value_t = 2)]
+    pub max_repairs: u32,
+    /// Directory with prompt templates overriding the built-in ones (system.md, iteration.md,
+    /// repair.md; missing files keep the built-in text).
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Wall-clock limit of one sandboxed evaluation, in seconds.
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Fuel budget of one sandboxed evaluation (default: sized from the plan and the data).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Memory cap of one sandboxed evaluation, in MiB.
+    #[arg(long, default_value_t = DEFAULT_MEMORY >> 20)]
+    pub memory: usize,
+    /// No progress bar or per-trial lines; only the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `RUN_DIR/run.json`: the settings a resumed run reuses (never the API key).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub proposer: ProposerKind,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub objective: Objective,
+    pub holdout: f64,
+    pub seed: u64,
+    pub iterations: u32,
+    pub data_dir: Option<PathBuf>,
+}
+
+const RUN_CONFIG: &str = "run.json";
+
+fn read_config(dir: &Path) -> anyhow::Result<RunConfig> {
+    let path = dir.join(RUN_CONFIG);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot resume {}: no {RUN_CONFIG} (is it a run directory?)",
+            dir.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a run config", path.display()))
+}
+
+/// Runs `iterate`.
+pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
+    let started = Instant::now();
+    let saved = a.resume.as_deref().map(read_config).transpose()?;
+    let iterations = a
+        .iterations
+        .or(saved.as_ref().map(|s| s.iterations))
+        .unwrap_or(10);
+    let objective = a
+        .objective
+        .or(saved.as_ref().map(|s| s.objective))
+        .unwrap_or_default();
+    let holdout = match (a.holdout, &saved) {
+        (Some(h), Some(s)) if (h - s.holdout).abs() > 1e-12 => anyhow::bail!(
+            "--holdout {h} differs from the resumed run's {}: the in-sample figures would not compare",
+            s.holdout
+        ),
+        (Some(h), _) => h,
+        (None, Some(s)) => s.holdout,
+        (None, None) => 0.2,
+    };
+    if !(0.0..0.9).contains(&holdout) {
+        anyhow::bail!("--holdout must be at least 0 and below 0.9");
+    }
+    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
+        anyhow::bail!("--timeout must be a positive number of seconds");
+    }
+    let seed = a.seed.or(saved.as_ref().map(|s| s.seed)).unwrap_or(42);
+    let data_dir = a
+        .data_dir
+        .clone()
+        .or(saved.as_ref().and_then(|s| s.data_dir.clone()));
+    let endpoint = a.llm.endpoint(saved.as_ref())?;
+    let configured = endpoint.cfg.api_key.is_some() || endpoint.explicit_url;
+    let kind = a
+        .proposer
+        .or(saved.as_ref().map(|s| s.proposer))
+        .unwrap_or(if configured {
+            ProposerKind::Llm
+        } else {
+            ProposerKind::Evolve
+        });
+    let templates = Templates::load(a.prompts.as_deref())?;
+
+    let dir = match (&a.resume, &a.run_dir) {
+        (Some(d), _) | (None, Some(d)) => d.clone(),
+        (None, None) => PathBuf::from("runs").join(crate::iterate::clock::stamp()),
+    };
+    let first_line = match kind {
+        ProposerKind::Llm => format!(
+            "proposer: llm ({} at {}; key: {})",
+            endpoint.cfg.model,
+            endpoint.cfg.base_url,
+            endpoint.key_source.unwrap_or("none")
+        ),
+        ProposerKind::Evolve if configured => {
+            "proposer: evolve (offline evolutionary search; --proposer evolve)".to_string()
+        }
+        ProposerKind::Evolve => "proposer: evolve (offline evolutionary search; no LLM key \
+             configured: set OPENROUTER_API_KEY or pass --base-url to use a model)"
+            .to_string(),
+    };
+    println!("{first_line}");
+    println!(
+        "run dir: {}{}",
+        dir.display(),
+        if a.resume.is_some() { " (resumed)" } else { "" }
+    );
+    let _ = std::io::stdout().flush();
+
+    let data = open_data(data_dir.as_deref())?;
+    let limits = Limits {
+        fuel: a.fuel,
+        wall: Duration::from_secs_f64(a.timeout),
+        memory_bytes: a.memory.saturating_mul(1 << 20),
+        ..Limits::default()
+    };
+    let sandbox = super::sandbox(limits)?;
+    let sessions = feather::read_dates_only(&data.path.join(feather::file_name(CALENDAR_KEY)))
+        .context("reading the trading calendar of the data")?;
+    let split = Split::new(&sessions, holdout);
+
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let config = RunConfig {
+        proposer: kind,
+        model: (kind == ProposerKind::Llm).then(|| endpoint.cfg.model.clone()),
+        base_url: (kind == ProposerKind::Llm).then(|| endpoint.cfg.base_url.clone()),
+        objective,
+        holdout,
+        seed,
+        iterations,
+        data_dir: data_dir.clone(),
+    };
+    std::fs::write(
+        dir.join(RUN_CONFIG),
+        serde_json::to_string_pretty(&config)? + "\n",
+    )
+    .with_context(|| format!("writing {}", dir.join(RUN_CONFIG).display()))?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let stop = Stop::new();
+    {
+        let stop = stop.clone();
+        rt.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing the trial in flight (Ctrl-C again to abort)");
+                stop.request();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("aborted");
+                    std::process::exit(130);
+                }
+            }
+        });
+    }
+
+    let settings = RunSettings {
+        iterations,
+        objective,
+        max_repairs: a.max_repairs,
+    };
+    let mut runner = Runner::new(&dir, &data, &sandbox, split, settings, stop.clone())?;
+    let done = runner.ledger.trials.len() as u32;
+    let mut progress = Progress::new(iterations, done, a.quiet, a.json, objective);
+    let mut proposer: Box<dyn Proposer> = match kind {
+        ProposerKind::Llm => {
+            let client = Client::new(endpoint.cfg.clone())?;
+            Box::new(LlmProposer::new(
+                client,
+                rt.handle().clone(),
+                templates,
+                runner.ctx.datasets.as_deref(),
+                &data.banner(),
+                objective,
+                stop.clone(),
+            ))
+        }
+        ProposerKind::Evolve => Box::new(EvolveProposer::new(runner.ctx.clone(), seed)),
+    };
+    runner.log(&mut progress, &first_line);
+    runner.log(
+        &mut progress,
+        &format!("{}; {}", data.banner(), split.describe()),
+    );
+    if runner.ledger.dropped_partial_line {
+        runner.log(
+            &mut progress,
+            "the ledger's last line was cut mid-write; dropped it",
+        );
+    }
+    if done > 0 {
+        runner.log(&mut progress, &format!("resuming after {done} trial(s)"));
+    }
+    let ended = runner.run(proposer.as_mut(), &mut progress)?;
+    progress.bar.finish_and_clear();
+    let stopped = match &ended {
+        Ended::Done => None,
+        Ended::Interrupted => Some("interrupted (Ctrl-C)".to_string()),
+        Ended::Failed(m) => Some(m.clone()),
+    };
+    if let Some(s) = &stopped {
+        runner.log(&mut progress, &format!("run stopped: {s}"));
+    }
+    let trials = runner.ledger.trials.clone();
+    let mut summary = Summary::new(
+        &dir,
+        proposer.name(),
+        proposer.model(),
+        objective,
+        data.banner(),
+        split.describe(),
+        &trials,
+        started.elapsed().as_secs_f64(),
+        stopped,
+    );
+    summary.write(&trials, &data.banner())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary, &trials);
+    }
+    rt.shutdown_background();
+    Ok(match ended {
+        Ended::Failed(_) => ExitStatus::Error,
+        _ => ExitStatus::Success,
+    })
+}

@@ -1,0 +1,329 @@
+//! The trial ledger `RUN_DIR/iterations.jsonl`: one JSON object per trial, appended, flushed and
+//! fsynced before the next trial starts, so a killed run loses at most the trial in flight.
+//! [`Ledger::open`] reads it back for `--resume`, dropping a truncated last line.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::IterateError;
+use crate::llm::Usage;
+use crate::metrics::Metrics;
+
+/// The ledger's file name inside a run directory.
+pub const LEDGER_FILE: &str = "iterations.jsonl";
+
+/// How a trial ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The proposed strategy checked, ran and was backtested.
+    Ok,
+    /// The proposal stayed invalid after the repair rounds; the template strategy ran instead.
+    Fallback,
+    /// The strategy checked but the sandbox or the backtest failed.
+    EvalError,
+    /// No strategy: the model endpoint failed.
+    LlmError,
+}
+
+impl Status {
+    /// The ledger spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Fallback => "fallback",
+            Status::EvalError => "eval_error",
+            Status::LlmError => "llm_error",
+        }
+    }
+}
+
+/// The metrics the loop selects on and reports, for one window of the equity curve. `None` where
+/// a value is undefined (NaN, e.g. Sharpe of a flat curve).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Scores {
+    pub start: String,
+    pub end: String,
+    pub sharpe: Option<f64>,
+    pub sortino: Option<f64>,
+    pub cagr: Option<f64>,
+    pub calmar: Option<f64>,
+    pub total_return: Option<f64>,
+    pub max_drawdown: Option<f64>,
+    pub win_ratio: Option<f64>,
+    pub trades: usize,
+    /// Traded value per year as a multiple of NAV.
+    pub turnover: Option<f64>,
+    pub avg_exposure: Option<f64>,
+    pub avg_n_stock: Option<f64>,
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+impl From<&Metrics> for Scores {
+    fn from(m: &Metrics) -> Scores {
+        Scores {
+            start: m.start.clone(),
+            end: m.end.clone(),
+            sharpe: finite(m.sharpe),
+            sortino: finite(m.sortino),
+            cagr: finite(m.cagr),
+            calmar: finite(m.calmar),
+            total_return: finite(m.total_return),
+            max_drawdown: finite(m.max_drawdown),
+            win_ratio: finite(m.win_ratio),
+            trades: m.trades,
+            turnover: finite(m.turnover),
+            avg_exposure: finite(m.avg_exposure),
+            avg_n_stock: finite(m.avg_n_stock),
+        }
+    }
+}
+
+/// Time spent in each step of a trial, in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Durations {
+    pub propose_ms: f64,
+    pub check_ms: f64,
+    pub sandbox_ms: f64,
+    pub backtest_ms: f64,
+    pub total_ms: f64,
+}
+
+/// One model call (a proposal or a repair), with its attempts, tokens and cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LlmCall {
+    /// `propose` or `repair`.
+    pub purpose: String,
+    /// The model the endpoint says answered.
+    pub model: Option<String>,
+    pub attempts: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: Option<f64>,
+    pub ms: f64,
+    /// The final error, when the call failed.
+    pub error: Option<String>,
+}
+
+/// One trial of the loop, as written to the ledger.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Trial {
+    /// 1-based, continuing across `--resume`.
+    pub iteration: u32,
+    /// UTC, RFC 3339.
+    pub started_at: String,
+    pub finished_at: String,
+    /// `llm` or `evolve`.
+    pub proposer: String,
+    pub model: Option<String>,
+    /// Hash of the last prompt sent (LLM proposer).
+    pub prompt_hash: Option<String>,
+    /// Canonical hash of the strategy that ran (`dsl::fmt::canonical_hash`).
+    pub code_hash: Option<String>,
+    /// The strategy that ran (the fallback's text for a fallback trial).
+    pub code: Option<String>,
+    /// The proposal that failed the checker, when the fallback ran instead.
+    pub rejected_code: Option<String>,
+    pub status: Option<Status>,
+    pub error: Option<String>,
+    /// Checker diagnostics of the last rejected proposal, one compact line each.
+    pub diagnostics: Vec<String>,
+    /// Repair rounds used.
+    pub repairs: u32,
+    /// What the proposer did (evolve: the parents and mutations).
+    pub note: Option<String>,
+    /// In-sample metrics: the window the proposer sees and selection uses.
+    pub in_sample: Option<Scores>,
+    /// Holdout metrics: never shown to the proposer; reported at the end.
+    pub holdout: Option<Scores>,
+    /// The holdout Sharpe collapsed relative to the in-sample one (see `holdout::collapsed`).
+    pub holdout_collapse: bool,
+    pub fuel_used: Option<u64>,
+    pub fuel_limit: Option<u64>,
+    pub peak_memory_bytes: Option<u64>,
+    pub durations: Durations,
+    /// Model calls made for this trial (proposal plus repairs), their attempts and retry notes.
+    pub llm_calls: u32,
+    pub llm_attempts: u32,
+    pub llm_retries: Vec<String>,
+    /// Each model call of the trial.
+    pub llm_call_log: Vec<LlmCall>,
+    pub tokens: Usage,
+    /// USD; `None` when the endpoint reports no cost and no price was given.
+    pub cost_usd: Option<f64>,
+    /// The natural-language feedback given to the proposer.
+    pub feedback: String,
+}
+
+impl Trial {
+    /// Whether this trial ran the proposer's own strategy to the end.
+    pub fn is_ok(&self) -> bool {
+        self.status == Some(Status::Ok)
+    }
+}
+
+/// An open ledger: the trials read back and the file to append to.
+pub struct Ledger {
+    path: PathBuf,
+    file: File,
+    pub trials: Vec<Trial>,
+    /// A truncated last line was dropped when the ledger was opened.
+    pub dropped_partial_line: bool,
+}
+
+impl Ledger {
+    /// Opens (or creates) `dir/iterations.jsonl` and reads its trials. A last line that does not
+    /// parse (a run killed mid-write) is cut off; a bad line elsewhere is an error.
+    pub fn open(dir: &Path) -> Result<Ledger, IterateError> {
+        let path = dir.join(LEDGER_FILE);
+        let io = |source| IterateError::Io {
+            path: path.clone(),
+            source,
+        };
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let mut trials = Vec::new();
+        let mut good_len = 0usize;
+        let mut dropped = false;
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        for (i, line) in lines.iter().enumerate() {
+            let last = i + 1 == lines.len();
+            if line.trim().is_empty() {
+                good_len += line.len();
+                continue;
+            }
+            match serde_json::from_str::<Trial>(line) {
+                Ok(t) if line.ends_with('\n') || !last => {
+                    trials.push(t);
+                    good_len += line.len();
+                }
+                // A last line without its newline was cut mid-write, even if it parses.
+                Ok(_) => dropped = true,
+                Err(_) if last => dropped = true,
+                Err(e) => {
+                    return Err(IterateError::Ledger {
+                        path: path.clone(),
+                        line: i + 1,
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
+        if dropped {
+            let f = OpenOptions::new().write(true).open(&path).map_err(io)?;
+            f.set_len(good_len as u64).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        Ok(Ledger {
+            path,
+            file,
+            trials,
+            dropped_partial_line: dropped,
+        })
+    }
+
+    /// The ledger file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one trial as a line, flushed and fsynced.
+    pub fn append(&mut self, trial: &Trial) -> Result<(), IterateError> {
+        let io = |source| IterateError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_string(trial).map_err(|e| IterateError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push('\n');
+        self.file.write_all(line.as_bytes()).map_err(io)?;
+        self.file.flush().map_err(io)?;
+        self.file.sync_data().map_err(io)?;
+        self.trials.push(trial.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(i: u32) -> Trial {
+        Trial {
+            iteration: i,
+            status: Some(Status::Ok),
+            code: Some("sim(x)\n".into()),
+            in_sample: Some(Scores {
+                sharpe: Some(1.5),
+                ..Scores::default()
+            }),
+            ..Trial::default()
+        }
+    }
+
+    #[test]
+    fn appends_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.append(&trial(1)).unwrap();
+        l.append(&trial(2)).unwrap();
+        drop(l);
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.trials, vec![trial(1), trial(2)]);
+        assert!(!l.dropped_partial_line);
+    }
+
+    #[test]
+    fn a_truncated_last_line_is_dropped_and_the_file_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.append(&trial(1)).unwrap();
+        drop(l);
+        let path = dir.path().join(LEDGER_FILE);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        let second = serde_json::to_string(&trial(2)).unwrap();
+        text.push_str(&second[..second.len() / 2]);
+        std::fs::write(&path, &text).unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        assert!(l.dropped_partial_line);
+        assert_eq!(l.trials.len(), 1);
+        l.append(&trial(2)).unwrap();
+        drop(l);
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.trials.len(), 2);
+        assert!(!l.dropped_partial_line);
+    }
+
+    #[test]
+    fn a_corrupt_middle_line_is_an_error_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LEDGER_FILE);
+        let good = serde_json::to_string(&trial(1)).unwrap();
+        std::fs::write(&path, format!("{good}\n{{oops\n{good}\n")).unwrap();
+        match Ledger::open(dir.path()) {
+            Err(IterateError::Ledger { line: 2, .. }) => {}
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("a corrupt line was accepted"),
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The prompt templates (`prompts/system.md`, `iteration.md`, `repair.md`, built into the
+//! binary; `--prompts DIR` overrides them) and the text that fills their placeholders: the DSL
+//! reference from the registry, the dataset catalog, few-shot examples and the trial history.
+
+use std::path::Path;
+
+use super::ledger::{Scores, Trial};
+use super::IterateError;
+use crate::data::catalog;
+
+/// The three templates.
+#[derive(Clone, Debug)]
+pub struct Templates {
+    pub system: String,
+    pub iteration: String,
+    pub repair: String,
+}
+
+/// Placeholders each template must contain.
+const REQUIRED: [(&str, &[&str]); 3] = [
+    ("system.md", &["{dsl_reference}", "{datasets}"]),
+    ("iteration.md", &["{history}"]),
+    ("repair.md", &["{diagnostics}", "{code}"]),
+];
+
+impl Default for Templates {
+    fn default() -> Self {
+        Templates {
+            system: include_str!("../../prompts/system.md").into(),
+            iteration: include_str!("../../prompts/iteration.md").into(),
+            repair: include_str!("../../prompts/repair.md").into(),
+        }
+    }
+}
+
+impl Templates {
+    /// The built-in templates, each replaced by `dir/<name>` when that file exists. A template
+    /// without its required placeholders is an error.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, IterateError> {
+        let mut t = Templates::default();
+        if let Some(dir) = dir {
+            for (name, slot) in [
+                ("system.md", &mut t.system),
+                ("iteration.md", &mut t.iteration),
+                ("repair.md", &mut t.repair),
+            ] {
+                let path = dir.join(name);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => *slot = text,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(IterateError::Io { path, source }),
+                }
+            }
+        }
+        for (name, needed) in REQUIRED {
+            let text = match name {
+                "system.md" => &t.system,
+                "iteration.md" => &t.iteration,
+                _ => &t.repair,
+            };
+            if let Some(p) = needed.iter().find(|p| !text.contains(*p)) {
+                return Err(IterateError::Prompt(format!(
+                    "the {name} template has no {p} placeholder"
+                )));
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// Replaces each `{key}` of `vars` in `template` in one pass, so text inserted for one
+/// placeholder (a model's code, feedback) is never scanned for another; other braces stay.
+pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let tail = &rest[open..];
+        let hit = vars.iter().find(|(k, _)| {
+            tail.get(1..=k.len()) == Some(*k) && tail.as_bytes().get(k.len() + 1) == Some(&b'}')
+        });
+        match hit {
+            Some((k, v)) => {
+                out.push_str(v);
+                rest = &tail[k.len() + 2..];
+            }
+            None => {
+                out.push('{');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The catalog entries available in the data (all of them when `keys` is `None`), one line each.
+pub fn datasets(keys: Option<&[String]>) -> String {
+    let entries = catalog::entries().unwrap_or_default();
+    entries
+        .iter()
+        .filter(|e| keys.is_none_or(|k| k.iter().any(|x| x == &e.key)))
+        .map(|e| {
+            format!(
+                "- `{}` — {} / {}, {}, {}: {}",
+                e.key, e.name_en, e.name_zh, e.frequency, e.unit, e.description
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Few-shot examples: a handful of the seed strategies.
+pub fn examples() -> String {
+    const SHOWN: [&str; 4] = [
+        "momentum.strat",
+        "revenue_momentum.strat",
+        "entry_exit_rotation.strat",
+        "quality_rank.strat",
+    ];
+    crate::evolve::SEEDS
+        .iter()
+        .filter(|(name, _)| SHOWN.contains(name))
+        .map(|(_, text)| format!("```python\n{}```", text))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+fn num(x: Option<f64>) -> String {
+    x.map_or("n/a".into(), |v| format!("{v:.2}"))
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("n/a".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// One line of key in-sample metrics.
+pub fn scores_line(s: &Scores) -> String {
+    let mut line = format!(
+        "Sharpe {}, CAGR {}, MDD {}, {} trades",
+        num(s.sharpe),
+        pct(s.cagr),
+        pct(s.max_drawdown),
+        s.trades,
+    );
+    if let Some(t) = s.turnover {
+        line.push_str(&format!(", turnover {t:.2}x"));
+    }
+    line
+}
+
+/// Compact summaries of the last `keep` trials: number, status, code hash, in-sample metrics
+/// and feedback. Holdout figures are never included.
+pub fn history(trials: &[Trial], keep: usize) -> String {
+    if trials.is_empty() {
+        return "(none yet: this is the first trial)".into();
+    }
+    let skipped = trials.len().saturating_sub(keep);
+    let mut lines = Vec::new();
+    if skipped > 0 {
+        lines.push(format!("({skipped} earlier trials omitted)"));
+    }
+    for t in &trials[skipped..] {
+        let status = t.status.map_or("?", |s| s.as_str());
+        let hash = t.code_hash.as_deref().unwrap_or("-");
+        let metrics = t.in_sample.as_ref().map(scores_line).unwrap_or_default();
+        let mut line = format!("- #{} [{status}] code {hash}", t.iteration);
+        if !metrics.is_empty() {
+            line.push_str(&format!(": {metrics}"));
+        }
+        if !t.feedback.is_empty() {
+            line.push_str(&format!("\n  feedback: {}", t.feedback));
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
+}
+
+/// The best trial's code and metrics, for the iteration prompt.
+pub fn best(best: Option<&Trial>) -> String {
+    match best {
+        Some(t) => format!(
+            "#{} ({}):\n```python\n{}```",
+            t.iteration,
+            t.in_sample.as_ref().map(scores_line).unwrap_or_default(),
+            t.code.as_deref().unwrap_or_default()
+        ),
+        None => "(none yet)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iterate::ledger::Status;
+
+    #[test]
+    fn builtin_templates_have_their_placeholders() {
+        let t = Templates::load(None).unwrap();
+        assert!(t.system.contains("{dsl_reference}"));
+    }
+
+    #[test]
+    fn an_override_without_a_placeholder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("repair.md"), "fix it: {code}").unwrap();
+        let e = Templates::load(Some(dir.path())).unwrap_err();
+        assert!(e.to_string().contains("{diagnostics}"), "{e}");
+        std::fs::write(dir.path().join("repair.md"), "{diagnostics} in {code}!").unwrap();
+        assert_eq!(
+            Templates::load(Some(dir.path())).unwrap().repair,
+            "{diagnostics} in {code}!"
+        );
+    }
+
+    #[test]
+    fn history_is_compact_and_hides_the_holdout() {
+        let t = Trial {
+            iteration: 3,
+            status: Some(Status::Ok),
+            code_hash: Some("abcd".into()),
+            in_sample: Some(Scores {
+                sharpe: Some(1.234),
+                trades: 50,
+                ..Scores::default()
+            }),
+            holdout: Some(Scores {
+                sharpe: Some(-9.99),
+                ..Scores::default()
+            }),
+            feedback: "good".into(),
+            ..Trial::default()
+        };
+        let h = history(&[t.clone(), t.clone(), t], 2);
+        assert!(h.starts_with("(1 earlier trials omitted)"), "{h}");
+        assert!(h.contains("#3 [ok] code abcd: Sharpe 1.23"), "{h}");
+        assert!(!h.contains("-9.99"));
+        assert!(datasets(None).contains("`price:收盤價`"));
+        assert_eq!(
+            fill("a {x} {y} {z}", &[("x", "1"), ("y", "{x}")]),
+            "a 1 {x} {z}"
+        );
+    }
+}

@@ -1,0 +1,348 @@
+//! Proposers behind one trait: [`LlmProposer`] (a chat model through the OpenAI-compatible
+//! client, with the prompt templates) and [`EvolveProposer`] (the offline evolutionary search).
+//! [`FALLBACK`] is the template strategy the loop runs when a proposal stays invalid.
+
+use std::collections::BTreeSet;
+
+use tokio::runtime::Handle;
+
+use super::ledger::{LlmCall, Trial};
+use super::prompts::{self, Templates};
+use super::stop::Stop;
+use super::summary::Objective;
+use crate::data::synth::rng::{fnv1a, Rng};
+use crate::dsl::CheckContext;
+use crate::evolve::{Evolver, Parent, SEEDS};
+use crate::llm::{extract_code, Call, Client, LlmError, Message, Usage};
+
+/// The template strategy run when a proposal is still invalid after the repair rounds: the 20
+/// stocks with the strongest 14-day RSI above 50, monthly.
+pub const FALLBACK: &str = "from finlab import data\nfrom finlab.backtest import sim\n\n\
+rsi = data.indicator(\"RSI\", timeperiod=14)\n\
+position = rsi[rsi > 50].is_largest(20)\n\n\
+sim(position, resample=\"M\", name=\"fallback-rsi\")\n";
+
+/// What the proposer sees of the run.
+pub struct ProposeContext<'a> {
+    pub iteration: u32,
+    pub iterations: u32,
+    /// Earlier trials, oldest first (in-sample figures and feedback only are shown to a model).
+    pub history: &'a [Trial],
+    pub best: Option<&'a Trial>,
+    pub objective: Objective,
+}
+
+/// Model calls behind a proposal.
+#[derive(Clone, Debug, Default)]
+pub struct CallStats {
+    pub calls: u32,
+    pub attempts: u32,
+    pub retries: Vec<String>,
+    pub tokens: Usage,
+    pub cost: Option<f64>,
+    pub log: Vec<LlmCall>,
+}
+
+impl CallStats {
+    fn add(&mut self, call: &Call, purpose: &str) {
+        let ok = call.result.as_ref().ok();
+        self.log.push(LlmCall {
+            purpose: purpose.into(),
+            model: ok.map(|c| c.model.clone()),
+            attempts: call.attempts,
+            prompt_tokens: ok.map_or(0, |c| c.usage.prompt_tokens),
+            completion_tokens: ok.map_or(0, |c| c.usage.completion_tokens),
+            cost_usd: ok.and_then(|c| c.cost),
+            ms: call.elapsed.as_secs_f64() * 1000.0,
+            error: call.result.as_ref().err().map(ToString::to_string),
+        });
+        self.calls += 1;
+        self.attempts += call.attempts;
+        self.retries.extend(call.retries.iter().cloned());
+        if let Ok(c) = &call.result {
+            self.tokens.add(c.usage);
+            if let Some(cost) = c.cost {
+                self.cost = Some(self.cost.unwrap_or(0.0) + cost);
+            }
+        }
+    }
+}
+
+/// A proposed strategy.
+#[derive(Clone, Debug, Default)]
+pub struct Proposal {
+    /// The extracted code; `None` when the reply held no strategy.
+    pub code: Option<String>,
+    /// What the proposer did (evolve: parents and changes).
+    pub note: Option<String>,
+    /// Hash of the prompt sent.
+    pub prompt_hash: Option<String>,
+    pub stats: CallStats,
+}
+
+/// A proposer that could not propose.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    #[error("{error}")]
+    Llm {
+        error: LlmError,
+        stats: Box<CallStats>,
+    },
+    #[error("the search found no new valid strategy: {0}")]
+    Exhausted(String),
+}
+
+/// Something that writes strategies.
+pub trait Proposer {
+    /// `llm` or `evolve`.
+    fn name(&self) -> &'static str;
+    /// The model, for the ledger.
+    fn model(&self) -> Option<String> {
+        None
+    }
+    /// A new strategy for `ctx.iteration`.
+    fn propose(&mut self, ctx: &ProposeContext) -> Result<Proposal, ProposeError>;
+    /// A corrected version of the last proposal, given the checker's diagnostics.
+    fn repair(
+        &mut self,
+        ctx: &ProposeContext,
+        code: Option<&str>,
+        diagnostics: &str,
+    ) -> Result<Proposal, ProposeError>;
+    /// Learns from a finished trial (also called for each ledger trial on `--resume`).
+    fn observe(&mut self, _trial: &Trial, _objective: Objective) {}
+}
+
+fn hash_messages(messages: &[Message]) -> String {
+    let text: String = messages
+        .iter()
+        .map(|m| format!("{}\u{1}{}\u{2}", m.role, m.content))
+        .collect();
+    format!("{:016x}", fnv1a(text.as_bytes()))
+}
+
+/// The chat-model proposer: the system prompt once, an iteration prompt with the history per
+/// trial, and repair prompts continuing that conversation.
+pub struct LlmProposer {
+    client: Client,
+    rt: Handle,
+    templates: Templates,
+    system: String,
+    stop: Stop,
+    /// The conversation of the current trial.
+    messages: Vec<Message>,
+    /// Trials shown in the history.
+    pub history_len: usize,
+}
+
+impl LlmProposer {
+    /// A proposer calling `client` on runtime `rt`; `datasets` are the keys in the data.
+    pub fn new(
+        client: Client,
+        rt: Handle,
+        templates: Templates,
+        datasets: Option<&[String]>,
+        data_banner: &str,
+        objective: Objective,
+        stop: Stop,
+    ) -> LlmProposer {
+        let reference = crate::dsl::reference::markdown();
+        let system = prompts::fill(
+            &templates.system,
+            &[
+                ("dsl_reference", &reference),
+                ("datasets", &prompts::datasets(datasets)),
+                ("examples", &prompts::examples()),
+                ("objective", objective.label()),
+                ("data", data_banner),
+            ],
+        );
+        LlmProposer {
+            client,
+            rt,
+            templates,
+            system,
+            stop,
+            messages: Vec::new(),
+            history_len: 12,
+        }
+    }
+
+    /// The filled system prompt.
+    pub fn system_prompt(&self) -> &str {
+        &self.system
+    }
+
+    fn send(&mut self, purpose: &str) -> Result<Proposal, ProposeError> {
+        let client = &self.client;
+        let stop = &self.stop;
+        let messages = &self.messages;
+        let call = self.rt.block_on(async {
+            tokio::select! {
+                call = client.chat(messages) => call,
+                _ = stop.requested() => Call {
+                    result: Err(LlmError::Cancelled),
+                    attempts: 1,
+                    retries: Vec::new(),
+                    elapsed: std::time::Duration::ZERO,
+                },
+            }
+        });
+        let mut stats = CallStats::default();
+        stats.add(&call, purpose);
+        let prompt_hash = Some(hash_messages(&self.messages));
+        match call.result {
+            Ok(c) => {
+                let code = extract_code(&c.content);
+                self.messages.push(Message::assistant(c.content));
+                Ok(Proposal {
+                    code,
+                    note: None,
+                    prompt_hash,
+                    stats,
+                })
+            }
+            Err(error) => Err(ProposeError::Llm {
+                error,
+                stats: Box::new(stats),
+            }),
+        }
+    }
+}
+
+impl Proposer for LlmProposer {
+    fn name(&self) -> &'static str {
+        "llm"
+    }
+
+    fn model(&self) -> Option<String> {
+        Some(self.client.config().model.clone())
+    }
+
+    fn propose(&mut self, ctx: &ProposeContext) -> Result<Proposal, ProposeError> {
+        let user = prompts::fill(
+            &self.templates.iteration,
+            &[
+                ("iteration", &ctx.iteration.to_string()),
+                ("iterations", &ctx.iterations.to_string()),
+                ("objective", ctx.objective.label()),
+                ("history", &prompts::history(ctx.history, self.history_len)),
+                ("best", &prompts::best(ctx.best)),
+            ],
+        );
+        self.messages = vec![Message::system(self.system.clone()), Message::user(user)];
+        self.send("propose")
+    }
+
+    fn repair(
+        &mut self,
+        _ctx: &ProposeContext,
+        code: Option<&str>,
+        diagnostics: &str,
+    ) -> Result<Proposal, ProposeError> {
+        let user = prompts::fill(
+            &self.templates.repair,
+            &[
+                ("diagnostics", diagnostics),
+                ("code", code.unwrap_or("(no code found in your reply)")),
+            ],
+        );
+        self.messages.push(Message::user(user));
+        self.send("repair")
+    }
+}
+
+/// The offline proposer: children of the seed strategies and of the best trials so far.
+pub struct EvolveProposer {
+    evolver: Evolver,
+    seed: u64,
+    parents: Vec<Parent>,
+    seen: BTreeSet<String>,
+}
+
+impl EvolveProposer {
+    /// Seeded from `examples/`; `seed` makes the search reproducible (each iteration draws from
+    /// its own stream, so a resumed run proposes what an uninterrupted one would).
+    pub fn new(ctx: CheckContext, seed: u64) -> EvolveProposer {
+        let parents = SEEDS
+            .iter()
+            .map(|(name, text)| Parent {
+                label: name.trim_end_matches(".strat").to_string(),
+                source: text.to_string(),
+                fitness: None,
+            })
+            .collect();
+        EvolveProposer {
+            evolver: Evolver::new(ctx),
+            seed,
+            parents,
+            seen: BTreeSet::new(),
+        }
+    }
+}
+
+impl Proposer for EvolveProposer {
+    fn name(&self) -> &'static str {
+        "evolve"
+    }
+
+    fn propose(&mut self, ctx: &ProposeContext) -> Result<Proposal, ProposeError> {
+        let mut rng = Rng::new(self.seed, &format!("evolve/{}", ctx.iteration));
+        let child = self
+            .evolver
+            .breed(&self.parents, &self.seen, &mut rng)
+            .ok_or_else(|| {
+                ProposeError::Exhausted(format!(
+                    "{} parents, {} strategies tried",
+                    self.parents.len(),
+                    self.seen.len()
+                ))
+            })?;
+        let mut note = child.note.replace('\n', " ");
+        if note.chars().count() > 200 {
+            note = note.chars().take(200).collect::<String>() + "…";
+        }
+        let discarded = if child.discarded > 0 {
+            format!(
+                " ({} invalid or repeated children discarded)",
+                child.discarded
+            )
+        } else {
+            String::new()
+        };
+        Ok(Proposal {
+            code: Some(format!(
+                "# evolve #{}: {note}\n{}",
+                ctx.iteration, child.source
+            )),
+            note: Some(format!("{note}{discarded}")),
+            prompt_hash: None,
+            stats: CallStats::default(),
+        })
+    }
+
+    fn repair(
+        &mut self,
+        ctx: &ProposeContext,
+        _code: Option<&str>,
+        _diagnostics: &str,
+    ) -> Result<Proposal, ProposeError> {
+        // Children are checked before they are proposed; a rejection (e.g. by a stricter data
+        // set) is answered with another child.
+        self.propose(ctx)
+    }
+
+    fn observe(&mut self, trial: &Trial, objective: Objective) {
+        if let Some(h) = &trial.code_hash {
+            self.seen.insert(h.clone());
+        }
+        let fitness = trial.in_sample.as_ref().and_then(|s| objective.value(s));
+        if let (true, Some(code), Some(f)) = (trial.is_ok(), &trial.code, fitness) {
+            self.parents.push(Parent {
+                label: format!("#{}", trial.iteration),
+                source: code.clone(),
+                fitness: Some(f),
+            });
+        }
+    }
+}

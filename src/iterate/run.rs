@@ -1,0 +1,416 @@
+//! The loop: one trial per iteration, each appended to the ledger before the next starts.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::feedback;
+use super::holdout::{collapsed, Split};
+use super::ledger::{Durations, Ledger, Status, Trial};
+use super::proposer::{CallStats, ProposeContext, ProposeError, Proposer, FALLBACK};
+use super::stop::Stop;
+use super::summary::{best, Objective};
+use super::{clock, IterateError};
+use crate::data::DataDir;
+use crate::dsl::fmt::canonical_hash;
+use crate::dsl::{compile, parse, render_compact, CheckContext};
+use crate::pipeline::{self, PipelineError};
+use crate::sandbox::Sandbox;
+
+/// Consecutive model failures after which the run stops.
+const MAX_LLM_FAILURES: u32 = 3;
+
+/// What the loop reports as it goes (the CLI draws a progress bar; tests use a no-op).
+pub trait Reporter {
+    /// Trial `iteration` of `total` starts.
+    fn started(&mut self, _iteration: u32, _total: u32) {}
+    /// A trial finished and was written to the ledger.
+    fn finished(&mut self, _trial: &Trial, _best: Option<&Trial>) {}
+    /// A line of log (also written to `run.log`).
+    fn log(&mut self, _line: &str) {}
+}
+
+/// A reporter that reports nothing.
+pub struct Silent;
+impl Reporter for Silent {}
+
+/// How the loop runs.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// Total trials of the run (a resumed run continues up to this number).
+    pub iterations: u32,
+    pub objective: Objective,
+    /// Repair rounds before the fallback.
+    pub max_repairs: u32,
+}
+
+/// Why the loop ended early.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ended {
+    /// All iterations ran.
+    Done,
+    Interrupted,
+    /// The endpoint refused the key or request, or failed too often, or the search ran dry.
+    Failed(String),
+}
+
+/// A run in a directory: data, sandbox, split, ledger and log.
+pub struct Runner<'a> {
+    pub data: &'a DataDir,
+    pub sandbox: &'a Sandbox,
+    pub ctx: CheckContext,
+    pub split: Split,
+    pub settings: RunSettings,
+    pub ledger: Ledger,
+    pub stop: Stop,
+    log: File,
+    dir: PathBuf,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+impl<'a> Runner<'a> {
+    /// Opens (or creates) `dir` with its ledger and log.
+    pub fn new(
+        dir: &Path,
+        data: &'a DataDir,
+        sandbox: &'a Sandbox,
+        split: Split,
+        settings: RunSettings,
+        stop: Stop,
+    ) -> Result<Runner<'a>, IterateError> {
+        std::fs::create_dir_all(dir).map_err(|source| IterateError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let ledger = Ledger::open(dir)?;
+        let log_path = dir.join("run.log");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|source| IterateError::Io {
+                path: log_path,
+                source,
+            })?;
+        Ok(Runner {
+            data,
+            sandbox,
+            ctx: pipeline::check_context(data),
+            split,
+            settings,
+            ledger,
+            stop,
+            log,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The run directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes a line to `run.log` (timestamped) and to the reporter.
+    pub fn log(&mut self, reporter: &mut dyn Reporter, line: &str) {
+        // A failing log write must not end the run; the ledger is the record.
+        let _ = writeln!(self.log, "{} {line}", clock::now());
+        reporter.log(line);
+    }
+
+    /// Runs trials until the ledger holds `settings.iterations`, a stop is requested or the
+    /// proposer fails for good. Earlier ledger trials are shown to the proposer first.
+    pub fn run(
+        &mut self,
+        proposer: &mut dyn Proposer,
+        reporter: &mut dyn Reporter,
+    ) -> Result<Ended, IterateError> {
+        let objective = self.settings.objective;
+        for t in &self.ledger.trials {
+            proposer.observe(t, objective);
+        }
+        let mut llm_failures = 0;
+        loop {
+            let next = self
+                .ledger
+                .trials
+                .iter()
+                .map(|t| t.iteration)
+                .max()
+                .unwrap_or(0)
+                + 1;
+            if next > self.settings.iterations {
+                return Ok(Ended::Done);
+            }
+            if self.stop.is_requested() {
+                return Ok(Ended::Interrupted);
+            }
+            reporter.started(next, self.settings.iterations);
+            let (trial, fatal) = match self.trial(next, proposer, reporter) {
+                Ok(t) => t,
+                Err(e) => return Ok(Ended::Failed(e.to_string())),
+            };
+            if trial.status == Some(Status::LlmError) && self.stop.is_requested() {
+                // The request was abandoned for Ctrl-C: not a trial.
+                return Ok(Ended::Interrupted);
+            }
+            self.ledger.append(&trial)?;
+            proposer.observe(&trial, objective);
+            let line = format!(
+                "trial {} {} code {}{}{}",
+                trial.iteration,
+                trial.status.map_or("?", |s| s.as_str()),
+                trial.code_hash.as_deref().unwrap_or("-"),
+                trial.in_sample.as_ref().map_or(String::new(), |s| format!(
+                    " — {}",
+                    super::prompts::scores_line(s)
+                )),
+                trial
+                    .error
+                    .as_deref()
+                    .map_or(String::new(), |e| format!(" — error: {e}"))
+            );
+            self.log(reporter, &line);
+            reporter.finished(&trial, best(&self.ledger.trials, objective));
+            if trial.status == Some(Status::LlmError) {
+                llm_failures += 1;
+                if fatal {
+                    return Ok(Ended::Failed(trial.error.clone().unwrap_or_default()));
+                }
+                if llm_failures >= MAX_LLM_FAILURES {
+                    return Ok(Ended::Failed(format!(
+                        "{llm_failures} model calls in a row failed; last: {}",
+                        trial.error.as_deref().unwrap_or("?")
+                    )));
+                }
+            } else {
+                llm_failures = 0;
+            }
+        }
+    }
+
+    /// One trial. Model failures become an `llm_error` trial; only an exhausted search is an
+    /// error.
+    fn trial(
+        &mut self,
+        iteration: u32,
+        proposer: &mut dyn Proposer,
+        reporter: &mut dyn Reporter,
+    ) -> Result<(Trial, bool), ProposeError> {
+        let start = Instant::now();
+        let mut t = Trial {
+            iteration,
+            started_at: clock::now(),
+            proposer: proposer.name().into(),
+            model: proposer.model(),
+            ..Trial::default()
+        };
+        let history = self.ledger.trials.clone();
+        let ctx = ProposeContext {
+            iteration,
+            iterations: self.settings.iterations,
+            history: &history,
+            best: best(&history, self.settings.objective),
+            objective: self.settings.objective,
+        };
+        let mut stats = CallStats::default();
+        let mut durations = Durations::default();
+
+        let t_prop = Instant::now();
+        let first = proposer.propose(&ctx);
+        let mut proposal = match first {
+            Ok(p) => p,
+            Err(ProposeError::Llm { error, stats: s }) => {
+                return Ok(self.llm_failed(t, error, *s, start));
+            }
+            Err(e) => return Err(e),
+        };
+        merge(&mut stats, &proposal.stats);
+        t.note = proposal.note.clone();
+        t.prompt_hash = proposal.prompt_hash.clone();
+        let mut check_ms = 0.0;
+        let mut valid: Option<String> = None;
+        loop {
+            let t_check = Instant::now();
+            let diagnostics = match &proposal.code {
+                Some(code) => {
+                    let checked = compile(code, &self.ctx);
+                    if checked.program.is_some() {
+                        check_ms += ms(t_check);
+                        valid = Some(code.clone());
+                        break;
+                    }
+                    render_compact(&checked.diagnostics, code, "strategy.py")
+                }
+                None => "no strategy found in the reply: reply with the whole strategy in one \
+                         ```python code block"
+                    .to_string(),
+            };
+            check_ms += ms(t_check);
+            t.diagnostics = diagnostics.lines().map(str::to_string).collect();
+            if t.repairs >= self.settings.max_repairs {
+                break;
+            }
+            t.repairs += 1;
+            let line = format!("trial {iteration}: repair round {}", t.repairs);
+            self.log(reporter, &line);
+            match proposer.repair(&ctx, proposal.code.as_deref(), &diagnostics) {
+                Ok(p) => {
+                    merge(&mut stats, &p.stats);
+                    if p.prompt_hash.is_some() {
+                        t.prompt_hash = p.prompt_hash.clone();
+                    }
+                    proposal = p;
+                }
+                Err(ProposeError::Llm { error, stats: s }) => {
+                    merge(&mut stats, &s);
+                    t.rejected_code = proposal.code.clone();
+                    return Ok(self.llm_failed(t, error, stats, start));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        durations.propose_ms = ms(t_prop) - check_ms;
+        durations.check_ms = check_ms;
+        let code = match valid {
+            Some(c) => {
+                t.diagnostics.clear();
+                t.status = Some(Status::Ok);
+                c
+            }
+            None => {
+                t.rejected_code = proposal.code.clone();
+                t.status = Some(Status::Fallback);
+                let line = format!(
+                    "trial {iteration}: still invalid after {} repair round(s); running the fallback template",
+                    t.repairs
+                );
+                self.log(reporter, &line);
+                FALLBACK.to_string()
+            }
+        };
+        t.code_hash = parse(&code).ok().map(|p| canonical_hash(&p, &code));
+        t.code = Some(code.clone());
+        self.evaluate(&mut t, &code, &mut durations);
+        let repeat = history
+            .iter()
+            .find(|h| t.status == Some(Status::Ok) && h.is_ok() && h.code_hash == t.code_hash);
+        if let Some(h) = repeat {
+            t.feedback = format!(
+                "This is the same strategy as trial #{} (identical canonical code): try \
+                 something new. {}",
+                h.iteration, t.feedback
+            );
+        }
+        durations.total_ms = ms(start);
+        t.durations = durations;
+        apply_stats(&mut t, &stats);
+        t.finished_at = clock::now();
+        Ok((t, false))
+    }
+
+    /// Sandbox, backtest, split scoring and feedback.
+    fn evaluate(&self, t: &mut Trial, code: &str, durations: &mut Durations) {
+        let t_eval = Instant::now();
+        let result = pipeline::evaluate(code, self.data, self.sandbox).and_then(|ev| {
+            durations.sandbox_ms = ms(t_eval);
+            t.fuel_used = Some(ev.evaluation.fuel_used);
+            t.fuel_limit = Some(ev.evaluation.fuel_limit);
+            t.peak_memory_bytes = Some(ev.evaluation.peak_memory as u64);
+            let t_bt = Instant::now();
+            let r =
+                pipeline::simulate_on(&ev.evaluation.position, self.data, &ev.lowered.sim.options);
+            durations.backtest_ms = ms(t_bt);
+            r
+        });
+        let prefix = if t.status == Some(Status::Fallback) {
+            format!(
+                "Your proposal was still invalid after {} repair round(s) ({}), so the template \
+                 RSI strategy ran instead; these figures are the template's. ",
+                t.repairs,
+                t.diagnostics.first().map_or("no code", String::as_str)
+            )
+        } else {
+            String::new()
+        };
+        match result {
+            Ok((res, _metrics)) => {
+                let (is, oos) = self.split.score(&res);
+                let cut = self.split.cutoff.unwrap_or(i32::MAX);
+                let is_curve: Vec<(i32, f64)> =
+                    res.creturn.iter().copied().filter(|p| p.0 <= cut).collect();
+                t.feedback = format!("{prefix}{}", feedback::success(&is, &is_curve));
+                t.holdout_collapse = collapsed(is.sharpe, oos.as_ref().and_then(|o| o.sharpe));
+                t.in_sample = Some(is);
+                t.holdout = oos;
+            }
+            Err(e) => {
+                if t.status == Some(Status::Fallback) {
+                    t.note = Some(format!(
+                        "{}the fallback template failed too",
+                        t.note
+                            .as_deref()
+                            .map_or(String::new(), |n| format!("{n}; "))
+                    ));
+                }
+                t.status = Some(Status::EvalError);
+                t.error = Some(e.to_string());
+                t.feedback = format!("{prefix}{}", feedback::failure(&e));
+                if let PipelineError::Invalid(d) = &e {
+                    t.diagnostics = render_compact(d, code, "strategy.py")
+                        .lines()
+                        .map(str::to_string)
+                        .collect();
+                }
+            }
+        }
+    }
+
+    /// An `llm_error` trial, and whether the error ends the run.
+    fn llm_failed(
+        &self,
+        mut t: Trial,
+        error: crate::llm::LlmError,
+        stats: CallStats,
+        start: Instant,
+    ) -> (Trial, bool) {
+        t.status = Some(Status::LlmError);
+        t.error = Some(error.to_string());
+        t.feedback = format!(
+            "No strategy this time: the model endpoint failed ({}).",
+            if error.fatal() {
+                "fatal"
+            } else {
+                "after retries"
+            }
+        );
+        apply_stats(&mut t, &stats);
+        t.durations.propose_ms = ms(start);
+        t.durations.total_ms = ms(start);
+        t.finished_at = clock::now();
+        (t, error.fatal())
+    }
+}
+
+fn merge(into: &mut CallStats, s: &CallStats) {
+    into.calls += s.calls;
+    into.attempts += s.attempts;
+    into.retries.extend(s.retries.iter().cloned());
+    into.log.extend(s.log.iter().cloned());
+    into.tokens.add(s.tokens);
+    if let Some(c) = s.cost {
+        into.cost = Some(into.cost.unwrap_or(0.0) + c);
+    }
+}
+
+fn apply_stats(t: &mut Trial, s: &CallStats) {
+    t.llm_calls = s.calls;
+    t.llm_attempts = s.attempts;
+    t.llm_retries = s.retries.clone();
+    t.llm_call_log = s.log.clone();
+    t.tokens = s.tokens;
+    t.cost_usd = s.cost;
+}

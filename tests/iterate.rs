@@ -1,0 +1,584 @@
+//! The iterate loop end to end: the LLM proposer against a real HTTP server on loopback that
+//! plays scripted replies (normal, prose around the code, 429 then success, 500 then success, a
+//! timeout, `import os` through the repair rounds to the fallback, an empty reply, a 401), the
+//! offline evolve proposer, `--resume` over a truncated ledger, and the CLI with its exports.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use dsl_engine::data::{feather, DataDir, CALENDAR_KEY};
+use dsl_engine::iterate::prompts::Templates;
+use dsl_engine::iterate::run::{Ended, Silent};
+use dsl_engine::iterate::{
+    EvolveProposer, Ledger, LlmProposer, Objective, RunSettings, Runner, Split, Status, Stop,
+    Trial, FALLBACK,
+};
+use dsl_engine::llm::{Client, LlmConfig};
+use dsl_engine::sandbox::{Limits, Sandbox};
+use serde_json::{json, Value};
+
+const GOOD: &str = "from finlab import data\nfrom finlab.backtest import sim\n\n\
+close = data.get(\"price:收盤價\")\n\
+position = (close / close.shift(20)).is_largest(10)\n\
+sim(position, resample=\"M\")\n";
+
+const IMPORT_OS: &str = "import os\nfrom finlab import data\nfrom finlab.backtest import sim\n\
+close = data.get(\"price:收盤價\")\nsim(close > close.average(20))\n";
+
+/// One scripted answer of the fake endpoint.
+#[derive(Clone)]
+enum Reply {
+    /// 200 with this message content.
+    Content(String),
+    /// An error status with a body (and a `Retry-After` of 0 for 429).
+    Status(u16),
+    /// Say nothing for this long (longer than the client's timeout).
+    Hang(Duration),
+}
+
+fn completion(content: &str) -> String {
+    json!({
+        "id": "x",
+        "model": "scripted-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "cost": 0.001}
+    })
+    .to_string()
+}
+
+/// Reads one HTTP/1.1 request and returns its body.
+fn read_request(stream: &mut std::net::TcpStream) -> Option<String> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().ok()?;
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    String::from_utf8(body).ok()
+}
+
+/// A loopback server answering each request with the next scripted reply; returns its base URL
+/// and the request bodies it received.
+fn serve(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let script = Arc::new(Mutex::new(VecDeque::from(script)));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let script = script.clone();
+            let seen = seen2.clone();
+            std::thread::spawn(move || {
+                let Some(body) = read_request(&mut stream) else {
+                    return;
+                };
+                seen.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or(Value::Null));
+                let reply = script.lock().unwrap().pop_front();
+                let (status, extra, text) = match reply {
+                    Some(Reply::Content(c)) => (200, "", completion(&c)),
+                    Some(Reply::Status(429)) => {
+                        (429, "Retry-After: 0\r\n", r#"{"error":"slow down"}"#.into())
+                    }
+                    Some(Reply::Status(s)) => (s, "", format!(r#"{{"error":"status {s}"}}"#)),
+                    Some(Reply::Hang(d)) => {
+                        std::thread::sleep(d);
+                        return;
+                    }
+                    None => (500, "", r#"{"error":"script exhausted"}"#.into()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            });
+        }
+    });
+    (url, seen)
+}
+
+fn sandbox() -> Sandbox {
+    Sandbox::new(Limits::default(), Some(&common::cache_dir())).unwrap()
+}
+
+fn split(data: &DataDir) -> Split {
+    let sessions =
+        feather::read_dates_only(&data.path.join(feather::file_name(CALENDAR_KEY))).unwrap();
+    Split::new(&sessions, 0.2)
+}
+
+fn settings(n: u32) -> RunSettings {
+    RunSettings {
+        iterations: n,
+        objective: Objective::Sharpe,
+        max_repairs: 2,
+    }
+}
+
+fn llm_proposer(
+    url: &str,
+    rt: &tokio::runtime::Runtime,
+    data: &DataDir,
+    stop: Stop,
+) -> LlmProposer {
+    let client = Client::new(LlmConfig {
+        base_url: url.into(),
+        model: "scripted-model".into(),
+        api_key: Some("test-key".into()),
+        timeout: Duration::from_millis(400),
+        max_retries: 2,
+        backoff: Duration::from_millis(10),
+        ..LlmConfig::default()
+    })
+    .unwrap();
+    let keys = data.keys().ok();
+    LlmProposer::new(
+        client,
+        rt.handle().clone(),
+        Templates::load(None).unwrap(),
+        keys.as_deref(),
+        &data.banner(),
+        Objective::Sharpe,
+        stop,
+    )
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn ledger(dir: &Path) -> Vec<Trial> {
+    Ledger::open(dir).unwrap().trials
+}
+
+#[test]
+fn scripted_endpoint_gives_the_right_ledger_entries() {
+    let data = common::data_dir();
+    let sb = sandbox();
+    let prose =
+        format!("Here is a momentum idea.\n\n```python\n{GOOD}```\n\nIt buys the strongest names.");
+    let script = vec![
+        // 1: a normal reply (a bare ``` fence)
+        Reply::Content(format!("```\n{GOOD}```")),
+        // 2: prose around the code
+        Reply::Content(prose.clone()),
+        // 3: 429, then success
+        Reply::Status(429),
+        Reply::Content(prose.clone()),
+        // 4: 500, then success
+        Reply::Status(500),
+        Reply::Content(prose.clone()),
+        // 5: a timeout, then success
+        Reply::Hang(Duration::from_millis(1500)),
+        Reply::Content(prose.clone()),
+        // 6: `import os` three times: two repair rounds, then the fallback
+        Reply::Content(format!("```python\n{IMPORT_OS}```")),
+        Reply::Content(format!("```python\n{IMPORT_OS}```")),
+        Reply::Content(format!("```python\n{IMPORT_OS}```")),
+        // 7: an empty reply, repaired
+        Reply::Content(String::new()),
+        Reply::Content(prose),
+        // 8: a bad key ends the run
+        Reply::Status(401),
+    ];
+    let (url, requests) = serve(script);
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let stop = Stop::new();
+    let mut proposer = llm_proposer(&url, &rt, &data, stop.clone());
+    assert!(proposer.system_prompt().contains("`price:收盤價`"));
+    assert!(proposer.system_prompt().contains(".is_largest(n)"));
+    let mut runner = Runner::new(dir.path(), &data, &sb, split(&data), settings(10), stop).unwrap();
+    let ended = runner.run(&mut proposer, &mut Silent).unwrap();
+    match &ended {
+        Ended::Failed(m) => assert!(m.contains("401") && m.contains("API key"), "{m}"),
+        other => panic!("the 401 should end the run: {other:?}"),
+    }
+
+    let t = ledger(dir.path());
+    assert_eq!(t.len(), 8, "{t:#?}");
+    let status: Vec<Status> = t.iter().map(|t| t.status.unwrap()).collect();
+    use Status::*;
+    assert_eq!(status, [Ok, Ok, Ok, Ok, Ok, Fallback, Ok, LlmError]);
+    for (i, trial) in t.iter().enumerate() {
+        assert_eq!(trial.iteration, i as u32 + 1);
+        assert_eq!(trial.proposer, "llm");
+        assert_eq!(trial.model.as_deref(), Some("scripted-model"));
+        assert!(trial.prompt_hash.is_some() || trial.status == Some(LlmError));
+        assert!(!trial.started_at.is_empty() && !trial.finished_at.is_empty());
+    }
+    for ok in [0, 1, 2, 3, 4, 6] {
+        let trial = &t[ok];
+        assert!(trial.in_sample.as_ref().unwrap().sharpe.is_some(), "#{ok}");
+        assert!(trial.holdout.is_some(), "#{ok}");
+        assert!(trial.fuel_used.unwrap() > 0);
+        assert!(trial.code.as_deref().unwrap().contains("is_largest(10)"));
+        assert!(trial.feedback.contains("Diagnosis:") && trial.feedback.contains("Hint:"));
+        assert_eq!(
+            trial.code_hash, t[0].code_hash,
+            "same strategy, same canonical hash"
+        );
+        assert_eq!(
+            trial.feedback.contains("same strategy as trial #1"),
+            ok > 0,
+            "#{ok}: {}",
+            trial.feedback
+        );
+    }
+    assert_eq!((t[0].llm_calls, t[0].llm_attempts), (1, 1));
+    let call = &t[0].llm_call_log[0];
+    assert_eq!(call.purpose, "propose");
+    assert_eq!(call.model.as_deref(), Some("scripted-model"));
+    assert_eq!((call.prompt_tokens, call.completion_tokens), (1000, 100));
+    assert!(call.ms > 0.0 && call.error.is_none());
+    assert_eq!(t[0].tokens.prompt_tokens, 1000);
+    assert_eq!(t[0].cost_usd, Some(0.001));
+    // Retried failures are counted and explained.
+    assert_eq!(t[2].llm_attempts, 2);
+    assert!(
+        t[2].llm_retries[0].contains("429"),
+        "{:?}",
+        t[2].llm_retries
+    );
+    assert_eq!(t[3].llm_attempts, 2);
+    assert!(t[3].llm_retries[0].contains("HTTP 500"));
+    assert_eq!(t[4].llm_attempts, 2);
+    assert!(
+        t[4].llm_retries[0].contains("no reply"),
+        "{:?}",
+        t[4].llm_retries
+    );
+    // `import os`: two repairs carrying the diagnostic, then the fallback, logged as such.
+    let f = &t[5];
+    assert_eq!(f.repairs, 2);
+    assert_eq!(f.llm_calls, 3);
+    let purposes: Vec<&str> = f.llm_call_log.iter().map(|c| c.purpose.as_str()).collect();
+    assert_eq!(purposes, ["propose", "repair", "repair"]);
+    assert_eq!(f.tokens.prompt_tokens, 3000);
+    assert!((f.cost_usd.unwrap() - 0.003).abs() < 1e-12);
+    assert_eq!(f.code.as_deref(), Some(FALLBACK));
+    assert!(f.rejected_code.as_deref().unwrap().contains("import os"));
+    assert!(
+        f.diagnostics.iter().any(|d| d.contains("forbidden-import")),
+        "{:?}",
+        f.diagnostics
+    );
+    assert!(f.feedback.contains("template RSI strategy ran instead"));
+    assert!(f.in_sample.is_some());
+    // The empty reply was repaired.
+    assert_eq!((t[6].repairs, t[6].llm_calls), (1, 2));
+    // The 401: no retry, a clear message.
+    assert_eq!(t[7].llm_attempts, 1);
+    assert!(t[7].llm_call_log[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("401"));
+    assert!(t[7]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("OPENROUTER_API_KEY"));
+
+    let requests = requests.lock().unwrap();
+    // 1 + 1 + 2 + 2 + 2 (the hung one) + 3 + 2 + 1
+    assert_eq!(requests.len(), 14);
+    let body = &requests[0];
+    assert_eq!(body["model"], "scripted-model");
+    assert_eq!(body["temperature"], 0.3);
+    assert_eq!(body["messages"][0]["role"], "system");
+    // The repair request continues the conversation with the checker's diagnostic.
+    let repair = &requests[9]["messages"];
+    let last = repair.as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap();
+    assert!(
+        last.contains("forbidden-import") && last.contains("import os"),
+        "{last}"
+    );
+    // The history shown to the model has in-sample figures only.
+    let later = requests[13]["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        later.contains("#1 [ok]") && later.contains("#6 [fallback]"),
+        "{later}"
+    );
+    assert!(!later.to_lowercase().contains("holdout sharpe"));
+}
+
+#[test]
+fn evolve_runs_offline_and_resumes_over_a_truncated_ledger() {
+    let data = common::data_dir();
+    let sb = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |n: u32| {
+        let mut runner = Runner::new(
+            dir.path(),
+            &data,
+            &sb,
+            split(&data),
+            settings(n),
+            Stop::new(),
+        )
+        .unwrap();
+        let mut p = EvolveProposer::new(runner.ctx.clone(), 7);
+        runner.run(&mut p, &mut Silent).unwrap()
+    };
+    assert_eq!(run(3), Ended::Done);
+    let first = ledger(dir.path());
+    assert_eq!(first.len(), 3);
+    let ok = first.iter().filter(|t| t.is_ok()).count();
+    assert!(ok >= 2, "{first:#?}");
+    for t in &first {
+        assert_eq!(t.proposer, "evolve");
+        assert!(t.note.as_deref().is_some_and(|n| !n.is_empty()));
+        assert_eq!(t.llm_calls, 0);
+    }
+
+    // Kill mid-write: half of a fourth line.
+    let path = dir.path().join("iterations.jsonl");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    let partial = serde_json::to_string(&first[0]).unwrap();
+    text.push_str(&partial[..partial.len() / 3]);
+    std::fs::write(&path, text).unwrap();
+
+    assert_eq!(run(5), Ended::Done);
+    let all = ledger(dir.path());
+    let iterations: Vec<u32> = all.iter().map(|t| t.iteration).collect();
+    assert_eq!(iterations, [1, 2, 3, 4, 5]);
+    assert_eq!(all[..3], first[..]);
+    // The resumed search does not repeat a strategy.
+    let mut hashes: Vec<&str> = all.iter().filter_map(|t| t.code_hash.as_deref()).collect();
+    hashes.sort();
+    hashes.dedup();
+    assert_eq!(hashes.len(), 5);
+}
+
+fn engine() -> Command {
+    let data = common::data_dir();
+    let mut cmd = Command::cargo_bin("dsl-engine").unwrap();
+    cmd.env("DSL_ENGINE_CACHE_DIR", common::cache_dir())
+        .env("DSL_ENGINE_DATA_DIR", &data.path)
+        .env_remove("OPENROUTER_API_KEY")
+        .env_remove("DSL_ENGINE_LLM_API_KEY")
+        .env_remove("DSL_ENGINE_LLM_BASE_URL")
+        .env_remove("DSL_ENGINE_LLM_MODEL");
+    cmd
+}
+
+fn check_exports(run_dir: &Path, trials: usize) -> Value {
+    let ledger = std::fs::read_to_string(run_dir.join("iterations.jsonl")).unwrap();
+    assert_eq!(ledger.lines().count(), trials);
+    for line in ledger.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(v["iteration"].as_u64().is_some() && v["status"].is_string());
+    }
+    let strat = std::fs::read_to_string(run_dir.join("best_strategy.strat")).unwrap();
+    assert!(strat.starts_with("# Best of"), "{strat}");
+    let out = engine()
+        .args([
+            "check",
+            run_dir.join("best_strategy.strat").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let py = std::fs::read_to_string(run_dir.join("best_strategy.py")).unwrap();
+    assert!(py.contains("report = sim("), "{py}");
+    assert!(std::fs::read_to_string(run_dir.join("run.log"))
+        .unwrap()
+        .contains("proposer:"));
+    serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn cli_llm_run_of_ten_iterations_writes_ten_lines_and_the_exports() {
+    let (url, requests) = serve(vec![Reply::Content(format!("```python\n{GOOD}```")); 10]);
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let out = engine()
+        .args([
+            "iterate",
+            "--quiet",
+            "--base-url",
+            &url,
+            "--model",
+            "scripted-model",
+        ])
+        .args(["--api-key", "k", "--run-dir", run_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("proposer: llm (scripted-model"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("10 trial(s): 10 ok"), "{stdout}");
+    assert!(stdout.contains("holdout"), "{stdout}");
+    assert_eq!(requests.lock().unwrap().len(), 10);
+    let summary = check_exports(&run_dir, 10);
+    assert_eq!(summary["proposer"], "llm");
+    assert_eq!(summary["status"]["ok"], 10);
+    assert_eq!(summary["prompt_tokens"], 10_000);
+    assert!(
+        summary["best"]["holdout"]["sharpe"].is_number(),
+        "{summary}"
+    );
+}
+
+#[test]
+fn cli_defaults_to_evolve_without_a_key_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let rd = run_dir.to_str().unwrap();
+    let out = engine()
+        .args(["iterate", "-n", "2", "--run-dir", rd])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("proposer: evolve (offline"), "{stdout}");
+    check_exports(&run_dir, 2);
+    let out = engine()
+        .args(["iterate", "--resume", rd, "-n", "3", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().nth(1).unwrap().contains("(resumed)"),
+        "{stdout}"
+    );
+    let summary = check_exports(&run_dir, 3);
+    assert_eq!(summary["trials"], 3);
+    let out = engine()
+        .args(["iterate", "--resume", rd, "--holdout", "0.3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("differs from the resumed run"));
+}
+
+#[test]
+fn doctor_reports_each_check() {
+    let (url, _) = serve(vec![Reply::Content("OK".into()), Reply::Status(401)]);
+    let out = engine()
+        .args(["doctor", "--base-url", &url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("ok    data") && stdout.contains("ok    sandbox"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok    llm"), "{stdout}");
+    let out = engine()
+        .args(["doctor", "--base-url", &url, "--api-key", "bad"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  llm") && stdout.contains("fix: check the key"),
+        "{stdout}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_finishes_the_trial_in_flight_and_writes_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let ledger_path = run_dir.join("iterations.jsonl");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsl-engine"))
+        .args(["iterate", "-n", "200", "--quiet", "--run-dir"])
+        .arg(&run_dir)
+        .env("DSL_ENGINE_CACHE_DIR", common::cache_dir())
+        .env("DSL_ENGINE_DATA_DIR", &common::data_dir().path)
+        .env_remove("OPENROUTER_API_KEY")
+        .env_remove("DSL_ENGINE_LLM_API_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = || {
+        std::fs::read_to_string(&ledger_path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while lines() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let n = lines();
+    assert!((2..200).contains(&n), "{n} trials");
+    assert_eq!(summary["trials"], n);
+    assert_eq!(summary["stopped"], "interrupted (Ctrl-C)");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped: interrupted"));
+}
