@@ -89,6 +89,8 @@ fn operator_cases() -> Vec<Case> {
         ("where_other", "daily.where(daily2 > 40, 0)"),
         ("where_monthly", "daily.where(monthly > 5e5, -1)"),
         ("np_log", "np.log(gapped)"),
+        ("industry_rank", "daily.industry_rank()"),
+        ("industry_rank_gapped", "(gapped * 2).industry_rank() > 0.5"),
         ("np_maximum_shifted", "np.maximum(daily, shifted)"),
         ("np_minimum_daily2", "np.minimum(daily, daily2)"),
         ("np_maximum_scalar", "np.maximum(gapped, 50)"),
@@ -344,7 +346,13 @@ fn operators_and_random_compositions_match_finlab() {
     std::fs::write(&case_file, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
     run_python(
         &python,
-        &[&scripts.join("ops_oracle.py"), &case_file, &results],
+        &[
+            &scripts.join("ops_oracle.py"),
+            &case_file,
+            &results,
+            Path::new("--data-dir"),
+            &panels,
+        ],
     );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(results.join("summary.json")).unwrap()).unwrap();
@@ -376,7 +384,12 @@ fn operators_and_random_compositions_match_finlab() {
         let data: Vec<PanelData> = plan
             .inputs
             .iter()
-            .map(|k| read_wide(&panels.join(format!("{}.feather", &k[2..]))).expect("panel"))
+            .map(|k| match k.strip_prefix("t:") {
+                Some(name) => read_wide(&panels.join(format!("{name}.feather"))).expect("panel"),
+                None => dsl_engine::data::DataDir::open(&panels)
+                    .and_then(|d| d.load(k))
+                    .expect("reference dataset"),
+            })
             .collect();
         let refs: Vec<&PanelData> = data.iter().collect();
         let ours = sandbox.evaluate(&plan, &refs);

@@ -715,6 +715,12 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
                     .collect(),
             )
         }
+        OpId::IndustryRank => {
+            let groups = prices
+                .first()
+                .ok_or_else(|| type_err(i, "industry_rank needs the industry table"))?;
+            industry_rank(p, groups)
+        }
         OpId::Maximum | OpId::Minimum => {
             let pick = |a: f64, b: f64| {
                 if a.is_nan() || b.is_nan() {
@@ -786,6 +792,70 @@ fn hold_until(call: &CallArgs, entry: &Panel, prices: &[&Panel]) -> Result<Panel
         Rc::new(held.columns),
         held.values,
     ))
+}
+
+/// finlab's `industry_rank`: per date, each stock's `rank(pct=True)` among the stocks of each
+/// industry it belongs to (one row of `groups` per industry, 1 = member), averaged over its
+/// industries; the output has the stocks with an industry, sorted by symbol (as finlab's
+/// grouping returns them).
+fn industry_rank(p: &Panel, groups: &Panel) -> Panel {
+    let rows = p.rows();
+    let col_of: std::collections::HashMap<&str, usize> = p
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    let g = groups.floats();
+    let n_groups = groups.rows();
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_groups];
+    for (gc, code) in groups.columns.iter().enumerate() {
+        if let Some(&c) = col_of.get(code.as_str()) {
+            for (j, m) in members.iter_mut().enumerate() {
+                if g[gc * n_groups + j] == 1.0 {
+                    m.push(c);
+                }
+            }
+        }
+    }
+    let v = p.floats();
+    let (mut sum, mut count) = (vec![0.0f64; v.len()], vec![0u32; v.len()]);
+    let mut in_some = vec![false; p.columns.len()];
+    let (mut row, mut out) = (Vec::new(), Vec::new());
+    for m in members.iter().filter(|m| !m.is_empty()) {
+        for &c in m {
+            in_some[c] = true;
+        }
+        row.resize(m.len(), 0.0);
+        out.resize(m.len(), 0.0);
+        for r in 0..rows {
+            for (k, &c) in m.iter().enumerate() {
+                row[k] = v[c * rows + r];
+            }
+            kernels::rank_row(&row, "average", true, true, &mut out);
+            for (k, &c) in m.iter().enumerate() {
+                if !out[k].is_nan() {
+                    sum[c * rows + r] += out[k];
+                    count[c * rows + r] += 1;
+                }
+            }
+        }
+    }
+    let mut keep: Vec<usize> = (0..p.columns.len()).filter(|&c| in_some[c]).collect();
+    keep.sort_by(|a, b| p.columns[*a].cmp(&p.columns[*b]));
+    let mut cells = Vec::with_capacity(keep.len() * rows);
+    for &c in &keep {
+        cells.extend((0..rows).map(|r| {
+            let n = count[c * rows + r];
+            if n == 0 {
+                f64::NAN
+            } else {
+                sum[c * rows + r] / f64::from(n)
+            }
+        }));
+    }
+    let columns = keep.iter().map(|&c| p.columns[c].clone()).collect();
+    Panel::float(p.dates.clone(), Rc::new(columns), cells)
 }
 
 /// Bars without a price after which finlab treats a stock as gone (its delisting rule).

@@ -37,6 +37,7 @@ pub enum OpId {
     Log,
     Maximum,
     Minimum,
+    IndustryRank,
     Rsi,
     Macd,
     Stoch,
@@ -106,6 +107,9 @@ pub enum ParamKind {
     /// A float panel or a number.
     PanelOrNumber,
 }
+
+/// The dataset `industry_rank` reads: industry membership (see the host's data module).
+pub const INDUSTRY_THEMES: &str = "security_industry_themes";
 
 /// Largest window or lag (ten years of trading days).
 pub const MAX_WINDOW: i64 = 2520;
@@ -436,6 +440,9 @@ static SPECS: &[OpSpec] = &[
     op(OpId::Minimum, "minimum", Numpy, Numeric, OTHER, OFloat,
         "Element-wise minimum (see `maximum`).",
         "np.minimum(pe, 50)"),
+    op(OpId::IndustryRank, "industry_rank", Method, Numeric, &[], OFloat,
+        "Per date percentile rank (0..1) within each stock's industry; stocks without an industry are dropped.",
+        "roe.industry_rank()"),
     indicator(OpId::Rsi, "RSI", TIMEPERIOD_14, &[], CLOSE,
         "Relative strength index (TA-Lib, Wilder smoothing) of the close.",
         "data.indicator(\"RSI\", timeperiod=14)"),
@@ -548,6 +555,7 @@ impl OpId {
         OpId::Log,
         OpId::Maximum,
         OpId::Minimum,
+        OpId::IndustryRank,
         OpId::Rsi,
         OpId::Macd,
         OpId::Stoch,

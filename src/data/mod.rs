@@ -72,6 +72,43 @@ pub struct Manifest {
     pub reference_data: String,
 }
 
+/// finlab's industry table (`data.get("security_industry_themes")`, read by `industry_rank`).
+pub use dsl_runtime::ops::INDUSTRY_THEMES;
+
+/// Industry membership as a panel for `industry_rank`: one row per industry (rows numbered
+/// 0.., in the order of the industries' names), one column per listed security, 1 where the
+/// security belongs to the industry and NaN elsewhere. Built from the reference data
+/// (`datasets/securities.csv`, `industries.csv`): each security has one TWSE industry.
+pub fn industry_membership() -> Result<PanelData, DataError> {
+    let securities = reference::securities()?;
+    let names: std::collections::HashMap<String, String> = reference::industries()?
+        .into_iter()
+        .map(|i| (i.code, i.name_zh))
+        .collect();
+    let mut categories: Vec<&String> = securities
+        .iter()
+        .filter_map(|s| names.get(&s.industry))
+        .collect();
+    categories.sort();
+    categories.dedup();
+    let rows = categories.len();
+    let mut values = Vec::with_capacity(rows * securities.len());
+    for s in &securities {
+        let own = names.get(&s.industry);
+        values.extend(
+            categories
+                .iter()
+                .map(|c| if Some(*c) == own { 1.0 } else { f64::NAN }),
+        );
+    }
+    Ok(PanelData {
+        name: INDUSTRY_THEMES.to_string(),
+        dates: (0..rows as i32).collect(),
+        columns: securities.iter().map(|s| s.code.clone()).collect(),
+        values,
+    })
+}
+
 /// A directory of dataset files.
 #[derive(Clone, Debug)]
 pub struct DataDir {
@@ -112,12 +149,17 @@ impl DataDir {
             .filter_map(|e| e.file_name().to_str().and_then(feather::key_of))
             .filter(|k| k.contains(':'))
             .collect();
+        keys.push(INDUSTRY_THEMES.to_string());
         keys.sort();
         Ok(keys)
     }
 
-    /// Loads one dataset.
+    /// Loads one dataset. [`INDUSTRY_THEMES`] comes from the reference data (see
+    /// [`industry_membership`]).
     pub fn load(&self, key: &str) -> Result<PanelData, DataError> {
+        if key == INDUSTRY_THEMES {
+            return industry_membership();
+        }
         let path = self.path.join(feather::file_name(key));
         if !path.exists() {
             return Err(DataError::NotFound {

@@ -1394,6 +1394,11 @@ impl Checker<'_> {
                     None => return Val::Poison,
                 }
             }
+        } else if op == OpId::IndustryRank {
+            match self.load_key(dsl_runtime::ops::INDUSTRY_THEMES, span) {
+                Some(e) => prices.push(e),
+                None => return Val::Poison,
+            }
         } else if op == OpId::HoldUntil {
             let stops = ["stop_loss", "take_profit", "trail_stop"];
             let any_stop = stops

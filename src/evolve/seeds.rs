@@ -20,6 +20,10 @@ pub const SEEDS: &[(&str, &str)] = &[
         include_str!("../../examples/high_yield_turtle.strat"),
     ),
     (
+        "industry_leaders.strat",
+        include_str!("../../examples/industry_leaders.strat"),
+    ),
+    (
         "low_volatility_weekly.strat",
         include_str!("../../examples/low_volatility_weekly.strat"),
     ),

@@ -81,6 +81,10 @@ def use_local_data(path: str | os.PathLike):
             unknown = set(kwargs) - {"save_to_storage", "force_download"}
             if unknown:
                 raise TypeError(f"local data.get: unsupported arguments {sorted(unknown)}")
+        if dataset == "security_industry_themes" and not key_to_file(data_dir, dataset).exists():
+            # dsl-engine builds industry membership from its reference data; give finlab the
+            # same table in finlab's long layout (one category list per stock).
+            return industry_themes()
         if dataset not in cache:
             file = key_to_file(data_dir, dataset)
             if not file.exists():
@@ -93,6 +97,24 @@ def use_local_data(path: str | os.PathLike):
     get.loaded = cache  # which keys a run loaded (the oracle reports them)
     finlab.data.get = get
     return get
+
+
+def industry_themes():
+    """`security_industry_themes` in finlab's long layout from the repository's reference data
+    (`datasets/securities.csv`, `industries.csv`): columns `stock_id` and `category`, the string
+    repr of a one-element list of the TWSE industry's name."""
+    import csv
+
+    root = Path(__file__).resolve().parents[2] / "datasets"
+    with open(root / "industries.csv", encoding="utf-8") as f:
+        names = {row["code"]: row["name_zh"] for row in csv.DictReader(f)}
+    rows = []
+    with open(root / "securities.csv", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            name = names.get(row["industry"])
+            if name is not None:
+                rows.append({"stock_id": row["code"], "category": repr([name])})
+    return pd.DataFrame(rows)
 
 
 def block_network() -> None:
