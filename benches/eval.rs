@@ -27,7 +27,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let data = ensure_default(&default_data_dir(), &mut |m| eprintln!("{m}")).expect("data");
     let ctx = CheckContext {
-        datasets: data.keys().ok(),
+        datasets: dsl_engine::pipeline::check_context(&data).datasets,
     };
 
     // Warm start-up: module from the cache, one evaluation of a small plan.

@@ -37,11 +37,23 @@ pub struct Backtest {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// The checker context without a data directory: the catalog's keys (and the reference data).
+pub fn catalog_context() -> CheckContext {
+    let mut keys = crate::data::catalog::keys();
+    keys.push(crate::data::INDUSTRY_THEMES.to_string());
+    CheckContext {
+        datasets: Some(keys),
+    }
+}
+
 /// The checker context for a data directory: its dataset keys.
 pub fn check_context(data: &DataDir) -> CheckContext {
-    CheckContext {
-        datasets: data.keys().ok().filter(|k| !k.is_empty()),
-    }
+    let keys = data.keys().ok().filter(|k| !k.is_empty()).map(|mut k| {
+        // Industry membership comes from the reference data, whatever the directory holds.
+        k.push(crate::data::INDUSTRY_THEMES.to_string());
+        k
+    });
+    CheckContext { datasets: keys }
 }
 
 /// Backtests a position panel on `data`: loads the adjusted prices `opts` needs and the

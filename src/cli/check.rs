@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{read_source, ExitStatus};
 use crate::data::{self, DataDir};
-use crate::dsl::{self, render, CheckContext};
+use crate::dsl::{self, render};
 use crate::pipeline;
 
 /// `dsl-engine check`.
@@ -30,9 +30,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
             let d = data::default_data_dir();
             match DataDir::open(&d) {
                 Ok(dir) if d.join(data::MANIFEST).exists() => pipeline::check_context(&dir),
-                _ => CheckContext {
-                    datasets: Some(data::catalog::keys()),
-                },
+                _ => pipeline::catalog_context(),
             }
         }
     };

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use super::{open_data, read_source, sandbox, ExitStatus};
 use crate::data::{self, DataDir};
-use crate::dsl::{self, render, CheckContext};
+use crate::dsl::{self, render};
 use crate::export::{export, Provenance};
 use crate::pipeline::{self, PipelineError};
 
@@ -44,9 +44,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitStatus> {
     };
     let ctx = match &data {
         Some(d) => pipeline::check_context(d),
-        None => CheckContext {
-            datasets: Some(data::catalog::keys()),
-        },
+        None => pipeline::catalog_context(),
     };
     let checked = dsl::compile(&source, &ctx);
     if checked.program.is_none() {

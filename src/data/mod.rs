@@ -149,7 +149,6 @@ impl DataDir {
             .filter_map(|e| e.file_name().to_str().and_then(feather::key_of))
             .filter(|k| k.contains(':'))
             .collect();
-        keys.push(INDUSTRY_THEMES.to_string());
         keys.sort();
         Ok(keys)
     }
