@@ -3,7 +3,7 @@
 //! Pipeline (one direction, no back-edges): [`dsl`] (parse, check) → [`plan`] (lower) →
 //! [`sandbox`] (evaluate in the wasm guest) → [`backtest`] (finlab `sim()`) → [`metrics`];
 //! [`data`] feeds the sandbox and the backtester; [`pipeline`] strings them together.
-//! [`iterate`] is the research loop on top: proposals from [`llm`] or [`evolve`], evaluated
+//! [`report`] renders results as HTML and terminal tables. [`iterate`] is the research loop on top: proposals from [`llm`] or [`evolve`], evaluated
 //! through [`pipeline`].
 
 pub mod backtest;
@@ -18,5 +18,6 @@ pub mod llm;
 pub mod metrics;
 pub mod pipeline;
 pub mod plan;
+pub mod report;
 pub mod sandbox;
 pub mod simspec;
