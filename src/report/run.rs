@@ -175,6 +175,9 @@ fn period_label(k: &str) -> String {
     }
 }
 
+/// A row of the period comparison: JSON key, label, format, coloured by sign.
+type PeriodRow = (&'static str, &'static str, fn(f64) -> String, bool);
+
 fn fmt_num(v: f64) -> String {
     format!("{v:.2}")
 }
@@ -335,7 +338,7 @@ pub fn render(r: &RunReport) -> String {
             }
             s.push_str("</tr>");
         }
-        let rows: [(&str, &str, fn(f64) -> String, bool); 9] = [
+        let rows: [PeriodRow; 9] = [
             ("sharpe", "Sharpe", fmt_num, true),
             ("sortino", "Sortino", fmt_num, true),
             ("cagr", "CAGR", pct, true),
