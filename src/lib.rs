@@ -3,8 +3,8 @@
 //! Pipeline (one direction, no back-edges): [`dsl`] (parse, check) → [`plan`] (lower) →
 //! [`sandbox`] (evaluate in the wasm guest) → [`backtest`] (finlab `sim()`) → [`metrics`];
 //! [`data`] feeds the sandbox and the backtester; [`pipeline`] strings them together.
-//! [`report`] renders results as HTML and terminal tables. [`iterate`] is the research loop on top: proposals from [`llm`] or [`evolve`], evaluated
-//! through [`pipeline`].
+//! [`iterate`] is the research loop on top: proposals from [`llm`] or [`evolve`], evaluated
+//! through [`pipeline`]. [`report`] renders backtests and runs as HTML and terminal tables.
 
 pub mod backtest;
 pub mod calendar;
