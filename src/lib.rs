@@ -4,7 +4,7 @@
 //! [`sandbox`] (evaluate in the wasm guest) → [`backtest`] (finlab `sim()`) → [`metrics`];
 //! [`data`] feeds the sandbox and the backtester; [`pipeline`] strings them together.
 //! [`iterate`] is the research loop on top: proposals from [`llm`] or [`evolve`], evaluated
-//! through [`pipeline`].
+//! through [`pipeline`]. [`report`] renders backtests and runs as HTML and terminal tables.
 
 pub mod backtest;
 pub mod calendar;
@@ -18,5 +18,6 @@ pub mod llm;
 pub mod metrics;
 pub mod pipeline;
 pub mod plan;
+pub mod report;
 pub mod sandbox;
 pub mod simspec;

@@ -7,8 +7,10 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::{log, open_data, output, read_source, ExitStatus};
+use crate::data::{DataDir, DataError};
 use crate::dsl::{self, render, CheckContext};
 use crate::pipeline::{self, PipelineError};
+use crate::report;
 use crate::sandbox::{default_cache_dir, CacheOutcome, Limits, Sandbox, DEFAULT_MEMORY};
 
 /// `dsl-engine backtest`.
@@ -32,6 +34,9 @@ pub struct BacktestArgs {
     /// Memory cap of the sandboxed evaluation, in MiB.
     #[arg(long, default_value_t = DEFAULT_MEMORY >> 20)]
     pub memory: usize,
+    /// Also write a self-contained HTML report (charts, metrics, trades, holdings, source).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Runs `backtest`.
@@ -94,6 +99,30 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
         ev.peak_memory >> 20,
         ev.elapsed.as_secs_f64() * 1000.0
     );
+    if let Some(path) = &a.html {
+        let start = std::time::Instant::now();
+        let benchmark = load_benchmark(&data)?;
+        let html = report::backtest::render(&report::backtest::BacktestReport {
+            file: &name,
+            name: bt.lowered.sim.name.as_deref(),
+            source: &source,
+            banner: &data.banner(),
+            result: &bt.result,
+            metrics: &bt.metrics,
+            benchmark: benchmark.as_deref(),
+            notes: vec![(
+                "sandbox".into(),
+                sandbox_line.trim_start_matches("sandbox").trim().into(),
+            )],
+        });
+        std::fs::write(path, &html).with_context(|| format!("cannot write {}", path.display()))?;
+        log(&format!(
+            "wrote {} ({} KiB in {} ms)",
+            path.display(),
+            html.len().div_ceil(1024),
+            start.elapsed().as_millis()
+        ));
+    }
     output::print(
         &output::Report {
             banner: data.banner(),
@@ -106,4 +135,19 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
         a.json,
     )?;
     Ok(ExitStatus::Success)
+}
+
+/// The benchmark index as (date, level), or `None` when the data has none.
+fn load_benchmark(data: &DataDir) -> anyhow::Result<Option<Vec<(i32, f64)>>> {
+    match data.load(pipeline::BENCHMARK) {
+        Ok(b) if !b.columns.is_empty() => Ok(Some(
+            b.dates
+                .iter()
+                .copied()
+                .zip(b.column(0).iter().copied())
+                .collect(),
+        )),
+        Ok(_) | Err(DataError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e).context("loading the benchmark"),
+    }
 }

@@ -22,6 +22,7 @@ mod fmt;
 mod iterate;
 mod output;
 mod positions;
+mod report;
 mod sim;
 
 /// Research Taiwan-stock strategies written in a safe finlab-style DSL.
@@ -64,6 +65,9 @@ pub enum Command {
     Iterate(iterate::IterateArgs),
     /// Check the data cache, the sandbox guest and the model endpoint; say what to fix.
     Doctor(doctor::DoctorArgs),
+    /// Write the self-contained HTML report of an iterate run (RUN_DIR/report.html) and list
+    /// its best trials.
+    Report(report::ReportArgs),
 }
 
 /// How the process ends.
@@ -98,6 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Data(a) => data::run(a),
         Command::Iterate(a) => iterate::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Report(a) => report::run(a),
         Command::Ops => {
             print!("{}", dsl::reference::markdown());
             Ok(ExitStatus::Success)

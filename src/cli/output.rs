@@ -8,6 +8,51 @@ use serde_json::{json, Value};
 use crate::backtest::SimResult;
 use crate::calendar;
 use crate::metrics::Metrics;
+use crate::report::term::{signed, Align, Cell, Style, Table};
+use crate::report::{num, pct};
+
+/// The compact metrics block: three (label, value) pairs per line, returns coloured by sign.
+fn metrics_block(m: &Metrics) -> Table {
+    let p = |x: f64, colour: bool| Cell {
+        text: pct(x),
+        paint: if colour { signed(x) } else { None },
+    };
+    let pairs: [(&str, Cell); 15] = [
+        ("total return", p(m.total_return, true)),
+        ("Sharpe", num(m.sharpe).into()),
+        ("max drawdown", p(m.max_drawdown, true)),
+        ("CAGR", p(m.cagr, true)),
+        ("Sortino", num(m.sortino).into()),
+        ("volatility", p(m.daily_vol, false)),
+        ("alpha", p(m.alpha, true)),
+        ("Calmar", num(m.calmar).into()),
+        ("beta", num(m.beta).into()),
+        ("win ratio", p(m.win_ratio, false)),
+        ("profit factor", num(m.profit_factor).into()),
+        ("trades", m.trades.to_string().into()),
+        ("turnover/yr", num(m.turnover).into()),
+        ("avg holdings", num(m.avg_n_stock).into()),
+        ("exposure", p(m.avg_exposure, false)),
+    ];
+    let mut t = Table::new(&[
+        ("", Align::Left),
+        ("", Align::Right),
+        ("", Align::Left),
+        ("", Align::Right),
+        ("", Align::Left),
+        ("", Align::Right),
+    ]);
+    t.gap = "   ";
+    let mut row = Vec::new();
+    for (k, v) in pairs {
+        row.push(Cell::from(k));
+        row.push(v);
+        if row.len() == 6 {
+            t.rows.push(std::mem::take(&mut row));
+        }
+    }
+    t
+}
 
 /// What to print about one backtest.
 pub struct Report<'a> {
@@ -60,43 +105,12 @@ pub fn print(report: &Report, as_json: bool) -> std::io::Result<()> {
         }
         return writeln!(out, "{doc}");
     }
-    let pct = |x: f64| {
-        if x.is_finite() {
-            format!("{:>9.2}%", x * 100.0)
-        } else {
-            format!("{:>10}", "n/a")
-        }
-    };
-    let num = |x: f64| {
-        if x.is_finite() {
-            format!("{x:>10.3}")
-        } else {
-            format!("{:>10}", "n/a")
-        }
-    };
+    let style = Style::stdout();
     writeln!(out, "{}", report.banner)?;
     let label = report.name.map(|n| format!("  ({n})")).unwrap_or_default();
     writeln!(out, "strategy      {}{label}", report.strategy)?;
     writeln!(out, "period        {} → {}", m.start, m.end)?;
-    let rows = [
-        ("total return", pct(m.total_return)),
-        ("CAGR", pct(m.cagr)),
-        ("Sharpe", num(m.sharpe)),
-        ("Sortino", num(m.sortino)),
-        ("Calmar", num(m.calmar)),
-        ("max drawdown", pct(m.max_drawdown)),
-        ("volatility", pct(m.daily_vol)),
-        ("win ratio", pct(m.win_ratio)),
-        ("profit factor", num(m.profit_factor)),
-        ("trades", format!("{:>10}", m.trades)),
-        ("turnover/yr", num(m.turnover)),
-        ("avg holdings", num(m.avg_n_stock)),
-        ("alpha", pct(m.alpha)),
-        ("beta", num(m.beta)),
-    ];
-    for (k, v) in rows {
-        writeln!(out, "{k:<13} {v}")?;
-    }
+    write!(out, "{}", metrics_block(m).render(style))?;
     if let Some((_, _, line)) = &report.extra {
         writeln!(out, "{line}")?;
     }
