@@ -20,3 +20,4 @@ pub mod pipeline;
 pub mod plan;
 pub mod sandbox;
 pub mod simspec;
+pub mod stats;
