@@ -317,7 +317,11 @@ mod tests {
         assert!(close(m.skew, 0.0, 1e-12));
         assert!(close(m.kurtosis, 1.64, 1e-12));
         assert!(Moments::of(&[1.0, 1.0, 1.0]).is_none());
-        assert!(close(correlation(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.5]).unwrap(), 0.9986, 1e-3));
+        assert!(close(
+            correlation(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.5]).unwrap(),
+            0.9986,
+            1e-3
+        ));
     }
 
     /// 200 zero-edge strategies on 2 years of daily returns: the best one's DSR stays low,
@@ -336,7 +340,11 @@ mod tests {
             .max_by(|a, b| a.sharpe.total_cmp(&b.sharpe))
             .unwrap();
         let d = deflated_sharpe(best, n as f64, variance(&sharpes).unwrap());
-        assert!(d.psr > 0.99, "the winner looks significant alone: {}", d.psr);
+        assert!(
+            d.psr > 0.99,
+            "the winner looks significant alone: {}",
+            d.psr
+        );
         assert!(d.dsr < 0.95, "{d:?}");
     }
 }

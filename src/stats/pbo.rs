@@ -51,7 +51,11 @@ impl Sums {
         let var = self.2 / self.0 - m * m;
         if var <= 1e-20 {
             // A flat series: no risk, no return; it ranks in the middle of nothing.
-            return if m > 0.0 { f64::INFINITY } else { f64::NEG_INFINITY };
+            return if m > 0.0 {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            };
         }
         m / var.sqrt()
     }
@@ -73,10 +77,7 @@ pub fn pbo(returns: &[Vec<f64>], blocks: usize) -> Result<Pbo, PboError> {
         return Err(PboError::Ragged(i, r.len(), t));
     }
     if t < blocks * 2 {
-        return Err(PboError::TooFewPeriods {
-            blocks,
-            periods: t,
-        });
+        return Err(PboError::TooFewPeriods { blocks, periods: t });
     }
     let size = t / blocks;
     let skip = t - size * blocks;
@@ -168,11 +169,14 @@ mod tests {
     /// study: 200 strategies → 0.476).
     #[test]
     fn zero_edge_strategies_give_about_one_half() {
+        // One data set's PBO varies a lot (the splits share data); average a few.
         let mut rng = Normal::new(11);
-        let r = noise(&mut rng, 50, 800, &[]);
-        let p = pbo(&r, 16).unwrap();
-        assert_eq!(p.splits, 12_870);
-        assert!((0.3..=0.7).contains(&p.pbo), "{p:?}");
+        let runs: Vec<Pbo> = (0..6)
+            .map(|_| pbo(&noise(&mut rng, 40, 640, &[]), 16).unwrap())
+            .collect();
+        assert_eq!(runs[0].splits, 12_870);
+        let mean = runs.iter().map(|p| p.pbo).sum::<f64>() / runs.len() as f64;
+        assert!((0.35..=0.65).contains(&mean), "{mean} {runs:?}");
     }
 
     /// One strategy with a real edge among noise: the in-sample winner is it, out of sample
