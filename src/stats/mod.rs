@@ -173,7 +173,7 @@ pub fn min_backtest_years(n_trials: f64, annual_sharpe: f64) -> f64 {
 /// annual Sharpe → t = SR·√years → two-sided p → min(1, p·M) → t → Sharpe. Negative Sharpes
 /// are returned as they are.
 pub fn haircut_sharpe(annual_sharpe: f64, years: f64, n_tests: f64) -> f64 {
-    if !(annual_sharpe > 0.0) || years <= 0.0 {
+    if annual_sharpe.is_nan() || annual_sharpe <= 0.0 || years <= 0.0 {
         return annual_sharpe;
     }
     let t = annual_sharpe * years.sqrt();

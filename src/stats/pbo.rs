@@ -69,7 +69,7 @@ pub fn pbo(returns: &[Vec<f64>], blocks: usize) -> Result<Pbo, PboError> {
     if n < 2 {
         return Err(PboError::TooFewTrials(n));
     }
-    if blocks < 2 || blocks % 2 != 0 || blocks > 24 {
+    if blocks < 2 || !blocks.is_multiple_of(2) || blocks > 24 {
         return Err(PboError::Blocks(blocks));
     }
     let t = returns[0].len();
