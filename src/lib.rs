@@ -21,3 +21,4 @@ pub mod plan;
 pub mod report;
 pub mod sandbox;
 pub mod simspec;
+pub mod stats;

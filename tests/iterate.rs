@@ -17,8 +17,8 @@ use dsl_engine::data::{feather, DataDir, CALENDAR_KEY};
 use dsl_engine::iterate::prompts::Templates;
 use dsl_engine::iterate::run::{Ended, Silent};
 use dsl_engine::iterate::{
-    EvolveProposer, Ledger, LlmProposer, Objective, RunSettings, Runner, Split, Status, Stop,
-    Trial, FALLBACK,
+    EvolveProposer, Gates, Ledger, LlmProposer, Objective, RunSettings, Runner, Split, Status,
+    Stop, Trial, FALLBACK,
 };
 use dsl_engine::llm::{Client, LlmConfig};
 use dsl_engine::sandbox::{Limits, Sandbox};
@@ -129,7 +129,8 @@ fn sandbox() -> Sandbox {
 fn split(data: &DataDir) -> Split {
     let sessions =
         feather::read_dates_only(&data.path.join(feather::file_name(CALENDAR_KEY))).unwrap();
-    Split::new(&sessions, 0.2)
+    // The test market is 5 years: each later window is capped at a quarter of it.
+    Split::new(&sessions, 2.0, 2.0)
 }
 
 fn settings(n: u32) -> RunSettings {
@@ -137,6 +138,7 @@ fn settings(n: u32) -> RunSettings {
         iterations: n,
         objective: Objective::Sharpe,
         max_repairs: 2,
+        gates: Gates::default(),
     }
 }
 
@@ -228,7 +230,11 @@ fn scripted_endpoint_gives_the_right_ledger_entries() {
     assert_eq!(t.len(), 8, "{t:#?}");
     let status: Vec<Status> = t.iter().map(|t| t.status.unwrap()).collect();
     use Status::*;
-    assert_eq!(status, [Ok, Ok, Ok, Ok, Ok, Fallback, Ok, LlmError]);
+    // The same strategy again is a canonical duplicate: recorded, not run again.
+    assert_eq!(
+        status,
+        [Ok, Duplicate, Duplicate, Duplicate, Duplicate, Fallback, Duplicate, LlmError]
+    );
     for (i, trial) in t.iter().enumerate() {
         assert_eq!(trial.iteration, i as u32 + 1);
         assert_eq!(trial.proposer, "llm");
@@ -236,24 +242,32 @@ fn scripted_endpoint_gives_the_right_ledger_entries() {
         assert!(trial.prompt_hash.is_some() || trial.status == Some(LlmError));
         assert!(!trial.started_at.is_empty() && !trial.finished_at.is_empty());
     }
-    for ok in [0, 1, 2, 3, 4, 6] {
-        let trial = &t[ok];
-        assert!(trial.in_sample.as_ref().unwrap().sharpe.is_some(), "#{ok}");
-        assert!(trial.holdout.is_some(), "#{ok}");
-        assert!(trial.fuel_used.unwrap() > 0);
+    let first = &t[0];
+    assert!(first.in_sample.as_ref().unwrap().sharpe.is_some());
+    assert!(first.validation.as_ref().unwrap().sharpe.is_some());
+    assert!(first.fuel_used.unwrap() > 0);
+    assert!(first.feedback.contains("Diagnosis:") && first.feedback.contains("Hint:"));
+    for dup in [1, 2, 3, 4, 6] {
+        let trial = &t[dup];
         assert!(trial.code.as_deref().unwrap().contains("is_largest(10)"));
-        assert!(trial.feedback.contains("Diagnosis:") && trial.feedback.contains("Hint:"));
         assert_eq!(
-            trial.code_hash, t[0].code_hash,
+            trial.code_hash, first.code_hash,
             "same strategy, same canonical hash"
         );
-        assert_eq!(
+        assert_eq!(trial.duplicate_of, Some(1));
+        assert!(trial.in_sample.is_none() && trial.fuel_used.is_none());
+        assert!(
             trial.feedback.contains("same strategy as trial #1"),
-            ok > 0,
-            "#{ok}: {}",
+            "#{dup}: {}",
             trial.feedback
         );
     }
+    // The sidecar holds the evaluated trials' returns, none from the sealed holdout.
+    let returns = dsl_engine::iterate::returns::Returns::open(dir.path()).unwrap();
+    let evaluated: Vec<u32> = returns.series.keys().copied().collect();
+    assert_eq!(evaluated, [1, 6]);
+    let sp = split(&data);
+    assert!(returns.series[&1].iter().all(|p| p.0 <= sp.validation_end));
     assert_eq!((t[0].llm_calls, t[0].llm_attempts), (1, 1));
     let call = &t[0].llm_call_log[0];
     assert_eq!(call.purpose, "propose");
@@ -355,8 +369,8 @@ fn evolve_runs_offline_and_resumes_over_a_truncated_ledger() {
     assert_eq!(run(3), Ended::Done);
     let first = ledger(dir.path());
     assert_eq!(first.len(), 3);
-    let ok = first.iter().filter(|t| t.is_ok()).count();
-    assert!(ok >= 2, "{first:#?}");
+    let ran = first.iter().filter(|t| t.in_sample.is_some()).count();
+    assert!(ran >= 2, "{first:#?}");
     for t in &first {
         assert_eq!(t.proposer, "evolve");
         assert!(t.note.as_deref().is_some_and(|n| !n.is_empty()));
@@ -402,7 +416,8 @@ fn check_exports(run_dir: &Path, trials: usize) -> Value {
         assert!(v["iteration"].as_u64().is_some() && v["status"].is_string());
     }
     let strat = std::fs::read_to_string(run_dir.join("best_strategy.strat")).unwrap();
-    assert!(strat.starts_with("# Best of"), "{strat}");
+    assert!(strat.starts_with("# Promoted from"), "{strat}");
+    assert!(strat.contains("# Verdict: "), "{strat}");
     let out = engine()
         .args([
             "check",
@@ -456,15 +471,24 @@ fn cli_llm_run_of_ten_iterations_writes_ten_lines_and_the_exports() {
             .starts_with("proposer: llm (scripted-model"),
         "{stdout}"
     );
-    assert!(stdout.contains("10 trial(s): 10 ok"), "{stdout}");
-    assert!(stdout.contains("holdout"), "{stdout}");
+    assert!(
+        stdout.contains("10 trial(s): 9 duplicate, 1 ok"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("split: in-sample"), "{stdout}");
+    assert!(stdout.contains("sealed holdout"), "{stdout}");
+    assert!(stdout.contains("verdict: "), "{stdout}");
     assert_eq!(requests.lock().unwrap().len(), 10);
     let summary = check_exports(&run_dir, 10);
     assert_eq!(summary["proposer"], "llm");
-    assert_eq!(summary["status"]["ok"], 10);
+    assert_eq!(summary["status"]["ok"], 1);
+    assert_eq!(summary["status"]["duplicate"], 9);
+    assert!(summary["split"]["validation"].is_array(), "{summary}");
+    assert!(summary["rigor"]["deflated"]["dsr"].is_number(), "{summary}");
+    assert!(summary["rigor"]["verdict"]["text"].is_string(), "{summary}");
     assert_eq!(summary["prompt_tokens"], 10_000);
     assert!(
-        summary["best"]["holdout"]["sharpe"].is_number(),
+        summary["rigor"]["holdout"]["sharpe"].is_number(),
         "{summary}"
     );
 }

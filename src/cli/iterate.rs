@@ -15,9 +15,12 @@ use report::{print_summary, Progress};
 use super::{open_data, ExitStatus};
 use crate::data::{feather, CALENDAR_KEY};
 use crate::iterate::prompts::Templates;
+use crate::iterate::rigor::{assess, promote};
 use crate::iterate::run::Ended;
+use crate::iterate::split::{DEFAULT_HOLDOUT_YEARS, DEFAULT_VALIDATION_YEARS};
 use crate::iterate::{
-    EvolveProposer, LlmProposer, Objective, Proposer, RunSettings, Runner, Split, Stop, Summary,
+    EvolveProposer, Gates, LlmProposer, Objective, Proposer, RunSettings, Runner, Split,
+    SplitDates, Stop, Summary,
 };
 use crate::llm::{Client, LlmConfig, DEFAULT_BASE_URL, DEFAULT_MODEL};
 use crate::sandbox::{Limits, DEFAULT_MEMORY};
@@ -75,6 +78,22 @@ fn parse_price(s: &str) -> Result<(f64, f64), String> {
             .ok_or(format!("`{x}` is not a price"))
     };
     Ok((p(a)?, p(b)?))
+}
+
+fn parse_band(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s.split_once(',').ok_or("expected MIN,MAX")?;
+    let p = |x: &str| {
+        x.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or(format!("`{x}` is not a turnover"))
+    };
+    let (lo, hi) = (p(a)?, p(b)?);
+    if lo > hi {
+        return Err("MIN is above MAX".into());
+    }
+    Ok((lo, hi))
 }
 
 fn env(name: &str) -> Option<String> {
@@ -156,10 +175,25 @@ pub struct IterateArgs {
     /// What "best" means, measured in-sample [default: sharpe].
     #[arg(long, value_enum)]
     pub objective: Option<Objective>,
-    /// Fraction of the latest sessions held out (never shown to the proposer; reported for the
-    /// best trial) [default: 0.2; 0 turns the guard off].
-    #[arg(long)]
+    /// Years at the end of the data sealed as the holdout: never shown to the proposer or used
+    /// to select; scored once, for the promoted strategy, at the end [default: 2; at most a
+    /// quarter of the sessions; 0 turns it off].
+    #[arg(long, value_name = "YEARS")]
     pub holdout: Option<f64>,
+    /// Years before the holdout used only to promote the final strategy [default: 2; at most a
+    /// quarter of the sessions; 0: promote on in-sample].
+    #[arg(long, value_name = "YEARS")]
+    pub validation: Option<f64>,
+    /// Minimum in-sample trades; fewer marks a trial `rejected` [default: 20].
+    #[arg(long)]
+    pub min_trades: Option<usize>,
+    /// Allowed in-sample turnover band, NAV multiples a year [default: 0.1,60].
+    #[arg(long, value_parser = parse_band, value_name = "MIN,MAX")]
+    pub turnover: Option<(f64, f64)>,
+    /// Active-return correlation with an accepted trial that marks a trial `redundant`
+    /// [default: 0.7].
+    #[arg(long)]
+    pub max_corr: Option<f64>,
     /// Run directory [default: runs/<UTC timestamp>].
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
@@ -205,7 +239,11 @@ pub struct RunConfig {
     pub model: Option<String>,
     pub base_url: Option<String>,
     pub objective: Objective,
-    pub holdout: f64,
+    /// Sealed-holdout and validation years, and the resulting windows.
+    pub holdout_years: f64,
+    pub validation_years: f64,
+    pub split: SplitDates,
+    pub gates: Gates,
     pub seed: u64,
     pub iterations: u32,
     pub data_dir: Option<PathBuf>,
@@ -236,17 +274,42 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         .objective
         .or(saved.as_ref().map(|s| s.objective))
         .unwrap_or_default();
-    let holdout = match (a.holdout, &saved) {
-        (Some(h), Some(s)) if (h - s.holdout).abs() > 1e-12 => anyhow::bail!(
-            "--holdout {h} differs from the resumed run's {}: the in-sample figures would not compare",
-            s.holdout
-        ),
-        (Some(h), _) => h,
-        (None, Some(s)) => s.holdout,
-        (None, None) => 0.2,
+    let years = |flag: Option<f64>, saved: Option<f64>, default: f64, name: &str| {
+        let v = match (flag, saved) {
+            (Some(h), Some(s)) if (h - s).abs() > 1e-12 => anyhow::bail!(
+                "--{name} {h} differs from the resumed run's {s}: the split must not change \
+                 within a run (the sealed holdout would leak)"
+            ),
+            (Some(h), _) | (None, Some(h)) => h,
+            (None, None) => default,
+        };
+        if !(v.is_finite() && (0.0..=50.0).contains(&v)) {
+            anyhow::bail!("--{name} must be a number of years between 0 and 50");
+        }
+        Ok(v)
     };
-    if !(0.0..0.9).contains(&holdout) {
-        anyhow::bail!("--holdout must be at least 0 and below 0.9");
+    let holdout = years(
+        a.holdout,
+        saved.as_ref().map(|s| s.holdout_years),
+        DEFAULT_HOLDOUT_YEARS,
+        "holdout",
+    )?;
+    let validation = years(
+        a.validation,
+        saved.as_ref().map(|s| s.validation_years),
+        DEFAULT_VALIDATION_YEARS,
+        "validation",
+    )?;
+    let base = saved
+        .as_ref()
+        .map_or_else(Gates::default, |s| s.gates.clone());
+    let gates = Gates {
+        min_trades: a.min_trades.unwrap_or(base.min_trades),
+        turnover: a.turnover.unwrap_or(base.turnover),
+        max_correlation: a.max_corr.unwrap_or(base.max_correlation),
+    };
+    if !(gates.max_correlation > 0.0 && gates.max_correlation <= 1.0) {
+        anyhow::bail!("--max-corr must be above 0 and at most 1");
     }
     if !(a.timeout > 0.0 && a.timeout.is_finite()) {
         anyhow::bail!("--timeout must be a positive number of seconds");
@@ -304,7 +367,18 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     let sandbox = super::sandbox(limits)?;
     let sessions = feather::read_dates_only(&data.path.join(feather::file_name(CALENDAR_KEY)))
         .context("reading the trading calendar of the data")?;
-    let split = Split::new(&sessions, holdout);
+    let split = Split::new(&sessions, validation, holdout);
+    let dates = split.dates(&sessions);
+    if let Some(s) = &saved {
+        if s.split != dates {
+            anyhow::bail!(
+                "the data's split ({}) differs from the resumed run's: the data changed, and the \
+                 sealed holdout would leak; start a new run",
+                split.describe(&sessions)
+            );
+        }
+    }
+    println!("split: {}", split.describe(&sessions));
 
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let config = RunConfig {
@@ -312,7 +386,10 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         model: (kind == ProposerKind::Llm).then(|| endpoint.cfg.model.clone()),
         base_url: (kind == ProposerKind::Llm).then(|| endpoint.cfg.base_url.clone()),
         objective,
-        holdout,
+        holdout_years: holdout,
+        validation_years: validation,
+        split: dates.clone(),
+        gates: gates.clone(),
         seed,
         iterations,
         data_dir: data_dir.clone(),
@@ -347,6 +424,7 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         iterations,
         objective,
         max_repairs: a.max_repairs,
+        gates,
     };
     let mut runner = Runner::new(&dir, &data, &sandbox, split, settings, stop.clone())?;
     let done = runner.ledger.trials.len() as u32;
@@ -369,7 +447,7 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     runner.log(&mut progress, &first_line);
     runner.log(
         &mut progress,
-        &format!("{}; {}", data.banner(), split.describe()),
+        &format!("{}; {}", data.banner(), split.describe(&sessions)),
     );
     if runner.ledger.dropped_partial_line {
         runner.log(
@@ -391,13 +469,38 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         runner.log(&mut progress, &format!("run stopped: {s}"));
     }
     let trials = runner.ledger.trials.clone();
+    // The sealed holdout: scored once, for the promoted strategy only.
+    let holdout_scores = match promote(&trials, objective, split.has_validation()) {
+        Some(t) if split.has_holdout() => {
+            let line = format!("unsealing the holdout for promoted trial #{}", t.iteration);
+            runner.log(&mut progress, &line);
+            match runner.seal(t) {
+                Ok(s) => s,
+                Err(e) => {
+                    let line = format!("the holdout evaluation failed: {e}");
+                    runner.log(&mut progress, &line);
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let rigor = assess(
+        &trials,
+        &runner.returns.series,
+        &split,
+        &sessions,
+        objective,
+        holdout_scores,
+    );
     let mut summary = Summary::new(
         &dir,
         proposer.name(),
         proposer.model(),
         objective,
         data.banner(),
-        split.describe(),
+        dates,
+        rigor,
         &trials,
         started.elapsed().as_secs_f64(),
         stopped,

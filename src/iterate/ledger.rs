@@ -27,6 +27,12 @@ pub enum Status {
     EvalError,
     /// No strategy: the model endpoint failed.
     LlmError,
+    /// The same canonical strategy as an earlier trial: not run again (`duplicate_of`).
+    Duplicate,
+    /// Ran, but its daily returns correlate too closely with an accepted trial's (`gate`).
+    Redundant,
+    /// Ran, but failed a quality gate: too few trades or turnover outside the band (`gate`).
+    Rejected,
 }
 
 impl Status {
@@ -37,6 +43,9 @@ impl Status {
             Status::Fallback => "fallback",
             Status::EvalError => "eval_error",
             Status::LlmError => "llm_error",
+            Status::Duplicate => "duplicate",
+            Status::Redundant => "redundant",
+            Status::Rejected => "rejected",
         }
     }
 }
@@ -142,12 +151,15 @@ pub struct Trial {
     pub repairs: u32,
     /// What the proposer did (evolve: the parents and mutations).
     pub note: Option<String>,
-    /// In-sample metrics: the window the proposer sees and selection uses.
+    /// In-sample metrics: the only window the proposer sees.
     pub in_sample: Option<Scores>,
-    /// Holdout metrics: never shown to the proposer; reported at the end.
-    pub holdout: Option<Scores>,
-    /// The holdout Sharpe collapsed relative to the in-sample one (see `holdout::collapsed`).
-    pub holdout_collapse: bool,
+    /// Validation metrics: used only to promote a strategy at the end, never shown to the
+    /// proposer. (The sealed holdout is never scored per trial.)
+    pub validation: Option<Scores>,
+    /// For a `duplicate`: the earlier trial with the same canonical code.
+    pub duplicate_of: Option<u32>,
+    /// For `redundant` / `rejected`: the gate that failed, in words.
+    pub gate: Option<String>,
     pub fuel_used: Option<u64>,
     pub fuel_limit: Option<u64>,
     pub peak_memory_bytes: Option<u64>,

@@ -1,25 +1,33 @@
 //! The autonomous loop behind `dsl-engine iterate`: propose (an LLM or the offline evolutionary
 //! search) → extract → check (repair rounds with the diagnostic, then the template fallback) →
 //! sandbox → backtest → in-sample metrics → natural-language feedback → history → next. Every
-//! trial is appended to the ledger (`RUN_DIR/iterations.jsonl`); the last part of the data is a
-//! holdout the proposer never sees, reported for the best trial at the end.
+//! trial is appended to the ledger (`RUN_DIR/iterations.jsonl`). The data is split three ways
+//! ([`split`]): the proposer sees in-sample figures only, validation promotes one strategy, and
+//! the sealed holdout is scored once, for that strategy, at the end. Gates ([`gates`]) skip
+//! duplicates and mark redundant or low-quality trials; [`rigor`] deflates the result
+//! (Deflated Sharpe, PBO) and gives the verdict.
 
 pub mod clock;
 pub mod feedback;
-pub mod holdout;
+pub mod gates;
 pub mod ledger;
 pub mod prompts;
 pub mod proposer;
+pub mod returns;
+pub mod rigor;
 pub mod run;
+pub mod split;
 pub mod stop;
 pub mod summary;
 
 use std::path::PathBuf;
 
-pub use holdout::Split;
+pub use gates::Gates;
 pub use ledger::{Ledger, LlmCall, Scores, Status, Trial};
 pub use proposer::{EvolveProposer, LlmProposer, Proposal, ProposeContext, Proposer, FALLBACK};
+pub use rigor::{Rigor, Verdict};
 pub use run::{Reporter, RunSettings, Runner};
+pub use split::{Split, SplitDates};
 pub use stop::Stop;
 pub use summary::{Objective, Summary};
 

@@ -224,7 +224,7 @@ mod tests {
                 trades: 50,
                 ..Scores::default()
             }),
-            holdout: Some(Scores {
+            validation: Some(Scores {
                 sharpe: Some(-9.99),
                 ..Scores::default()
             }),

@@ -1,18 +1,21 @@
 //! The loop: one trial per iteration, each appended to the ledger before the next starts.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::feedback;
-use super::holdout::{collapsed, Split};
-use super::ledger::{Durations, Ledger, Status, Trial};
+use super::gates::Gates;
+use super::ledger::{Durations, Ledger, Scores, Status, Trial};
 use super::proposer::{CallStats, ProposeContext, ProposeError, Proposer, FALLBACK};
+use super::returns::Returns;
+use super::split::Split;
 use super::stop::Stop;
 use super::summary::{best, Objective};
 use super::{clock, IterateError};
-use crate::data::DataDir;
+use crate::data::{DataDir, DataError};
 use crate::dsl::fmt::canonical_hash;
 use crate::dsl::{compile, parse, render_compact, CheckContext};
 use crate::pipeline::{self, PipelineError};
@@ -43,6 +46,8 @@ pub struct RunSettings {
     pub objective: Objective,
     /// Repair rounds before the fallback.
     pub max_repairs: u32,
+    /// Novelty and quality gates.
+    pub gates: Gates,
 }
 
 /// Why the loop ended early.
@@ -63,6 +68,10 @@ pub struct Runner<'a> {
     pub split: Split,
     pub settings: RunSettings,
     pub ledger: Ledger,
+    /// The daily-returns sidecar (visible windows only).
+    pub returns: Returns,
+    /// The benchmark's daily returns by date, for active-return correlations.
+    benchmark: Option<BTreeMap<i32, f64>>,
     pub stop: Stop,
     log: File,
     dir: PathBuf,
@@ -87,6 +96,22 @@ impl<'a> Runner<'a> {
             source,
         })?;
         let ledger = Ledger::open(dir)?;
+        let returns = Returns::open(dir)?;
+        let benchmark = match data.load(pipeline::BENCHMARK) {
+            Ok(b) if !b.columns.is_empty() => {
+                let col = b.column(0);
+                Some(
+                    b.dates
+                        .windows(2)
+                        .zip(col.windows(2))
+                        .filter(|(_, v)| v[0] != 0.0 && v[0].is_finite() && v[1].is_finite())
+                        .map(|(d, v)| (d[1], v[1] / v[0] - 1.0))
+                        .collect(),
+                )
+            }
+            Ok(_) | Err(DataError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
         let log_path = dir.join("run.log");
         let log = OpenOptions::new()
             .create(true)
@@ -103,6 +128,8 @@ impl<'a> Runner<'a> {
             split,
             settings,
             ledger,
+            returns,
+            benchmark,
             stop,
             log,
             dir: dir.to_path_buf(),
@@ -294,16 +321,23 @@ impl<'a> Runner<'a> {
         };
         t.code_hash = parse(&code).ok().map(|p| canonical_hash(&p, &code));
         t.code = Some(code.clone());
-        self.evaluate(&mut t, &code, &mut durations);
-        let repeat = history
-            .iter()
-            .find(|h| t.status == Some(Status::Ok) && h.is_ok() && h.code_hash == t.code_hash);
-        if let Some(h) = repeat {
+        // Canonical duplicates of an earlier run strategy are not run again.
+        let earlier = history.iter().find(|h| {
+            t.status == Some(Status::Ok)
+                && t.code_hash.is_some()
+                && h.code_hash == t.code_hash
+                && h.status.is_some_and(|s| s != Status::LlmError)
+        });
+        if let Some(h) = earlier {
+            t.status = Some(Status::Duplicate);
+            t.duplicate_of = Some(h.duplicate_of.unwrap_or(h.iteration));
             t.feedback = format!(
-                "This is the same strategy as trial #{} (identical canonical code): try \
-                 something new. {}",
-                h.iteration, t.feedback
+                "Duplicate: this is the same strategy as trial #{} (identical canonical code), so \
+                 it was not run again. Try a genuinely different idea.",
+                h.iteration
             );
+        } else {
+            self.evaluate(&mut t, &code, &mut durations);
         }
         durations.total_ms = ms(start);
         t.durations = durations;
@@ -312,8 +346,8 @@ impl<'a> Runner<'a> {
         Ok((t, false))
     }
 
-    /// Sandbox, backtest, split scoring and feedback.
-    fn evaluate(&self, t: &mut Trial, code: &str, durations: &mut Durations) {
+    /// Sandbox, backtest, split scoring, gates and feedback.
+    fn evaluate(&mut self, t: &mut Trial, code: &str, durations: &mut Durations) {
         let t_eval = Instant::now();
         let result = pipeline::evaluate(code, self.data, self.sandbox).and_then(|ev| {
             durations.sandbox_ms = ms(t_eval);
@@ -338,14 +372,42 @@ impl<'a> Runner<'a> {
         };
         match result {
             Ok((res, _metrics)) => {
-                let (is, oos) = self.split.score(&res);
-                let cut = self.split.cutoff.unwrap_or(i32::MAX);
+                let is = self.split.in_sample(&res);
+                let cut = self.split.in_sample_end;
                 let is_curve: Vec<(i32, f64)> =
                     res.creturn.iter().copied().filter(|p| p.0 <= cut).collect();
-                t.feedback = format!("{prefix}{}", feedback::success(&is, &is_curve));
-                t.holdout_collapse = collapsed(is.sharpe, oos.as_ref().and_then(|o| o.sharpe));
+                let series = self.split.visible_returns(&res);
+                let gate = if t.status == Some(Status::Ok) {
+                    self.gate(&is, &series)
+                } else {
+                    None
+                };
+                let verdict = match &gate {
+                    Some((status, why)) => {
+                        t.status = Some(*status);
+                        t.gate = Some(why.clone());
+                        format!(
+                            "{}: {why}. It does not count as a new accepted strategy. ",
+                            if *status == Status::Redundant {
+                                "Redundant"
+                            } else {
+                                "Rejected"
+                            }
+                        )
+                    }
+                    None => String::new(),
+                };
+                t.feedback = format!("{prefix}{verdict}{}", feedback::success(&is, &is_curve));
                 t.in_sample = Some(is);
-                t.holdout = oos;
+                t.validation = self.split.validation(&res);
+                if let Err(e) = self.returns.append(t.iteration, &series) {
+                    t.note = Some(format!(
+                        "{}daily returns not stored: {e}",
+                        t.note
+                            .as_deref()
+                            .map_or(String::new(), |n| format!("{n}; "))
+                    ));
+                }
             }
             Err(e) => {
                 if t.status == Some(Status::Fallback) {
@@ -367,6 +429,48 @@ impl<'a> Runner<'a> {
                 }
             }
         }
+    }
+
+    /// The quality gate, then the redundancy gate against the accepted trials.
+    fn gate(&self, is: &Scores, series: &[(i32, f64)]) -> Option<(Status, String)> {
+        let g = &self.settings.gates;
+        if let Some(why) = g.quality(is) {
+            return Some((Status::Rejected, why));
+        }
+        let accepted = self
+            .ledger
+            .trials
+            .iter()
+            .filter(|t| t.is_ok())
+            .filter_map(|t| {
+                Some((
+                    t.iteration,
+                    self.returns.series.get(&t.iteration)?.as_slice(),
+                ))
+            });
+        g.redundant_with(series, accepted, self.benchmark.as_ref())
+            .map(|(it, c)| {
+                (
+                    Status::Redundant,
+                    format!(
+                        "its daily active returns correlate {c:.2} with accepted trial #{it} \
+                         (the limit is {:.2}); change the idea, not the parameters",
+                        g.max_correlation
+                    ),
+                )
+            })
+    }
+
+    /// Scores `trial` once on the sealed holdout: run it again over all the data and keep only
+    /// the holdout window. Call it for the promoted strategy, at the end.
+    pub fn seal(&self, trial: &Trial) -> Result<Option<Scores>, PipelineError> {
+        let Some(code) = trial.code.as_deref() else {
+            return Ok(None);
+        };
+        let ev = pipeline::evaluate(code, self.data, self.sandbox)?;
+        let (res, _) =
+            pipeline::simulate_on(&ev.evaluation.position, self.data, &ev.lowered.sim.options)?;
+        Ok(self.split.holdout(&res))
     }
 
     /// An `llm_error` trial, and whether the error ends the run.

@@ -1,6 +1,7 @@
-//! The end of a run: the best trial by the in-sample objective, its holdout figures, counts,
-//! tokens and cost (`summary.json`), and the exports `best_strategy.strat` and
-//! `best_strategy.py` (finlab Python).
+//! The end of a run: the split, the promoted trial (best on validation) with its in-sample,
+//! validation and sealed-holdout figures, the Deflated Sharpe, PBO and verdict ([`Rigor`]),
+//! counts, tokens and cost (`summary.json`), and the exports `best_strategy.strat` and
+//! `best_strategy.py` (finlab Python) of the promoted strategy.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::ledger::{Scores, Status, Trial};
+use super::rigor::Rigor;
+use super::split::SplitDates;
 use super::IterateError;
 use crate::dsl::parse;
 use crate::export::{export, Provenance};
@@ -46,7 +49,8 @@ impl Objective {
     }
 }
 
-/// The best successful trial by the in-sample objective (the earliest on ties).
+/// The best accepted trial by the in-sample objective (the earliest on ties): what the proposer
+/// is told; the run *promotes* on validation ([`super::rigor::promote`]).
 pub fn best(trials: &[Trial], objective: Objective) -> Option<&Trial> {
     let mut best: Option<(&Trial, f64)> = None;
     for t in trials.iter().filter(|t| t.is_ok()) {
@@ -60,17 +64,6 @@ pub fn best(trials: &[Trial], objective: Objective) -> Option<&Trial> {
     best.map(|(t, _)| t)
 }
 
-/// The best trial as the summary reports it.
-#[derive(Clone, Debug, Serialize)]
-pub struct BestTrial {
-    pub iteration: u32,
-    pub code_hash: Option<String>,
-    pub note: Option<String>,
-    pub in_sample: Option<Scores>,
-    pub holdout: Option<Scores>,
-    pub holdout_collapse: bool,
-}
-
 /// `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
@@ -79,14 +72,16 @@ pub struct Summary {
     pub model: Option<String>,
     pub objective: Objective,
     pub data: String,
-    /// The in-sample / holdout split.
-    pub split: String,
+    /// The in-sample / validation / sealed-holdout windows.
+    pub split: SplitDates,
     pub trials: usize,
     /// Trials per status.
     pub status: BTreeMap<String, usize>,
-    pub best: Option<BestTrial>,
-    /// Successful trials whose holdout Sharpe collapsed.
-    pub holdout_collapses: Vec<u32>,
+    /// The promoted trial's code hash and note.
+    pub promoted_code_hash: Option<String>,
+    pub promoted_note: Option<String>,
+    /// The promoted trial's three windows, Deflated Sharpe, PBO and the verdict.
+    pub rigor: Rigor,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cost_usd: Option<f64>,
@@ -105,7 +100,8 @@ impl Summary {
         model: Option<String>,
         objective: Objective,
         data: String,
-        split: String,
+        split: SplitDates,
+        rigor: Rigor,
         trials: &[Trial],
         elapsed_s: f64,
         stopped: Option<String>,
@@ -116,6 +112,9 @@ impl Summary {
             Status::Fallback,
             Status::EvalError,
             Status::LlmError,
+            Status::Duplicate,
+            Status::Redundant,
+            Status::Rejected,
         ] {
             status.insert(s.as_str().to_string(), 0);
         }
@@ -137,19 +136,9 @@ impl Summary {
             split,
             trials: trials.len(),
             status,
-            best: best(trials, objective).map(|t| BestTrial {
-                iteration: t.iteration,
-                code_hash: t.code_hash.clone(),
-                note: t.note.clone(),
-                in_sample: t.in_sample.clone(),
-                holdout: t.holdout.clone(),
-                holdout_collapse: t.holdout_collapse,
-            }),
-            holdout_collapses: trials
-                .iter()
-                .filter(|t| t.is_ok() && t.holdout_collapse)
-                .map(|t| t.iteration)
-                .collect(),
+            promoted_code_hash: promoted(trials, &rigor).and_then(|t| t.code_hash.clone()),
+            promoted_note: promoted(trials, &rigor).and_then(|t| t.note.clone()),
+            rigor,
             prompt_tokens: trials.iter().map(|t| t.tokens.prompt_tokens).sum(),
             completion_tokens: trials.iter().map(|t| t.tokens.completion_tokens).sum(),
             cost_usd: cost,
@@ -159,7 +148,7 @@ impl Summary {
         }
     }
 
-    /// Writes `best_strategy.strat`, `best_strategy.py` (when there is a best trial) and
+    /// Writes `best_strategy.strat`, `best_strategy.py` (when a trial was promoted) and
     /// `summary.json` into the run directory; records them in `files`.
     pub fn write(&mut self, trials: &[Trial], banner: &str) -> Result<(), IterateError> {
         let write = |name: &str, text: &str| -> Result<PathBuf, IterateError> {
@@ -171,7 +160,7 @@ impl Summary {
             Ok(path)
         };
         let mut files = Vec::new();
-        if let Some(t) = best(trials, self.objective) {
+        if let Some(t) = promoted(trials, &self.rigor) {
             let code = t.code.as_deref().unwrap_or_default();
             let body: String = code
                 .lines()
@@ -182,26 +171,32 @@ impl Summary {
                 s.as_ref()
                     .map_or("n/a".to_string(), super::prompts::scores_line)
             };
+            let span = |s: &Option<Scores>| {
+                s.as_ref()
+                    .map_or(String::new(), |s| format!("{} → {}", s.start, s.end))
+            };
+            let r = &self.rigor;
             let header = format!(
-                "# Best of {} trials in {} (trial #{}, by in-sample {}).\n\
-                 # In-sample {}: {}\n# Holdout {}: {}{}\n",
+                "# Promoted from {} trials in {} (trial #{}, by {} {}).\n\
+                 # In-sample {}: {}\n# Validation {}: {}\n# Sealed holdout {}: {}\n\
+                 # Deflated Sharpe {} over N = {}; PBO {}.\n# Verdict: {}\n",
                 trials.len(),
                 self.run_dir.display(),
                 t.iteration,
+                r.selected_on,
                 self.objective.label(),
-                t.in_sample
+                span(&r.in_sample),
+                fig(&r.in_sample),
+                span(&r.validation),
+                fig(&r.validation),
+                span(&r.holdout),
+                fig(&r.holdout),
+                r.deflated.map_or("n/a".into(), |d| format!("{:.3}", d.dsr)),
+                r.trials_counted,
+                r.pbo
                     .as_ref()
-                    .map_or(String::new(), |s| format!("{} → {}", s.start, s.end)),
-                fig(&t.in_sample),
-                t.holdout
-                    .as_ref()
-                    .map_or(String::new(), |s| format!("{} → {}", s.start, s.end)),
-                fig(&t.holdout),
-                if t.holdout_collapse {
-                    "\n# WARNING: the holdout Sharpe collapsed; the in-sample result is likely overfit."
-                } else {
-                    ""
-                }
+                    .map_or("n/a".into(), |p| format!("{:.2}", p.pbo)),
+                r.verdict.text,
             );
             let strat = format!("{header}{body}");
             files.push(write("best_strategy.strat", &strat)?);
@@ -228,6 +223,12 @@ impl Summary {
         write("summary.json", &format!("{json}\n"))?;
         Ok(())
     }
+}
+
+/// The promoted trial of `trials`.
+fn promoted<'a>(trials: &'a [Trial], rigor: &Rigor) -> Option<&'a Trial> {
+    let it = rigor.promoted?;
+    trials.iter().find(|t| t.iteration == it)
 }
 
 #[cfg(test)]

@@ -99,6 +99,13 @@ fn num(x: Option<f64>) -> String {
     x.map_or("n/a".into(), |v| format!("{v:.2}"))
 }
 
+fn window(name: &str, w: &Option<[String; 2]>) -> String {
+    match w {
+        Some([a, b]) => format!("{name} {a} → {b}"),
+        None => format!("no {name}"),
+    }
+}
+
 /// The summary table on stdout.
 pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
     let counts: Vec<String> = s
@@ -109,7 +116,13 @@ pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
         .collect();
     println!();
     println!("{}", s.data);
-    println!("{}", s.split);
+    println!(
+        "split: in-sample {} → {} | {} | {}",
+        s.split.in_sample[0],
+        s.split.in_sample[1],
+        window("validation", &s.split.validation),
+        window("sealed holdout", &s.split.holdout)
+    );
     println!(
         "{} trial(s): {}; {:.1}s{}",
         s.trials,
@@ -140,65 +153,65 @@ pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
     if !ranked.is_empty() {
         println!();
         println!(
-            "{:>5}  {:>8} {:>8} {:>8} {:>7}  | {:>8} {:>8}  flag",
-            "trial", "IS Shrp", "IS CAGR", "IS MDD", "trades", "HO Shrp", "HO CAGR"
+            "{:>5}  {:>8} {:>8} {:>8} {:>7}  | {:>8} {:>8}",
+            "trial", "IS Shrp", "IS CAGR", "IS MDD", "trades", "Val Shrp", "Val CAGR"
         );
         for t in ranked.iter().take(5) {
             let is = t.in_sample.clone().unwrap_or_default();
-            let ho = t.holdout.clone().unwrap_or_default();
+            let val = t.validation.clone().unwrap_or_default();
             println!(
-                "{:>5}  {:>8} {:>8} {:>8} {:>7}  | {:>8} {:>8}  {}",
+                "{:>5}  {:>8} {:>8} {:>8} {:>7}  | {:>8} {:>8}",
                 format!("#{}", t.iteration),
                 num(is.sharpe),
                 pct(is.cagr),
                 pct(is.max_drawdown),
                 is.trades,
-                num(ho.sharpe),
-                pct(ho.cagr),
-                if t.holdout_collapse {
-                    "holdout collapse"
-                } else {
-                    ""
-                }
+                num(val.sharpe),
+                pct(val.cagr),
             );
         }
     }
     println!();
-    match &s.best {
-        Some(b) => {
+    let r = &s.rigor;
+    match r.promoted {
+        Some(it) => {
             println!(
-                "best: trial #{} by in-sample {} = {}",
-                b.iteration,
+                "promoted: trial #{it} by {} {} (the sealed holdout was scored once, for it alone)",
+                r.selected_on,
                 s.objective.label(),
-                objective_text(s.objective, b.in_sample.as_ref())
             );
-            if let Some(is) = &b.in_sample {
-                println!("  in-sample {} → {}: {}", is.start, is.end, scores_line(is));
-            }
-            match &b.holdout {
-                Some(ho) => println!("  holdout   {} → {}: {}", ho.start, ho.end, scores_line(ho)),
-                None => println!("  holdout   none (--holdout 0)"),
-            }
-            if b.holdout_collapse {
-                println!("  WARNING: the holdout Sharpe collapsed; the in-sample result is likely overfit");
-            }
-            if s.trials > 1 {
+            let row = |name: &str, x: &Option<crate::iterate::Scores>| match x {
+                Some(x) => println!("  {name:<14} {} → {}: {}", x.start, x.end, scores_line(x)),
+                None => println!("  {name:<14} n/a"),
+            };
+            row("in-sample", &r.in_sample);
+            row("validation", &r.validation);
+            row("sealed holdout", &r.holdout);
+            if let Some(d) = r.deflated {
                 println!(
-                    "  note: the best of {} trials is biased upwards in-sample; trust the holdout",
-                    s.trials
+                    "  Deflated Sharpe {:.3} (PSR {:.3}; N = {} trials; luck alone reaches an annual Sharpe of {})",
+                    d.dsr,
+                    d.psr,
+                    r.trials_counted,
+                    num(r.expected_max_sharpe)
                 );
             }
+            println!(
+                "  PBO {}; haircut Sharpe {}; minimum backtest length {} years",
+                r.pbo.as_ref().map_or_else(
+                    || format!("n/a ({})", r.pbo_note.as_deref().unwrap_or("?")),
+                    |p| format!("{:.2} over {} trials", p.pbo, p.trials)
+                ),
+                num(r.haircut_sharpe),
+                num(r.min_backtest_years)
+            );
+            if r.holdout_collapse {
+                println!("  WARNING: the holdout Sharpe collapsed; the in-sample result is likely overfit");
+            }
         }
-        None => println!("best: none (no trial succeeded)"),
+        None => println!("promoted: none (no trial was accepted)"),
     }
-    if !s.holdout_collapses.is_empty() {
-        let list: Vec<String> = s
-            .holdout_collapses
-            .iter()
-            .map(|i| format!("#{i}"))
-            .collect();
-        println!("holdout collapses: {}", list.join(", "));
-    }
+    println!("verdict: {}", r.verdict.text);
     for f in &s.files {
         println!("wrote {}", f.display());
     }
