@@ -145,7 +145,8 @@ fn run_report_lists_the_trials() {
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
             .unwrap();
-    let best = summary["best"]["iteration"].as_u64().unwrap();
+    // The promoted trial (chosen on the validation window) is the report's best trial.
+    let best = summary["rigor"]["promoted"].as_u64().unwrap();
     assert!(html.contains(&format!("Best trial: #{best} ")));
     assert!(html.contains("id=\"source\""));
 }

@@ -93,11 +93,48 @@ impl RunReport {
             .to_string()
     }
 
-    /// The best trial: summary.json's `best`, else the ledger entry with the highest in-sample
+    /// The best trial: the promoted trial of summary.json's `rigor` (its ledger entry with the
+    /// rigor block's in-sample / validation / sealed-holdout figures, deflated Sharpe and PBO
+    /// merged in), else summary.json's `best`, else the ledger entry with the highest in-sample
     /// objective among `ok` trials.
-    pub fn best(&self) -> Option<&Value> {
+    pub fn best(&self) -> Option<Value> {
+        let rigor = self.summary.get("rigor").filter(|r| r.is_object());
+        if let Some(rigor) = rigor {
+            let promoted = rigor.get("promoted").and_then(Value::as_u64);
+            let trial = promoted.and_then(|n| {
+                self.trials
+                    .iter()
+                    .find(|t| t.get("iteration").and_then(Value::as_u64) == Some(n))
+            });
+            if let Some(trial) = trial {
+                let mut merged = trial.clone();
+                if let Some(obj) = merged.as_object_mut() {
+                    for period in ["in_sample", "validation", "holdout"] {
+                        if let Some(p) = rigor.get(period).filter(|p| p.is_object()) {
+                            obj.insert(period.to_string(), p.clone());
+                        }
+                    }
+                    let stats = [
+                        ("deflated_sharpe", &["deflated", "dsr"][..]),
+                        ("probabilistic_sharpe", &["deflated", "psr"][..]),
+                        ("pbo", &["pbo", "pbo"][..]),
+                        ("haircut_sharpe", &["haircut_sharpe"][..]),
+                    ];
+                    for (name, path) in stats {
+                        let v = f(rigor, path);
+                        if v.is_finite() {
+                            obj.insert(name.to_string(), Value::from(v));
+                        }
+                    }
+                    if let Some(v) = rigor.pointer("/verdict/text").and_then(Value::as_str) {
+                        obj.insert("verdict".to_string(), Value::from(v));
+                    }
+                }
+                return Some(merged);
+            }
+        }
         if let Some(b) = self.summary.get("best").filter(|b| b.is_object()) {
-            return Some(b);
+            return Some(b.clone());
         }
         let key = self.objective();
         self.trials
@@ -105,6 +142,16 @@ impl RunReport {
             .filter(|t| t.get("status").and_then(Value::as_str) == Some("ok"))
             .filter(|t| f(t, &["in_sample", &key]).is_finite())
             .max_by(|a, b| f(a, &["in_sample", &key]).total_cmp(&f(b, &["in_sample", &key])))
+            .cloned()
+    }
+
+    /// Which period the best trial was chosen on (`validation` for promoted runs).
+    pub fn selected_on(&self) -> String {
+        self.summary
+            .pointer("/rigor/selected_on")
+            .and_then(Value::as_str)
+            .unwrap_or("in_sample")
+            .replace('_', "-")
     }
 }
 
@@ -307,16 +354,25 @@ pub fn render(r: &RunReport) -> String {
     }
 
     // Best trial: periods side by side.
-    let best = r.best();
+    let best_owned = r.best();
+    let best = best_owned.as_ref();
     let best_iter = best.map_or(f64::NAN, |b| f(b, &["iteration"]));
     if let Some(b) = best {
         let _ = write!(
             s,
-            r#"<h2 id="best">Best trial: #{} by in-sample {}</h2><p>{}</p>"#,
+            r#"<h2 id="best">Best trial: #{} by {} {}</h2><p>{}</p>"#,
             scalar_text(b.get("iteration").unwrap_or(&Value::Null)),
+            escape(&r.selected_on()),
             escape(&objective),
             escape(text(b, "note"))
         );
+        if let Some(v) = b.get("verdict").and_then(Value::as_str) {
+            let _ = write!(
+                s,
+                r#"<p class="verdict"><strong>{}</strong></p>"#,
+                escape(v)
+            );
+        }
         let fl = flags(b);
         if !fl.is_empty() {
             s.push_str("<p>");
@@ -569,7 +625,7 @@ mod tests {
         .unwrap();
         let r = RunReport::load(dir.path()).unwrap();
         assert_eq!((r.trials.len(), r.skipped_lines), (1, 1));
-        assert_eq!(r.best().map(|b| f(b, &["iteration"])), Some(1.0));
+        assert_eq!(r.best().map(|b| f(&b, &["iteration"])), Some(1.0));
         let html = render(&r);
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;") && !html.contains("<b>x</b>"));
         assert!(html.contains("pbo flag"));
