@@ -36,18 +36,39 @@ impl<'a> Weights<'a> {
             total: 0.0,
             held_cells: 0,
         };
+        // Branch-free, with independent accumulators so the loop is not one long chain of
+        // dependent additions (it reads every cell of the position).
+        let norm = |v: f64| if v.is_nan() { 0.0 } else { v };
         for (k, col) in cols.iter().enumerate() {
-            let mut prev = 0.0;
-            for (r, &v) in col.iter().enumerate() {
-                if v.is_infinite() {
+            let (mut total, mut held, mut infinite) = ([0.0f64; 4], [0usize; 4], false);
+            let mut chunks = col.chunks_exact(4);
+            for c in &mut chunks {
+                for lane in 0..4 {
+                    let w = norm(c[lane]);
+                    infinite |= w.is_infinite();
+                    total[lane] += w.abs();
+                    held[lane] += usize::from(w != 0.0);
+                }
+            }
+            for &v in chunks.remainder() {
+                let w = norm(v);
+                infinite |= w.is_infinite();
+                total[0] += w.abs();
+                held[0] += usize::from(w != 0.0);
+            }
+            if infinite {
+                if let Some(r) = col.iter().position(|v| v.is_infinite()) {
                     return Err((k, r));
                 }
-                let w = if v.is_nan() { 0.0 } else { v };
-                scan.total += w.abs();
-                scan.held_cells += usize::from(w != 0.0);
-                if on_change {
-                    changed[r] |= w != prev;
-                    prev = w;
+            }
+            scan.total += (total[0] + total[1]) + (total[2] + total[3]);
+            scan.held_cells += held.iter().sum::<usize>();
+            if on_change {
+                if let (Some(first), Some(&v)) = (changed.first_mut(), col.first()) {
+                    *first |= norm(v) != 0.0;
+                }
+                for (c, pair) in changed[1..].iter_mut().zip(col.windows(2)) {
+                    *c |= norm(pair[1]) != norm(pair[0]);
                 }
             }
         }
