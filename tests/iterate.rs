@@ -605,4 +605,7 @@ fn ctrl_c_finishes_the_trial_in_flight_and_writes_the_summary() {
     assert_eq!(summary["trials"], n);
     assert_eq!(summary["stopped"], "interrupted (Ctrl-C)");
     assert!(String::from_utf8_lossy(&out.stdout).contains("stopped: interrupted"));
+    // The run's HTML report is written at the end, even after Ctrl-C.
+    let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    assert!(html.contains("id=\"trials-table\""));
 }

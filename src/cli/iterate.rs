@@ -506,10 +506,20 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         stopped,
     );
     summary.write(&trials, &data.banner())?;
+    // The run's HTML report (`dsl-engine report RUN_DIR` renders the same page again).
+    let report_path = dir.join("report.html");
+    let report = crate::report::run::RunReport::load(&dir)
+        .map(|r| crate::report::run::render(&r))
+        .map_err(anyhow::Error::from)
+        .and_then(|html| std::fs::write(&report_path, html).map_err(anyhow::Error::from));
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print_summary(&summary, &trials);
+        match &report {
+            Ok(()) => println!("wrote {}", report_path.display()),
+            Err(e) => eprintln!("could not write {}: {e:#}", report_path.display()),
+        }
     }
     rt.shutdown_background();
     Ok(match ended {
