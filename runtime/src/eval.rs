@@ -40,6 +40,20 @@ enum Value {
 
 /// Evaluates `plan` on `inputs` (one panel per [`Plan::inputs`] entry, same order).
 pub fn evaluate(plan: &Plan, inputs: Vec<PanelData>) -> Result<PanelData, EvalError> {
+    evaluate_panel(plan, inputs).map(to_panel_data)
+}
+
+/// Like [`evaluate`], with the result already wire-encoded (a bool position as one byte per
+/// cell), as the guest returns it.
+pub fn evaluate_encoded(plan: &Plan, inputs: Vec<PanelData>) -> Result<Vec<u8>, EvalError> {
+    let p = evaluate_panel(plan, inputs)?;
+    Ok(match &p.cells {
+        Cells::Bool(b) => crate::wire::encode_flags("position", &p.dates, &p.columns, b),
+        Cells::Float(_) => crate::wire::encode(&[&to_panel_data(p)]),
+    })
+}
+
+fn evaluate_panel(plan: &Plan, inputs: Vec<PanelData>) -> Result<Panel, EvalError> {
     plan.validate()?;
     if inputs.len() != plan.inputs.len() {
         return Err(EvalError::Inputs {
@@ -96,7 +110,7 @@ pub fn evaluate(plan: &Plan, inputs: Vec<PanelData>) -> Result<PanelData, EvalEr
         }
     }
     match values[plan.output].take() {
-        Some(Value::Panel(p)) => Ok(to_panel_data(p)),
+        Some(Value::Panel(p)) => Ok(p),
         _ => Err(EvalError::ScalarOutput),
     }
 }

@@ -55,10 +55,11 @@ pub fn run(plan_bytes: &[u8], data_bytes: &[u8]) -> Vec<u8> {
         Ok(p) => p,
         Err(e) => return fail("plan", e.to_string()),
     };
-    match eval::evaluate(&plan, inputs) {
-        Ok(panel) => {
-            let mut out = vec![RESULT_OK];
-            out.extend(wire::encode(&[&panel]));
+    match eval::evaluate_encoded(&plan, inputs) {
+        Ok(encoded) => {
+            let mut out = Vec::with_capacity(encoded.len() + 1);
+            out.push(RESULT_OK);
+            out.extend(encoded);
             out
         }
         Err(eval::EvalError::Plan(e)) => fail("plan", e.to_string()),

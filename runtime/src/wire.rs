@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! "DSLP" u32:version u32:n_panels
-//! per panel: str:name u32:n_dates u32:n_cols i32*n_dates:dates str*n_cols:columns f64*(n_dates*n_cols)
+//! per panel: str:name u32:n_dates u32:n_cols u8:kind i32*n_dates:dates str*n_cols:columns cells
+//! kind 0: cells = f64*(n_dates*n_cols); kind 1 (a bool panel): cells = u8*(n_dates*n_cols), 0 or 1
 //! str = u32:len + UTF-8 bytes
 //! ```
 
@@ -32,7 +33,9 @@ impl PanelData {
 }
 
 const MAGIC: &[u8; 4] = b"DSLP";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+const KIND_F64: u8 = 0;
+const KIND_FLAGS: u8 = 1;
 
 /// Why panel bytes could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -47,6 +50,8 @@ pub enum WireError {
     Utf8,
     #[error("panel {0:?} declares a size that overflows")]
     Size(String),
+    #[error("panel {0:?} has an unknown cell kind or a flag that is not 0 or 1")]
+    Kind(String),
 }
 
 /// Encodes panels.
@@ -63,6 +68,7 @@ pub fn encode(panels: &[&PanelData]) -> Vec<u8> {
         put_str(&mut out, &p.name);
         out.extend_from_slice(&(p.dates.len() as u32).to_le_bytes());
         out.extend_from_slice(&(p.columns.len() as u32).to_le_bytes());
+        out.push(KIND_F64);
         for d in &p.dates {
             out.extend_from_slice(&d.to_le_bytes());
         }
@@ -73,6 +79,27 @@ pub fn encode(panels: &[&PanelData]) -> Vec<u8> {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
+    out
+}
+
+/// Encodes one bool panel (column-major flags) compactly: one byte per cell. [`decode`] gives it
+/// back as 0/1 floats.
+pub fn encode_flags(name: &str, dates: &[i32], columns: &[String], flags: &[bool]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + dates.len() * 4 + columns.len() * 12 + flags.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    put_str(&mut out, name);
+    out.extend_from_slice(&(dates.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(columns.len() as u32).to_le_bytes());
+    out.push(KIND_FLAGS);
+    for d in dates {
+        out.extend_from_slice(&d.to_le_bytes());
+    }
+    for c in columns {
+        put_str(&mut out, c);
+    }
+    out.extend(flags.iter().map(|f| u8::from(*f)));
     out
 }
 
@@ -126,6 +153,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<PanelData>, WireError> {
         let name = r.str()?;
         let n_dates = r.u32()? as usize;
         let n_cols = r.u32()? as usize;
+        let kind = r.take(1)?[0];
         let cells = n_dates
             .checked_mul(n_cols)
             .filter(|c| c.checked_mul(8).is_some())
@@ -139,11 +167,21 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<PanelData>, WireError> {
         for _ in 0..n_cols {
             columns.push(r.str()?);
         }
-        let value_bytes = r.take(cells * 8)?;
-        let values = value_bytes
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            .collect();
+        let values = match kind {
+            KIND_F64 => r
+                .take(cells * 8)?
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                .collect(),
+            KIND_FLAGS => {
+                let flags = r.take(cells)?;
+                if flags.iter().any(|b| *b > 1) {
+                    return Err(WireError::Kind(name));
+                }
+                flags.iter().map(|b| f64::from(*b)).collect()
+            }
+            _ => return Err(WireError::Kind(name)),
+        };
         panels.push(PanelData {
             name,
             dates,
@@ -177,5 +215,13 @@ mod tests {
         let mut bad = bytes.clone();
         bad[0] = b'X';
         assert_eq!(decode(&bad), Err(WireError::Magic));
+
+        let flags = encode_flags("position", &[1, 2], &["a".into()], &[true, false]);
+        let back = decode(&flags).unwrap();
+        assert_eq!(back[0].values, vec![1.0, 0.0]);
+        let mut bad = flags.clone();
+        let last = bad.len() - 1;
+        bad[last] = 7;
+        assert!(matches!(decode(&bad), Err(WireError::Kind(_))));
     }
 }
