@@ -74,11 +74,7 @@ fn main() {
             continue;
         };
         let plan = lower(&program).plan;
-        let inputs: Vec<PanelData> = plan
-            .inputs
-            .iter()
-            .map(|k| data.load(k).expect("dataset"))
-            .collect();
+        let inputs = dsl_engine::pipeline::load_inputs(&plan, &data).expect("dataset");
         let refs: Vec<&PanelData> = inputs.iter().collect();
         let native = median(
             (0..3)

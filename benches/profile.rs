@@ -12,7 +12,7 @@ fn main() {
         .unwrap_or("examples/momentum.strat".into());
     let src = std::fs::read_to_string(&f).unwrap();
     let plan = lower(&compile(&src, &CheckContext::default()).program.unwrap()).plan;
-    let inputs: Vec<_> = plan.inputs.iter().map(|k| data.load(k).unwrap()).collect();
+    let inputs = dsl_engine::pipeline::load_inputs(&plan, &data).unwrap();
     let t = std::time::Instant::now();
     dsl_runtime::eval::evaluate(&plan, inputs).unwrap();
     eprintln!("total {:?}", t.elapsed());

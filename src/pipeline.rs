@@ -7,7 +7,7 @@ use crate::backtest::{price_keys, simulate, BacktestError, Market, SimOptions, S
 use crate::data::{DataDir, DataError};
 use crate::dsl::{compile, CheckContext, Diagnostic, PanelKind};
 use crate::metrics::{score, Metrics};
-use crate::plan::{lower, Lowered};
+use crate::plan::{lower, Lowered, Plan};
 use crate::sandbox::{Evaluation, Sandbox, SandboxError};
 
 /// The benchmark index for alpha and beta (finlab's key; a one-column panel).
@@ -100,6 +100,11 @@ pub struct Evaluated {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// The input panels of `plan`, loaded from `data` in the plan's order.
+pub fn load_inputs(plan: &Plan, data: &DataDir) -> Result<Vec<PanelData>, DataError> {
+    plan.inputs.iter().map(|k| data.load(k)).collect()
+}
+
 /// Checks `source` against `data`'s datasets, lowers it and evaluates the plan in the sandbox.
 pub fn evaluate(
     source: &str,
@@ -111,12 +116,7 @@ pub fn evaluate(
         return Err(PipelineError::Invalid(checked.diagnostics));
     };
     let lowered = lower(&program);
-    let inputs: Vec<PanelData> = lowered
-        .plan
-        .inputs
-        .iter()
-        .map(|k| data.load(k))
-        .collect::<Result<_, _>>()?;
+    let inputs = load_inputs(&lowered.plan, data)?;
     let refs: Vec<&PanelData> = inputs.iter().collect();
     let evaluation = sandbox.evaluate(&lowered.plan, &refs)?;
     Ok(Evaluated {

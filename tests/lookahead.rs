@@ -43,11 +43,7 @@ fn examples() -> &'static [Example] {
                     .program
                     .expect("examples are valid");
                 let plan = lower(&program).plan;
-                let inputs: Vec<PanelData> = plan
-                    .inputs
-                    .iter()
-                    .map(|k| data.load(k).expect("dataset"))
-                    .collect();
+                let inputs = dsl_engine::pipeline::load_inputs(&plan, &data).expect("dataset");
                 let refs: Vec<&PanelData> = inputs.iter().collect();
                 let full = sandbox()
                     .evaluate(&plan, &refs)

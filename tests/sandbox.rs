@@ -24,7 +24,7 @@ fn plan_of(source: &str) -> Plan {
 
 fn inputs(plan: &Plan) -> Vec<PanelData> {
     let data = common::data_dir();
-    plan.inputs.iter().map(|k| data.load(k).unwrap()).collect()
+    dsl_engine::pipeline::load_inputs(plan, &data).unwrap()
 }
 
 fn same(a: &PanelData, b: &PanelData) {

@@ -688,17 +688,7 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
         }
         OpId::Ffill => match &p.cells {
             Cells::Bool(_) => p.clone(),
-            Cells::Float(_) => p.map_columns(|c| {
-                let mut last = f64::NAN;
-                c.iter()
-                    .map(|x| {
-                        if !x.is_nan() {
-                            last = *x;
-                        }
-                        last
-                    })
-                    .collect()
-            }),
+            Cells::Float(_) => p.map_columns(kernels::ffill),
         },
         OpId::Abs => p.with_floats(p.floats().iter().map(|x| x.abs()).collect()),
         OpId::Log => p.with_floats(p.floats().iter().map(|x| x.ln()).collect()),
@@ -915,18 +905,7 @@ fn indicator(call: &CallArgs, prices: &[&Panel]) -> Result<Vec<Panel>, EvalError
         kept.push(like.columns[c].clone());
         let ffilled: Vec<Vec<f64>> = raw
             .iter()
-            .map(|v| {
-                let mut last = f64::NAN;
-                v[range.clone()]
-                    .iter()
-                    .map(|x| {
-                        if !x.is_nan() {
-                            last = *x;
-                        }
-                        last
-                    })
-                    .collect()
-            })
+            .map(|v| kernels::ffill(&v[range.clone()]))
             .collect();
         let x = |k: usize| ffilled[k].as_slice();
         let mut outs = match op {

@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use crate::panel::ffill_rows;
+
 /// Cells of a [`Frame`], column-major.
 #[derive(Clone, Copy)]
 pub enum Cells<'a> {
@@ -72,20 +74,6 @@ pub struct Held {
     pub dates: Vec<i32>,
     pub columns: Vec<String>,
     pub values: Vec<bool>,
-}
-
-/// For each target date, the last source row dated on or before it.
-fn ffill_rows(src: &[i32], target: &[i32]) -> Vec<Option<usize>> {
-    let mut j = 0usize;
-    target
-        .iter()
-        .map(|d| {
-            while j < src.len() && src[j] <= *d {
-                j += 1;
-            }
-            j.checked_sub(1)
-        })
-        .collect()
 }
 
 fn column_index<'a>(f: &Frame<'a>) -> HashMap<&'a str, usize> {

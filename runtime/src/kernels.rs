@@ -208,6 +208,19 @@ pub fn rolling_median(x: &[f64], window: usize, min_periods: usize) -> Vec<f64> 
     out
 }
 
+/// Missing values replaced by the last present value above (pandas `ffill`).
+pub fn ffill(x: &[f64]) -> Vec<f64> {
+    let mut last = f64::NAN;
+    x.iter()
+        .map(|v| {
+            if !v.is_nan() {
+                last = *v;
+            }
+            last
+        })
+        .collect()
+}
+
 /// The value `n` rows earlier (NaN for the first `n` rows).
 pub fn shifted(x: &[f64], n: usize) -> impl Iterator<Item = f64> + '_ {
     (0..x.len()).map(move |i| if i >= n { x[i - n] } else { f64::NAN })
