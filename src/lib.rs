@@ -7,6 +7,7 @@
 //! through [`pipeline`]. [`report`] renders backtests and runs as HTML and terminal tables.
 
 pub mod backtest;
+pub mod bench;
 pub mod calendar;
 pub mod cli;
 pub mod data;
@@ -16,6 +17,7 @@ pub mod export;
 pub mod iterate;
 pub mod llm;
 pub mod metrics;
+pub mod parallel;
 pub mod pipeline;
 pub mod plan;
 pub mod report;

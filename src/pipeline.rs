@@ -1,11 +1,14 @@
 //! One evaluation end to end: strategy text → diagnostics → plan → sandbox → backtest →
 //! metrics. Used by `dsl-engine backtest` (and later by the iterate loop).
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use dsl_runtime::wire::PanelData;
 
 use crate::backtest::{price_keys, simulate, BacktestError, Market, SimOptions, SimResult};
 use crate::data::{DataDir, DataError};
-use crate::dsl::{compile, CheckContext, Diagnostic, PanelKind};
+use crate::dsl::{check, parse, CheckContext, Diagnostic, PanelKind};
 use crate::metrics::{score, Metrics};
 use crate::plan::{lower, Lowered, Plan};
 use crate::sandbox::{Evaluation, Sandbox, SandboxError};
@@ -35,6 +38,7 @@ pub struct Backtest {
     pub metrics: Metrics,
     /// Warnings from the checker (the strategy ran).
     pub warnings: Vec<Diagnostic>,
+    pub timings: Timings,
 }
 
 /// The checker context without a data directory: the catalog's keys (and the reference data).
@@ -56,6 +60,27 @@ pub fn check_context(data: &DataDir) -> CheckContext {
     CheckContext { datasets: keys }
 }
 
+/// Where the time of one evaluation went (zero for steps that did not run).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timings {
+    /// Parsing the strategy.
+    pub parse: Duration,
+    /// Checking it.
+    pub check: Duration,
+    /// Lowering it to a plan.
+    pub plan: Duration,
+    /// Getting the input panels and the prices (from the per-process cache after the first).
+    pub load: Duration,
+    /// The sandbox, step by step.
+    pub sandbox: crate::sandbox::Stages,
+    /// The whole sandbox call (the steps above plus store set-up).
+    pub sandbox_total: Duration,
+    /// `sim()`.
+    pub backtest: Duration,
+    /// The metrics of the result.
+    pub metrics: Duration,
+}
+
 /// Backtests a position panel on `data`: loads the adjusted prices `opts` needs and the
 /// benchmark (when the data has one), simulates and scores.
 pub fn simulate_on(
@@ -63,19 +88,23 @@ pub fn simulate_on(
     data: &DataDir,
     opts: &SimOptions,
 ) -> Result<(SimResult, Metrics), PipelineError> {
+    simulate_timed(position, data, opts, &mut Timings::default())
+}
+
+/// [`simulate_on`], adding its load, backtest and metrics times to `timings`.
+pub fn simulate_timed(
+    position: &PanelData,
+    data: &DataDir,
+    opts: &SimOptions,
+    timings: &mut Timings,
+) -> Result<(SimResult, Metrics), PipelineError> {
+    let started = Instant::now();
     let keys = price_keys(opts);
-    let load = |key: Option<&str>| key.map(|k| data.load(k)).transpose();
-    let close = data.load(keys.close)?;
+    let load = |key: Option<&str>| key.map(|k| data.shared(k)).transpose();
+    let close = data.shared(keys.close)?;
     let (open, high, low) = (load(keys.open)?, load(keys.high)?, load(keys.low)?);
-    let market = Market {
-        close: &close,
-        open: open.as_ref(),
-        high: high.as_ref(),
-        low: low.as_ref(),
-    };
-    let result = simulate(position, &market, opts)?;
     // No benchmark in the data is fine (alpha/beta stay undefined); a broken one is an error.
-    let benchmark: Option<Vec<(i32, f64)>> = match data.load(BENCHMARK) {
+    let benchmark: Option<Vec<(i32, f64)>> = match data.shared(BENCHMARK) {
         Ok(b) if !b.columns.is_empty() => Some(
             b.dates
                 .iter()
@@ -86,7 +115,19 @@ pub fn simulate_on(
         Ok(_) | Err(DataError::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),
     };
+    let market = Market {
+        close: &close,
+        open: open.as_deref(),
+        high: high.as_deref(),
+        low: low.as_deref(),
+    };
+    timings.load += started.elapsed();
+    let started = Instant::now();
+    let result = simulate(position, &market, opts)?;
+    timings.backtest += started.elapsed();
+    let started = Instant::now();
     let metrics = score(&result, benchmark.as_deref());
+    timings.metrics += started.elapsed();
     Ok((result, metrics))
 }
 
@@ -98,11 +139,14 @@ pub struct Evaluated {
     pub position_kind: PanelKind,
     pub evaluation: Evaluation,
     pub warnings: Vec<Diagnostic>,
+    /// Check, plan, load and sandbox times.
+    pub timings: Timings,
 }
 
-/// The input panels of `plan`, loaded from `data` in the plan's order.
-pub fn load_inputs(plan: &Plan, data: &DataDir) -> Result<Vec<PanelData>, DataError> {
-    plan.inputs.iter().map(|k| data.load(k)).collect()
+/// The input panels of `plan` in the plan's order, read once per process (see
+/// [`DataDir::shared`]).
+pub fn load_inputs(plan: &Plan, data: &DataDir) -> Result<Vec<Arc<PanelData>>, DataError> {
+    plan.inputs.iter().map(|k| data.shared(k)).collect()
 }
 
 /// Checks `source` against `data`'s datasets, lowers it and evaluates the plan in the sandbox.
@@ -111,19 +155,47 @@ pub fn evaluate(
     data: &DataDir,
     sandbox: &Sandbox,
 ) -> Result<Evaluated, PipelineError> {
-    let checked = compile(source, &check_context(data));
+    evaluate_in(source, data, sandbox, &check_context(data))
+}
+
+/// [`evaluate`] with a checker context already built (the iterate loop and the bench reuse
+/// one instead of listing the data directory for every strategy).
+pub fn evaluate_in(
+    source: &str,
+    data: &DataDir,
+    sandbox: &Sandbox,
+    ctx: &CheckContext,
+) -> Result<Evaluated, PipelineError> {
+    let mut timings = Timings::default();
+    let mut lap = Instant::now();
+    let mut next = |d: &mut Duration| {
+        *d = lap.elapsed();
+        lap = Instant::now();
+    };
+    let parsed = parse(source);
+    next(&mut timings.parse);
+    let checked = match parsed {
+        Ok(program) => check(&program, ctx),
+        Err(d) => return Err(PipelineError::Invalid(vec![d])),
+    };
+    next(&mut timings.check);
     let Some(program) = checked.program else {
         return Err(PipelineError::Invalid(checked.diagnostics));
     };
     let lowered = lower(&program);
+    next(&mut timings.plan);
     let inputs = load_inputs(&lowered.plan, data)?;
-    let refs: Vec<&PanelData> = inputs.iter().collect();
+    next(&mut timings.load);
+    let refs: Vec<&PanelData> = inputs.iter().map(|p| p.as_ref()).collect();
     let evaluation = sandbox.evaluate(&lowered.plan, &refs)?;
+    next(&mut timings.sandbox_total);
+    timings.sandbox = evaluation.stages;
     Ok(Evaluated {
         lowered,
         position_kind: program.position_kind,
         evaluation,
         warnings: checked.diagnostics,
+        timings,
     })
 }
 
@@ -133,13 +205,19 @@ pub fn backtest(
     data: &DataDir,
     sandbox: &Sandbox,
 ) -> Result<Backtest, PipelineError> {
-    let ev = evaluate(source, data, sandbox)?;
-    let (result, metrics) = simulate_on(&ev.evaluation.position, data, &ev.lowered.sim.options)?;
+    let mut ev = evaluate(source, data, sandbox)?;
+    let (result, metrics) = simulate_timed(
+        &ev.evaluation.position,
+        data,
+        &ev.lowered.sim.options,
+        &mut ev.timings,
+    )?;
     Ok(Backtest {
         lowered: ev.lowered,
         evaluation: ev.evaluation,
         result,
         metrics,
         warnings: ev.warnings,
+        timings: ev.timings,
     })
 }

@@ -1,6 +1,27 @@
-//! The guest's exported ABI (wasm only): `dsl_alloc(len) -> ptr`, `dsl_free(ptr, len)` and
+//! The guest's exported ABI (wasm only): `dsl_alloc(len) -> ptr`, `dsl_free(ptr, len)`,
+//! `dsl_alloc_values(cells) -> ptr` and
 //! `dsl_eval(plan_ptr, plan_len, data_ptr, data_len) -> (ptr << 32 | len)` of the result buffer.
-//! Buffers are boxed byte slices so their capacity is exactly their length.
+//! Byte buffers are boxed slices so their capacity is exactly their length. Values buffers are
+//! `Vec<f64>`s kept in a table in allocation order: the host writes an input panel's values
+//! straight into one, and the panel (wire kind 2) takes it by index — copied once, not three
+//! times. Buffers not taken are freed when `dsl_eval` returns.
+
+use std::cell::RefCell;
+
+thread_local! {
+    static VALUES: RefCell<Vec<Option<Vec<f64>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Allocates a zeroed buffer of `cells` f64 for the host to write one panel's values into;
+/// the `i`-th call's buffer is values buffer `i` of the next `dsl_eval`.
+#[no_mangle]
+pub extern "C" fn dsl_alloc_values(cells: u32) -> *mut f64 {
+    let mut v = vec![0.0f64; cells as usize];
+    let ptr = v.as_mut_ptr();
+    // Moving the Vec into the table does not move its heap buffer: `ptr` stays valid.
+    VALUES.with(|t| t.borrow_mut().push(Some(v)));
+    ptr
+}
 
 /// Allocates `len` zeroed bytes for the host to write into.
 #[no_mangle]
@@ -43,7 +64,11 @@ pub unsafe extern "C" fn dsl_eval(
             data_len as usize,
         ))
     };
-    let out = crate::run(&plan, &data);
+    let mut take = |i: u32, _cells: usize| {
+        VALUES.with(|t| t.borrow_mut().get_mut(i as usize).and_then(Option::take))
+    };
+    let out = crate::run_with(&plan, &data, &mut take);
+    VALUES.with(|t| t.borrow_mut().clear());
     drop(plan);
     drop(data);
     let len = out.len() as u64;

@@ -38,6 +38,16 @@ pub struct GuestError {
 /// This is what `dsl_eval` runs inside the sandbox; natively it gives the reference answer.
 #[cfg(feature = "eval")]
 pub fn run(plan_bytes: &[u8], data_bytes: &[u8]) -> Vec<u8> {
+    run_with(plan_bytes, data_bytes, &mut |_, _| None)
+}
+
+/// [`run`] with input values handed over outside the bytes (see [`wire::decode_with`]).
+#[cfg(feature = "eval")]
+pub fn run_with(
+    plan_bytes: &[u8],
+    data_bytes: &[u8],
+    values: &mut dyn FnMut(u32, usize) -> Option<Vec<f64>>,
+) -> Vec<u8> {
     let fail = |kind: &str, message: String| {
         let err = GuestError {
             kind: kind.to_string(),
@@ -51,7 +61,7 @@ pub fn run(plan_bytes: &[u8], data_bytes: &[u8]) -> Vec<u8> {
         Ok(p) => p,
         Err(e) => return fail("plan", e.to_string()),
     };
-    let inputs = match wire::decode(data_bytes) {
+    let inputs = match wire::decode_with(data_bytes, values) {
         Ok(p) => p,
         Err(e) => return fail("plan", e.to_string()),
     };

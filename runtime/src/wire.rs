@@ -6,6 +6,9 @@
 //! "DSLP" u32:version u32:n_panels
 //! per panel: str:name u32:n_dates u32:n_cols u8:kind i32*n_dates:dates str*n_cols:columns cells
 //! kind 0: cells = f64*(n_dates*n_cols); kind 1 (a bool panel): cells = u8*(n_dates*n_cols), 0 or 1
+//! kind 2: cells = u32:index of a values buffer handed over outside these bytes (the sandbox
+//!         host writes each input's values straight into a buffer the guest allocated, so
+//!         they are copied once; see [`encode_header`] and [`decode_with`])
 //! str = u32:len + UTF-8 bytes
 //! ```
 
@@ -36,6 +39,7 @@ const MAGIC: &[u8; 4] = b"DSLP";
 const VERSION: u32 = 2;
 const KIND_F64: u8 = 0;
 const KIND_FLAGS: u8 = 1;
+const KIND_EXTERN: u8 = 2;
 
 /// Why panel bytes could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -52,6 +56,10 @@ pub enum WireError {
     Size(String),
     #[error("panel {0:?} has an unknown cell kind or a flag that is not 0 or 1")]
     Kind(String),
+    #[error(
+        "panel {0:?} refers to a values buffer that is missing, used twice or of the wrong size"
+    )]
+    Extern(String),
 }
 
 /// Encodes panels.
@@ -80,6 +88,41 @@ pub fn encode(panels: &[&PanelData]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Encodes the names, dates and columns of `panels`; panel `i`'s values are not in the bytes
+/// but in values buffer `i`, handed to [`decode_with`] separately (write them with
+/// [`write_values`]).
+pub fn encode_header(panels: &[&PanelData]) -> Vec<u8> {
+    let size: usize = panels
+        .iter()
+        .map(|p| 64 + p.dates.len() * 4 + p.columns.len() * 12)
+        .sum();
+    let mut out = Vec::with_capacity(size + 12);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(panels.len() as u32).to_le_bytes());
+    for (i, p) in panels.iter().enumerate() {
+        put_str(&mut out, &p.name);
+        out.extend_from_slice(&(p.dates.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(p.columns.len() as u32).to_le_bytes());
+        out.push(KIND_EXTERN);
+        for d in &p.dates {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        for c in &p.columns {
+            put_str(&mut out, c);
+        }
+        out.extend_from_slice(&(i as u32).to_le_bytes());
+    }
+    out
+}
+
+/// Writes `values` as little-endian f64 into `out` (which must be `8 * values.len()` bytes).
+pub fn write_values(values: &[f64], out: &mut [u8]) {
+    for (dst, v) in out.chunks_exact_mut(8).zip(values) {
+        dst.copy_from_slice(&v.to_le_bytes());
+    }
 }
 
 /// Encodes one bool panel (column-major flags) compactly: one byte per cell. [`decode`] gives it
@@ -139,6 +182,15 @@ impl<'a> Reader<'a> {
 
 /// Decodes panels written by [`encode`].
 pub fn decode(bytes: &[u8]) -> Result<Vec<PanelData>, WireError> {
+    decode_with(bytes, &mut |_, _| None)
+}
+
+/// Like [`decode`]; a panel of kind 2 takes its values from `values(index, cells)`, which
+/// must give a buffer of exactly `cells` values (else [`WireError::Extern`]).
+pub fn decode_with(
+    bytes: &[u8],
+    values: &mut dyn FnMut(u32, usize) -> Option<Vec<f64>>,
+) -> Result<Vec<PanelData>, WireError> {
     let mut r = Reader { bytes, pos: 0 };
     if r.take(4)? != MAGIC {
         return Err(WireError::Magic);
@@ -180,6 +232,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<PanelData>, WireError> {
                 }
                 flags.iter().map(|b| f64::from(*b)).collect()
             }
+            KIND_EXTERN => match values(r.u32()?, cells) {
+                Some(v) if v.len() == cells => v,
+                _ => return Err(WireError::Extern(name)),
+            },
             _ => return Err(WireError::Kind(name)),
         };
         panels.push(PanelData {

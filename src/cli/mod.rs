@@ -14,6 +14,7 @@ use crate::dsl;
 use crate::sandbox::{default_cache_dir, CacheOutcome, Limits, Sandbox};
 
 mod backtest;
+mod bench;
 mod check;
 mod data;
 mod doctor;
@@ -56,6 +57,9 @@ pub enum Command {
     Positions(positions::PositionsArgs),
     /// Backtest a position panel from an Arrow file (wide, finlab layout) with any `sim()` options.
     Sim(sim::SimArgs),
+    /// Time complete evaluations of a fixed strategy set on the full data set: per-stage
+    /// medians, evaluations per hour, peak memory (and finlab's pandas time when available).
+    Bench(bench::BenchArgs),
     /// Print the DSL reference (operators and `sim` options), generated from the registry.
     Ops,
     /// Generate, list, inspect, import and benchmark market data.
@@ -103,6 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Iterate(a) => iterate::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Report(a) => report::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Ops => {
             print!("{}", dsl::reference::markdown());
             Ok(ExitStatus::Success)

@@ -8,7 +8,9 @@ pub mod import;
 pub mod reference;
 pub mod synth;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use dsl_runtime::wire::PanelData;
 use serde::{Deserialize, Serialize};
@@ -114,6 +116,20 @@ pub fn industry_membership() -> Result<PanelData, DataError> {
 pub struct DataDir {
     pub path: PathBuf,
     pub manifest: Option<Manifest>,
+    /// Panels already read by [`DataDir::shared`], kept for the life of the process (clones of
+    /// a `DataDir` share it).
+    cache: PanelCache,
+}
+
+/// Panels read once per process and shared between evaluations (and threads).
+#[derive(Clone, Default)]
+struct PanelCache(Arc<Mutex<HashMap<String, Arc<PanelData>>>>);
+
+impl std::fmt::Debug for PanelCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |m| m.len());
+        write!(f, "PanelCache({n} panels)")
+    }
 }
 
 impl DataDir {
@@ -135,7 +151,32 @@ impl DataDir {
         Ok(DataDir {
             path: path.to_path_buf(),
             manifest,
+            cache: PanelCache::default(),
         })
+    }
+
+    /// Loads one dataset once per process: later calls (from any thread, any clone of this
+    /// `DataDir`) share the panel read first. Errors are not cached.
+    pub fn shared(&self, key: &str) -> Result<Arc<PanelData>, DataError> {
+        // A poisoned lock only means another thread panicked mid-insert; the map is still valid.
+        let cached = |c: &PanelCache| {
+            c.0.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(key)
+                .cloned()
+        };
+        if let Some(p) = cached(&self.cache) {
+            return Ok(p);
+        }
+        // Read outside the lock: two threads may read the same file once each; the first
+        // inserted wins and both get the same panel afterwards.
+        let panel = Arc::new(self.load(key)?);
+        let mut map = self
+            .cache
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(map.entry(key.to_string()).or_insert(panel).clone())
     }
 
     /// Dataset keys available here, sorted.

@@ -7,8 +7,8 @@ use crate::calendar;
 
 use super::DataError;
 
-const SECURITIES: &str = include_str!("../../datasets/securities.csv");
-const INDUSTRIES: &str = include_str!("../../datasets/industries.csv");
+pub(crate) const SECURITIES: &str = include_str!("../../datasets/securities.csv");
+pub(crate) const INDUSTRIES: &str = include_str!("../../datasets/industries.csv");
 const CALENDAR: &str = include_str!("../../datasets/calendar.csv");
 
 /// Snapshot date of the security directory (twstock 1.5.1).

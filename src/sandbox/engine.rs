@@ -75,6 +75,23 @@ pub struct Evaluation {
     pub fuel_limit: u64,
     pub peak_memory: usize,
     pub elapsed: Duration,
+    /// Where the time went.
+    pub stages: Stages,
+}
+
+/// The time of each step of one evaluation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stages {
+    /// Serialising the plan and the input panels into the wire format (host).
+    pub encode: Duration,
+    /// A fresh store and instance from the pre-linked module.
+    pub instantiate: Duration,
+    /// Copying plan and inputs into the guest's linear memory.
+    pub copy_in: Duration,
+    /// The guest: decoding its inputs and evaluating the plan.
+    pub guest: Duration,
+    /// Copying the result out and decoding it into a panel.
+    pub copy_out: Duration,
 }
 
 /// A ready-to-run sandbox: compiled guest, linker, limits and the epoch thread.
@@ -258,7 +275,14 @@ impl Sandbox {
             fuel: Some(fuel),
             ..limits.clone()
         };
-        self.evaluate_bytes(&plan.to_bytes(), &wire::encode(inputs), &limits)
+        let started = Instant::now();
+        let (plan_bytes, header) = (plan.to_bytes(), wire::encode_header(inputs));
+        let encode = started.elapsed();
+        let values: Vec<&[f64]> = inputs.iter().map(|p| p.values.as_slice()).collect();
+        let mut ev = self.evaluate_raw(&plan_bytes, &header, &values, &limits)?;
+        ev.stages.encode = encode;
+        ev.elapsed += encode;
+        Ok(ev)
     }
 
     /// Evaluates serialized plan and input bytes as they cross into the guest (the guest
@@ -270,14 +294,29 @@ impl Sandbox {
         data: &[u8],
         limits: &Limits,
     ) -> Result<Evaluation, SandboxError> {
+        self.evaluate_raw(plan_bytes, data, &[], limits)
+    }
+
+    /// The evaluation: `values[i]` is written into the guest's values buffer `i` (wire kind 2
+    /// panels of `data` refer to it).
+    fn evaluate_raw(
+        &self,
+        plan_bytes: &[u8],
+        data: &[u8],
+        values: &[&[f64]],
+        limits: &Limits,
+    ) -> Result<Evaluation, SandboxError> {
         let started = Instant::now();
+        let bytes_in = values.iter().fold(data.len(), |n, v| {
+            n.saturating_add(v.len().saturating_mul(8))
+        });
         let fuel = limits
             .fuel
-            .unwrap_or_else(|| default_fuel_for_bytes(data.len()));
+            .unwrap_or_else(|| default_fuel_for_bytes(bytes_in));
         let too_big = |n: usize| n > u32::MAX as usize || n > limits.memory_bytes;
-        if too_big(data.len()) {
+        if too_big(bytes_in) {
             return Err(SandboxError::MemoryCap {
-                peak: data.len(),
+                peak: bytes_in,
                 limit: limits.memory_bytes,
             });
         }
@@ -300,33 +339,37 @@ impl Sandbox {
         let ticks = (limits.wall.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
         store.set_epoch_deadline(ticks);
 
+        let mut stages = Stages::default();
         let result = run(
             &self.pre,
             &mut store,
             plan_bytes,
-            data,
+            (data, values),
             limits.max_result_bytes,
+            &mut stages,
         );
-        let elapsed = started.elapsed();
         let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let ctx = store.data();
         let bytes = match result {
             Ok(b) => b,
-            Err(e) => return Err(classify(e, ctx, fuel, elapsed, limits)),
+            Err(e) => return Err(classify(e, ctx, fuel, started.elapsed(), limits)),
         };
         match bytes.split_first() {
             Some((&RESULT_OK, rest)) => {
+                let decoding = Instant::now();
                 let mut panels = wire::decode(rest)
                     .map_err(|e| SandboxError::Internal(format!("the guest's result: {e}")))?;
                 let position = panels
                     .pop()
                     .ok_or_else(|| SandboxError::Internal("the guest returned no panel".into()))?;
+                stages.copy_out += decoding.elapsed();
                 Ok(Evaluation {
                     position,
                     fuel_used,
                     fuel_limit: fuel,
                     peak_memory: ctx.memory.peak,
-                    elapsed,
+                    elapsed: started.elapsed(),
+                    stages,
                 })
             }
             Some((&RESULT_ERR, rest)) => {
@@ -355,15 +398,35 @@ fn run(
     pre: &InstancePre<EvalCtx>,
     store: &mut Store<EvalCtx>,
     plan: &[u8],
-    data: &[u8],
+    (data, values): (&[u8], &[&[f64]]),
     max_result: usize,
+    stages: &mut Stages,
 ) -> Result<Vec<u8>, RunError> {
+    let mut clock = Instant::now();
+    let mut lap = || {
+        let now = Instant::now();
+        let d = now - clock;
+        clock = now;
+        d
+    };
     let instance = pre.instantiate(&mut *store)?;
     let memory = instance
         .get_memory(&mut *store, "memory")
         .ok_or(RunError::Abi("the guest exports no memory"))?;
     let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "dsl_alloc")?;
     let eval = instance.get_typed_func::<(u32, u32, u32, u32), u64>(&mut *store, "dsl_eval")?;
+    stages.instantiate = lap();
+    if !values.is_empty() {
+        let alloc_values = instance.get_typed_func::<u32, u32>(&mut *store, "dsl_alloc_values")?;
+        for v in values {
+            let ptr = alloc_values.call(&mut *store, v.len() as u32)? as usize;
+            let dst = memory
+                .data_mut(&mut *store)
+                .get_mut(ptr..ptr.saturating_add(v.len() * 8))
+                .ok_or(RunError::Abi("values buffer out of bounds"))?;
+            wire::write_values(v, dst);
+        }
+    }
     let plan_ptr = alloc.call(&mut *store, plan.len() as u32)?;
     memory
         .write(&mut *store, plan_ptr as usize, plan)
@@ -372,19 +435,23 @@ fn run(
     memory
         .write(&mut *store, data_ptr as usize, data)
         .map_err(|_| RunError::Abi("input buffer out of bounds"))?;
+    stages.copy_in = lap();
     let packed = eval.call(
         &mut *store,
         (plan_ptr, plan.len() as u32, data_ptr, data.len() as u32),
     )?;
+    stages.guest = lap();
     let (ptr, len) = ((packed >> 32) as usize, (packed & 0xFFFF_FFFF) as usize);
     if len > max_result {
         return Err(RunError::TooLarge(len));
     }
-    memory
+    let out = memory
         .data(&*store)
         .get(ptr..ptr.saturating_add(len))
         .map(<[u8]>::to_vec)
-        .ok_or(RunError::Abi("result buffer out of bounds"))
+        .ok_or(RunError::Abi("result buffer out of bounds"));
+    stages.copy_out = lap();
+    out
 }
 
 enum RunError {

@@ -101,11 +101,11 @@ def use_local_data(path: str | os.PathLike):
 
 def industry_themes():
     """`security_industry_themes` in finlab's long layout from the repository's reference data
-    (`datasets/securities.csv`, `industries.csv`): columns `stock_id` and `category`, the string
+    (`datasets/securities.csv`, `industries.csv`, or `$DSL_DATASETS_DIR`): columns `stock_id` and `category`, the string
     repr of a one-element list of the TWSE industry's name."""
     import csv
 
-    root = Path(__file__).resolve().parents[2] / "datasets"
+    root = Path(os.environ.get("DSL_DATASETS_DIR") or Path(__file__).resolve().parents[2] / "datasets")
     with open(root / "industries.csv", encoding="utf-8") as f:
         names = {row["code"]: row["name_zh"] for row in csv.DictReader(f)}
     rows = []

@@ -1,0 +1,250 @@
+//! `dsl-engine bench`: complete evaluations (parse → check → plan → data → sandbox → `sim()` →
+//! metrics) of a fixed, versioned strategy set on a data set, on one or more threads, with the
+//! time of every stage, evaluations per hour and peak memory.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::data::synth::rng::fnv1a;
+use crate::data::DataDir;
+use crate::dsl::CheckContext;
+use crate::pipeline::{self, Timings};
+use crate::sandbox::Sandbox;
+
+/// The version of the built-in strategy set; bump it when the set or any of its strategies
+/// changes, so figures from different versions are not compared by mistake.
+pub const SET_VERSION: &str = "v1";
+
+/// The built-in set: every example strategy (`examples/*.strat`, built into the binary).
+pub fn builtin_set() -> Vec<(String, String)> {
+    crate::evolve::SEEDS
+        .iter()
+        .map(|(name, text)| {
+            (
+                name.trim_end_matches(".strat").to_string(),
+                text.to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A short fingerprint of a strategy set (names and texts), printed with the figures.
+pub fn set_hash(set: &[(String, String)]) -> String {
+    let text: String = set
+        .iter()
+        .map(|(n, t)| format!("{n}\u{1}{t}\u{2}"))
+        .collect();
+    format!("{:016x}", fnv1a(text.as_bytes()))
+}
+
+/// The stages of one evaluation, in pipeline order, as `(name, time)`.
+pub fn stages(t: &Timings) -> [(&'static str, Duration); 11] {
+    [
+        ("parse", t.parse),
+        ("check", t.check),
+        ("plan", t.plan),
+        ("load", t.load),
+        ("encode", t.sandbox.encode),
+        ("instantiate", t.sandbox.instantiate),
+        ("copy_in", t.sandbox.copy_in),
+        ("guest", t.sandbox.guest),
+        ("copy_out", t.sandbox.copy_out),
+        ("backtest", t.backtest),
+        ("metrics", t.metrics),
+    ]
+}
+
+/// One complete evaluation.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub strategy: usize,
+    pub timings: Timings,
+    /// Wall time of the whole evaluation on its thread.
+    pub total: Duration,
+    /// Why it failed, if it did (a failed evaluation still counts its time).
+    pub error: Option<String>,
+}
+
+/// Evaluates strategy `index` of `set` completely.
+pub fn evaluate_one(
+    set: &[(String, String)],
+    index: usize,
+    data: &DataDir,
+    sandbox: &Sandbox,
+    ctx: &CheckContext,
+) -> Sample {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    let result = pipeline::evaluate_in(&set[index].1, data, sandbox, ctx).and_then(|mut ev| {
+        let r = pipeline::simulate_timed(
+            &ev.evaluation.position,
+            data,
+            &ev.lowered.sim.options,
+            &mut ev.timings,
+        );
+        timings = ev.timings;
+        r
+    });
+    Sample {
+        strategy: index,
+        timings,
+        total: started.elapsed(),
+        error: result.err().map(|e| format!("{e:#}")),
+    }
+}
+
+/// Medians per strategy and overall.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub set: String,
+    pub set_hash: String,
+    pub strategies: usize,
+    pub jobs: usize,
+    pub rounds: usize,
+    /// The first pass: cold panel reads included (one evaluation per strategy, one thread).
+    pub cold_ms: f64,
+    /// Wall time of the measured rounds.
+    pub wall_ms: f64,
+    pub evaluations: usize,
+    pub evaluations_per_hour: f64,
+    /// Mean wall time per evaluation across all workers (wall / evaluations).
+    pub ms_per_evaluation: f64,
+    /// Per stage: the median over all measured evaluations, in ms.
+    pub stage_median_ms: BTreeMap<String, f64>,
+    /// Per strategy: the median total and stages, in ms.
+    pub per_strategy: Vec<StrategyRow>,
+    /// Peak resident memory of the process, in MiB (Linux; `None` elsewhere).
+    pub peak_rss_mib: Option<f64>,
+    pub errors: Vec<String>,
+}
+
+/// One strategy's medians.
+#[derive(Clone, Debug, Serialize)]
+pub struct StrategyRow {
+    pub name: String,
+    pub total_ms: f64,
+    pub stage_ms: BTreeMap<String, f64>,
+    /// The position-building part (parse to copy-out), to compare with pandas.
+    pub eval_ms: f64,
+    pub backtest_ms: f64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Position-building time: everything before `sim()`.
+pub fn eval_part(t: &Timings) -> Duration {
+    t.parse + t.check + t.plan + t.load + t.sandbox_total
+}
+
+/// Peak resident set size of this process in MiB (`VmHWM`), where the OS reports it.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Runs the bench: one cold pass (panels read from disk), then `rounds` passes over the set on
+/// `jobs` threads. `progress(done, total)` is called after each measured evaluation.
+pub fn run(
+    set: &[(String, String)],
+    data: &DataDir,
+    sandbox: &Sandbox,
+    jobs: usize,
+    rounds: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Report {
+    let ctx = pipeline::check_context(data);
+    let cold = Instant::now();
+    let mut errors: Vec<String> = Vec::new();
+    for i in 0..set.len() {
+        let s = evaluate_one(set, i, data, sandbox, &ctx);
+        if let Some(e) = s.error {
+            errors.push(format!("{}: {e}", set[i].0));
+        }
+    }
+    let cold_ms = ms(cold.elapsed());
+
+    let work: Vec<usize> = (0..rounds).flat_map(|_| 0..set.len()).collect();
+    let total = work.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    let samples = crate::parallel::map_ordered(work, jobs, |i| {
+        let s = evaluate_one(set, i, data, sandbox, &ctx);
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress(n, total);
+        s
+    });
+    let wall = started.elapsed();
+
+    let mut stage_median_ms = BTreeMap::new();
+    for (k, name) in stages(&Timings::default()).iter().map(|s| s.0).enumerate() {
+        let v = samples
+            .iter()
+            .map(|s| ms(stages(&s.timings)[k].1))
+            .collect();
+        stage_median_ms.insert(name.to_string(), median(v));
+    }
+    stage_median_ms.insert(
+        "total".into(),
+        median(samples.iter().map(|s| ms(s.total)).collect()),
+    );
+    let per_strategy = set
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            let mine: Vec<&Sample> = samples.iter().filter(|s| s.strategy == i).collect();
+            let stage_ms = (0..11)
+                .map(|k| {
+                    let v = mine.iter().map(|s| ms(stages(&s.timings)[k].1)).collect();
+                    (stages(&Timings::default())[k].0.to_string(), median(v))
+                })
+                .collect();
+            StrategyRow {
+                name: name.clone(),
+                total_ms: median(mine.iter().map(|s| ms(s.total)).collect()),
+                stage_ms,
+                eval_ms: median(mine.iter().map(|s| ms(eval_part(&s.timings))).collect()),
+                backtest_ms: median(mine.iter().map(|s| ms(s.timings.backtest)).collect()),
+            }
+        })
+        .collect();
+    let evaluations = samples.len();
+    let wall_s = wall.as_secs_f64();
+    Report {
+        set: SET_VERSION.into(),
+        set_hash: set_hash(set),
+        strategies: set.len(),
+        jobs,
+        rounds,
+        cold_ms,
+        wall_ms: ms(wall),
+        evaluations,
+        evaluations_per_hour: if wall_s > 0.0 {
+            evaluations as f64 * 3600.0 / wall_s
+        } else {
+            f64::NAN
+        },
+        ms_per_evaluation: if evaluations > 0 {
+            ms(wall) / evaluations as f64
+        } else {
+            f64::NAN
+        },
+        stage_median_ms,
+        per_strategy,
+        peak_rss_mib: peak_rss_mib(),
+        errors,
+    }
+}

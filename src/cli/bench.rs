@@ -1,0 +1,270 @@
+//! `dsl-engine bench`: evaluation throughput on the full data set, stage by stage (see
+//! [`crate::bench`]), optionally next to finlab's own pandas time for the same strategies.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::ExitStatus;
+use crate::bench::{self, Report};
+use crate::export::{export, Provenance};
+use crate::sandbox::Limits;
+
+/// `dsl-engine bench [FILES...] [--jobs N] [--rounds N] [--json]`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Strategy files to time instead of the built-in set (every example strategy).
+    pub files: Vec<PathBuf>,
+    /// Data directory (default: the built-in synthetic market).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Evaluations run in parallel (default: the number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Measured passes over the set (after one cold pass that reads the panels).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Also time the same strategies in finlab (pandas) with this Python, which must have
+    /// `finlab` installed (default: `$DSL_FINLAB_PYTHON`, else the test suite's oracle venv
+    /// under `target/tmp/` when present).
+    #[arg(long)]
+    pub finlab_python: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const TIME_SCRIPT: &str = include_str!("../../tests/finlab/time_strategies.py");
+const LOCAL_DATA: &str = include_str!("../../tests/finlab/local_data.py");
+
+pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
+    let set: Vec<(String, String)> = if a.files.is_empty() {
+        bench::builtin_set()
+    } else {
+        a.files
+            .iter()
+            .map(|f| {
+                let name = f
+                    .file_stem()
+                    .map_or_else(|| f.display().to_string(), |s| s.to_string_lossy().into());
+                super::read_source(f).map(|t| (name, t))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    anyhow::ensure!(a.rounds >= 1, "--rounds must be at least 1");
+    let jobs = a.jobs.unwrap_or_else(crate::parallel::default_jobs).max(1);
+    let data = super::open_data(a.data_dir.as_deref())?;
+    let sandbox = super::sandbox(Limits::default())?;
+    let label = if a.files.is_empty() {
+        format!("built-in set {}", bench::SET_VERSION)
+    } else {
+        "custom set".to_string()
+    };
+    super::log(&data.banner());
+    super::log(&format!(
+        "bench: {label} ({} strategies, hash {}), 1 cold pass + {} round(s) on {jobs} thread(s)",
+        set.len(),
+        bench::set_hash(&set),
+        a.rounds
+    ));
+    let bar = indicatif::ProgressBar::new((set.len() * a.rounds) as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "evaluations [{bar:30}] {pos}/{len} {elapsed} (ETA {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let mut report = bench::run(&set, &data, &sandbox, jobs, a.rounds, &|done, _| {
+        bar.set_position(done as u64)
+    });
+    bar.finish_and_clear();
+    if !a.files.is_empty() {
+        report.set = "custom".into();
+    }
+    let pandas = pandas_times(a.finlab_python.as_deref(), &set, &data.path);
+
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("pandas_ms".into(), serde_json::to_value(&pandas)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", render(&report, &pandas));
+    }
+    Ok(if report.errors.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Error
+    })
+}
+
+/// The text report: per-strategy table, stage medians, throughput.
+fn render(r: &Report, pandas: &HashMap<String, f64>) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let stages: Vec<&str> = bench::stages(&Default::default())
+        .iter()
+        .map(|s| s.0)
+        .collect();
+    let short = |s: &str| match s {
+        "instantiate" => "inst".to_string(),
+        "copy_in" => "in".to_string(),
+        "copy_out" => "out".to_string(),
+        "backtest" => "sim".to_string(),
+        "metrics" => "metr".to_string(),
+        other => other.to_string(),
+    };
+    let _ = write!(out, "{:<24}", "strategy (median ms)");
+    for s in &stages {
+        let _ = write!(out, " {:>7}", short(s));
+    }
+    let _ = writeln!(out, " {:>8} {:>8} {:>7}", "total", "pandas", "eval/pd");
+    for row in &r.per_strategy {
+        let _ = write!(out, "{:<24}", row.name);
+        for s in &stages {
+            let _ = write!(
+                out,
+                " {:>7.1}",
+                row.stage_ms.get(*s).copied().unwrap_or(0.0)
+            );
+        }
+        let pd = pandas.get(&row.name).copied();
+        let _ = writeln!(
+            out,
+            " {:>8.1} {:>8} {:>7}",
+            row.total_ms,
+            pd.map_or("-".into(), |p| format!("{p:.1}")),
+            pd.map_or("-".into(), |p| format!("{:.2}×", row.eval_ms / p)),
+        );
+    }
+    let _ = write!(out, "{:<24}", "median, all evaluations");
+    for s in &stages {
+        let _ = write!(
+            out,
+            " {:>7.1}",
+            r.stage_median_ms.get(*s).copied().unwrap_or(0.0)
+        );
+    }
+    let _ = writeln!(
+        out,
+        " {:>8.1}",
+        r.stage_median_ms.get("total").copied().unwrap_or(0.0)
+    );
+    let _ = writeln!(
+        out,
+        "\n{} evaluations in {:.1} s on {} thread(s): {:.0} ms each on average, {:.0} evaluations/hour \
+         (target ≥ 10,000)",
+        r.evaluations,
+        r.wall_ms / 1e3,
+        r.jobs,
+        r.ms_per_evaluation,
+        r.evaluations_per_hour
+    );
+    let _ = writeln!(
+        out,
+        "cold pass (panels read from disk): {:.1} s for {} strategies; peak memory {}",
+        r.cold_ms / 1e3,
+        r.strategies,
+        r.peak_rss_mib
+            .map_or("unknown".into(), |m| format!("{m:.0} MiB"))
+    );
+    if pandas.is_empty() {
+        let _ = writeln!(
+            out,
+            "(pandas column: pass --finlab-python PATH or set DSL_FINLAB_PYTHON to a Python with finlab)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "pandas = finlab's FinlabDataFrame building the position with the datasets in memory \
+             (no sim); eval/pd compares it with parse..copy-out here"
+        );
+    }
+    for e in &r.errors {
+        let _ = writeln!(out, "error: {e}");
+    }
+    out
+}
+
+/// finlab's pandas time per strategy in ms (empty when no finlab Python is available or it
+/// fails; the reason is logged).
+fn pandas_times(
+    python: Option<&Path>,
+    set: &[(String, String)],
+    data_dir: &Path,
+) -> HashMap<String, f64> {
+    let python = python
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("DSL_FINLAB_PYTHON").map(PathBuf::from))
+        .or_else(|| {
+            let p = PathBuf::from("target/tmp/finlab-oracle-venv/bin/python");
+            p.is_file().then_some(p)
+        });
+    let Some(python) = python else {
+        return HashMap::new();
+    };
+    match run_pandas(&python, set, data_dir) {
+        Ok(t) => t,
+        Err(e) => {
+            super::log(&format!("pandas timing skipped: {e:#}"));
+            HashMap::new()
+        }
+    }
+}
+
+fn run_pandas(
+    python: &Path,
+    set: &[(String, String)],
+    data_dir: &Path,
+) -> anyhow::Result<HashMap<String, f64>> {
+    let dir = std::env::temp_dir().join(format!("dsl-engine-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let result = (|| {
+        std::fs::write(dir.join("time_strategies.py"), TIME_SCRIPT)?;
+        std::fs::write(dir.join("local_data.py"), LOCAL_DATA)?;
+        std::fs::write(
+            dir.join("securities.csv"),
+            crate::data::reference::SECURITIES,
+        )?;
+        std::fs::write(
+            dir.join("industries.csv"),
+            crate::data::reference::INDUSTRIES,
+        )?;
+        let mut cmd = Command::new(python);
+        cmd.env("DSL_DATASETS_DIR", &dir);
+        cmd.arg(dir.join("time_strategies.py")).arg(data_dir);
+        for (name, text) in set {
+            let ast = crate::dsl::parse(text)
+                .map_err(|d| anyhow::anyhow!("{name} does not parse: {}", d.message))?;
+            let py = dir.join(format!("{name}.py"));
+            std::fs::write(&py, export(&ast, text, &Provenance::default()))?;
+            cmd.arg(py);
+        }
+        super::log(&format!(
+            "timing the set in finlab with {}",
+            python.display()
+        ));
+        let out = cmd
+            .output()
+            .with_context(|| format!("cannot run {}", python.display()))?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{} failed: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (file, secs) = l.split_once('\t')?;
+                let s: f64 = secs.trim().parse().ok()?;
+                Some((file.trim_end_matches(".py").to_string(), s * 1e3))
+            })
+            .collect())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
