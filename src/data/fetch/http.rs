@@ -120,7 +120,7 @@ impl Http {
                 return Err(final_error(url, attempt, failure));
             }
             let wait = self.backoff(attempt, retry_after);
-            self.rt.block_on(tokio::time::sleep(wait));
+            std::thread::sleep(wait);
         }
     }
 
@@ -130,7 +130,7 @@ impl Http {
             let due = last + self.policy.interval;
             let now = Instant::now();
             if due > now {
-                self.rt.block_on(tokio::time::sleep(due - now));
+                std::thread::sleep(due - now);
             }
         }
         self.last = Some(Instant::now());

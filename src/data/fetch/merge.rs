@@ -34,7 +34,10 @@ const STOCK_KEYS: [(&str, Field); 11] = [
 
 /// Index panels (finlab keys) and the TWSE index row each one holds.
 pub const INDEX_KEYS: [(&str, &str); 2] = [
-    ("benchmark_return:發行量加權股價報酬指數", "發行量加權股價報酬指數"),
+    (
+        "benchmark_return:發行量加權股價報酬指數",
+        "發行量加權股價報酬指數",
+    ),
     ("taiex_total_index:收盤指數", "發行量加權股價指數"),
 ];
 

@@ -179,7 +179,9 @@ pub enum FetchError {
         attempts: u32,
         message: String,
     },
-    #[error("{url} answered with an error page instead of JSON ({attempts} attempt(s)): `{snippet}`")]
+    #[error(
+        "{url} answered with an error page instead of JSON ({attempts} attempt(s)): `{snippet}`"
+    )]
     ErrorPage {
         url: String,
         attempts: u32,
@@ -524,7 +526,8 @@ fn merge_pending(
     let fs = state.feeds.entry(feed.name().to_string()).or_default();
     fs.merged
         .extend(days.iter().map(|(d, _)| calendar::format(*d)));
-    fs.closed.extend(closed.iter().map(|d| calendar::format(*d)));
+    fs.closed
+        .extend(closed.iter().map(|d| calendar::format(*d)));
     let json = serde_json::to_vec_pretty(state).unwrap_or_default();
     write_atomic(&dir.join(STATE_FILE), &json)?;
     let cal = dir.join(super::feather::file_name(super::CALENDAR_KEY));

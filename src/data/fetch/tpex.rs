@@ -64,7 +64,10 @@ pub fn parse(body: &str, date: i32) -> Result<Parsed, ParseError> {
     let mut day = Day::default();
     let mut rows = 0;
     for t in tables {
-        let data = t.get("data").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        let data = t
+            .get("data")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
         if data.is_empty() {
             continue;
         }

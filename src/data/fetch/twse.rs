@@ -91,7 +91,11 @@ fn read_table<'a>(
     data: Option<&'a Value>,
     hints: Option<&'a Value>,
 ) -> Option<Table<'a>> {
-    let fields: Vec<&str> = fields?.as_array()?.iter().filter_map(Value::as_str).collect();
+    let fields: Vec<&str> = fields?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     Some(Table {
         title: title.and_then(Value::as_str).unwrap_or(""),
         fields,
