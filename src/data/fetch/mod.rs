@@ -385,6 +385,16 @@ pub fn fetch(
             parsed => Ok((parsed, body.to_string())),
         });
         let result = match answer {
+            // Before ~15:00 Taipei today's quotes are not published and the feeds answer as if
+            // closed: never remember today as closed.
+            Ok((Ok(Parsed::Closed), _)) if d >= taipei_today() => {
+                events(FetchEvent::Message(&format!(
+                    "{} {}: no data yet (quotes are published after ~15:00 Taipei); rerun later",
+                    feed.name(),
+                    calendar::format(d)
+                )));
+                Ok(())
+            }
             Ok((Ok(Parsed::NotYet), _)) => {
                 events(FetchEvent::Message(&format!(
                     "{} {}: not published yet",
