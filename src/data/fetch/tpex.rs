@@ -141,3 +141,29 @@ fn quote_row(row: &Value, width: usize, col: &[usize]) -> Result<Option<Quote>, 
         code,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::days_from_civil;
+
+    #[test]
+    fn ex_dividend_no_trade_warrants_and_dates() {
+        let date = days_from_civil(2024, 1, 5);
+        let body = r#"{"date":"20240105","stat":"ok","tables":[{"date":"113/01/05",
+          "fields":["代號","名稱","收盤","漲跌","開盤","最高","最低","均價","成交股數","成交金額(元)","成交筆數"],
+          "data":[["00687B","某債ETF","33.53","除息 ","33.58","33.58","33.43","33.48","1,836,128","61,476,746","418"],
+                  ["6544","己公司"," ---","--- ","---","---","---","13.00","12","156","1"],
+                  ["700001","某權證","1.00","+0.10","0.90","1.00","0.90","0.95","1,000","950","1"]]}]}"#;
+        let Ok(Parsed::Day(d)) = parse(body, date) else {
+            panic!()
+        };
+        assert_eq!(d.quotes.len(), 2, "warrant dropped");
+        assert_eq!((d.quotes[0].close, d.quotes[0].change), (Some(33.53), None));
+        assert_eq!((d.quotes[1].close, d.quotes[1].volume), (None, 12.0));
+        let wrong = body.replace("113/01/05", "113/01/04");
+        assert!(matches!(parse(&wrong, date), Err(ParseError::Format(_))));
+        let lots = body.replace("成交股數", "成交張數");
+        assert!(matches!(parse(&lots, date), Err(ParseError::Format(m)) if m.contains("成交股數")));
+    }
+}

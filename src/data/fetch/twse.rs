@@ -217,3 +217,58 @@ fn quote_row(row: &Value, width: usize, col: &[usize]) -> Result<Quote, String> 
         code,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::days_from_civil;
+
+    const FIELDS: &str = r#"["證券代號","證券名稱","成交股數","成交筆數","成交金額","開盤價","最高價","最低價","收盤價","漲跌(+/-)","漲跌價差","最後揭示買價","最後揭示買量","最後揭示賣價","最後揭示賣量","本益比"]"#;
+    const ROWS: &str = r#"[["5678","乙公司","98,765","1,021","123,456,789","1,250.00","1,255.00","1,230.00","1,235.00","<p style= color:green>-</p>","15.00","1,230.00","1","1,235.00","12","25.00"],
+        ["1357","丁公司","500,000","120","9,000,000","18.00","18.10","17.90","18.00","<p>X</p>","0.00","17.95","5","18.00","3","0.00"]]"#;
+
+    fn day(body: &str) -> Day {
+        match parse(body, days_from_civil(2024, 1, 5)) {
+            Ok(Parsed::Day(d)) => d,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn quotes_signs_and_legacy_keys() {
+        let body = format!(
+            r#"{{"stat":"OK","date":"20240105","tables":[{{"title":"x","hints":"單位：元、股","fields":{FIELDS},"data":{ROWS}}}]}}"#
+        );
+        let d = day(&body);
+        assert_eq!(d.quotes[0].close, Some(1235.0));
+        assert_eq!(d.quotes[0].change, Some(-15.0));
+        assert_eq!(d.quotes[1].change, None, "X: not compared");
+        // Older answers: `fields9`/`data9` instead of `tables`.
+        let legacy =
+            format!(r#"{{"stat":"OK","date":"20240105","fields9":{FIELDS},"data9":{ROWS}}}"#);
+        assert_eq!(day(&legacy).quotes, d.quotes);
+    }
+
+    #[test]
+    fn wrong_date_units_and_stats_are_errors() {
+        let date = days_from_civil(2024, 1, 5);
+        let other_day = format!(
+            r#"{{"stat":"OK","date":"20240104","tables":[{{"fields":{FIELDS},"data":{ROWS}}}]}}"#
+        );
+        assert!(
+            matches!(parse(&other_day, date), Err(ParseError::Format(m)) if m.contains("20240104"))
+        );
+        let lots = format!(
+            r#"{{"stat":"OK","date":"20240105","tables":[{{"hints":"單位：元、張","fields":{FIELDS},"data":{ROWS}}}]}}"#
+        );
+        assert!(matches!(parse(&lots, date), Err(ParseError::Format(m)) if m.contains("units")));
+        let early = r#"{"stat":"查詢日期小於93年2月11日，請重新查詢!"}"#;
+        assert!(matches!(parse(early, date), Err(ParseError::OutOfRange(_))));
+        let future = r#"{"stat":"查詢日期大於今日，請重新查詢!"}"#;
+        assert_eq!(parse(future, date), Ok(Parsed::NotYet));
+        assert!(matches!(
+            parse("<html>busy</html>", date),
+            Err(ParseError::NotJson(_))
+        ));
+    }
+}
