@@ -524,3 +524,25 @@ fn cli_fetch_resumes_and_backtests() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_unreachable_host_is_a_connect_error() {
+    // A port nobody listens on: connections are refused, as during a TWSE ban.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut opts = options(Feed::Tpex, &Server::start(twse_week), day(1, 5), day(1, 5));
+    opts.base_url = format!("http://127.0.0.1:{port}");
+    let tmp = tempfile::tempdir().unwrap();
+    let e = run(tmp.path(), &opts).unwrap_err();
+    let FetchError::Stopped { cause, .. } = &e else {
+        panic!("{e}")
+    };
+    assert!(
+        matches!(**cause, FetchError::Connect { attempts: 3, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("banned"), "{e}");
+}
