@@ -75,7 +75,9 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
             eprint!("{}", render(&diags, &source, &name));
             return Ok(ExitStatus::Failure);
         }
-        Err(e) => return Err(e).with_context(|| format!("backtesting {name}")),
+        Err(e) => {
+            return Err(e).with_context(|| format!("backtesting {name}{}", short_data_note(&data)))
+        }
     };
     if !bt.warnings.is_empty() {
         eprint!("{}", render(&bt.warnings, &source, &name));
@@ -135,6 +137,30 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
         a.json,
     )?;
     Ok(ExitStatus::Success)
+}
+
+/// A note for failed backtests on short data (e.g. a fresh `data fetch` of a few days): windows
+/// such as a 60-day average or monthly rebalancing then leave the position empty.
+fn short_data_note(data: &DataDir) -> String {
+    let path = data
+        .path
+        .join(crate::data::feather::file_name(crate::data::CALENDAR_KEY));
+    match crate::data::feather::read_dates_only(&path) {
+        Ok(d) if d.len() < 250 => format!(
+            " (the data has only {} session(s){}: too short for long windows; fetch more \
+             history)",
+            d.len(),
+            match (d.first(), d.last()) {
+                (Some(&a), Some(&b)) => format!(
+                    ", {} → {}",
+                    crate::calendar::format(a),
+                    crate::calendar::format(b)
+                ),
+                _ => String::new(),
+            }
+        ),
+        _ => String::new(),
+    }
 }
 
 /// The benchmark index as (date, level), or `None` when the data has none.

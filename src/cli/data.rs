@@ -1,6 +1,6 @@
 //! `dsl-engine data …`: generate the synthetic market (`synth`), list and inspect data sets
-//! (`list`, `show`), import a finlab cache (`import-finlab`) and time generation and loading
-//! (`bench`). Progress bars go to stderr (hidden when it is not a terminal); results to stdout.
+//! (`list`, `show`), import a finlab cache (`import-finlab`), fetch real quotes from TWSE/TPEx
+//! (`fetch`, in `data/fetch.rs`) and time generation and loading (`bench`). Progress bars go to stderr (hidden when it is not a terminal); results to stdout.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,6 +8,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
+
+mod fetch;
 
 use super::ExitStatus;
 use crate::calendar;
@@ -51,6 +53,9 @@ pub enum DataCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Fetch real whole-market daily quotes from TWSE or TPEx into a data directory: polite
+    /// (one request per --interval seconds), resumable (rerun the same command after a kill).
+    Fetch(fetch::FetchArgs),
     /// Time generating the full market and loading one full panel (warm).
     Bench {
         /// Load from this directory instead of generating a fresh market.
@@ -102,6 +107,7 @@ pub fn run(a: DataArgs) -> anyhow::Result<ExitStatus> {
             rows,
         } => show(&key, data_dir.as_deref(), rows),
         DataCommand::ImportFinlab { dir, out } => import(&dir, out),
+        DataCommand::Fetch(f) => fetch::run(f),
         DataCommand::Bench { data_dir, key } => bench(data_dir, &key),
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod feather;
+pub mod fetch;
 pub mod import;
 pub mod reference;
 pub mod synth;
