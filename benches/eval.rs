@@ -74,7 +74,11 @@ fn main() {
             continue;
         };
         let plan = lower(&program).plan;
-        let inputs = dsl_engine::pipeline::load_inputs(&plan, &data).expect("dataset");
+        let inputs: Vec<PanelData> = dsl_engine::pipeline::load_inputs(&plan, &data)
+            .expect("dataset")
+            .into_iter()
+            .map(std::sync::Arc::unwrap_or_clone)
+            .collect();
         let refs: Vec<&PanelData> = inputs.iter().collect();
         let native = median(
             (0..3)

@@ -339,3 +339,56 @@ fn check_json_lists_diagnostics_with_line_and_column() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "[]");
 }
+
+#[test]
+fn bench_reports_stages_and_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.strat",
+        &format!("{HEAD}position = close > close.average(20)\nsim(position, resample=\"M\")\n"),
+    );
+    let b = write(
+        dir.path(),
+        "b.strat",
+        &format!("{HEAD}position = (close / close.shift(20)).is_largest(5)\nsim(position)\n"),
+    );
+    let out = engine()
+        .env("DSL_FINLAB_PYTHON", "/nonexistent/python")
+        .args(["bench", &a, &b, "--rounds", "2", "--jobs", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["set"], "custom");
+    assert_eq!(v["evaluations"], 4);
+    assert_eq!(v["jobs"], 2);
+    assert!(v["evaluations_per_hour"].as_f64().unwrap() > 0.0);
+    for stage in [
+        "parse", "check", "plan", "load", "copy_in", "guest", "backtest", "metrics",
+    ] {
+        assert!(v["stage_median_ms"][stage].as_f64().is_some(), "{stage}");
+    }
+    let rows = v["per_strategy"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0]["stage_ms"]["guest"].as_f64().unwrap() > 0.0);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pandas timing skipped"));
+
+    // A strategy that fails is reported, and the exit status says so.
+    let bad = write(dir.path(), "bad.strat", "position = 1 +\n");
+    let out = engine()
+        .args(["bench", &bad, "--rounds", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("error: bad"));
+}

@@ -43,7 +43,11 @@ fn examples() -> &'static [Example] {
                     .program
                     .expect("examples are valid");
                 let plan = lower(&program).plan;
-                let inputs = dsl_engine::pipeline::load_inputs(&plan, &data).expect("dataset");
+                let inputs: Vec<PanelData> = dsl_engine::pipeline::load_inputs(&plan, &data)
+                    .expect("dataset")
+                    .into_iter()
+                    .map(std::sync::Arc::unwrap_or_clone)
+                    .collect();
                 let refs: Vec<&PanelData> = inputs.iter().collect();
                 let full = sandbox()
                     .evaluate(&plan, &refs)

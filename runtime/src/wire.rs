@@ -280,4 +280,38 @@ mod tests {
         bad[last] = 7;
         assert!(matches!(decode(&bad), Err(WireError::Kind(_))));
     }
+
+    #[test]
+    fn values_handed_over_outside_the_bytes() {
+        let a = PanelData {
+            name: "a".into(),
+            dates: vec![1, 2],
+            columns: vec!["x".into()],
+            values: vec![1.5, f64::NAN],
+        };
+        let b = PanelData {
+            name: "b".into(),
+            dates: vec![1],
+            columns: vec!["x".into(), "y".into()],
+            values: vec![3.0, 4.0],
+        };
+        let header = encode_header(&[&a, &b]);
+        let mut bytes = vec![0u8; 16];
+        write_values(&a.values, &mut bytes);
+        assert_eq!(&bytes[..8], &1.5f64.to_le_bytes());
+        let mut buffers = vec![Some(a.values.clone()), Some(b.values.clone())];
+        let back = decode_with(&header, &mut |i, _| buffers.get_mut(i as usize)?.take()).unwrap();
+        assert_eq!(back[1].values, b.values);
+        assert!(back[0].get(1, 0).is_nan());
+        // Missing, reused and wrongly sized buffers are errors, never a panic.
+        assert!(matches!(decode(&header), Err(WireError::Extern(_))));
+        let mut once = vec![Some(a.values.clone())];
+        let twice = decode_with(&encode_header(&[&a, &a]), &mut |_, _| once[0].take());
+        assert!(matches!(twice, Err(WireError::Extern(_))));
+        let short = decode_with(&header, &mut |_, _| Some(vec![0.0]));
+        assert!(matches!(short, Err(WireError::Extern(_))));
+        for cut in 0..header.len() {
+            assert!(decode_with(&header[..cut], &mut |_, n| Some(vec![0.0; n])).is_err());
+        }
+    }
 }

@@ -12,7 +12,8 @@ use dsl_runtime::plan::Plan;
 use dsl_runtime::wire::{self, PanelData};
 use dsl_runtime::{GuestError, RESULT_ERR, RESULT_OK};
 use wasmtime::{
-    Caller, Config, Engine, InstancePre, Linker, Memory, OptLevel, ResourceLimiter, Store, Trap,
+    Caller, Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, OptLevel,
+    PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
 use super::cache::{load_or_compile, CacheOutcome};
@@ -110,11 +111,27 @@ impl Drop for Sandbox {
     }
 }
 
+/// Evaluations that can run at once in one process (each holds a pooled memory slot).
+pub const MAX_CONCURRENT: u32 = 32;
+/// Bytes of each pooled linear memory kept resident (zeroed with `memset`) after an evaluation
+/// instead of being returned to the OS: the next evaluation in that slot reuses the pages
+/// without a page fault per 4 KiB. Measured on the bench set: faults were ~30% of an
+/// evaluation's time with a fresh memory each time.
+pub const KEEP_RESIDENT: usize = 1 << 30;
+
 fn new_engine() -> Result<Engine, SandboxError> {
     let mut config = Config::new();
     config.consume_fuel(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(OptLevel::Speed);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_memories(MAX_CONCURRENT)
+        .total_tables(MAX_CONCURRENT)
+        .total_core_instances(MAX_CONCURRENT)
+        // The 32-bit guest can address 4 GiB; the store's limiter enforces the real cap.
+        .max_memory_size(4 << 30)
+        .linear_memory_keep_resident(KEEP_RESIDENT);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).map_err(|e| SandboxError::Internal(format!("engine: {e:#}")))
 }
 
