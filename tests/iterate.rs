@@ -139,6 +139,7 @@ fn settings(n: u32) -> RunSettings {
         objective: Objective::Sharpe,
         max_repairs: 2,
         gates: Gates::default(),
+        jobs: 1,
     }
 }
 
@@ -394,6 +395,52 @@ fn evolve_runs_offline_and_resumes_over_a_truncated_ledger() {
     hashes.sort();
     hashes.dedup();
     assert_eq!(hashes.len(), 5);
+}
+
+/// A trial without what depends on the clock or the thread it ran on.
+fn outcome(t: &Trial) -> Trial {
+    Trial {
+        started_at: String::new(),
+        finished_at: String::new(),
+        durations: Default::default(),
+        ..t.clone()
+    }
+}
+
+#[test]
+fn evolve_ledger_is_the_same_whatever_jobs_and_interruptions() {
+    let data = common::data_dir();
+    let sb = sandbox();
+    let run = |dir: &Path, n: u32, jobs: usize| {
+        let mut runner = Runner::new(
+            dir,
+            &data,
+            &sb,
+            split(&data),
+            RunSettings {
+                jobs,
+                ..settings(n)
+            },
+            Stop::new(),
+        )
+        .unwrap();
+        let mut p = EvolveProposer::new(runner.ctx.clone(), 11);
+        assert_eq!(runner.run(&mut p, &mut Silent).unwrap(), Ended::Done);
+        ledger(dir).iter().map(outcome).collect::<Vec<_>>()
+    };
+    let (one, two, cut) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let serial = run(one.path(), 6, 1);
+    let parallel = run(two.path(), 6, 2);
+    assert_eq!(serial.len(), 6);
+    assert!(serial.iter().filter(|t| t.in_sample.is_some()).count() >= 3);
+    assert_eq!(serial, parallel);
+    // Stopped in the middle of a round (after 2 of its 4 trials), then resumed with 2 jobs.
+    run(cut.path(), 2, 1);
+    assert_eq!(run(cut.path(), 6, 2), serial);
 }
 
 fn engine() -> Command {

@@ -221,6 +221,11 @@ pub struct IterateArgs {
     /// Fuel budget of one sandboxed evaluation (default: sized from the plan and the data).
     #[arg(long)]
     pub fuel: Option<u64>,
+    /// Trials evaluated in parallel [default: the number of cores]. The offline search makes
+    /// its proposals in rounds of 4 whatever this is, so a seed gives the same ledger with any
+    /// `--jobs`; with a model, each round has one proposal per job.
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
     /// Memory cap of one sandboxed evaluation, in MiB.
     #[arg(long, default_value_t = DEFAULT_MEMORY >> 20)]
     pub memory: usize,
@@ -425,6 +430,10 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         objective,
         max_repairs: a.max_repairs,
         gates,
+        jobs: a
+            .jobs
+            .unwrap_or_else(crate::parallel::default_jobs)
+            .clamp(1, crate::sandbox::MAX_CONCURRENT as usize),
     };
     let mut runner = Runner::new(&dir, &data, &sandbox, split, settings, stop.clone())?;
     let done = runner.ledger.trials.len() as u32;

@@ -111,7 +111,21 @@ pub trait Proposer {
     ) -> Result<Proposal, ProposeError>;
     /// Learns from a finished trial (also called for each ledger trial on `--resume`).
     fn observe(&mut self, _trial: &Trial, _objective: Objective) {}
+    /// Proposals per round, all made from the same history before the round is evaluated on
+    /// `jobs` threads. A deterministic proposer must not depend on `jobs` (the ledger of a seed
+    /// is then the same whatever `--jobs` is).
+    fn batch(&self, _jobs: u32) -> u32 {
+        1
+    }
+    /// Whether a resumed run should propose a cut round's earlier trials again (results
+    /// discarded) so the proposer's state is what it was: cheap, deterministic proposers only.
+    fn replays(&self) -> bool {
+        false
+    }
 }
+
+/// Proposals per round of the offline search (fixed: see [`Proposer::batch`]).
+pub const EVOLVE_BATCH: u32 = 4;
 
 fn hash_messages(messages: &[Message]) -> String {
     let text: String = messages
@@ -234,6 +248,12 @@ impl Proposer for LlmProposer {
         self.send("propose")
     }
 
+    /// A model is not deterministic anyway: one proposal per worker, so `--jobs` overlaps
+    /// their evaluations.
+    fn batch(&self, jobs: u32) -> u32 {
+        jobs
+    }
+
     fn repair(
         &mut self,
         _ctx: &ProposeContext,
@@ -298,6 +318,8 @@ impl Proposer for EvolveProposer {
                     self.seen.len()
                 ))
             })?;
+        // Children of one round must differ from each other too.
+        self.seen.insert(child.hash.clone());
         let mut note = child.note.replace('\n', " ");
         if note.chars().count() > 200 {
             note = note.chars().take(200).collect::<String>() + "…";
@@ -330,6 +352,14 @@ impl Proposer for EvolveProposer {
         // Children are checked before they are proposed; a rejection (e.g. by a stricter data
         // set) is answered with another child.
         self.propose(ctx)
+    }
+
+    fn batch(&self, _jobs: u32) -> u32 {
+        EVOLVE_BATCH
+    }
+
+    fn replays(&self) -> bool {
+        true
     }
 
     fn observe(&mut self, trial: &Trial, objective: Objective) {

@@ -15,6 +15,7 @@ use super::split::Split;
 use super::stop::Stop;
 use super::summary::{best, Objective};
 use super::{clock, IterateError};
+use crate::backtest::SimResult;
 use crate::data::{DataDir, DataError};
 use crate::dsl::fmt::canonical_hash;
 use crate::dsl::{compile, parse, render_compact, CheckContext};
@@ -48,6 +49,8 @@ pub struct RunSettings {
     pub max_repairs: u32,
     /// Novelty and quality gates.
     pub gates: Gates,
+    /// Trials evaluated in parallel (sandbox and backtest); the ledger does not depend on it.
+    pub jobs: usize,
 }
 
 /// Why the loop ended early.
@@ -150,83 +153,175 @@ impl<'a> Runner<'a> {
 
     /// Runs trials until the ledger holds `settings.iterations`, a stop is requested or the
     /// proposer fails for good. Earlier ledger trials are shown to the proposer first.
+    ///
+    /// Trials go in rounds of [`Proposer::batch`]: every proposal of a round sees the same
+    /// history (the trials of earlier rounds); the round's strategies are then evaluated on
+    /// `settings.jobs` threads, and gated, logged and appended in iteration order. Round
+    /// boundaries are fixed iteration numbers, so a run's ledger is the same whatever `jobs`
+    /// is, and a resumed run replays the proposals of a cut round before continuing it.
     pub fn run(
         &mut self,
         proposer: &mut dyn Proposer,
         reporter: &mut dyn Reporter,
     ) -> Result<Ended, IterateError> {
         let objective = self.settings.objective;
+        let jobs = self.settings.jobs.max(1);
+        let size = proposer.batch(jobs as u32).max(1);
+        let round_start = |i: u32| (i - 1) / size * size + 1;
+        let first = self.next_iteration();
+        // Trials of a cut round are observed when the round completes, as they would have been.
         for t in &self.ledger.trials {
-            proposer.observe(t, objective);
+            if t.iteration < round_start(first) {
+                proposer.observe(t, objective);
+            }
         }
         let mut llm_failures = 0;
         loop {
-            let next = self
-                .ledger
-                .trials
-                .iter()
-                .map(|t| t.iteration)
-                .max()
-                .unwrap_or(0)
-                + 1;
+            let next = self.next_iteration();
             if next > self.settings.iterations {
                 return Ok(Ended::Done);
             }
             if self.stop.is_requested() {
                 return Ok(Ended::Interrupted);
             }
-            reporter.started(next, self.settings.iterations);
-            let (trial, fatal) = match self.trial(next, proposer, reporter) {
-                Ok(t) => t,
-                Err(e) => return Ok(Ended::Failed(e.to_string())),
-            };
-            if trial.status == Some(Status::LlmError) && self.stop.is_requested() {
-                // The request was abandoned for Ctrl-C: not a trial.
-                return Ok(Ended::Interrupted);
+            let start = round_start(next);
+            let end = (start + size - 1).min(self.settings.iterations);
+            let history: Vec<Trial> = self
+                .ledger
+                .trials
+                .iter()
+                .filter(|t| t.iteration < start)
+                .cloned()
+                .collect();
+            if proposer.replays() {
+                for it in start..next {
+                    let _ = proposer.propose(&self.context(it, &history));
+                }
             }
-            self.ledger.append(&trial)?;
-            proposer.observe(&trial, objective);
-            let line = format!(
-                "trial {} {} code {}{}{}",
-                trial.iteration,
-                trial.status.map_or("?", |s| s.as_str()),
-                trial.code_hash.as_deref().unwrap_or("-"),
-                trial.in_sample.as_ref().map_or(String::new(), |s| format!(
-                    " — {}",
-                    super::prompts::scores_line(s)
-                )),
-                trial
-                    .error
-                    .as_deref()
-                    .map_or(String::new(), |e| format!(" — error: {e}"))
-            );
-            self.log(reporter, &line);
-            reporter.finished(&trial, best(&self.ledger.trials, objective));
-            if trial.status == Some(Status::LlmError) {
-                llm_failures += 1;
-                if fatal {
-                    return Ok(Ended::Failed(trial.error.clone().unwrap_or_default()));
+
+            // Propose (sequential: a proposer has state).
+            let mut round: Vec<Prepared> = Vec::new();
+            let mut ended: Option<Ended> = None;
+            for it in next..=end {
+                if self.stop.is_requested() {
+                    ended = Some(Ended::Interrupted);
+                    break;
                 }
-                if llm_failures >= MAX_LLM_FAILURES {
-                    return Ok(Ended::Failed(format!(
-                        "{llm_failures} model calls in a row failed; last: {}",
-                        trial.error.as_deref().unwrap_or("?")
-                    )));
+                reporter.started(it, self.settings.iterations);
+                match self.prepare(it, proposer, reporter, &history, &round) {
+                    Ok(p) => {
+                        let llm_error = p.trial.status == Some(Status::LlmError);
+                        if llm_error && self.stop.is_requested() {
+                            // The request was abandoned for Ctrl-C: not a trial.
+                            ended = Some(Ended::Interrupted);
+                            break;
+                        }
+                        round.push(p);
+                        if llm_error {
+                            // Let the failure count decide after it is recorded.
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        ended = Some(Ended::Failed(e.to_string()));
+                        break;
+                    }
                 }
-            } else {
-                llm_failures = 0;
+            }
+
+            // Evaluate (parallel: pure functions of the code and the data).
+            let (data, sandbox, ctx) = (self.data, self.sandbox, &self.ctx);
+            let work: Vec<Option<String>> = round.iter().map(|p| p.run.clone()).collect();
+            let computed = crate::parallel::map_ordered(work, jobs, |code| {
+                code.map(|c| compute(&c, data, sandbox, ctx))
+            });
+
+            // Gate, record and report (sequential, in iteration order).
+            let mut finished = Vec::with_capacity(round.len());
+            for (p, c) in round.into_iter().zip(computed) {
+                let (trial, fatal) = self.finish(p, c);
+                self.ledger.append(&trial)?;
+                let line = format!(
+                    "trial {} {} code {}{}{}",
+                    trial.iteration,
+                    trial.status.map_or("?", |s| s.as_str()),
+                    trial.code_hash.as_deref().unwrap_or("-"),
+                    trial.in_sample.as_ref().map_or(String::new(), |s| format!(
+                        " — {}",
+                        super::prompts::scores_line(s)
+                    )),
+                    trial
+                        .error
+                        .as_deref()
+                        .map_or(String::new(), |e| format!(" — error: {e}"))
+                );
+                self.log(reporter, &line);
+                reporter.finished(&trial, best(&self.ledger.trials, objective));
+                if trial.status == Some(Status::LlmError) {
+                    llm_failures += 1;
+                    if fatal {
+                        ended = Some(Ended::Failed(trial.error.clone().unwrap_or_default()));
+                    } else if llm_failures >= MAX_LLM_FAILURES {
+                        ended = Some(Ended::Failed(format!(
+                            "{llm_failures} model calls in a row failed; last: {}",
+                            trial.error.as_deref().unwrap_or("?")
+                        )));
+                    }
+                } else {
+                    llm_failures = 0;
+                }
+                finished.push(trial);
+            }
+            // The round is complete (or the run ends): the proposer learns from all of it.
+            let upto = finished.last().map_or(next, |t| t.iteration);
+            if upto >= end || ended.is_some() {
+                for t in self
+                    .ledger
+                    .trials
+                    .iter()
+                    .filter(|t| t.iteration >= start && t.iteration <= upto)
+                {
+                    proposer.observe(t, objective);
+                }
+            }
+            if let Some(e) = ended {
+                return Ok(e);
             }
         }
     }
 
-    /// One trial. Model failures become an `llm_error` trial; only an exhausted search is an
-    /// error.
-    fn trial(
+    /// The iteration after the last one in the ledger.
+    fn next_iteration(&self) -> u32 {
+        self.ledger
+            .trials
+            .iter()
+            .map(|t| t.iteration)
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
+    fn context<'h>(&self, iteration: u32, history: &'h [Trial]) -> ProposeContext<'h> {
+        ProposeContext {
+            iteration,
+            iterations: self.settings.iterations,
+            history,
+            best: best(history, self.settings.objective),
+            objective: self.settings.objective,
+        }
+    }
+
+    /// One trial up to its evaluation: proposal, repairs, the fallback and the duplicate check
+    /// against `history` and the earlier trials of this round. Model failures become a
+    /// finished `llm_error` trial; only an exhausted search is an error.
+    fn prepare(
         &mut self,
         iteration: u32,
         proposer: &mut dyn Proposer,
         reporter: &mut dyn Reporter,
-    ) -> Result<(Trial, bool), ProposeError> {
+        history: &[Trial],
+        round: &[Prepared],
+    ) -> Result<Prepared, ProposeError> {
         let start = Instant::now();
         let mut t = Trial {
             iteration,
@@ -235,14 +330,7 @@ impl<'a> Runner<'a> {
             model: proposer.model(),
             ..Trial::default()
         };
-        let history = self.ledger.trials.clone();
-        let ctx = ProposeContext {
-            iteration,
-            iterations: self.settings.iterations,
-            history: &history,
-            best: best(&history, self.settings.objective),
-            objective: self.settings.objective,
-        };
+        let ctx = self.context(iteration, history);
         let mut stats = CallStats::default();
         let mut durations = Durations::default();
 
@@ -251,7 +339,7 @@ impl<'a> Runner<'a> {
         let mut proposal = match first {
             Ok(p) => p,
             Err(ProposeError::Llm { error, stats: s }) => {
-                return Ok(self.llm_failed(t, error, *s, start));
+                return Ok(Prepared::done(self.llm_failed(t, error, *s, start)));
             }
             Err(e) => return Err(e),
         };
@@ -295,7 +383,7 @@ impl<'a> Runner<'a> {
                 Err(ProposeError::Llm { error, stats: s }) => {
                     merge(&mut stats, &s);
                     t.rejected_code = proposal.code.clone();
-                    return Ok(self.llm_failed(t, error, stats, start));
+                    return Ok(Prepared::done(self.llm_failed(t, error, stats, start)));
                 }
                 Err(e) => return Err(e),
             }
@@ -322,12 +410,15 @@ impl<'a> Runner<'a> {
         t.code_hash = parse(&code).ok().map(|p| canonical_hash(&p, &code));
         t.code = Some(code.clone());
         // Canonical duplicates of an earlier run strategy are not run again.
-        let earlier = history.iter().find(|h| {
-            t.status == Some(Status::Ok)
-                && t.code_hash.is_some()
-                && h.code_hash == t.code_hash
-                && h.status.is_some_and(|s| s != Status::LlmError)
-        });
+        let earlier = history
+            .iter()
+            .chain(round.iter().map(|p| &p.trial))
+            .find(|h| {
+                t.status == Some(Status::Ok)
+                    && t.code_hash.is_some()
+                    && h.code_hash == t.code_hash
+                    && h.status.is_some_and(|s| s != Status::LlmError)
+            });
         if let Some(h) = earlier {
             t.status = Some(Status::Duplicate);
             t.duplicate_of = Some(h.duplicate_of.unwrap_or(h.iteration));
@@ -336,30 +427,57 @@ impl<'a> Runner<'a> {
                  it was not run again. Try a genuinely different idea.",
                 h.iteration
             );
-        } else {
-            self.evaluate(&mut t, &code, &mut durations);
+            return Ok(Prepared {
+                trial: t,
+                run: None,
+                durations,
+                stats,
+                start,
+                fatal: false,
+            });
+        }
+        Ok(Prepared {
+            trial: t,
+            run: Some(code),
+            durations,
+            stats,
+            start,
+            fatal: false,
+        })
+    }
+
+    /// Records a prepared trial: its evaluation's split scores, gates and feedback (when it
+    /// ran), stats and times. Returns the trial and whether its model error ends the run.
+    fn finish(&mut self, p: Prepared, computed: Option<Computed>) -> (Trial, bool) {
+        let Prepared {
+            trial: mut t,
+            mut durations,
+            stats,
+            start,
+            fatal,
+            ..
+        } = p;
+        if t.status == Some(Status::LlmError) {
+            return (t, fatal);
+        }
+        if let Some(c) = computed {
+            durations.sandbox_ms = c.sandbox_ms;
+            durations.backtest_ms = c.backtest_ms;
+            t.fuel_used = c.fuel.map(|f| f.0);
+            t.fuel_limit = c.fuel.map(|f| f.1);
+            t.peak_memory_bytes = c.fuel.map(|f| f.2);
+            let code = t.code.clone().unwrap_or_default();
+            self.record(&mut t, &code, c.result);
         }
         durations.total_ms = ms(start);
         t.durations = durations;
         apply_stats(&mut t, &stats);
         t.finished_at = clock::now();
-        Ok((t, false))
+        (t, false)
     }
 
-    /// Sandbox, backtest, split scoring, gates and feedback.
-    fn evaluate(&mut self, t: &mut Trial, code: &str, durations: &mut Durations) {
-        let t_eval = Instant::now();
-        let result = pipeline::evaluate(code, self.data, self.sandbox).and_then(|ev| {
-            durations.sandbox_ms = ms(t_eval);
-            t.fuel_used = Some(ev.evaluation.fuel_used);
-            t.fuel_limit = Some(ev.evaluation.fuel_limit);
-            t.peak_memory_bytes = Some(ev.evaluation.peak_memory as u64);
-            let t_bt = Instant::now();
-            let r =
-                pipeline::simulate_on(&ev.evaluation.position, self.data, &ev.lowered.sim.options);
-            durations.backtest_ms = ms(t_bt);
-            r
-        });
+    /// Split scoring, gates and feedback of an evaluated trial.
+    fn record(&mut self, t: &mut Trial, code: &str, result: Result<SimResult, PipelineError>) {
         let prefix = if t.status == Some(Status::Fallback) {
             format!(
                 "Your proposal was still invalid after {} repair round(s) ({}), so the template \
@@ -371,7 +489,7 @@ impl<'a> Runner<'a> {
             String::new()
         };
         match result {
-            Ok((res, _metrics)) => {
+            Ok(res) => {
                 let is = self.split.in_sample(&res);
                 let cut = self.split.in_sample_end;
                 let is_curve: Vec<(i32, f64)> =
@@ -517,4 +635,63 @@ fn apply_stats(t: &mut Trial, s: &CallStats) {
     t.llm_call_log = s.log.clone();
     t.tokens = s.tokens;
     t.cost_usd = s.cost;
+}
+
+/// A trial after its proposal: finished (`run` is `None`: a model error or a duplicate) or
+/// waiting for the evaluation of `run`.
+struct Prepared {
+    trial: Trial,
+    run: Option<String>,
+    durations: Durations,
+    stats: CallStats,
+    start: Instant,
+    /// A model error that ends the run.
+    fatal: bool,
+}
+
+impl Prepared {
+    fn done((trial, fatal): (Trial, bool)) -> Prepared {
+        Prepared {
+            trial,
+            run: None,
+            durations: Durations::default(),
+            stats: CallStats::default(),
+            start: Instant::now(),
+            fatal,
+        }
+    }
+}
+
+/// What evaluating a trial's code gave (computed on a worker thread).
+struct Computed {
+    result: Result<SimResult, PipelineError>,
+    sandbox_ms: f64,
+    backtest_ms: f64,
+    /// Fuel used, fuel limit and peak guest memory, when the sandbox ran.
+    fuel: Option<(u64, u64, u64)>,
+}
+
+/// Sandbox and backtest of `code` (already checked): a pure function of the code and the data,
+/// so trials of a round can run on several threads.
+fn compute(code: &str, data: &DataDir, sandbox: &Sandbox, ctx: &CheckContext) -> Computed {
+    let t_eval = Instant::now();
+    let mut out = Computed {
+        result: Err(PipelineError::Invalid(Vec::new())),
+        sandbox_ms: 0.0,
+        backtest_ms: 0.0,
+        fuel: None,
+    };
+    out.result = pipeline::evaluate_in(code, data, sandbox, ctx).and_then(|ev| {
+        out.sandbox_ms = ms(t_eval);
+        out.fuel = Some((
+            ev.evaluation.fuel_used,
+            ev.evaluation.fuel_limit,
+            ev.evaluation.peak_memory as u64,
+        ));
+        let t_bt = Instant::now();
+        let r = pipeline::simulate_on(&ev.evaluation.position, data, &ev.lowered.sim.options);
+        out.backtest_ms = ms(t_bt);
+        r.map(|(res, _)| res)
+    });
+    out
 }

@@ -10,7 +10,7 @@ mod limits;
 use std::time::Duration;
 
 pub use cache::{default_cache_dir, CacheOutcome};
-pub use engine::{Evaluation, Sandbox, Stages, GUEST_HASH, GUEST_WASM};
+pub use engine::{Evaluation, Sandbox, Stages, GUEST_HASH, GUEST_WASM, MAX_CONCURRENT};
 pub use limits::{default_fuel, Limits, DEFAULT_MEMORY, DEFAULT_WALL};
 
 /// Why an evaluation in the sandbox failed.
