@@ -12,6 +12,10 @@ pub const SEEDS: &[(&str, &str)] = &[
         include_str!("../../examples/entry_exit_rotation.strat"),
     ),
     (
+        "factor_blend.strat",
+        include_str!("../../examples/factor_blend.strat"),
+    ),
+    (
         "high_rsi.strat",
         include_str!("../../examples/high_rsi.strat"),
     ),

