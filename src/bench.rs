@@ -17,16 +17,34 @@ use crate::sandbox::Sandbox;
 /// changes, so figures from different versions are not compared by mistake.
 pub const SET_VERSION: &str = "v1";
 
-/// The built-in set: every example strategy (`examples/*.strat`, built into the binary).
+/// The examples in the set of [`SET_VERSION`] (new examples do not join it by themselves).
+const SET: &[&str] = &[
+    "cheap_pb_trend",
+    "entry_exit_rotation",
+    "high_rsi",
+    "high_yield_turtle",
+    "industry_leaders",
+    "low_volatility_weekly",
+    "ma_cross",
+    "macd_kd",
+    "mastiff",
+    "momentum",
+    "momentum_roe",
+    "new_high",
+    "peg_revenue",
+    "quality_rank",
+    "revenue_momentum",
+    "trend_stops",
+    "twin_turbo",
+];
+
+/// The built-in set: the example strategies named in [`SET`] (built into the binary).
 pub fn builtin_set() -> Vec<(String, String)> {
     crate::evolve::SEEDS
         .iter()
-        .map(|(name, text)| {
-            (
-                name.trim_end_matches(".strat").to_string(),
-                text.to_string(),
-            )
-        })
+        .map(|(name, text)| (name.trim_end_matches(".strat"), *text))
+        .filter(|(name, _)| SET.contains(name))
+        .map(|(name, text)| (name.to_string(), text.to_string()))
         .collect()
 }
 
