@@ -588,7 +588,9 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
         OpId::Average => {
             let n = call.size("n")?.unwrap_or(1);
             // finlab: average(n) = rolling(n, min_periods=floor(n/2)).mean() (§5.3).
-            p.map_columns(|c| kernels::rolling_sum_mean(c, n, n / 2, true))
+            p.map_panel(|x, rows, out| {
+                kernels::rolling_sum_mean_panel(x, rows, n, n / 2, true, out)
+            })
         }
         OpId::RollingMean
         | OpId::RollingSum
@@ -598,14 +600,19 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
         | OpId::RollingMedian => {
             let w = call.size("window")?.unwrap_or(1);
             let m = call.size("min_periods")?.unwrap_or(w);
-            p.map_columns(|c| match op {
-                OpId::RollingMean => kernels::rolling_sum_mean(c, w, m, true),
-                OpId::RollingSum => kernels::rolling_sum_mean(c, w, m, false),
-                OpId::RollingStd => kernels::rolling_std(c, w, m),
-                OpId::RollingMax => kernels::rolling_extreme(c, w, m, true),
-                OpId::RollingMin => kernels::rolling_extreme(c, w, m, false),
-                _ => kernels::rolling_median(c, w, m),
-            })
+            if matches!(op, OpId::RollingMean | OpId::RollingSum) {
+                let mean = op == OpId::RollingMean;
+                p.map_panel(|x, rows, out| {
+                    kernels::rolling_sum_mean_panel(x, rows, w, m, mean, out)
+                })
+            } else {
+                p.map_columns(|c| match op {
+                    OpId::RollingStd => kernels::rolling_std(c, w, m),
+                    OpId::RollingMax => kernels::rolling_extreme(c, w, m, true),
+                    OpId::RollingMin => kernels::rolling_extreme(c, w, m, false),
+                    _ => kernels::rolling_median(c, w, m),
+                })
+            }
         }
         OpId::Shift => shift(p, call.size("periods")?.unwrap_or(1)),
         OpId::PctChange | OpId::Diff => {
@@ -648,8 +655,9 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
         OpId::Rank => {
             let pct = call.flag("pct")?;
             let asc = call.flag("ascending")?;
-            let method = call.text("method")?.to_string();
-            p.map_rows(|row, out| kernels::rank_row(row, &method, asc, pct, out))
+            let method = kernels::RankMethod::parse(call.text("method")?);
+            let mut keys = Vec::with_capacity(p.columns.len());
+            p.map_rows(|row, out| kernels::rank_row_with(row, method, asc, pct, out, &mut keys))
         }
         OpId::QuantileRow => {
             let q = call.float("c")?.unwrap_or(0.5);

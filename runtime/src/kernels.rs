@@ -16,39 +16,89 @@ fn kahan(sum: &mut f64, comp: &mut f64, v: f64) {
 /// compensations for added and removed values, removals first, and a window of identical values
 /// reported exactly (pandas' `num_consecutive_same_value`).
 pub fn rolling_sum_mean(x: &[f64], window: usize, min_periods: usize, mean: bool) -> Vec<f64> {
-    let minp = min_periods.max(1);
     let mut out = vec![f64::NAN; x.len()];
-    let (mut sum, mut comp_add, mut comp_rem, mut nobs) = (0.0f64, 0.0f64, 0.0f64, 0usize);
-    let (mut prev, mut same) = (x.first().copied().unwrap_or(f64::NAN), 0usize);
-    for i in 0..x.len() {
-        if i >= window {
-            let old = x[i - window];
-            if !old.is_nan() {
-                nobs -= 1;
-                kahan(&mut sum, &mut comp_rem, -old);
+    rolling_sum_mean_panel(x, x.len(), window, min_periods, mean, &mut out);
+    out
+}
+
+/// [`rolling_sum_mean`] of every column of a column-major panel of `rows` rows, into `out`.
+/// Four columns advance together: each column's Kahan steps are a chain of dependent adds, and
+/// interleaving independent chains lets the CPU overlap them (the results are the same bits).
+pub fn rolling_sum_mean_panel(
+    x: &[f64],
+    rows: usize,
+    window: usize,
+    min_periods: usize,
+    mean: bool,
+    out: &mut [f64],
+) {
+    const LANES: usize = 4;
+    if rows == 0 {
+        return;
+    }
+    let minp = min_periods.max(1);
+    let cols = x.len() / rows;
+    let mut c0 = 0;
+    while c0 < cols {
+        let lanes = LANES.min(cols - c0);
+        let mut st = [SumMean::default(); LANES];
+        for (l, s) in st.iter_mut().enumerate().take(lanes) {
+            s.prev = x[(c0 + l) * rows];
+        }
+        for i in 0..rows {
+            for l in 0..lanes {
+                let col = (c0 + l) * rows;
+                let old = if i >= window {
+                    x[col + i - window]
+                } else {
+                    f64::NAN
+                };
+                out[col + i] = st[l].step(old, x[col + i], minp, mean);
             }
         }
-        let v = x[i];
+        c0 += lanes;
+    }
+}
+
+/// The running state of [`rolling_sum_mean`] for one column.
+#[derive(Clone, Copy, Default)]
+struct SumMean {
+    sum: f64,
+    comp_add: f64,
+    comp_rem: f64,
+    nobs: usize,
+    prev: f64,
+    same: usize,
+}
+
+impl SumMean {
+    /// Removes `old` (NaN: nothing leaves the window), adds `v`, and returns the window's value.
+    #[inline(always)]
+    fn step(&mut self, old: f64, v: f64, minp: usize, mean: bool) -> f64 {
+        if !old.is_nan() {
+            self.nobs -= 1;
+            kahan(&mut self.sum, &mut self.comp_rem, -old);
+        }
         if !v.is_nan() {
-            nobs += 1;
-            kahan(&mut sum, &mut comp_add, v);
-            if v == prev {
-                same += 1;
+            self.nobs += 1;
+            kahan(&mut self.sum, &mut self.comp_add, v);
+            if v == self.prev {
+                self.same += 1;
             } else {
-                same = 1;
+                self.same = 1;
             }
-            prev = v;
+            self.prev = v;
         }
-        if nobs >= minp {
-            out[i] = match (mean, same >= nobs) {
-                (true, true) => prev,
-                (true, false) => sum / nobs as f64,
-                (false, true) => prev * nobs as f64,
-                (false, false) => sum,
-            };
+        if self.nobs < minp {
+            return f64::NAN;
+        }
+        match (mean, self.same >= self.nobs) {
+            (true, true) => self.prev,
+            (true, false) => self.sum / self.nobs as f64,
+            (false, true) => self.prev * self.nobs as f64,
+            (false, false) => self.sum,
         }
     }
-    out
 }
 
 /// State of pandas' online variance (Welford with Kahan compensation).
@@ -139,39 +189,50 @@ pub fn rolling_std(x: &[f64], window: usize, min_periods: usize) -> Vec<f64> {
     out
 }
 
-/// pandas `rolling(window, min_periods).max()` (or `.min()`), a monotonic deque skipping NaN.
+/// pandas `rolling(window, min_periods).max()` (or `.min()`) over the valid values.
+///
+/// Branch-free (van Herk / Gil-Werman): cut the column into blocks of `window` values; the
+/// extreme of a window is the extreme of the suffix of the block it starts in and the prefix of
+/// the block it ends in. NaN counts as −∞ (+∞ for min), which never wins over a valid value; a
+/// window with fewer than `min_periods` valid values is NaN.
 pub fn rolling_extreme(x: &[f64], window: usize, min_periods: usize, max: bool) -> Vec<f64> {
     let minp = min_periods.max(1);
-    let mut out = vec![f64::NAN; x.len()];
-    let mut dq: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    let n = x.len();
+    let w = window.max(1);
+    let (empty, pick): (f64, fn(f64, f64) -> f64) = if max {
+        (f64::NEG_INFINITY, f64::max)
+    } else {
+        (f64::INFINITY, f64::min)
+    };
+    let val = |v: f64| if v.is_nan() { empty } else { v };
+    let mut prefix = vec![empty; n];
+    let mut suffix = vec![empty; n];
+    for b in (0..n).step_by(w) {
+        let e = (b + w).min(n);
+        let mut acc = empty;
+        for i in b..e {
+            acc = pick(acc, val(x[i]));
+            prefix[i] = acc;
+        }
+        let mut acc = empty;
+        for i in (b..e).rev() {
+            acc = pick(acc, val(x[i]));
+            suffix[i] = acc;
+        }
+    }
+    let mut out = prefix;
     let mut nobs = 0usize;
-    for i in 0..x.len() {
-        let v = x[i];
-        if !v.is_nan() {
-            nobs += 1;
-            while let Some(&b) = dq.back() {
-                let worse = if max { x[b] <= v } else { x[b] >= v };
-                if worse {
-                    dq.pop_back();
-                } else {
-                    break;
-                }
-            }
-            dq.push_back(i);
+    for i in 0..n {
+        nobs += usize::from(!x[i].is_nan());
+        if i >= w {
+            nobs -= usize::from(!x[i - w].is_nan());
         }
-        if i >= window {
-            if !x[i - window].is_nan() {
-                nobs -= 1;
-            }
-            while dq.front().is_some_and(|&f| f + window <= i) {
-                dq.pop_front();
-            }
-        }
-        if nobs >= minp {
-            if let Some(&f) = dq.front() {
-                out[i] = x[f];
-            }
-        }
+        let m = if i + 1 >= w {
+            pick(suffix[i + 1 - w], out[i])
+        } else {
+            out[i]
+        };
+        out[i] = if nobs >= minp { m } else { f64::NAN };
     }
     out
 }
@@ -226,51 +287,93 @@ pub fn shifted(x: &[f64], n: usize) -> impl Iterator<Item = f64> + '_ {
     (0..x.len()).map(move |i| if i >= n { x[i - n] } else { f64::NAN })
 }
 
+/// pandas' tie methods of `rank`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RankMethod {
+    Average,
+    Min,
+    Max,
+    First,
+    Dense,
+}
+
+impl RankMethod {
+    /// From pandas' name (`average` for anything unknown; the checker allows only the five).
+    pub fn parse(name: &str) -> RankMethod {
+        match name {
+            "min" => RankMethod::Min,
+            "max" => RankMethod::Max,
+            "first" => RankMethod::First,
+            "dense" => RankMethod::Dense,
+            _ => RankMethod::Average,
+        }
+    }
+}
+
 /// Per-row rank of the valid values (pandas `rank(axis=1, method, ascending, pct)`, NaN kept).
 pub fn rank_row(row: &[f64], method: &str, ascending: bool, pct: bool, out: &mut [f64]) {
-    let mut idx: Vec<usize> = (0..row.len()).filter(|&c| !row[c].is_nan()).collect();
-    for o in out.iter_mut() {
-        *o = f64::NAN;
-    }
-    let n = idx.len();
-    if n == 0 {
-        return;
-    }
-    // Stable sort: equal values keep column order (pandas' 'first' uses order of appearance).
-    idx.sort_by(|&a, &b| {
-        // -0.0 and 0.0 are equal (a tie), as in pandas; NaNs were filtered out above.
-        let o = row[a]
-            .partial_cmp(&row[b])
-            .unwrap_or(std::cmp::Ordering::Equal);
-        if ascending {
-            o
-        } else {
-            o.reverse()
-        }
-    });
+    rank_row_with(
+        row,
+        RankMethod::parse(method),
+        ascending,
+        pct,
+        out,
+        &mut Vec::new(),
+    );
+}
+
+/// [`rank_row`] with a reusable scratch buffer (one per panel, not one per row).
+pub fn rank_row_with(
+    row: &[f64],
+    method: RankMethod,
+    ascending: bool,
+    pct: bool,
+    out: &mut [f64],
+    keys: &mut Vec<(f64, u32)>,
+) {
+    out.fill(f64::NAN);
+    // Sort (key, column) pairs: the key is the value (negated when descending) with -0.0 made
+    // 0.0 (a tie, as in pandas); the column breaks ties, so equal values keep column order
+    // (pandas' 'first' is order of appearance). NaNs are left out.
+    keys.clear();
+    keys.extend(
+        row.iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_nan())
+            .map(|(c, &v)| {
+                let k = if ascending { v } else { -v };
+                (k + 0.0, c as u32)
+            }),
+    );
+    keys.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let n = keys.len();
     let mut dense = 0.0;
     let mut i = 0;
     while i < n {
         let mut j = i;
-        while j + 1 < n && row[idx[j + 1]] == row[idx[i]] {
+        while j + 1 < n && keys[j + 1].0 == keys[i].0 {
             j += 1;
         }
         dense += 1.0;
-        for (k, &c) in idx.iter().enumerate().take(j + 1).skip(i) {
-            out[c] = match method {
-                "min" => (i + 1) as f64,
-                "max" => (j + 1) as f64,
-                "first" => (k + 1) as f64,
-                "dense" => dense,
-                _ => (i + j + 2) as f64 / 2.0,
+        for (k, &(_, c)) in keys[i..=j].iter().enumerate() {
+            out[c as usize] = match method {
+                RankMethod::Min => (i + 1) as f64,
+                RankMethod::Max => (j + 1) as f64,
+                RankMethod::First => (i + k + 1) as f64,
+                RankMethod::Dense => dense,
+                RankMethod::Average => (i + j + 2) as f64 / 2.0,
             };
         }
         i = j + 1;
     }
-    if pct {
-        let denom = if method == "dense" { dense } else { n as f64 };
-        for &c in &idx {
-            out[c] /= denom;
+    if pct && n > 0 {
+        let denom = if method == RankMethod::Dense {
+            dense
+        } else {
+            n as f64
+        };
+        for &(_, c) in keys.iter() {
+            out[c as usize] /= denom;
         }
     }
 }
@@ -315,6 +418,51 @@ mod tests {
         assert!(sd[1].is_nan());
         assert_eq!(sd[2], 0.0);
         assert!((sd[3] - (4.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rolling_extreme_matches_a_window_scan() {
+        // A fixed pseudo-random column with NaN runs, ties and signed zeros.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let x: Vec<f64> = (0..300)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                match state % 11 {
+                    0 | 1 => f64::NAN,
+                    2 => 0.0,
+                    3 => -0.0,
+                    k => (k as f64 - 6.0) * 1.5,
+                }
+            })
+            .collect();
+        for w in 1..12 {
+            for minp in 1..=w {
+                for max in [true, false] {
+                    let got = rolling_extreme(&x, w, minp, max);
+                    for i in 0..x.len() {
+                        let win: Vec<f64> = x[(i + 1).saturating_sub(w)..=i]
+                            .iter()
+                            .copied()
+                            .filter(|v| !v.is_nan())
+                            .collect();
+                        let want = if win.len() < minp {
+                            f64::NAN
+                        } else if max {
+                            win.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                        } else {
+                            win.iter().copied().fold(f64::INFINITY, f64::min)
+                        };
+                        assert!(
+                            got[i] == want || (got[i].is_nan() && want.is_nan()),
+                            "w {w} minp {minp} max {max} i {i}: {} vs {want}",
+                            got[i]
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -86,42 +86,52 @@ impl Panel {
         self.with_floats(out)
     }
 
-    /// Applies `f` to every row; `f` reads the row's values and writes the row's outputs.
-    pub fn map_rows(&self, f: impl Fn(&[f64], &mut [f64])) -> Panel {
+    /// A float panel of the same shape computed by `f` from the whole column-major value array:
+    /// `f(values, rows, out)` writes every cell of `out`.
+    pub fn map_panel(&self, f: impl FnOnce(&[f64], usize, &mut [f64])) -> Panel {
         let v = self.floats();
-        let (n, k) = (self.rows(), self.columns.len());
         let mut out = vec![f64::NAN; v.len()];
-        let (mut row, mut res) = (vec![0.0; k], vec![0.0; k]);
-        for r in 0..n {
-            for c in 0..k {
-                row[c] = v[c * n + r];
-            }
-            f(&row, &mut res);
-            for c in 0..k {
-                out[c * n + r] = res[c];
-            }
-        }
+        f(&v, self.rows(), &mut out);
         self.with_floats(out)
     }
 
-    /// The cells row-major (`out[r * columns + c]`), for row-wise kernels: a tiled transpose.
-    pub fn row_major(&self) -> Vec<f64> {
-        let v = self.floats();
+    /// Applies `f` to every row; `f` reads the row's values and writes the row's outputs. The
+    /// panel is transposed to rows once (in cache-sized tiles) and back, rather than gathering
+    /// each row with a stride of a whole column.
+    pub fn map_rows(&self, mut f: impl FnMut(&[f64], &mut [f64])) -> Panel {
         let (n, k) = (self.rows(), self.columns.len());
-        let mut out = vec![0.0; v.len()];
-        // In tiles, so both sides stay in cache.
-        const TILE: usize = 64;
-        for c0 in (0..k).step_by(TILE) {
-            for r0 in (0..n).step_by(TILE) {
-                for c in c0..(c0 + TILE).min(k) {
-                    for r in r0..(r0 + TILE).min(n) {
-                        out[r * k + c] = v[c * n + r];
-                    }
+        let rows = self.row_major();
+        let mut res = vec![f64::NAN; rows.len()];
+        if k > 0 {
+            for (row, out) in rows.chunks_exact(k).zip(res.chunks_exact_mut(k)) {
+                f(row, out);
+            }
+        }
+        self.with_floats(transpose(&res, k, n))
+    }
+
+    /// The values row by row (`out[r * columns + c]`).
+    pub fn row_major(&self) -> Vec<f64> {
+        transpose(&self.floats(), self.rows(), self.columns.len())
+    }
+}
+
+/// `v` holds `outer` runs of `inner` values; the result holds `inner` runs of `outer` values
+/// (a column-major panel of `n` rows and `k` columns is `transpose(v, n, k)` row-major).
+/// In tiles, so both sides stay in cache.
+pub fn transpose(v: &[f64], inner: usize, outer: usize) -> Vec<f64> {
+    let mut out = vec![0.0; v.len()];
+    const TILE: usize = 64;
+    for o0 in (0..outer).step_by(TILE) {
+        for i0 in (0..inner).step_by(TILE) {
+            for o in o0..(o0 + TILE).min(outer) {
+                for i in i0..(i0 + TILE).min(inner) {
+                    out[i * outer + o] = v[o * inner + i];
                 }
             }
         }
-        out
     }
+    out
 }
 
 /// For each target date, the last source row dated on or before it.
