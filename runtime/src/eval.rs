@@ -642,11 +642,20 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
         }
         OpId::Sustain => {
             let w = call.size("nwindow")?.unwrap_or(1);
-            let need = call.size("nsatisfy")?.unwrap_or(w) as f64;
+            let need = call.size("nsatisfy")?.unwrap_or(w);
+            if let Cells::Bool(b) = &p.cells {
+                // A count of true cells in the window: exact, no float sums.
+                return Ok(Value::Panel(p.with_bools(kernels::sustain_bools(
+                    b,
+                    p.rows(),
+                    w,
+                    need,
+                ))));
+            }
             let sums = p
                 .map_columns(|c| kernels::rolling_sum_mean(c, w, w, false))
                 .floats();
-            p.with_bools(sums.iter().map(|s| *s >= need).collect())
+            p.with_bools(sums.iter().map(|s| *s >= need as f64).collect())
         }
         OpId::IsLargest | OpId::IsSmallest => {
             let n = call.size("n")?.unwrap_or(1);

@@ -101,6 +101,28 @@ impl SumMean {
     }
 }
 
+/// finlab `sustain(window, need)` of a column-major bool panel of `rows` rows: true where at
+/// least `need` of the last `window` cells are true and the window is full (pandas'
+/// `rolling(window).sum() >= need`, whose first `window - 1` rows are NaN, hence false).
+pub fn sustain_bools(b: &[bool], rows: usize, window: usize, need: usize) -> Vec<bool> {
+    let mut out = vec![false; b.len()];
+    if rows == 0 {
+        return out;
+    }
+    let w = window.max(1);
+    for (col, dst) in b.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
+        let mut count = 0usize;
+        for i in 0..rows {
+            count += usize::from(col[i]);
+            if i >= w {
+                count -= usize::from(col[i - w]);
+            }
+            dst[i] = i + 1 >= w && count >= need;
+        }
+    }
+    out
+}
+
 /// State of pandas' online variance (Welford with Kahan compensation).
 #[derive(Default)]
 struct Welford {
