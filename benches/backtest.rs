@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use dsl_engine::backtest::{simulate, Frequency, Market, Resample, SimOptions};
+use dsl_engine::backtest::{simulate, Frequency, Market, Resample, SimOptions, SimResult};
 use dsl_engine::data::synth::rng::Rng;
 use dsl_runtime::wire::PanelData;
 
@@ -91,6 +91,45 @@ fn above_mean(close: &PanelData) -> PanelData {
     }
 }
 
+/// FNV-1a over the bits of the curve, the trades and the exposure: a change in any result shows
+/// up as a different fingerprint (speed work must leave it unchanged).
+fn fingerprint(r: &SimResult) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |x: u64| {
+        for b in x.to_le_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for &(d, v) in &r.creturn {
+        eat(d as u64);
+        eat(v.to_bits());
+    }
+    for t in &r.trades {
+        for b in t.stock.bytes() {
+            eat(u64::from(b));
+        }
+        for d in [t.entry_sig_date, t.entry_date] {
+            eat(d as u64);
+        }
+        for d in [t.exit_sig_date, t.exit_date] {
+            eat(d.map_or(u64::MAX, |d| d as u64));
+        }
+        for x in [t.weight, t.ret, t.mae, t.gmfe, t.bmfe, t.mdd] {
+            eat(x.to_bits());
+        }
+        eat(t.period as u64);
+        eat(t.pdays as u64);
+        eat(t.exit_reason as u64);
+    }
+    let e = &r.exposure;
+    for x in [e.avg_exposure, e.avg_n_stock, e.traded] {
+        eat(x.to_bits());
+    }
+    eat(e.max_n_stock as u64);
+    eat(r.rebalances as u64);
+    h
+}
+
 fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
@@ -121,9 +160,10 @@ fn main() {
     });
     let r = simulate(&monthly, &market, &opts).unwrap();
     println!(
-        "monthly top-20 rebalance, {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 50 ms; {} trades)",
+        "monthly top-20 rebalance, {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 50 ms; {} trades, fingerprint {:016x})",
         t.as_secs_f64() * 1e3,
-        r.trades.len()
+        r.trades.len(),
+        fingerprint(&r)
     );
 
     let opts = SimOptions {
@@ -138,17 +178,19 @@ fn main() {
     });
     let r = simulate(&rotation, &market, &opts).unwrap();
     println!(
-        "daily top-50 rotation with stops, {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 300 ms; {} trades)",
+        "daily top-50 rotation with stops, {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 300 ms; {} trades, fingerprint {:016x})",
         t.as_secs_f64() * 1e3,
-        r.trades.len()
+        r.trades.len(),
+        fingerprint(&r)
     );
     let t = median_time(5, || {
         simulate(&above, &market, &opts).unwrap();
     });
     let r = simulate(&above, &market, &opts).unwrap();
     println!(
-        "daily signals with stops, half the market held (stress), {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 300 ms; {} trades)",
+        "daily signals with stops, half the market held (stress), {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 300 ms; {} trades, fingerprint {:016x})",
         t.as_secs_f64() * 1e3,
-        r.trades.len()
+        r.trades.len(),
+        fingerprint(&r)
     );
 }
