@@ -2,7 +2,8 @@
 //! generated in-process so the figures do not depend on a data cache): a monthly top-20
 //! rebalance (target < 50 ms) and daily signals with stops (target < 300 ms), the latter twice —
 //! a daily top-50 rotation, and a stress case holding about half the market with ~500k trades.
-//! Run with `cargo bench --bench backtest`; prints the median of several runs.
+//! Run with `cargo bench --bench backtest [-- monthly|rotation|stress]`; prints the median of
+//! several runs and a fingerprint of the results.
 
 use std::time::{Duration, Instant};
 
@@ -142,7 +143,35 @@ fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
     times[runs / 2]
 }
 
+/// Times `position` under `opts` and prints the median, the trade count and the fingerprint.
+fn case(
+    label: &str,
+    runs: usize,
+    target_ms: u32,
+    position: &PanelData,
+    market: &Market,
+    opts: &SimOptions,
+) {
+    let t = median_time(runs, || {
+        simulate(position, market, opts).unwrap();
+    });
+    let r = simulate(position, market, opts).unwrap();
+    println!(
+        "{label}, {STOCKS} stocks x {BARS} bars: {:.1} ms (target < {target_ms} ms; {} trades, fingerprint {:016x})",
+        t.as_secs_f64() * 1e3,
+        r.trades.len(),
+        fingerprint(&r)
+    );
+}
+
+/// `cargo bench --bench backtest [-- FILTER]`: runs the cases whose name contains FILTER
+/// (`monthly`, `rotation`, `stress`), all by default.
 fn main() {
+    let filter = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_default();
+    let wanted = |name: &str| name.contains(filter.as_str());
     let close = market();
     let market = Market {
         close: &close,
@@ -150,47 +179,33 @@ fn main() {
         high: None,
         low: None,
     };
-    let monthly = top(&close, 20, 60, None);
-    let opts = SimOptions {
-        resample: Resample::Every(Frequency::parse("M").unwrap()),
-        ..SimOptions::default()
-    };
-    let t = median_time(7, || {
-        simulate(&monthly, &market, &opts).unwrap();
-    });
-    let r = simulate(&monthly, &market, &opts).unwrap();
-    println!(
-        "monthly top-20 rebalance, {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 50 ms; {} trades, fingerprint {:016x})",
-        t.as_secs_f64() * 1e3,
-        r.trades.len(),
-        fingerprint(&r)
-    );
-
+    if wanted("monthly") {
+        let monthly = top(&close, 20, 60, None);
+        let opts = SimOptions {
+            resample: Resample::Every(Frequency::parse("M").unwrap()),
+            ..SimOptions::default()
+        };
+        case("monthly top-20 rebalance", 7, 50, &monthly, &market, &opts);
+    }
     let opts = SimOptions {
         stop_loss: Some(0.1),
         take_profit: Some(0.2),
         ..SimOptions::default()
     };
     let above = above_mean(&close);
-    let rotation = top(&close, 50, 20, Some(&above));
-    let t = median_time(5, || {
-        simulate(&rotation, &market, &opts).unwrap();
-    });
-    let r = simulate(&rotation, &market, &opts).unwrap();
-    println!(
-        "daily top-50 rotation with stops, {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 300 ms; {} trades, fingerprint {:016x})",
-        t.as_secs_f64() * 1e3,
-        r.trades.len(),
-        fingerprint(&r)
-    );
-    let t = median_time(5, || {
-        simulate(&above, &market, &opts).unwrap();
-    });
-    let r = simulate(&above, &market, &opts).unwrap();
-    println!(
-        "daily signals with stops, half the market held (stress), {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 300 ms; {} trades, fingerprint {:016x})",
-        t.as_secs_f64() * 1e3,
-        r.trades.len(),
-        fingerprint(&r)
-    );
+    if wanted("rotation") {
+        let rotation = top(&close, 50, 20, Some(&above));
+        case(
+            "daily top-50 rotation with stops",
+            5,
+            300,
+            &rotation,
+            &market,
+            &opts,
+        );
+    }
+    if wanted("stress") {
+        let label = "daily signals with stops, half the market held (stress)";
+        case(label, 5, 300, &above, &market, &opts);
+    }
 }
