@@ -174,9 +174,11 @@ pub(crate) fn run(
     let mut trade_chunk = vec![0.0; chunk_len];
     let mut close_chunk = vec![0.0; if same_close { 0 } else { chunk_len }];
     let mut chunk_start = 0usize;
-    let mut plan_buf = vec![0.0; layout::CHUNK.min(plan.len()) * nk];
-    let mut plan_chunk = 0usize;
-    let mut next = plan.iter().enumerate().peekable();
+    // The weight row of the current rebalance, replayed from the sparse changes; `replayed`
+    // rows have been applied so far.
+    let mut row = vec![0.0; nk];
+    let mut replayed = 0usize;
+    let mut next = plan.iter().peekable();
     // Stocks past their delisting sale bar get weight 0 in every later rebalance (§2.7).
     let mut gone = vec![false; nk];
     let mut delistings: Vec<(usize, usize)> = cols
@@ -364,21 +366,22 @@ pub(crate) fn run(
             gone[k] = true;
         }
         // 4. Rebalance on this rebalance's execution bar.
-        if let Some((i, _)) = next.next_if(|(_, rb)| rb.bar == bar) {
-            // The weights of the next CHUNK rebalances, gathered row-major in one go.
-            if i == 0 || i >= plan_chunk + layout::CHUNK {
-                plan_chunk = i;
-                let end = (i + layout::CHUNK).min(plan.len());
-                let rows: Vec<usize> = plan[i..end].iter().map(|rb| rb.row).collect();
-                layout::gather_rows(&weights.cols, &rows, 0.0, &mut plan_buf);
+        if let Some(rb) = next.next_if(|rb| rb.bar == bar) {
+            if rb.row < replayed.saturating_sub(1) {
+                // Rows only move forward in a schedule; start over if one ever goes back.
+                row.iter_mut().for_each(|w| *w = 0.0);
+                replayed = 0;
             }
-            let off = (i - plan_chunk) * nk;
-            let row = &plan_buf[off..off + nk];
+            let upto = rb.row + 1;
+            if upto > replayed {
+                weights.changes.replay(replayed, upto, &mut row);
+                replayed = upto;
+            }
             // Delisted stocks get weight 0 from their sale bar on (§2.7); with
             // stop_trading_next_period, names stopped since the last rebalance sit this one out.
             let nav = cash + book.total();
             let mut gross = 0.0;
-            for (k, (w, &r)) in wbuf.iter_mut().zip(row).enumerate() {
+            for (k, (w, &r)) in wbuf.iter_mut().zip(&row).enumerate() {
                 let out = gone[k] || (opts.stop_trading_next_period && stopped[k]);
                 *w = if out { 0.0 } else { r };
                 gross += w.abs();

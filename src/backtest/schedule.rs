@@ -11,6 +11,29 @@ pub struct Weights<'a> {
     /// Rows that differ from the previous row (the first counts as changed); filled by
     /// [`Weights::scan`] for resample=None, empty otherwise.
     pub changed: Vec<bool>,
+    /// Every change of a cell from the row before, row-major (see [`Changes`]).
+    pub changes: Changes,
+}
+
+/// The weights as a sparse list of changes, grouped by row: row `r` sets stock `stock[i]` to
+/// `value[i]` for `i` in `start[r]..start[r + 1]` (row 0 changes from all zeros; NaN reads as 0).
+/// Replaying rows `0..=r` onto zeros gives row `r` bit for bit, so the daily loop reads each
+/// rebalance's row without touching one column per stock.
+#[derive(Default)]
+pub struct Changes {
+    pub start: Vec<usize>,
+    pub stock: Vec<u32>,
+    pub value: Vec<f64>,
+}
+
+impl Changes {
+    /// Applies the changes of rows `from..to` to `row`.
+    pub fn replay(&self, from: usize, to: usize, row: &mut [f64]) {
+        let (a, b) = (self.start[from], self.start[to]);
+        for (&k, &v) in self.stock[a..b].iter().zip(&self.value[a..b]) {
+            row[k as usize] = v;
+        }
+    }
 }
 
 /// What one pass over the weights found (see [`Weights::scan`]).
@@ -32,6 +55,11 @@ impl<'a> Weights<'a> {
         on_change: bool,
     ) -> Result<(Weights<'a>, Scan), (usize, usize)> {
         let mut changed = vec![false; if on_change { rows } else { 0 }];
+        // Each column's changes (row, value), written branch-free: every cell is stored and
+        // the cursor only advances past a change. Then (row, stock, value) in column order.
+        let (mut at, mut to) = (vec![0u32; rows], vec![0.0f64; rows]);
+        let mut per_row = vec![0usize; rows + 1];
+        let mut found: Vec<(u32, u32, f64)> = Vec::new();
         let mut scan = Scan {
             total: 0.0,
             held_cells: 0,
@@ -63,6 +91,18 @@ impl<'a> Weights<'a> {
             }
             scan.total += (total[0] + total[1]) + (total[2] + total[3]);
             scan.held_cells += held.iter().sum::<usize>();
+            let (mut n, mut prev) = (0usize, 0u64);
+            for (r, &v) in col.iter().take(rows).enumerate() {
+                let w = norm(v);
+                at[n] = r as u32;
+                to[n] = w;
+                n += usize::from(w.to_bits() != prev);
+                prev = w.to_bits();
+            }
+            for (&r, &w) in at[..n].iter().zip(&to[..n]) {
+                per_row[r as usize + 1] += 1;
+                found.push((r, k as u32, w));
+            }
             if on_change {
                 if let (Some(first), Some(&v)) = (changed.first_mut(), col.first()) {
                     *first |= norm(v) != 0.0;
@@ -75,11 +115,29 @@ impl<'a> Weights<'a> {
         if let Some(first) = changed.first_mut() {
             *first = true;
         }
+        // Counting sort by row (stable: column order within a row).
+        for r in 0..rows {
+            per_row[r + 1] += per_row[r];
+        }
+        let mut next = per_row.clone();
+        let (mut stock, mut value) = (vec![0u32; found.len()], vec![0.0; found.len()]);
+        for (r, k, w) in found {
+            let i = &mut next[r as usize];
+            stock[*i] = k;
+            value[*i] = w;
+            *i += 1;
+        }
+        let changes = Changes {
+            start: per_row,
+            stock,
+            value,
+        };
         Ok((
             Weights {
                 cols,
                 rows,
                 changed,
+                changes,
             },
             scan,
         ))
