@@ -162,8 +162,10 @@ pub(crate) fn run(
         slots: (0..nk).map(|_| None).collect(),
         keys: Vec::new(),
     };
-    // Slots reserved at entry (see `OpenTrade::slot`), filled at exit.
-    let mut trades: Vec<Option<Trade>> = Vec::new();
+    // Rows reserved at entry (see `OpenTrade::slot`), completed at exit.
+    // About half the weight changes open a trade (the rest close one): reserve that much so
+    // the list is not copied while it grows.
+    let mut trades: Vec<Trade> = Vec::with_capacity(weights.changes.stock.len() / 2);
     let mut curve = Vec::with_capacity(n);
     let mut queued: Vec<(usize, ExitReason)> = Vec::new();
     let mut is_queued = vec![false; nk];
@@ -192,11 +194,11 @@ pub(crate) fn run(
     let mut wbuf = vec![0.0; nk];
     let mut exposure = Exposure::default();
     let mut active_bars = 0usize;
-    let close_trade = |h: Holding, k: usize, bar: usize, fill: f64, cost: Option<f64>, reason| {
-        (
-            h.trade.slot,
+    let close_trade =
+        |trades: &mut [Trade], h: Holding, bar: usize, fill: f64, cost: Option<f64>, reason| {
+            let slot = h.trade.slot;
             h.trade.close(
-                &cols.stocks[k],
+                &mut trades[slot],
                 cols.bars,
                 bar,
                 fill,
@@ -204,9 +206,8 @@ pub(crate) fn run(
                 reason,
                 false,
                 None,
-            ),
-        )
-    };
+            );
+        };
 
     for bar in 0..n {
         if cols.busy && (bar == 0 || bar >= chunk_start + layout::CHUNK) {
@@ -259,8 +260,8 @@ pub(crate) fn run(
                     cash += value - value.abs() * (fee + tax);
                     let fill = h.last_price * ratio / h.cr;
                     let slot = h.trade.slot;
-                    let t = h.trade.close(
-                        &cols.stocks[k],
+                    h.trade.close(
+                        &mut trades[slot],
                         cols.bars,
                         bar,
                         fill,
@@ -269,7 +270,6 @@ pub(crate) fn run(
                         true,
                         Some(stops.clip()),
                     );
-                    trades[slot] = Some(t);
                     stopped[k] = true;
                     any_stopped = true;
                 }
@@ -347,10 +347,7 @@ pub(crate) fn run(
             if let Some(h) = book.take(k) {
                 exposure.traded += h.value.abs() / nav_before_sells.abs().max(1e-12);
                 cash += h.value - h.value.abs() * (fee + tax);
-                put(
-                    &mut trades,
-                    close_trade(h, k, bar, p(k), Some(fee + tax), reason),
-                );
+                close_trade(&mut trades, h, bar, p(k), Some(fee + tax), reason);
                 if reason != ExitReason::Delisted {
                     stopped[k] = true;
                     any_stopped = true;
@@ -405,10 +402,8 @@ pub(crate) fn run(
                 if target == 0.0 {
                     if let Some(h) = book.slots[k].take() {
                         cash += current - current.abs() * (fee + tax);
-                        put(
-                            &mut trades,
-                            close_trade(h, k, bar, price, Some(fee + tax), ExitReason::Rebalance),
-                        );
+                        let reason = ExitReason::Rebalance;
+                        close_trade(&mut trades, h, bar, price, Some(fee + tax), reason);
                     }
                     continue;
                 }
@@ -435,18 +430,13 @@ pub(crate) fn run(
                             if periodic {
                                 // finlab splits a kept holding at every periodic rebalance,
                                 // without costs at the split (§3).
-                                trades.push(None);
-                                let piece = OpenTrade::open(
-                                    bar,
-                                    target / nav,
-                                    price,
-                                    None,
-                                    trades.len() - 1,
-                                );
+                                let piece =
+                                    OpenTrade::open(bar, target / nav, price, None, trades.len());
+                                trades.push(piece.row(&cols.stocks[k], cols.bars));
                                 let old = std::mem::replace(&mut h.trade, piece);
                                 let slot = old.slot;
-                                let t = old.close(
-                                    &cols.stocks[k],
+                                old.close(
+                                    &mut trades[slot],
                                     cols.bars,
                                     bar,
                                     price,
@@ -455,33 +445,24 @@ pub(crate) fn run(
                                     false,
                                     None,
                                 );
-                                trades[slot] = Some(t);
                             }
                         }
                     }
                     _ => {
                         if let Some(h) = book.slots[k].take() {
-                            put(
-                                &mut trades,
-                                close_trade(
-                                    h,
-                                    k,
-                                    bar,
-                                    price,
-                                    Some(fee + tax),
-                                    ExitReason::Rebalance,
-                                ),
-                            );
+                            let reason = ExitReason::Rebalance;
+                            close_trade(&mut trades, h, bar, price, Some(fee + tax), reason);
                         }
-                        trades.push(None);
-                        let slot = trades.len() - 1;
+                        let trade =
+                            OpenTrade::open(bar, target / nav, price, Some(fee), trades.len());
+                        trades.push(trade.row(&cols.stocks[k], cols.bars));
                         book.slots[k] = Some(Holding {
                             value,
                             last_price: price,
                             cr: 1.0,
                             peak: 1.0,
                             trough: 1.0,
-                            trade: OpenTrade::open(bar, target / nav, price, Some(fee), slot),
+                            trade,
                         });
                     }
                 }
@@ -535,18 +516,16 @@ pub(crate) fn run(
     let last = n.saturating_sub(1);
     for k in std::mem::take(&mut book.keys) {
         if let Some(h) = book.slots[k].take() {
-            put(
+            close_trade(
                 &mut trades,
-                close_trade(h, k, last, cols.close[k][last], None, ExitReason::Open),
+                h,
+                last,
+                cols.close[k][last],
+                None,
+                ExitReason::Open,
             );
         }
     }
-    // Slots were reserved at entry, in bar order and, within a bar, in column order.
-    let sorted = trades.into_iter().flatten().collect();
-    (curve, sorted, exposure)
-}
-
-/// Stores a finished trade in the slot reserved for it at entry.
-fn put(trades: &mut [Option<Trade>], (slot, trade): (usize, Trade)) {
-    trades[slot] = Some(trade);
+    // Rows were reserved at entry, in bar order and, within a bar, in column order.
+    (curve, trades, exposure)
 }

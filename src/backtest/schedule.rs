@@ -55,8 +55,7 @@ impl<'a> Weights<'a> {
         on_change: bool,
     ) -> Result<(Weights<'a>, Scan), (usize, usize)> {
         let mut changed = vec![false; if on_change { rows } else { 0 }];
-        // Each column's changes (row, value), written branch-free: every cell is stored and
-        // the cursor only advances past a change. Then (row, stock, value) in column order.
+        // Each column's changes (see `changes_of`), then all as (row, stock, value).
         let (mut at, mut to) = (vec![0u32; rows], vec![0.0f64; rows]);
         let mut per_row = vec![0usize; rows + 1];
         let mut found: Vec<(u32, u32, f64)> = Vec::new();
@@ -91,25 +90,11 @@ impl<'a> Weights<'a> {
             }
             scan.total += (total[0] + total[1]) + (total[2] + total[3]);
             scan.held_cells += held.iter().sum::<usize>();
-            let (mut n, mut prev) = (0usize, 0u64);
-            for (r, &v) in col.iter().take(rows).enumerate() {
-                let w = norm(v);
-                at[n] = r as u32;
-                to[n] = w;
-                n += usize::from(w.to_bits() != prev);
-                prev = w.to_bits();
-            }
+            let flags = (!changed.is_empty()).then_some(changed.as_mut_slice());
+            let n = changes_of(col, &mut at, &mut to, flags);
             for (&r, &w) in at[..n].iter().zip(&to[..n]) {
                 per_row[r as usize + 1] += 1;
                 found.push((r, k as u32, w));
-            }
-            if on_change {
-                if let (Some(first), Some(&v)) = (changed.first_mut(), col.first()) {
-                    *first |= norm(v) != 0.0;
-                }
-                for (c, pair) in changed[1..].iter_mut().zip(col.windows(2)) {
-                    *c |= norm(pair[1]) != norm(pair[0]);
-                }
             }
         }
         if let Some(first) = changed.first_mut() {
@@ -153,6 +138,38 @@ impl<'a> Weights<'a> {
             v
         }
     }
+}
+
+/// Writes the rows where `col` (NaN as 0) differs bit-wise from the row before (row 0: from 0)
+/// and the new values to `at`/`to` (each at least `col.len()` long, else cut short) and returns
+/// their number; ORs "differs as a number" into `changed` (resample=None). Branch-free: every
+/// cell is stored and the cursor only advances past a change.
+fn changes_of(col: &[f64], at: &mut [u32], to: &mut [f64], changed: Option<&mut [bool]>) -> usize {
+    let len = col.len().min(at.len()).min(to.len());
+    let (mut n, mut prev) = (0usize, 0.0f64);
+    let norm = |v: f64| if v.is_nan() { 0.0 } else { v };
+    match changed {
+        None => {
+            for (r, &v) in col[..len].iter().enumerate() {
+                let w = norm(v);
+                at[n] = r as u32;
+                to[n] = w;
+                n += usize::from(w.to_bits() != prev.to_bits());
+                prev = w;
+            }
+        }
+        Some(changed) => {
+            for ((r, &v), c) in col[..len].iter().enumerate().zip(changed) {
+                let w = norm(v);
+                at[n] = r as u32;
+                to[n] = w;
+                n += usize::from(w.to_bits() != prev.to_bits());
+                *c |= w != prev;
+                prev = w;
+            }
+        }
+    }
+    n
 }
 
 /// One rebalance: the signal date, the position row it uses and the bar it executes on.
