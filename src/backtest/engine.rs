@@ -192,6 +192,7 @@ pub(crate) fn run(
     delistings.sort_unstable();
     let mut delistings = delistings.into_iter().peekable();
     let mut wbuf = vec![0.0; nk];
+    let (mut todo, mut in_book) = (vec![0usize; nk], vec![false; nk]);
     let mut exposure = Exposure::default();
     let mut active_bars = 0usize;
     let close_trade =
@@ -378,20 +379,29 @@ pub(crate) fn run(
             // stop_trading_next_period, names stopped since the last rebalance sit this one out.
             let nav = cash + book.total();
             let mut gross = 0.0;
+            // The stocks to act on (weighted or held), listed without a branch per stock.
+            for &k in &book.keys {
+                in_book[k] = true;
+            }
+            let mut n_todo = 0;
+            let stop_next = opts.stop_trading_next_period;
             for (k, (w, &r)) in wbuf.iter_mut().zip(&row).enumerate() {
-                let out = gone[k] || (opts.stop_trading_next_period && stopped[k]);
+                let out = gone[k] | (stop_next & stopped[k]);
                 *w = if out { 0.0 } else { r };
                 gross += w.abs();
+                todo[n_todo] = k;
+                n_todo += usize::from((*w != 0.0) | in_book[k]);
+            }
+            for &k in &book.keys {
+                in_book[k] = false;
             }
             let scale = nav / gross.max(1.0);
             let cap = nav * opts.position_limit;
             let inv_nav = 1.0 / nav.abs().max(1e-12);
             let mut new_keys = Vec::with_capacity(book.keys.len() + 16);
             // Every stock in column order: held ones are resized or sold, new ones bought.
-            for (k, &w) in wbuf.iter().enumerate() {
-                if w == 0.0 && book.slots[k].is_none() {
-                    continue;
-                }
+            for &k in &todo[..n_todo] {
+                let w = wbuf[k];
                 let mut target = w * scale;
                 if target.abs() > cap {
                     target = cap * w.signum();
