@@ -10,9 +10,18 @@ pub(crate) const CHUNK: usize = 16;
 /// NaN kept. Reusing one small buffer avoids allocating (and page-faulting) a whole panel.
 pub(crate) fn fill_chunk<C: AsRef<[f64]>>(cols: &[C], start: usize, end: usize, buf: &mut [f64]) {
     let nk = cols.len();
-    for (k, col) in cols.iter().enumerate() {
-        for (i, &v) in col.as_ref()[start..end].iter().enumerate() {
-            buf[i * nk + k] = v;
+    // Two columns at a time: twice the independent loads in flight per step (the reads miss).
+    let mut pairs = cols.chunks_exact(2);
+    for (j, pair) in (&mut pairs).enumerate() {
+        let (a, b) = (&pair[0].as_ref()[start..end], &pair[1].as_ref()[start..end]);
+        for ((row, &x), &y) in buf.chunks_exact_mut(nk).zip(a).zip(b) {
+            row[2 * j] = x;
+            row[2 * j + 1] = y;
+        }
+    }
+    if let [last] = pairs.remainder() {
+        for (row, &x) in buf.chunks_exact_mut(nk).zip(&last.as_ref()[start..end]) {
+            row[nk - 1] = x;
         }
     }
 }
