@@ -100,17 +100,20 @@ impl Path {
     }
 
     fn record(&mut self) {
+        // Selects, not branches: whether a trade is at a new low or in profit changes from
+        // bar to bar and stock to stock.
         let x = self.ratio;
-        if x < self.min {
-            self.min = x;
-            self.max_before_min = self.max.max(1.0);
-        }
+        let low = x < self.min;
+        self.max_before_min = if low {
+            self.max.max(1.0)
+        } else {
+            self.max_before_min
+        };
+        self.min = if low { x } else { self.min };
         self.max = self.max.max(x);
         self.peak = self.peak.max(x);
         self.mdd = self.mdd.min(x / self.peak - 1.0);
-        if x > 1.0 {
-            self.pdays += 1;
-        }
+        self.pdays += usize::from(x > 1.0);
     }
 
     /// Marks the path at a bar's close (a missing close keeps the last value).
