@@ -281,6 +281,9 @@ pub(crate) fn run(
         // 2. close-based stops: detected today, sold on the next bar.
         let mut detected = Vec::new();
         let check_stops = has_stops && !opts.touched_exit;
+        // The book's value, summed as `Book::total` sums (same order, same start), while the
+        // values pass by; valid until a holding leaves.
+        let mut held_total: f64 = std::iter::empty::<f64>().sum();
         for &k in &book.keys {
             let price = p(k);
             let Some(h) = book.slots[k].as_mut() else {
@@ -299,6 +302,7 @@ pub(crate) fn run(
             if !price.is_nan() {
                 h.last_price = price;
             }
+            held_total += h.value;
             if !check_stops || is_queued[k] {
                 continue;
             }
@@ -339,13 +343,11 @@ pub(crate) fn run(
                 .filter(|&&k| cols.delist[k] == Some(bar))
                 .map(|&k| (k, ExitReason::Delisted)),
         );
-        let nav_before_sells = if sells.is_empty() {
-            0.0
-        } else {
-            cash + book.total()
-        };
+        let nav_before_sells = cash + held_total;
+        let mut book_total = Some(held_total);
         for (k, reason) in sells {
             if let Some(h) = book.take(k) {
+                book_total = None;
                 exposure.traded += h.value.abs() / nav_before_sells.abs().max(1e-12);
                 cash += h.value - h.value.abs() * (fee + tax);
                 close_trade(&mut trades, h, bar, p(k), Some(fee + tax), reason);
@@ -377,7 +379,7 @@ pub(crate) fn run(
             }
             // Delisted stocks get weight 0 from their sale bar on (§2.7); with
             // stop_trading_next_period, names stopped since the last rebalance sit this one out.
-            let nav = cash + book.total();
+            let nav = cash + book_total.unwrap_or_else(|| book.total());
             let mut gross = 0.0;
             // The stocks to act on (weighted or held), listed without a branch per stock.
             for &k in &book.keys {
