@@ -56,7 +56,7 @@ impl<'a> Weights<'a> {
     ) -> Result<(Weights<'a>, Scan), (usize, usize)> {
         let mut changed = vec![false; if on_change { rows } else { 0 }];
         // Each column's changes (see `changes_of`), then all as (row, stock, value).
-        let (mut at, mut to) = (vec![0u32; rows], vec![0.0f64; rows]);
+        let mut at = vec![0u32; rows];
         let mut per_row = vec![0usize; rows + 1];
         let mut found: Vec<(u32, u32, f64)> = Vec::new();
         let mut scan = Scan {
@@ -91,10 +91,10 @@ impl<'a> Weights<'a> {
             scan.total += (total[0] + total[1]) + (total[2] + total[3]);
             scan.held_cells += held.iter().sum::<usize>();
             let flags = (!changed.is_empty()).then_some(changed.as_mut_slice());
-            let n = changes_of(col, &mut at, &mut to, flags);
-            for (&r, &w) in at[..n].iter().zip(&to[..n]) {
+            let n = changes_of(col, &mut at, flags);
+            for &r in &at[..n] {
                 per_row[r as usize + 1] += 1;
-                found.push((r, k as u32, w));
+                found.push((r, k as u32, norm(col[r as usize])));
             }
         }
         if let Some(first) = changed.first_mut() {
@@ -141,11 +141,11 @@ impl<'a> Weights<'a> {
 }
 
 /// Writes the rows where `col` (NaN as 0) differs bit-wise from the row before (row 0: from 0)
-/// and the new values to `at`/`to` (each at least `col.len()` long, else cut short) and returns
-/// their number; ORs "differs as a number" into `changed` (resample=None). Branch-free: every
-/// cell is stored and the cursor only advances past a change.
-fn changes_of(col: &[f64], at: &mut [u32], to: &mut [f64], changed: Option<&mut [bool]>) -> usize {
-    let len = col.len().min(at.len()).min(to.len());
+/// to `at` (at least `col.len()` long, else cut short) and returns their number; ORs "differs as
+/// a number" into `changed` (resample=None). Branch-free: every row is stored and the cursor
+/// only advances past a change.
+fn changes_of(col: &[f64], at: &mut [u32], changed: Option<&mut [bool]>) -> usize {
+    let len = col.len().min(at.len());
     let (mut n, mut prev) = (0usize, 0.0f64);
     let norm = |v: f64| if v.is_nan() { 0.0 } else { v };
     match changed {
@@ -153,7 +153,6 @@ fn changes_of(col: &[f64], at: &mut [u32], to: &mut [f64], changed: Option<&mut 
             for (r, &v) in col[..len].iter().enumerate() {
                 let w = norm(v);
                 at[n] = r as u32;
-                to[n] = w;
                 n += usize::from(w.to_bits() != prev.to_bits());
                 prev = w;
             }
@@ -162,7 +161,6 @@ fn changes_of(col: &[f64], at: &mut [u32], to: &mut [f64], changed: Option<&mut 
             for ((r, &v), c) in col[..len].iter().enumerate().zip(changed) {
                 let w = norm(v);
                 at[n] = r as u32;
-                to[n] = w;
                 n += usize::from(w.to_bits() != prev.to_bits());
                 *c |= w != prev;
                 prev = w;
