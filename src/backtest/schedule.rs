@@ -150,11 +150,25 @@ fn changes_of(col: &[f64], at: &mut [u32], changed: Option<&mut [bool]>) -> usiz
     let norm = |v: f64| if v.is_nan() { 0.0 } else { v };
     match changed {
         None => {
-            for (r, &v) in col[..len].iter().enumerate() {
-                let w = norm(v);
-                at[n] = r as u32;
-                n += usize::from(w.to_bits() != prev.to_bits());
-                prev = w;
+            // Runs of 8 equal cells (the usual case between periodic rebalances) are skipped
+            // after one vectorisable comparison.
+            let mut r0 = 0;
+            for chunk in col[..len].chunks(8) {
+                let mut diff = norm(chunk[0]).to_bits() != prev.to_bits();
+                for pair in chunk.windows(2) {
+                    diff |= norm(pair[1]).to_bits() != norm(pair[0]).to_bits();
+                }
+                if diff {
+                    for (r, &v) in chunk.iter().enumerate() {
+                        let w = norm(v);
+                        at[n] = (r0 + r) as u32;
+                        n += usize::from(w.to_bits() != prev.to_bits());
+                        prev = w;
+                    }
+                } else {
+                    prev = norm(chunk[chunk.len() - 1]);
+                }
+                r0 += chunk.len();
             }
         }
         Some(changed) => {
