@@ -289,6 +289,35 @@ mod tests {
     }
 
     #[test]
+    fn replaying_the_changes_gives_every_row_bit_for_bit() {
+        // NaN reads as 0; -0.0 vs 0.0 and runs longer and shorter than 8 cells.
+        let a: Vec<f64> = (0..21)
+            .map(|r| match r {
+                0..=2 => f64::NAN,
+                3 => -0.0,
+                4..=12 => 0.5,
+                13 => 0.0,
+                _ => 0.25 * (r % 3) as f64,
+            })
+            .collect();
+        let b: Vec<f64> = (0..21)
+            .map(|r| if r % 9 == 4 { 1.0 } else { 0.0 })
+            .collect();
+        let cols = vec![a, b];
+        for on_change in [false, true] {
+            let w = weights(&cols, on_change);
+            let mut row = vec![0.0; 2];
+            for r in 0..w.rows {
+                w.changes.replay(r, r + 1, &mut row);
+                for (k, col) in cols.iter().enumerate() {
+                    let want = if col[r].is_nan() { 0.0 } else { col[r] };
+                    assert_eq!(row[k].to_bits(), want.to_bits(), "row {r} stock {k}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn monthly_uses_latest_row_and_trades_next_bar() {
         // bars: Fri 2023-04-28, Tue 05-02, Wed 05-31, Thu 06-01
         let bars = vec![d(2023, 4, 28), d(2023, 5, 2), d(2023, 5, 31), d(2023, 6, 1)];
