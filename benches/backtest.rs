@@ -2,11 +2,12 @@
 //! generated in-process so the figures do not depend on a data cache): a monthly top-20
 //! rebalance (target < 50 ms) and daily signals with stops (target < 300 ms), the latter twice —
 //! a daily top-50 rotation, and a stress case holding about half the market with ~500k trades.
-//! Run with `cargo bench --bench backtest`; prints the median of several runs.
+//! Run with `cargo bench --bench backtest [-- monthly|rotation|stress]`; prints the median of
+//! several runs and a fingerprint of the results.
 
 use std::time::{Duration, Instant};
 
-use dsl_engine::backtest::{simulate, Frequency, Market, Resample, SimOptions};
+use dsl_engine::backtest::{simulate, Frequency, Market, Resample, SimOptions, SimResult};
 use dsl_engine::data::synth::rng::Rng;
 use dsl_runtime::wire::PanelData;
 
@@ -91,6 +92,45 @@ fn above_mean(close: &PanelData) -> PanelData {
     }
 }
 
+/// FNV-1a over the bits of the curve, the trades and the exposure: a change in any result shows
+/// up as a different fingerprint (speed work must leave it unchanged).
+fn fingerprint(r: &SimResult) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |x: u64| {
+        for b in x.to_le_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for &(d, v) in &r.creturn {
+        eat(d as u64);
+        eat(v.to_bits());
+    }
+    for t in &r.trades {
+        for b in t.stock.bytes() {
+            eat(u64::from(b));
+        }
+        for d in [t.entry_sig_date, t.entry_date] {
+            eat(d as u64);
+        }
+        for d in [t.exit_sig_date, t.exit_date] {
+            eat(d.map_or(u64::MAX, |d| d as u64));
+        }
+        for x in [t.weight, t.ret, t.mae, t.gmfe, t.bmfe, t.mdd] {
+            eat(x.to_bits());
+        }
+        eat(t.period as u64);
+        eat(t.pdays as u64);
+        eat(t.exit_reason as u64);
+    }
+    let e = &r.exposure;
+    for x in [e.avg_exposure, e.avg_n_stock, e.traded] {
+        eat(x.to_bits());
+    }
+    eat(e.max_n_stock as u64);
+    eat(r.rebalances as u64);
+    h
+}
+
 fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
@@ -103,7 +143,35 @@ fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
     times[runs / 2]
 }
 
+/// Times `position` under `opts` and prints the median, the trade count and the fingerprint.
+fn case(
+    label: &str,
+    runs: usize,
+    target_ms: u32,
+    position: &PanelData,
+    market: &Market,
+    opts: &SimOptions,
+) {
+    let t = median_time(runs, || {
+        simulate(position, market, opts).unwrap();
+    });
+    let r = simulate(position, market, opts).unwrap();
+    println!(
+        "{label}, {STOCKS} stocks x {BARS} bars: {:.1} ms (target < {target_ms} ms; {} trades, fingerprint {:016x})",
+        t.as_secs_f64() * 1e3,
+        r.trades.len(),
+        fingerprint(&r)
+    );
+}
+
+/// `cargo bench --bench backtest [-- FILTER]`: runs the cases whose name contains FILTER
+/// (`monthly`, `rotation`, `stress`), all by default.
 fn main() {
+    let filter = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_default();
+    let wanted = |name: &str| name.contains(filter.as_str());
     let close = market();
     let market = Market {
         close: &close,
@@ -111,44 +179,33 @@ fn main() {
         high: None,
         low: None,
     };
-    let monthly = top(&close, 20, 60, None);
-    let opts = SimOptions {
-        resample: Resample::Every(Frequency::parse("M").unwrap()),
-        ..SimOptions::default()
-    };
-    let t = median_time(7, || {
-        simulate(&monthly, &market, &opts).unwrap();
-    });
-    let r = simulate(&monthly, &market, &opts).unwrap();
-    println!(
-        "monthly top-20 rebalance, {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 50 ms; {} trades)",
-        t.as_secs_f64() * 1e3,
-        r.trades.len()
-    );
-
+    if wanted("monthly") {
+        let monthly = top(&close, 20, 60, None);
+        let opts = SimOptions {
+            resample: Resample::Every(Frequency::parse("M").unwrap()),
+            ..SimOptions::default()
+        };
+        case("monthly top-20 rebalance", 7, 50, &monthly, &market, &opts);
+    }
     let opts = SimOptions {
         stop_loss: Some(0.1),
         take_profit: Some(0.2),
         ..SimOptions::default()
     };
     let above = above_mean(&close);
-    let rotation = top(&close, 50, 20, Some(&above));
-    let t = median_time(5, || {
-        simulate(&rotation, &market, &opts).unwrap();
-    });
-    let r = simulate(&rotation, &market, &opts).unwrap();
-    println!(
-        "daily top-50 rotation with stops, {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 300 ms; {} trades)",
-        t.as_secs_f64() * 1e3,
-        r.trades.len()
-    );
-    let t = median_time(5, || {
-        simulate(&above, &market, &opts).unwrap();
-    });
-    let r = simulate(&above, &market, &opts).unwrap();
-    println!(
-        "daily signals with stops, half the market held (stress), {STOCKS} stocks x {BARS} bars: {:.1} ms (target < 300 ms; {} trades)",
-        t.as_secs_f64() * 1e3,
-        r.trades.len()
-    );
+    if wanted("rotation") {
+        let rotation = top(&close, 50, 20, Some(&above));
+        case(
+            "daily top-50 rotation with stops",
+            5,
+            300,
+            &rotation,
+            &market,
+            &opts,
+        );
+    }
+    if wanted("stress") {
+        let label = "daily signals with stops, half the market held (stress)";
+        case(label, 5, 300, &above, &market, &opts);
+    }
 }

@@ -162,8 +162,10 @@ pub(crate) fn run(
         slots: (0..nk).map(|_| None).collect(),
         keys: Vec::new(),
     };
-    // Slots reserved at entry (see `OpenTrade::slot`), filled at exit.
-    let mut trades: Vec<Option<Trade>> = Vec::new();
+    // Rows reserved at entry (see `OpenTrade::slot`), completed at exit.
+    // About half the weight changes open a trade (the rest close one): reserve that much so
+    // the list is not copied while it grows.
+    let mut trades: Vec<Trade> = Vec::with_capacity(weights.changes.stock.len() / 2);
     let mut curve = Vec::with_capacity(n);
     let mut queued: Vec<(usize, ExitReason)> = Vec::new();
     let mut is_queued = vec![false; nk];
@@ -174,9 +176,11 @@ pub(crate) fn run(
     let mut trade_chunk = vec![0.0; chunk_len];
     let mut close_chunk = vec![0.0; if same_close { 0 } else { chunk_len }];
     let mut chunk_start = 0usize;
-    let mut plan_buf = vec![0.0; layout::CHUNK.min(plan.len()) * nk];
-    let mut plan_chunk = 0usize;
-    let mut next = plan.iter().enumerate().peekable();
+    // The weight row of the current rebalance, replayed from the sparse changes; `replayed`
+    // rows have been applied so far.
+    let mut row = vec![0.0; nk];
+    let mut replayed = 0usize;
+    let mut next = plan.iter().peekable();
     // Stocks past their delisting sale bar get weight 0 in every later rebalance (§2.7).
     let mut gone = vec![false; nk];
     let mut delistings: Vec<(usize, usize)> = cols
@@ -188,13 +192,14 @@ pub(crate) fn run(
     delistings.sort_unstable();
     let mut delistings = delistings.into_iter().peekable();
     let mut wbuf = vec![0.0; nk];
+    let (mut todo, mut in_book) = (vec![0usize; nk], vec![false; nk]);
     let mut exposure = Exposure::default();
     let mut active_bars = 0usize;
-    let close_trade = |h: Holding, k: usize, bar: usize, fill: f64, cost: Option<f64>, reason| {
-        (
-            h.trade.slot,
+    let close_trade =
+        |trades: &mut [Trade], h: Holding, bar: usize, fill: f64, cost: Option<f64>, reason| {
+            let slot = h.trade.slot;
             h.trade.close(
-                &cols.stocks[k],
+                &mut trades[slot],
                 cols.bars,
                 bar,
                 fill,
@@ -202,9 +207,8 @@ pub(crate) fn run(
                 reason,
                 false,
                 None,
-            ),
-        )
-    };
+            );
+        };
 
     for bar in 0..n {
         if cols.busy && (bar == 0 || bar >= chunk_start + layout::CHUNK) {
@@ -257,8 +261,8 @@ pub(crate) fn run(
                     cash += value - value.abs() * (fee + tax);
                     let fill = h.last_price * ratio / h.cr;
                     let slot = h.trade.slot;
-                    let t = h.trade.close(
-                        &cols.stocks[k],
+                    h.trade.close(
+                        &mut trades[slot],
                         cols.bars,
                         bar,
                         fill,
@@ -267,7 +271,6 @@ pub(crate) fn run(
                         true,
                         Some(stops.clip()),
                     );
-                    trades[slot] = Some(t);
                     stopped[k] = true;
                     any_stopped = true;
                 }
@@ -278,6 +281,9 @@ pub(crate) fn run(
         // 2. close-based stops: detected today, sold on the next bar.
         let mut detected = Vec::new();
         let check_stops = has_stops && !opts.touched_exit;
+        // The book's value, summed as `Book::total` sums (same order, same start), while the
+        // values pass by; valid until a holding leaves.
+        let mut held_total: f64 = std::iter::empty::<f64>().sum();
         for &k in &book.keys {
             let price = p(k);
             let Some(h) = book.slots[k].as_mut() else {
@@ -296,6 +302,7 @@ pub(crate) fn run(
             if !price.is_nan() {
                 h.last_price = price;
             }
+            held_total += h.value;
             if !check_stops || is_queued[k] {
                 continue;
             }
@@ -336,19 +343,14 @@ pub(crate) fn run(
                 .filter(|&&k| cols.delist[k] == Some(bar))
                 .map(|&k| (k, ExitReason::Delisted)),
         );
-        let nav_before_sells = if sells.is_empty() {
-            0.0
-        } else {
-            cash + book.total()
-        };
+        let nav_before_sells = cash + held_total;
+        let mut book_total = Some(held_total);
         for (k, reason) in sells {
             if let Some(h) = book.take(k) {
+                book_total = None;
                 exposure.traded += h.value.abs() / nav_before_sells.abs().max(1e-12);
                 cash += h.value - h.value.abs() * (fee + tax);
-                put(
-                    &mut trades,
-                    close_trade(h, k, bar, p(k), Some(fee + tax), reason),
-                );
+                close_trade(&mut trades, h, bar, p(k), Some(fee + tax), reason);
                 if reason != ExitReason::Delisted {
                     stopped[k] = true;
                     any_stopped = true;
@@ -364,34 +366,44 @@ pub(crate) fn run(
             gone[k] = true;
         }
         // 4. Rebalance on this rebalance's execution bar.
-        if let Some((i, _)) = next.next_if(|(_, rb)| rb.bar == bar) {
-            // The weights of the next CHUNK rebalances, gathered row-major in one go.
-            if i == 0 || i >= plan_chunk + layout::CHUNK {
-                plan_chunk = i;
-                let end = (i + layout::CHUNK).min(plan.len());
-                let rows: Vec<usize> = plan[i..end].iter().map(|rb| rb.row).collect();
-                layout::gather_rows(&weights.cols, &rows, 0.0, &mut plan_buf);
+        if let Some(rb) = next.next_if(|rb| rb.bar == bar) {
+            if rb.row < replayed.saturating_sub(1) {
+                // Rows only move forward in a schedule; start over if one ever goes back.
+                row.iter_mut().for_each(|w| *w = 0.0);
+                replayed = 0;
             }
-            let off = (i - plan_chunk) * nk;
-            let row = &plan_buf[off..off + nk];
+            let upto = rb.row + 1;
+            if upto > replayed {
+                weights.changes.replay(replayed, upto, &mut row);
+                replayed = upto;
+            }
             // Delisted stocks get weight 0 from their sale bar on (§2.7); with
             // stop_trading_next_period, names stopped since the last rebalance sit this one out.
-            let nav = cash + book.total();
+            let nav = cash + book_total.unwrap_or_else(|| book.total());
             let mut gross = 0.0;
-            for (k, (w, &r)) in wbuf.iter_mut().zip(row).enumerate() {
-                let out = gone[k] || (opts.stop_trading_next_period && stopped[k]);
+            // The stocks to act on (weighted or held), listed without a branch per stock.
+            for &k in &book.keys {
+                in_book[k] = true;
+            }
+            let mut n_todo = 0;
+            let stop_next = opts.stop_trading_next_period;
+            for (k, (w, &r)) in wbuf.iter_mut().zip(&row).enumerate() {
+                let out = gone[k] | (stop_next & stopped[k]);
                 *w = if out { 0.0 } else { r };
                 gross += w.abs();
+                todo[n_todo] = k;
+                n_todo += usize::from((*w != 0.0) | in_book[k]);
+            }
+            for &k in &book.keys {
+                in_book[k] = false;
             }
             let scale = nav / gross.max(1.0);
             let cap = nav * opts.position_limit;
             let inv_nav = 1.0 / nav.abs().max(1e-12);
             let mut new_keys = Vec::with_capacity(book.keys.len() + 16);
             // Every stock in column order: held ones are resized or sold, new ones bought.
-            for (k, &w) in wbuf.iter().enumerate() {
-                if w == 0.0 && book.slots[k].is_none() {
-                    continue;
-                }
+            for &k in &todo[..n_todo] {
+                let w = wbuf[k];
                 let mut target = w * scale;
                 if target.abs() > cap {
                     target = cap * w.signum();
@@ -402,10 +414,8 @@ pub(crate) fn run(
                 if target == 0.0 {
                     if let Some(h) = book.slots[k].take() {
                         cash += current - current.abs() * (fee + tax);
-                        put(
-                            &mut trades,
-                            close_trade(h, k, bar, price, Some(fee + tax), ExitReason::Rebalance),
-                        );
+                        let reason = ExitReason::Rebalance;
+                        close_trade(&mut trades, h, bar, price, Some(fee + tax), reason);
                     }
                     continue;
                 }
@@ -432,18 +442,13 @@ pub(crate) fn run(
                             if periodic {
                                 // finlab splits a kept holding at every periodic rebalance,
                                 // without costs at the split (§3).
-                                trades.push(None);
-                                let piece = OpenTrade::open(
-                                    bar,
-                                    target / nav,
-                                    price,
-                                    None,
-                                    trades.len() - 1,
-                                );
+                                let piece =
+                                    OpenTrade::open(bar, target / nav, price, None, trades.len());
+                                trades.push(piece.row(&cols.stocks[k], cols.bars));
                                 let old = std::mem::replace(&mut h.trade, piece);
                                 let slot = old.slot;
-                                let t = old.close(
-                                    &cols.stocks[k],
+                                old.close(
+                                    &mut trades[slot],
                                     cols.bars,
                                     bar,
                                     price,
@@ -452,33 +457,24 @@ pub(crate) fn run(
                                     false,
                                     None,
                                 );
-                                trades[slot] = Some(t);
                             }
                         }
                     }
                     _ => {
                         if let Some(h) = book.slots[k].take() {
-                            put(
-                                &mut trades,
-                                close_trade(
-                                    h,
-                                    k,
-                                    bar,
-                                    price,
-                                    Some(fee + tax),
-                                    ExitReason::Rebalance,
-                                ),
-                            );
+                            let reason = ExitReason::Rebalance;
+                            close_trade(&mut trades, h, bar, price, Some(fee + tax), reason);
                         }
-                        trades.push(None);
-                        let slot = trades.len() - 1;
+                        let trade =
+                            OpenTrade::open(bar, target / nav, price, Some(fee), trades.len());
+                        trades.push(trade.row(&cols.stocks[k], cols.bars));
                         book.slots[k] = Some(Holding {
                             value,
                             last_price: price,
                             cr: 1.0,
                             peak: 1.0,
                             trough: 1.0,
-                            trade: OpenTrade::open(bar, target / nav, price, Some(fee), slot),
+                            trade,
                         });
                     }
                 }
@@ -532,18 +528,16 @@ pub(crate) fn run(
     let last = n.saturating_sub(1);
     for k in std::mem::take(&mut book.keys) {
         if let Some(h) = book.slots[k].take() {
-            put(
+            close_trade(
                 &mut trades,
-                close_trade(h, k, last, cols.close[k][last], None, ExitReason::Open),
+                h,
+                last,
+                cols.close[k][last],
+                None,
+                ExitReason::Open,
             );
         }
     }
-    // Slots were reserved at entry, in bar order and, within a bar, in column order.
-    let sorted = trades.into_iter().flatten().collect();
-    (curve, sorted, exposure)
-}
-
-/// Stores a finished trade in the slot reserved for it at entry.
-fn put(trades: &mut [Option<Trade>], (slot, trade): (usize, Trade)) {
-    trades[slot] = Some(trade);
+    // Rows were reserved at entry, in bar order and, within a bar, in column order.
+    (curve, trades, exposure)
 }

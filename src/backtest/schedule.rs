@@ -11,6 +11,29 @@ pub struct Weights<'a> {
     /// Rows that differ from the previous row (the first counts as changed); filled by
     /// [`Weights::scan`] for resample=None, empty otherwise.
     pub changed: Vec<bool>,
+    /// Every change of a cell from the row before, row-major (see [`Changes`]).
+    pub changes: Changes,
+}
+
+/// The weights as a sparse list of changes, grouped by row: row `r` sets stock `stock[i]` to
+/// `value[i]` for `i` in `start[r]..start[r + 1]` (row 0 changes from all zeros; NaN reads as 0).
+/// Replaying rows `0..=r` onto zeros gives row `r` bit for bit, so the daily loop reads each
+/// rebalance's row without touching one column per stock.
+#[derive(Default)]
+pub struct Changes {
+    pub start: Vec<usize>,
+    pub stock: Vec<u32>,
+    pub value: Vec<f64>,
+}
+
+impl Changes {
+    /// Applies the changes of rows `from..to` to `row`.
+    pub fn replay(&self, from: usize, to: usize, row: &mut [f64]) {
+        let (a, b) = (self.start[from], self.start[to]);
+        for (&k, &v) in self.stock[a..b].iter().zip(&self.value[a..b]) {
+            row[k as usize] = v;
+        }
+    }
 }
 
 /// What one pass over the weights found (see [`Weights::scan`]).
@@ -32,6 +55,10 @@ impl<'a> Weights<'a> {
         on_change: bool,
     ) -> Result<(Weights<'a>, Scan), (usize, usize)> {
         let mut changed = vec![false; if on_change { rows } else { 0 }];
+        // Each column's changes (see `changes_of`), then all as (row, stock, value).
+        let mut at = vec![0u32; rows];
+        let mut per_row = vec![0usize; rows + 1];
+        let mut found: Vec<(u32, u32, f64)> = Vec::new();
         let mut scan = Scan {
             total: 0.0,
             held_cells: 0,
@@ -63,23 +90,39 @@ impl<'a> Weights<'a> {
             }
             scan.total += (total[0] + total[1]) + (total[2] + total[3]);
             scan.held_cells += held.iter().sum::<usize>();
-            if on_change {
-                if let (Some(first), Some(&v)) = (changed.first_mut(), col.first()) {
-                    *first |= norm(v) != 0.0;
-                }
-                for (c, pair) in changed[1..].iter_mut().zip(col.windows(2)) {
-                    *c |= norm(pair[1]) != norm(pair[0]);
-                }
+            let flags = (!changed.is_empty()).then_some(changed.as_mut_slice());
+            let n = changes_of(col, &mut at, flags);
+            for &r in &at[..n] {
+                per_row[r as usize + 1] += 1;
+                found.push((r, k as u32, norm(col[r as usize])));
             }
         }
         if let Some(first) = changed.first_mut() {
             *first = true;
         }
+        // Counting sort by row (stable: column order within a row).
+        for r in 0..rows {
+            per_row[r + 1] += per_row[r];
+        }
+        let mut next = per_row.clone();
+        let (mut stock, mut value) = (vec![0u32; found.len()], vec![0.0; found.len()]);
+        for (r, k, w) in found {
+            let i = &mut next[r as usize];
+            stock[*i] = k;
+            value[*i] = w;
+            *i += 1;
+        }
+        let changes = Changes {
+            start: per_row,
+            stock,
+            value,
+        };
         Ok((
             Weights {
                 cols,
                 rows,
                 changed,
+                changes,
             },
             scan,
         ))
@@ -95,6 +138,50 @@ impl<'a> Weights<'a> {
             v
         }
     }
+}
+
+/// Writes the rows where `col` (NaN as 0) differs bit-wise from the row before (row 0: from 0)
+/// to `at` (at least `col.len()` long, else cut short) and returns their number; ORs "differs as
+/// a number" into `changed` (resample=None). Branch-free: every row is stored and the cursor
+/// only advances past a change.
+fn changes_of(col: &[f64], at: &mut [u32], changed: Option<&mut [bool]>) -> usize {
+    let len = col.len().min(at.len());
+    let (mut n, mut prev) = (0usize, 0.0f64);
+    let norm = |v: f64| if v.is_nan() { 0.0 } else { v };
+    match changed {
+        None => {
+            // Runs of 8 equal cells (the usual case between periodic rebalances) are skipped
+            // after one vectorisable comparison.
+            let mut r0 = 0;
+            for chunk in col[..len].chunks(8) {
+                let mut diff = norm(chunk[0]).to_bits() != prev.to_bits();
+                for pair in chunk.windows(2) {
+                    diff |= norm(pair[1]).to_bits() != norm(pair[0]).to_bits();
+                }
+                if diff {
+                    for (r, &v) in chunk.iter().enumerate() {
+                        let w = norm(v);
+                        at[n] = (r0 + r) as u32;
+                        n += usize::from(w.to_bits() != prev.to_bits());
+                        prev = w;
+                    }
+                } else {
+                    prev = norm(chunk[chunk.len() - 1]);
+                }
+                r0 += chunk.len();
+            }
+        }
+        Some(changed) => {
+            for ((r, &v), c) in col[..len].iter().enumerate().zip(changed) {
+                let w = norm(v);
+                at[n] = r as u32;
+                n += usize::from(w.to_bits() != prev.to_bits());
+                *c |= w != prev;
+                prev = w;
+            }
+        }
+    }
+    n
 }
 
 /// One rebalance: the signal date, the position row it uses and the bar it executes on.
@@ -199,6 +286,35 @@ mod tests {
 
     fn monthly() -> Resample {
         Resample::Every(Frequency::parse("M").unwrap())
+    }
+
+    #[test]
+    fn replaying_the_changes_gives_every_row_bit_for_bit() {
+        // NaN reads as 0; -0.0 vs 0.0 and runs longer and shorter than 8 cells.
+        let a: Vec<f64> = (0..21)
+            .map(|r| match r {
+                0..=2 => f64::NAN,
+                3 => -0.0,
+                4..=12 => 0.5,
+                13 => 0.0,
+                _ => 0.25 * (r % 3) as f64,
+            })
+            .collect();
+        let b: Vec<f64> = (0..21)
+            .map(|r| if r % 9 == 4 { 1.0 } else { 0.0 })
+            .collect();
+        let cols = vec![a, b];
+        for on_change in [false, true] {
+            let w = weights(&cols, on_change);
+            let mut row = vec![0.0; 2];
+            for r in 0..w.rows {
+                w.changes.replay(r, r + 1, &mut row);
+                for (k, col) in cols.iter().enumerate() {
+                    let want = if col[r].is_nan() { 0.0 } else { col[r] };
+                    assert_eq!(row[k].to_bits(), want.to_bits(), "row {r} stock {k}");
+                }
+            }
+        }
     }
 
     #[test]

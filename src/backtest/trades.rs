@@ -100,17 +100,20 @@ impl Path {
     }
 
     fn record(&mut self) {
+        // Selects, not branches: whether a trade is at a new low or in profit changes from
+        // bar to bar and stock to stock.
         let x = self.ratio;
-        if x < self.min {
-            self.min = x;
-            self.max_before_min = self.max.max(1.0);
-        }
+        let low = x < self.min;
+        self.max_before_min = if low {
+            self.max.max(1.0)
+        } else {
+            self.max_before_min
+        };
+        self.min = if low { x } else { self.min };
         self.max = self.max.max(x);
         self.peak = self.peak.max(x);
         self.mdd = self.mdd.min(x / self.peak - 1.0);
-        if x > 1.0 {
-            self.pdays += 1;
-        }
+        self.pdays += usize::from(x > 1.0);
     }
 
     /// Marks the path at a bar's close (a missing close keeps the last value).
@@ -153,14 +156,36 @@ impl OpenTrade {
         self.path.mark(close);
     }
 
+    /// The trade's output row as it reads at entry (exit fields as for an open trade), reserved
+    /// at `slot` so the list comes out in entry order; [`OpenTrade::close`] completes it.
+    pub fn row(&self, stock: &Arc<str>, bars: &[i32]) -> Trade {
+        Trade {
+            stock: stock.clone(),
+            entry_sig_date: bars[self.entry_bar.saturating_sub(1)],
+            entry_date: bars[self.entry_bar],
+            exit_sig_date: None,
+            exit_date: None,
+            weight: self.weight,
+            ret: 0.0,
+            period: 0,
+            exit_reason: ExitReason::Open,
+            mae: 0.0,
+            gmfe: 0.0,
+            bmfe: 0.0,
+            mdd: 0.0,
+            pdays: 0,
+        }
+    }
+
     /// Closes the trade at `bar` at fill price `fill` (the path was marked through the previous
     /// close: an exit happens before the exit bar's close), with the exit cost `cost` for a real
-    /// sale. An open trade (`ExitReason::Open`) keeps its value at the last close, without costs.
-    /// `clip` bounds the excursions for touched exits.
+    /// sale, writing the exit fields into `row` (from [`OpenTrade::row`]; only stores, so a row
+    /// far back in the list costs no cache miss). An open trade (`ExitReason::Open`) keeps its
+    /// value at the last close, without costs. `clip` bounds the excursions for touched exits.
     #[allow(clippy::too_many_arguments)]
     pub fn close(
         self,
-        stock: &Arc<str>,
+        row: &mut Trade,
         bars: &[i32],
         bar: usize,
         fill: f64,
@@ -168,7 +193,7 @@ impl OpenTrade {
         reason: ExitReason,
         touched: bool,
         clip: Option<(f64, f64)>,
-    ) -> Trade {
+    ) {
         let open = reason == ExitReason::Open;
         let mut path = self.path;
         if !open {
@@ -191,22 +216,16 @@ impl OpenTrade {
             gmfe = gmfe.min(tp);
         }
         let exit_sig = if touched { bar } else { bar.saturating_sub(1) };
-        Trade {
-            stock: stock.clone(),
-            entry_sig_date: bars[self.entry_bar.saturating_sub(1)],
-            entry_date: bars[self.entry_bar],
-            exit_sig_date: (!open).then(|| bars[exit_sig]),
-            exit_date: (!open).then(|| bars[bar]),
-            weight: self.weight,
-            ret: path.ratio - 1.0,
-            period: bar - self.entry_bar,
-            exit_reason: reason,
-            mae,
-            gmfe,
-            bmfe: path.max_before_min - 1.0,
-            mdd: path.mdd,
-            pdays: path.pdays,
-        }
+        row.exit_sig_date = (!open).then(|| bars[exit_sig]);
+        row.exit_date = (!open).then(|| bars[bar]);
+        row.ret = path.ratio - 1.0;
+        row.period = bar - self.entry_bar;
+        row.exit_reason = reason;
+        row.mae = mae;
+        row.gmfe = gmfe;
+        row.bmfe = path.max_before_min - 1.0;
+        row.mdd = path.mdd;
+        row.pdays = path.pdays;
     }
 }
 
@@ -223,8 +242,9 @@ mod tests {
         for c in [100.0, 90.0, 120.0] {
             tr.mark(c);
         }
-        let done = tr.close(
-            &"A".into(),
+        let mut done = tr.row(&"A".into(), &bars);
+        tr.close(
+            &mut done,
             &bars,
             3,
             110.0,
@@ -247,8 +267,9 @@ mod tests {
     fn short_path_mirrors_price_moves() {
         let mut tr = OpenTrade::open(0, -1.0, 100.0, None, 0);
         tr.mark(100.0);
-        let done = tr.close(
-            &"S".into(),
+        let mut done = tr.row(&"S".into(), &[0, 1]);
+        tr.close(
+            &mut done,
             &[0, 1],
             1,
             90.0,
