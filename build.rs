@@ -30,13 +30,7 @@ fn main() {
         .arg("--target-dir")
         .arg(&target_dir)
         .env_remove("RUSTFLAGS")
-        // The guest's own flags: wasm SIMD (128-bit lanes; cranelift compiles them to SSE/NEON)
-        // lets LLVM vectorize the element-wise and window kernels. Fat LTO and one codegen unit
-        // let the dispatch inline the kernels.
-        .env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+simd128")
-        .env("CARGO_PROFILE_RELEASE_LTO", "fat")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("CARGO_MAKEFLAGS")

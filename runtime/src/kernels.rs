@@ -221,10 +221,11 @@ pub fn rolling_extreme(x: &[f64], window: usize, min_periods: usize, max: bool) 
     let minp = min_periods.max(1);
     let n = x.len();
     let w = window.max(1);
+    // Plain comparisons, not `f64::max`: in the wasm guest those are calls to libm's `fmax`.
     let (empty, pick): (f64, fn(f64, f64) -> f64) = if max {
-        (f64::NEG_INFINITY, f64::max)
+        (f64::NEG_INFINITY, |a, b| if b > a { b } else { a })
     } else {
-        (f64::INFINITY, f64::min)
+        (f64::INFINITY, |a, b| if b < a { b } else { a })
     };
     let val = |v: f64| if v.is_nan() { empty } else { v };
     let mut prefix = vec![empty; n];
