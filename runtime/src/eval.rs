@@ -716,7 +716,13 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
             p.with_floats(
                 p.floats()
                     .iter()
-                    .map(|x| if x.is_nan() { *x } else { x.max(lo).min(hi) })
+                    .map(|x| {
+                        if x.is_nan() {
+                            *x
+                        } else {
+                            kernels::min(kernels::max(*x, lo), hi)
+                        }
+                    })
                     .collect(),
             )
         }
@@ -747,9 +753,9 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
                 if a.is_nan() || b.is_nan() {
                     f64::NAN
                 } else if op == OpId::Maximum {
-                    a.max(b)
+                    kernels::max(a, b)
                 } else {
-                    a.min(b)
+                    kernels::min(a, b)
                 }
             };
             match call.arg("other")? {

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use crate::kernels;
 use crate::panel::ffill_rows;
 
 /// Cells of a [`Frame`], column-major.
@@ -176,8 +177,8 @@ pub fn hold_until(
             for &i in &used {
                 let v = finite(col.get(i));
                 if !v.is_nan() {
-                    lo = lo.min(v);
-                    hi = hi.max(v);
+                    lo = kernels::min(lo, v);
+                    hi = kernels::max(hi, v);
                 }
             }
         }
@@ -252,7 +253,7 @@ pub fn hold_until(
                     max_ratio[k] = if max_ratio[k].is_nan() {
                         ratio
                     } else {
-                        max_ratio[k].max(ratio)
+                        kernels::max(max_ratio[k], ratio)
                     };
                     let trail = max_ratio[k] >= 1.0 + act && ratio < max_ratio[k] - ts;
                     if ratio > 1.0 + tp || ratio < 1.0 - sl || trail {

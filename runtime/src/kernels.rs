@@ -4,6 +4,27 @@
 // Index loops mirror the reference algorithms (TA-Lib, pandas) line by line.
 #![allow(clippy::needless_range_loop)]
 
+/// `f64::max` (a NaN argument loses) as a compare-and-select: in the wasm guest `f64::max` is a
+/// call into libm's `fmax`.
+#[inline(always)]
+pub fn max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b > a {
+        b
+    } else {
+        a
+    }
+}
+
+/// `f64::min` as a compare-and-select (see [`max`]).
+#[inline(always)]
+pub fn min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b < a {
+        b
+    } else {
+        a
+    }
+}
+
 /// Kahan-compensated `sum += v` (pandas' `add_sum`/`add_mean` step).
 fn kahan(sum: &mut f64, comp: &mut f64, v: f64) {
     let y = v - *comp;
@@ -221,11 +242,10 @@ pub fn rolling_extreme(x: &[f64], window: usize, min_periods: usize, max: bool) 
     let minp = min_periods.max(1);
     let n = x.len();
     let w = window.max(1);
-    // Plain comparisons, not `f64::max`: in the wasm guest those are calls to libm's `fmax`.
     let (empty, pick): (f64, fn(f64, f64) -> f64) = if max {
-        (f64::NEG_INFINITY, |a, b| if b > a { b } else { a })
+        (f64::NEG_INFINITY, self::max)
     } else {
-        (f64::INFINITY, |a, b| if b < a { b } else { a })
+        (f64::INFINITY, self::min)
     };
     let val = |v: f64| if v.is_nan() { empty } else { v };
     let mut prefix = vec![empty; n];

@@ -8,6 +8,8 @@
 // Index loops mirror the reference algorithms (TA-Lib, pandas) line by line.
 #![allow(clippy::needless_range_loop)]
 
+use crate::kernels;
+
 /// The outputs of one indicator for one stock (one vector per output).
 pub type Outputs = Vec<Vec<f64>>;
 
@@ -141,8 +143,8 @@ fn sma(x: &[f64], period: usize) -> Vec<f64> {
 
 fn highest_lowest(high: &[f64], low: &[f64], i: usize, period: usize) -> (f64, f64) {
     let from = i + 1 - period;
-    let hh = high[from..=i].iter().copied().fold(f64::MIN, f64::max);
-    let ll = low[from..=i].iter().copied().fold(f64::MAX, f64::min);
+    let hh = high[from..=i].iter().copied().fold(f64::MIN, kernels::max);
+    let ll = low[from..=i].iter().copied().fold(f64::MAX, kernels::min);
     (hh, ll)
 }
 
@@ -229,9 +231,10 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs {
     }
     let tr = |i: usize| {
         let prev = c[i - 1];
-        (h[i] - l[i])
-            .max((h[i] - prev).abs())
-            .max((l[i] - prev).abs())
+        kernels::max(
+            kernels::max(h[i] - l[i], (h[i] - prev).abs()),
+            (l[i] - prev).abs(),
+        )
     };
     if period == 1 {
         for i in 1..m {
