@@ -299,13 +299,13 @@ mod tests {
         let mut bytes = vec![0u8; 16];
         write_values(&a.values, &mut bytes);
         assert_eq!(&bytes[..8], &1.5f64.to_le_bytes());
-        let mut buffers = vec![Some(a.values.clone()), Some(b.values.clone())];
+        let mut buffers = [Some(a.values.clone()), Some(b.values.clone())];
         let back = decode_with(&header, &mut |i, _| buffers.get_mut(i as usize)?.take()).unwrap();
         assert_eq!(back[1].values, b.values);
         assert!(back[0].get(1, 0).is_nan());
         // Missing, reused and wrongly sized buffers are errors, never a panic.
         assert!(matches!(decode(&header), Err(WireError::Extern(_))));
-        let mut once = vec![Some(a.values.clone())];
+        let mut once = [Some(a.values.clone())];
         let twice = decode_with(&encode_header(&[&a, &a]), &mut |_, _| once[0].take());
         assert!(matches!(twice, Err(WireError::Extern(_))));
         let short = decode_with(&header, &mut |_, _| Some(vec![0.0]));
