@@ -665,8 +665,8 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
             let pct = call.flag("pct")?;
             let asc = call.flag("ascending")?;
             let method = kernels::RankMethod::parse(call.text("method")?);
-            let mut keys = Vec::with_capacity(p.columns.len());
-            p.map_rows(|row, out| kernels::rank_row_with(row, method, asc, pct, out, &mut keys))
+            let mut scratch = kernels::RankScratch::default();
+            p.map_rows(|row, out| kernels::rank_row_with(row, method, asc, pct, out, &mut scratch))
         }
         OpId::QuantileRow => {
             let q = call.float("c")?.unwrap_or(0.5);

@@ -361,8 +361,14 @@ pub fn rank_row(row: &[f64], method: &str, ascending: bool, pct: bool, out: &mut
         ascending,
         pct,
         out,
-        &mut Vec::new(),
+        &mut RankScratch::default(),
     );
+}
+
+/// The buffer [`rank_row_with`] reuses from row to row.
+#[derive(Default)]
+pub struct RankScratch {
+    keys: Vec<(f64, u32)>,
 }
 
 /// [`rank_row`] with a reusable scratch buffer (one per panel, not one per row).
@@ -372,8 +378,9 @@ pub fn rank_row_with(
     ascending: bool,
     pct: bool,
     out: &mut [f64],
-    keys: &mut Vec<(f64, u32)>,
+    scratch: &mut RankScratch,
 ) {
+    let keys = &mut scratch.keys;
     out.fill(f64::NAN);
     // Sort (key, column) pairs: the key is the value (negated when descending) with -0.0 made
     // 0.0 (a tie, as in pandas); the column breaks ties, so equal values keep column order
@@ -502,6 +509,71 @@ mod tests {
                             "w {w} minp {minp} max {max} i {i}: {} vs {want}",
                             got[i]
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ranks_equal_a_reference_ranking() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for len in [5usize, 63, 64, 300, 2000] {
+            let row: Vec<f64> = (0..len)
+                .map(|_| match next() % 13 {
+                    0 => f64::NAN,
+                    1 => 0.0,
+                    2 => -0.0,
+                    3 => f64::INFINITY,
+                    4 => f64::NEG_INFINITY,
+                    5 => 1e-300,
+                    k => (next() % 50) as f64 * if k % 2 == 0 { 1.0 } else { -0.37 },
+                })
+                .collect();
+            for method in ["average", "min", "max", "first", "dense"] {
+                for asc in [true, false] {
+                    for pct in [true, false] {
+                        let mut got = vec![0.0; len];
+                        rank_row(&row, method, asc, pct, &mut got);
+                        // Reference: a stable comparison sort of the valid columns.
+                        let mut idx: Vec<usize> = (0..len).filter(|&c| !row[c].is_nan()).collect();
+                        let key = |c: usize| if asc { row[c] + 0.0 } else { -row[c] + 0.0 };
+                        idx.sort_by(|&a, &b| key(a).total_cmp(&key(b)));
+                        let mut want = vec![f64::NAN; len];
+                        let (n, mut i, mut dense) = (idx.len(), 0, 0.0);
+                        while i < n {
+                            let mut j = i;
+                            while j + 1 < n && key(idx[j + 1]) == key(idx[i]) {
+                                j += 1;
+                            }
+                            dense += 1.0;
+                            for k in i..=j {
+                                want[idx[k]] = match method {
+                                    "min" => (i + 1) as f64,
+                                    "max" => (j + 1) as f64,
+                                    "first" => (k + 1) as f64,
+                                    "dense" => dense,
+                                    _ => (i + j + 2) as f64 / 2.0,
+                                };
+                            }
+                            i = j + 1;
+                        }
+                        if pct {
+                            let d = if method == "dense" { dense } else { n as f64 };
+                            want.iter_mut().for_each(|w| *w /= d);
+                        }
+                        for c in 0..len {
+                            assert!(
+                                got[c] == want[c] || (got[c].is_nan() && want[c].is_nan()),
+                                "len {len} {method} asc {asc} pct {pct} col {c}"
+                            );
+                        }
                     }
                 }
             }
