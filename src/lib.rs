@@ -17,6 +17,7 @@ pub mod export;
 pub mod iterate;
 pub mod llm;
 pub mod metrics;
+pub mod net;
 pub mod parallel;
 pub mod pipeline;
 pub mod plan;

@@ -239,13 +239,7 @@ impl Client {
             Err(e) => return Err(fail(self.transport_error(&e, attempt))),
         };
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
+        let retry_after = crate::net::retry_after(resp.headers());
         let text = match resp.text().await {
             Ok(t) => t,
             Err(e) => return Err(fail(self.transport_error(&e, attempt))),

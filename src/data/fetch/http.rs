@@ -158,13 +158,7 @@ impl Http {
                 Err(e) => return (Err(Attempt::Transport(format!("{e:#}"))), None),
             };
             let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64);
+            let retry_after = crate::net::retry_after(resp.headers());
             let bytes = match resp.bytes().await {
                 Ok(b) => b,
                 Err(e) => return (Err(Attempt::Transport(format!("{e:#}"))), retry_after),
