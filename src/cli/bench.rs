@@ -21,7 +21,7 @@ pub struct BenchArgs {
     /// Data directory (default: the built-in synthetic market).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Evaluations run in parallel (default: the number of cores).
+    /// Evaluations run in parallel (default: the number of cores; at most 32).
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Measured passes over the set (after one cold pass that reads the panels).
@@ -55,7 +55,10 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
             .collect::<anyhow::Result<_>>()?
     };
     anyhow::ensure!(a.rounds >= 1, "--rounds must be at least 1");
-    let jobs = a.jobs.unwrap_or_else(crate::parallel::default_jobs).max(1);
+    let jobs = a
+        .jobs
+        .unwrap_or_else(crate::parallel::default_jobs)
+        .clamp(1, crate::sandbox::MAX_CONCURRENT as usize);
     let data = super::open_data(a.data_dir.as_deref())?;
     let sandbox = super::sandbox(Limits::default())?;
     let label = if a.files.is_empty() {

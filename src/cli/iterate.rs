@@ -221,7 +221,7 @@ pub struct IterateArgs {
     /// Fuel budget of one sandboxed evaluation (default: sized from the plan and the data).
     #[arg(long)]
     pub fuel: Option<u64>,
-    /// Trials evaluated in parallel [default: the number of cores]. The offline search makes
+    /// Trials evaluated in parallel [default: the number of cores; at most 32]. The offline search makes
     /// its proposals in rounds of 4 whatever this is, so a seed gives the same ledger with any
     /// `--jobs`; with a model, each round has one proposal per job.
     #[arg(long, short = 'j')]
