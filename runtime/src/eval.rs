@@ -284,6 +284,63 @@ fn to_panel_data(p: Panel) -> PanelData {
     }
 }
 
+/// Evaluates `$body` with `$f` bound to `op`'s comparison as a closure, in one arm per operator,
+/// so each cell loop is compiled for its operator (no `match` per cell).
+macro_rules! with_compare {
+    ($op:expr, $f:ident => $body:expr) => {
+        match $op {
+            BinOp::Gt => {
+                let $f = |a: f64, b: f64| a > b;
+                $body
+            }
+            BinOp::Ge => {
+                let $f = |a: f64, b: f64| a >= b;
+                $body
+            }
+            BinOp::Lt => {
+                let $f = |a: f64, b: f64| a < b;
+                $body
+            }
+            BinOp::Le => {
+                let $f = |a: f64, b: f64| a <= b;
+                $body
+            }
+            BinOp::Eq => {
+                let $f = |a: f64, b: f64| a == b;
+                $body
+            }
+            _ => {
+                let $f = |a: f64, b: f64| a != b;
+                $body
+            }
+        }
+    };
+}
+
+/// Like [`with_compare`], for `op`'s arithmetic.
+macro_rules! with_arith {
+    ($op:expr, $f:ident => $body:expr) => {
+        match $op {
+            BinOp::Add => {
+                let $f = |a: f64, b: f64| a + b;
+                $body
+            }
+            BinOp::Sub => {
+                let $f = |a: f64, b: f64| a - b;
+                $body
+            }
+            BinOp::Mul => {
+                let $f = |a: f64, b: f64| a * b;
+                $body
+            }
+            _ => {
+                let $f = |a: f64, b: f64| a / b;
+                $body
+            }
+        }
+    };
+}
+
 /// `a op b` for a comparison, as pandas answers it: NaN compares False, except `!=` (True).
 fn compare(op: BinOp, a: f64, b: f64) -> bool {
     match op {
@@ -369,24 +426,23 @@ fn binary(i: usize, op: BinOp, lhs: Value, rhs: Value) -> Result<Value, EvalErro
                         format!("`{}` needs two bool panels", op.symbol()),
                     ));
                 };
-                let and = op == BinOp::And;
-                let out = x
-                    .iter()
-                    .zip(y.iter())
-                    .map(|(x, y)| if and { *x && *y } else { *x || *y })
-                    .collect();
+                let out = if op == BinOp::And {
+                    x.iter().zip(y.iter()).map(|(x, y)| *x && *y).collect()
+                } else {
+                    x.iter().zip(y.iter()).map(|(x, y)| *x || *y).collect()
+                };
                 return Ok(Value::Panel(a.with_bools(out)));
             }
             if op.is_comparison() {
                 let (x, y) = (a.floats(), b.floats());
-                let out = x
+                let out = with_compare!(op, f => x
                     .iter()
                     .zip(y.iter())
-                    .map(|(x, y)| compare(op, *x, *y))
-                    .collect();
+                    .map(|(x, y)| f(*x, *y))
+                    .collect());
                 Ok(Value::Panel(a.with_bools(out)))
             } else {
-                Ok(Value::Panel(zip_floats(a, b, |x, y| arith(op, x, y))))
+                Ok(Value::Panel(with_arith!(op, f => zip_floats(a, b, f))))
             }
         }
     }
@@ -436,16 +492,16 @@ fn panel_scalar(
     if op.is_comparison() {
         let x = p.floats();
         let out = if scalar_left {
-            x.iter().map(|v| compare(op, s, *v)).collect()
+            with_compare!(op, f => x.iter().map(|v| f(s, *v)).collect())
         } else {
-            x.iter().map(|v| compare(op, *v, s)).collect()
+            with_compare!(op, f => x.iter().map(|v| f(*v, s)).collect())
         };
         return Ok(Value::Panel(p.with_bools(out)));
     }
     Ok(Value::Panel(if scalar_left {
-        map_floats(p, |v| arith(op, s, v))
+        with_arith!(op, f => map_floats(p, |v| f(s, v)))
     } else {
-        map_floats(p, |v| arith(op, v, s))
+        with_arith!(op, f => map_floats(p, |v| f(v, s)))
     }))
 }
 
