@@ -74,11 +74,7 @@ fn main() {
             continue;
         };
         let plan = lower(&program).plan;
-        let inputs: Vec<PanelData> = dsl_engine::pipeline::load_inputs(&plan, &data)
-            .expect("dataset")
-            .into_iter()
-            .map(std::sync::Arc::unwrap_or_clone)
-            .collect();
+        let inputs = dsl_engine::pipeline::load_inputs_owned(&plan, &data).expect("dataset");
         let refs: Vec<&PanelData> = inputs.iter().collect();
         let native = median(
             (0..3)

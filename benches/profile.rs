@@ -12,11 +12,7 @@ fn main() {
         .unwrap_or("examples/momentum.strat".into());
     let src = std::fs::read_to_string(&f).unwrap();
     let plan = lower(&compile(&src, &CheckContext::default()).program.unwrap()).plan;
-    let inputs: Vec<dsl_runtime::wire::PanelData> = dsl_engine::pipeline::load_inputs(&plan, &data)
-        .unwrap()
-        .into_iter()
-        .map(std::sync::Arc::unwrap_or_clone)
-        .collect();
+    let inputs = dsl_engine::pipeline::load_inputs_owned(&plan, &data).unwrap();
     let t = std::time::Instant::now();
     dsl_runtime::eval::evaluate(&plan, inputs).unwrap();
     eprintln!("total {:?}", t.elapsed());

@@ -57,20 +57,35 @@ pub fn set_hash(set: &[(String, String)]) -> String {
     format!("{:016x}", fnv1a(text.as_bytes()))
 }
 
-/// The stages of one evaluation, in pipeline order, as `(name, time)`.
-pub fn stages(t: &Timings) -> [(&'static str, Duration); 11] {
+/// The stages of one evaluation, in pipeline order.
+pub const STAGES: [&str; 11] = [
+    "parse",
+    "check",
+    "plan",
+    "load",
+    "encode",
+    "instantiate",
+    "copy_in",
+    "guest",
+    "copy_out",
+    "backtest",
+    "metrics",
+];
+
+/// The time of each of [`STAGES`].
+pub fn stage_times(t: &Timings) -> [Duration; 11] {
     [
-        ("parse", t.parse),
-        ("check", t.check),
-        ("plan", t.plan),
-        ("load", t.load),
-        ("encode", t.sandbox.encode),
-        ("instantiate", t.sandbox.instantiate),
-        ("copy_in", t.sandbox.copy_in),
-        ("guest", t.sandbox.guest),
-        ("copy_out", t.sandbox.copy_out),
-        ("backtest", t.backtest),
-        ("metrics", t.metrics),
+        t.parse,
+        t.check,
+        t.plan,
+        t.load,
+        t.sandbox.encode,
+        t.sandbox.instantiate,
+        t.sandbox.copy_in,
+        t.sandbox.guest,
+        t.sandbox.copy_out,
+        t.backtest,
+        t.metrics,
     ]
 }
 
@@ -94,20 +109,12 @@ pub fn evaluate_one(
     ctx: &CheckContext,
 ) -> Sample {
     let started = Instant::now();
-    let mut timings = Timings::default();
-    let result = pipeline::evaluate_in(&set[index].1, data, sandbox, ctx).and_then(|mut ev| {
-        let r = pipeline::simulate_timed(
-            &ev.evaluation.position,
-            data,
-            &ev.lowered.sim.options,
-            &mut ev.timings,
-        );
-        timings = ev.timings;
-        r
-    });
+    let result = pipeline::backtest_in(&set[index].1, data, sandbox, ctx);
     Sample {
         strategy: index,
-        timings,
+        timings: result
+            .as_ref()
+            .map_or_else(|_| Timings::default(), |b| b.timings),
         total: started.elapsed(),
         error: result.err().map(|e| format!("{e:#}")),
     }
@@ -161,11 +168,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Position-building time: everything before `sim()`.
-pub fn eval_part(t: &Timings) -> Duration {
-    t.parse + t.check + t.plan + t.load + t.sandbox_total
-}
-
 /// Peak resident set size of this process in MiB (`VmHWM`), where the OS reports it.
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -208,10 +210,10 @@ pub fn run(
     let wall = started.elapsed();
 
     let mut stage_median_ms = BTreeMap::new();
-    for (k, name) in stages(&Timings::default()).iter().map(|s| s.0).enumerate() {
+    for (k, name) in STAGES.iter().enumerate() {
         let v = samples
             .iter()
-            .map(|s| ms(stages(&s.timings)[k].1))
+            .map(|s| ms(stage_times(&s.timings)[k]))
             .collect();
         stage_median_ms.insert(name.to_string(), median(v));
     }
@@ -224,17 +226,22 @@ pub fn run(
         .enumerate()
         .map(|(i, (name, _))| {
             let mine: Vec<&Sample> = samples.iter().filter(|s| s.strategy == i).collect();
-            let stage_ms = (0..11)
-                .map(|k| {
-                    let v = mine.iter().map(|s| ms(stages(&s.timings)[k].1)).collect();
-                    (stages(&Timings::default())[k].0.to_string(), median(v))
+            let stage_ms = STAGES
+                .iter()
+                .enumerate()
+                .map(|(k, name)| {
+                    let v = mine
+                        .iter()
+                        .map(|s| ms(stage_times(&s.timings)[k]))
+                        .collect();
+                    (name.to_string(), median(v))
                 })
                 .collect();
             StrategyRow {
                 name: name.clone(),
                 total_ms: median(mine.iter().map(|s| ms(s.total)).collect()),
                 stage_ms,
-                eval_ms: median(mine.iter().map(|s| ms(eval_part(&s.timings))).collect()),
+                eval_ms: median(mine.iter().map(|s| ms(s.timings.evaluation())).collect()),
                 backtest_ms: median(mine.iter().map(|s| ms(s.timings.backtest)).collect()),
             }
         })

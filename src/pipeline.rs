@@ -81,6 +81,13 @@ pub struct Timings {
     pub metrics: Duration,
 }
 
+impl Timings {
+    /// Building the position: everything before `sim()` (parse to the sandbox's result).
+    pub fn evaluation(&self) -> Duration {
+        self.parse + self.check + self.plan + self.load + self.sandbox_total
+    }
+}
+
 /// Backtests a position panel on `data`: loads the adjusted prices `opts` needs and the
 /// benchmark (when the data has one), simulates and scores.
 pub fn simulate_on(
@@ -149,6 +156,14 @@ pub fn load_inputs(plan: &Plan, data: &DataDir) -> Result<Vec<Arc<PanelData>>, D
     plan.inputs.iter().map(|k| data.shared(k)).collect()
 }
 
+/// [`load_inputs`] as owned copies (the native evaluator in tests and benches takes them).
+pub fn load_inputs_owned(plan: &Plan, data: &DataDir) -> Result<Vec<PanelData>, DataError> {
+    Ok(load_inputs(plan, data)?
+        .into_iter()
+        .map(Arc::unwrap_or_clone)
+        .collect())
+}
+
 /// Checks `source` against `data`'s datasets, lowers it and evaluates the plan in the sandbox.
 pub fn evaluate(
     source: &str,
@@ -205,7 +220,17 @@ pub fn backtest(
     data: &DataDir,
     sandbox: &Sandbox,
 ) -> Result<Backtest, PipelineError> {
-    let mut ev = evaluate(source, data, sandbox)?;
+    backtest_in(source, data, sandbox, &check_context(data))
+}
+
+/// [`backtest`] with a checker context already built (the iterate loop and the bench).
+pub fn backtest_in(
+    source: &str,
+    data: &DataDir,
+    sandbox: &Sandbox,
+    ctx: &CheckContext,
+) -> Result<Backtest, PipelineError> {
+    let mut ev = evaluate_in(source, data, sandbox, ctx)?;
     let (result, metrics) = simulate_timed(
         &ev.evaluation.position,
         data,

@@ -43,11 +43,8 @@ fn examples() -> &'static [Example] {
                     .program
                     .expect("examples are valid");
                 let plan = lower(&program).plan;
-                let inputs: Vec<PanelData> = dsl_engine::pipeline::load_inputs(&plan, &data)
-                    .expect("dataset")
-                    .into_iter()
-                    .map(std::sync::Arc::unwrap_or_clone)
-                    .collect();
+                let inputs =
+                    dsl_engine::pipeline::load_inputs_owned(&plan, &data).expect("dataset");
                 let refs: Vec<&PanelData> = inputs.iter().collect();
                 let full = sandbox()
                     .evaluate(&plan, &refs)

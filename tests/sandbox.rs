@@ -24,11 +24,7 @@ fn plan_of(source: &str) -> Plan {
 
 fn inputs(plan: &Plan) -> Vec<PanelData> {
     let data = common::data_dir();
-    dsl_engine::pipeline::load_inputs(plan, &data)
-        .unwrap()
-        .into_iter()
-        .map(|p| (*p).clone())
-        .collect()
+    dsl_engine::pipeline::load_inputs_owned(plan, &data).unwrap()
 }
 
 fn same(a: &PanelData, b: &PanelData) {

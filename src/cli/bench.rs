@@ -108,10 +108,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
 fn render(r: &Report, pandas: &HashMap<String, f64>) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let stages: Vec<&str> = bench::stages(&Default::default())
-        .iter()
-        .map(|s| s.0)
-        .collect();
+    let stages = bench::STAGES;
     let short = |s: &str| match s {
         "instantiate" => "inst".to_string(),
         "copy_in" => "in".to_string(),

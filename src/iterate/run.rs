@@ -100,7 +100,7 @@ impl<'a> Runner<'a> {
         })?;
         let ledger = Ledger::open(dir)?;
         let returns = Returns::open(dir)?;
-        let benchmark = match data.load(pipeline::BENCHMARK) {
+        let benchmark = match data.shared(pipeline::BENCHMARK) {
             Ok(b) if !b.columns.is_empty() => {
                 let col = b.column(0);
                 Some(
@@ -674,24 +674,22 @@ struct Computed {
 /// Sandbox and backtest of `code` (already checked): a pure function of the code and the data,
 /// so trials of a round can run on several threads.
 fn compute(code: &str, data: &DataDir, sandbox: &Sandbox, ctx: &CheckContext) -> Computed {
-    let t_eval = Instant::now();
-    let mut out = Computed {
-        result: Err(PipelineError::Invalid(Vec::new())),
-        sandbox_ms: 0.0,
-        backtest_ms: 0.0,
-        fuel: None,
-    };
-    out.result = pipeline::evaluate_in(code, data, sandbox, ctx).and_then(|ev| {
-        out.sandbox_ms = ms(t_eval);
-        out.fuel = Some((
-            ev.evaluation.fuel_used,
-            ev.evaluation.fuel_limit,
-            ev.evaluation.peak_memory as u64,
-        ));
-        let t_bt = Instant::now();
-        let r = pipeline::simulate_on(&ev.evaluation.position, data, &ev.lowered.sim.options);
-        out.backtest_ms = ms(t_bt);
-        r.map(|(res, _)| res)
-    });
-    out
+    match pipeline::backtest_in(code, data, sandbox, ctx) {
+        Ok(bt) => Computed {
+            sandbox_ms: bt.timings.evaluation().as_secs_f64() * 1000.0,
+            backtest_ms: (bt.timings.backtest + bt.timings.metrics).as_secs_f64() * 1000.0,
+            fuel: Some((
+                bt.evaluation.fuel_used,
+                bt.evaluation.fuel_limit,
+                bt.evaluation.peak_memory as u64,
+            )),
+            result: Ok(bt.result),
+        },
+        Err(e) => Computed {
+            result: Err(e),
+            sandbox_ms: 0.0,
+            backtest_ms: 0.0,
+            fuel: None,
+        },
+    }
 }
