@@ -201,8 +201,7 @@ pub fn evaluate_in(
     next(&mut timings.plan);
     let inputs = load_inputs(&lowered.plan, data)?;
     next(&mut timings.load);
-    let refs: Vec<&PanelData> = inputs.iter().map(|p| p.as_ref()).collect();
-    let evaluation = sandbox.evaluate(&lowered.plan, &refs)?;
+    let evaluation = sandbox.evaluate_shared(&lowered.plan, &inputs)?;
     next(&mut timings.sandbox_total);
     timings.sandbox = evaluation.stages;
     Ok(Evaluated {

@@ -65,6 +65,57 @@ fn guest_matches_native_runtime() {
 }
 
 #[test]
+fn warm_sessions_keep_inputs_and_give_the_same_positions() {
+    let sb = sandbox();
+    let data = common::data_dir();
+    // Round robin over strategies that share some panels, so sessions hold kept inputs from
+    // other plans; each result equals a fresh instance's.
+    for round in 0..2 {
+        for src in STRATEGIES {
+            let plan = plan_of(src);
+            let shared = dsl_engine::pipeline::load_inputs(&plan, &data).unwrap();
+            let warm = sb.evaluate_shared(&plan, &shared).expect("warm evaluation");
+            let refs: Vec<&PanelData> = shared.iter().map(|p| p.as_ref()).collect();
+            let fresh = sb.evaluate(&plan, &refs).expect("fresh evaluation");
+            identical(&warm.position, &fresh.position);
+            if round == 1 {
+                // The session from the first round served again: no instance was created.
+                assert_eq!(warm.stages.instantiate, Duration::ZERO);
+            }
+        }
+    }
+    // A failure discards the session; the next evaluation gets a working one.
+    let plan = plan_of(STRATEGIES[0]);
+    let shared = dsl_engine::pipeline::load_inputs(&plan, &data).unwrap();
+    let tight = Sandbox::new(
+        Limits {
+            fuel: Some(1_000_000),
+            ..Limits::default()
+        },
+        Some(&common::cache_dir()),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        assert!(matches!(
+            tight.evaluate_shared(&plan, &shared),
+            Err(SandboxError::OutOfFuel { .. })
+        ));
+    }
+    let ok = sb.evaluate_shared(&plan, &shared).unwrap();
+    identical(
+        &ok.position,
+        &sb.evaluate_shared(&plan, &shared).unwrap().position,
+    );
+}
+
+/// Same grid and the same bits in every cell (NaN included).
+fn identical(a: &PanelData, b: &PanelData) {
+    assert_eq!((&a.dates, &a.columns), (&b.dates, &b.columns));
+    let bits = |p: &PanelData| p.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert!(bits(a) == bits(b), "the positions differ");
+}
+
+#[test]
 fn limits_give_typed_errors_and_the_sandbox_keeps_working() {
     let sb = sandbox();
     let plan = plan_of(include_str!("../examples/momentum.strat"));

@@ -40,12 +40,27 @@ enum Value {
 
 /// Evaluates `plan` on `inputs` (one panel per [`Plan::inputs`] entry, same order).
 pub fn evaluate(plan: &Plan, inputs: Vec<PanelData>) -> Result<PanelData, EvalError> {
-    evaluate_panel(plan, inputs).map(to_panel_data)
+    evaluate_panel(plan, shared(inputs)).map(to_panel_data)
+}
+
+/// Input panels whose values may be shared with the caller (the guest's kept inputs).
+pub type SharedPanelData = PanelData<Rc<Vec<f64>>>;
+
+fn shared(inputs: Vec<PanelData>) -> Vec<SharedPanelData> {
+    inputs
+        .into_iter()
+        .map(|p| PanelData {
+            name: p.name,
+            dates: p.dates,
+            columns: p.columns,
+            values: Rc::new(p.values),
+        })
+        .collect()
 }
 
 /// Like [`evaluate`], with the result already wire-encoded (a bool position as one byte per
 /// cell), as the guest returns it.
-pub fn evaluate_encoded(plan: &Plan, inputs: Vec<PanelData>) -> Result<Vec<u8>, EvalError> {
+pub fn evaluate_encoded(plan: &Plan, inputs: Vec<SharedPanelData>) -> Result<Vec<u8>, EvalError> {
     let p = evaluate_panel(plan, inputs)?;
     Ok(match &p.cells {
         Cells::Bool(b) => crate::wire::encode_flags("position", &p.dates, &p.columns, b),
@@ -53,7 +68,7 @@ pub fn evaluate_encoded(plan: &Plan, inputs: Vec<PanelData>) -> Result<Vec<u8>, 
     })
 }
 
-fn evaluate_panel(plan: &Plan, inputs: Vec<PanelData>) -> Result<Panel, EvalError> {
+fn evaluate_panel(plan: &Plan, inputs: Vec<SharedPanelData>) -> Result<Panel, EvalError> {
     plan.validate()?;
     if inputs.len() != plan.inputs.len() {
         return Err(EvalError::Inputs {
@@ -61,7 +76,7 @@ fn evaluate_panel(plan: &Plan, inputs: Vec<PanelData>) -> Result<Panel, EvalErro
             got: inputs.len(),
         });
     }
-    let mut inputs: Vec<Option<PanelData>> = inputs.into_iter().map(Some).collect();
+    let mut inputs: Vec<Option<SharedPanelData>> = inputs.into_iter().map(Some).collect();
     // Free every value after its last reader so peak memory follows the live set, not the plan.
     let mut last_use = vec![0usize; plan.nodes.len()];
     for (i, node) in plan.nodes.iter().enumerate() {
@@ -151,7 +166,7 @@ fn eval_node(
     node: &Node,
     values: &[Option<Value>],
     scope: &mut Vec<(usize, Value)>,
-    inputs: &mut [Option<PanelData>],
+    inputs: &mut [Option<SharedPanelData>],
     indicators: &mut IndicatorCache,
 ) -> Result<Value, EvalError> {
     Ok(match node {
@@ -163,11 +178,11 @@ fn eval_node(
             if data.values.len() != data.dates.len() * data.columns.len() {
                 return Err(type_err(i, format!("input {input} has a malformed shape")));
             }
-            Value::Panel(Panel::float(
-                Rc::new(data.dates),
-                Rc::new(data.columns),
-                data.values,
-            ))
+            Value::Panel(Panel {
+                dates: Rc::new(data.dates),
+                columns: Rc::new(data.columns),
+                cells: Cells::Float(data.values),
+            })
         }
         Node::Scalar { value } => Value::Scalar(*value),
         Node::Neg { arg } => match take(values, scope, i, *arg)? {

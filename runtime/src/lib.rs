@@ -46,7 +46,7 @@ pub fn run(plan_bytes: &[u8], data_bytes: &[u8]) -> Vec<u8> {
 pub fn run_with(
     plan_bytes: &[u8],
     data_bytes: &[u8],
-    values: &mut dyn FnMut(u32, usize) -> Option<Vec<f64>>,
+    values: &mut dyn FnMut(u32, usize) -> Option<std::rc::Rc<Vec<f64>>>,
 ) -> Vec<u8> {
     let fail = |kind: &str, message: String| {
         let err = GuestError {

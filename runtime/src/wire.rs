@@ -13,13 +13,33 @@
 //! ```
 
 /// A wide panel: dates (days since 1970-01-01) × columns (stock ids), values column-major, NaN = missing.
+/// `V` is where the values live: an owned `Vec` (the default) or, in the guest, a buffer shared
+/// with the table of inputs kept between evaluations.
 #[derive(Clone, Debug, PartialEq)]
-pub struct PanelData {
+pub struct PanelData<V = Vec<f64>> {
     pub name: String,
     pub dates: Vec<i32>,
     pub columns: Vec<String>,
     /// `values[c * dates.len() + r]` is row `r` of column `c`.
-    pub values: Vec<f64>,
+    pub values: V,
+}
+
+/// A decoded panel's value storage (see [`PanelData`]).
+pub trait Values: From<Vec<f64>> {
+    /// Number of cells.
+    fn cells(&self) -> usize;
+}
+
+impl Values for Vec<f64> {
+    fn cells(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Values for std::rc::Rc<Vec<f64>> {
+    fn cells(&self) -> usize {
+        self.len()
+    }
 }
 
 impl PanelData {
@@ -91,9 +111,9 @@ pub fn encode(panels: &[&PanelData]) -> Vec<u8> {
 }
 
 /// Encodes the names, dates and columns of `panels`; panel `i`'s values are not in the bytes
-/// but in values buffer `i`, handed to [`decode_with`] separately (write them with
+/// but in values buffer `slots[i]`, handed to [`decode_with`] separately (write them with
 /// [`write_values`]).
-pub fn encode_header(panels: &[&PanelData]) -> Vec<u8> {
+pub fn encode_header(panels: &[&PanelData], slots: &[u32]) -> Vec<u8> {
     let size: usize = panels
         .iter()
         .map(|p| 64 + p.dates.len() * 4 + p.columns.len() * 12)
@@ -102,7 +122,7 @@ pub fn encode_header(panels: &[&PanelData]) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(panels.len() as u32).to_le_bytes());
-    for (i, p) in panels.iter().enumerate() {
+    for (p, slot) in panels.iter().zip(slots) {
         put_str(&mut out, &p.name);
         out.extend_from_slice(&(p.dates.len() as u32).to_le_bytes());
         out.extend_from_slice(&(p.columns.len() as u32).to_le_bytes());
@@ -113,7 +133,7 @@ pub fn encode_header(panels: &[&PanelData]) -> Vec<u8> {
         for c in &p.columns {
             put_str(&mut out, c);
         }
-        out.extend_from_slice(&(i as u32).to_le_bytes());
+        out.extend_from_slice(&slot.to_le_bytes());
     }
     out
 }
@@ -187,10 +207,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<PanelData>, WireError> {
 
 /// Like [`decode`]; a panel of kind 2 takes its values from `values(index, cells)`, which
 /// must give a buffer of exactly `cells` values (else [`WireError::Extern`]).
-pub fn decode_with(
+pub fn decode_with<V: Values>(
     bytes: &[u8],
-    values: &mut dyn FnMut(u32, usize) -> Option<Vec<f64>>,
-) -> Result<Vec<PanelData>, WireError> {
+    values: &mut dyn FnMut(u32, usize) -> Option<V>,
+) -> Result<Vec<PanelData<V>>, WireError> {
     let mut r = Reader { bytes, pos: 0 };
     if r.take(4)? != MAGIC {
         return Err(WireError::Magic);
@@ -224,16 +244,21 @@ pub fn decode_with(
                 .take(cells * 8)?
                 .chunks_exact(8)
                 .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-                .collect(),
+                .collect::<Vec<f64>>()
+                .into(),
             KIND_FLAGS => {
                 let flags = r.take(cells)?;
                 if flags.iter().any(|b| *b > 1) {
                     return Err(WireError::Kind(name));
                 }
-                flags.iter().map(|b| f64::from(*b)).collect()
+                flags
+                    .iter()
+                    .map(|b| f64::from(*b))
+                    .collect::<Vec<f64>>()
+                    .into()
             }
             KIND_EXTERN => match values(r.u32()?, cells) {
-                Some(v) if v.len() == cells => v,
+                Some(v) if v.cells() == cells => v,
                 _ => return Err(WireError::Extern(name)),
             },
             _ => return Err(WireError::Kind(name)),
@@ -295,7 +320,7 @@ mod tests {
             columns: vec!["x".into(), "y".into()],
             values: vec![3.0, 4.0],
         };
-        let header = encode_header(&[&a, &b]);
+        let header = encode_header(&[&a, &b], &[0, 1]);
         let mut bytes = vec![0u8; 16];
         write_values(&a.values, &mut bytes);
         assert_eq!(&bytes[..8], &1.5f64.to_le_bytes());
@@ -306,9 +331,18 @@ mod tests {
         // Missing, reused and wrongly sized buffers are errors, never a panic.
         assert!(matches!(decode(&header), Err(WireError::Extern(_))));
         let mut once = [Some(a.values.clone())];
-        let twice = decode_with(&encode_header(&[&a, &a]), &mut |_, _| once[0].take());
+        let twice = decode_with(&encode_header(&[&a, &a], &[0, 0]), &mut |_, _| {
+            once[0].take()
+        });
         assert!(matches!(twice, Err(WireError::Extern(_))));
         let short = decode_with(&header, &mut |_, _| Some(vec![0.0]));
+        // A buffer can be shared (the guest keeps inputs between evaluations).
+        let kept = std::rc::Rc::new(a.values.clone());
+        let shared = decode_with(&encode_header(&[&a, &a], &[3, 3]), &mut |i, _| {
+            (i == 3).then(|| kept.clone())
+        })
+        .unwrap();
+        assert!(std::rc::Rc::ptr_eq(&shared[0].values, &shared[1].values));
         assert!(matches!(short, Err(WireError::Extern(_))));
         for cut in 0..header.len() {
             assert!(decode_with(&header[..cut], &mut |_, n| Some(vec![0.0; n])).is_err());

@@ -1,19 +1,20 @@
 //! The wasmtime host: one [`Engine`] (fuel and epochs on) and one pre-linked instance per
-//! process, a fresh [`Store`] per evaluation. The guest gets no WASI capabilities: its six WASI
+//! process; a fresh [`Store`] per evaluation, or a warm session that kept its inputs (see
+//! [`Sandbox::evaluate_shared`]). The guest gets no WASI capabilities: its six WASI
 //! imports are stubs here — no files, no environment, no clock, no network; `random_get` is a
-//! fixed stream so evaluation (and its fuel count) is deterministic; `fd_write` is captured so a
+//! fixed stream so evaluation is deterministic (in a fresh store, its fuel count too); `fd_write` is captured so a
 //! guest panic message reaches the error.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dsl_runtime::plan::Plan;
 use dsl_runtime::wire::{self, PanelData};
 use dsl_runtime::{GuestError, RESULT_ERR, RESULT_OK};
 use wasmtime::{
-    Caller, Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, OptLevel,
-    PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+    Caller, Config, Engine, Instance, InstanceAllocationStrategy, InstancePre, Linker, Memory,
+    OptLevel, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
 use super::cache::{load_or_compile, CacheOutcome};
@@ -33,6 +34,8 @@ struct EvalCtx {
     memory: MemoryLimiter,
     stderr: Vec<u8>,
     rng: u64,
+    /// How long the instance took to create, until its first evaluation reports it.
+    fresh: Option<Duration>,
 }
 
 /// Caps linear memory, records the peak and whether the cap was hit (so the error is classified
@@ -95,7 +98,8 @@ pub struct Stages {
     pub copy_out: Duration,
 }
 
-/// A ready-to-run sandbox: compiled guest, linker, limits and the epoch thread.
+/// A ready-to-run sandbox: compiled guest, linker, limits, the epoch thread and the idle
+/// sessions.
 pub struct Sandbox {
     engine: Engine,
     pre: InstancePre<EvalCtx>,
@@ -103,6 +107,7 @@ pub struct Sandbox {
     /// Whether the compiled guest came from the on-disk cache.
     pub cache: CacheOutcome,
     stop: Arc<AtomicBool>,
+    idle: Mutex<Vec<Session>>,
 }
 
 impl Drop for Sandbox {
@@ -111,8 +116,36 @@ impl Drop for Sandbox {
     }
 }
 
+/// A guest instance kept between evaluations with the input panels already copied into it:
+/// the next evaluation that reads the same panels skips the copy and the instantiation.
+///
+/// Only the plan and the inputs differ between evaluations, and the guest is deterministic and
+/// never writes into a kept input, so a warm session gives the same position as a fresh one.
+/// Fuel and wall clock are reset per evaluation; any failure discards the session, so a trap
+/// never leaves state behind; an evaluation that hits the memory cap in a session holding other
+/// panels is retried in a fresh one, so the cap is never hit because of what was kept.
+struct Session {
+    store: Store<EvalCtx>,
+    instance: Instance,
+    memory: Memory,
+    kept: Vec<Kept>,
+    next_slot: u32,
+    /// Evaluations run in this session (the recency clock of `kept`).
+    runs: u64,
+}
+
+/// An input panel kept in a session's values slot.
+struct Kept {
+    panel: Arc<PanelData>,
+    slot: u32,
+    bytes: usize,
+    last_run: u64,
+}
+
 /// Evaluations that can run at once in one process (each holds a pooled memory slot).
 pub const MAX_CONCURRENT: u32 = 32;
+/// Idle sessions kept for reuse; the rest of the pool stays free for fresh instances.
+const MAX_IDLE: usize = MAX_CONCURRENT as usize / 2;
 /// Bytes of each pooled linear memory kept resident (zeroed with `memset`) after an evaluation
 /// instead of being returned to the OS: the next evaluation in that slot reuses the pages
 /// without a page fault per 4 KiB. Measured on the bench set: faults were ~30% of an
@@ -265,6 +298,7 @@ impl Sandbox {
             limits,
             cache,
             stop,
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -273,8 +307,8 @@ impl Sandbox {
         &self.limits
     }
 
-    /// Evaluates `plan` on `inputs` (one per `plan.inputs`, same order) in a fresh store, under
-    /// the sandbox's limits.
+    /// Evaluates `plan` on `inputs` (one per `plan.inputs`, same order) in a fresh instance,
+    /// under the sandbox's limits.
     pub fn evaluate(&self, plan: &Plan, inputs: &[&PanelData]) -> Result<Evaluation, SandboxError> {
         self.evaluate_with(plan, inputs, &self.limits)
     }
@@ -286,20 +320,46 @@ impl Sandbox {
         inputs: &[&PanelData],
         limits: &Limits,
     ) -> Result<Evaluation, SandboxError> {
-        let cells: usize = inputs.iter().map(|p| p.values.len()).sum();
-        let fuel = limits.fuel_for(plan, cells);
-        let limits = Limits {
-            fuel: Some(fuel),
-            ..limits.clone()
+        let (plan_bytes, limits) = self.prepare(plan, inputs, limits);
+        let mut session = self.session(&limits)?;
+        self.run_in(&mut session, &plan_bytes, inputs, None, &limits)
+    }
+
+    /// Like [`Sandbox::evaluate`], in a warm session when one is idle: inputs shared with an
+    /// earlier evaluation (the same `Arc`) are not copied into the guest again. The session
+    /// keeps them (up to half the memory cap, least recently used first out) for the next one.
+    pub fn evaluate_shared(
+        &self,
+        plan: &Plan,
+        inputs: &[Arc<PanelData>],
+    ) -> Result<Evaluation, SandboxError> {
+        let refs: Vec<&PanelData> = inputs.iter().map(|p| p.as_ref()).collect();
+        let (plan_bytes, limits) = self.prepare(plan, &refs, &self.limits);
+        let warm = self.checkout(inputs);
+        let was_warm = warm.is_some();
+        let mut session = match warm {
+            Some(s) => s,
+            None => self.session(&limits)?,
         };
-        let started = Instant::now();
-        let (plan_bytes, header) = (plan.to_bytes(), wire::encode_header(inputs));
-        let encode = started.elapsed();
-        let values: Vec<&[f64]> = inputs.iter().map(|p| p.values.as_slice()).collect();
-        let mut ev = self.evaluate_raw(&plan_bytes, &header, &values, &limits)?;
-        ev.stages.encode = encode;
-        ev.elapsed += encode;
-        Ok(ev)
+        match self.run_in(&mut session, &plan_bytes, &refs, Some(inputs), &limits) {
+            Ok(ev) => {
+                self.checkin(session);
+                Ok(ev)
+            }
+            Err(SandboxError::MemoryCap { .. }) if was_warm => {
+                drop(session);
+                let mut fresh = self.session(&limits)?;
+                let ev = self.run_in(&mut fresh, &plan_bytes, &refs, Some(inputs), &limits)?;
+                self.checkin(fresh);
+                Ok(ev)
+            }
+            Err(e @ (SandboxError::PlanRejected(_) | SandboxError::EvalFailed(_))) => {
+                // The guest returned normally: its state is sound, the session can serve again.
+                self.checkin(session);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Evaluates serialized plan and input bytes as they cross into the guest (the guest
@@ -311,32 +371,24 @@ impl Sandbox {
         data: &[u8],
         limits: &Limits,
     ) -> Result<Evaluation, SandboxError> {
-        self.evaluate_raw(plan_bytes, data, &[], limits)
+        let mut session = self.session(limits)?;
+        self.run_raw(&mut session, plan_bytes, data, limits, Stages::default())
     }
 
-    /// The evaluation: `values[i]` is written into the guest's values buffer `i` (wire kind 2
-    /// panels of `data` refer to it).
-    fn evaluate_raw(
-        &self,
-        plan_bytes: &[u8],
-        data: &[u8],
-        values: &[&[f64]],
-        limits: &Limits,
-    ) -> Result<Evaluation, SandboxError> {
+    /// The plan's bytes and the limits with the fuel sized for it.
+    fn prepare(&self, plan: &Plan, inputs: &[&PanelData], limits: &Limits) -> (Vec<u8>, Limits) {
+        let cells: usize = inputs.iter().map(|p| p.values.len()).sum();
+        let fuel = limits.fuel_for(plan, cells);
+        let limits = Limits {
+            fuel: Some(fuel),
+            ..limits.clone()
+        };
+        (plan.to_bytes(), limits)
+    }
+
+    /// A fresh store and instance.
+    fn session(&self, limits: &Limits) -> Result<Session, SandboxError> {
         let started = Instant::now();
-        let bytes_in = values.iter().fold(data.len(), |n, v| {
-            n.saturating_add(v.len().saturating_mul(8))
-        });
-        let fuel = limits
-            .fuel
-            .unwrap_or_else(|| default_fuel_for_bytes(bytes_in));
-        let too_big = |n: usize| n > u32::MAX as usize || n > limits.memory_bytes;
-        if too_big(bytes_in) {
-            return Err(SandboxError::MemoryCap {
-                peak: bytes_in,
-                limit: limits.memory_bytes,
-            });
-        }
         let mut store = Store::new(
             &self.engine,
             EvalCtx {
@@ -347,29 +399,138 @@ impl Sandbox {
                 },
                 stderr: Vec::new(),
                 rng: 0x9E37_79B9_7F4A_7C15,
+                fresh: None,
             },
         );
         store.limiter(|c| &mut c.memory);
+        // Instantiation runs no guest code that needs more than the start-up allowance.
+        let budget = limits.fuel.unwrap_or(u64::MAX).min(START_FUEL);
         store
-            .set_fuel(fuel)
+            .set_fuel(budget)
             .map_err(|e| SandboxError::Internal(format!("{e:#}")))?;
-        let ticks = (limits.wall.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
-        store.set_epoch_deadline(ticks);
+        store.set_epoch_deadline(deadline_ticks(limits));
+        let instance = match self.pre.instantiate(&mut store) {
+            Ok(i) => i,
+            Err(e) => {
+                let elapsed = started.elapsed();
+                return Err(classify(
+                    RunError::Wasm(e),
+                    store.data(),
+                    budget,
+                    elapsed,
+                    limits,
+                ));
+            }
+        };
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| SandboxError::Internal("the guest exports no memory".into()))?;
+        store.data_mut().fresh = Some(started.elapsed());
+        Ok(Session {
+            store,
+            instance,
+            memory,
+            kept: Vec::new(),
+            next_slot: 0,
+            runs: 0,
+        })
+    }
 
-        let mut stages = Stages::default();
+    /// The idle session holding the most bytes of `inputs`, if any is idle.
+    fn checkout(&self, inputs: &[Arc<PanelData>]) -> Option<Session> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let overlap = |s: &Session| -> usize {
+            s.kept
+                .iter()
+                .filter(|k| inputs.iter().any(|p| Arc::ptr_eq(p, &k.panel)))
+                .map(|k| k.bytes)
+                .sum()
+        };
+        let best = (0..idle.len()).max_by_key(|&i| overlap(&idle[i]))?;
+        Some(idle.swap_remove(best))
+    }
+
+    fn checkin(&self, session: Session) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(session);
+        }
+    }
+
+    /// One evaluation in `session`: copies in the inputs it does not hold yet (keeping them when
+    /// `keep` gives their `Arc`s), then runs the plan.
+    fn run_in(
+        &self,
+        session: &mut Session,
+        plan_bytes: &[u8],
+        inputs: &[&PanelData],
+        keep: Option<&[Arc<PanelData>]>,
+        limits: &Limits,
+    ) -> Result<Evaluation, SandboxError> {
+        let started = Instant::now();
+        let bytes_in = inputs.iter().fold(0usize, |n, p| {
+            n.saturating_add(p.values.len().saturating_mul(8))
+        });
+        if bytes_in > u32::MAX as usize || bytes_in > limits.memory_bytes {
+            return Err(SandboxError::MemoryCap {
+                peak: bytes_in,
+                limit: limits.memory_bytes,
+            });
+        }
+        let mut stages = Stages {
+            instantiate: session.store.data_mut().fresh.take().unwrap_or_default(),
+            ..Stages::default()
+        };
+        session.runs += 1;
+        let fuel = limits
+            .fuel
+            .unwrap_or_else(|| default_fuel_for_bytes(bytes_in));
+        reset(&mut session.store, limits, fuel)?;
+        let slots = match copy_in(session, inputs, keep, limits.memory_bytes / 2) {
+            Ok(slots) => slots,
+            Err(e) => {
+                let ctx = session.store.data();
+                return Err(classify(e, ctx, fuel, started.elapsed(), limits));
+            }
+        };
+        let header = wire::encode_header(inputs, &slots);
+        stages.copy_in = started.elapsed();
+        let ev = self.run_raw(session, plan_bytes, &header, limits, stages);
+        if keep.is_none() {
+            for slot in slots {
+                free_slot(session, slot);
+            }
+        }
+        ev
+    }
+
+    /// Runs the plan on the header bytes (whose values the session already holds).
+    fn run_raw(
+        &self,
+        session: &mut Session,
+        plan_bytes: &[u8],
+        data: &[u8],
+        limits: &Limits,
+        mut stages: Stages,
+    ) -> Result<Evaluation, SandboxError> {
+        let started = Instant::now();
+        let fuel = limits
+            .fuel
+            .unwrap_or_else(|| default_fuel_for_bytes(data.len()));
+        reset(&mut session.store, limits, fuel)?;
         let result = run(
-            &self.pre,
-            &mut store,
+            session,
             plan_bytes,
-            (data, values),
+            data,
             limits.max_result_bytes,
             &mut stages,
         );
-        let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let ctx = store.data();
+        let fuel_used = fuel.saturating_sub(session.store.get_fuel().unwrap_or(0));
+        let ctx = session.store.data();
+        let elapsed = started.elapsed() + stages.instantiate + stages.copy_in;
         let bytes = match result {
             Ok(b) => b,
-            Err(e) => return Err(classify(e, ctx, fuel, started.elapsed(), limits)),
+            Err(e) => return Err(classify(e, ctx, fuel, elapsed, limits)),
         };
         match bytes.split_first() {
             Some((&RESULT_OK, rest)) => {
@@ -385,7 +546,7 @@ impl Sandbox {
                     fuel_used,
                     fuel_limit: fuel,
                     peak_memory: ctx.memory.peak,
-                    elapsed: started.elapsed(),
+                    elapsed: started.elapsed() + stages.instantiate + stages.copy_in,
                     stages,
                 })
             }
@@ -406,16 +567,110 @@ impl Sandbox {
     }
 }
 
+/// Fuel for instantiating the guest (its start-up code; no plan runs).
+const START_FUEL: u64 = 500_000_000;
+
+fn deadline_ticks(limits: &Limits) -> u64 {
+    (limits.wall.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+}
+
+/// Arms a session's store for one evaluation: fuel, deadline, memory cap, captured output.
+fn reset(store: &mut Store<EvalCtx>, limits: &Limits, fuel: u64) -> Result<(), SandboxError> {
+    store
+        .set_fuel(fuel)
+        .map_err(|e| SandboxError::Internal(format!("{e:#}")))?;
+    store.set_epoch_deadline(deadline_ticks(limits));
+    let ctx = store.data_mut();
+    ctx.memory.cap = limits.memory_bytes;
+    ctx.memory.hit = false;
+    ctx.stderr.clear();
+    Ok(())
+}
+
+fn free_slot(session: &mut Session, slot: u32) {
+    if let Ok(free) = session
+        .instance
+        .get_typed_func::<u32, ()>(&mut session.store, "dsl_free_values")
+    {
+        // A failure here surfaces on the next call into the guest.
+        let _ = free.call(&mut session.store, slot);
+    }
+}
+
+/// Puts every input into a values slot of the guest (reusing the slots of inputs it already
+/// holds) and returns the slots, in input order. With `keep`, the inputs stay for later
+/// evaluations: kept panels not needed now are freed, least recently used first, until the
+/// kept bytes fit `budget` again.
+fn copy_in(
+    session: &mut Session,
+    inputs: &[&PanelData],
+    keep: Option<&[Arc<PanelData>]>,
+    budget: usize,
+) -> Result<Vec<u32>, RunError> {
+    let run = session.runs;
+    let held = |s: &Session, i: usize| -> Option<usize> {
+        let p = keep?.get(i)?;
+        s.kept.iter().position(|k| Arc::ptr_eq(&k.panel, p))
+    };
+    let needed: usize = (0..inputs.len())
+        .filter(|&i| held(session, i).is_none())
+        .map(|i| inputs[i].values.len() * 8)
+        .sum();
+    let mut kept_bytes: usize = session.kept.iter().map(|k| k.bytes).sum();
+    while kept_bytes + needed > budget {
+        let stale = session
+            .kept
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| !keep.is_some_and(|ps| ps.iter().any(|p| Arc::ptr_eq(p, &k.panel))))
+            .min_by_key(|(_, k)| k.last_run)
+            .map(|(i, _)| i);
+        let Some(i) = stale else { break };
+        let k = session.kept.swap_remove(i);
+        kept_bytes -= k.bytes;
+        free_slot(session, k.slot);
+    }
+    let alloc = session
+        .instance
+        .get_typed_func::<(u32, u32), u32>(&mut session.store, "dsl_alloc_values")?;
+    let mut slots = Vec::with_capacity(inputs.len());
+    for (i, p) in inputs.iter().enumerate() {
+        if let Some(at) = held(session, i) {
+            session.kept[at].last_run = run;
+            slots.push(session.kept[at].slot);
+            continue;
+        }
+        let slot = session.next_slot;
+        session.next_slot += 1;
+        let ptr = alloc.call(&mut session.store, (slot, p.values.len() as u32))? as usize;
+        let dst = session
+            .memory
+            .data_mut(&mut session.store)
+            .get_mut(ptr..ptr.saturating_add(p.values.len() * 8))
+            .ok_or(RunError::Abi("values buffer out of bounds"))?;
+        wire::write_values(&p.values, dst);
+        if let Some(panel) = keep.and_then(|ps| ps.get(i)) {
+            session.kept.push(Kept {
+                panel: panel.clone(),
+                slot,
+                bytes: p.values.len() * 8,
+                last_run: run,
+            });
+        }
+        slots.push(slot);
+    }
+    Ok(slots)
+}
+
 /// Fuel for raw bytes when no plan is at hand: the start-up allowance plus the decoding cost.
 fn default_fuel_for_bytes(bytes: usize) -> u64 {
-    500_000_000u64.saturating_add(100u64.saturating_mul(bytes as u64))
+    START_FUEL.saturating_add(100u64.saturating_mul(bytes as u64))
 }
 
 fn run(
-    pre: &InstancePre<EvalCtx>,
-    store: &mut Store<EvalCtx>,
+    session: &mut Session,
     plan: &[u8],
-    (data, values): (&[u8], &[&[f64]]),
+    data: &[u8],
     max_result: usize,
     stages: &mut Stages,
 ) -> Result<Vec<u8>, RunError> {
@@ -426,24 +681,10 @@ fn run(
         clock = now;
         d
     };
-    let instance = pre.instantiate(&mut *store)?;
-    let memory = instance
-        .get_memory(&mut *store, "memory")
-        .ok_or(RunError::Abi("the guest exports no memory"))?;
+    let (store, instance, memory) = (&mut session.store, session.instance, session.memory);
     let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "dsl_alloc")?;
+    let free = instance.get_typed_func::<(u32, u32), ()>(&mut *store, "dsl_free")?;
     let eval = instance.get_typed_func::<(u32, u32, u32, u32), u64>(&mut *store, "dsl_eval")?;
-    stages.instantiate = lap();
-    if !values.is_empty() {
-        let alloc_values = instance.get_typed_func::<u32, u32>(&mut *store, "dsl_alloc_values")?;
-        for v in values {
-            let ptr = alloc_values.call(&mut *store, v.len() as u32)? as usize;
-            let dst = memory
-                .data_mut(&mut *store)
-                .get_mut(ptr..ptr.saturating_add(v.len() * 8))
-                .ok_or(RunError::Abi("values buffer out of bounds"))?;
-            wire::write_values(v, dst);
-        }
-    }
     let plan_ptr = alloc.call(&mut *store, plan.len() as u32)?;
     memory
         .write(&mut *store, plan_ptr as usize, plan)
@@ -452,7 +693,7 @@ fn run(
     memory
         .write(&mut *store, data_ptr as usize, data)
         .map_err(|_| RunError::Abi("input buffer out of bounds"))?;
-    stages.copy_in = lap();
+    stages.copy_in += lap();
     let packed = eval.call(
         &mut *store,
         (plan_ptr, plan.len() as u32, data_ptr, data.len() as u32),
@@ -466,9 +707,10 @@ fn run(
         .data(&*store)
         .get(ptr..ptr.saturating_add(len))
         .map(<[u8]>::to_vec)
-        .ok_or(RunError::Abi("result buffer out of bounds"));
+        .ok_or(RunError::Abi("result buffer out of bounds"))?;
+    free.call(&mut *store, (ptr as u32, len as u32))?;
     stages.copy_out = lap();
-    out
+    Ok(out)
 }
 
 enum RunError {
