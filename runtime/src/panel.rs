@@ -148,6 +148,48 @@ pub fn ffill_rows(src: &[i32], target: &[i32]) -> Vec<Option<usize>> {
         .collect()
 }
 
+/// A stretch of target rows: consecutive source rows (`Copy`) or one source row repeated, or
+/// missing (`Fill`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Run {
+    Copy { src: usize, len: usize },
+    Fill { src: Option<usize>, len: usize },
+}
+
+/// `rows` as runs: an aligned daily panel is a few long copies, a forward-filled monthly one a
+/// few hundred repeats, so a column is rebuilt with slice copies and fills, not cell by cell.
+fn runs(rows: &[Option<usize>]) -> Vec<Run> {
+    let mut out: Vec<Run> = Vec::new();
+    for &r in rows {
+        match (out.last_mut(), r) {
+            (Some(Run::Copy { src, len }), Some(x)) if x == *src + *len => *len += 1,
+            (Some(Run::Copy { src, len: 1 }), Some(x)) if x == *src => {
+                let src = *src;
+                *out.last_mut().expect("a last run") = Run::Fill {
+                    src: Some(src),
+                    len: 2,
+                };
+            }
+            (Some(Run::Fill { src, len }), r) if *src == r => *len += 1,
+            (_, Some(x)) => out.push(Run::Copy { src: x, len: 1 }),
+            (_, None) => out.push(Run::Fill { src: None, len: 1 }),
+        }
+    }
+    out
+}
+
+/// One column rebuilt along `runs` from `col` (`missing` where there is no source row).
+fn gather_column<T: Copy>(col: &[T], runs: &[Run], missing: T, out: &mut Vec<T>) {
+    for run in runs {
+        match *run {
+            Run::Copy { src, len } => out.extend_from_slice(&col[src..src + len]),
+            Run::Fill { src, len } => {
+                out.extend(std::iter::repeat_n(src.map_or(missing, |s| col[s]), len))
+            }
+        }
+    }
+}
+
 /// Rebuilds `p` on `dates` × the picked columns: row `r` takes source row `rows[r]` (missing:
 /// NaN, or False for bools).
 fn gather(
@@ -158,16 +200,13 @@ fn gather(
     pick: &[Option<usize>],
 ) -> Panel {
     let n = p.rows();
-    let identity = rows.len() == n && rows.iter().enumerate().all(|(i, r)| *r == Some(i));
+    let runs = runs(rows);
     let cells = match &p.cells {
         Cells::Float(v) => {
             let mut out = Vec::with_capacity(rows.len() * pick.len());
             for c in pick {
                 match c {
-                    Some(c) if identity => out.extend_from_slice(&v[c * n..(c + 1) * n]),
-                    Some(c) => {
-                        out.extend(rows.iter().map(|r| r.map_or(f64::NAN, |r| v[c * n + r])))
-                    }
+                    Some(c) => gather_column(&v[c * n..(c + 1) * n], &runs, f64::NAN, &mut out),
                     None => out.extend(std::iter::repeat_n(f64::NAN, rows.len())),
                 }
             }
@@ -177,7 +216,7 @@ fn gather(
             let mut out = Vec::with_capacity(rows.len() * pick.len());
             for c in pick {
                 match c {
-                    Some(c) => out.extend(rows.iter().map(|r| r.is_some_and(|r| v[c * n + r]))),
+                    Some(c) => gather_column(&v[c * n..(c + 1) * n], &runs, false, &mut out),
                     None => out.extend(std::iter::repeat_n(false, rows.len())),
                 }
             }
@@ -283,4 +322,48 @@ pub fn exact_mask(p: &Panel, cond: &Panel) -> Rc<Vec<bool>> {
         ..cond.clone()
     };
     gather(&cond, &p.dates, &p.columns, &rows, &pick).bools()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_rebuild_a_column_as_the_cell_by_cell_gather_does() {
+        let col: Vec<f64> = (0..50).map(|i| i as f64 * 1.5).collect();
+        let mut seed = 7u64;
+        let mut next = |m: usize| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % m
+        };
+        for _ in 0..500 {
+            let len = next(40);
+            let rows: Vec<Option<usize>> = (0..len)
+                .map(|_| match next(4) {
+                    0 => None,
+                    _ => Some(next(50)),
+                })
+                .collect();
+            // Sorted maps (what alignment makes) and arbitrary ones.
+            let mut sorted = rows.clone();
+            sorted.sort();
+            for rows in [rows, sorted] {
+                let mut out = Vec::new();
+                gather_column(&col, &runs(&rows), f64::NAN, &mut out);
+                let want: Vec<f64> = rows.iter().map(|r| r.map_or(f64::NAN, |r| col[r])).collect();
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&out), bits(&want), "rows {rows:?}");
+            }
+        }
+        let ffill = ffill_rows(&[1, 5, 9], &[0, 1, 2, 5, 6, 7, 9, 10]);
+        assert_eq!(
+            runs(&ffill),
+            [
+                Run::Fill { src: None, len: 1 },
+                Run::Fill { src: Some(0), len: 2 },
+                Run::Fill { src: Some(1), len: 3 },
+                Run::Fill { src: Some(2), len: 2 },
+            ]
+        );
+    }
 }
