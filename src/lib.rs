@@ -6,6 +6,7 @@
 //! [`iterate`] is the research loop on top: proposals from [`llm`] or [`evolve`], evaluated
 //! through [`pipeline`]. [`report`] renders backtests and runs as HTML and terminal tables.
 
+pub mod alloc;
 pub mod backtest;
 pub mod bench;
 pub mod calendar;

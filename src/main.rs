@@ -2,6 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOC: dsl_engine::alloc::HugePageAlloc = dsl_engine::alloc::HugePageAlloc;
+
 fn main() -> ExitCode {
     let args = dsl_engine::cli::Args::parse();
     match dsl_engine::cli::run(args) {
