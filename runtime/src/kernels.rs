@@ -53,31 +53,62 @@ pub fn rolling_sum_mean_panel(
     mean: bool,
     out: &mut [f64],
 ) {
-    const LANES: usize = 4;
     if rows == 0 {
         return;
     }
-    let minp = min_periods.max(1);
+    // One copy per result, so the per-cell step has no `mean` branch.
+    if mean {
+        sum_mean_panel::<true>(x, rows, window, min_periods.max(1), out)
+    } else {
+        sum_mean_panel::<false>(x, rows, window, min_periods.max(1), out)
+    }
+}
+
+fn sum_mean_panel<const MEAN: bool>(
+    x: &[f64],
+    rows: usize,
+    window: usize,
+    minp: usize,
+    out: &mut [f64],
+) {
+    const LANES: usize = 4;
     let cols = x.len() / rows;
-    let mut c0 = 0;
-    while c0 < cols {
-        let lanes = LANES.min(cols - c0);
-        let mut st = [SumMean::default(); LANES];
-        for (l, s) in st.iter_mut().enumerate().take(lanes) {
-            s.prev = x[(c0 + l) * rows];
+    let span = LANES * rows;
+    let full = cols / LANES;
+    let (x4, x1) = x[..cols * rows].split_at(full * span);
+    let (o4, o1) = out[..cols * rows].split_at_mut(full * span);
+    for (xs, os) in x4.chunks_exact(span).zip(o4.chunks_exact_mut(span)) {
+        sum_mean_block::<MEAN, LANES>(xs, os, rows, window, minp);
+    }
+    for (xs, os) in x1.chunks_exact(rows).zip(o1.chunks_exact_mut(rows)) {
+        sum_mean_block::<MEAN, 1>(xs, os, rows, window, minp);
+    }
+}
+
+/// `L` adjacent columns (`xs`, `os`: `L * rows` cells each) advanced row by row together.
+#[inline(always)]
+fn sum_mean_block<const MEAN: bool, const L: usize>(
+    xs: &[f64],
+    os: &mut [f64],
+    rows: usize,
+    window: usize,
+    minp: usize,
+) {
+    let mut st = [SumMean::default(); L];
+    for (l, s) in st.iter_mut().enumerate() {
+        s.prev = xs[l * rows];
+    }
+    let head = window.min(rows);
+    for i in 0..head {
+        for l in 0..L {
+            os[l * rows + i] = st[l].step::<MEAN>(f64::NAN, xs[l * rows + i], minp);
         }
-        for i in 0..rows {
-            for l in 0..lanes {
-                let col = (c0 + l) * rows;
-                let old = if i >= window {
-                    x[col + i - window]
-                } else {
-                    f64::NAN
-                };
-                out[col + i] = st[l].step(old, x[col + i], minp, mean);
-            }
+    }
+    for i in head..rows {
+        for l in 0..L {
+            let col = l * rows;
+            os[col + i] = st[l].step::<MEAN>(xs[col + i - window], xs[col + i], minp);
         }
-        c0 += lanes;
     }
 }
 
@@ -95,7 +126,7 @@ struct SumMean {
 impl SumMean {
     /// Removes `old` (NaN: nothing leaves the window), adds `v`, and returns the window's value.
     #[inline(always)]
-    fn step(&mut self, old: f64, v: f64, minp: usize, mean: bool) -> f64 {
+    fn step<const MEAN: bool>(&mut self, old: f64, v: f64, minp: usize) -> f64 {
         if !old.is_nan() {
             self.nobs -= 1;
             kahan(&mut self.sum, &mut self.comp_rem, -old);
@@ -113,7 +144,7 @@ impl SumMean {
         if self.nobs < minp {
             return f64::NAN;
         }
-        match (mean, self.same >= self.nobs) {
+        match (MEAN, self.same >= self.nobs) {
             (true, true) => self.prev,
             (true, false) => self.sum / self.nobs as f64,
             (false, true) => self.prev * self.nobs as f64,
@@ -239,42 +270,60 @@ pub fn rolling_std(x: &[f64], window: usize, min_periods: usize) -> Vec<f64> {
 /// the block it ends in. NaN counts as −∞ (+∞ for min), which never wins over a valid value; a
 /// window with fewer than `min_periods` valid values is NaN.
 pub fn rolling_extreme(x: &[f64], window: usize, min_periods: usize, max: bool) -> Vec<f64> {
+    // One copy per direction, so the comparison is inlined (not a call per cell).
+    if max {
+        extreme_by(x, window, min_periods, f64::NEG_INFINITY, self::max)
+    } else {
+        extreme_by(x, window, min_periods, f64::INFINITY, self::min)
+    }
+}
+
+fn extreme_by(
+    x: &[f64],
+    window: usize,
+    min_periods: usize,
+    empty: f64,
+    pick: impl Fn(f64, f64) -> f64 + Copy,
+) -> Vec<f64> {
     let minp = min_periods.max(1);
     let n = x.len();
     let w = window.max(1);
-    let (empty, pick): (f64, fn(f64, f64) -> f64) = if max {
-        (f64::NEG_INFINITY, self::max)
-    } else {
-        (f64::INFINITY, self::min)
-    };
     let val = |v: f64| if v.is_nan() { empty } else { v };
     let mut prefix = vec![empty; n];
     let mut suffix = vec![empty; n];
-    for b in (0..n).step_by(w) {
-        let e = (b + w).min(n);
+    for ((xs, pre), suf) in x
+        .chunks(w)
+        .zip(prefix.chunks_mut(w))
+        .zip(suffix.chunks_mut(w))
+    {
         let mut acc = empty;
-        for i in b..e {
-            acc = pick(acc, val(x[i]));
-            prefix[i] = acc;
+        for (v, p) in xs.iter().zip(pre.iter_mut()) {
+            acc = pick(acc, val(*v));
+            *p = acc;
         }
         let mut acc = empty;
-        for i in (b..e).rev() {
-            acc = pick(acc, val(x[i]));
-            suffix[i] = acc;
+        for (v, s) in xs.iter().zip(suf.iter_mut()).rev() {
+            acc = pick(acc, val(*v));
+            *s = acc;
         }
     }
     let mut out = prefix;
     let mut nobs = 0usize;
-    for i in 0..n {
+    // The first `w - 1` rows: windows still filling, within the first block.
+    let head = (w - 1).min(n);
+    for (v, o) in x[..head].iter().zip(&mut out[..head]) {
+        nobs += usize::from(!v.is_nan());
+        if nobs < minp {
+            *o = f64::NAN;
+        }
+    }
+    // Row `i` ≥ w − 1: the suffix of row `i + 1 − w` and the prefix of row `i`.
+    for i in head..n {
         nobs += usize::from(!x[i].is_nan());
         if i >= w {
             nobs -= usize::from(!x[i - w].is_nan());
         }
-        let m = if i + 1 >= w {
-            pick(suffix[i + 1 - w], out[i])
-        } else {
-            out[i]
-        };
+        let m = pick(suffix[i + 1 - w], out[i]);
         out[i] = if nobs >= minp { m } else { f64::NAN };
     }
     out
