@@ -1056,26 +1056,38 @@ fn indicator(call: &CallArgs, prices: &[&Panel]) -> Result<Vec<Panel>, EvalError
 /// keeps its best `n` so far, sorted best first; a later column enters only when strictly
 /// better, which gives ties to the earlier column.
 fn select_per_row_small(p: &Panel, n: usize, largest: bool) -> Vec<bool> {
+    if largest {
+        select_small::<true>(p, n)
+    } else {
+        select_small::<false>(p, n)
+    }
+}
+
+fn select_small<const LARGEST: bool>(p: &Panel, n: usize) -> Vec<bool> {
     let rows = p.rows();
     let k = p.columns.len();
     let v = p.floats();
     // Compare as "larger is better" by negating for is_smallest (-0.0 and 0.0 still tie).
-    let key = |x: f64| if largest { x } else { -x };
+    let key = |x: f64| if LARGEST { x } else { -x };
     let mut best: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(n + 1); rows];
+    // Row r's entry bar: the key of its n-th best once it has n (NaN before, which lets every
+    // value in), kept in one flat array so most cells are rejected by one compare.
+    let mut bar = vec![f64::NAN; rows];
     for c in 0..k {
         let col = &v[c * rows..(c + 1) * rows];
-        for (r, x) in col.iter().enumerate() {
-            if x.is_nan() {
-                continue;
-            }
+        for ((r, x), bar) in col.iter().enumerate().zip(bar.iter_mut()) {
             let kx = key(*x);
-            let b = &mut best[r];
-            if b.len() == n && b[n - 1].0 >= kx {
+            // NaN values never enter (`x.is_nan()` folds into the compare below being false).
+            if x.is_nan() || *bar >= kx {
                 continue;
             }
+            let b = &mut best[r];
             let at = b.partition_point(|(kb, _)| *kb >= kx);
             b.insert(at, (kx, c));
             b.truncate(n);
+            if b.len() == n {
+                *bar = b[n - 1].0;
+            }
         }
     }
     let mut out = vec![false; rows * k];
