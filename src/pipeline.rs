@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dsl_runtime::wire::PanelData;
+use dsl_runtime::wire::{PanelData, Position};
 
 use crate::backtest::{price_keys, simulate, BacktestError, Market, SimOptions, SimResult};
 use crate::data::{DataDir, DataError};
@@ -91,7 +91,7 @@ impl Timings {
 /// Backtests a position panel on `data`: loads the adjusted prices `opts` needs and the
 /// benchmark (when the data has one), simulates and scores.
 pub fn simulate_on(
-    position: &PanelData,
+    position: &Position,
     data: &DataDir,
     opts: &SimOptions,
 ) -> Result<(SimResult, Metrics), PipelineError> {
@@ -100,7 +100,7 @@ pub fn simulate_on(
 
 /// [`simulate_on`], adding its load, backtest and metrics times to `timings`.
 pub fn simulate_timed(
-    position: &PanelData,
+    position: &Position,
     data: &DataDir,
     opts: &SimOptions,
     timings: &mut Timings,
@@ -130,7 +130,10 @@ pub fn simulate_timed(
     };
     timings.load += started.elapsed();
     let started = Instant::now();
-    let result = simulate(position, &market, opts)?;
+    let result = match position {
+        Position::Weights(p) => simulate(p, &market, opts),
+        Position::Flags(p) => simulate(p, &market, opts),
+    }?;
     timings.backtest += started.elapsed();
     let started = Instant::now();
     let metrics = score(&result, benchmark.as_deref());

@@ -49,7 +49,8 @@ fn examples() -> &'static [Example] {
                 let full = sandbox()
                     .evaluate(&plan, &refs)
                     .expect("evaluation")
-                    .position;
+                    .position
+                    .into_weights();
                 Example {
                     name: path.display().to_string(),
                     plan,
@@ -126,7 +127,7 @@ proptest! {
             let inputs: Vec<PanelData> = ex.inputs.iter().map(|p| truncate(p, cut)).collect();
             let refs: Vec<&PanelData> = inputs.iter().collect();
             let ev = sandbox().evaluate(&ex.plan, &refs).expect("evaluation on cut data");
-            if let Err(e) = same_prefix(&ex.full, &ev.position) {
+            if let Err(e) = same_prefix(&ex.full, &ev.position.into_weights()) {
                 return Err(TestCaseError::fail(format!("{}: cut after day {cut}: {e}", ex.name)));
             }
         }

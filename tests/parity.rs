@@ -402,13 +402,13 @@ fn operators_and_random_compositions_match_finlab() {
                     case.name,
                     case.expr,
                     summary[&case.name]["error"],
-                    ev.position.dates.len()
+                    ev.position.dates().len()
                 ));
             }
             continue;
         }
         let ours = match ours {
-            Ok(ev) => ev.position,
+            Ok(ev) => ev.position.into_weights(),
             Err(e) => {
                 failures.push(format!(
                     "{}: `{}` failed in the sandbox: {e}",

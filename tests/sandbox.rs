@@ -8,7 +8,7 @@ use std::time::Duration;
 use dsl_engine::dsl::{compile, CheckContext};
 use dsl_engine::plan::{lower, Plan};
 use dsl_engine::sandbox::{Limits, Sandbox, SandboxError};
-use dsl_runtime::wire::PanelData;
+use dsl_runtime::wire::{PanelData, Position};
 
 fn sandbox() -> Sandbox {
     Sandbox::new(Limits::default(), Some(&common::cache_dir())).expect("sandbox")
@@ -56,7 +56,7 @@ fn guest_matches_native_runtime() {
         let refs: Vec<&PanelData> = data.iter().collect();
         let wasm = sb.evaluate(&plan, &refs).expect("sandboxed evaluation");
         let native = dsl_runtime::eval::evaluate(&plan, data.clone()).expect("native evaluation");
-        same(&wasm.position, &native);
+        same(&wasm.position.clone().into_weights(), &native);
         assert!(wasm.fuel_used > 0 && wasm.fuel_used < wasm.fuel_limit);
         // Evaluation is deterministic, fuel included.
         let again = sb.evaluate(&plan, &refs).unwrap();
@@ -109,10 +109,11 @@ fn warm_sessions_keep_inputs_and_give_the_same_positions() {
 }
 
 /// Same grid and the same bits in every cell (NaN included).
-fn identical(a: &PanelData, b: &PanelData) {
+fn identical(a: &Position, b: &Position) {
+    let (a, b) = (a.clone().into_weights(), b.clone().into_weights());
     assert_eq!((&a.dates, &a.columns), (&b.dates, &b.columns));
     let bits = |p: &PanelData| p.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-    assert!(bits(a) == bits(b), "the positions differ");
+    assert!(bits(&a) == bits(&b), "the positions differ");
 }
 
 #[test]
@@ -229,7 +230,7 @@ fn corrupted_bytes_give_typed_errors_and_the_sandbox_keeps_working() {
             }
         }
         match sb.evaluate_bytes(&p, &d, &limits) {
-            Ok(ev) => assert_eq!(ev.position.dates.len(), good.position.dates.len()),
+            Ok(ev) => assert_eq!(ev.position.dates().len(), good.position.dates().len()),
             Err(
                 SandboxError::PlanRejected(_)
                 | SandboxError::EvalFailed(_)
@@ -332,4 +333,26 @@ fn extreme_but_allowed_strategies_run() {
     }
     sb.evaluate(&plan, &refs)
         .expect("works after the memory cap");
+}
+
+#[test]
+fn a_bool_position_backtests_as_flags_exactly_as_its_weights() {
+    let sb = sandbox();
+    let data = common::data_dir();
+    let mut flags = 0;
+    for src in STRATEGIES {
+        let plan = plan_of(src);
+        let shared = dsl_engine::pipeline::load_inputs(&plan, &data).unwrap();
+        let ev = sb.evaluate_shared(&plan, &shared).unwrap();
+        flags += usize::from(matches!(ev.position, Position::Flags(_)));
+        let opts = lower(&compile(src, &CheckContext::default()).program.unwrap())
+            .sim
+            .options;
+        let widened = Position::Weights(ev.position.clone().into_weights());
+        let a = dsl_engine::pipeline::simulate_on(&ev.position, &data, &opts);
+        let b = dsl_engine::pipeline::simulate_on(&widened, &data, &opts);
+        let (a, b) = (a.unwrap().0, b.unwrap().0);
+        assert_eq!(a, b);
+    }
+    assert!(flags >= 3, "only {flags} bool positions");
 }

@@ -333,7 +333,9 @@ mod tests {
         let col: Vec<f64> = (0..50).map(|i| i as f64 * 1.5).collect();
         let mut seed = 7u64;
         let mut next = |m: usize| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) as usize % m
         };
         for _ in 0..500 {
@@ -350,7 +352,10 @@ mod tests {
             for rows in [rows, sorted] {
                 let mut out = Vec::new();
                 gather_column(&col, &runs(&rows), f64::NAN, &mut out);
-                let want: Vec<f64> = rows.iter().map(|r| r.map_or(f64::NAN, |r| col[r])).collect();
+                let want: Vec<f64> = rows
+                    .iter()
+                    .map(|r| r.map_or(f64::NAN, |r| col[r]))
+                    .collect();
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&out), bits(&want), "rows {rows:?}");
             }
@@ -360,9 +365,18 @@ mod tests {
             runs(&ffill),
             [
                 Run::Fill { src: None, len: 1 },
-                Run::Fill { src: Some(0), len: 2 },
-                Run::Fill { src: Some(1), len: 3 },
-                Run::Fill { src: Some(2), len: 2 },
+                Run::Fill {
+                    src: Some(0),
+                    len: 2
+                },
+                Run::Fill {
+                    src: Some(1),
+                    len: 3
+                },
+                Run::Fill {
+                    src: Some(2),
+                    len: 2
+                },
             ]
         );
     }

@@ -42,16 +42,82 @@ impl Values for std::rc::Rc<Vec<f64>> {
     }
 }
 
-impl PanelData {
+impl<T: Copy> PanelData<Vec<T>> {
     /// Value at row `r`, column `c`.
-    pub fn get(&self, r: usize, c: usize) -> f64 {
+    pub fn get(&self, r: usize, c: usize) -> T {
         self.values[c * self.dates.len() + r]
     }
 
     /// Column `c` as a slice.
-    pub fn column(&self, c: usize) -> &[f64] {
+    pub fn column(&self, c: usize) -> &[T] {
         let n = self.dates.len();
         &self.values[c * n..(c + 1) * n]
+    }
+}
+
+/// A position as the guest returns it: float weights, or a bool panel kept as 0/1 flags (one
+/// byte per cell, not widened to floats: the backtest reads either).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Position {
+    Weights(PanelData),
+    Flags(PanelData<Vec<u8>>),
+}
+
+impl Position {
+    /// The dates (rows).
+    pub fn dates(&self) -> &[i32] {
+        match self {
+            Position::Weights(p) => &p.dates,
+            Position::Flags(p) => &p.dates,
+        }
+    }
+
+    /// The stock ids (columns).
+    pub fn columns(&self) -> &[String] {
+        match self {
+            Position::Weights(p) => &p.columns,
+            Position::Flags(p) => &p.columns,
+        }
+    }
+
+    /// As float weights (flags become 1.0 / 0.0).
+    pub fn into_weights(self) -> PanelData {
+        match self {
+            Position::Weights(p) => p,
+            Position::Flags(p) => PanelData {
+                name: p.name,
+                dates: p.dates,
+                columns: p.columns,
+                values: p.values.iter().map(|f| f64::from(*f)).collect(),
+            },
+        }
+    }
+}
+
+/// Decodes the one panel of a guest result, keeping a bool panel as flags.
+pub fn decode_position(bytes: &[u8]) -> Result<Position, WireError> {
+    let mut r = Reader { bytes, pos: 0 };
+    let n = r.header()?;
+    if n != 1 {
+        return Err(WireError::Count(n));
+    }
+    let (name, dates, columns, kind, cells) = r.grid()?;
+    if kind == KIND_FLAGS {
+        let flags = r.take(cells)?;
+        if flags.iter().any(|b| *b > 1) {
+            return Err(WireError::Kind(name));
+        }
+        return Ok(Position::Flags(PanelData {
+            name,
+            dates,
+            columns,
+            values: flags.to_vec(),
+        }));
+    }
+    let mut panels = decode(bytes)?;
+    match panels.pop() {
+        Some(p) => Ok(Position::Weights(p)),
+        None => Err(WireError::Count(0)),
     }
 }
 
@@ -76,6 +142,8 @@ pub enum WireError {
     Size(String),
     #[error("panel {0:?} has an unknown cell kind or a flag that is not 0 or 1")]
     Kind(String),
+    #[error("a position must be one panel, the bytes hold {0}")]
+    Count(usize),
     #[error(
         "panel {0:?} refers to a values buffer that is missing, used twice or of the wrong size"
     )]
@@ -198,6 +266,41 @@ impl<'a> Reader<'a> {
         let b = self.take(n)?;
         String::from_utf8(b.to_vec()).map_err(|_| WireError::Utf8)
     }
+
+    /// The magic and version; gives the number of panels.
+    fn header(&mut self) -> Result<usize, WireError> {
+        if self.take(4)? != MAGIC {
+            return Err(WireError::Magic);
+        }
+        let version = self.u32()?;
+        if version != VERSION {
+            return Err(WireError::Version(version));
+        }
+        Ok(self.u32()? as usize)
+    }
+
+    /// One panel's name, dates, columns, cell kind and cell count (the cells follow).
+    #[allow(clippy::type_complexity)]
+    fn grid(&mut self) -> Result<(String, Vec<i32>, Vec<String>, u8, usize), WireError> {
+        let name = self.str()?;
+        let n_dates = self.u32()? as usize;
+        let n_cols = self.u32()? as usize;
+        let kind = self.take(1)?[0];
+        let cells = n_dates
+            .checked_mul(n_cols)
+            .filter(|c| c.checked_mul(8).is_some())
+            .ok_or_else(|| WireError::Size(name.clone()))?;
+        let date_bytes = self.take(n_dates.saturating_mul(4))?;
+        let dates = date_bytes
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let mut columns = Vec::with_capacity(n_cols.min(1 << 16));
+        for _ in 0..n_cols {
+            columns.push(self.str()?);
+        }
+        Ok((name, dates, columns, kind, cells))
+    }
 }
 
 /// Decodes panels written by [`encode`].
@@ -212,33 +315,10 @@ pub fn decode_with<V: Values>(
     values: &mut dyn FnMut(u32, usize) -> Option<V>,
 ) -> Result<Vec<PanelData<V>>, WireError> {
     let mut r = Reader { bytes, pos: 0 };
-    if r.take(4)? != MAGIC {
-        return Err(WireError::Magic);
-    }
-    let version = r.u32()?;
-    if version != VERSION {
-        return Err(WireError::Version(version));
-    }
-    let n = r.u32()? as usize;
+    let n = r.header()?;
     let mut panels = Vec::with_capacity(n.min(1024));
     for _ in 0..n {
-        let name = r.str()?;
-        let n_dates = r.u32()? as usize;
-        let n_cols = r.u32()? as usize;
-        let kind = r.take(1)?[0];
-        let cells = n_dates
-            .checked_mul(n_cols)
-            .filter(|c| c.checked_mul(8).is_some())
-            .ok_or_else(|| WireError::Size(name.clone()))?;
-        let date_bytes = r.take(n_dates * 4)?;
-        let dates = date_bytes
-            .chunks_exact(4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        let mut columns = Vec::with_capacity(n_cols.min(1 << 16));
-        for _ in 0..n_cols {
-            columns.push(r.str()?);
-        }
+        let (name, dates, columns, kind, cells) = r.grid()?;
         let values = match kind {
             KIND_F64 => r
                 .take(cells * 8)?
@@ -304,6 +384,22 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] = 7;
         assert!(matches!(decode(&bad), Err(WireError::Kind(_))));
+        // A position keeps the flags as they are; weights stay floats.
+        match decode_position(&flags).unwrap() {
+            Position::Flags(f) => assert_eq!(f.values, vec![1, 0]),
+            other => panic!("expected flags, got {other:?}"),
+        }
+        assert!(matches!(decode_position(&bad), Err(WireError::Kind(_))));
+        let weights = decode_position(&encode(&[&p])).unwrap();
+        assert_eq!(weights.dates(), &p.dates[..]);
+        assert!(matches!(weights, Position::Weights(_)));
+        assert!(matches!(
+            decode_position(&encode(&[&p, &p])),
+            Err(WireError::Count(2))
+        ));
+        for cut in 0..flags.len() {
+            assert!(decode_position(&flags[..cut]).is_err());
+        }
     }
 
     #[test]

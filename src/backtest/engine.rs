@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::layout;
-use super::schedule::{Rebalance, Weights};
+use super::schedule::{Changes, Rebalance};
 use super::trades::{ExitReason, OpenTrade, Trade};
 use crate::simspec::{Resample, SimOptions, TradeAt};
 
@@ -146,7 +146,7 @@ impl Stops {
 /// Runs the loop. Returns the raw curve (one value per bar), the trades and the exposure stats.
 pub(crate) fn run(
     cols: &Columns,
-    weights: &Weights,
+    changes: &Changes,
     plan: &[Rebalance],
     opts: &SimOptions,
 ) -> (Vec<f64>, Vec<Trade>, Exposure) {
@@ -165,7 +165,7 @@ pub(crate) fn run(
     // Rows reserved at entry (see `OpenTrade::slot`), completed at exit.
     // About half the weight changes open a trade (the rest close one): reserve that much so
     // the list is not copied while it grows.
-    let mut trades: Vec<Trade> = Vec::with_capacity(weights.changes.stock.len() / 2);
+    let mut trades: Vec<Trade> = Vec::with_capacity(changes.stock.len() / 2);
     let mut curve = Vec::with_capacity(n);
     let mut queued: Vec<(usize, ExitReason)> = Vec::new();
     let mut is_queued = vec![false; nk];
@@ -374,7 +374,7 @@ pub(crate) fn run(
             }
             let upto = rb.row + 1;
             if upto > replayed {
-                weights.changes.replay(replayed, upto, &mut row);
+                changes.replay(replayed, upto, &mut row);
                 replayed = upto;
             }
             // Delisted stocks get weight 0 from their sale bar on (§2.7); with

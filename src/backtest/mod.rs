@@ -17,6 +17,7 @@ use dsl_runtime::wire::PanelData;
 
 pub use crate::simspec::{Frequency, Resample, SimOptions, TradeAt, TW_FEE, TW_TAX};
 pub use engine::Exposure;
+pub use schedule::Cell;
 pub use trades::{ExitReason, Trade};
 
 /// Bars without a price at the end of the data after which a stock counts as delisted (§2.7).
@@ -87,8 +88,8 @@ pub struct SimResult {
 }
 
 /// Runs `sim()`.
-pub fn simulate(
-    position: &PanelData,
+pub fn simulate<T: Cell>(
+    position: &PanelData<Vec<T>>,
     market: &Market,
     opts: &SimOptions,
 ) -> Result<SimResult, BacktestError> {
@@ -159,6 +160,7 @@ pub fn simulate(
     let dropped_w: f64 = dropped
         .iter()
         .flat_map(|&pc| position.column(pc)[..n_rows].iter())
+        .map(|v| v.weight())
         .filter(|v| v.is_finite())
         .map(|v| v.abs())
         .sum();
@@ -181,7 +183,7 @@ pub fn simulate(
     // A busy book (≥ 5% of the stocks held on average) reads prices row by row.
     let mut columns = columns;
     columns.busy = held_cells as f64 > 0.05 * (n_rows * cols.len()) as f64;
-    let (curve, trades, exposure) = engine::run(&columns, &weights, &plan, opts);
+    let (curve, trades, exposure) = engine::run(&columns, &weights.changes, &plan, opts);
     let creturn = bars.iter().copied().zip(curve).collect();
     Ok(SimResult {
         creturn: trim_curve(creturn, dates, last_bar, opts.end_date.is_some()),

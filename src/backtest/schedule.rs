@@ -3,10 +3,34 @@
 
 use crate::simspec::Resample;
 
+/// A position cell: a float weight (NaN reads as 0, §2.1 step 7) or a bool flag (1 or 0).
+pub trait Cell: Copy + Sync {
+    /// The weight the cell stands for.
+    fn weight(self) -> f64;
+}
+
+impl Cell for f64 {
+    #[inline(always)]
+    fn weight(self) -> f64 {
+        if self.is_nan() {
+            0.0
+        } else {
+            self
+        }
+    }
+}
+
+impl Cell for u8 {
+    #[inline(always)]
+    fn weight(self) -> f64 {
+        f64::from(self)
+    }
+}
+
 /// The position's weights, one column-major slice per stock (the panel's own memory, not a
-/// copy); NaN reads as 0 (§2.1 step 7).
-pub struct Weights<'a> {
-    pub cols: Vec<&'a [f64]>,
+/// copy), as floats or flags.
+pub struct Weights<'a, T = f64> {
+    pub cols: Vec<&'a [T]>,
     pub rows: usize,
     /// Rows that differ from the previous row (the first counts as changed); filled by
     /// [`Weights::scan`] for resample=None, empty otherwise.
@@ -45,15 +69,15 @@ pub struct Scan {
     pub held_cells: usize,
 }
 
-impl<'a> Weights<'a> {
+impl<'a, T: Cell> Weights<'a, T> {
     /// Weights over `cols`, each `rows` long. With `on_change` (resample=None) the same single
     /// pass that validates the weights also marks the rows that differ from the previous one.
     /// An infinite weight is reported as `Err((stock, row))`.
     pub fn scan(
-        cols: Vec<&'a [f64]>,
+        cols: Vec<&'a [T]>,
         rows: usize,
         on_change: bool,
-    ) -> Result<(Weights<'a>, Scan), (usize, usize)> {
+    ) -> Result<(Weights<'a, T>, Scan), (usize, usize)> {
         let mut changed = vec![false; if on_change { rows } else { 0 }];
         // Each column's changes (see `changes_of`), then all as (row, stock, value).
         let mut at = vec![0u32; rows];
@@ -65,7 +89,7 @@ impl<'a> Weights<'a> {
         };
         // Branch-free, with independent accumulators so the loop is not one long chain of
         // dependent additions (it reads every cell of the position).
-        let norm = |v: f64| if v.is_nan() { 0.0 } else { v };
+        let norm = |v: T| v.weight();
         for (k, col) in cols.iter().enumerate() {
             let (mut total, mut held, mut infinite) = ([0.0f64; 4], [0usize; 4], false);
             let mut chunks = col.chunks_exact(4);
@@ -84,7 +108,7 @@ impl<'a> Weights<'a> {
                 held[0] += usize::from(w != 0.0);
             }
             if infinite {
-                if let Some(r) = col.iter().position(|v| v.is_infinite()) {
+                if let Some(r) = col.iter().position(|v| v.weight().is_infinite()) {
                     return Err((k, r));
                 }
             }
@@ -131,12 +155,7 @@ impl<'a> Weights<'a> {
     /// Weight of stock `k` in row `r`.
     #[inline]
     pub fn get(&self, k: usize, r: usize) -> f64 {
-        let v = self.cols[k][r];
-        if v.is_nan() {
-            0.0
-        } else {
-            v
-        }
+        self.cols[k][r].weight()
     }
 }
 
@@ -144,10 +163,10 @@ impl<'a> Weights<'a> {
 /// to `at` (at least `col.len()` long, else cut short) and returns their number; ORs "differs as
 /// a number" into `changed` (resample=None). Branch-free: every row is stored and the cursor
 /// only advances past a change.
-fn changes_of(col: &[f64], at: &mut [u32], changed: Option<&mut [bool]>) -> usize {
+fn changes_of<T: Cell>(col: &[T], at: &mut [u32], changed: Option<&mut [bool]>) -> usize {
     let len = col.len().min(at.len());
     let (mut n, mut prev) = (0usize, 0.0f64);
-    let norm = |v: f64| if v.is_nan() { 0.0 } else { v };
+    let norm = |v: T| v.weight();
     match changed {
         None => {
             // Runs of 8 equal cells (the usual case between periodic rebalances) are skipped
@@ -194,7 +213,7 @@ pub struct Rebalance {
 
 /// Rows kept under `resample=None`: the first and every row that differs from the previous one
 /// (finlab: sum of |row − previous| ≠ 0).
-fn changed_rows(w: &Weights) -> Vec<usize> {
+fn changed_rows<T: Cell>(w: &Weights<T>) -> Vec<usize> {
     (0..w.changed.len()).filter(|&r| w.changed[r]).collect()
 }
 
@@ -214,11 +233,11 @@ fn row_at(dates: &[i32], d: i32) -> Option<usize> {
 /// Periodic schedules take calendar candidates from the first position date up to the last bar
 /// (finlab's `present_data_date`; "now" is not used, so results are reproducible). The one
 /// future candidate finlab appends after the last bar never executes and is not materialised.
-pub fn schedule(
+pub fn schedule<T: Cell>(
     resample: Resample,
     offset: i32,
     dates: &[i32],
-    weights: &Weights,
+    weights: &Weights<T>,
     bars: &[i32],
     delist: &[Option<usize>],
 ) -> Vec<Rebalance> {

@@ -51,7 +51,7 @@ pub fn run(a: PositionsArgs) -> anyhow::Result<ExitStatus> {
         PanelKind::Bool => ValueType::Bool,
         PanelKind::Float | PanelKind::Series => ValueType::Float64,
     };
-    let mut panel = ev.evaluation.position;
+    let mut panel = ev.evaluation.position.into_weights();
     panel.name = "position".into();
     let metadata = [
         ("dsl_engine.strategy", name.clone()),

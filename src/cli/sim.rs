@@ -120,6 +120,7 @@ fn options(a: &SimArgs) -> anyhow::Result<SimOptions> {
 pub fn run(a: SimArgs) -> anyhow::Result<ExitStatus> {
     let opts = options(&a)?;
     let position = feather::read_wide(&a.position)
+        .map(dsl_runtime::wire::Position::Weights)
         .with_context(|| format!("reading the position {}", a.position.display()))?;
     let data = open_data(a.data_dir.as_deref())?;
     let (result, metrics) = pipeline::simulate_on(&position, &data, &opts)

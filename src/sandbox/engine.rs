@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dsl_runtime::plan::Plan;
-use dsl_runtime::wire::{self, PanelData};
+use dsl_runtime::wire::{self, PanelData, Position};
 use dsl_runtime::{GuestError, RESULT_ERR, RESULT_OK};
 use wasmtime::{
     Caller, Config, Engine, Instance, InstanceAllocationStrategy, InstancePre, Linker, Memory,
@@ -74,7 +74,7 @@ impl ResourceLimiter for MemoryLimiter {
 /// What one evaluation produced.
 #[derive(Clone, Debug)]
 pub struct Evaluation {
-    pub position: PanelData,
+    pub position: Position,
     pub fuel_used: u64,
     pub fuel_limit: u64,
     pub peak_memory: usize,
@@ -535,11 +535,8 @@ impl Sandbox {
         match bytes.split_first() {
             Some((&RESULT_OK, rest)) => {
                 let decoding = Instant::now();
-                let mut panels = wire::decode(rest)
+                let position = wire::decode_position(rest)
                     .map_err(|e| SandboxError::Internal(format!("the guest's result: {e}")))?;
-                let position = panels
-                    .pop()
-                    .ok_or_else(|| SandboxError::Internal("the guest returned no panel".into()))?;
                 stages.copy_out += decoding.elapsed();
                 Ok(Evaluation {
                     position,
