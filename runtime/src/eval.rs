@@ -396,6 +396,28 @@ fn map_floats(p: Panel, f: impl Fn(f64) -> f64) -> Panel {
 /// `f(a, b)` cell by cell over two panels on the same grid, writing into whichever buffer is
 /// not shared.
 fn zip_floats(a: Panel, b: Panel, f: impl Fn(f64, f64) -> f64) -> Panel {
+    // A bool operand (`score * (close > ma)`) is read as 0/1 where it is, not first widened
+    // into a float panel of its own.
+    let one = |x: &bool| if *x { 1.0 } else { 0.0 };
+    match (&a.cells, &b.cells) {
+        (Cells::Float(_), Cells::Bool(y)) => {
+            let y = y.clone();
+            let (dates, columns, mut v) = owned_floats(a);
+            v.iter_mut()
+                .zip(y.iter())
+                .for_each(|(x, y)| *x = f(*x, one(y)));
+            return Panel::float(dates, columns, v);
+        }
+        (Cells::Bool(x), Cells::Float(_)) => {
+            let x = x.clone();
+            let (dates, columns, mut v) = owned_floats(b);
+            v.iter_mut()
+                .zip(x.iter())
+                .for_each(|(y, x)| *y = f(one(x), *y));
+            return Panel::float(dates, columns, v);
+        }
+        _ => {}
+    }
     let a_unique = matches!(&a.cells, Cells::Float(v) if Rc::strong_count(v) == 1);
     let b_unique = matches!(&b.cells, Cells::Float(v) if Rc::strong_count(v) == 1);
     if !a_unique && b_unique {
