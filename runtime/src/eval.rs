@@ -6,6 +6,7 @@
 
 use std::rc::Rc;
 
+use crate::cells;
 use crate::hold::{self, Frame, HoldOptions};
 use crate::kernels;
 use crate::ops::{OpId, OpSpec, Receiver};
@@ -201,7 +202,7 @@ fn eval_node(
                     return Err(type_err(i, "`~` needs a bool panel"));
                 };
                 let mut b = Rc::unwrap_or_clone(b);
-                b.iter_mut().for_each(|x| *x = !*x);
+                cells::update(&mut b, |x| !x);
                 Value::Panel(Panel::boolean(p.dates, p.columns, b))
             }
             _ => return Err(type_err(i, "`~` needs a bool panel")),
@@ -270,17 +271,16 @@ fn eval_node(
             };
             match &v.cells {
                 Cells::Float(_) => {
-                    let (dates, columns, mut x) = owned_floats(v);
-                    x.iter_mut().zip(mask.iter()).for_each(|(x, m)| {
-                        if !*m {
-                            *x = f64::NAN;
+                    let mask = mask.clone();
+                    Value::Panel(zip_float_cells(v, &mask, |x, m| {
+                        if m {
+                            x
+                        } else {
+                            f64::NAN
                         }
-                    });
-                    Value::Panel(Panel::float(dates, columns, x))
+                    }))
                 }
-                Cells::Bool(x) => Value::Panel(
-                    v.with_bools(x.iter().zip(mask.iter()).map(|(x, m)| *x && *m).collect()),
-                ),
+                Cells::Bool(x) => Value::Panel(v.with_bools(cells::zip(x, mask, |x, m| x && m))),
             }
         }
     })
@@ -289,7 +289,7 @@ fn eval_node(
 fn to_panel_data(p: Panel) -> PanelData {
     let values = match p.cells {
         Cells::Float(v) => Rc::unwrap_or_clone(v),
-        Cells::Bool(b) => b.iter().map(|x| if *x { 1.0 } else { 0.0 }).collect(),
+        Cells::Bool(b) => cells::map(&b, one),
     };
     PanelData {
         name: "position".to_string(),
@@ -377,59 +377,63 @@ fn arith(op: BinOp, a: f64, b: f64) -> f64 {
     }
 }
 
-/// Float cells of an owned panel, for writing in place when nothing else shares them.
-fn owned_floats(p: Panel) -> (Rc<Vec<i32>>, Rc<Vec<String>>, Vec<f64>) {
-    let v = match p.cells {
-        Cells::Float(v) => Rc::unwrap_or_clone(v),
-        Cells::Bool(b) => b.iter().map(|x| if *x { 1.0 } else { 0.0 }).collect(),
-    };
-    (p.dates, p.columns, v)
+/// A flag as a number.
+fn one(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
 }
 
 /// `f` applied to every cell, reusing the panel's buffer when it is the only reference.
 fn map_floats(p: Panel, f: impl Fn(f64) -> f64) -> Panel {
-    let (dates, columns, mut v) = owned_floats(p);
-    v.iter_mut().for_each(|x| *x = f(*x));
+    let (dates, columns) = (p.dates, p.columns);
+    let v = match p.cells {
+        Cells::Float(v) => match Rc::try_unwrap(v) {
+            Ok(mut v) => {
+                cells::update(&mut v, f);
+                v
+            }
+            Err(shared) => cells::map(&shared, f),
+        },
+        Cells::Bool(b) => cells::map(&b, |x| f(one(x))),
+    };
+    Panel::float(dates, columns, v)
+}
+
+/// `f(cell, other)` cell by cell: in place when `p`'s float buffer is not shared, else into a
+/// new buffer (one pass either way; a bool `p` reads as 0/1).
+fn zip_float_cells<B: Copy>(p: Panel, other: &[B], f: impl Fn(f64, B) -> f64) -> Panel {
+    let (dates, columns) = (p.dates, p.columns);
+    let v = match p.cells {
+        Cells::Float(v) => match Rc::try_unwrap(v) {
+            Ok(mut v) => {
+                cells::update_zip(&mut v, other, f);
+                v
+            }
+            Err(shared) => cells::zip(&shared, other, f),
+        },
+        Cells::Bool(b) => cells::zip(&b, other, |x, y| f(one(x), y)),
+    };
     Panel::float(dates, columns, v)
 }
 
 /// `f(a, b)` cell by cell over two panels on the same grid, writing into whichever buffer is
-/// not shared.
+/// not shared. A bool operand (`score * (close > ma)`) is read as 0/1 where it is, not first
+/// widened into a float panel of its own.
 fn zip_floats(a: Panel, b: Panel, f: impl Fn(f64, f64) -> f64) -> Panel {
-    // A bool operand (`score * (close > ma)`) is read as 0/1 where it is, not first widened
-    // into a float panel of its own.
-    let one = |x: &bool| if *x { 1.0 } else { 0.0 };
-    match (&a.cells, &b.cells) {
-        (Cells::Float(_), Cells::Bool(y)) => {
-            let y = y.clone();
-            let (dates, columns, mut v) = owned_floats(a);
-            v.iter_mut()
-                .zip(y.iter())
-                .for_each(|(x, y)| *x = f(*x, one(y)));
-            return Panel::float(dates, columns, v);
-        }
-        (Cells::Bool(x), Cells::Float(_)) => {
-            let x = x.clone();
-            let (dates, columns, mut v) = owned_floats(b);
-            v.iter_mut()
-                .zip(x.iter())
-                .for_each(|(y, x)| *y = f(one(x), *y));
-            return Panel::float(dates, columns, v);
-        }
-        _ => {}
+    let unique = |p: &Panel| matches!(&p.cells, Cells::Float(v) if Rc::strong_count(v) == 1);
+    if !unique(&a) && unique(&b) {
+        return match a.cells {
+            Cells::Float(x) => zip_float_cells(b, &x, |y, x| f(x, y)),
+            Cells::Bool(x) => zip_float_cells(b, &x, |y, x| f(one(x), y)),
+        };
     }
-    let a_unique = matches!(&a.cells, Cells::Float(v) if Rc::strong_count(v) == 1);
-    let b_unique = matches!(&b.cells, Cells::Float(v) if Rc::strong_count(v) == 1);
-    if !a_unique && b_unique {
-        let x = a.floats();
-        let (dates, columns, mut v) = owned_floats(b);
-        v.iter_mut().zip(x.iter()).for_each(|(y, x)| *y = f(*x, *y));
-        return Panel::float(dates, columns, v);
+    match b.cells {
+        Cells::Float(y) => zip_float_cells(a, &y, f),
+        Cells::Bool(y) => zip_float_cells(a, &y, |x, y| f(x, one(y))),
     }
-    let y = b.floats();
-    let (dates, columns, mut v) = owned_floats(a);
-    v.iter_mut().zip(y.iter()).for_each(|(x, y)| *x = f(*x, *y));
-    Panel::float(dates, columns, v)
 }
 
 fn binary(i: usize, op: BinOp, lhs: Value, rhs: Value) -> Result<Value, EvalError> {
@@ -464,19 +468,15 @@ fn binary(i: usize, op: BinOp, lhs: Value, rhs: Value) -> Result<Value, EvalErro
                     ));
                 };
                 let out = if op == BinOp::And {
-                    x.iter().zip(y.iter()).map(|(x, y)| *x && *y).collect()
+                    cells::zip(x, y, |x, y| x && y)
                 } else {
-                    x.iter().zip(y.iter()).map(|(x, y)| *x || *y).collect()
+                    cells::zip(x, y, |x, y| x || y)
                 };
                 return Ok(Value::Panel(a.with_bools(out)));
             }
             if op.is_comparison() {
                 let (x, y) = (a.floats(), b.floats());
-                let out = with_compare!(op, f => x
-                    .iter()
-                    .zip(y.iter())
-                    .map(|(x, y)| f(*x, *y))
-                    .collect());
+                let out = with_compare!(op, f => cells::zip(&x, &y, f));
                 Ok(Value::Panel(a.with_bools(out)))
             } else {
                 Ok(Value::Panel(with_arith!(op, f => zip_floats(a, b, f))))
@@ -529,9 +529,9 @@ fn panel_scalar(
     if op.is_comparison() {
         let x = p.floats();
         let out = if scalar_left {
-            with_compare!(op, f => x.iter().map(|v| f(s, *v)).collect())
+            with_compare!(op, f => cells::map(&x, |v| f(s, v)))
         } else {
-            with_compare!(op, f => x.iter().map(|v| f(*v, s)).collect())
+            with_compare!(op, f => cells::map(&x, |v| f(v, s)))
         };
         return Ok(Value::Panel(p.with_bools(out)));
     }
@@ -800,7 +800,7 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
             Cells::Bool(_) => p.clone(),
             Cells::Float(_) => p.map_columns(kernels::ffill),
         },
-        OpId::Abs => p.with_floats(p.floats().iter().map(|x| x.abs()).collect()),
+        OpId::Abs => p.with_floats(cells::map(&p.floats(), f64::abs)),
         OpId::Log => p.with_floats(p.floats().iter().map(|x| x.ln()).collect()),
         OpId::Clip => {
             let lo = call.float("lower")?.unwrap_or(f64::NEG_INFINITY);

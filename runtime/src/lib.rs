@@ -8,6 +8,8 @@ pub mod plan;
 pub mod wire;
 
 #[cfg(feature = "eval")]
+pub mod cells;
+#[cfg(feature = "eval")]
 pub mod eval;
 #[cfg(feature = "eval")]
 pub mod hold;

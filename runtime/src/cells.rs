@@ -1,0 +1,86 @@
+//! Element-wise loops over panel cells, in blocks of [`BLOCK`] cells. In the wasm guest every
+//! loop iteration pays wasmtime's fuel and deadline checks (a few instructions at the loop
+//! header); a one-comparison body would pay them once per cell. A fixed-size block is unrolled
+//! by the compiler, so the checks run once per block. The results are the same: each cell is
+//! computed by the same `f`, in order.
+
+/// Cells per unrolled block.
+pub const BLOCK: usize = 8;
+
+/// `f` of every cell, collected.
+#[inline(always)]
+pub fn map<T: Copy, U>(x: &[T], f: impl Fn(T) -> U) -> Vec<U> {
+    let mut out = Vec::with_capacity(x.len());
+    let (blocks, rest) = x.as_chunks::<BLOCK>();
+    for b in blocks {
+        out.extend(b.map(&f));
+    }
+    out.extend(rest.iter().map(|v| f(*v)));
+    out
+}
+
+/// `f` of every pair of cells, collected (`a` and `b` have the same length).
+#[inline(always)]
+pub fn zip<A: Copy, B: Copy, U>(a: &[A], b: &[B], f: impl Fn(A, B) -> U) -> Vec<U> {
+    let n = a.len().min(b.len());
+    let mut out = Vec::with_capacity(n);
+    let (ab, ar) = a[..n].as_chunks::<BLOCK>();
+    let (bb, br) = b[..n].as_chunks::<BLOCK>();
+    for (x, y) in ab.iter().zip(bb) {
+        out.extend(std::array::from_fn::<U, BLOCK, _>(|i| f(x[i], y[i])));
+    }
+    out.extend(ar.iter().zip(br).map(|(x, y)| f(*x, *y)));
+    out
+}
+
+/// Every cell replaced by `f` of itself.
+#[inline(always)]
+pub fn update<T: Copy>(v: &mut [T], f: impl Fn(T) -> T) {
+    let (blocks, rest) = v.as_chunks_mut::<BLOCK>();
+    for b in blocks {
+        for x in b.iter_mut() {
+            *x = f(*x);
+        }
+    }
+    for x in rest {
+        *x = f(*x);
+    }
+}
+
+/// Every cell of `v` replaced by `f(cell, other)` (`b` as long as `v`).
+#[inline(always)]
+pub fn update_zip<T: Copy, B: Copy>(v: &mut [T], b: &[B], f: impl Fn(T, B) -> T) {
+    let n = v.len().min(b.len());
+    let (vb, vr) = v[..n].as_chunks_mut::<BLOCK>();
+    let (bb, br) = b[..n].as_chunks::<BLOCK>();
+    for (x, y) in vb.iter_mut().zip(bb) {
+        for i in 0..BLOCK {
+            x[i] = f(x[i], y[i]);
+        }
+    }
+    for (x, y) in vr.iter_mut().zip(br) {
+        *x = f(*x, *y);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_and_remainders_give_every_cell_in_order() {
+        for n in [0, 1, 7, 8, 9, 17, 64, 100] {
+            let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let b: Vec<f64> = (0..n).map(|i| (i * 3) as f64).collect();
+            assert_eq!(map(&a, |x| x * 2.0), a.iter().map(|x| x * 2.0).collect::<Vec<_>>());
+            let z = zip(&a, &b, |x, y| x < y - 1.0);
+            assert_eq!(z, a.iter().zip(&b).map(|(x, y)| *x < y - 1.0).collect::<Vec<_>>());
+            let mut u = a.clone();
+            update(&mut u, |x| x + 1.0);
+            assert_eq!(u, a.iter().map(|x| x + 1.0).collect::<Vec<_>>());
+            let mut w = a.clone();
+            update_zip(&mut w, &b, |x, y| x - y);
+            assert_eq!(w, a.iter().zip(&b).map(|(x, y)| x - y).collect::<Vec<_>>());
+        }
+    }
+}
