@@ -90,7 +90,9 @@ impl Panel {
     /// `f(values, rows, out)` writes every cell of `out`.
     pub fn map_panel(&self, f: impl FnOnce(&[f64], usize, &mut [f64])) -> Panel {
         let v = self.floats();
-        let mut out = vec![f64::NAN; v.len()];
+        // Zeros, not NaN: a zeroed allocation is a bulk fill (or fresh memory), and `f` writes
+        // every cell anyway.
+        let mut out = vec![0.0; v.len()];
         f(&v, self.rows(), &mut out);
         self.with_floats(out)
     }
