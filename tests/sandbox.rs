@@ -65,6 +65,23 @@ fn guest_matches_native_runtime() {
 }
 
 #[test]
+fn guest_kernels_give_the_native_bits() {
+    // Float results of the kernels the guest runs with SIMD or in blocks: the same bits as
+    // the native build of the same runtime, NaN windows included.
+    let sb = sandbox();
+    let src = "c = data.get(\"etl:adj_close\")\nv = data.get(\"price:成交股數\")\n\
+        m = c.average(5) + c.rolling(20, min_periods=3).mean() * 1e-3 - v.rolling(7).sum()\n\
+        sim(m / c.rolling(60).max() * (c > 10))\n";
+    let plan = plan_of(src);
+    let data = inputs(&plan);
+    let refs: Vec<&PanelData> = data.iter().collect();
+    let wasm = sb.evaluate(&plan, &refs).expect("sandboxed evaluation");
+    let native = dsl_runtime::eval::evaluate(&plan, data.clone()).expect("native evaluation");
+    assert!(matches!(wasm.position, Position::Weights(_)));
+    identical(&wasm.position, &Position::Weights(native));
+}
+
+#[test]
 fn warm_sessions_keep_inputs_and_give_the_same_positions() {
     let sb = sandbox();
     let data = common::data_dir();

@@ -72,9 +72,18 @@ mod tests {
         for n in [0, 1, 7, 8, 9, 17, 64, 100] {
             let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
             let b: Vec<f64> = (0..n).map(|i| (i * 3) as f64).collect();
-            assert_eq!(map(&a, |x| x * 2.0), a.iter().map(|x| x * 2.0).collect::<Vec<_>>());
+            assert_eq!(
+                map(&a, |x| x * 2.0),
+                a.iter().map(|x| x * 2.0).collect::<Vec<_>>()
+            );
             let z = zip(&a, &b, |x, y| x < y - 1.0);
-            assert_eq!(z, a.iter().zip(&b).map(|(x, y)| *x < y - 1.0).collect::<Vec<_>>());
+            assert_eq!(
+                z,
+                a.iter()
+                    .zip(&b)
+                    .map(|(x, y)| *x < y - 1.0)
+                    .collect::<Vec<_>>()
+            );
             let mut u = a.clone();
             update(&mut u, |x| x + 1.0);
             assert_eq!(u, a.iter().map(|x| x + 1.0).collect::<Vec<_>>());

@@ -272,13 +272,17 @@ fn eval_node(
             match &v.cells {
                 Cells::Float(_) => {
                     let mask = mask.clone();
-                    Value::Panel(zip_float_cells(v, &mask, |x, m| {
-                        if m {
-                            x
-                        } else {
-                            f64::NAN
-                        }
-                    }))
+                    Value::Panel(zip_float_cells(
+                        v,
+                        &mask,
+                        |x, m| {
+                            if m {
+                                x
+                            } else {
+                                f64::NAN
+                            }
+                        },
+                    ))
                 }
                 Cells::Bool(x) => Value::Panel(v.with_bools(cells::zip(x, mask, |x, m| x && m))),
             }

@@ -69,8 +69,96 @@ fn sum_mean_panel<const MEAN: bool>(
     minp: usize,
     out: &mut [f64],
 ) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        // Two columns at a time, one per lane of an f64x2, in the guest.
+        let pairs = x.len() / (2 * rows);
+        let (x2, x1) = x.split_at(pairs * 2 * rows);
+        let (o2, o1) = out.split_at_mut(pairs * 2 * rows);
+        for (xs, os) in x2.chunks_exact(2 * rows).zip(o2.chunks_exact_mut(2 * rows)) {
+            let (a, b) = xs.split_at(rows);
+            let (oa, ob) = os.split_at_mut(rows);
+            // SAFETY: simd128 is part of the wasm the sandbox loads; an engine without it
+            // refuses the module when it is compiled, before any code runs.
+            unsafe { simd::sum_mean_pair::<MEAN>([a, b], [oa, ob], window, minp) };
+        }
+        for (xs, os) in x1.chunks_exact(rows).zip(o1.chunks_exact_mut(rows)) {
+            sum_mean_column::<MEAN>(xs, os, window, minp);
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
     for (xs, os) in x.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
         sum_mean_column::<MEAN>(xs, os, window, minp);
+    }
+}
+
+/// [`sum_mean_column`] for two columns at once with wasm SIMD: the same IEEE operations on
+/// each lane, in the same order, with selects where the scalar code branches — so each lane's
+/// results are the scalar results, bit for bit.
+#[cfg(target_arch = "wasm32")]
+mod simd {
+    use core::arch::wasm32::*;
+
+    #[target_feature(enable = "simd128")]
+    pub(super) fn sum_mean_pair<const MEAN: bool>(
+        x: [&[f64]; 2],
+        out: [&mut [f64]; 2],
+        window: usize,
+        minp: usize,
+    ) {
+        let [a, b] = x;
+        let [oa, ob] = out;
+        let rows = a.len().min(b.len()).min(oa.len()).min(ob.len());
+        let one = f64x2_splat(1.0);
+        let nan = f64x2_splat(f64::NAN);
+        let minp = f64x2_splat(minp as f64);
+        let zero = f64x2_splat(0.0);
+        let (mut sum, mut comp_add, mut comp_rem, mut nobs, mut same) =
+            (zero, zero, zero, zero, zero);
+        let mut prev = match (a.first(), b.first()) {
+            (Some(p), Some(q)) => f64x2(*p, *q),
+            _ => nan,
+        };
+        let mut step = |old: v128, v: v128| -> v128 {
+            // Removal: kahan(sum, comp_rem, -old) where old is a value.
+            let has_old = f64x2_eq(old, old);
+            let y = f64x2_sub(f64x2_neg(old), comp_rem);
+            let t = f64x2_add(sum, y);
+            let c = f64x2_sub(f64x2_sub(t, sum), y);
+            sum = v128_bitselect(t, sum, has_old);
+            comp_rem = v128_bitselect(c, comp_rem, has_old);
+            nobs = f64x2_sub(nobs, v128_and(one, has_old));
+            // Addition: kahan(sum, comp_add, v) where v is a value.
+            let has_v = f64x2_eq(v, v);
+            let y = f64x2_sub(v, comp_add);
+            let t = f64x2_add(sum, y);
+            let c = f64x2_sub(f64x2_sub(t, sum), y);
+            sum = v128_bitselect(t, sum, has_v);
+            comp_add = v128_bitselect(c, comp_add, has_v);
+            nobs = f64x2_add(nobs, v128_and(one, has_v));
+            let run = v128_bitselect(f64x2_add(same, one), one, f64x2_eq(v, prev));
+            same = v128_bitselect(run, same, has_v);
+            prev = v128_bitselect(v, prev, has_v);
+            let all_same = f64x2_ge(same, nobs);
+            let value = if MEAN {
+                v128_bitselect(prev, f64x2_div(sum, nobs), all_same)
+            } else {
+                v128_bitselect(f64x2_mul(prev, nobs), sum, all_same)
+            };
+            v128_bitselect(value, nan, f64x2_ge(nobs, minp))
+        };
+        let head = window.min(rows);
+        for i in 0..head {
+            let r = step(nan, f64x2(a[i], b[i]));
+            oa[i] = f64x2_extract_lane::<0>(r);
+            ob[i] = f64x2_extract_lane::<1>(r);
+        }
+        for i in head..rows {
+            let old = f64x2(a[i - window], b[i - window]);
+            let r = step(old, f64x2(a[i], b[i]));
+            oa[i] = f64x2_extract_lane::<0>(r);
+            ob[i] = f64x2_extract_lane::<1>(r);
+        }
     }
 }
 
