@@ -71,7 +71,7 @@ fn guest_kernels_give_the_native_bits() {
     let sb = sandbox();
     let src = "c = data.get(\"etl:adj_close\")\nv = data.get(\"price:成交股數\")\n\
         m = c.average(5) + c.rolling(20, min_periods=3).mean() * 1e-3 - v.rolling(7).sum()\n\
-        sim(m / c.rolling(60).max() * (c > 10))\n";
+        sim(m / c.rolling(60).max() * (c > 10) - c.rolling(9, min_periods=2).min())\n";
     let plan = plan_of(src);
     let data = inputs(&plan);
     let refs: Vec<&PanelData> = data.iter().collect();

@@ -697,18 +697,23 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
         | OpId::RollingMedian => {
             let w = call.size("window")?.unwrap_or(1);
             let m = call.size("min_periods")?.unwrap_or(w);
-            if matches!(op, OpId::RollingMean | OpId::RollingSum) {
-                let mean = op == OpId::RollingMean;
-                p.map_panel(|x, rows, out| {
-                    kernels::rolling_sum_mean_panel(x, rows, w, m, mean, out)
-                })
-            } else {
-                p.map_columns(|c| match op {
+            match op {
+                OpId::RollingMean | OpId::RollingSum => {
+                    let mean = op == OpId::RollingMean;
+                    p.map_panel(|x, rows, out| {
+                        kernels::rolling_sum_mean_panel(x, rows, w, m, mean, out)
+                    })
+                }
+                OpId::RollingMax | OpId::RollingMin => {
+                    let max = op == OpId::RollingMax;
+                    p.map_panel(|x, rows, out| {
+                        kernels::rolling_extreme_panel(x, rows, w, m, max, out)
+                    })
+                }
+                _ => p.map_columns(|c| match op {
                     OpId::RollingStd => kernels::rolling_std(c, w, m),
-                    OpId::RollingMax => kernels::rolling_extreme(c, w, m, true),
-                    OpId::RollingMin => kernels::rolling_extreme(c, w, m, false),
                     _ => kernels::rolling_median(c, w, m),
-                })
+                }),
             }
         }
         OpId::Shift => shift(p, call.size("periods")?.unwrap_or(1)),

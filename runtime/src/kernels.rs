@@ -99,6 +99,66 @@ fn sum_mean_panel<const MEAN: bool>(
 mod simd {
     use core::arch::wasm32::*;
 
+    /// [`super::extreme_column`] for two columns at once (each lane: the scalar steps, with a
+    /// select where the scalar code branches). `scratch` holds the suffix extremes.
+    #[target_feature(enable = "simd128")]
+    pub(super) fn extreme_pair<const MAX: bool>(
+        x: [&[f64]; 2],
+        out: [&mut [f64]; 2],
+        w: usize,
+        minp: usize,
+        scratch: &mut Vec<v128>,
+    ) {
+        let [a, b] = x;
+        let [oa, ob] = out;
+        let n = a.len().min(b.len()).min(oa.len()).min(ob.len());
+        let empty = f64x2_splat(if MAX { f64::NEG_INFINITY } else { f64::INFINITY });
+        let (one, nan) = (f64x2_splat(1.0), f64x2_splat(f64::NAN));
+        let minp = f64x2_splat(minp as f64);
+        // `max(acc, v)` with neither NaN: v when v > acc, else acc (min: v < acc).
+        let better = |acc: v128, v: v128| {
+            let wins = if MAX { f64x2_gt(v, acc) } else { f64x2_lt(v, acc) };
+            v128_bitselect(v, acc, wins)
+        };
+        let load = |i: usize| f64x2(a[i], b[i]);
+        let val = |v: v128| v128_bitselect(v, empty, f64x2_eq(v, v));
+        scratch.clear();
+        scratch.resize(2 * n, empty);
+        let (prefix, suffix) = scratch.split_at_mut(n);
+        let mut start = 0;
+        while start < n {
+            let end = (start + w).min(n);
+            let mut acc = empty;
+            for i in start..end {
+                acc = better(acc, val(load(i)));
+                prefix[i] = acc;
+            }
+            let mut acc = empty;
+            for i in (start..end).rev() {
+                acc = better(acc, val(load(i)));
+                suffix[i] = acc;
+            }
+            start = end;
+        }
+        let mut nobs = f64x2_splat(0.0);
+        for i in 0..n {
+            let v = load(i);
+            nobs = f64x2_add(nobs, v128_and(one, f64x2_eq(v, v)));
+            if i >= w {
+                let old = load(i - w);
+                nobs = f64x2_sub(nobs, v128_and(one, f64x2_eq(old, old)));
+            }
+            let m = if i + 1 >= w {
+                better(suffix[i + 1 - w], prefix[i])
+            } else {
+                prefix[i]
+            };
+            let r = v128_bitselect(m, nan, f64x2_ge(nobs, minp));
+            oa[i] = f64x2_extract_lane::<0>(r);
+            ob[i] = f64x2_extract_lane::<1>(r);
+        }
+    }
+
     #[target_feature(enable = "simd128")]
     pub(super) fn sum_mean_pair<const MEAN: bool>(
         x: [&[f64]; 2],
@@ -339,27 +399,80 @@ pub fn rolling_std(x: &[f64], window: usize, min_periods: usize) -> Vec<f64> {
 /// the block it ends in. NaN counts as −∞ (+∞ for min), which never wins over a valid value; a
 /// window with fewer than `min_periods` valid values is NaN.
 pub fn rolling_extreme(x: &[f64], window: usize, min_periods: usize, max: bool) -> Vec<f64> {
+    let mut out = vec![0.0; x.len()];
+    rolling_extreme_panel(x, x.len(), window, min_periods, max, &mut out);
+    out
+}
+
+/// [`rolling_extreme`] of every column of a column-major panel of `rows` rows, into `out`.
+pub fn rolling_extreme_panel(
+    x: &[f64],
+    rows: usize,
+    window: usize,
+    min_periods: usize,
+    max: bool,
+    out: &mut [f64],
+) {
+    if rows == 0 {
+        return;
+    }
+    let (w, minp) = (window.max(1), min_periods.max(1));
     // One copy per direction, so the comparison is inlined (not a call per cell).
     if max {
-        extreme_by(x, window, min_periods, f64::NEG_INFINITY, self::max)
+        extreme_panel::<true>(x, rows, w, minp, out)
     } else {
-        extreme_by(x, window, min_periods, f64::INFINITY, self::min)
+        extreme_panel::<false>(x, rows, w, minp, out)
     }
 }
 
-fn extreme_by(
+fn extreme_panel<const MAX: bool>(x: &[f64], rows: usize, w: usize, minp: usize, out: &mut [f64]) {
+    let mut suffix = vec![0.0; rows];
+    #[cfg(target_arch = "wasm32")]
+    {
+        // Two columns at a time, one per lane of an f64x2, in the guest.
+        let pairs = x.len() / (2 * rows);
+        let (x2, x1) = x.split_at(pairs * 2 * rows);
+        let (o2, o1) = out.split_at_mut(pairs * 2 * rows);
+        let mut scratch = Vec::new();
+        for (xs, os) in x2.chunks_exact(2 * rows).zip(o2.chunks_exact_mut(2 * rows)) {
+            let (a, b) = xs.split_at(rows);
+            let (oa, ob) = os.split_at_mut(rows);
+            // SAFETY: as for `simd::sum_mean_pair`.
+            unsafe { simd::extreme_pair::<MAX>([a, b], [oa, ob], w, minp, &mut scratch) };
+        }
+        for (xs, os) in x1.chunks_exact(rows).zip(o1.chunks_exact_mut(rows)) {
+            extreme_column::<MAX>(xs, os, w, minp, &mut suffix);
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    for (xs, os) in x.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
+        extreme_column::<MAX>(xs, os, w, minp, &mut suffix);
+    }
+}
+
+/// The better of an accumulated extreme `a` and a value `b` (neither NaN here).
+#[inline(always)]
+fn better<const MAX: bool>(a: f64, b: f64) -> f64 {
+    if MAX {
+        max(a, b)
+    } else {
+        min(a, b)
+    }
+}
+
+/// One column into `out` (`suffix`: scratch as long as the column).
+fn extreme_column<const MAX: bool>(
     x: &[f64],
-    window: usize,
-    min_periods: usize,
-    empty: f64,
-    pick: impl Fn(f64, f64) -> f64 + Copy,
-) -> Vec<f64> {
-    let minp = min_periods.max(1);
-    let n = x.len();
-    let w = window.max(1);
+    out: &mut [f64],
+    w: usize,
+    minp: usize,
+    suffix: &mut [f64],
+) {
+    let empty = if MAX { f64::NEG_INFINITY } else { f64::INFINITY };
     let val = |v: f64| if v.is_nan() { empty } else { v };
-    let mut prefix = vec![empty; n];
-    let mut suffix = vec![empty; n];
+    let n = x.len();
+    let prefix = &mut out[..n];
+    let suffix = &mut suffix[..n];
     for ((xs, pre), suf) in x
         .chunks(w)
         .zip(prefix.chunks_mut(w))
@@ -367,20 +480,19 @@ fn extreme_by(
     {
         let mut acc = empty;
         for (v, p) in xs.iter().zip(pre.iter_mut()) {
-            acc = pick(acc, val(*v));
+            acc = better::<MAX>(acc, val(*v));
             *p = acc;
         }
         let mut acc = empty;
         for (v, s) in xs.iter().zip(suf.iter_mut()).rev() {
-            acc = pick(acc, val(*v));
+            acc = better::<MAX>(acc, val(*v));
             *s = acc;
         }
     }
-    let mut out = prefix;
     let mut nobs = 0usize;
     // The first `w - 1` rows: windows still filling, within the first block.
     let head = (w - 1).min(n);
-    for (v, o) in x[..head].iter().zip(&mut out[..head]) {
+    for (v, o) in x[..head].iter().zip(prefix[..head].iter_mut()) {
         nobs += usize::from(!v.is_nan());
         if nobs < minp {
             *o = f64::NAN;
@@ -392,10 +504,9 @@ fn extreme_by(
         if i >= w {
             nobs -= usize::from(!x[i - w].is_nan());
         }
-        let m = pick(suffix[i + 1 - w], out[i]);
-        out[i] = if nobs >= minp { m } else { f64::NAN };
+        let m = better::<MAX>(suffix[i + 1 - w], prefix[i]);
+        prefix[i] = if nobs >= minp { m } else { f64::NAN };
     }
-    out
 }
 
 /// pandas `rolling(window, min_periods).median()`: a sorted window of the valid values.
