@@ -10,26 +10,43 @@ pub const BLOCK: usize = 8;
 /// `f` of every cell, collected.
 #[inline(always)]
 pub fn map<T: Copy, U>(x: &[T], f: impl Fn(T) -> U) -> Vec<U> {
-    let mut out = Vec::with_capacity(x.len());
-    let (blocks, rest) = x.as_chunks::<BLOCK>();
-    for b in blocks {
-        out.extend(b.map(&f));
+    let n = x.len();
+    let mut out: Vec<U> = Vec::with_capacity(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    let (ob, or) = spare.as_chunks_mut::<BLOCK>();
+    let (xb, xr) = x.as_chunks::<BLOCK>();
+    for (o, x) in ob.iter_mut().zip(xb) {
+        for i in 0..BLOCK {
+            o[i].write(f(x[i]));
+        }
     }
-    out.extend(rest.iter().map(|v| f(*v)));
+    for (o, x) in or.iter_mut().zip(xr) {
+        o.write(f(*x));
+    }
+    // SAFETY: the blocks and the remainder cover all `n` cells, each written above.
+    unsafe { out.set_len(n) };
     out
 }
 
-/// `f` of every pair of cells, collected (`a` and `b` have the same length).
+/// `f` of every pair of cells, collected (as long as the shorter of `a` and `b`).
 #[inline(always)]
 pub fn zip<A: Copy, B: Copy, U>(a: &[A], b: &[B], f: impl Fn(A, B) -> U) -> Vec<U> {
     let n = a.len().min(b.len());
-    let mut out = Vec::with_capacity(n);
+    let mut out: Vec<U> = Vec::with_capacity(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    let (ob, or) = spare.as_chunks_mut::<BLOCK>();
     let (ab, ar) = a[..n].as_chunks::<BLOCK>();
     let (bb, br) = b[..n].as_chunks::<BLOCK>();
-    for (x, y) in ab.iter().zip(bb) {
-        out.extend(std::array::from_fn::<U, BLOCK, _>(|i| f(x[i], y[i])));
+    for ((o, x), y) in ob.iter_mut().zip(ab).zip(bb) {
+        for i in 0..BLOCK {
+            o[i].write(f(x[i], y[i]));
+        }
     }
-    out.extend(ar.iter().zip(br).map(|(x, y)| f(*x, *y)));
+    for ((o, x), y) in or.iter_mut().zip(ar).zip(br) {
+        o.write(f(*x, *y));
+    }
+    // SAFETY: the blocks and the remainder cover all `n` cells, each written above.
+    unsafe { out.set_len(n) };
     out
 }
 
