@@ -1211,6 +1211,48 @@ mod tests {
     }
 
     #[test]
+    fn small_selection_matches_a_stable_sort_of_each_row() {
+        let (rows, k) = (40, 30);
+        let mut seed = 11u64;
+        let mut next = |m: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        // Few distinct values (many ties), NaN, ±0 and ±∞.
+        let pool = [f64::NAN, -0.0, 0.0, 1.0, 2.0, 2.0, -1.0, f64::INFINITY, f64::NEG_INFINITY];
+        let values: Vec<f64> = (0..rows * k)
+            .map(|_| pool[next(pool.len() as u64) as usize])
+            .collect();
+        let grid = Panel::float(
+            Rc::new((0..rows as i32).collect()),
+            Rc::new((0..k).map(|c| c.to_string()).collect()),
+            values.clone(),
+        );
+        for n in [1, 2, 5, 29, 30, 31] {
+            for largest in [true, false] {
+                let got = select_per_row_small(&grid, n, largest);
+                for r in 0..rows {
+                    let mut valid: Vec<usize> =
+                        (0..k).filter(|c| !values[c * rows + r].is_nan()).collect();
+                    let key = |c: &usize| {
+                        let x = values[c * rows + r];
+                        if largest {
+                            -x
+                        } else {
+                            x
+                        }
+                    };
+                    valid.sort_by(|a, b| key(a).partial_cmp(&key(b)).unwrap());
+                    valid.truncate(n);
+                    for c in 0..k {
+                        assert_eq!(got[c * rows + r], valid.contains(&c), "n {n} row {r} col {c}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn is_largest_breaks_ties_by_column_order() {
         let nan = f64::NAN;
         // one row, columns a..d with values 1, 3, 3, NaN
