@@ -528,39 +528,18 @@ impl Sandbox {
         let fuel_used = fuel.saturating_sub(session.store.get_fuel().unwrap_or(0));
         let ctx = session.store.data();
         let elapsed = started.elapsed() + stages.instantiate + stages.copy_in;
-        let bytes = match result {
-            Ok(b) => b,
+        let position = match result {
+            Ok(reply) => reply?,
             Err(e) => return Err(classify(e, ctx, fuel, elapsed, limits)),
         };
-        match bytes.split_first() {
-            Some((&RESULT_OK, rest)) => {
-                let decoding = Instant::now();
-                let position = wire::decode_position(rest)
-                    .map_err(|e| SandboxError::Internal(format!("the guest's result: {e}")))?;
-                stages.copy_out += decoding.elapsed();
-                Ok(Evaluation {
-                    position,
-                    fuel_used,
-                    fuel_limit: fuel,
-                    peak_memory: ctx.memory.peak,
-                    elapsed: started.elapsed() + stages.instantiate + stages.copy_in,
-                    stages,
-                })
-            }
-            Some((&RESULT_ERR, rest)) => {
-                let err: GuestError = serde_json::from_slice(rest).map_err(|e| {
-                    SandboxError::Internal(format!("the guest's error is unreadable: {e}"))
-                })?;
-                Err(if err.kind == "plan" {
-                    SandboxError::PlanRejected(err.message)
-                } else {
-                    SandboxError::EvalFailed(err.message)
-                })
-            }
-            _ => Err(SandboxError::Internal(
-                "the guest returned an empty result".into(),
-            )),
-        }
+        Ok(Evaluation {
+            position,
+            fuel_used,
+            fuel_limit: fuel,
+            peak_memory: ctx.memory.peak,
+            elapsed: started.elapsed() + stages.instantiate + stages.copy_in,
+            stages,
+        })
     }
 }
 
@@ -670,7 +649,7 @@ fn run(
     data: &[u8],
     max_result: usize,
     stages: &mut Stages,
-) -> Result<Vec<u8>, RunError> {
+) -> Result<Result<Position, SandboxError>, RunError> {
     let mut clock = Instant::now();
     let mut lap = || {
         let now = Instant::now();
@@ -700,14 +679,36 @@ fn run(
     if len > max_result {
         return Err(RunError::TooLarge(len));
     }
-    let out = memory
+    // Decoded where it lies in the guest's memory (one copy, into the position).
+    let reply = memory
         .data(&*store)
         .get(ptr..ptr.saturating_add(len))
-        .map(<[u8]>::to_vec)
+        .map(read_reply)
         .ok_or(RunError::Abi("result buffer out of bounds"))?;
     free.call(&mut *store, (ptr as u32, len as u32))?;
     stages.copy_out = lap();
-    Ok(out)
+    Ok(reply)
+}
+
+/// The guest's reply: a position, or the error it reported.
+fn read_reply(bytes: &[u8]) -> Result<Position, SandboxError> {
+    match bytes.split_first() {
+        Some((&RESULT_OK, rest)) => wire::decode_position(rest)
+            .map_err(|e| SandboxError::Internal(format!("the guest's result: {e}"))),
+        Some((&RESULT_ERR, rest)) => {
+            let err: GuestError = serde_json::from_slice(rest).map_err(|e| {
+                SandboxError::Internal(format!("the guest's error is unreadable: {e}"))
+            })?;
+            Err(if err.kind == "plan" {
+                SandboxError::PlanRejected(err.message)
+            } else {
+                SandboxError::EvalFailed(err.message)
+            })
+        }
+        _ => Err(SandboxError::Internal(
+            "the guest returned an empty result".into(),
+        )),
+    }
 }
 
 enum RunError {
