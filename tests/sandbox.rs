@@ -373,3 +373,38 @@ fn a_bool_position_backtests_as_flags_exactly_as_its_weights() {
     }
     assert!(flags >= 3, "only {flags} bool positions");
 }
+
+#[test]
+fn fused_chains_give_the_node_by_node_bits() {
+    // Every example and chains that mix shifts, masks, bool arithmetic, negation, numbers on
+    // either side and datasets on different grids (which fall back to node by node).
+    let mut sources: Vec<String> = std::fs::read_dir("examples")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "strat"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let head = "c = data.get(\"etl:adj_close\")\no = data.get(\"etl:adj_open\")\n\
+                r = data.get(\"monthly_revenue:當月營收\")\n";
+    for body in [
+        "sim((c / c.shift(20))[(c.shift(1) < c) & ~(o > c * 1.01)].is_largest(5))",
+        "sim(-(c - o.shift(3)) * (c > o) + 2 / c.shift(300))",
+        "sim(((c > 10) | (o.shift(2) < 5)) & (c.shift(1) > c.shift(2)))",
+        "sim((c * (r > 0)).is_smallest(3))",
+        "sim((1 - c / o)[c.shift(1) >= o] * -1)",
+        "sim((c > c.shift(1)) == (o > o.shift(1)))",
+    ] {
+        sources.push(format!("{head}{body}\n"));
+    }
+    let sb = sandbox();
+    for src in &sources {
+        let plan = plan_of(src);
+        let data = inputs(&plan);
+        let unfused = dsl_runtime::eval::evaluate_unfused(&plan, data.clone()).unwrap();
+        let fused = dsl_runtime::eval::evaluate(&plan, data.clone()).unwrap();
+        let want = Position::Weights(unfused);
+        identical(&Position::Weights(fused), &want);
+        let refs: Vec<&PanelData> = data.iter().collect();
+        identical(&sb.evaluate(&plan, &refs).unwrap().position, &want);
+    }
+}

@@ -32,7 +32,7 @@ pub enum EvalError {
 type IndicatorCache = std::collections::HashMap<String, Rc<Vec<Panel>>>;
 
 #[derive(Clone)]
-enum Value {
+pub(crate) enum Value {
     Scalar(f64),
     Panel(Panel),
     /// A float Series indexed by date (one value per row).
@@ -41,7 +41,13 @@ enum Value {
 
 /// Evaluates `plan` on `inputs` (one panel per [`Plan::inputs`] entry, same order).
 pub fn evaluate(plan: &Plan, inputs: Vec<PanelData>) -> Result<PanelData, EvalError> {
-    evaluate_panel(plan, shared(inputs)).map(to_panel_data)
+    evaluate_panel(plan, shared(inputs), true).map(to_panel_data)
+}
+
+/// [`evaluate`] node by node, without fusing element-wise chains (the reference the fused
+/// evaluation is tested against).
+pub fn evaluate_unfused(plan: &Plan, inputs: Vec<PanelData>) -> Result<PanelData, EvalError> {
+    evaluate_panel(plan, shared(inputs), false).map(to_panel_data)
 }
 
 /// Input panels whose values may be shared with the caller (the guest's kept inputs).
@@ -62,14 +68,18 @@ fn shared(inputs: Vec<PanelData>) -> Vec<SharedPanelData> {
 /// Like [`evaluate`], with the result already wire-encoded (a bool position as one byte per
 /// cell), as the guest returns it.
 pub fn evaluate_encoded(plan: &Plan, inputs: Vec<SharedPanelData>) -> Result<Vec<u8>, EvalError> {
-    let p = evaluate_panel(plan, inputs)?;
+    let p = evaluate_panel(plan, inputs, true)?;
     Ok(match &p.cells {
         Cells::Bool(b) => crate::wire::encode_flags("position", &p.dates, &p.columns, b),
         Cells::Float(_) => crate::wire::encode(&[&to_panel_data(p)]),
     })
 }
 
-fn evaluate_panel(plan: &Plan, inputs: Vec<SharedPanelData>) -> Result<Panel, EvalError> {
+fn evaluate_panel(
+    plan: &Plan,
+    inputs: Vec<SharedPanelData>,
+    fuse: bool,
+) -> Result<Panel, EvalError> {
     plan.validate()?;
     if inputs.len() != plan.inputs.len() {
         return Err(EvalError::Inputs {
@@ -78,11 +88,13 @@ fn evaluate_panel(plan: &Plan, inputs: Vec<SharedPanelData>) -> Result<Panel, Ev
         });
     }
     let mut inputs: Vec<Option<SharedPanelData>> = inputs.into_iter().map(Some).collect();
-    // Free every value after its last reader so peak memory follows the live set, not the plan.
+    let groups = fuse::groups(plan, fuse);
+    // Free every value after its last reader so peak memory follows the live set, not the plan
+    // (a node inlined into a fused chain reads its operands when the chain is evaluated).
     let mut last_use = vec![0usize; plan.nodes.len()];
     for (i, node) in plan.nodes.iter().enumerate() {
         for op in node.operands() {
-            last_use[op] = i;
+            last_use[op] = last_use[op].max(groups.at[i]);
         }
     }
     let mut values: Vec<Option<Value>> = vec![None; plan.nodes.len()];
@@ -90,38 +102,60 @@ fn evaluate_panel(plan: &Plan, inputs: Vec<SharedPanelData>) -> Result<Panel, Ev
     #[cfg(not(target_arch = "wasm32"))]
     let trace = std::env::var_os("DSL_EVAL_TRACE").is_some();
     for (i, node) in plan.nodes.iter().enumerate() {
+        if groups.inlined[i] {
+            continue;
+        }
         #[cfg(not(target_arch = "wasm32"))]
         let started = std::time::Instant::now();
-        // Operands read for the last time here are moved out, so their buffers can be reused.
-        let mut scope: Vec<(usize, Value)> = Vec::new();
-        let ops = match node {
-            Node::Binary { .. } | Node::Neg { .. } | Node::Not { .. } | Node::Mask { .. } => {
-                node.operands()
-            }
-            _ => Vec::new(),
+        let members = &groups.members[i];
+        let fused = if members.is_empty() {
+            None
+        } else {
+            fuse::evaluate(plan, i, members, &values)
         };
-        for &op in &ops {
-            if last_use[op] == i
-                && op != plan.output
-                && ops.iter().filter(|o| **o == op).count() == 1
-            {
-                if let Some(v) = values[op].take() {
-                    scope.push((op, v));
+        let v = match fused {
+            Some(v) => v,
+            None => {
+                // Node by node (a chain that could not be fused evaluates its members first).
+                for &m in members {
+                    let v = eval_at(
+                        m,
+                        plan,
+                        &last_use,
+                        &mut values,
+                        &mut inputs,
+                        &mut indicators,
+                    )?;
+                    values[m] = Some(v);
                 }
+                eval_at(
+                    i,
+                    plan,
+                    &last_use,
+                    &mut values,
+                    &mut inputs,
+                    &mut indicators,
+                )?
             }
-        }
-        let v = eval_node(i, node, &values, &mut scope, &mut inputs, &mut indicators)?;
+        };
         #[cfg(not(target_arch = "wasm32"))]
         if trace {
+            let chain = if members.is_empty() {
+                String::new()
+            } else {
+                format!(" (with {members:?})")
+            };
             eprintln!(
-                "node {i:>3} {:>8.1} ms  {node:?}",
+                "node {i:>3} {:>8.1} ms  {node:?}{chain}",
                 started.elapsed().as_secs_f64() * 1e3
             );
         }
         values[i] = Some(v);
-        for op in node.operands() {
-            if last_use[op] == i && op != plan.output {
-                values[op] = None;
+        for m in members.iter().chain([&i]) {
+            for op in plan.nodes[*m].operands() {
+                if last_use[op] == i && op != plan.output {
+                    values[op] = None;
+                }
             }
         }
     }
@@ -129,6 +163,34 @@ fn evaluate_panel(plan: &Plan, inputs: Vec<SharedPanelData>) -> Result<Panel, Ev
         Some(Value::Panel(p)) => Ok(p),
         _ => Err(EvalError::ScalarOutput),
     }
+}
+
+/// Evaluates node `i` on the values so far.
+fn eval_at(
+    i: usize,
+    plan: &Plan,
+    last_use: &[usize],
+    values: &mut [Option<Value>],
+    inputs: &mut [Option<SharedPanelData>],
+    indicators: &mut IndicatorCache,
+) -> Result<Value, EvalError> {
+    let node = &plan.nodes[i];
+    // Operands read for the last time here are moved out, so their buffers can be reused.
+    let mut scope: Vec<(usize, Value)> = Vec::new();
+    let ops = match node {
+        Node::Binary { .. } | Node::Neg { .. } | Node::Not { .. } | Node::Mask { .. } => {
+            node.operands()
+        }
+        _ => Vec::new(),
+    };
+    for &op in &ops {
+        if last_use[op] == i && op != plan.output && ops.iter().filter(|o| **o == op).count() == 1 {
+            if let Some(v) = values[op].take() {
+                scope.push((op, v));
+            }
+        }
+    }
+    eval_node(i, node, values, &mut scope, inputs, indicators)
 }
 
 /// Operand `id`, owned: moved out of `scope` when this node is its last reader (so it is the
@@ -359,6 +421,8 @@ macro_rules! with_arith {
         }
     };
 }
+
+mod fuse;
 
 /// `a op b` for a comparison, as pandas answers it: NaN compares False, except `!=` (True).
 fn compare(op: BinOp, a: f64, b: f64) -> bool {
@@ -1215,11 +1279,23 @@ mod tests {
         let (rows, k) = (40, 30);
         let mut seed = 11u64;
         let mut next = |m: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) % m
         };
         // Few distinct values (many ties), NaN, ±0 and ±∞.
-        let pool = [f64::NAN, -0.0, 0.0, 1.0, 2.0, 2.0, -1.0, f64::INFINITY, f64::NEG_INFINITY];
+        let pool = [
+            f64::NAN,
+            -0.0,
+            0.0,
+            1.0,
+            2.0,
+            2.0,
+            -1.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
         let values: Vec<f64> = (0..rows * k)
             .map(|_| pool[next(pool.len() as u64) as usize])
             .collect();
@@ -1245,7 +1321,11 @@ mod tests {
                     valid.sort_by(|a, b| key(a).partial_cmp(&key(b)).unwrap());
                     valid.truncate(n);
                     for c in 0..k {
-                        assert_eq!(got[c * rows + r], valid.contains(&c), "n {n} row {r} col {c}");
+                        assert_eq!(
+                            got[c * rows + r],
+                            valid.contains(&c),
+                            "n {n} row {r} col {c}"
+                        );
                     }
                 }
             }

@@ -112,12 +112,20 @@ mod simd {
         let [a, b] = x;
         let [oa, ob] = out;
         let n = a.len().min(b.len()).min(oa.len()).min(ob.len());
-        let empty = f64x2_splat(if MAX { f64::NEG_INFINITY } else { f64::INFINITY });
+        let empty = f64x2_splat(if MAX {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
         let (one, nan) = (f64x2_splat(1.0), f64x2_splat(f64::NAN));
         let minp = f64x2_splat(minp as f64);
         // `max(acc, v)` with neither NaN: v when v > acc, else acc (min: v < acc).
         let better = |acc: v128, v: v128| {
-            let wins = if MAX { f64x2_gt(v, acc) } else { f64x2_lt(v, acc) };
+            let wins = if MAX {
+                f64x2_gt(v, acc)
+            } else {
+                f64x2_lt(v, acc)
+            };
             v128_bitselect(v, acc, wins)
         };
         let load = |i: usize| f64x2(a[i], b[i]);
@@ -468,7 +476,11 @@ fn extreme_column<const MAX: bool>(
     minp: usize,
     suffix: &mut [f64],
 ) {
-    let empty = if MAX { f64::NEG_INFINITY } else { f64::INFINITY };
+    let empty = if MAX {
+        f64::NEG_INFINITY
+    } else {
+        f64::INFINITY
+    };
     let val = |v: f64| if v.is_nan() { empty } else { v };
     let n = x.len();
     let prefix = &mut out[..n];

@@ -1,0 +1,494 @@
+//! Fused element-wise chains. A strategy is mostly chains like
+//! `(close / close.shift(20))[(close.shift(1) < close) & (avg < close)]`: evaluated node by
+//! node, every step writes a full panel (74 MB of floats for the default market) that the next
+//! step reads back once. Here a chain of element-wise nodes whose intermediate results have no
+//! other reader is evaluated block by block (a few hundred cells of one column at a time, in
+//! cache) from its leaves straight into the chain's result; shifted leaves are read at an
+//! offset instead of being copied.
+//!
+//! Each cell goes through the same operations as in the node-by-node evaluation, so the results
+//! are the same bits. Anything the fused path does not cover — leaves on different grids (which
+//! need finlab's alignment), a Series, a type error to report — makes the chain fall back to the
+//! node-by-node evaluation.
+
+use std::rc::Rc;
+
+use super::Value;
+use crate::ops::OpId;
+use crate::panel::{Cells, Panel};
+use crate::plan::{Arg, BinOp, Node, Plan};
+
+/// Rows of one column evaluated at a time.
+const BLOCK: usize = 512;
+
+/// How the plan's element-wise nodes group into chains.
+pub(super) struct Groups {
+    /// Node `i` is evaluated inside the chain of the node that reads it.
+    pub inlined: Vec<bool>,
+    /// For a chain's last node: the nodes inlined into it, in plan order.
+    pub members: Vec<Vec<usize>>,
+    /// The node a node's value is evaluated at (its chain's last node, or itself).
+    pub at: Vec<usize>,
+}
+
+fn elementwise(node: &Node) -> bool {
+    matches!(
+        node,
+        Node::Binary { .. } | Node::Neg { .. } | Node::Not { .. } | Node::Mask { .. }
+    ) || shift_of(node).is_some()
+}
+
+/// `(receiver, periods)` of a `shift` by a non-negative constant.
+fn shift_of(node: &Node) -> Option<(usize, usize)> {
+    match node {
+        Node::Call {
+            op: OpId::Shift,
+            recv: Some(recv),
+            args,
+            prices,
+            ..
+        } if prices.is_empty() => match args.as_slice() {
+            [Arg::Int(n)] => usize::try_from(*n).ok().map(|n| (*recv, n)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Finds the chains: an element-wise node read by exactly one node, itself element-wise and
+/// not a shift (a shift reads its receiver at an offset, so only a leaf can be shifted), is
+/// inlined into that reader.
+pub(super) fn groups(plan: &Plan, fuse: bool) -> Groups {
+    let n = plan.nodes.len();
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, node) in plan.nodes.iter().enumerate() {
+        for op in node.operands() {
+            if op < n {
+                readers[op].push(i);
+            }
+        }
+    }
+    let mut inlined = vec![false; n];
+    for (j, node) in plan.nodes.iter().enumerate() {
+        if !fuse || j == plan.output || !elementwise(node) {
+            continue;
+        }
+        if let [reader] = readers[j].as_slice() {
+            let r = &plan.nodes[*reader];
+            inlined[j] = elementwise(r) && shift_of(r).is_none();
+        }
+    }
+    // Each inlined node's chain end: follow readers until a node that is not inlined.
+    let mut at: Vec<usize> = (0..n).collect();
+    for j in (0..n).rev() {
+        if inlined[j] {
+            at[j] = at[readers[j][0]];
+        }
+    }
+    let mut members = vec![Vec::new(); n];
+    for j in 0..n {
+        if inlined[j] {
+            members[at[j]].push(j);
+        }
+    }
+    Groups {
+        inlined,
+        members,
+        at,
+    }
+}
+
+/// Where a step reads an operand: a leaf value or an earlier step's block.
+#[derive(Clone, Copy)]
+enum Src {
+    Leaf(usize),
+    Step(usize),
+}
+
+/// What a value is, cell-wise.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Scalar(f64),
+    Float,
+    Bool,
+}
+
+enum Op {
+    Binary(BinOp, Src, Src),
+    Neg(Src),
+    Not(Src),
+    Mask(Src, Src),
+    Shift(usize, usize),
+}
+
+/// A leaf's cells.
+enum Leaf<'a> {
+    Scalar(f64),
+    Float(&'a [f64]),
+    Bool(&'a [bool]),
+}
+
+/// One step's block of cells.
+enum Block {
+    Scalar(f64),
+    Float(Vec<f64>),
+    Bool(Vec<bool>),
+}
+
+/// Evaluates the chain ending at `root` fused, or gives `None` when it must fall back to the
+/// node-by-node evaluation (see the module docs).
+pub(super) fn evaluate(
+    plan: &Plan,
+    root: usize,
+    members: &[usize],
+    values: &[Option<Value>],
+) -> Option<Value> {
+    // Steps in plan order (members, then the root); leaves as they are first read.
+    let order: Vec<usize> = members.iter().copied().chain([root]).collect();
+    let step_of = |node: usize| order.iter().position(|&m| m == node);
+    let mut leaves: Vec<usize> = Vec::new();
+    let mut src = |node: usize| -> Src {
+        match step_of(node) {
+            Some(s) => Src::Step(s),
+            None => Src::Leaf(leaves.iter().position(|&l| l == node).unwrap_or_else(|| {
+                leaves.push(node);
+                leaves.len() - 1
+            })),
+        }
+    };
+    let mut ops = Vec::with_capacity(order.len());
+    for &node in &order {
+        ops.push(match &plan.nodes[node] {
+            Node::Binary { op, lhs, rhs } => Op::Binary(*op, src(*lhs), src(*rhs)),
+            Node::Neg { arg } => Op::Neg(src(*arg)),
+            Node::Not { arg } => Op::Not(src(*arg)),
+            Node::Mask { value, cond } => Op::Mask(src(*value), src(*cond)),
+            other => {
+                let (recv, n) = shift_of(other)?;
+                match src(recv) {
+                    Src::Leaf(l) => Op::Shift(l, n),
+                    Src::Step(_) => return None,
+                }
+            }
+        });
+    }
+    // The leaves: numbers, or panels all on one grid.
+    let mut grid: Option<&Panel> = None;
+    let mut leaf_kinds = Vec::with_capacity(leaves.len());
+    for &l in &leaves {
+        match values.get(l)?.as_ref()? {
+            Value::Scalar(s) => leaf_kinds.push(Kind::Scalar(*s)),
+            Value::Panel(p) => {
+                if let Some(g) = grid {
+                    if p.dates != g.dates || p.columns != g.columns {
+                        return None;
+                    }
+                } else {
+                    grid = Some(p);
+                }
+                leaf_kinds.push(match p.cells {
+                    Cells::Float(_) => Kind::Float,
+                    Cells::Bool(_) => Kind::Bool,
+                });
+            }
+            Value::Series(..) => return None,
+        }
+    }
+    let grid = grid?;
+    // Each step's kind, as the node-by-node evaluation types it; None: not fused.
+    let mut kinds: Vec<Kind> = Vec::with_capacity(ops.len());
+    for op in &ops {
+        let kind_of = |s: Src| match s {
+            Src::Leaf(l) => leaf_kinds[l],
+            Src::Step(k) => kinds[k],
+        };
+        let panel = |k: Kind| !matches!(k, Kind::Scalar(_));
+        let kind = match *op {
+            Op::Binary(op, a, b) => {
+                let (a, b) = (kind_of(a), kind_of(b));
+                if !panel(a) && !panel(b) {
+                    return None;
+                }
+                if op.is_logical() {
+                    if a != Kind::Bool || b != Kind::Bool {
+                        return None;
+                    }
+                    Kind::Bool
+                } else if op.is_comparison() {
+                    Kind::Bool
+                } else {
+                    Kind::Float
+                }
+            }
+            Op::Neg(a) => match kind_of(a) {
+                Kind::Scalar(s) => Kind::Scalar(-s),
+                _ => Kind::Float,
+            },
+            Op::Not(a) => {
+                if kind_of(a) != Kind::Bool {
+                    return None;
+                }
+                Kind::Bool
+            }
+            Op::Mask(v, c) => {
+                if kind_of(c) != Kind::Bool || !panel(kind_of(v)) {
+                    return None;
+                }
+                kind_of(v)
+            }
+            Op::Shift(l, _) => match leaf_kinds[l] {
+                Kind::Scalar(_) => return None,
+                k => k,
+            },
+        };
+        kinds.push(kind);
+    }
+    let out_kind = *kinds.last()?;
+    let rows = grid.rows();
+    let cols = grid.columns.len();
+    // Leaf cells, borrowed from the values.
+    let cells: Vec<Leaf> = leaves
+        .iter()
+        .map(|&l| match values[l].as_ref() {
+            Some(Value::Panel(p)) => match &p.cells {
+                Cells::Float(v) => Leaf::Float(v.as_slice()),
+                Cells::Bool(v) => Leaf::Bool(v.as_slice()),
+            },
+            Some(Value::Scalar(s)) => Leaf::Scalar(*s),
+            _ => Leaf::Scalar(f64::NAN),
+        })
+        .collect();
+    let mut blocks: Vec<Block> = kinds
+        .iter()
+        .map(|k| match k {
+            Kind::Scalar(s) => Block::Scalar(*s),
+            Kind::Float => Block::Float(Vec::with_capacity(BLOCK)),
+            Kind::Bool => Block::Bool(Vec::with_capacity(BLOCK)),
+        })
+        .collect();
+    let (mut out_f, mut out_b) = (Vec::new(), Vec::new());
+    match out_kind {
+        Kind::Float => out_f.reserve_exact(rows * cols),
+        Kind::Bool => out_b.reserve_exact(rows * cols),
+        Kind::Scalar(_) => return None,
+    }
+    let mut widened: [Vec<f64>; 2] = [Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK)];
+    for c in 0..cols {
+        let mut r0 = 0;
+        while r0 < rows {
+            let r1 = (r0 + BLOCK).min(rows);
+            for (s, op) in ops.iter().enumerate() {
+                let (done, rest) = blocks.split_at_mut(s);
+                let block = &mut rest[0];
+                let at = Cursor {
+                    cells: &cells,
+                    done,
+                    base: c * rows,
+                    r0,
+                    r1,
+                };
+                run_step(op, &at, block, &mut widened);
+            }
+            match blocks.last() {
+                Some(Block::Float(v)) => out_f.extend_from_slice(v),
+                Some(Block::Bool(v)) => out_b.extend_from_slice(v),
+                _ => return None,
+            }
+            r0 = r1;
+        }
+    }
+    let (dates, columns) = (grid.dates.clone(), grid.columns.clone());
+    Some(Value::Panel(Panel {
+        dates,
+        columns,
+        cells: if out_kind == Kind::Bool {
+            Cells::Bool(Rc::new(out_b))
+        } else {
+            Cells::Float(Rc::new(out_f))
+        },
+    }))
+}
+
+/// The cells of rows `r0..r1` of one column (starting at `base` in the column-major leaves).
+struct Cursor<'a, 'b> {
+    cells: &'b [Leaf<'a>],
+    done: &'b [Block],
+    base: usize,
+    r0: usize,
+    r1: usize,
+}
+
+/// An operand's block: floats, flags or a number.
+enum In<'b> {
+    F(&'b [f64]),
+    B(&'b [bool]),
+    S(f64),
+}
+
+impl<'a, 'b> Cursor<'a, 'b> {
+    fn read(&self, s: Src) -> In<'b>
+    where
+        'a: 'b,
+    {
+        let (from, to) = (self.base + self.r0, self.base + self.r1);
+        match s {
+            Src::Leaf(l) => match &self.cells[l] {
+                Leaf::Scalar(x) => In::S(*x),
+                Leaf::Float(v) => In::F(&v[from..to]),
+                Leaf::Bool(v) => In::B(&v[from..to]),
+            },
+            Src::Step(k) => match &self.done[k] {
+                Block::Scalar(x) => In::S(*x),
+                Block::Float(v) => In::F(v),
+                Block::Bool(v) => In::B(v),
+            },
+        }
+    }
+}
+
+/// A flag as a number (as the node-by-node evaluation reads a bool panel in arithmetic).
+fn one(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// `x` as floats: itself, or flags widened into `buf`.
+fn floats<'b>(x: In<'b>, buf: &'b mut Vec<f64>) -> In<'b> {
+    match x {
+        In::B(b) => {
+            buf.resize(b.len(), 0.0);
+            set1(buf, b, |v| one(v));
+            In::F(buf)
+        }
+        other => other,
+    }
+}
+
+/// `out[i] = f(x[i])`, a plain loop over slices (a function of its own, so the guest's
+/// compiler allocates registers for this loop alone).
+#[inline(never)]
+fn set1<A: Copy, U>(out: &mut [U], x: &[A], f: impl Fn(A) -> U) {
+    let n = out.len().min(x.len());
+    let (ob, or) = out[..n].as_chunks_mut::<8>();
+    let (xb, xr) = x[..n].as_chunks::<8>();
+    for (o, x) in ob.iter_mut().zip(xb) {
+        for i in 0..8 {
+            o[i] = f(x[i]);
+        }
+    }
+    for (o, x) in or.iter_mut().zip(xr) {
+        *o = f(*x);
+    }
+}
+
+/// `out[i] = f(x[i], y[i])`, a plain loop over slices (see [`set1`]).
+#[inline(never)]
+fn set2<A: Copy, B: Copy, U>(out: &mut [U], x: &[A], y: &[B], f: impl Fn(A, B) -> U) {
+    let n = out.len().min(x.len()).min(y.len());
+    let (ob, or) = out[..n].as_chunks_mut::<8>();
+    let (xb, xr) = x[..n].as_chunks::<8>();
+    let (yb, yr) = y[..n].as_chunks::<8>();
+    for ((o, x), y) in ob.iter_mut().zip(xb).zip(yb) {
+        for i in 0..8 {
+            o[i] = f(x[i], y[i]);
+        }
+    }
+    for ((o, x), y) in or.iter_mut().zip(xr).zip(yr) {
+        *o = f(*x, *y);
+    }
+}
+
+/// The step's block: floats or flags, `len` cells (resized only when the length changes, at a
+/// column's last block).
+fn sized<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
+    v.resize(len, T::default());
+    v
+}
+
+#[inline(never)]
+fn run_step(op: &Op, at: &Cursor, block: &mut Block, widened: &mut [Vec<f64>; 2]) {
+    let [wa, wb] = widened;
+    let len = at.r1 - at.r0;
+    match (op, block) {
+        (Op::Binary(op, a, b), Block::Bool(out)) if op.is_logical() => {
+            let out = sized(out, len);
+            if let (In::B(x), In::B(y)) = (at.read(*a), at.read(*b)) {
+                if *op == BinOp::And {
+                    set2(out, x, y, |x, y| x && y);
+                } else {
+                    set2(out, x, y, |x, y| x || y);
+                }
+            }
+        }
+        (Op::Binary(op, a, b), Block::Bool(out)) => {
+            let out = sized(out, len);
+            let (x, y) = (floats(at.read(*a), wa), floats(at.read(*b), wb));
+            with_compare!(*op, f => match (x, y) {
+                (In::F(x), In::F(y)) => set2(out, x, y, f),
+                (In::F(x), In::S(s)) => set1(out, x, |x| f(x, s)),
+                (In::S(s), In::F(y)) => set1(out, y, |y| f(s, y)),
+                _ => {}
+            });
+        }
+        (Op::Binary(op, a, b), Block::Float(out)) => {
+            let out = sized(out, len);
+            let (x, y) = (floats(at.read(*a), wa), floats(at.read(*b), wb));
+            with_arith!(*op, f => match (x, y) {
+                (In::F(x), In::F(y)) => set2(out, x, y, f),
+                (In::F(x), In::S(s)) => set1(out, x, |x| f(x, s)),
+                (In::S(s), In::F(y)) => set1(out, y, |y| f(s, y)),
+                _ => {}
+            });
+        }
+        (Op::Neg(a), Block::Float(out)) => {
+            let out = sized(out, len);
+            if let In::F(x) = floats(at.read(*a), wa) {
+                set1(out, x, |x| -x);
+            }
+        }
+        (Op::Not(a), Block::Bool(out)) => {
+            let out = sized(out, len);
+            if let In::B(x) = at.read(*a) {
+                set1(out, x, |x| !x);
+            }
+        }
+        (Op::Mask(v, c), Block::Float(out)) => {
+            let out = sized(out, len);
+            if let (In::F(x), In::B(m)) = (at.read(*v), at.read(*c)) {
+                set2(out, x, m, |x, m| if m { x } else { f64::NAN });
+            }
+        }
+        (Op::Mask(v, c), Block::Bool(out)) => {
+            let out = sized(out, len);
+            if let (In::B(x), In::B(m)) = (at.read(*v), at.read(*c)) {
+                set2(out, x, m, |x, m| x && m);
+            }
+        }
+        (Op::Shift(l, n), Block::Float(out)) => {
+            out.clear();
+            if let Leaf::Float(v) = &at.cells[*l] {
+                shifted(v, at, *n, f64::NAN, out);
+            }
+        }
+        (Op::Shift(l, n), Block::Bool(out)) => {
+            out.clear();
+            if let Leaf::Bool(v) = &at.cells[*l] {
+                shifted(v, at, *n, false, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Rows `r0..r1` of a leaf column shifted down by `n` (`missing` above its first row).
+fn shifted<T: Copy>(v: &[T], at: &Cursor, n: usize, missing: T, out: &mut Vec<T>) {
+    let lead = n.saturating_sub(at.r0).min(at.r1 - at.r0);
+    out.extend(std::iter::repeat_n(missing, lead));
+    let from = at.r0 + lead;
+    if from < at.r1 {
+        out.extend_from_slice(&v[at.base + from - n..at.base + at.r1 - n]);
+    }
+}
