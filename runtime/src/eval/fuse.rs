@@ -360,7 +360,7 @@ fn floats<'b>(x: In<'b>, buf: &'b mut Vec<f64>) -> In<'b> {
     match x {
         In::B(b) => {
             buf.resize(b.len(), 0.0);
-            set1(buf, b, |v| one(v));
+            set1(buf, b, one);
             In::F(buf)
         }
         other => other,
