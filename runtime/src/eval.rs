@@ -101,7 +101,7 @@ fn evaluate_panel(
     let mut indicators = IndicatorCache::new();
     #[cfg(not(target_arch = "wasm32"))]
     let trace = std::env::var_os("DSL_EVAL_TRACE").is_some();
-    for (i, node) in plan.nodes.iter().enumerate() {
+    for i in 0..plan.nodes.len() {
         if groups.inlined[i] {
             continue;
         }
@@ -146,8 +146,9 @@ fn evaluate_panel(
                 format!(" (with {members:?})")
             };
             eprintln!(
-                "node {i:>3} {:>8.1} ms  {node:?}{chain}",
-                started.elapsed().as_secs_f64() * 1e3
+                "node {i:>3} {:>8.1} ms  {:?}{chain}",
+                started.elapsed().as_secs_f64() * 1e3,
+                plan.nodes[i]
             );
         }
         values[i] = Some(v);

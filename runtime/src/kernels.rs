@@ -78,9 +78,9 @@ fn sum_mean_panel<const MEAN: bool>(
         for (xs, os) in x2.chunks_exact(2 * rows).zip(o2.chunks_exact_mut(2 * rows)) {
             let (a, b) = xs.split_at(rows);
             let (oa, ob) = os.split_at_mut(rows);
-            // SAFETY: simd128 is part of the wasm the sandbox loads; an engine without it
-            // refuses the module when it is compiled, before any code runs.
-            unsafe { simd::sum_mean_pair::<MEAN>([a, b], [oa, ob], window, minp) };
+            // (simd128 is part of the wasm the sandbox loads; an engine without it refuses
+            // the module when it is compiled, before any code runs.)
+            simd::sum_mean_pair::<MEAN>([a, b], [oa, ob], window, minp);
         }
         for (xs, os) in x1.chunks_exact(rows).zip(o1.chunks_exact_mut(rows)) {
             sum_mean_column::<MEAN>(xs, os, window, minp);
@@ -445,8 +445,7 @@ fn extreme_panel<const MAX: bool>(x: &[f64], rows: usize, w: usize, minp: usize,
         for (xs, os) in x2.chunks_exact(2 * rows).zip(o2.chunks_exact_mut(2 * rows)) {
             let (a, b) = xs.split_at(rows);
             let (oa, ob) = os.split_at_mut(rows);
-            // SAFETY: as for `simd::sum_mean_pair`.
-            unsafe { simd::extreme_pair::<MAX>([a, b], [oa, ob], w, minp, &mut scratch) };
+            simd::extreme_pair::<MAX>([a, b], [oa, ob], w, minp, &mut scratch);
         }
         for (xs, os) in x1.chunks_exact(rows).zip(o1.chunks_exact_mut(rows)) {
             extreme_column::<MAX>(xs, os, w, minp, &mut suffix);
