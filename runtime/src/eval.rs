@@ -1277,7 +1277,7 @@ mod tests {
 
     #[test]
     fn small_selection_matches_a_stable_sort_of_each_row() {
-        let (rows, k) = (40, 30);
+        let (rows, k) = (43, 30);
         let mut seed = 11u64;
         let mut next = |m: u64| {
             seed = seed
