@@ -123,14 +123,25 @@ impl Panel {
 /// In tiles, so both sides stay in cache.
 pub fn transpose(v: &[f64], inner: usize, outer: usize) -> Vec<f64> {
     let mut out = vec![0.0; v.len()];
-    const TILE: usize = 64;
-    for o0 in (0..outer).step_by(TILE) {
-        for i0 in (0..inner).step_by(TILE) {
-            for o in o0..(o0 + TILE).min(outer) {
-                for i in i0..(i0 + TILE).min(inner) {
-                    out[i * outer + o] = v[o * inner + i];
-                }
+    if inner == 0 || outer == 0 {
+        return out;
+    }
+    // Eight source runs at a time: eight sequential read streams, and each output write is
+    // eight adjacent cells (one cache line) — no tiles, few bounds checks.
+    let full = outer / 8 * 8;
+    for o0 in (0..full).step_by(8) {
+        let runs: [&[f64]; 8] = std::array::from_fn(|k| &v[(o0 + k) * inner..(o0 + k + 1) * inner]);
+        for (i, dst) in out.chunks_exact_mut(outer).enumerate() {
+            let dst = &mut dst[o0..o0 + 8];
+            for k in 0..8 {
+                dst[k] = runs[k][i];
             }
+        }
+    }
+    for o in full..outer {
+        let run = &v[o * inner..(o + 1) * inner];
+        for (x, dst) in run.iter().zip(out.chunks_exact_mut(outer)) {
+            dst[o] = *x;
         }
     }
     out
@@ -329,6 +340,20 @@ pub fn exact_mask(p: &Panel, cond: &Panel) -> Rc<Vec<bool>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transpose_moves_every_cell() {
+        for (inner, outer) in [(1, 1), (3, 7), (8, 8), (13, 17), (5, 40), (0, 3)] {
+            let v: Vec<f64> = (0..inner * outer).map(|i| i as f64).collect();
+            let t = transpose(&v, inner, outer);
+            for o in 0..outer {
+                for i in 0..inner {
+                    assert_eq!(t[i * outer + o], v[o * inner + i]);
+                }
+            }
+            assert_eq!(transpose(&t, outer, inner), v);
+        }
+    }
 
     #[test]
     fn runs_rebuild_a_column_as_the_cell_by_cell_gather_does() {
