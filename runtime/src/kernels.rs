@@ -821,6 +821,39 @@ mod tests {
     }
 
     #[test]
+    fn ranking_row_after_row_with_one_scratch_equals_ranking_each_alone() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let len = 300;
+        let mut row: Vec<f64> = (0..len).map(|i| (i % 37) as f64).collect();
+        for method in ["average", "first", "dense"] {
+            let mut scratch = RankScratch::default();
+            for _ in 0..40 {
+                // A drifting row: small moves, ties, and NaNs that come and go.
+                for v in row.iter_mut() {
+                    *v = match next() % 20 {
+                        0 => f64::NAN,
+                        1 if v.is_nan() => (next() % 37) as f64,
+                        2 => *v + 1.0,
+                        3 => *v - 0.5,
+                        _ => *v,
+                    };
+                }
+                let (mut got, mut want) = (vec![0.0; len], vec![0.0; len]);
+                rank_row_with(&row, RankMethod::parse(method), false, true, &mut got, &mut scratch);
+                rank_row(&row, method, false, true, &mut want);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{method}");
+            }
+        }
+    }
+
+    #[test]
     fn rank_methods_and_quantile() {
         let nan = f64::NAN;
         let row = [3.0, 1.0, nan, 3.0];
