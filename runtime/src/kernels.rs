@@ -608,7 +608,19 @@ pub fn rank_row(row: &[f64], method: &str, ascending: bool, pct: bool, out: &mut
 /// The buffer [`rank_row_with`] reuses from row to row.
 #[derive(Default)]
 pub struct RankScratch {
-    keys: Vec<(f64, u32)>,
+    keys: Vec<(u64, u32)>,
+}
+
+/// `x` as an unsigned integer that orders as `f64::total_cmp` orders floats (so sorting is
+/// integer comparisons; equal floats — never NaN here — give equal integers).
+#[inline(always)]
+fn order_bits(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
 }
 
 /// [`rank_row`] with a reusable scratch buffer (one per panel, not one per row).
@@ -632,10 +644,10 @@ pub fn rank_row_with(
             .filter(|(_, v)| !v.is_nan())
             .map(|(c, &v)| {
                 let k = if ascending { v } else { -v };
-                (k + 0.0, c as u32)
+                (order_bits(k + 0.0), c as u32)
             }),
     );
-    keys.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    keys.sort_unstable();
     let n = keys.len();
     let mut dense = 0.0;
     let mut i = 0;
