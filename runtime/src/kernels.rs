@@ -857,7 +857,14 @@ mod tests {
                     };
                 }
                 let (mut got, mut want) = (vec![0.0; len], vec![0.0; len]);
-                rank_row_with(&row, RankMethod::parse(method), false, true, &mut got, &mut scratch);
+                rank_row_with(
+                    &row,
+                    RankMethod::parse(method),
+                    false,
+                    true,
+                    &mut got,
+                    &mut scratch,
+                );
                 rank_row(&row, method, false, true, &mut want);
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "{method}");
