@@ -1169,20 +1169,28 @@ fn select_small<const LARGEST: bool>(p: &Panel, n: usize) -> Vec<bool> {
     // Row r's entry bar: the key of its n-th best once it has n (NaN before, which lets every
     // value in), kept in one flat array so most cells are rejected by one compare.
     let mut bar = vec![f64::NAN; rows];
+    // Per column, first a lean branch-free pass that lists the rows where the cell can enter
+    // (a valid value above the row's bar; after the first columns, few), then the entries.
+    // Rows are independent, so this is the cell-by-cell order's result.
+    let mut pending = vec![0u32; rows];
     for c in 0..k {
         let col = &v[c * rows..(c + 1) * rows];
-        for ((r, x), bar) in col.iter().enumerate().zip(bar.iter_mut()) {
-            let kx = key(*x);
-            // NaN values never enter (`x.is_nan()` folds into the compare below being false).
-            if x.is_nan() || *bar >= kx {
-                continue;
-            }
+        let mut np = 0usize;
+        for (r, (x, bar)) in col.iter().zip(bar.iter()).enumerate() {
+            let enters = !x.is_nan() & !(*bar >= key(*x));
+            // Before row r at most r rows were listed, so `np` ≤ r < rows here.
+            pending[np] = r as u32;
+            np += usize::from(enters);
+        }
+        for &r in &pending[..np] {
+            let r = r as usize;
+            let kx = key(col[r]);
             let b = &mut best[r];
             let at = b.partition_point(|(kb, _)| *kb >= kx);
             b.insert(at, (kx, c));
             b.truncate(n);
             if b.len() == n {
-                *bar = b[n - 1].0;
+                bar[r] = b[n - 1].0;
             }
         }
     }
