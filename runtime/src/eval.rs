@@ -1177,10 +1177,10 @@ fn select_small<const LARGEST: bool>(p: &Panel, n: usize) -> Vec<bool> {
         let col = &v[c * rows..(c + 1) * rows];
         let mut np = 0usize;
         for (r, (x, bar)) in col.iter().zip(bar.iter()).enumerate() {
-            let enters = !x.is_nan() & !(*bar >= key(*x));
+            let stays_out = x.is_nan() | (*bar >= key(*x));
             // Before row r at most r rows were listed, so `np` ≤ r < rows here.
             pending[np] = r as u32;
-            np += usize::from(enters);
+            np += usize::from(!stays_out);
         }
         for &r in &pending[..np] {
             let r = r as usize;
