@@ -69,26 +69,41 @@ fn sum_mean_panel<const MEAN: bool>(
     minp: usize,
     out: &mut [f64],
 ) {
+    // (simd128 is part of the wasm the sandbox loads; an engine without it refuses the module
+    // when it is compiled, before any code runs.)
     #[cfg(target_arch = "wasm32")]
-    {
-        // Two columns at a time, one per lane of an f64x2, in the guest.
+    let pair = |x: [&[f64]; 2], o: [&mut [f64]; 2]| simd::sum_mean_pair::<MEAN>(x, o, window, minp);
+    #[cfg(not(target_arch = "wasm32"))]
+    let pair = |_: [&[f64]; 2], _: [&mut [f64]; 2]| ();
+    by_columns(x, out, rows, pair, |x, o| {
+        sum_mean_column::<MEAN>(x, o, window, minp)
+    });
+}
+
+/// Walks the columns of a column-major panel (`rows` rows) and of its output: in the wasm
+/// guest two at a time through `pair` (one per SIMD lane) and a last odd one through `single`;
+/// natively each through `single`.
+fn by_columns(
+    x: &[f64],
+    out: &mut [f64],
+    rows: usize,
+    #[allow(unused_mut, unused_variables)] mut pair: impl FnMut([&[f64]; 2], [&mut [f64]; 2]),
+    mut single: impl FnMut(&[f64], &mut [f64]),
+) {
+    #[cfg(target_arch = "wasm32")]
+    let (x, out) = {
         let pairs = x.len() / (2 * rows);
         let (x2, x1) = x.split_at(pairs * 2 * rows);
         let (o2, o1) = out.split_at_mut(pairs * 2 * rows);
         for (xs, os) in x2.chunks_exact(2 * rows).zip(o2.chunks_exact_mut(2 * rows)) {
             let (a, b) = xs.split_at(rows);
             let (oa, ob) = os.split_at_mut(rows);
-            // (simd128 is part of the wasm the sandbox loads; an engine without it refuses
-            // the module when it is compiled, before any code runs.)
-            simd::sum_mean_pair::<MEAN>([a, b], [oa, ob], window, minp);
+            pair([a, b], [oa, ob]);
         }
-        for (xs, os) in x1.chunks_exact(rows).zip(o1.chunks_exact_mut(rows)) {
-            sum_mean_column::<MEAN>(xs, os, window, minp);
-        }
-    }
-    #[cfg(not(target_arch = "wasm32"))]
+        (x1, o1)
+    };
     for (xs, os) in x.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
-        sum_mean_column::<MEAN>(xs, os, window, minp);
+        single(xs, os);
     }
 }
 
@@ -436,25 +451,15 @@ pub fn rolling_extreme_panel(
 fn extreme_panel<const MAX: bool>(x: &[f64], rows: usize, w: usize, minp: usize, out: &mut [f64]) {
     let mut suffix = vec![0.0; rows];
     #[cfg(target_arch = "wasm32")]
-    {
-        // Two columns at a time, one per lane of an f64x2, in the guest.
-        let pairs = x.len() / (2 * rows);
-        let (x2, x1) = x.split_at(pairs * 2 * rows);
-        let (o2, o1) = out.split_at_mut(pairs * 2 * rows);
-        let mut scratch = Vec::new();
-        for (xs, os) in x2.chunks_exact(2 * rows).zip(o2.chunks_exact_mut(2 * rows)) {
-            let (a, b) = xs.split_at(rows);
-            let (oa, ob) = os.split_at_mut(rows);
-            simd::extreme_pair::<MAX>([a, b], [oa, ob], w, minp, &mut scratch);
-        }
-        for (xs, os) in x1.chunks_exact(rows).zip(o1.chunks_exact_mut(rows)) {
-            extreme_column::<MAX>(xs, os, w, minp, &mut suffix);
-        }
-    }
+    let mut scratch = Vec::new();
+    #[cfg(target_arch = "wasm32")]
+    let pair =
+        |x: [&[f64]; 2], o: [&mut [f64]; 2]| simd::extreme_pair::<MAX>(x, o, w, minp, &mut scratch);
     #[cfg(not(target_arch = "wasm32"))]
-    for (xs, os) in x.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
-        extreme_column::<MAX>(xs, os, w, minp, &mut suffix);
-    }
+    let pair = |_: [&[f64]; 2], _: [&mut [f64]; 2]| ();
+    by_columns(x, out, rows, pair, |x, o| {
+        extreme_column::<MAX>(x, o, w, minp, &mut suffix)
+    });
 }
 
 /// The better of an accumulated extreme `a` and a value `b` (neither NaN here).
