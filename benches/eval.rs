@@ -27,6 +27,17 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The median of three runs, each giving its own time.
+fn median3(mut run: impl FnMut() -> Duration) -> Duration {
+    median((0..3).map(|_| run()).collect())
+}
+
+fn elapsed(f: impl FnOnce()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
 fn main() {
     let data = ensure_default(&default_data_dir(), &mut |m| eprintln!("{m}")).expect("data");
     let ctx = CheckContext {
@@ -80,34 +91,25 @@ fn main() {
         let inputs = dsl_engine::pipeline::load_inputs_owned(&plan, &data).expect("dataset");
         let refs: Vec<&PanelData> = inputs.iter().collect();
         let shared = dsl_engine::pipeline::load_inputs(&plan, &data).expect("dataset");
-        let native = median(
-            (0..3)
-                .map(|_| {
-                    let t = Instant::now();
-                    dsl_runtime::eval::evaluate(&plan, inputs.clone()).expect("native");
-                    t.elapsed()
-                })
-                .collect(),
-        );
-        let sandboxed = median(
-            (0..3)
-                .map(|_| {
-                    let t = Instant::now();
-                    sb.evaluate(&plan, &refs).expect("sandbox");
-                    t.elapsed()
-                })
-                .collect(),
-        );
+        // Native: the inputs are the evaluator's to consume, so each run gets a copy made
+        // before its clock starts.
+        let native = median3(|| {
+            let owned = inputs.clone();
+            elapsed(|| {
+                dsl_runtime::eval::evaluate(&plan, owned).expect("native");
+            })
+        });
+        let sandboxed = median3(|| {
+            elapsed(|| {
+                sb.evaluate(&plan, &refs).expect("sandbox");
+            })
+        });
         sb.evaluate_shared(&plan, &shared).expect("sandbox");
-        let warm = median(
-            (0..3)
-                .map(|_| {
-                    let t = Instant::now();
-                    sb.evaluate_shared(&plan, &shared).expect("sandbox");
-                    t.elapsed()
-                })
-                .collect(),
-        );
+        let warm = median3(|| {
+            elapsed(|| {
+                sb.evaluate_shared(&plan, &shared).expect("sandbox");
+            })
+        });
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -34,8 +34,6 @@ struct EvalCtx {
     memory: MemoryLimiter,
     stderr: Vec<u8>,
     rng: u64,
-    /// How long the instance took to create, until its first evaluation reports it.
-    fresh: Option<Duration>,
 }
 
 /// Caps linear memory, records the peak and whether the cap was hit (so the error is classified
@@ -132,14 +130,21 @@ struct Session {
     next_slot: u32,
     /// Evaluations run in this session (the recency clock of `kept`).
     runs: u64,
+    /// How long the instance took to create, until its first evaluation reports it.
+    created: Option<Duration>,
 }
 
 /// An input panel kept in a session's values slot.
 struct Kept {
     panel: Arc<PanelData>,
     slot: u32,
-    bytes: usize,
     last_run: u64,
+}
+
+impl Kept {
+    fn bytes(&self) -> usize {
+        self.panel.values.len() * 8
+    }
 }
 
 /// Evaluations that can run at once in one process (each holds a pooled memory slot).
@@ -372,7 +377,17 @@ impl Sandbox {
         limits: &Limits,
     ) -> Result<Evaluation, SandboxError> {
         let mut session = self.session(limits)?;
-        self.run_raw(&mut session, plan_bytes, data, limits, Stages::default())
+        let fuel = limits
+            .fuel
+            .unwrap_or_else(|| default_fuel_for_bytes(data.len()));
+        reset(&mut session.store, limits, fuel)?;
+        self.run_raw(
+            &mut session,
+            plan_bytes,
+            data,
+            (limits, fuel),
+            Stages::default(),
+        )
     }
 
     /// The plan's bytes and the limits with the fuel sized for it.
@@ -399,7 +414,6 @@ impl Sandbox {
                 },
                 stderr: Vec::new(),
                 rng: 0x9E37_79B9_7F4A_7C15,
-                fresh: None,
             },
         );
         store.limiter(|c| &mut c.memory);
@@ -425,7 +439,6 @@ impl Sandbox {
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| SandboxError::Internal("the guest exports no memory".into()))?;
-        store.data_mut().fresh = Some(started.elapsed());
         Ok(Session {
             store,
             instance,
@@ -433,6 +446,7 @@ impl Sandbox {
             kept: Vec::new(),
             next_slot: 0,
             runs: 0,
+            created: Some(started.elapsed()),
         })
     }
 
@@ -443,7 +457,7 @@ impl Sandbox {
             s.kept
                 .iter()
                 .filter(|k| inputs.iter().any(|p| Arc::ptr_eq(p, &k.panel)))
-                .map(|k| k.bytes)
+                .map(Kept::bytes)
                 .sum()
         };
         let best = (0..idle.len()).max_by_key(|&i| overlap(&idle[i]))?;
@@ -478,7 +492,7 @@ impl Sandbox {
             });
         }
         let mut stages = Stages {
-            instantiate: session.store.data_mut().fresh.take().unwrap_or_default(),
+            instantiate: session.created.take().unwrap_or_default(),
             ..Stages::default()
         };
         session.runs += 1;
@@ -495,29 +509,20 @@ impl Sandbox {
         };
         let header = wire::encode_header(inputs, &slots);
         stages.copy_in = started.elapsed();
-        let ev = self.run_raw(session, plan_bytes, &header, limits, stages);
-        if keep.is_none() {
-            for slot in slots {
-                free_slot(session, slot);
-            }
-        }
-        ev
+        self.run_raw(session, plan_bytes, &header, (limits, fuel), stages)
     }
 
-    /// Runs the plan on the header bytes (whose values the session already holds).
+    /// Runs the plan on the header bytes (whose values the session already holds), in a store
+    /// [`reset`] with `fuel` for this evaluation.
     fn run_raw(
         &self,
         session: &mut Session,
         plan_bytes: &[u8],
         data: &[u8],
-        limits: &Limits,
+        (limits, fuel): (&Limits, u64),
         mut stages: Stages,
     ) -> Result<Evaluation, SandboxError> {
         let started = Instant::now();
-        let fuel = limits
-            .fuel
-            .unwrap_or_else(|| default_fuel_for_bytes(data.len()));
-        reset(&mut session.store, limits, fuel)?;
         let result = run(
             session,
             plan_bytes,
@@ -592,7 +597,7 @@ fn copy_in(
         .filter(|&i| held(session, i).is_none())
         .map(|i| inputs[i].values.len() * 8)
         .sum();
-    let mut kept_bytes: usize = session.kept.iter().map(|k| k.bytes).sum();
+    let mut kept_bytes: usize = session.kept.iter().map(Kept::bytes).sum();
     while kept_bytes + needed > budget {
         let stale = session
             .kept
@@ -603,7 +608,7 @@ fn copy_in(
             .map(|(i, _)| i);
         let Some(i) = stale else { break };
         let k = session.kept.swap_remove(i);
-        kept_bytes -= k.bytes;
+        kept_bytes -= k.bytes();
         free_slot(session, k.slot);
     }
     let alloc = session
@@ -629,7 +634,6 @@ fn copy_in(
             session.kept.push(Kept {
                 panel: panel.clone(),
                 slot,
-                bytes: p.values.len() * 8,
                 last_run: run,
             });
         }
