@@ -102,23 +102,21 @@ pub fn decode_position(bytes: &[u8]) -> Result<Position, WireError> {
         return Err(WireError::Count(n));
     }
     let (name, dates, columns, kind, cells) = r.grid()?;
-    if kind == KIND_FLAGS {
-        let flags = r.take(cells)?;
-        if flags.iter().any(|b| *b > 1) {
-            return Err(WireError::Kind(name));
-        }
-        return Ok(Position::Flags(PanelData {
+    Ok(match kind {
+        KIND_FLAGS => Position::Flags(PanelData {
+            values: r.flags(cells, &name)?.to_vec(),
             name,
             dates,
             columns,
-            values: flags.to_vec(),
-        }));
-    }
-    let mut panels = decode(bytes)?;
-    match panels.pop() {
-        Some(p) => Ok(Position::Weights(p)),
-        None => Err(WireError::Count(0)),
-    }
+        }),
+        KIND_F64 => Position::Weights(PanelData {
+            values: r.floats(cells)?,
+            name,
+            dates,
+            columns,
+        }),
+        _ => return Err(WireError::Kind(name)),
+    })
 }
 
 const MAGIC: &[u8; 4] = b"DSLP";
@@ -267,6 +265,24 @@ impl<'a> Reader<'a> {
         String::from_utf8(b.to_vec()).map_err(|_| WireError::Utf8)
     }
 
+    /// `cells` little-endian floats.
+    fn floats(&mut self, cells: usize) -> Result<Vec<f64>, WireError> {
+        Ok(self
+            .take(cells.saturating_mul(8))?
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect())
+    }
+
+    /// `cells` flags of panel `name`, each 0 or 1.
+    fn flags(&mut self, cells: usize, name: &str) -> Result<&'a [u8], WireError> {
+        let flags = self.take(cells)?;
+        if flags.iter().any(|b| *b > 1) {
+            return Err(WireError::Kind(name.to_string()));
+        }
+        Ok(flags)
+    }
+
     /// The magic and version; gives the number of panels.
     fn header(&mut self) -> Result<usize, WireError> {
         if self.take(4)? != MAGIC {
@@ -320,23 +336,13 @@ pub fn decode_with<V: Values>(
     for _ in 0..n {
         let (name, dates, columns, kind, cells) = r.grid()?;
         let values = match kind {
-            KIND_F64 => r
-                .take(cells * 8)?
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            KIND_F64 => r.floats(cells)?.into(),
+            KIND_FLAGS => r
+                .flags(cells, &name)?
+                .iter()
+                .map(|b| f64::from(*b))
                 .collect::<Vec<f64>>()
                 .into(),
-            KIND_FLAGS => {
-                let flags = r.take(cells)?;
-                if flags.iter().any(|b| *b > 1) {
-                    return Err(WireError::Kind(name));
-                }
-                flags
-                    .iter()
-                    .map(|b| f64::from(*b))
-                    .collect::<Vec<f64>>()
-                    .into()
-            }
             KIND_EXTERN => match values(r.u32()?, cells) {
                 Some(v) if v.cells() == cells => v,
                 _ => return Err(WireError::Extern(name)),
