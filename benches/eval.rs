@@ -8,7 +8,8 @@
 //! from the second strategy that reads the same panels on).
 //! Targets: sandbox ≤ 3× native and ≤ 0.25× pandas; start-up < 200 ms.
 //!
-//! Run with `cargo bench --bench eval`. The pandas column needs the venv that
+//! Run with `cargo bench --bench eval [-- NAME...]` (names: examples to time, e.g. `ma_cross`;
+//! default all). The pandas column needs the venv that
 //! `cargo test --test finlab_roundtrip` creates (or `DSL_FINLAB_PYTHON=/path/to/python`).
 
 use std::path::PathBuf;
@@ -79,6 +80,16 @@ fn main() {
         .map(|e| e.path())
         .collect();
     files.sort();
+    // `cargo bench --bench eval -- ma_cross new_high`: only those examples.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    files.retain(|f| {
+        only.is_empty()
+            || f.file_stem()
+                .is_some_and(|s| only.iter().any(|o| s.to_string_lossy() == *o))
+    });
     let exports = tempfile::tempdir().expect("temp dir");
     let mut rows = Vec::new();
     for path in &files {

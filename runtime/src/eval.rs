@@ -775,9 +775,11 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
                         kernels::rolling_extreme_panel(x, rows, w, m, max, out)
                     })
                 }
-                _ => p.map_columns(|c| match op {
-                    OpId::RollingStd => kernels::rolling_std(c, w, m),
-                    _ => kernels::rolling_median(c, w, m),
+                _ => p.map_columns(|c| {
+                    kernels::from_first_value(c, |c| match op {
+                        OpId::RollingStd => kernels::rolling_std(c, w, m),
+                        _ => kernels::rolling_median(c, w, m),
+                    })
                 }),
             }
         }

@@ -80,9 +80,29 @@ fn sum_mean_panel<const MEAN: bool>(
     });
 }
 
-/// Walks the columns of a column-major panel (`rows` rows) and of its output: in the wasm
-/// guest two at a time through `pair` (one per SIMD lane) and a last odd one through `single`;
-/// natively each through `single`.
+/// The number of leading NaN cells of a column (its length when all are NaN).
+pub fn leading_nans(x: &[f64]) -> usize {
+    x.iter().position(|v| !v.is_nan()).unwrap_or(x.len())
+}
+
+/// `kernel` of a column from its first value on, NaN before it (see [`by_columns`]; for a
+/// kernel that writes NaN and keeps its starting state while its window holds no value).
+pub fn from_first_value(x: &[f64], kernel: impl FnOnce(&[f64]) -> Vec<f64>) -> Vec<f64> {
+    let lead = leading_nans(x);
+    let mut out = vec![f64::NAN; lead];
+    if lead < x.len() {
+        out.extend(kernel(&x[lead..]));
+    }
+    out
+}
+
+/// Walks the columns of a column-major panel (`rows` rows) and of its output, each from its
+/// first value on: a kernel whose window holds no value writes NaN and keeps its starting
+/// state, so the leading NaN cells (a stock before its listing: a quarter of the market's
+/// cells) are filled with NaN and not walked. In the wasm guest the columns go two at a time
+/// through `pair` (one per SIMD lane), paired in order of their first value so that a pair
+/// starts where the earlier of the two does; an odd one goes through `single`. Natively each
+/// goes through `single`.
 fn by_columns(
     x: &[f64],
     out: &mut [f64],
@@ -90,20 +110,42 @@ fn by_columns(
     #[allow(unused_mut, unused_variables)] mut pair: impl FnMut([&[f64]; 2], [&mut [f64]; 2]),
     mut single: impl FnMut(&[f64], &mut [f64]),
 ) {
-    #[cfg(target_arch = "wasm32")]
-    let (x, out) = {
-        let pairs = x.len() / (2 * rows);
-        let (x2, x1) = x.split_at(pairs * 2 * rows);
-        let (o2, o1) = out.split_at_mut(pairs * 2 * rows);
-        for (xs, os) in x2.chunks_exact(2 * rows).zip(o2.chunks_exact_mut(2 * rows)) {
-            let (a, b) = xs.split_at(rows);
-            let (oa, ob) = os.split_at_mut(rows);
-            pair([a, b], [oa, ob]);
+    if rows == 0 {
+        return;
+    }
+    let ins: Vec<&[f64]> = x.chunks_exact(rows).collect();
+    let mut outs: Vec<Option<&mut [f64]>> = out.chunks_exact_mut(rows).map(Some).collect();
+    let mut order: Vec<(usize, usize)> = ins
+        .iter()
+        .enumerate()
+        .map(|(c, col)| (leading_nans(col), c))
+        .collect();
+    for &(lead, c) in &order {
+        if let Some(o) = outs[c].as_deref_mut() {
+            o[..lead].fill(f64::NAN);
         }
-        (x1, o1)
-    };
-    for (xs, os) in x.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
-        single(xs, os);
+    }
+    // All-NaN columns are done.
+    order.retain(|&(lead, _)| lead < rows);
+    #[cfg(target_arch = "wasm32")]
+    {
+        order.sort_unstable();
+        let pairs = order.len() / 2;
+        for two in order[..2 * pairs].chunks_exact(2) {
+            let ((lead, a), (_, b)) = (two[0], two[1]);
+            if let (Some(oa), Some(ob)) = (outs[a].take(), outs[b].take()) {
+                pair(
+                    [&ins[a][lead..], &ins[b][lead..]],
+                    [&mut oa[lead..], &mut ob[lead..]],
+                );
+            }
+        }
+        order.drain(..2 * pairs);
+    }
+    for (lead, c) in order {
+        if let Some(o) = outs[c].take() {
+            single(&ins[c][lead..], &mut o[lead..]);
+        }
     }
 }
 
@@ -725,6 +767,63 @@ mod tests {
         assert!(sd[1].is_nan());
         assert_eq!(sd[2], 0.0);
         assert!((sd[3] - (4.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn skipping_leading_nans_gives_the_whole_column_bits() {
+        // Columns with no, some, window-long and all-NaN leads, NaN runs inside, ties: the panel
+        // kernels (which start each column at its first value) equal the column kernels run
+        // over the whole column, bit for bit.
+        let mut state = 0x1234_5678_9ABC_DEF1u64;
+        let rows = 90;
+        let mut x = Vec::new();
+        for lead in [0usize, 1, 7, 20, 33, 89, 90, 3] {
+            x.extend(std::iter::repeat(f64::NAN).take(lead));
+            x.extend((lead..rows).map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                match state % 9 {
+                    0 => f64::NAN,
+                    1 => 2.5,
+                    k => (k as f64 - 4.0) * 1.25 + (state % 1000) as f64 * 1e-3,
+                }
+            }));
+        }
+        let same = |got: &[f64], want: &[f64], what: &str| {
+            let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(got), bits(want), "{what}");
+        };
+        for w in [1usize, 2, 5, 20, 60] {
+            for minp in [1, w / 2, w] {
+                let mut got = vec![0.0; x.len()];
+                for mean in [true, false] {
+                    rolling_sum_mean_panel(&x, rows, w, minp, mean, &mut got);
+                    let mut want = vec![0.0; x.len()];
+                    for (c, o) in x.chunks(rows).zip(want.chunks_mut(rows)) {
+                        if mean {
+                            sum_mean_column::<true>(c, o, w, minp.max(1));
+                        } else {
+                            sum_mean_column::<false>(c, o, w, minp.max(1));
+                        }
+                    }
+                    same(&got, &want, &format!("sum/mean {mean} w {w} minp {minp}"));
+                }
+                rolling_extreme_panel(&x, rows, w, minp, true, &mut got);
+                let mut want = vec![0.0; x.len()];
+                let mut suffix = vec![0.0; rows];
+                for (c, o) in x.chunks(rows).zip(want.chunks_mut(rows)) {
+                    extreme_column::<true>(c, o, w, minp.max(1), &mut suffix);
+                }
+                same(&got, &want, &format!("max w {w} minp {minp}"));
+                for c in x.chunks(rows) {
+                    let std = from_first_value(c, |c| rolling_std(c, w, minp));
+                    same(&std, &rolling_std(c, w, minp), &format!("std w {w}"));
+                    let med = from_first_value(c, |c| rolling_median(c, w, minp));
+                    same(&med, &rolling_median(c, w, minp), &format!("median w {w}"));
+                }
+            }
+        }
     }
 
     #[test]
