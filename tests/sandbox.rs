@@ -154,9 +154,9 @@ fn limits_give_typed_errors_and_the_sandbox_keeps_working() {
         .evaluate(&plan, &refs)
         .expect("works after running out of fuel");
 
-    // The inputs alone are ~6 MB; decoding them into polars needs more than 8 MiB.
+    // The inputs alone are ~6 MB: they do not fit a 4 MiB cap.
     let small_memory = Limits {
-        memory_bytes: 8 << 20,
+        memory_bytes: 4 << 20,
         ..Limits::default()
     };
     match sb.evaluate_with(&plan, &refs, &small_memory) {
@@ -317,10 +317,12 @@ fn extreme_but_allowed_strategies_run() {
     sb.evaluate(&plan, &refs)
         .expect("the largest windows evaluate");
 
-    // Many live panels: `a40 + (a39 + (... + a1))` keeps all forty alive at once.
+    // Many live panels: `a40 + (a39 + (... + a1))` keeps all forty alive at once. (Rolling
+    // standard deviations: an average read once would be computed inside the sum's fused
+    // chain, a pair of columns at a time, and never be a live panel.)
     let mut src = String::from("close = data.get(\"etl:adj_close\")\n");
     for i in 1..=40 {
-        src.push_str(&format!("a{i} = close.average({})\n", i + 1));
+        src.push_str(&format!("a{i} = close.rolling({}).std()\n", i + 1));
     }
     let sum = (1..=40)
         .rev()
@@ -377,7 +379,8 @@ fn a_bool_position_backtests_as_flags_exactly_as_its_weights() {
 #[test]
 fn fused_chains_give_the_node_by_node_bits() {
     // Every example and chains that mix shifts, masks, bool arithmetic, negation, numbers on
-    // either side and datasets on different grids (which fall back to node by node).
+    // either side, rolling statistics and datasets on different grids (which fall back to
+    // node by node).
     let mut sources: Vec<String> = std::fs::read_dir("examples")
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -393,6 +396,15 @@ fn fused_chains_give_the_node_by_node_bits() {
         "sim((c * (r > 0)).is_smallest(3))",
         "sim((1 - c / o)[c.shift(1) >= o] * -1)",
         "sim((c > c.shift(1)) == (o > o.shift(1)))",
+        // Rolling statistics computed inside the chain, a pair of columns at a time.
+        "sim((c.average(5) > c.rolling(60, min_periods=10).mean()) & (o.rolling(20).sum() > 100))",
+        "sim((c == c.rolling(250).max()) | (c <= c.rolling(7, min_periods=2).min() * 1.01))",
+        "sim((c - c.average(20)) / c.rolling(20).max() + o.average(1))",
+        // Not inlined: a shifted rolling statistic; node by node: a rolling statistic of flags
+        // and one on the monthly grid.
+        "sim(c.average(3).shift(1) < c)",
+        "sim(((c > 10).average(5) > 0.5) & (r.average(3) > 0))",
+        "sim((c.average(5) > 10) & (r.average(3) > 0))",
     ] {
         sources.push(format!("{head}{body}\n"));
     }

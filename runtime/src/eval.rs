@@ -713,6 +713,113 @@ impl CallArgs<'_> {
     }
 }
 
+/// A rolling-window statistic that runs column by column with no state across columns:
+/// `average(n)` (finlab: `rolling(n, min_periods=n // 2).mean()`, §5.3) and
+/// `rolling(window, min_periods).mean()/.sum()/.max()/.min()`. A fused chain computes it a
+/// pair of columns at a time (see `fuse`).
+#[derive(Clone, Copy)]
+pub(super) struct Rolling {
+    stat: Stat,
+    window: usize,
+    min_periods: usize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Stat {
+    Mean,
+    Sum,
+    Max,
+    Min,
+}
+
+impl Rolling {
+    /// The statistic a call computes; an error for any other op.
+    fn of(call: &CallArgs) -> Result<Rolling, EvalError> {
+        let stat = match call.spec.id {
+            OpId::Average => {
+                let n = call.size("n")?.unwrap_or(1);
+                return Ok(Rolling {
+                    stat: Stat::Mean,
+                    window: n,
+                    min_periods: n / 2,
+                });
+            }
+            OpId::RollingMean => Stat::Mean,
+            OpId::RollingSum => Stat::Sum,
+            OpId::RollingMax => Stat::Max,
+            OpId::RollingMin => Stat::Min,
+            _ => {
+                return Err(type_err(
+                    call.node,
+                    format!("{} is not a rolling statistic", call.spec.name),
+                ))
+            }
+        };
+        let window = call.size("window")?.unwrap_or(1);
+        Ok(Rolling {
+            stat,
+            window,
+            min_periods: call.size("min_periods")?.unwrap_or(window),
+        })
+    }
+
+    /// Node `i` as `(receiver, statistic)` when it is a well-formed call of a rolling
+    /// statistic on a receiver (anything else: `None`, and the node-by-node evaluation reports
+    /// what is wrong).
+    pub(super) fn of_node(
+        plan: &Plan,
+        i: usize,
+        values: &[Option<Value>],
+    ) -> Option<(usize, Rolling)> {
+        let Node::Call {
+            op,
+            recv: Some(recv),
+            args,
+            prices,
+            ..
+        } = plan.nodes.get(i)?
+        else {
+            return None;
+        };
+        if !prices.is_empty() || !Self::is_rolling(*op) {
+            return None;
+        }
+        let call = CallArgs {
+            node: i,
+            spec: op.spec(),
+            args,
+            values,
+        };
+        call.check_arity().ok()?;
+        Some((*recv, Rolling::of(&call).ok()?))
+    }
+
+    /// Whether `op` is one of the statistics [`Rolling`] computes.
+    pub(super) fn is_rolling(op: OpId) -> bool {
+        matches!(
+            op,
+            OpId::Average
+                | OpId::RollingMean
+                | OpId::RollingSum
+                | OpId::RollingMax
+                | OpId::RollingMin
+        )
+    }
+
+    /// The statistic of every column of a column-major panel of `rows` rows, into `out`.
+    pub(super) fn panel(&self, x: &[f64], rows: usize, out: &mut [f64]) {
+        let (w, m) = (self.window, self.min_periods);
+        match self.stat {
+            Stat::Mean | Stat::Sum => {
+                kernels::rolling_sum_mean_panel(x, rows, w, m, self.stat == Stat::Mean, out)
+            }
+            Stat::Max | Stat::Min => {
+                kernels::rolling_extreme_panel(x, rows, w, m, self.stat == Stat::Max, out)
+            }
+        }
+    }
+}
+
 fn receiver<'a>(call: &CallArgs, recv: Option<&'a Panel>) -> Result<&'a Panel, EvalError> {
     recv.ok_or_else(|| type_err(call.node, format!("{} needs a receiver", call.spec.name)))
 }
@@ -747,41 +854,23 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
     let i = call.node;
     let p = receiver(call, recv)?;
     let panel = match op {
-        OpId::Average => {
-            let n = call.size("n")?.unwrap_or(1);
-            // finlab: average(n) = rolling(n, min_periods=floor(n/2)).mean() (§5.3).
-            p.map_panel(|x, rows, out| {
-                kernels::rolling_sum_mean_panel(x, rows, n, n / 2, true, out)
-            })
-        }
-        OpId::RollingMean
+        OpId::Average
+        | OpId::RollingMean
         | OpId::RollingSum
-        | OpId::RollingStd
         | OpId::RollingMax
-        | OpId::RollingMin
-        | OpId::RollingMedian => {
+        | OpId::RollingMin => {
+            let r = Rolling::of(call)?;
+            p.map_panel(|x, rows, out| r.panel(x, rows, out))
+        }
+        OpId::RollingStd | OpId::RollingMedian => {
             let w = call.size("window")?.unwrap_or(1);
             let m = call.size("min_periods")?.unwrap_or(w);
-            match op {
-                OpId::RollingMean | OpId::RollingSum => {
-                    let mean = op == OpId::RollingMean;
-                    p.map_panel(|x, rows, out| {
-                        kernels::rolling_sum_mean_panel(x, rows, w, m, mean, out)
-                    })
-                }
-                OpId::RollingMax | OpId::RollingMin => {
-                    let max = op == OpId::RollingMax;
-                    p.map_panel(|x, rows, out| {
-                        kernels::rolling_extreme_panel(x, rows, w, m, max, out)
-                    })
-                }
-                _ => p.map_columns(|c| {
-                    kernels::from_first_value(c, |c| match op {
-                        OpId::RollingStd => kernels::rolling_std(c, w, m),
-                        _ => kernels::rolling_median(c, w, m),
-                    })
-                }),
-            }
+            p.map_columns(|c| {
+                kernels::from_first_value(c, |c| match op {
+                    OpId::RollingStd => kernels::rolling_std(c, w, m),
+                    _ => kernels::rolling_median(c, w, m),
+                })
+            })
         }
         OpId::Shift => shift(p, call.size("periods")?.unwrap_or(1)),
         OpId::PctChange | OpId::Diff => {

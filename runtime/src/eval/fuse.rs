@@ -6,6 +6,11 @@
 //! cache) from its leaves straight into the chain's result; shifted leaves are read at an
 //! offset instead of being copied.
 //!
+//! A rolling statistic (`average`, `rolling().mean/sum/max/min`) of a leaf whose only reader is
+//! in the chain is computed inside it too, a pair of columns at a time (the SIMD kernels' unit)
+//! into a column-sized buffer the blocks then read: its panel is never written out and read
+//! back.
+//!
 //! Each cell goes through the same operations as in the node-by-node evaluation, so the results
 //! are the same bits. Anything the fused path does not cover — leaves on different grids (which
 //! need finlab's alignment), a Series, a type error to report — makes the chain fall back to the
@@ -13,7 +18,7 @@
 
 use std::rc::Rc;
 
-use super::Value;
+use super::{Rolling, Value};
 use crate::ops::OpId;
 use crate::panel::{Cells, Panel};
 use crate::plan::{Arg, BinOp, Node, Plan};
@@ -55,9 +60,16 @@ fn shift_of(node: &Node) -> Option<(usize, usize)> {
     }
 }
 
-/// Finds the chains: an element-wise node read by exactly one node, itself element-wise and
-/// not a shift (a shift reads its receiver at an offset, so only a leaf can be shifted), is
-/// inlined into that reader.
+/// A rolling statistic of a receiver (see [`Rolling`]).
+fn rolling(node: &Node) -> bool {
+    matches!(node, Node::Call { op, recv: Some(_), prices, .. }
+        if prices.is_empty() && Rolling::is_rolling(*op))
+}
+
+/// Finds the chains: an element-wise node or a rolling statistic read by exactly one node,
+/// itself element-wise and not a shift (a shift reads its receiver at an offset, so only a leaf
+/// can be shifted), is inlined into that reader. (A rolling statistic's receiver is a leaf: a
+/// rolling statistic is not element-wise, so nothing is inlined into it.)
 pub(super) fn groups(plan: &Plan, fuse: bool) -> Groups {
     let n = plan.nodes.len();
     let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -70,7 +82,7 @@ pub(super) fn groups(plan: &Plan, fuse: bool) -> Groups {
     }
     let mut inlined = vec![false; n];
     for (j, node) in plan.nodes.iter().enumerate() {
-        if !fuse || j == plan.output || !elementwise(node) {
+        if !fuse || j == plan.output || !(elementwise(node) || rolling(node)) {
             continue;
         }
         if let [reader] = readers[j].as_slice() {
@@ -103,6 +115,8 @@ pub(super) fn groups(plan: &Plan, fuse: bool) -> Groups {
 enum Src {
     Leaf(usize),
     Step(usize),
+    /// A rolling statistic's column buffer.
+    Rolled(usize),
 }
 
 /// What a value is, cell-wise.
@@ -143,17 +157,36 @@ pub(super) fn evaluate(
     members: &[usize],
     values: &[Option<Value>],
 ) -> Option<Value> {
-    // Steps in plan order (members, then the root); leaves as they are first read.
-    let order: Vec<usize> = members.iter().copied().chain([root]).collect();
-    let step_of = |node: usize| order.iter().position(|&m| m == node);
+    // Rolling statistics (leaf receivers first), then the steps in plan order (members, then
+    // the root); leaves as they are first read.
     let mut leaves: Vec<usize> = Vec::new();
+    let mut leaf_of = |node: usize| {
+        leaves.iter().position(|&l| l == node).unwrap_or_else(|| {
+            leaves.push(node);
+            leaves.len() - 1
+        })
+    };
+    let mut rolled: Vec<(usize, usize, Rolling)> = Vec::new();
+    for &m in members {
+        if rolling(&plan.nodes[m]) {
+            let (recv, stat) = Rolling::of_node(plan, m, values)?;
+            rolled.push((m, leaf_of(recv), stat));
+        }
+    }
+    let order: Vec<usize> = members
+        .iter()
+        .copied()
+        .filter(|&m| !rolling(&plan.nodes[m]))
+        .chain([root])
+        .collect();
+    let step_of = |node: usize| order.iter().position(|&m| m == node);
     let mut src = |node: usize| -> Src {
-        match step_of(node) {
-            Some(s) => Src::Step(s),
-            None => Src::Leaf(leaves.iter().position(|&l| l == node).unwrap_or_else(|| {
-                leaves.push(node);
-                leaves.len() - 1
-            })),
+        if let Some(s) = step_of(node) {
+            Src::Step(s)
+        } else if let Some(k) = rolled.iter().position(|r| r.0 == node) {
+            Src::Rolled(k)
+        } else {
+            Src::Leaf(leaf_of(node))
         }
     };
     let mut ops = Vec::with_capacity(order.len());
@@ -167,7 +200,7 @@ pub(super) fn evaluate(
                 let (recv, n) = shift_of(other)?;
                 match src(recv) {
                     Src::Leaf(l) => Op::Shift(l, n),
-                    Src::Step(_) => return None,
+                    Src::Step(_) | Src::Rolled(_) => return None,
                 }
             }
         });
@@ -195,12 +228,17 @@ pub(super) fn evaluate(
         }
     }
     let grid = grid?;
+    // A rolling statistic of a bool panel reads it as 0/1 floats: node by node.
+    if rolled.iter().any(|r| leaf_kinds[r.1] != Kind::Float) {
+        return None;
+    }
     // Each step's kind, as the node-by-node evaluation types it; None: not fused.
     let mut kinds: Vec<Kind> = Vec::with_capacity(ops.len());
     for op in &ops {
         let kind_of = |s: Src| match s {
             Src::Leaf(l) => leaf_kinds[l],
             Src::Step(k) => kinds[k],
+            Src::Rolled(_) => Kind::Float,
         };
         let panel = |k: Kind| !matches!(k, Kind::Scalar(_));
         let kind = match *op {
@@ -273,28 +311,42 @@ pub(super) fn evaluate(
         Kind::Scalar(_) => return None,
     }
     let mut widened: [Vec<f64>; 2] = [Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK)];
-    for c in 0..cols {
-        let mut r0 = 0;
-        while r0 < rows {
-            let r1 = (r0 + BLOCK).min(rows);
-            for (s, op) in ops.iter().enumerate() {
-                let (done, rest) = blocks.split_at_mut(s);
-                let block = &mut rest[0];
-                let at = Cursor {
-                    cells: &cells,
-                    done,
-                    base: c * rows,
-                    r0,
-                    r1,
-                };
-                run_step(op, &at, block, &mut widened);
+    // Columns two at a time: first the rolling statistics of both, then their blocks.
+    const PAIR: usize = 2;
+    let mut rolled_cols: Vec<Vec<f64>> = vec![vec![0.0; PAIR * rows]; rolled.len()];
+    for c0 in (0..cols).step_by(PAIR) {
+        let c1 = (c0 + PAIR).min(cols);
+        for (buf, &(_, leaf, stat)) in rolled_cols.iter_mut().zip(&rolled) {
+            if let Leaf::Float(x) = cells[leaf] {
+                let span = c0 * rows..c1 * rows;
+                stat.panel(&x[span.clone()], rows, &mut buf[..span.len()]);
             }
-            match blocks.last() {
-                Some(Block::Float(v)) => out_f.extend_from_slice(v),
-                Some(Block::Bool(v)) => out_b.extend_from_slice(v),
-                _ => return None,
+        }
+        for c in c0..c1 {
+            let mut r0 = 0;
+            while r0 < rows {
+                let r1 = (r0 + BLOCK).min(rows);
+                for (s, op) in ops.iter().enumerate() {
+                    let (done, rest) = blocks.split_at_mut(s);
+                    let block = &mut rest[0];
+                    let at = Cursor {
+                        cells: &cells,
+                        done,
+                        rolled: &rolled_cols,
+                        local: (c - c0) * rows,
+                        base: c * rows,
+                        r0,
+                        r1,
+                    };
+                    run_step(op, &at, block, &mut widened);
+                }
+                match blocks.last() {
+                    Some(Block::Float(v)) => out_f.extend_from_slice(v),
+                    Some(Block::Bool(v)) => out_b.extend_from_slice(v),
+                    _ => return None,
+                }
+                r0 = r1;
             }
-            r0 = r1;
         }
     }
     let (dates, columns) = (grid.dates.clone(), grid.columns.clone());
@@ -313,6 +365,10 @@ pub(super) fn evaluate(
 struct Cursor<'a, 'b> {
     cells: &'b [Leaf<'a>],
     done: &'b [Block],
+    /// The rolling statistics' buffers (the current columns, one after the other).
+    rolled: &'b [Vec<f64>],
+    /// Where the column starts in `rolled`.
+    local: usize,
     base: usize,
     r0: usize,
     r1: usize,
@@ -342,6 +398,7 @@ impl<'a, 'b> Cursor<'a, 'b> {
                 Block::Float(v) => In::F(v),
                 Block::Bool(v) => In::B(v),
             },
+            Src::Rolled(k) => In::F(&self.rolled[k][self.local + self.r0..self.local + self.r1]),
         }
     }
 }
