@@ -108,36 +108,14 @@ fn evaluate_panel(
         #[cfg(not(target_arch = "wasm32"))]
         let started = std::time::Instant::now();
         let members = &groups.members[i];
-        let fused = if members.is_empty() {
-            None
-        } else {
-            fuse::evaluate(plan, i, members, &values)
+        let mut state = State {
+            plan,
+            last_use: &last_use,
+            values: &mut values,
+            inputs: &mut inputs,
+            indicators: &mut indicators,
         };
-        let v = match fused {
-            Some(v) => v,
-            None => {
-                // Node by node (a chain that could not be fused evaluates its members first).
-                for &m in members {
-                    let v = eval_at(
-                        m,
-                        plan,
-                        &last_use,
-                        &mut values,
-                        &mut inputs,
-                        &mut indicators,
-                    )?;
-                    values[m] = Some(v);
-                }
-                eval_at(
-                    i,
-                    plan,
-                    &last_use,
-                    &mut values,
-                    &mut inputs,
-                    &mut indicators,
-                )?
-            }
-        };
+        let v = state.eval_chain(i, members, &groups)?;
         #[cfg(not(target_arch = "wasm32"))]
         if trace {
             let chain = if members.is_empty() {
@@ -163,6 +141,53 @@ fn evaluate_panel(
     match values[plan.output].take() {
         Some(Value::Panel(p)) => Ok(p),
         _ => Err(EvalError::ScalarOutput),
+    }
+}
+
+/// What evaluating a node reads and updates.
+struct State<'p, 's> {
+    plan: &'p Plan,
+    last_use: &'s [usize],
+    values: &'s mut [Option<Value>],
+    inputs: &'s mut [Option<SharedPanelData>],
+    indicators: &'s mut IndicatorCache,
+}
+
+impl State<'_, '_> {
+    /// Evaluates `root` with the inlined nodes `members` (its chain, or a part of one): fused
+    /// when it can be; otherwise each operand that is a member, with the members that feed
+    /// it, the same way — so a part of a chain whose leaves share a grid is still fused when
+    /// the whole mixes grids — and then `root` node by node.
+    fn eval_chain(
+        &mut self,
+        root: usize,
+        members: &[usize],
+        groups: &fuse::Groups,
+    ) -> Result<Value, EvalError> {
+        if !members.is_empty() {
+            if let Some(v) = fuse::evaluate(self.plan, root, members, self.values) {
+                return Ok(v);
+            }
+        }
+        for op in self.plan.nodes[root].operands() {
+            if members.contains(&op) {
+                let feeding: Vec<usize> = members
+                    .iter()
+                    .copied()
+                    .filter(|&m| groups.feeds(m, op))
+                    .collect();
+                let v = self.eval_chain(op, &feeding, groups)?;
+                self.values[op] = Some(v);
+            }
+        }
+        eval_at(
+            root,
+            self.plan,
+            self.last_use,
+            self.values,
+            self.inputs,
+            self.indicators,
+        )
     }
 }
 

@@ -889,6 +889,10 @@ mod tests {
                     3 => f64::INFINITY,
                     4 => f64::NEG_INFINITY,
                     5 => 1e-300,
+                    // Values apart only in the lowest bits.
+                    k @ (6 | 7) => {
+                        f64::from_bits(1.5f64.to_bits() + next() % 8192) * (k as f64 - 6.5)
+                    }
                     k => (next() % 50) as f64 * if k % 2 == 0 { 1.0 } else { -0.37 },
                 })
                 .collect();

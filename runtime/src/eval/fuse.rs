@@ -34,6 +34,23 @@ pub(super) struct Groups {
     pub members: Vec<Vec<usize>>,
     /// The node a node's value is evaluated at (its chain's last node, or itself).
     pub at: Vec<usize>,
+    /// For an inlined node: the one node that reads it.
+    pub reader: Vec<usize>,
+}
+
+impl Groups {
+    /// Whether inlined node `m` is evaluated inside `node`'s value (`node` reads it, directly or
+    /// through other inlined nodes).
+    pub fn feeds(&self, m: usize, node: usize) -> bool {
+        let mut at = m;
+        while self.inlined[at] {
+            at = self.reader[at];
+            if at == node {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 fn elementwise(node: &Node) -> bool {
@@ -81,13 +98,15 @@ pub(super) fn groups(plan: &Plan, fuse: bool) -> Groups {
         }
     }
     let mut inlined = vec![false; n];
+    let mut reader: Vec<usize> = (0..n).collect();
     for (j, node) in plan.nodes.iter().enumerate() {
         if !fuse || j == plan.output || !(elementwise(node) || rolling(node)) {
             continue;
         }
-        if let [reader] = readers[j].as_slice() {
-            let r = &plan.nodes[*reader];
+        if let [only] = readers[j].as_slice() {
+            let r = &plan.nodes[*only];
             inlined[j] = elementwise(r) && shift_of(r).is_none();
+            reader[j] = *only;
         }
     }
     // Each inlined node's chain end: follow readers until a node that is not inlined.
@@ -107,6 +126,7 @@ pub(super) fn groups(plan: &Plan, fuse: bool) -> Groups {
         inlined,
         members,
         at,
+        reader,
     }
 }
 
