@@ -12,6 +12,7 @@ use crate::dsl::{check, parse, CheckContext, Diagnostic, PanelKind};
 use crate::metrics::{score, Metrics};
 use crate::plan::{lower, Lowered, Plan};
 use crate::sandbox::{Evaluation, Sandbox, SandboxError};
+use crate::simspec::{Resample, Rule};
 
 /// The benchmark index for alpha and beta (finlab's key; a one-column panel).
 pub const BENCHMARK: &str = "benchmark_return:發行量加權股價報酬指數";
@@ -184,6 +185,41 @@ pub fn evaluate_in(
     sandbox: &Sandbox,
     ctx: &CheckContext,
 ) -> Result<Evaluated, PipelineError> {
+    evaluate_rows(source, data, sandbox, ctx, false)
+}
+
+/// The dates `sim()` reads a position at under a calendar `resample` (weekly, monthly,
+/// quarterly, yearly): every rebalance candidate from the inputs' first date on, shifted by
+/// `resample_offset` — a superset of the ones `sim()` uses. `None` for `resample=None` and for
+/// every-n-days schedules (those count from the position's first date).
+pub fn sim_read_dates(opts: &SimOptions, inputs: &[Arc<PanelData>]) -> Option<Vec<i32>> {
+    let Resample::Every(freq) = opts.resample else {
+        return None;
+    };
+    if matches!(freq.rule, Rule::Days(_)) {
+        return None;
+    }
+    let first = inputs.iter().filter_map(|p| p.dates.first()).min()?;
+    let last = inputs.iter().filter_map(|p| p.dates.last()).max()?;
+    let mut dates: Vec<i32> = freq
+        .candidates(*first, *last + 366)
+        .into_iter()
+        .map(|d| d + opts.resample_offset)
+        .collect();
+    dates.sort_unstable();
+    dates.dedup();
+    Some(dates)
+}
+
+/// [`evaluate_in`]; with `for_sim`, only the rows `sim()` reads are computed where that saves
+/// work (see `Plan::read_at`): the position is the same on those rows, cleared elsewhere.
+fn evaluate_rows(
+    source: &str,
+    data: &DataDir,
+    sandbox: &Sandbox,
+    ctx: &CheckContext,
+    for_sim: bool,
+) -> Result<Evaluated, PipelineError> {
     let mut timings = Timings::default();
     let mut lap = Instant::now();
     let mut next = |d: &mut Duration| {
@@ -204,7 +240,19 @@ pub fn evaluate_in(
     next(&mut timings.plan);
     let inputs = load_inputs(&lowered.plan, data)?;
     next(&mut timings.load);
-    let evaluation = sandbox.evaluate_shared(&lowered.plan, &inputs)?;
+    let read_at = if for_sim {
+        sim_read_dates(&lowered.sim.options, &inputs)
+    } else {
+        None
+    };
+    let evaluation = match read_at {
+        Some(dates) => {
+            let mut plan = lowered.plan.clone();
+            plan.read_at = Some(dates);
+            sandbox.evaluate_shared(&plan, &inputs)?
+        }
+        None => sandbox.evaluate_shared(&lowered.plan, &inputs)?,
+    };
     next(&mut timings.sandbox_total);
     timings.sandbox = evaluation.stages;
     Ok(Evaluated {
@@ -232,7 +280,7 @@ pub fn backtest_in(
     sandbox: &Sandbox,
     ctx: &CheckContext,
 ) -> Result<Backtest, PipelineError> {
-    let mut ev = evaluate_in(source, data, sandbox, ctx)?;
+    let mut ev = evaluate_rows(source, data, sandbox, ctx, true)?;
     let (result, metrics) = simulate_timed(
         &ev.evaluation.position,
         data,

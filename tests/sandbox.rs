@@ -420,3 +420,85 @@ fn fused_chains_give_the_node_by_node_bits() {
         identical(&sb.evaluate(&plan, &refs).unwrap().position, &want);
     }
 }
+
+#[test]
+fn reading_only_the_rebalance_rows_backtests_the_same() {
+    // Under a calendar resample, a backtest computes rank/is_largest/is_smallest on the rows
+    // sim() reads only. It equals the backtest of the fully evaluated position, and the
+    // position is the same on the read rows and cleared elsewhere. A different grid on the way
+    // to the output falls back to every row.
+    use dsl_engine::pipeline::{
+        backtest_in, check_context, evaluate_in, load_inputs, sim_read_dates, simulate_on,
+    };
+    let data = common::data_dir();
+    let sb = sandbox();
+    let ctx = check_context(&data);
+    let mut sources: Vec<String> = std::fs::read_dir("examples")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "strat"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    sources.sort();
+    let head = "c = data.get(\"etl:adj_close\")\nr = data.get(\"monthly_revenue:當月營收\")\n";
+    // Every row is evaluated when a value on the way to the output is on other dates than the
+    // restricted ones (a safety net: the alignment's forward fill would read the same rows).
+    let every_row = [
+        "sim(r[c.rank(axis=1, pct=True) > 0.5].is_largest(5), resample=\"M\")",
+        "sim(c.rank(axis=1, pct=True) * (r > 0), resample=\"Q\")",
+    ];
+    for body in [
+        // Both restricted, the output (their `&`) cleared off the read rows.
+        "sim((-c).is_smallest(30) & (c.rank(axis=1, pct=True) < 0.9), resample=\"W-FRI\")",
+        // A shifted schedule: the read dates move with the offset.
+        "sim(c.is_largest(10), resample=\"M\", resample_offset=\"2D\")",
+    ]
+    .iter()
+    .chain(&every_row)
+    {
+        sources.push(format!("{head}{body}\n"));
+    }
+    let mut restricted = 0;
+    for src in &sources {
+        let full = evaluate_in(src, &data, &sb, &ctx).unwrap();
+        let opts = &full.lowered.sim.options;
+        let (want, _) = simulate_on(&full.evaluation.position, &data, opts).unwrap();
+        let got = backtest_in(src, &data, &sb, &ctx).unwrap();
+        assert_eq!(got.result.creturn, want.creturn, "{src}");
+        assert_eq!(got.result.trades, want.trades, "{src}");
+        assert_eq!(got.result.rebalances, want.rebalances, "{src}");
+        let inputs = load_inputs(&full.lowered.plan, &data).unwrap();
+        let Some(read_at) = sim_read_dates(opts, &inputs) else {
+            continue;
+        };
+        let a = full.evaluation.position.clone().into_weights();
+        let b = got.evaluation.position.clone().into_weights();
+        assert_eq!((&a.dates, &a.columns), (&b.dates, &b.columns));
+        let mut read = vec![false; a.dates.len()];
+        for r in dsl_runtime::eval::read_rows(&a.dates, &read_at) {
+            read[r] = true;
+        }
+        let mut cleared = false;
+        for c in 0..a.columns.len() {
+            for (r, &is_read) in read.iter().enumerate() {
+                let (x, y) = (a.get(r, c), b.get(r, c));
+                if is_read {
+                    assert_eq!(x.to_bits(), y.to_bits(), "{src}: row {r} column {c}");
+                } else if x.to_bits() != y.to_bits() {
+                    assert!(y.is_nan() || y == 0.0, "{src}: row {r} column {c} is {y}");
+                    cleared = true;
+                }
+            }
+        }
+        restricted += usize::from(cleared);
+        if every_row.iter().any(|b| src.contains(b)) {
+            assert!(!cleared, "{src}: expected every row to be evaluated");
+        }
+    }
+    // The examples with a calendar resample and a cross-sectional operator, and the first
+    // two added ones.
+    assert!(
+        restricted >= 6,
+        "only {restricted} strategies were restricted"
+    );
+}

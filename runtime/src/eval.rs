@@ -81,6 +81,27 @@ fn evaluate_panel(
     fuse: bool,
 ) -> Result<Panel, EvalError> {
     plan.validate()?;
+    if let Some(restriction) = plan
+        .read_at
+        .as_deref()
+        .and_then(|dates| Restriction::new(plan, dates))
+    {
+        if let (p, true) = run(plan, inputs.clone(), fuse, Some(restriction))? {
+            return Ok(p);
+        }
+    }
+    run(plan, inputs, fuse, None).map(|(p, _)| p)
+}
+
+/// Evaluates the plan, cross-sectional nodes on the read rows only when `restriction` is
+/// given; `false` when the restriction turned out not to hold (a value on the way from a
+/// restricted node to the output was on other dates), and the result is then not to be used.
+fn run<'p>(
+    plan: &'p Plan,
+    inputs: Vec<SharedPanelData>,
+    fuse: bool,
+    mut restriction: Option<Restriction<'p>>,
+) -> Result<(Panel, bool), EvalError> {
     if inputs.len() != plan.inputs.len() {
         return Err(EvalError::Inputs {
             expected: plan.inputs.len(),
@@ -114,8 +135,12 @@ fn evaluate_panel(
             values: &mut values,
             inputs: &mut inputs,
             indicators: &mut indicators,
+            restriction: &mut restriction,
         };
         let v = state.eval_chain(i, members, &groups)?;
+        if let Some(r) = restriction.as_mut() {
+            r.note(i, &v);
+        }
         #[cfg(not(target_arch = "wasm32"))]
         if trace {
             let chain = if members.is_empty() {
@@ -138,10 +163,145 @@ fn evaluate_panel(
             }
         }
     }
-    match values[plan.output].take() {
-        Some(Value::Panel(p)) => Ok(p),
-        _ => Err(EvalError::ScalarOutput),
+    let out = match values[plan.output].take() {
+        Some(Value::Panel(p)) => p,
+        _ => return Err(EvalError::ScalarOutput),
+    };
+    match restriction {
+        None => Ok((out, true)),
+        Some(r) if r.broken => Ok((out, false)),
+        // Rows nobody reads are cleared, so what is left is what full evaluation gives there
+        // (a restricted output already has only those rows).
+        Some(r) if r.restricted[plan.output] => Ok((out, true)),
+        Some(r) => Ok((r.clear_unread(out), true)),
     }
+}
+
+/// Which cross-sectional nodes are computed on the read rows only (see [`Plan::read_at`]).
+struct Restriction<'p> {
+    read_at: &'p [i32],
+    /// Node `i` is computed on the read rows only.
+    restricted: Vec<bool>,
+    /// Node `i` is restricted or reads one on its way to the output: its value must be on the
+    /// same dates (then the rows read from the output are the rows restricted nodes computed).
+    on_path: Vec<bool>,
+    dates: Option<Rc<Vec<i32>>>,
+    /// A value on the path was on other dates: evaluate every row instead.
+    broken: bool,
+}
+
+/// Operators that compute each row from that row alone.
+fn row_wise(node: &Node) -> bool {
+    match node {
+        Node::Binary { .. } | Node::Neg { .. } | Node::Not { .. } | Node::Mask { .. } => true,
+        Node::Call { .. } => cross_sectional(node),
+        _ => false,
+    }
+}
+
+/// `rank`, `is_largest` and `is_smallest` of a receiver: a row's result depends on every cell
+/// of the row, which is what makes them costly.
+fn cross_sectional(node: &Node) -> bool {
+    matches!(node, Node::Call { op, recv: Some(_), prices, .. }
+        if prices.is_empty() && matches!(op, OpId::Rank | OpId::IsLargest | OpId::IsSmallest))
+}
+
+impl<'p> Restriction<'p> {
+    /// The restriction of `plan` to `read_at`, or `None` when no node can be restricted: a
+    /// cross-sectional node whose every path to the output is row-wise.
+    fn new(plan: &Plan, read_at: &'p [i32]) -> Option<Restriction<'p>> {
+        let n = plan.nodes.len();
+        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, node) in plan.nodes.iter().enumerate() {
+            for op in node.operands() {
+                if op < n {
+                    readers[op].push(i);
+                }
+            }
+        }
+        // Every path from the node to the output goes through row-wise operators only.
+        let mut to_out = vec![false; n];
+        for i in (0..n).rev() {
+            to_out[i] = i == plan.output
+                || (!readers[i].is_empty()
+                    && readers[i]
+                        .iter()
+                        .all(|&r| row_wise(&plan.nodes[r]) && to_out[r]));
+        }
+        let restricted: Vec<bool> = (0..n)
+            .map(|i| to_out[i] && cross_sectional(&plan.nodes[i]))
+            .collect();
+        if !restricted.contains(&true) {
+            return None;
+        }
+        let mut on_path = restricted.clone();
+        for (i, node) in plan.nodes.iter().enumerate() {
+            on_path[i] |= to_out[i] && node.operands().iter().any(|&o| on_path[o]);
+        }
+        Some(Restriction {
+            read_at,
+            restricted,
+            on_path,
+            dates: None,
+            broken: false,
+        })
+    }
+
+    /// The dates to restrict node `i` to, if it is restricted.
+    fn read_at_for(&self, i: usize) -> Option<&'p [i32]> {
+        self.restricted[i].then_some(self.read_at)
+    }
+
+    /// Checks node `i`'s value against the restriction.
+    fn note(&mut self, i: usize, v: &Value) {
+        if !self.on_path[i] {
+            return;
+        }
+        match (v, &self.dates) {
+            (Value::Panel(p), None) => self.dates = Some(p.dates.clone()),
+            (Value::Panel(p), Some(d)) => self.broken |= p.dates != *d,
+            _ => self.broken = true,
+        }
+    }
+
+    /// `p` with the rows that are not read cleared (NaN, or False).
+    fn clear_unread(&self, mut p: Panel) -> Panel {
+        let rows = p.rows();
+        let mut keep = vec![false; rows];
+        for r in read_rows(&p.dates, self.read_at) {
+            keep[r] = true;
+        }
+        match &mut p.cells {
+            Cells::Float(v) => clear_rows(Rc::make_mut(v).as_mut_slice(), &keep, f64::NAN),
+            Cells::Bool(v) => clear_rows(Rc::make_mut(v).as_mut_slice(), &keep, false),
+        }
+        p
+    }
+}
+
+/// Sets the cells of every row not kept, column by column.
+fn clear_rows<T: Copy>(v: &mut [T], keep: &[bool], empty: T) {
+    if keep.is_empty() {
+        return;
+    }
+    for col in v.chunks_exact_mut(keep.len()) {
+        for (x, k) in col.iter_mut().zip(keep) {
+            if !k {
+                *x = empty;
+            }
+        }
+    }
+}
+
+/// The rows of a panel dated `dates` that are read at `read_at` (sorted): for each, the latest
+/// row on or before it; sorted and distinct.
+pub fn read_rows(dates: &[i32], read_at: &[i32]) -> Vec<usize> {
+    let mut rows: Vec<usize> = read_at
+        .iter()
+        .filter_map(|d| dates.partition_point(|x| x <= d).checked_sub(1))
+        .collect();
+    rows.dedup();
+    rows
 }
 
 /// What evaluating a node reads and updates.
@@ -151,6 +311,7 @@ struct State<'p, 's> {
     values: &'s mut [Option<Value>],
     inputs: &'s mut [Option<SharedPanelData>],
     indicators: &'s mut IndicatorCache,
+    restriction: &'s mut Option<Restriction<'p>>,
 }
 
 impl State<'_, '_> {
@@ -177,9 +338,13 @@ impl State<'_, '_> {
                     .filter(|&m| groups.feeds(m, op))
                     .collect();
                 let v = self.eval_chain(op, &feeding, groups)?;
+                if let Some(r) = self.restriction.as_mut() {
+                    r.note(op, &v);
+                }
                 self.values[op] = Some(v);
             }
         }
+        let read_at = self.restriction.as_ref().and_then(|r| r.read_at_for(root));
         eval_at(
             root,
             self.plan,
@@ -187,6 +352,7 @@ impl State<'_, '_> {
             self.values,
             self.inputs,
             self.indicators,
+            read_at,
         )
     }
 }
@@ -199,6 +365,7 @@ fn eval_at(
     values: &mut [Option<Value>],
     inputs: &mut [Option<SharedPanelData>],
     indicators: &mut IndicatorCache,
+    read_at: Option<&[i32]>,
 ) -> Result<Value, EvalError> {
     let node = &plan.nodes[i];
     // Operands read for the last time here are moved out, so their buffers can be reused.
@@ -216,7 +383,7 @@ fn eval_at(
             }
         }
     }
-    eval_node(i, node, values, &mut scope, inputs, indicators)
+    eval_node(i, node, values, &mut scope, inputs, indicators, read_at)
 }
 
 /// Operand `id`, owned: moved out of `scope` when this node is its last reader (so it is the
@@ -257,6 +424,7 @@ fn eval_node(
     scope: &mut Vec<(usize, Value)>,
     inputs: &mut [Option<SharedPanelData>],
     indicators: &mut IndicatorCache,
+    read_at: Option<&[i32]>,
 ) -> Result<Value, EvalError> {
     Ok(match node {
         Node::Load { input } => {
@@ -325,6 +493,7 @@ fn eval_node(
                 spec: op.spec(),
                 args,
                 values,
+                read_at,
             };
             call.check_arity()?;
             if call.spec.receiver == Receiver::None {
@@ -642,6 +811,8 @@ struct CallArgs<'a> {
     spec: &'static OpSpec,
     args: &'a [Arg],
     values: &'a [Option<Value>],
+    /// Compute only the rows read at these dates (see [`Plan::read_at`]); others NaN/False.
+    read_at: Option<&'a [i32]>,
 }
 
 impl CallArgs<'_> {
@@ -814,6 +985,7 @@ impl Rolling {
             spec: op.spec(),
             args,
             values,
+            read_at: None,
         };
         call.check_arity().ok()?;
         Some((*recv, Rolling::of(&call).ok()?))
@@ -942,14 +1114,24 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
         }
         OpId::IsLargest | OpId::IsSmallest => {
             let n = call.size("n")?.unwrap_or(1);
-            p.with_bools(select_per_row(p, n, op == OpId::IsLargest))
+            let largest = op == OpId::IsLargest;
+            p.with_bools(match call.read_at {
+                Some(d) => select_rows(p, n, largest, &read_rows(&p.dates, d)),
+                None => select_per_row(p, n, largest),
+            })
         }
         OpId::Rank => {
             let pct = call.flag("pct")?;
             let asc = call.flag("ascending")?;
             let method = kernels::RankMethod::parse(call.text("method")?);
             let mut scratch = kernels::RankScratch::default();
-            p.map_rows(|row, out| kernels::rank_row_with(row, method, asc, pct, out, &mut scratch))
+            let rank = |row: &[f64], out: &mut [f64]| {
+                kernels::rank_row_with(row, method, asc, pct, out, &mut scratch)
+            };
+            match call.read_at {
+                Some(d) => p.map_some_rows(&read_rows(&p.dates, d), rank),
+                None => p.map_rows(rank),
+            }
         }
         OpId::QuantileRow => {
             let q = call.float("c")?.unwrap_or(0.5);
@@ -1331,28 +1513,55 @@ fn select_per_row(p: &Panel, n: usize, largest: bool) -> Vec<bool> {
     let mut out = vec![false; rows * k];
     let mut valid: Vec<usize> = Vec::with_capacity(k);
     for r in 0..rows {
-        let row = &by_row[r * k..(r + 1) * k];
-        valid.clear();
-        valid.extend((0..k).filter(|&c| !row[c].is_nan()));
-        if valid.len() > n {
-            let order = |x: &usize, y: &usize| {
-                let (a, b) = (row[*x], row[*y]);
-                // -0.0 and 0.0 tie, as in pandas.
-                let by_value = if largest {
-                    b.partial_cmp(&a)
-                } else {
-                    a.partial_cmp(&b)
-                };
-                by_value.unwrap_or(std::cmp::Ordering::Equal).then(x.cmp(y))
-            };
-            valid.select_nth_unstable_by(n - 1, order);
-            valid.truncate(n);
-        }
+        select_row(&by_row[r * k..(r + 1) * k], n, largest, &mut valid);
         for &c in &valid {
             out[c * rows + r] = true;
         }
     }
     out
+}
+
+/// [`select_per_row`] on the given rows only (sorted); the other rows select nothing.
+fn select_rows(p: &Panel, n: usize, largest: bool, read: &[usize]) -> Vec<bool> {
+    let rows = p.rows();
+    let k = p.columns.len();
+    let v = p.floats();
+    let mut out = vec![false; rows * k];
+    let (mut row, mut valid) = (vec![0.0; k], Vec::with_capacity(k));
+    for &r in read {
+        for (c, x) in row.iter_mut().enumerate() {
+            *x = v[c * rows + r];
+        }
+        select_row(&row, n, largest, &mut valid);
+        for &c in &valid {
+            out[c * rows + r] = true;
+        }
+    }
+    out
+}
+
+/// The columns of the `n` largest (or smallest) valid values of `row` into `valid`; ties go to
+/// the earlier column; all valid ones when there are at most `n`.
+fn select_row(row: &[f64], n: usize, largest: bool, valid: &mut Vec<usize>) {
+    valid.clear();
+    if n == 0 {
+        return;
+    }
+    valid.extend((0..row.len()).filter(|&c| !row[c].is_nan()));
+    if valid.len() > n {
+        let order = |x: &usize, y: &usize| {
+            let (a, b) = (row[*x], row[*y]);
+            // -0.0 and 0.0 tie, as in pandas.
+            let by_value = if largest {
+                b.partial_cmp(&a)
+            } else {
+                a.partial_cmp(&b)
+            };
+            by_value.unwrap_or(std::cmp::Ordering::Equal).then(x.cmp(y))
+        };
+        valid.select_nth_unstable_by(n - 1, order);
+        valid.truncate(n);
+    }
 }
 
 #[cfg(test)]

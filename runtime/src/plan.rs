@@ -147,6 +147,13 @@ pub struct Plan {
     pub inputs: Vec<String>,
     pub nodes: Vec<Node>,
     pub output: NodeId,
+    /// The dates the result is read at, sorted, when only some rows matter: `sim()` with a
+    /// calendar `resample` reads the latest row on or before each rebalance date. Then
+    /// cross-sectional operators (`rank`, `is_largest`, `is_smallest`) whose results reach the
+    /// output through row-wise operators on one grid are computed on those rows only, and the
+    /// result's other rows are cleared (NaN, or False for flags). `None`: every row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<Vec<i32>>,
 }
 
 /// Why a plan was refused before evaluation.
@@ -180,6 +187,7 @@ impl Plan {
             inputs: Vec::new(),
             nodes: Vec::new(),
             output: 0,
+            read_at: None,
         }
     }
 
