@@ -139,7 +139,7 @@ fn run<'p>(
         };
         let v = state.eval_chain(i, members, &groups)?;
         if let Some(r) = restriction.as_mut() {
-            r.note(i, &v);
+            r.note(plan, i, &v);
         }
         #[cfg(not(target_arch = "wasm32"))]
         if trace {
@@ -182,11 +182,12 @@ struct Restriction<'p> {
     read_at: &'p [i32],
     /// Node `i` is computed on the read rows only.
     restricted: Vec<bool>,
-    /// Node `i` is restricted or reads one on its way to the output: its value must be on the
-    /// same dates (then the rows read from the output are the rows restricted nodes computed).
+    /// Node `i` is restricted or reads one on its way to the output.
     on_path: Vec<bool>,
-    dates: Option<Rc<Vec<i32>>>,
-    /// A value on the path was on other dates: evaluate every row instead.
+    /// The dates of each on-path value evaluated so far.
+    dates: Vec<Option<Rc<Vec<i32>>>>,
+    /// An on-path value missed a date of a value it reads (see [`Restriction::note`]):
+    /// evaluate every row instead.
     broken: bool,
 }
 
@@ -242,7 +243,7 @@ impl<'p> Restriction<'p> {
             read_at,
             restricted,
             on_path,
-            dates: None,
+            dates: vec![None; n],
             broken: false,
         })
     }
@@ -252,15 +253,36 @@ impl<'p> Restriction<'p> {
         self.restricted[i].then_some(self.read_at)
     }
 
-    /// Checks node `i`'s value against the restriction.
-    fn note(&mut self, i: usize, v: &Value) {
+    /// Checks node `i`'s value. The output's row read at date `d` reads a restricted node at
+    /// its latest row on or before `d` — the row it computed — when every on-path value has
+    /// every date (from its own first date on) of the on-path values it reads: row-wise
+    /// operators align by the union of dates with a forward fill (or keep the grid), so they
+    /// do; anything else falls back to every row.
+    fn note(&mut self, plan: &Plan, i: usize, v: &Value) {
         if !self.on_path[i] {
             return;
         }
-        match (v, &self.dates) {
-            (Value::Panel(p), None) => self.dates = Some(p.dates.clone()),
-            (Value::Panel(p), Some(d)) => self.broken |= p.dates != *d,
-            _ => self.broken = true,
+        let Value::Panel(p) = v else {
+            self.broken = true;
+            return;
+        };
+        let mut read = Vec::new();
+        self.read_dates(plan, i, &mut read);
+        self.broken |= read.iter().any(|d| !covers(&p.dates, d));
+        self.dates[i] = Some(p.dates.clone());
+    }
+
+    /// The dates of the on-path values node `i` reads (through nodes inlined into a fused
+    /// chain, which has one grid).
+    fn read_dates(&self, plan: &Plan, i: usize, out: &mut Vec<Rc<Vec<i32>>>) {
+        for o in plan.nodes[i].operands() {
+            if o >= i || !self.on_path[o] {
+                continue;
+            }
+            match &self.dates[o] {
+                Some(d) => out.push(d.clone()),
+                None => self.read_dates(plan, o, out),
+            }
         }
     }
 
@@ -277,6 +299,22 @@ impl<'p> Restriction<'p> {
         }
         p
     }
+}
+
+/// Whether `dates` holds every date of `of` from its own first date on (both sorted).
+fn covers(dates: &Rc<Vec<i32>>, of: &Rc<Vec<i32>>) -> bool {
+    if Rc::ptr_eq(dates, of) || dates == of {
+        return true;
+    }
+    let Some(&first) = dates.first() else {
+        return true;
+    };
+    let from = of.partition_point(|&d| d < first);
+    let mut at = 0;
+    of[from..].iter().all(|d| {
+        at += dates[at..].partition_point(|x| x < d);
+        dates.get(at) == Some(d)
+    })
 }
 
 /// Sets the cells of every row not kept, column by column.
@@ -339,7 +377,7 @@ impl State<'_, '_> {
                     .collect();
                 let v = self.eval_chain(op, &feeding, groups)?;
                 if let Some(r) = self.restriction.as_mut() {
-                    r.note(op, &v);
+                    r.note(self.plan, op, &v);
                 }
                 self.values[op] = Some(v);
             }
@@ -1583,6 +1621,60 @@ mod tests {
         p.output = nodes.len() - 1;
         p.nodes = nodes;
         p
+    }
+
+    #[test]
+    fn a_restriction_breaks_when_a_value_misses_a_date_it_reads() {
+        // is_largest(Load 0) & Load 1: both on the path to the output, only is_largest
+        // restricted.
+        let p = plan(
+            2,
+            vec![
+                Node::Load { input: 0 },
+                Node::Call {
+                    op: OpId::IsLargest,
+                    recv: Some(0),
+                    args: vec![Arg::Int(1)],
+                    prices: vec![],
+                    out: 0,
+                },
+                Node::Load { input: 1 },
+                Node::Binary {
+                    op: BinOp::And,
+                    lhs: 1,
+                    rhs: 2,
+                },
+            ],
+        );
+        let read_at = [2, 4];
+        let on = |dates: Vec<i32>| {
+            Value::Panel(Panel::float(
+                Rc::new(dates),
+                Rc::new(vec!["a".to_string()]),
+                vec![0.0],
+            ))
+        };
+        let check = |output_dates: Vec<i32>| {
+            let mut r = Restriction::new(&p, &read_at).unwrap();
+            assert_eq!(r.restricted, vec![false, true, false, false]);
+            r.note(&p, 0, &on(vec![1, 2, 3, 4]));
+            r.note(&p, 1, &on(vec![1, 2, 3, 4]));
+            r.note(&p, 3, &on(output_dates));
+            r.broken
+        };
+        // The union of dates, or the same dates from a later first date: the forward fill reads
+        // the rows the restricted node computed.
+        assert!(!check(vec![1, 2, 3, 4]));
+        assert!(!check(vec![0, 1, 2, 2, 3, 4, 5]));
+        assert!(!check(vec![3, 4]));
+        // A date of the restricted node missing from its reader: evaluate every row.
+        assert!(check(vec![1, 2, 4]));
+        assert!(covers(&Rc::new(vec![2, 3, 5, 8]), &Rc::new(vec![1, 3, 8])));
+        assert!(!covers(&Rc::new(vec![2, 3, 5, 8]), &Rc::new(vec![1, 4, 8])));
+        assert_eq!(
+            read_rows(&[1, 3, 5, 9], &[0, 3, 4, 6, 8, 20]),
+            vec![1, 2, 3]
+        );
     }
 
     #[test]
