@@ -7,7 +7,8 @@
 //! pays) and in a warm session that already holds the inputs (what `iterate` and `bench` pay
 //! from the second strategy that reads the same panels on).
 //! A backtest evaluates less under a calendar `resample`: cross-sectional operators only on the
-//! rows `sim()` reads (`Plan::read_at`); the "backtest" column times that evaluation (warm).
+//! rows `sim()` reads (`Plan::read_at`); the "backtest" column times that evaluation (warm),
+//! after checking that it backtests exactly as the every-row evaluation does.
 //! Targets: sandbox ≤ 3× native and ≤ 0.25× pandas; start-up < 200 ms.
 //!
 //! Run with `cargo bench --bench eval [-- NAME...]` (names: examples to time, e.g. `ma_cross`;
@@ -129,7 +130,20 @@ fn main() {
             Some(dates) => {
                 let mut read = plan.clone();
                 read.read_at = Some(dates);
-                sb.evaluate_shared(&read, &shared).expect("sandbox");
+                // Checked on the full market: the same backtest as from every row.
+                let opts = &lowered.sim.options;
+                let backtest = |plan: &dsl_engine::plan::Plan| {
+                    let position = sb.evaluate_shared(plan, &shared).expect("sandbox").position;
+                    dsl_engine::pipeline::simulate_on(&position, &data, opts)
+                        .expect("backtest")
+                        .0
+                };
+                let (all, some) = (backtest(&plan), backtest(&read));
+                assert!(
+                    all.creturn == some.creturn && all.trades == some.trades,
+                    "{}: the backtest's rows give another backtest",
+                    path.display()
+                );
                 median3(|| {
                     elapsed(|| {
                         sb.evaluate_shared(&read, &shared).expect("sandbox");

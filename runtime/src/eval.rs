@@ -10,7 +10,7 @@ use crate::cells;
 use crate::hold::{self, Frame, HoldOptions};
 use crate::kernels;
 use crate::ops::{OpId, OpSpec, Receiver};
-use crate::panel::{align, exact_mask, outer_align, Cells, Panel};
+use crate::panel::{align, exact_mask, outer_align, spread_rows, Cells, Panel};
 use crate::plan::{Arg, BinOp, Node, Plan, PlanError};
 use crate::talib;
 use crate::wire::PanelData;
@@ -1154,7 +1154,12 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
             let n = call.size("n")?.unwrap_or(1);
             let largest = op == OpId::IsLargest;
             p.with_bools(match call.read_at {
-                Some(d) => select_rows(p, n, largest, &read_rows(&p.dates, d)),
+                // The read rows as a panel of their own (rows are independent), put back.
+                Some(d) => {
+                    let read = read_rows(&p.dates, d);
+                    let sub = select_per_row(&p.take_rows(&read), n, largest);
+                    spread_rows(&sub, &read, p.rows(), false)
+                }
                 None => select_per_row(p, n, largest),
             })
         }
@@ -1167,7 +1172,11 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
                 kernels::rank_row_with(row, method, asc, pct, out, &mut scratch)
             };
             match call.read_at {
-                Some(d) => p.map_some_rows(&read_rows(&p.dates, d), rank),
+                Some(d) => {
+                    let read = read_rows(&p.dates, d);
+                    let sub = p.take_rows(&read).map_rows(rank).floats();
+                    p.with_floats(spread_rows(&sub, &read, p.rows(), f64::NAN))
+                }
                 None => p.map_rows(rank),
             }
         }
@@ -1552,25 +1561,6 @@ fn select_per_row(p: &Panel, n: usize, largest: bool) -> Vec<bool> {
     let mut valid: Vec<usize> = Vec::with_capacity(k);
     for r in 0..rows {
         select_row(&by_row[r * k..(r + 1) * k], n, largest, &mut valid);
-        for &c in &valid {
-            out[c * rows + r] = true;
-        }
-    }
-    out
-}
-
-/// [`select_per_row`] on the given rows only (sorted); the other rows select nothing.
-fn select_rows(p: &Panel, n: usize, largest: bool, read: &[usize]) -> Vec<bool> {
-    let rows = p.rows();
-    let k = p.columns.len();
-    let v = p.floats();
-    let mut out = vec![false; rows * k];
-    let (mut row, mut valid) = (vec![0.0; k], Vec::with_capacity(k));
-    for &r in read {
-        for (c, x) in row.iter_mut().enumerate() {
-            *x = v[c * rows + r];
-        }
-        select_row(&row, n, largest, &mut valid);
         for &c in &valid {
             out[c * rows + r] = true;
         }

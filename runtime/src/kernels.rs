@@ -778,7 +778,7 @@ mod tests {
         let rows = 90;
         let mut x = Vec::new();
         for lead in [0usize, 1, 7, 20, 33, 89, 90, 3] {
-            x.extend(std::iter::repeat(f64::NAN).take(lead));
+            x.extend(std::iter::repeat_n(f64::NAN, lead));
             x.extend((lead..rows).map(|_| {
                 state ^= state << 13;
                 state ^= state >> 7;

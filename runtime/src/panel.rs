@@ -97,38 +97,36 @@ impl Panel {
         self.with_floats(out)
     }
 
-    /// Applies `f` to every row; `f` reads the row's values and writes the row's outputs. The
+    /// Applies `f` to every row; `f` reads the row's values and writes the row's outputs (NaN
+    /// where it writes nothing). The
     /// panel is transposed to rows once (in cache-sized tiles) and back, rather than gathering
     /// each row with a stride of a whole column.
     pub fn map_rows(&self, mut f: impl FnMut(&[f64], &mut [f64])) -> Panel {
         let (n, k) = (self.rows(), self.columns.len());
         let rows = self.row_major();
-        let mut res = vec![f64::NAN; rows.len()];
+        // Each row through a buffer `f` writes, appended: no NaN fill of the whole panel first.
+        let mut res = Vec::with_capacity(rows.len());
+        let mut out = vec![f64::NAN; k];
         if k > 0 {
-            for (row, out) in rows.chunks_exact(k).zip(res.chunks_exact_mut(k)) {
-                f(row, out);
+            for row in rows.chunks_exact(k) {
+                out.fill(f64::NAN);
+                f(row, &mut out);
+                res.extend_from_slice(&out);
             }
         }
         self.with_floats(transpose(&res, k, n))
     }
 
-    /// [`Panel::map_rows`] on the given rows only; the other rows are NaN. Each row is
-    /// gathered from the columns (a few hundred rows do not pay for a transpose).
-    pub fn map_some_rows(&self, rows: &[usize], mut f: impl FnMut(&[f64], &mut [f64])) -> Panel {
-        let (n, k) = (self.rows(), self.columns.len());
+    /// The panel of the given rows only (sorted, in range), as floats.
+    pub fn take_rows(&self, read: &[usize]) -> Panel {
+        let n = self.rows();
         let v = self.floats();
-        let mut res = vec![f64::NAN; v.len()];
-        let (mut row, mut out) = (vec![0.0; k], vec![0.0; k]);
-        for &r in rows.iter().filter(|&&r| r < n) {
-            for (c, x) in row.iter_mut().enumerate() {
-                *x = v[c * n + r];
-            }
-            f(&row, &mut out);
-            for (c, x) in out.iter().enumerate() {
-                res[c * n + r] = *x;
-            }
+        let mut out = Vec::with_capacity(read.len() * self.columns.len());
+        for col in v.chunks_exact(n.max(1)) {
+            out.extend(read.iter().map(|&r| col[r]));
         }
-        self.with_floats(res)
+        let dates = read.iter().map(|&r| self.dates[r]).collect();
+        Panel::float(Rc::new(dates), self.columns.clone(), out)
     }
 
     /// The values row by row (`out[r * columns + c]`).
@@ -137,32 +135,54 @@ impl Panel {
     }
 }
 
+/// The cells of a panel of `read.len()` rows (see [`Panel::take_rows`]) put back on its rows of
+/// a panel of `rows` rows; the other rows hold `empty`.
+pub fn spread_rows<T: Copy>(sub: &[T], read: &[usize], rows: usize, empty: T) -> Vec<T> {
+    let m = read.len();
+    let k = sub.len().checked_div(m).unwrap_or(0);
+    let mut out = vec![empty; rows * k];
+    if m > 0 {
+        for (col, dst) in sub.chunks_exact(m).zip(out.chunks_exact_mut(rows)) {
+            for (x, &r) in col.iter().zip(read) {
+                dst[r] = *x;
+            }
+        }
+    }
+    out
+}
+
 /// `v` holds `outer` runs of `inner` values; the result holds `inner` runs of `outer` values
 /// (a column-major panel of `n` rows and `k` columns is `transpose(v, n, k)` row-major).
 /// In tiles, so both sides stay in cache.
 pub fn transpose(v: &[f64], inner: usize, outer: usize) -> Vec<f64> {
-    let mut out = vec![0.0; v.len()];
-    if inner == 0 || outer == 0 {
-        return out;
+    let len = inner * outer;
+    if len == 0 || v.len() < len {
+        return vec![0.0; v.len()];
     }
+    // Written into spare capacity: no zero fill of a panel that is overwritten anyway.
+    let mut out: Vec<f64> = Vec::with_capacity(len);
+    let spare = &mut out.spare_capacity_mut()[..len];
     // Eight source runs at a time: eight sequential read streams, and each output write is
     // eight adjacent cells (one cache line) — no tiles, few bounds checks.
     let full = outer / 8 * 8;
     for o0 in (0..full).step_by(8) {
         let runs: [&[f64]; 8] = std::array::from_fn(|k| &v[(o0 + k) * inner..(o0 + k + 1) * inner]);
-        for (i, dst) in out.chunks_exact_mut(outer).enumerate() {
+        for (i, dst) in spare.chunks_exact_mut(outer).enumerate() {
             let dst = &mut dst[o0..o0 + 8];
             for k in 0..8 {
-                dst[k] = runs[k][i];
+                dst[k].write(runs[k][i]);
             }
         }
     }
     for o in full..outer {
         let run = &v[o * inner..(o + 1) * inner];
-        for (x, dst) in run.iter().zip(out.chunks_exact_mut(outer)) {
-            dst[o] = *x;
+        for (x, dst) in run.iter().zip(spare.chunks_exact_mut(outer)) {
+            dst[o].write(*x);
         }
     }
+    // SAFETY: the `inner` chunks of `outer` cells cover all `len` cells, and every cell of a
+    // chunk is written above: columns `0..full` eight at a time, `full..outer` one at a time.
+    unsafe { out.set_len(len) };
     out
 }
 
