@@ -187,40 +187,45 @@ mod simd {
         };
         let load = |i: usize| f64x2(a[i], b[i]);
         let val = |v: v128| v128_bitselect(v, empty, f64x2_eq(v, v));
+        let valid = |v: v128| v128_and(one, f64x2_eq(v, v));
+        // Block by block: first the block's suffix extremes, then its prefix extremes forward,
+        // each row combined at once with the previous block's suffix (the current block's
+        // whole-block extreme for a window that ends on the block's last row) — the scalar
+        // combination, so the same bits — and only two blocks of suffixes kept (in cache).
         scratch.clear();
-        scratch.resize(2 * n, empty);
-        let (prefix, suffix) = scratch.split_at_mut(n);
+        scratch.resize(2 * w, empty);
+        let (mut prev, mut cur) = scratch.split_at_mut(w);
+        let mut nobs = f64x2_splat(0.0);
         let mut start = 0;
         while start < n {
             let end = (start + w).min(n);
             let mut acc = empty;
-            for i in start..end {
-                acc = better(acc, val(load(i)));
-                prefix[i] = acc;
-            }
-            let mut acc = empty;
             for i in (start..end).rev() {
                 acc = better(acc, val(load(i)));
-                suffix[i] = acc;
+                cur[i - start] = acc;
             }
+            let mut acc = empty;
+            for i in start..end {
+                let v = load(i);
+                acc = better(acc, val(v));
+                nobs = f64x2_add(nobs, valid(v));
+                if i >= w {
+                    nobs = f64x2_sub(nobs, valid(load(i - w)));
+                }
+                let t = i - start;
+                let m = if i + 1 < w {
+                    acc
+                } else if t + 1 < w {
+                    better(prev[t + 1], acc)
+                } else {
+                    better(cur[0], acc)
+                };
+                let r = v128_bitselect(m, nan, f64x2_ge(nobs, minp));
+                oa[i] = f64x2_extract_lane::<0>(r);
+                ob[i] = f64x2_extract_lane::<1>(r);
+            }
+            std::mem::swap(&mut prev, &mut cur);
             start = end;
-        }
-        let mut nobs = f64x2_splat(0.0);
-        for i in 0..n {
-            let v = load(i);
-            nobs = f64x2_add(nobs, v128_and(one, f64x2_eq(v, v)));
-            if i >= w {
-                let old = load(i - w);
-                nobs = f64x2_sub(nobs, v128_and(one, f64x2_eq(old, old)));
-            }
-            let m = if i + 1 >= w {
-                better(suffix[i + 1 - w], prefix[i])
-            } else {
-                prefix[i]
-            };
-            let r = v128_bitselect(m, nan, f64x2_ge(nobs, minp));
-            oa[i] = f64x2_extract_lane::<0>(r);
-            ob[i] = f64x2_extract_lane::<1>(r);
         }
     }
 
