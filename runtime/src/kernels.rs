@@ -661,6 +661,57 @@ pub fn rank_row(row: &[f64], method: &str, ascending: bool, pct: bool, out: &mut
 #[derive(Default)]
 pub struct RankScratch {
     keys: Vec<(u64, u32)>,
+    spare: Vec<(u64, u32)>,
+    counts: Vec<u32>,
+}
+
+/// Rows at least this wide are sorted by [`radix_sort`].
+const RADIX_FROM: usize = 256;
+
+/// Sorts `keys` (pairs added in column order) by key, equal keys in column order — the order
+/// `sort_unstable` gives such pairs — by a stable LSD radix sort on 11-bit digits of the key,
+/// skipping digits every key shares (a row's values often share sign and exponent).
+fn radix_sort(scratch: &mut RankScratch) {
+    const BITS: usize = 11;
+    const DIGITS: usize = 64usize.div_ceil(BITS);
+    const BUCKETS: usize = 1 << BITS;
+    let digit = |k: u64, d: usize| ((k >> (d * BITS)) as usize) & (BUCKETS - 1);
+    let RankScratch {
+        keys,
+        spare,
+        counts,
+    } = scratch;
+    let n = keys.len();
+    counts.clear();
+    counts.resize(DIGITS * BUCKETS, 0);
+    for &(k, _) in keys.iter() {
+        for d in 0..DIGITS {
+            counts[d * BUCKETS + digit(k, d)] += 1;
+        }
+    }
+    spare.clear();
+    spare.resize(n, (0, 0));
+    for d in 0..DIGITS {
+        let Some(&(k0, _)) = keys.first() else {
+            return;
+        };
+        let c = &mut counts[d * BUCKETS..(d + 1) * BUCKETS];
+        if c[digit(k0, d)] as usize == n {
+            continue;
+        }
+        let mut sum = 0u32;
+        for x in c.iter_mut() {
+            let here = *x;
+            *x = sum;
+            sum += here;
+        }
+        for &e in keys.iter() {
+            let b = digit(e.0, d);
+            spare[c[b] as usize] = e;
+            c[b] += 1;
+        }
+        std::mem::swap(keys, spare);
+    }
 }
 
 /// `x` as an unsigned integer that orders as `f64::total_cmp` orders floats (so sorting is
@@ -684,13 +735,12 @@ pub fn rank_row_with(
     out: &mut [f64],
     scratch: &mut RankScratch,
 ) {
-    let keys = &mut scratch.keys;
     out.fill(f64::NAN);
     // Sort (key, column) pairs: the key is the value (negated when descending) with -0.0 made
     // 0.0 (a tie, as in pandas); the column breaks ties, so equal values keep column order
     // (pandas' 'first' is order of appearance). NaNs are left out.
-    keys.clear();
-    keys.extend(
+    scratch.keys.clear();
+    scratch.keys.extend(
         row.iter()
             .enumerate()
             .filter(|(_, v)| !v.is_nan())
@@ -699,7 +749,12 @@ pub fn rank_row_with(
                 (order_bits(k + 0.0), c as u32)
             }),
     );
-    keys.sort_unstable();
+    if scratch.keys.len() >= RADIX_FROM {
+        radix_sort(scratch);
+    } else {
+        scratch.keys.sort_unstable();
+    }
+    let keys = &scratch.keys;
     let n = keys.len();
     let mut dense = 0.0;
     let mut i = 0;
