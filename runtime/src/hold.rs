@@ -171,15 +171,34 @@ pub fn hold_until(
     let finite = |v: f64| if v.is_finite() { v } else { f64::NAN };
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     if let Some(rr) = &rank_rows {
-        // The frame on the grid: every grid row's carried-forward value, per name.
-        let used: Vec<usize> = rr.iter().flatten().copied().collect();
+        // The frame on the grid: every grid row's carried-forward value, per name. The rows
+        // carried forward never decrease, so a repeat is adjacent (and changes neither
+        // extreme); usually they are one run of consecutive rows, read as a slice.
+        let mut used: Vec<usize> = rr.iter().flatten().copied().collect();
+        used.dedup();
+        let run = match (used.first(), used.last()) {
+            (Some(&a), Some(&b)) if b + 1 - a == used.len() => Some(a..b + 1),
+            _ => None,
+        };
+        let mut step = |v: f64| {
+            if v.is_finite() {
+                lo = kernels::min(lo, v);
+                hi = kernels::max(hi, v);
+            }
+        };
         for col in &rank_cols {
-            for &i in &used {
-                let v = finite(col.get(i));
-                if !v.is_nan() {
-                    lo = kernels::min(lo, v);
-                    hi = kernels::max(hi, v);
+            match (*col, &run) {
+                (Column::Float(v), Some(run)) => {
+                    // In blocks of 8: in the guest each loop iteration pays the fuel check.
+                    let (blocks, rest) = v[run.clone()].as_chunks::<8>();
+                    for b in blocks {
+                        for &x in b {
+                            step(x);
+                        }
+                    }
+                    rest.iter().for_each(|&x| step(x));
                 }
+                _ => used.iter().for_each(|&i| step(col.get(i))),
             }
         }
     }
