@@ -212,14 +212,7 @@ impl<'p> Restriction<'p> {
     /// cross-sectional node whose every path to the output is row-wise.
     fn new(plan: &Plan, read_at: &'p [i32]) -> Option<Restriction<'p>> {
         let n = plan.nodes.len();
-        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, node) in plan.nodes.iter().enumerate() {
-            for op in node.operands() {
-                if op < n {
-                    readers[op].push(i);
-                }
-            }
-        }
+        let readers = plan.readers();
         // Every path from the node to the output goes through row-wise operators only.
         let mut to_out = vec![false; n];
         for i in (0..n).rev() {

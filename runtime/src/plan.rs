@@ -191,6 +191,20 @@ impl Plan {
         }
     }
 
+    /// For each node, the nodes that read it (once per operand), in plan order.
+    pub fn readers(&self) -> Vec<Vec<usize>> {
+        let n = self.nodes.len();
+        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, node) in self.nodes.iter().enumerate() {
+            for op in node.operands() {
+                if op < n {
+                    readers[op].push(i);
+                }
+            }
+        }
+        readers
+    }
+
     /// Serializes the plan (JSON).
     pub fn to_bytes(&self) -> Vec<u8> {
         // invariant: a Plan holds only plain data; serde_json cannot fail on it.

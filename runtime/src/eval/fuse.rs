@@ -89,14 +89,7 @@ fn rolling(node: &Node) -> bool {
 /// rolling statistic is not element-wise, so nothing is inlined into it.)
 pub(super) fn groups(plan: &Plan, fuse: bool) -> Groups {
     let n = plan.nodes.len();
-    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, node) in plan.nodes.iter().enumerate() {
-        for op in node.operands() {
-            if op < n {
-                readers[op].push(i);
-            }
-        }
-    }
+    let readers = plan.readers();
     let mut inlined = vec![false; n];
     let mut reader: Vec<usize> = (0..n).collect();
     for (j, node) in plan.nodes.iter().enumerate() {
