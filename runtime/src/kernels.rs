@@ -81,7 +81,7 @@ fn sum_mean_panel<const MEAN: bool>(
 }
 
 /// The number of leading NaN cells of a column (its length when all are NaN).
-pub fn leading_nans(x: &[f64]) -> usize {
+fn leading_nans(x: &[f64]) -> usize {
     x.iter().position(|v| !v.is_nan()).unwrap_or(x.len())
 }
 
