@@ -392,3 +392,74 @@ fn bench_reports_stages_and_throughput() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("error: bad"));
 }
+
+/// Runs `dsl-engine ARGS` with stdout a pipe whose reader has already gone, as in
+/// `dsl-engine … | head -0`; returns the exit code and stderr.
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    use std::process::Stdio;
+    let data = common::data_dir();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsl-engine"))
+        .args(args)
+        .env("DSL_ENGINE_CACHE_DIR", common::cache_dir())
+        .env("DSL_ENGINE_DATA_DIR", &data.path)
+        .env_remove("OPENROUTER_API_KEY")
+        .env_remove("DSL_ENGINE_LLM_API_KEY")
+        .env_remove("DSL_ENGINE_LLM_BASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_ends_output_quietly_and_the_command_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = dir.path().join("synth");
+    let run_dir = dir.path().join("run");
+    let bench = write(
+        dir.path(),
+        "b.strat",
+        &format!("{HEAD}sim(close > close.average(20), resample=\"M\")\n"),
+    );
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["ops"],
+        vec!["data", "list"],
+        vec!["data", "show", "price:收盤價"],
+        vec![
+            "data",
+            "synth",
+            "--out",
+            synth.to_str().unwrap(),
+            "--stocks",
+            "20",
+            "--start",
+            "2024-01-02",
+            "--report",
+        ],
+        vec!["check", "--json", "examples/momentum.strat"],
+        vec!["fmt", "examples/momentum.strat"],
+        vec!["export", "examples/momentum.strat"],
+        vec!["backtest", "examples/momentum.strat"],
+        vec!["backtest", "examples/momentum.strat", "--json"],
+        vec!["bench", &bench, "--rounds", "1", "--jobs", "1"],
+        vec!["iterate", "-n", "2", "--run-dir", run_dir.to_str().unwrap()],
+        vec!["report", run_dir.to_str().unwrap()],
+        vec!["doctor"],
+    ];
+    for args in cases {
+        let (code, stderr) = with_closed_stdout(&args);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+    }
+    // The interrupted output did not interrupt the run: it finished and wrote its summary.
+    let ledger = std::fs::read_to_string(run_dir.join("iterations.jsonl")).unwrap();
+    assert_eq!(ledger.lines().count(), 2);
+    assert!(run_dir.join("summary.json").is_file());
+}

@@ -571,11 +571,16 @@ fn cli_defaults_to_evolve_without_a_key_and_resumes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.lines().nth(1).unwrap().contains("(resumed)"),
-        "{stdout}"
-    );
+    // With --json, stdout is exactly one JSON document; the notes go to stderr.
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(doc["trials"], 3);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(resumed)"), "{stderr}");
     let summary = check_exports(&run_dir, 3);
     assert_eq!(summary["trials"], 3);
     let out = engine()

@@ -55,7 +55,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
     // Check before preparing data or the sandbox, so an invalid strategy fails fast.
     let quick = dsl::compile(&source, &CheckContext::default());
     if quick.program.is_none() {
-        eprint!("{}", render(&quick.diagnostics, &source, &name));
+        err!("{}", render(&quick.diagnostics, &source, &name));
         return Ok(ExitStatus::Failure);
     }
     let data = open_data(a.data_dir.as_deref())?;
@@ -72,7 +72,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
     let bt = match pipeline::backtest(&source, &data, &sandbox) {
         Ok(bt) => bt,
         Err(PipelineError::Invalid(diags)) => {
-            eprint!("{}", render(&diags, &source, &name));
+            err!("{}", render(&diags, &source, &name));
             return Ok(ExitStatus::Failure);
         }
         Err(e) => {
@@ -80,7 +80,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
         }
     };
     if !bt.warnings.is_empty() {
-        eprint!("{}", render(&bt.warnings, &source, &name));
+        err!("{}", render(&bt.warnings, &source, &name));
     }
     let ev = &bt.evaluation;
     let cache = match sandbox.cache {

@@ -93,9 +93,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
         if let Some(obj) = v.as_object_mut() {
             obj.insert("pandas_ms".into(), serde_json::to_value(&pandas)?);
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", render(&report, &pandas));
+        out!("{}", render(&report, &pandas));
     }
     Ok(if report.errors.is_empty() {
         ExitStatus::Success

@@ -38,7 +38,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
     let name = a.file.display().to_string();
     if a.json {
         let located = dsl::locate(&checked.diagnostics, &source, &name);
-        println!("{}", serde_json::to_string_pretty(&located)?);
+        outln!("{}", serde_json::to_string_pretty(&located)?);
         return Ok(if checked.program.is_some() {
             ExitStatus::Success
         } else {
@@ -46,14 +46,14 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
         });
     }
     if !checked.diagnostics.is_empty() {
-        eprint!("{}", render(&checked.diagnostics, &source, &name));
+        err!("{}", render(&checked.diagnostics, &source, &name));
     }
     if checked.program.is_some() {
-        println!("{name}: ok");
+        outln!("{name}: ok");
         Ok(ExitStatus::Success)
     } else {
         let n = checked.diagnostics.iter().filter(|d| d.is_error()).count();
-        eprintln!("{name}: {n} error(s)");
+        errln!("{name}: {n} error(s)");
         Ok(ExitStatus::Failure)
     }
 }

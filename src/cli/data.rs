@@ -112,27 +112,67 @@ pub fn run(a: DataArgs) -> anyhow::Result<ExitStatus> {
     }
 }
 
-/// A progress reporter drawing an indicatif bar on stderr (hidden when not a terminal).
+/// A progress reporter for long data work: on a terminal, one bar per stage (simulated stocks,
+/// written files) with a correct count; otherwise one line per stage when it ends. Either way a
+/// finished stage leaves a line saying what it did and how long it took.
 pub fn reporter() -> impl FnMut(Progress<'_>) {
-    let bar = ProgressBar::new(0);
-    let style = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({elapsed})")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
+    let mut stage = Stage::default();
     move |p| match p {
-        Progress::Message(m) => bar.println(m),
-        Progress::Stocks { done, total } => {
-            bar.set_message("stocks");
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        }
-        Progress::Files { done, total } => {
-            bar.set_message("files");
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-            if done == total {
+        Progress::Message(m) => match &stage.bar {
+            Some(bar) => bar.println(m),
+            None => errln!("{m}"),
+        },
+        Progress::Stocks { done, total } => stage.update("stocks", "simulated", done, total),
+        Progress::Files { done, total } => stage.update("files", "wrote", done, total),
+    }
+}
+
+/// The stage a [`reporter`] is drawing.
+#[derive(Default)]
+struct Stage {
+    name: &'static str,
+    bar: Option<ProgressBar>,
+    started: Option<Instant>,
+    finished: bool,
+}
+
+impl Stage {
+    fn update(&mut self, name: &'static str, verb: &str, done: usize, total: usize) {
+        if self.name != name {
+            if let Some(bar) = self.bar.take() {
                 bar.finish_and_clear();
             }
+            *self = Stage {
+                name,
+                bar: std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+                    let bar = ProgressBar::new(total as u64);
+                    let style = ProgressStyle::with_template(
+                        "{msg:>10} [{bar:40}] {pos}/{len} ({elapsed})",
+                    )
+                    .map(|s| s.progress_chars("=> "))
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+                    bar.set_style(style);
+                    bar.set_message(name);
+                    bar
+                }),
+                started: Some(Instant::now()),
+                finished: false,
+            };
+        }
+        if self.finished {
+            return;
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+            bar.set_position(done.min(total) as u64);
+        }
+        if done >= total {
+            self.finished = true;
+            if let Some(bar) = &self.bar {
+                bar.finish_and_clear();
+            }
+            let secs = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+            errln!("{verb} {total} {name} in {secs:.1} s");
         }
     }
 }
@@ -174,7 +214,7 @@ fn synth_cmd(a: SynthArgs) -> anyhow::Result<ExitStatus> {
         .and_then(|d| d.manifest)
         .filter(|m| m.config == cfg.label() && m.version == synth::VERSION);
     let panels = if existing.is_some() && !a.force {
-        println!(
+        outln!(
             "{} already holds this market ({}); use --force to regenerate",
             out.display(),
             cfg.label()
@@ -201,7 +241,7 @@ fn synth_cmd(a: SynthArgs) -> anyhow::Result<ExitStatus> {
         let (stocks, sessions) = panels
             .first()
             .map_or((0, 0), |p| (p.columns.len(), p.dates.len()));
-        println!(
+        outln!(
             "wrote {} datasets ({} stocks × {} sessions, {} → {}) to {} in {:.1} s (generate {:.1} s, write {:.1} s)",
             panels.len(),
             stocks,
@@ -213,12 +253,12 @@ fn synth_cmd(a: SynthArgs) -> anyhow::Result<ExitStatus> {
             t_gen.as_secs_f64(),
             (total - t_gen).as_secs_f64()
         );
-        println!("digest {}", manifest.digest);
+        outln!("digest {}", manifest.digest);
         panels
     };
-    println!("{}", DataDir::open(&out)?.banner());
+    outln!("{}", DataDir::open(&out)?.banner());
     if a.report {
-        print!("{}", report::render(&report::calibrate(&panels)));
+        out!("{}", report::render(&report::calibrate(&panels)));
     }
     Ok(ExitStatus::Success)
 }
@@ -235,12 +275,15 @@ fn open(dir: Option<&Path>) -> anyhow::Result<DataDir> {
 
 fn list(dir: Option<&Path>) -> anyhow::Result<ExitStatus> {
     let dir = open(dir)?;
-    println!("{}", dir.banner());
+    outln!("{}", dir.banner());
     let keys = dir.keys()?;
     // The key goes last: CJK characters are two columns wide in a terminal.
-    println!(
+    outln!(
         "{:>6} × {:<5}  {:<23}  {:<9}  key (name)",
-        "rows", "cols", "dates", "synthetic"
+        "rows",
+        "cols",
+        "dates",
+        "synthetic"
     );
     for k in &keys {
         let shape = feather::read_shape(&dir.path.join(feather::file_name(k)))?;
@@ -253,7 +296,7 @@ fn list(dir: Option<&Path>) -> anyhow::Result<ExitStatus> {
             .get("dsl_engine.synthetic")
             .map_or("no", |v| if v == "true" { "yes" } else { "no" });
         let name = catalog::entry(k).map_or(String::new(), |e| format!(" ({})", e.name_en));
-        println!(
+        outln!(
             "{:>6} × {:<5}  {:<23}  {:<9}  {k}{name}",
             shape.dates.len(),
             shape.columns,
@@ -261,20 +304,20 @@ fn list(dir: Option<&Path>) -> anyhow::Result<ExitStatus> {
             synthetic
         );
     }
-    println!("{} datasets", keys.len());
+    outln!("{} datasets", keys.len());
     Ok(ExitStatus::Success)
 }
 
 fn show(key: &str, dir: Option<&Path>, rows: usize) -> anyhow::Result<ExitStatus> {
     let dir = open(dir)?;
-    println!("{}", dir.banner());
+    outln!("{}", dir.banner());
     if let Some(e) = catalog::entry(key) {
-        println!("{}  {} / {}", e.key, e.name_zh, e.name_en);
-        println!("  category:    {} ({})", e.category, e.frequency);
-        println!("  unit:        {}", e.unit);
-        println!("  publication: {}", e.publication);
-        println!("  description: {}", e.description);
-        println!("  why:         {}", e.rationale);
+        outln!("{}  {} / {}", e.key, e.name_zh, e.name_en);
+        outln!("  category:    {} ({})", e.category, e.frequency);
+        outln!("  unit:        {}", e.unit);
+        outln!("  publication: {}", e.publication);
+        outln!("  description: {}", e.description);
+        outln!("  why:         {}", e.rationale);
     }
     let panel = match dir.load(key) {
         Ok(p) => p,
@@ -293,7 +336,7 @@ fn show(key: &str, dir: Option<&Path>, rows: usize) -> anyhow::Result<ExitStatus
     };
     let (n, c) = (panel.dates.len(), panel.columns.len());
     let valid = panel.values.iter().filter(|v| !v.is_nan()).count();
-    println!(
+    outln!(
         "shape {n} dates × {c} columns, {:.1} % non-missing",
         100.0 * valid as f64 / (n * c).max(1) as f64
     );
@@ -302,16 +345,16 @@ fn show(key: &str, dir: Option<&Path>, rows: usize) -> anyhow::Result<ExitStatus
     for &j in &shown {
         line.push_str(&format!(" {:>14}", panel.columns[j]));
     }
-    println!("{line}");
+    outln!("{line}");
     for r in n.saturating_sub(rows)..n {
         let mut line = format!("{:<10}", calendar::format(panel.dates[r]));
         for &j in &shown {
             line.push_str(&format!(" {:>14}", format_value(panel.get(r, j))));
         }
-        println!("{line}");
+        outln!("{line}");
     }
     if c > shown.len() {
-        println!("… {} more columns", c - shown.len());
+        outln!("… {} more columns", c - shown.len());
     }
     Ok(ExitStatus::Success)
 }
@@ -330,16 +373,16 @@ fn import(src: &Path, out: Option<PathBuf>) -> anyhow::Result<ExitStatus> {
     let out = out.unwrap_or_else(|| data::cache_root().join("finlab-import"));
     let summary = data::import::import_finlab(src, &out, &mut reporter())
         .with_context(|| format!("importing the finlab cache {}", src.display()))?;
-    println!(
+    outln!(
         "imported {} datasets from {} into {}",
         summary.imported.len(),
         src.display(),
         out.display()
     );
     for (p, why) in &summary.skipped {
-        println!("  skipped {}: {why}", p.display());
+        outln!("  skipped {}: {why}", p.display());
     }
-    println!("use it with --data-dir {}", out.display());
+    outln!("use it with --data-dir {}", out.display());
     Ok(ExitStatus::Success)
 }
 
@@ -357,7 +400,7 @@ fn bench(dir: Option<PathBuf>, key: &str) -> anyhow::Result<ExitStatus> {
             let t1 = Instant::now();
             data::write_dataset(&scratch, &panels, &manifest, true, &mut |_| {})?;
             let t_write = t1.elapsed();
-            println!(
+            outln!(
                 "synth (full market, {} datasets): generate {:.2} s + write {:.2} s = {:.2} s",
                 panels.len(),
                 t_gen.as_secs_f64(),
@@ -378,7 +421,7 @@ fn bench(dir: Option<PathBuf>, key: &str) -> anyhow::Result<ExitStatus> {
         })
         .collect();
     warm.sort_by(f64::total_cmp);
-    println!(
+    outln!(
         "load {key} ({} × {}, {:.0} MB as f64): first {:.1} ms, warm min {:.1} ms, median {:.1} ms",
         p.dates.len(),
         p.columns.len(),

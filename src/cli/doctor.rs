@@ -31,9 +31,9 @@ enum Verdict {
 
 fn print(name: &str, v: &Verdict) {
     match v {
-        Verdict::Ok(m) => println!("ok    {name:<8} {m}"),
-        Verdict::Warn(m, fix) => println!("warn  {name:<8} {m}\n               fix: {fix}"),
-        Verdict::Fail(m, fix) => println!("FAIL  {name:<8} {m}\n               fix: {fix}"),
+        Verdict::Ok(m) => outln!("ok    {name:<8} {m}"),
+        Verdict::Warn(m, fix) => outln!("warn  {name:<8} {m}\n               fix: {fix}"),
+        Verdict::Fail(m, fix) => outln!("FAIL  {name:<8} {m}\n               fix: {fix}"),
     }
 }
 

@@ -48,7 +48,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitStatus> {
     };
     let checked = dsl::compile(&source, &ctx);
     if checked.program.is_none() {
-        eprint!("{}", render(&checked.diagnostics, &source, &name));
+        err!("{}", render(&checked.diagnostics, &source, &name));
         return Ok(ExitStatus::Failure);
     }
     // invariant: compile returned a program, so the source parses.
@@ -59,7 +59,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitStatus> {
             match pipeline::backtest(&source, d, &sb) {
                 Ok(bt) => Some(bt),
                 Err(PipelineError::Invalid(diags)) => {
-                    eprint!("{}", render(&diags, &source, &name));
+                    err!("{}", render(&diags, &source, &name));
                     return Ok(ExitStatus::Failure);
                 }
                 Err(e) => return Err(e).with_context(|| format!("backtesting {name}")),
@@ -83,9 +83,9 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitStatus> {
     match &a.output {
         Some(out) => {
             std::fs::write(out, &py).with_context(|| format!("cannot write {}", out.display()))?;
-            eprintln!("wrote {}", out.display());
+            errln!("wrote {}", out.display());
         }
-        None => print!("{py}"),
+        None => out!("{py}"),
     }
     Ok(ExitStatus::Success)
 }

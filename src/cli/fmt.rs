@@ -23,12 +23,12 @@ pub fn run(a: FmtArgs) -> anyhow::Result<ExitStatus> {
     let formatted = match fmt::format_source(&source) {
         Ok(text) => text,
         Err(d) => {
-            eprint!("{}", render(&[d], &source, &name));
+            err!("{}", render(&[d], &source, &name));
             return Ok(ExitStatus::Failure);
         }
     };
     if !a.check {
-        print!("{formatted}");
+        out!("{formatted}");
         return Ok(ExitStatus::Success);
     }
     if formatted == source {
@@ -40,7 +40,7 @@ pub fn run(a: FmtArgs) -> anyhow::Result<ExitStatus> {
             .position(|(a, b)| a != b)
             .unwrap_or_else(|| source.lines().count().min(formatted.lines().count()))
             + 1;
-        eprintln!("{name}: would be reformatted (first difference on line {line}); run `dsl-engine fmt {name}` to see the canonical text");
+        errln!("{name}: would be reformatted (first difference on line {line}); run `dsl-engine fmt {name}` to see the canonical text");
         Ok(ExitStatus::Failure)
     }
 }

@@ -1,7 +1,6 @@
 //! `dsl-engine iterate`: the autonomous research loop (LLM or offline evolutionary search), its
 //! run directory, progress bar, Ctrl-C handling and end-of-run summary.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -354,13 +353,20 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
              configured: set OPENROUTER_API_KEY or pass --base-url to use a model)"
             .to_string(),
     };
-    println!("{first_line}");
-    println!(
+    // With `--json`, stdout carries the summary document alone.
+    let note = |line: &str| {
+        if a.json {
+            errln!("{line}");
+        } else {
+            outln!("{line}");
+        }
+    };
+    note(&first_line);
+    note(&format!(
         "run dir: {}{}",
         dir.display(),
         if a.resume.is_some() { " (resumed)" } else { "" }
-    );
-    let _ = std::io::stdout().flush();
+    ));
 
     let data = open_data(data_dir.as_deref())?;
     let limits = Limits {
@@ -383,7 +389,7 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
             );
         }
     }
-    println!("split: {}", split.describe(&sessions));
+    note(&format!("split: {}", split.describe(&sessions)));
 
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let config = RunConfig {
@@ -415,10 +421,10 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         let stop = stop.clone();
         rt.spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: finishing the trial in flight (Ctrl-C again to abort)");
+                errln!("\ninterrupted: finishing the trial in flight (Ctrl-C again to abort)");
                 stop.request();
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("aborted");
+                    errln!("aborted");
                     std::process::exit(130);
                 }
             }
@@ -522,12 +528,12 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         .map_err(anyhow::Error::from)
         .and_then(|html| std::fs::write(&report_path, html).map_err(anyhow::Error::from));
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print_summary(&summary, &trials);
         match &report {
-            Ok(()) => println!("wrote {}", report_path.display()),
-            Err(e) => eprintln!("could not write {}: {e:#}", report_path.display()),
+            Ok(()) => outln!("wrote {}", report_path.display()),
+            Err(e) => errln!("could not write {}: {e:#}", report_path.display()),
         }
     }
     rt.shutdown_background();

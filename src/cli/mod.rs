@@ -13,6 +13,9 @@ use crate::data::DataDir;
 use crate::dsl;
 use crate::sandbox::{default_cache_dir, CacheOutcome, Limits, Sandbox};
 
+#[macro_use]
+pub mod out;
+
 mod backtest;
 mod bench;
 mod check;
@@ -109,7 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Report(a) => report::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Ops => {
-            print!("{}", dsl::reference::markdown());
+            out!("{}", dsl::reference::markdown());
             Ok(ExitStatus::Success)
         }
     }
@@ -136,7 +139,7 @@ pub(crate) fn sandbox(limits: Limits) -> anyhow::Result<Sandbox> {
 }
 
 pub(crate) fn log(msg: &str) {
-    eprintln!("{msg}");
+    errln!("{msg}");
 }
 
 /// The data directory: `--data-dir` as given, or the default synthetic market (generated on

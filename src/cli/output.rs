@@ -72,7 +72,7 @@ pub fn print(report: &Report, as_json: bool) -> std::io::Result<()> {
     let r = report.result;
     let m = report.metrics;
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     if as_json {
         let mut doc = json!({

@@ -31,7 +31,7 @@ pub fn run(a: PositionsArgs) -> anyhow::Result<ExitStatus> {
     let name = a.file.display().to_string();
     let Ok(program) = dsl::parse(&source) else {
         let checked = dsl::compile(&source, &CheckContext::default());
-        eprint!("{}", render(&checked.diagnostics, &source, &name));
+        err!("{}", render(&checked.diagnostics, &source, &name));
         return Ok(ExitStatus::Failure);
     };
     let data = open_data(a.data_dir.as_deref())?;
@@ -39,13 +39,13 @@ pub fn run(a: PositionsArgs) -> anyhow::Result<ExitStatus> {
     let ev = match pipeline::evaluate(&source, &data, &sb) {
         Ok(ev) => ev,
         Err(PipelineError::Invalid(diags)) => {
-            eprint!("{}", render(&diags, &source, &name));
+            err!("{}", render(&diags, &source, &name));
             return Ok(ExitStatus::Failure);
         }
         Err(e) => return Err(e).with_context(|| format!("evaluating {name}")),
     };
     if !ev.warnings.is_empty() {
-        eprint!("{}", render(&ev.warnings, &source, &name));
+        err!("{}", render(&ev.warnings, &source, &name));
     }
     let values = match ev.position_kind {
         PanelKind::Bool => ValueType::Bool,
@@ -63,7 +63,7 @@ pub fn run(a: PositionsArgs) -> anyhow::Result<ExitStatus> {
     ];
     write_wide_as(&a.output, &panel, &metadata, values)
         .with_context(|| format!("writing {}", a.output.display()))?;
-    eprintln!(
+    errln!(
         "wrote {} ({} dates × {} stocks, {})",
         a.output.display(),
         panel.dates.len(),

@@ -37,7 +37,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<ExitStatus> {
         start.elapsed().as_millis()
     ));
     if a.top > 0 {
-        print!("{}", trials_table(&r, a.top).render(Style::stdout()));
+        out!("{}", trials_table(&r, a.top).render(Style::stdout()));
     }
     Ok(ExitStatus::Success)
 }

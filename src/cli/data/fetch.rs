@@ -83,7 +83,7 @@ pub fn run(a: FetchArgs) -> anyhow::Result<ExitStatus> {
         .unwrap_or_else(|| crate::data::cache_root().join("tw-fetch"));
     let base_url = a.base_url.unwrap_or_else(|| feed.default_base_url());
     if a.interval < 3.0 && (base_url.contains("twse.com.tw") || base_url.contains("tpex.org.tw")) {
-        eprintln!(
+        errln!(
             "warning: --interval {} s is faster than the exchanges tolerate (about 3 requests \
              per 5 s); expect a temporary IP ban",
             a.interval
@@ -96,7 +96,7 @@ pub fn run(a: FetchArgs) -> anyhow::Result<ExitStatus> {
         base_url: base_url.clone(),
         policy,
     };
-    eprintln!(
+    errln!(
         "fetching {} {} → {} from {base_url} into {} (one request per {} s)",
         feed.name(),
         calendar::format(from),
@@ -126,7 +126,7 @@ pub fn run(a: FetchArgs) -> anyhow::Result<ExitStatus> {
     });
     bar.finish_and_clear();
     let s = result.with_context(|| format!("fetching {} into {}", feed.name(), dir.display()))?;
-    println!(
+    outln!(
         "{}: requested {} day(s) ({} HTTP requests), {} already on disk, {} closed; merged {} \
          new session(s){}",
         feed.name(),
@@ -142,7 +142,7 @@ pub fn run(a: FetchArgs) -> anyhow::Result<ExitStatus> {
         }
     );
     match (s.first, s.last) {
-        (Some(first), Some(last)) => println!(
+        (Some(first), Some(last)) => outln!(
             "{}: {} sessions × {} securities, {} → {}",
             dir.display(),
             s.sessions,
@@ -150,20 +150,20 @@ pub fn run(a: FetchArgs) -> anyhow::Result<ExitStatus> {
             calendar::format(first),
             calendar::format(last)
         ),
-        _ => println!("{}: no sessions yet", dir.display()),
+        _ => outln!("{}: no sessions yet", dir.display()),
     }
-    eprintln!(
+    errln!(
         "WARNING: etl:adj_* in this directory are the UNADJUSTED prices: ex-dividend/ex-rights \
          adjustment is not implemented yet, so backtests understate returns across ex-dates \
          (recorded in the manifest and in dsl-engine-fetch.json)."
     );
     if s.sessions > 0 && s.sessions < 60 {
-        eprintln!(
+        errln!(
             "note: only {} session(s); strategies with long windows (e.g. a 60-day average) need \
              more history to hold anything",
             s.sessions
         );
     }
-    println!("use it with --data-dir {}", dir.display());
+    outln!("use it with --data-dir {}", dir.display());
     Ok(ExitStatus::Success)
 }

@@ -45,7 +45,7 @@ impl Progress {
             return;
         }
         if self.bar.is_hidden() {
-            eprintln!("{text}");
+            errln!("{text}");
         } else {
             self.bar.println(text);
         }
@@ -114,16 +114,16 @@ pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
         .filter(|(_, n)| **n > 0)
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
-    println!();
-    println!("{}", s.data);
-    println!(
+    outln!();
+    outln!("{}", s.data);
+    outln!(
         "split: in-sample {} → {} | {} | {}",
         s.split.in_sample[0],
         s.split.in_sample[1],
         window("validation", &s.split.validation),
         window("sealed holdout", &s.split.holdout)
     );
-    println!(
+    outln!(
         "{} trial(s): {}; {:.1}s{}",
         s.trials,
         counts.join(", "),
@@ -133,7 +133,7 @@ pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
             .map_or(String::new(), |r| format!("; stopped: {r}"))
     );
     if s.prompt_tokens + s.completion_tokens > 0 {
-        println!(
+        outln!(
             "tokens: {} prompt + {} completion{}",
             s.prompt_tokens,
             s.completion_tokens,
@@ -151,15 +151,21 @@ pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
         v(b).total_cmp(&v(a))
     });
     if !ranked.is_empty() {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "{:>5}  {:>8} {:>8} {:>8} {:>7}  | {:>8} {:>8}",
-            "trial", "IS Shrp", "IS CAGR", "IS MDD", "trades", "Val Shrp", "Val CAGR"
+            "trial",
+            "IS Shrp",
+            "IS CAGR",
+            "IS MDD",
+            "trades",
+            "Val Shrp",
+            "Val CAGR"
         );
         for t in ranked.iter().take(5) {
             let is = t.in_sample.clone().unwrap_or_default();
             let val = t.validation.clone().unwrap_or_default();
-            println!(
+            outln!(
                 "{:>5}  {:>8} {:>8} {:>8} {:>7}  | {:>8} {:>8}",
                 format!("#{}", t.iteration),
                 num(is.sharpe),
@@ -171,24 +177,24 @@ pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
             );
         }
     }
-    println!();
+    outln!();
     let r = &s.rigor;
     match r.promoted {
         Some(it) => {
-            println!(
+            outln!(
                 "promoted: trial #{it} by {} {} (the sealed holdout was scored once, for it alone)",
                 r.selected_on,
                 s.objective.label(),
             );
             let row = |name: &str, x: &Option<crate::iterate::Scores>| match x {
-                Some(x) => println!("  {name:<14} {} → {}: {}", x.start, x.end, scores_line(x)),
-                None => println!("  {name:<14} n/a"),
+                Some(x) => outln!("  {name:<14} {} → {}: {}", x.start, x.end, scores_line(x)),
+                None => outln!("  {name:<14} n/a"),
             };
             row("in-sample", &r.in_sample);
             row("validation", &r.validation);
             row("sealed holdout", &r.holdout);
             if let Some(d) = r.deflated {
-                println!(
+                outln!(
                     "  Deflated Sharpe {:.3} (PSR {:.3}; N = {} trials; luck alone reaches an annual Sharpe of {})",
                     d.dsr,
                     d.psr,
@@ -196,7 +202,7 @@ pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
                     num(r.expected_max_sharpe)
                 );
             }
-            println!(
+            outln!(
                 "  PBO {}; haircut Sharpe {}; minimum backtest length {} years",
                 r.pbo.as_ref().map_or_else(
                     || format!("n/a ({})", r.pbo_note.as_deref().unwrap_or("?")),
@@ -206,13 +212,13 @@ pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
                 num(r.min_backtest_years)
             );
             if r.holdout_collapse {
-                println!("  WARNING: the holdout Sharpe collapsed; the in-sample result is likely overfit");
+                outln!("  WARNING: the holdout Sharpe collapsed; the in-sample result is likely overfit");
             }
         }
-        None => println!("promoted: none (no trial was accepted)"),
+        None => outln!("promoted: none (no trial was accepted)"),
     }
-    println!("verdict: {}", r.verdict.text);
+    outln!("verdict: {}", r.verdict.text);
     for f in &s.files {
-        println!("wrote {}", f.display());
+        outln!("wrote {}", f.display());
     }
 }
