@@ -1,7 +1,7 @@
 //! The vocabulary of finlab's `sim()` options, shared by the checker (which validates a
 //! strategy's `sim(...)` call), the backtester (which gives them meaning) and the `sim` command:
 //! [`SimOptions`] with finlab's defaults, [`Frequency`] (pandas-style `resample` strings, with
-//! in-string day shifts) and [`TradeAt`]. Semantics: `spec/finlab-semantics.md` §1–2.
+//! in-string day shifts) and [`TradeAt`]. Semantics: `docs/semantics.md` §1–2.
 
 use crate::calendar::{civil_from_days, days_from_civil, month_end, weekday};
 

@@ -13,7 +13,7 @@ Outputs (all UTF-8, header row):
                   source = tej (tej-exchange-calendars 1.0.1, Apache-2.0: exact closed-day list to
                   2023-02-19), xtai (exchange-calendars 4.13.2 XTAI rules, Apache-2.0), or
                   correction (published TWSE closures that XTAI misses; see CORRECTIONS)
-The industry table (industries.csv) is maintained by hand from spec/tw-data.md section 4.9.
+The industry table (industries.csv) is maintained by hand (TWSE's classification; docs/data.md §3.2).
 """
 import ast
 import csv
@@ -23,7 +23,7 @@ import re
 import sys
 
 BOARDS = {"上市": "TWSE", "上市臺灣創新板": "TIB", "上櫃": "TPEx"}
-# twstock group names -> TWSE industry code (spec/tw-data.md 4.9).
+# twstock group names -> TWSE industry code (datasets/industries.csv; docs/data.md §3.2).
 GROUPS = {
     "水泥工業": "01", "食品工業": "02", "塑膠工業": "03", "紡織纖維": "04", "電機機械": "05",
     "電器電纜": "06", "玻璃陶瓷": "08", "造紙工業": "09", "鋼鐵工業": "10", "橡膠工業": "11",
@@ -36,7 +36,7 @@ GROUPS = {
 }
 TEJ_END = dt.date(2023, 2, 19)
 END = dt.date(2026, 12, 31)
-# Closures published by TWSE that XTAI 4.13.2 gets wrong (spec/tw-data.md 1.4, 4.5, 2.2 F):
+# Closures published by TWSE that XTAI 4.13.2 gets wrong (docs/data.md §3.3):
 # False = no session that day, True = a session XTAI lacks.
 CORRECTIONS = {
     dt.date(2024, 10, 31): False,  # typhoon closure

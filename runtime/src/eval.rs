@@ -1,5 +1,5 @@
 //! The plan evaluator: runs a [`Plan`] over input panels and returns the position panel.
-//! Semantics follow `spec/finlab-semantics.md` §5 (alignment §5.1, methods §5.3) and were
+//! Semantics follow `docs/semantics.md` §5 (alignment §5.1, methods §5.3) and were
 //! checked against finlab 2.2.20 (`tests/parity.rs`). Panels are dense column-major arrays
 //! ([`crate::panel`]): a missing value is NaN, as in pandas, so arithmetic and comparisons need
 //! no special cases, and every kernel is a plain loop the compiler can vectorize.
@@ -741,7 +741,7 @@ fn binary(i: usize, op: BinOp, lhs: Value, rhs: Value) -> Result<Value, EvalErro
         (Value::Series(d, v), Value::Scalar(s)) => series_scalar(i, op, d, &v, |x| arith(op, x, s)),
         (Value::Scalar(s), Value::Series(d, v)) => series_scalar(i, op, d, &v, |x| arith(op, s, x)),
         (Value::Panel(p), Value::Series(d, v)) => {
-            // finlab §5.1 step 1: a date-indexed Series is broadcast to every column.
+            // docs/semantics.md §5.1 step 1: a date-indexed Series is broadcast to every column.
             let mut cells = Vec::with_capacity(v.len() * p.columns.len());
             for _ in 0..p.columns.len() {
                 cells.extend_from_slice(&v);

@@ -1,5 +1,6 @@
-//! finlab's `hold_until` (spec §5.4): hold each name from an entry event until its exit, at most
-//! `nstocks_limit` names per row chosen by a min–max-normalised rank, with optional price stops.
+//! finlab's `hold_until` (`docs/semantics.md` §5.4): hold each name from an entry event until its
+//! exit, at most `nstocks_limit` names per row chosen by a min–max-normalised rank, with optional
+//! price stops.
 //! The day-by-day loop looks only at the names in play (the day's entries and the holdings), so
 //! its cost follows the number of events, not the size of the panel.
 

@@ -1,8 +1,8 @@
 //! The evaluator's panel: dates × stocks stored densely, column-major, as the wire format is —
 //! floats with NaN for a missing value (so pandas' NaN rules fall out of IEEE arithmetic:
 //! NaN propagates, compares False, and `!=` is True) and bools without a missing state (finlab
-//! reads a missing condition as False). Also finlab's two alignments (§5.1) and pandas' outer
-//! alignment.
+//! reads a missing condition as False). Also finlab's two alignments (`docs/semantics.md` §5.1)
+//! and pandas' outer alignment.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -290,9 +290,10 @@ fn column_index(p: &Panel) -> HashMap<&str, usize> {
         .collect()
 }
 
-/// finlab's alignment of two date-indexed frames (§5.1 step 3): identical grids operate
-/// directly; otherwise the sorted union of dates from the later first date, the intersection of
-/// columns in the left operand's order, and each side forward-filled by row onto that grid.
+/// finlab's alignment of two date-indexed frames (`docs/semantics.md` §5.1 steps 2–3): identical
+/// grids operate directly; otherwise the sorted union of dates from the later first date, the
+/// intersection of columns in the left operand's order, and each side forward-filled by row onto
+/// that grid.
 pub fn align(a: &Panel, b: &Panel) -> (Panel, Panel) {
     if a.dates == b.dates && a.columns == b.columns {
         return (a.clone(), b.clone());

@@ -1,4 +1,4 @@
-//! The daily loop of `sim()` (`spec/finlab-semantics.md` §2.5–2.7, §2.9), per bar:
+//! The daily loop of `sim()` (`docs/semantics.md` §2.5–2.7, §2.9), per bar:
 //! touched stops (intraday, when `touched_exit`), mark to market at the trade price, close-based
 //! stop detection (queued for the next bar), yesterday's queued stop exits, delisting sales, the
 //! rebalance, and the value at the close.
@@ -485,7 +485,7 @@ pub(crate) fn run(
                 any_stopped = false;
             }
             // A queued stop of a stock the rebalance just re-bought still sells next bar
-            // (project decision, finlab-semantics addendum); one it sold is dropped.
+            // (decision D4, `docs/semantics.md` §8); one it sold is dropped.
             queued.retain(|(k, _)| {
                 let keep = book.slots[*k].is_some();
                 is_queued[*k] = keep;

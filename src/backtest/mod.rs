@@ -1,5 +1,5 @@
 //! The backtester: a native re-implementation of finlab's `sim()`. Contract:
-//! `spec/finlab-semantics.md` §1–3 — position pre-processing §2.1, schedule §2.2, T+1 execution
+//! `docs/semantics.md` §1–3 — position pre-processing §2.1, schedule §2.2, T+1 execution
 //! §2.3, weights §2.4, cash and costs §2.5, the daily loop §2.6, delisting §2.7, curve bounds
 //! §2.8, stops §2.9, trades §3. In: a position panel and adjusted prices; out: the equity curve,
 //! the trades and exposure statistics.
@@ -285,7 +285,7 @@ fn build_columns<'a>(
     })
 }
 
-/// finlab's curve bounds (§2.8 and the addendum): drop the leading run of exact 1.0 except its
+/// finlab's curve bounds (§2.8): drop the leading run of exact 1.0 except its
 /// last element; end at the last position row when the signals stopped early (with ≥ 3 rows,
 /// `last + (last − third-last)` not after the last bar, and no `end_date`), else at the last bar.
 fn trim_curve(

@@ -1,4 +1,4 @@
-//! The rebalance schedule (`spec/finlab-semantics.md` §2.2–2.3, §2.7): which position rows are
+//! The rebalance schedule (`docs/semantics.md` §2.2–2.3, §2.7): which position rows are
 //! acted on, and the price bar each one executes on — the first bar strictly after its date.
 
 use crate::simspec::Resample;

@@ -1,4 +1,5 @@
-//! Hand-computed cases for every option, the spec's worked example, and properties.
+//! Hand-computed cases for every option, the worked example of `docs/semantics.md` §2.6, and
+//! properties. Bare § numbers below refer to `docs/semantics.md`.
 
 use super::*;
 use crate::simspec::Frequency;

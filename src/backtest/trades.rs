@@ -1,4 +1,4 @@
-//! Trades as finlab's report lists them (`spec/finlab-semantics.md` §3): one row per holding
+//! Trades as finlab's report lists them (`docs/semantics.md` §3): one row per holding
 //! period (or per piece between periodic rebalances), its return after costs, and the excursion
 //! statistics (MAE, MFE, drawdown) of its value path.
 

@@ -88,7 +88,7 @@ pub struct SynthArgs {
     /// At most this many stocks (a fixed subset of the directory).
     #[arg(long)]
     pub stocks: Option<usize>,
-    /// Print the calibration report (realised statistics next to the spec's targets).
+    /// Print the calibration report (realised statistics next to their calibration targets, `docs/data.md` §4.5).
     #[arg(long)]
     pub report: bool,
     /// Regenerate even when the output directory already holds this market.

@@ -18,7 +18,7 @@ pub struct Entry {
     pub category: String,
     /// `daily`, `monthly` or `quarterly`.
     pub frequency: String,
-    /// When a value becomes visible (finlab-semantics §6.2).
+    /// When a value becomes visible (`docs/semantics.md` §6.2).
     pub publication: String,
     pub unit: String,
     pub description: String,

@@ -3,7 +3,7 @@
 //! unit), checked (dates unique, daily panels on the calendar of `etl:adj_close` or
 //! `price:收盤價`), and rewritten with provenance metadata; long tables (no `date` column,
 //! e.g. `security_categories`) are skipped with a note. finlab data is licensed to the user: the
-//! import stays in their private cache (spec §3).
+//! import stays in their private cache (`docs/data.md` §5).
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Market data as wide Arrow files in finlab's cache layout (`feather`), the default synthetic
 //! market generated on first use (`synth`), and [`DataDir`], which loads panels by dataset key.
-//! Feeds the sandbox (inputs) and the backtester (adjusted prices). See `spec/tw-data.md` §3, §5.
+//! Feeds the sandbox (inputs) and the backtester (adjusted prices). See `docs/data.md` §1, §4.
 
 pub mod catalog;
 pub mod feather;

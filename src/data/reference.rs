@@ -184,7 +184,7 @@ mod tests {
     fn directory_matches_the_snapshot_counts() {
         let s = securities().unwrap();
         let count = |b| s.iter().filter(|x| x.board == b).count();
-        // spec/tw-data.md §1.2: 1,045 TWSE + 24 TIB + 880 TPEx common stocks.
+        // docs/data.md §3.1: 1,045 TWSE + 24 TIB + 880 TPEx common stocks.
         assert_eq!(
             (count(Board::Twse), count(Board::Tib), count(Board::Tpex)),
             (1045, 24, 880)
@@ -207,7 +207,7 @@ mod tests {
                 .filter(|(d, _)| crate::calendar::civil_from_days(*d).0 == y)
                 .count()
         };
-        // spec/tw-data.md §1.4 (real sessions per year).
+        // docs/data.md §3.3 (real sessions per year).
         assert_eq!(per_year(2016), 244);
         assert_eq!(per_year(2023), 239);
         assert_eq!(per_year(2024), 242);

@@ -1,6 +1,6 @@
 //! The DSL front end: source text → [`ast::Program`] (`parse`) → [`check::TypedProgram`]
 //! (`check`, which collects every diagnostic). Syntax is `grammar/strategy.pest`; operators come
-//! from the one registry in `dsl_runtime::ops`. Semantics: `spec/finlab-semantics.md` §5.
+//! from the one registry in `dsl_runtime::ops`. Semantics: `docs/semantics.md` §5.
 
 pub mod ast;
 pub mod check;

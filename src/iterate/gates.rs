@@ -1,4 +1,4 @@
-//! Novelty and quality gates (`spec/field-survey.md` §6, after WorldQuant BRAIN): a trial whose
+//! Novelty and quality gates (`docs/architecture.md` §7.3, after WorldQuant BRAIN): a trial whose
 //! daily returns correlate too closely with an accepted trial's is `redundant`; too few
 //! in-sample trades or a turnover outside the band is `rejected`. (Canonical duplicates are
 //! caught before running, in the loop.) Correlations are of *active* daily returns — the

@@ -1,13 +1,14 @@
-//! The end-of-run assessment: promote one strategy on the validation window, score it once on
-//! the sealed holdout (the caller does that: [`super::Runner::seal`]), deflate its Sharpe by
-//! the size of the search and give a verdict in plain words.
+//! The end-of-run assessment (`docs/architecture.md` §7.4): promote one strategy on the
+//! in-sample and validation windows, score it once on the sealed holdout (the caller does that:
+//! [`super::Runner::seal`]), deflate its Sharpe by the size of the search and give a verdict in
+//! plain words.
 //!
 //! - N counts every trial of the run — failed, rejected and redundant ones too — except
 //!   duplicates, which were not run again and test nothing new.
-//! - The Deflated Sharpe is computed on the window the promotion used (validation, or
-//!   in-sample when the validation window is off) from the trials' stored daily returns, with
-//!   the cross-trial variance of their Sharpes on that window. Sharpes here are of raw daily
-//!   returns (no risk-free rate), per day unless annualised.
+//! - The Deflated Sharpe is computed on the window the promotion looked at (every session before
+//!   the holdout; in-sample only when the validation window is off) from the trials' stored
+//!   daily returns, with the cross-trial variance of their Sharpes on that window. Sharpes here
+//!   are of raw daily returns (no risk-free rate), per day unless annualised.
 //! - The PBO runs CSCV (16 blocks) over every evaluated trial's daily returns on all visible
 //!   sessions (in-sample + validation; days before a trial's first position count as 0).
 

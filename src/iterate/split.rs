@@ -1,4 +1,4 @@
-//! The three-way time split of `iterate` (`spec/field-survey.md` §6): **in-sample** (the
+//! The three-way time split of `iterate` (`docs/architecture.md` §7.2): **in-sample** (the
 //! proposer sees its metrics), **validation** (used only to promote one strategy at the end)
 //! and the **sealed holdout** (never in a prompt, feedback, history, sidecar or selection;
 //! scored once, for the promoted strategy, when the run ends).

@@ -1,8 +1,8 @@
-//! Report metrics as finlab computes them (`spec/finlab-semantics.md` §4): `get_stats()` on the
+//! Report metrics as finlab computes them (`docs/semantics.md` §4): `get_stats()` on the
 //! daily curve (CAGR over 365.25-day years; daily Sharpe and Sortino with a 2% annual risk-free
 //! rate and √252; Calmar; drawdowns), trade statistics (win ratio over all trades including open
-//! ones — uncertainty U7; average win/loss; profit factor; expectancy), exposure and turnover,
-//! and alpha/beta against the data set's benchmark index.
+//! ones — decision D11 of `docs/semantics.md` §8; average win/loss; profit factor; expectancy),
+//! exposure and turnover, and alpha/beta against the data set's benchmark index.
 
 use serde::Serialize;
 
@@ -200,7 +200,8 @@ pub fn score(result: &SimResult, benchmark: Option<&[(i32, f64)]>) -> Metrics {
 }
 
 /// β of daily returns against the benchmark on the curve's dates (benchmark forward-filled),
-/// and α = CAGR − β·CAGR(benchmark) over the same span (finlab's exact α is uncertain, U8).
+/// and α = CAGR − β·CAGR(benchmark) over the same span (finlab's exact α is uncertain: decision
+/// D12, `docs/semantics.md` §8).
 fn alpha_beta(curve: &[(i32, f64)], bench: &[(i32, f64)], strategy_cagr: f64) -> (f64, f64) {
     let level = |d: i32| {
         let i = bench.partition_point(|&(x, _)| x <= d);

@@ -1,6 +1,6 @@
-//! The compiled-module cache: Cranelift takes seconds to compile the ~11 MB guest, so the
-//! compiled artifact is written once per (guest hash, wasmtime version, engine configuration)
-//! and memory-mapped on later runs.
+//! The compiled-module cache: Cranelift takes about a second to compile the guest (6.7 s for the
+//! former polars guest, `docs/architecture.md` §5.1), so the compiled artifact is written once per
+//! (guest hash, wasmtime version, engine configuration) and memory-mapped on later runs.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};

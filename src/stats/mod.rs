@@ -1,4 +1,4 @@
-//! Statistics that keep a search honest (`spec/field-survey.md` §6): the Probabilistic and
+//! Statistics that keep a search honest (`docs/architecture.md` §7.4): the Probabilistic and
 //! Deflated Sharpe ratios (Bailey & López de Prado 2012, 2014), the expected maximum Sharpe of
 //! zero-skill trials, the minimum backtest length (Bailey, Borwein, López de Prado & Zhu 2014),
 //! a Bonferroni haircut of the Sharpe ratio (Harvey & Liu 2015) and, in [`pbo`], the

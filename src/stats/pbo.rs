@@ -165,8 +165,8 @@ mod tests {
             .collect()
     }
 
-    /// The survey's reference (§6): zero-edge strategies give a PBO near 0.5 (a controlled
-    /// study: 200 strategies → 0.476).
+    /// The null reference (`docs/architecture.md` §7.4): zero-edge strategies give a PBO near
+    /// 0.5 (a published controlled study: 200 strategies → 0.476).
     #[test]
     fn zero_edge_strategies_give_about_one_half() {
         // One data set's PBO varies a lot (the splits share data); average a few.
@@ -180,7 +180,7 @@ mod tests {
     }
 
     /// One strategy with a real edge among noise: the in-sample winner is it, out of sample
-    /// too (the survey's planted-edge study: 0.001).
+    /// too (a published planted-edge study: 0.001; `docs/architecture.md` §7.4).
     #[test]
     fn a_planted_edge_gives_about_zero() {
         let mut rng = Normal::new(5);

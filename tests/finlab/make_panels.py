@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write small synthetic wide panels that exercise finlab's alignment rules (spec §5.1).
+"""Write small synthetic wide panels that exercise finlab's alignment rules (docs/semantics.md §5.1).
 
     make_panels.py OUT_DIR [--seed N]
 

@@ -1,6 +1,6 @@
 //! A polite HTTP client for one host: serial requests at least `interval` apart, retries with
 //! jittered exponential backoff (a `Retry-After` is a floor), and typed failures. TWSE bans IPs
-//! above ~3 requests per 5 s (`spec/tw-data.md` §2.5); a ban shows up as refused or reset
+//! above ~3 requests per 5 s (`docs/data.md` §6.4); a ban shows up as refused or reset
 //! connections, 403/429 answers or HTML error pages, all of which are retried here.
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
 //! `data fetch`: real whole-market daily quotes from TWSE (`MI_INDEX`) or TPEx (`dailyQuotes`)
-//! into a data directory in our wide Arrow layout (`spec/tw-data.md` §2, §3).
+//! into a data directory in our wide Arrow layout (`docs/data.md` §6, §1).
 //!
 //! In: a feed, a date range, a data directory. Out: `price:*` panels (unadjusted OHLC, shares,
 //! NT$, trades), `etl:adj_*` (equal to the unadjusted prices, flagged: no ex-rights adjustment

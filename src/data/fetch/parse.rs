@@ -1,4 +1,4 @@
-//! The quirks shared by the TWSE and TPEx feeds (`spec/tw-data.md` §2.1): numbers as strings with
+//! The quirks shared by the TWSE and TPEx feeds (`docs/data.md` §6.3): numbers as strings with
 //! thousands separators, `--`/`---` for no trade, signs in HTML markup or in the number, and dates
 //! in the ROC or Gregorian calendar.
 

@@ -1,5 +1,5 @@
 //! TPEx whole-market daily quotes: `www/zh-tw/afterTrading/dailyQuotes?date=YYYY/MM/DD`
-//! (`spec/tw-data.md` §2.3 A). Every table whose fields carry the quote columns is read (上櫃股票行情
+//! (`docs/data.md` §6.2). Every table whose fields carry the quote columns is read (上櫃股票行情
 //! and 管理股票); warrants (6-digit codes starting with 7) are dropped. A closed day and a date out
 //! of range both answer `stat: "ok"` with no rows: only the calendar can tell them apart.
 

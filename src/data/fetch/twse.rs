@@ -1,5 +1,5 @@
 //! TWSE whole-market daily quotes: `rwd/zh/afterTrading/MI_INDEX?type=ALLBUT0999`
-//! (`spec/tw-data.md` §2.2 A). One request per date; every listed security except warrants and
+//! (`docs/data.md` §6.2). One request per date; every listed security except warrants and
 //! CBBCs, plus the index tables (TAIEX and its total-return twin). Tables are located by their
 //! `fields`, never by position; the legacy `fieldsN`/`dataN` keys are read too.
 

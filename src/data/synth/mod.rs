@@ -1,6 +1,6 @@
 //! The synthetic Taiwan market (`tw-synth`): the real common-stock directory, industries and
 //! session calendar (`data::reference`) with synthetic prices, volumes, corporate actions,
-//! fundamentals, chips and a cap-weighted benchmark, calibrated to `spec/tw-data.md` §1.4/§5.3.
+//! fundamentals, chips and a cap-weighted benchmark, calibrated to `docs/data.md` §4.5.
 //!
 //! Deterministic: own PRNG with one substream per stock (labelled by its code), pure-Rust `libm`
 //! for every transcendental, stocks written into fixed columns and reductions in code order, so a

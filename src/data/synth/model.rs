@@ -1,7 +1,8 @@
-//! The shared part of the synthetic market: Taiwan's tick and price-limit rules (spec §4.2), the
-//! session/month/quarter grids with their publication dates (finlab-semantics §6.2, spec §4.8),
-//! and the common factors every stock loads on — a GARCH(1,1) market factor with Student-t
-//! innovations and one factor per industry, the electronics industries sharing a common part.
+//! The shared part of the synthetic market: Taiwan's tick and price-limit rules
+//! (`docs/data.md` §4.3), the session/month/quarter grids with their publication dates
+//! (`docs/semantics.md` §6.2, `docs/data.md` §4.4), and the common factors every stock loads on —
+//! a GARCH(1,1) market factor with Student-t innovations and one factor per industry, the
+//! electronics industries sharing a common part.
 
 use std::collections::BTreeMap;
 
@@ -45,8 +46,8 @@ pub fn ceil_tick(x: f64) -> f64 {
 }
 
 /// The limit-up and limit-down prices for a reference price: `floor_to_tick(ref·(1+l))` and
-/// `ceil_to_tick(ref·(1−l))`, the tick taken from the band of the computed limit (spec §4.2,
-/// verified on all TPEx common stocks of 2023-01-30).
+/// `ceil_to_tick(ref·(1−l))`, the tick taken from the band of the computed limit
+/// (`docs/data.md` §4.3, verified on all TPEx common stocks of 2023-01-30).
 pub fn limits(reference: f64, pct: f64) -> (f64, f64) {
     (
         floor_tick(reference * (1.0 + pct)),
@@ -195,8 +196,8 @@ pub struct Factors {
     pub industry: BTreeMap<String, (f64, Vec<f64>)>,
 }
 
-/// Long-run daily sd of the market factor (spec §5.3: 1.05 %; a little more so the index,
-/// which diversifies part of it away, lands near the real 1.07 %).
+/// Long-run daily sd of the market factor (`docs/data.md` §4.2: 1.05 % planned; a little more so
+/// the index, which diversifies part of it away, lands near the real 1.07 %).
 pub const MARKET_SD: f64 = 0.011;
 /// Daily log drift of the market factor (≈ +11 %/yr before the variance drag and dividends).
 pub const MARKET_DRIFT: f64 = 0.0005;
@@ -248,7 +249,7 @@ mod tests {
 
     #[test]
     fn limit_prices_follow_the_band_of_the_limit() {
-        // spec §4.2: ref 101 → up 111.10 → tick 0.5 → 111.00; down 90.90 (tick 0.1).
+        // docs/data.md §4.3: ref 101 → up 111.10 → tick 0.5 → 111.00; down 90.90 (tick 0.1).
         assert_eq!(limits(101.0, 0.10), (111.0, 90.9));
         assert_eq!(limits(10.0, 0.10), (11.0, 9.0));
         assert_eq!(limits(49.0, 0.07), (52.4, 45.6));

@@ -1,5 +1,5 @@
 //! The calibration report (`data synth --report`): statistics measured on the generated panels
-//! (not on the generator's internals) next to the targets of `spec/tw-data.md` §1.4 and §5.3,
+//! (not on the generator's internals) next to the targets of `docs/data.md` §4.5,
 //! plus the monthly rank IC of each planted premium (≈ 0 in a `--null` market).
 
 use std::collections::BTreeMap;
@@ -142,7 +142,8 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
     let mut values: BTreeMap<Board, Vec<f64>> = BTreeMap::new();
     let mut ex_days = 0usize;
     let mut listed_days = 0usize;
-    // Cross-sections are measured where the spec measured them (2023-01-30), if in range.
+    // Cross-sections are measured where the targets were (2023-01-30, `docs/data.md` §4.5), if
+    // in range.
     let anchor = match close
         .dates
         .binary_search(&crate::calendar::days_from_civil(2023, 1, 30))

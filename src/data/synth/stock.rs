@@ -1,8 +1,9 @@
-//! One stock's synthetic history (spec §5.3): its parameters from its own PRNG substream, then a
-//! session-by-session loop forming the reference price (ex-rights on event days), the limit band,
-//! a close on the tick grid, open/high/low, volume and value, chips (institutional flows, foreign
-//! ownership, margin balances, day trading) and valuation ratios; afterwards the backward
-//! adjustment factors for `etl:adj_*`. Planted premia enter as small drifts (see [`Premia`]).
+//! One stock's synthetic history (`docs/data.md` §4.2): its parameters from its own PRNG
+//! substream, then a session-by-session loop forming the reference price (ex-rights on event
+//! days), the limit band, a close on the tick grid, open/high/low, volume and value, chips
+//! (institutional flows, foreign ownership, margin balances, day trading) and valuation ratios;
+//! afterwards the backward adjustment factors for `etl:adj_*`. Planted premia enter as small
+//! drifts (see [`Premia`]).
 
 use crate::data::reference::{Board, Security};
 
@@ -63,8 +64,8 @@ pub fn simulate(
         c if super::model::is_electronics(c) => 0.2,
         _ => 0.0,
     };
-    // Levels are calibrated to 2023-01-30 (spec §1.4); earlier anchors start lower as the
-    // market grows (≈ 5 %/yr in cap, 4 %/yr in price).
+    // Levels are calibrated to 2023-01-30 (`docs/data.md` §4.5); earlier anchors start lower as
+    // the market grows (≈ 5 %/yr in cap, 4 %/yr in price).
     let years = f64::from(crate::calendar::days_from_civil(2023, 1, 30) - dates[first]) / 365.25;
     let cap0 = if mega {
         3e12
