@@ -26,3 +26,4 @@ pub mod report;
 pub mod sandbox;
 pub mod simspec;
 pub mod stats;
+pub mod util;

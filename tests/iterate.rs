@@ -460,11 +460,17 @@ fn engine() -> Command {
 
 fn check_exports(run_dir: &Path, trials: usize) -> Value {
     let ledger = std::fs::read_to_string(run_dir.join("iterations.jsonl")).unwrap();
-    assert_eq!(ledger.lines().count(), trials);
+    let mut events = 0;
     for line in ledger.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
-        assert!(v["iteration"].as_u64().is_some() && v["status"].is_string());
+        if v["event"] == "holdout_unsealed" {
+            events += 1;
+        } else {
+            assert!(v["iteration"].as_u64().is_some() && v["status"].is_string());
+        }
     }
+    assert_eq!(ledger.lines().count() - events, trials);
+    assert!(events <= 1);
     let strat = std::fs::read_to_string(run_dir.join("best_strategy.strat")).unwrap();
     assert!(strat.starts_with("# Promoted from"), "{strat}");
     assert!(strat.contains("# Verdict: "), "{strat}");
@@ -548,8 +554,9 @@ fn cli_defaults_to_evolve_without_a_key_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     let rd = run_dir.to_str().unwrap();
+    // Without a holdout the run can be extended (a run whose holdout was unsealed cannot).
     let out = engine()
-        .args(["iterate", "-n", "2", "--run-dir", rd])
+        .args(["iterate", "-n", "2", "--holdout", "0", "--run-dir", rd])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -579,16 +586,195 @@ fn cli_defaults_to_evolve_without_a_key_and_resumes() {
         )
     });
     assert_eq!(doc["trials"], 3);
+    assert_eq!(doc["holdout_state"]["state"], "off");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("(resumed)"), "{stderr}");
     let summary = check_exports(&run_dir, 3);
     assert_eq!(summary["trials"], 3);
+}
+
+fn run_json(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("run.json")).unwrap()
+}
+
+#[test]
+fn a_run_keeps_its_settings_and_a_fork_records_its_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let rd = run_dir.to_str().unwrap();
     let out = engine()
-        .args(["iterate", "--resume", rd, "--holdout", "0.3"])
+        .args([
+            "iterate",
+            "-n",
+            "2",
+            "--holdout",
+            "0",
+            "--quiet",
+            "--run-dir",
+            rd,
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("differs from the resumed run"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = run_json(&run_dir);
+    let config: Value = serde_json::from_str(&before).unwrap();
+    assert!(config["data_digest"].is_string(), "{config}");
+    let other = tempfile::tempdir().unwrap();
+    for (flags, named) in [
+        (vec!["--run-dir", rd, "--seed", "7"], "--seed 7"),
+        (vec!["--resume", rd, "--seed", "7"], "--seed 7"),
+        (
+            vec!["--resume", rd, "--objective", "calmar"],
+            "--objective calmar",
+        ),
+        (vec!["--resume", rd, "--min-trades", "5"], "--min-trades 5"),
+        (vec!["--resume", rd, "--turnover", "1,9"], "--turnover 1,9"),
+        (vec!["--resume", rd, "--max-corr", "0.5"], "--max-corr 0.5"),
+        (vec!["--resume", rd, "--holdout", "0.3"], "--holdout 0.3"),
+        (
+            vec!["--resume", rd, "--data-dir", other.path().to_str().unwrap()],
+            "--data-dir",
+        ),
+    ] {
+        let out = engine().arg("iterate").args(&flags).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(
+            stderr.contains(named) && stderr.contains("differs from this run's"),
+            "{flags:?}: {stderr}"
+        );
+        assert_eq!(run_json(&run_dir), before, "{flags:?} rewrote run.json");
+    }
+    assert_eq!(ledger(&run_dir).len(), 2);
+
+    // A deliberate change is a new run that records its parent.
+    let fork = dir.path().join("fork");
+    let out = engine()
+        .args(["iterate", "--resume", rd, "--fork", fork.to_str().unwrap()])
+        .args(["--seed", "7", "-n", "3", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let forked: Value = serde_json::from_str(&run_json(&fork)).unwrap();
+    assert_eq!(forked["seed"], 7);
+    assert_eq!(forked["parent"], rd);
+    assert_eq!(ledger(&fork).len(), 3);
+    assert_eq!(ledger(&fork)[..2], ledger(&run_dir)[..]);
+    assert_eq!(run_json(&run_dir), before);
+}
+
+#[test]
+fn one_process_per_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let _held = dsl_engine::iterate::lock::RunLock::acquire(&run_dir).unwrap();
+    let out = engine()
+        .args(["iterate", "-n", "2", "--run-dir", run_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("in use by another dsl-engine process")
+            && stderr.contains(&format!("pid {}", std::process::id())),
+        "{stderr}"
+    );
+    assert!(!run_dir.join("iterations.jsonl").exists());
+}
+
+#[test]
+fn resume_refuses_a_damaged_run_and_scores_the_holdout_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let rd = run_dir.to_str().unwrap();
+    let out = engine()
+        .args(["iterate", "-n", "3", "--quiet", "--run-dir", rd])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ledger_path = run_dir.join("iterations.jsonl");
+    let text = std::fs::read_to_string(&ledger_path).unwrap();
+    assert_eq!(text.matches("holdout_unsealed").count(), 1, "{text}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let holdout = summary["rigor"]["holdout"].clone();
+    if summary["rigor"]["promoted"].is_number() {
+        assert_eq!(summary["holdout_state"]["state"], "unsealed", "{summary}");
+    }
+
+    // Resuming a finished run never scores the holdout again; extending it is refused.
+    let out = engine()
+        .args(["iterate", "--resume", rd, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["rigor"]["holdout"], holdout);
+    let now = std::fs::read_to_string(&ledger_path).unwrap();
+    assert_eq!(now.matches("holdout_unsealed").count(), 1);
+    let out = engine()
+        .args(["iterate", "--resume", rd, "-n", "5"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("was unsealed") && stderr.contains("--fork"),
+        "{stderr}"
+    );
+
+    // A deleted or duplicated ledger line, or a missing or cut returns file, is refused.
+    let lines: Vec<&str> = text.lines().collect();
+    let returns = run_dir.join("returns.bin");
+    let bytes = std::fs::read(&returns).unwrap();
+    assert!(bytes.len() > 28, "no trial was evaluated");
+    let cases: Vec<(String, Option<Vec<u8>>, &str)> = vec![
+        (format!("{}\n{}\n", lines[0], lines[2]), None, "line 2"),
+        (
+            format!("{}\n{}\n{}\n", lines[0], lines[0], lines[1]),
+            None,
+            "line 2",
+        ),
+        (text.clone(), Some(Vec::new()), "no daily returns for trial"),
+        (
+            text.clone(),
+            Some(bytes[..bytes.len() - 20].to_vec()),
+            "no daily returns for trial",
+        ),
+    ];
+    for (ledger_text, returns_bytes, expected) in cases {
+        std::fs::write(&ledger_path, &ledger_text).unwrap();
+        match &returns_bytes {
+            Some(b) if b.is_empty() => std::fs::remove_file(&returns).unwrap(),
+            Some(b) => std::fs::write(&returns, b).unwrap(),
+            None => std::fs::write(&returns, &bytes).unwrap(),
+        }
+        let out = engine().args(["iterate", "--resume", rd]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{expected}: {stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
 }
 
 #[test]
@@ -619,48 +805,64 @@ fn doctor_reports_each_check() {
 
 #[cfg(unix)]
 #[test]
-fn ctrl_c_finishes_the_trial_in_flight_and_writes_the_summary() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
-    let ledger_path = run_dir.join("iterations.jsonl");
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsl-engine"))
-        .args(["iterate", "-n", "200", "--quiet", "--run-dir"])
-        .arg(&run_dir)
-        .env("DSL_ENGINE_CACHE_DIR", common::cache_dir())
-        .env("DSL_ENGINE_DATA_DIR", &common::data_dir().path)
-        .env_remove("OPENROUTER_API_KEY")
-        .env_remove("DSL_ENGINE_LLM_API_KEY")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = || {
-        std::fs::read_to_string(&ledger_path)
-            .map(|t| t.lines().count())
-            .unwrap_or(0)
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while lines() < 2 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+fn ctrl_c_or_sigterm_finishes_the_trials_in_flight_and_keeps_the_holdout_sealed() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let run_dir = dir.path().join("run");
+        let ledger_path = run_dir.join("iterations.jsonl");
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsl-engine"))
+            .args(["iterate", "-n", "200", "--quiet", "--run-dir"])
+            .arg(&run_dir)
+            .env("DSL_ENGINE_CACHE_DIR", common::cache_dir())
+            .env("DSL_ENGINE_DATA_DIR", &common::data_dir().path)
+            .env_remove("OPENROUTER_API_KEY")
+            .env_remove("DSL_ENGINE_LLM_API_KEY")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
-    let n = lines();
-    assert!((2..200).contains(&n), "{n} trials");
-    assert_eq!(summary["trials"], n);
-    assert_eq!(summary["stopped"], "interrupted (Ctrl-C)");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped: interrupted"));
-    // The run's HTML report is written at the end, even after Ctrl-C.
-    let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
-    assert!(html.contains("id=\"trials-table\""));
+        let lines = || {
+            std::fs::read_to_string(&ledger_path)
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while lines() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{signal}: {stderr}");
+        assert!(
+            stderr.contains("interrupted") || stderr.contains("terminated"),
+            "{stderr}"
+        );
+        let summary: Value =
+            serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+                .unwrap();
+        let n = lines();
+        assert!((2..200).contains(&n), "{n} trials");
+        assert_eq!(summary["trials"], n);
+        assert_eq!(summary["stopped"], "interrupted (Ctrl-C or SIGTERM)");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("stopped: interrupted"));
+        // The holdout was not looked at: still sealed, and said so.
+        assert_eq!(summary["holdout_state"]["state"], "sealed", "{summary}");
+        assert!(summary["rigor"]["holdout"].is_null(), "{summary}");
+        let verdict = summary["rigor"]["verdict"]["text"].as_str().unwrap_or("");
+        assert!(
+            verdict.contains("still sealed") || summary["rigor"]["promoted"].is_null(),
+            "{verdict}"
+        );
+        assert!(!std::fs::read_to_string(&ledger_path)
+            .unwrap()
+            .contains("holdout_unsealed"));
+        // The run's HTML report is written at the end, even after a signal.
+        let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+        assert!(html.contains("id=\"trials-table\""));
+    }
 }

@@ -1,38 +1,26 @@
-//! `dsl-engine iterate`: the autonomous research loop (LLM or offline evolutionary search), its
-//! run directory, progress bar, Ctrl-C handling and end-of-run summary.
+//! `dsl-engine iterate`: flags, the model endpoint, Ctrl-C / SIGTERM, and what is printed. The
+//! run itself (settings, lock, ledger checks, holdout, summary) is `iterate::Session`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 
 mod report;
 
 use report::{print_summary, Progress};
 
+use super::out::Printer;
 use super::{open_data, ExitStatus};
-use crate::data::{feather, CALENDAR_KEY};
+use crate::data::{feather, DataDir, CALENDAR_KEY};
+use crate::iterate::config::{Mode, ProposerKind, Requested, RunConfig, DEFAULT_TEMPERATURE};
+use crate::iterate::lock::RunLock;
 use crate::iterate::prompts::Templates;
-use crate::iterate::rigor::{assess, promote};
 use crate::iterate::run::Ended;
-use crate::iterate::split::{DEFAULT_HOLDOUT_YEARS, DEFAULT_VALIDATION_YEARS};
-use crate::iterate::{
-    EvolveProposer, Gates, LlmProposer, Objective, Proposer, RunSettings, Runner, Split,
-    SplitDates, Stop, Summary,
-};
+use crate::iterate::session::{fork_run, Session};
+use crate::iterate::{EvolveProposer, LlmProposer, Objective, Proposer, RunSettings, Split, Stop};
 use crate::llm::{Client, LlmConfig, DEFAULT_BASE_URL, DEFAULT_MODEL};
 use crate::sandbox::{Limits, DEFAULT_MEMORY};
-
-/// Which proposer writes the strategies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ProposerKind {
-    /// A chat model through an OpenAI-compatible API.
-    Llm,
-    /// The offline evolutionary search over strategy syntax trees.
-    Evolve,
-}
 
 /// Options shared by `iterate` and `doctor` for the model endpoint.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -47,17 +35,17 @@ pub struct LlmArgs {
     /// API key [env: DSL_ENGINE_LLM_API_KEY, then OPENROUTER_API_KEY].
     #[arg(long)]
     pub api_key: Option<String>,
-    /// Sampling temperature.
-    #[arg(long, default_value_t = 0.3)]
-    pub temperature: f64,
-    /// Timeout of one model request, in seconds.
-    #[arg(long, default_value_t = 120.0)]
+    /// Sampling temperature, 0 to 2 [default: 0.3].
+    #[arg(long, value_parser = super::flags::temperature)]
+    pub temperature: Option<f64>,
+    /// Timeout of one model request, in seconds (at most a day).
+    #[arg(long, default_value_t = 120.0, value_parser = super::flags::seconds)]
     pub llm_timeout: f64,
     /// Retries of a model request after a timeout, connection failure, 429 or 5xx.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: u32,
-    /// First retry backoff in seconds (doubles per retry, with jitter).
-    #[arg(long, default_value_t = 1.0)]
+    /// First retry backoff in seconds (doubles per retry, with jitter; at most a day).
+    #[arg(long, default_value_t = 1.0, value_parser = super::flags::seconds)]
     pub backoff: f64,
     /// USD per million prompt and completion tokens, for endpoints that report no cost,
     /// e.g. `--price 0.15,0.60`.
@@ -108,7 +96,19 @@ pub struct Endpoint {
 }
 
 impl LlmArgs {
-    /// Flags, then environment, then defaults (`saved`: a resumed run's model and URL).
+    /// The model asked for by flag or environment, if any.
+    fn explicit_model(&self) -> Option<String> {
+        self.model.clone().or_else(|| env("DSL_ENGINE_LLM_MODEL"))
+    }
+
+    /// The base URL asked for by flag or environment, if any.
+    fn explicit_url(&self) -> Option<String> {
+        self.base_url
+            .clone()
+            .or_else(|| env("DSL_ENGINE_LLM_BASE_URL"))
+    }
+
+    /// Flags, then environment, then `saved` (a resumed run's settings), then defaults.
     pub fn endpoint(&self, saved: Option<&RunConfig>) -> anyhow::Result<Endpoint> {
         let (key, key_source) = match (
             &self.api_key,
@@ -120,38 +120,25 @@ impl LlmArgs {
             (None, None, Some(k)) => (Some(k), Some("OPENROUTER_API_KEY")),
             _ => (None, None),
         };
-        let url_flag = self
-            .base_url
-            .clone()
-            .or_else(|| env("DSL_ENGINE_LLM_BASE_URL"))
+        let url = self
+            .explicit_url()
             .or_else(|| saved.and_then(|s| s.base_url.clone()));
-        let explicit_url = url_flag.is_some();
-        let positive = |v: f64, flag: &str| {
-            if v.is_finite() && v > 0.0 {
-                Ok(Duration::from_secs_f64(v))
-            } else {
-                Err(anyhow::anyhow!(
-                    "{flag} must be a positive number of seconds"
-                ))
-            }
-        };
-        if !(0.0..=2.0).contains(&self.temperature) {
-            anyhow::bail!("--temperature must be between 0 and 2");
-        }
+        let explicit_url = url.is_some();
         Ok(Endpoint {
             cfg: LlmConfig {
-                base_url: url_flag.unwrap_or_else(|| DEFAULT_BASE_URL.into()),
+                base_url: url.unwrap_or_else(|| DEFAULT_BASE_URL.into()),
                 model: self
-                    .model
-                    .clone()
-                    .or_else(|| env("DSL_ENGINE_LLM_MODEL"))
+                    .explicit_model()
                     .or_else(|| saved.and_then(|s| s.model.clone()))
                     .unwrap_or_else(|| DEFAULT_MODEL.into()),
                 api_key: key,
-                temperature: self.temperature,
-                timeout: positive(self.llm_timeout, "--llm-timeout")?,
+                temperature: self
+                    .temperature
+                    .or_else(|| saved.and_then(|s| s.temperature))
+                    .unwrap_or(DEFAULT_TEMPERATURE),
+                timeout: Duration::from_secs_f64(self.llm_timeout),
                 max_retries: self.retries,
-                backoff: positive(self.backoff, "--backoff")?,
+                backoff: Duration::from_secs_f64(self.backoff),
                 price_per_mtok: self.price,
                 ..LlmConfig::default()
             },
@@ -165,7 +152,7 @@ impl LlmArgs {
 #[derive(Debug, clap::Args)]
 pub struct IterateArgs {
     /// Trials in the run (a resumed run continues up to this total) [default: 10].
-    #[arg(short = 'n', long = "iterations")]
+    #[arg(short = 'n', long = "iterations", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub iterations: Option<u32>,
     /// Who writes strategies [default: llm when an API key or base URL is configured, else
     /// evolve].
@@ -193,29 +180,34 @@ pub struct IterateArgs {
     /// [default: 0.7].
     #[arg(long)]
     pub max_corr: Option<f64>,
-    /// Run directory [default: runs/<UTC timestamp>].
+    /// Run directory [default: runs/<UTC timestamp>]. A directory that already holds a run
+    /// continues it, as `--resume` does.
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
-    /// Continue the run in this directory (its settings are reused; `-n` sets the new total).
+    /// Continue the run in this directory (its settings are kept; `-n` sets the new total).
     #[arg(long, conflicts_with = "run_dir")]
     pub resume: Option<PathBuf>,
+    /// Start a new run in NEW_DIR from a copy of the trials of the run given by `--resume` or
+    /// `--run-dir`, with changed settings (not the split or the data); the parent is recorded.
+    #[arg(long, value_name = "NEW_DIR")]
+    pub fork: Option<PathBuf>,
     /// Data directory in finlab's cache layout (default: the synthetic market).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Seed of the evolutionary search [default: 42].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Repair rounds for an invalid proposal before the fallback template runs.
-    #[arg(long, default_value_t = 2)]
-    pub max_repairs: u32,
+    /// Repair rounds for an invalid proposal before the fallback template runs [default: 2].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub max_repairs: Option<u32>,
     /// Directory with prompt templates overriding the built-in ones (system.md, iteration.md,
     /// repair.md; missing files keep the built-in text).
     #[arg(long)]
     pub prompts: Option<PathBuf>,
     #[command(flatten)]
     pub llm: LlmArgs,
-    /// Wall-clock limit of one sandboxed evaluation, in seconds.
-    #[arg(long, default_value_t = 120.0)]
+    /// Wall-clock limit of one sandboxed evaluation, in seconds (at most a day).
+    #[arg(long, default_value_t = 120.0, value_parser = super::flags::seconds)]
     pub timeout: f64,
     /// Fuel budget of one sandboxed evaluation (default: sized from the plan and the data).
     #[arg(long)]
@@ -225,121 +217,84 @@ pub struct IterateArgs {
     /// `--jobs`; with a model, each round has one proposal per job.
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
-    /// Memory cap of one sandboxed evaluation, in MiB.
-    #[arg(long, default_value_t = DEFAULT_MEMORY >> 20)]
-    pub memory: usize,
+    /// Memory cap of one sandboxed evaluation, in MiB [default: 2048].
+    #[arg(long)]
+    pub memory: Option<usize>,
     /// No progress bar or per-trial lines; only the summary.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Print the summary as JSON instead of a table.
+    /// Print the summary as one JSON document on stdout (notes go to stderr).
     #[arg(long)]
     pub json: bool,
 }
 
-/// `RUN_DIR/run.json`: the settings a resumed run reuses (never the API key).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunConfig {
-    pub proposer: ProposerKind,
-    pub model: Option<String>,
-    pub base_url: Option<String>,
-    pub objective: Objective,
-    /// Sealed-holdout and validation years, and the resulting windows.
-    pub holdout_years: f64,
-    pub validation_years: f64,
-    pub split: SplitDates,
-    pub gates: Gates,
-    pub seed: u64,
-    pub iterations: u32,
-    pub data_dir: Option<PathBuf>,
-}
-
-const RUN_CONFIG: &str = "run.json";
-
-fn read_config(dir: &Path) -> anyhow::Result<RunConfig> {
-    let path = dir.join(RUN_CONFIG);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot resume {}: no {RUN_CONFIG} (is it a run directory?)",
-            dir.display()
-        )
-    })?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a run config", path.display()))
-}
-
-/// Runs `iterate`.
-pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
-    let started = Instant::now();
-    let saved = a.resume.as_deref().map(read_config).transpose()?;
-    let iterations = a
-        .iterations
-        .or(saved.as_ref().map(|s| s.iterations))
-        .unwrap_or(10);
-    let objective = a
-        .objective
-        .or(saved.as_ref().map(|s| s.objective))
-        .unwrap_or_default();
-    let years = |flag: Option<f64>, saved: Option<f64>, default: f64, name: &str| {
-        let v = match (flag, saved) {
-            (Some(h), Some(s)) if (h - s).abs() > 1e-12 => anyhow::bail!(
-                "--{name} {h} differs from the resumed run's {s}: the split must not change \
-                 within a run (the sealed holdout would leak)"
-            ),
-            (Some(h), _) | (None, Some(h)) => h,
-            (None, None) => default,
-        };
-        if !(v.is_finite() && (0.0..=50.0).contains(&v)) {
-            anyhow::bail!("--{name} must be a number of years between 0 and 50");
+impl IterateArgs {
+    /// The settings the flags ask for (`None` where not given).
+    fn requested(&self, configured: bool) -> Requested {
+        Requested {
+            iterations: self.iterations,
+            proposer: self.proposer,
+            default_proposer: Some(if configured {
+                ProposerKind::Llm
+            } else {
+                ProposerKind::Evolve
+            }),
+            model: self.llm.explicit_model(),
+            base_url: self.llm.explicit_url(),
+            objective: self.objective,
+            holdout_years: self.holdout,
+            validation_years: self.validation,
+            min_trades: self.min_trades,
+            turnover: self.turnover,
+            max_correlation: self.max_corr,
+            seed: self.seed,
+            data_dir: self.data_dir.clone(),
+            max_repairs: self.max_repairs,
+            temperature: self.llm.temperature,
+            prompts: self.prompts.clone(),
+            fuel: self.fuel,
+            memory_mib: self.memory,
         }
-        Ok(v)
-    };
-    let holdout = years(
-        a.holdout,
-        saved.as_ref().map(|s| s.holdout_years),
-        DEFAULT_HOLDOUT_YEARS,
-        "holdout",
-    )?;
-    let validation = years(
-        a.validation,
-        saved.as_ref().map(|s| s.validation_years),
-        DEFAULT_VALIDATION_YEARS,
-        "validation",
-    )?;
-    let base = saved
-        .as_ref()
-        .map_or_else(Gates::default, |s| s.gates.clone());
-    let gates = Gates {
-        min_trades: a.min_trades.unwrap_or(base.min_trades),
-        turnover: a.turnover.unwrap_or(base.turnover),
-        max_correlation: a.max_corr.unwrap_or(base.max_correlation),
-    };
-    if !(gates.max_correlation > 0.0 && gates.max_correlation <= 1.0) {
-        anyhow::bail!("--max-corr must be above 0 and at most 1");
     }
-    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
-        anyhow::bail!("--timeout must be a positive number of seconds");
-    }
-    let seed = a.seed.or(saved.as_ref().map(|s| s.seed)).unwrap_or(42);
-    let data_dir = a
-        .data_dir
-        .clone()
-        .or(saved.as_ref().and_then(|s| s.data_dir.clone()));
-    let endpoint = a.llm.endpoint(saved.as_ref())?;
-    let configured = endpoint.cfg.api_key.is_some() || endpoint.explicit_url;
-    let kind = a
-        .proposer
-        .or(saved.as_ref().map(|s| s.proposer))
-        .unwrap_or(if configured {
-            ProposerKind::Llm
-        } else {
-            ProposerKind::Evolve
-        });
-    let templates = Templates::load(a.prompts.as_deref())?;
+}
 
-    let dir = match (&a.resume, &a.run_dir) {
-        (Some(d), _) | (None, Some(d)) => d.clone(),
-        (None, None) => PathBuf::from("runs").join(crate::iterate::clock::stamp()),
-    };
-    let first_line = match kind {
+/// Where the run lives, how the directory is used, and (for a fork) the parent run.
+fn placement(a: &IterateArgs) -> anyhow::Result<(PathBuf, Mode, Option<PathBuf>)> {
+    let given = a.resume.as_ref().or(a.run_dir.as_ref());
+    let holds_run = |d: &Path| d.join(crate::iterate::config::RUN_CONFIG).is_file();
+    if let Some(d) = &a.resume {
+        if !holds_run(d) {
+            anyhow::bail!(
+                "cannot resume {}: it holds no run (no run.json)",
+                d.display()
+            );
+        }
+    }
+    match (&a.fork, given) {
+        (Some(new), Some(old)) if holds_run(old) => {
+            Ok((new.clone(), Mode::Fork, Some(old.clone())))
+        }
+        (Some(_), _) => anyhow::bail!(
+            "--fork NEW_DIR needs the run to fork, given by --resume DIR or --run-dir DIR"
+        ),
+        (None, Some(d)) if holds_run(d) => Ok((d.clone(), Mode::Resume, None)),
+        (None, Some(d)) => Ok((d.clone(), Mode::New, None)),
+        (None, None) => Ok((
+            PathBuf::from("runs").join(crate::iterate::clock::stamp()),
+            Mode::New,
+            None,
+        )),
+    }
+}
+
+/// The data set's identity for `run.json`: its manifest digest, when it has one.
+fn data_digest(data: &DataDir) -> Option<String> {
+    data.manifest.as_ref().map(|m| m.digest.clone())
+}
+
+/// The first line: who proposes.
+fn proposer_line(kind: ProposerKind, endpoint: &Endpoint, configured: bool) -> String {
+    match kind {
         ProposerKind::Llm => format!(
             "proposer: llm ({} at {}; key: {})",
             endpoint.cfg.model,
@@ -352,64 +307,93 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         ProposerKind::Evolve => "proposer: evolve (offline evolutionary search; no LLM key \
              configured: set OPENROUTER_API_KEY or pass --base-url to use a model)"
             .to_string(),
-    };
-    // With `--json`, stdout carries the summary document alone.
-    let note = |line: &str| {
-        if a.json {
-            errln!("{line}");
-        } else {
-            outln!("{line}");
+    }
+}
+
+/// Ctrl-C and SIGTERM both ask the run to stop after the trials in flight; a second one aborts.
+fn on_signals(rt: &tokio::runtime::Runtime, stop: Stop) {
+    rt.spawn(async move {
+        let first = signal().await;
+        errln!("\n{first}: finishing the trials in flight (again to abort)");
+        stop.request();
+        let again = signal().await;
+        errln!("{again} again: aborted");
+        std::process::exit(130);
+    });
+}
+
+/// The next Ctrl-C or SIGTERM.
+async fn signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "interrupted",
+                _ = term.recv() => "terminated",
+            };
         }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "interrupted"
+}
+
+/// Runs `iterate`.
+pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
+    let started = Instant::now();
+    let printer = Printer::new(a.json);
+    let (dir, mode, parent) = placement(&a)?;
+    let parent_unsealed = match &parent {
+        Some(old) => fork_run(old, &dir)?,
+        None => false,
     };
-    note(&first_line);
-    note(&format!(
+    let lock = RunLock::acquire(&dir)?;
+    let saved = match (&parent, mode) {
+        (Some(old), _) => RunConfig::load(old)?,
+        (None, Mode::Resume) => RunConfig::load(&dir)?,
+        (None, _) => None,
+    };
+    let endpoint = a.llm.endpoint(saved.as_ref())?;
+    let configured = endpoint.cfg.api_key.is_some() || endpoint.explicit_url;
+    let mut config = RunConfig::resolve(&a.requested(configured), saved.as_ref(), mode, &dir)?;
+    if let Some(old) = &parent {
+        config.parent = Some(old.clone());
+        config.parent_holdout_unsealed |= parent_unsealed;
+    }
+    let templates = Templates::load(config.prompts.as_deref())?;
+    config.check_prompts(templates.digest())?;
+
+    let first_line = proposer_line(config.proposer, &endpoint, configured);
+    printer.note(&first_line);
+    printer.note(&format!(
         "run dir: {}{}",
         dir.display(),
-        if a.resume.is_some() { " (resumed)" } else { "" }
+        match mode {
+            Mode::New => String::new(),
+            Mode::Resume => " (resumed)".into(),
+            Mode::Fork => format!(
+                " (forked from {})",
+                parent.as_deref().unwrap_or(&dir).display()
+            ),
+        }
     ));
 
-    let data = open_data(data_dir.as_deref())?;
+    let data = open_data(config.data_dir.as_deref())?;
+    config.check_data(data_digest(&data), &data.path)?;
+    let memory_mib = config.memory_mib.unwrap_or(DEFAULT_MEMORY >> 20);
     let limits = Limits {
-        fuel: a.fuel,
+        fuel: config.fuel,
         wall: Duration::from_secs_f64(a.timeout),
-        memory_bytes: a.memory.saturating_mul(1 << 20),
+        memory_bytes: memory_mib.saturating_mul(1 << 20),
         ..Limits::default()
     };
     let sandbox = super::sandbox(limits)?;
     let sessions = feather::read_dates_only(&data.path.join(feather::file_name(CALENDAR_KEY)))
         .context("reading the trading calendar of the data")?;
-    let split = Split::new(&sessions, validation, holdout);
-    let dates = split.dates(&sessions);
-    if let Some(s) = &saved {
-        if s.split != dates {
-            anyhow::bail!(
-                "the data's split ({}) differs from the resumed run's: the data changed, and the \
-                 sealed holdout would leak; start a new run",
-                split.describe(&sessions)
-            );
-        }
-    }
-    note(&format!("split: {}", split.describe(&sessions)));
-
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let config = RunConfig {
-        proposer: kind,
-        model: (kind == ProposerKind::Llm).then(|| endpoint.cfg.model.clone()),
-        base_url: (kind == ProposerKind::Llm).then(|| endpoint.cfg.base_url.clone()),
-        objective,
-        holdout_years: holdout,
-        validation_years: validation,
-        split: dates.clone(),
-        gates: gates.clone(),
-        seed,
-        iterations,
-        data_dir: data_dir.clone(),
-    };
-    std::fs::write(
-        dir.join(RUN_CONFIG),
-        serde_json::to_string_pretty(&config)? + "\n",
-    )
-    .with_context(|| format!("writing {}", dir.join(RUN_CONFIG).display()))?;
+    let split = Split::new(&sessions, config.validation_years, config.holdout_years);
+    let describe = split.describe(&sessions);
+    config.check_split(split.dates(&sessions), &describe)?;
+    printer.note(&format!("split: {describe}"));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -417,53 +401,51 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         .build()
         .context("starting the async runtime")?;
     let stop = Stop::new();
-    {
-        let stop = stop.clone();
-        rt.spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                errln!("\ninterrupted: finishing the trial in flight (Ctrl-C again to abort)");
-                stop.request();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    errln!("aborted");
-                    std::process::exit(130);
-                }
-            }
-        });
-    }
+    on_signals(&rt, stop.clone());
 
     let settings = RunSettings {
-        iterations,
-        objective,
-        max_repairs: a.max_repairs,
-        gates,
+        iterations: config.iterations,
+        objective: config.objective,
+        max_repairs: config.max_repairs,
+        gates: config.gates.clone(),
         jobs: a
             .jobs
             .unwrap_or_else(crate::parallel::default_jobs)
             .clamp(1, crate::sandbox::MAX_CONCURRENT as usize),
     };
-    let mut runner = Runner::new(&dir, &data, &sandbox, split, settings, stop.clone())?;
-    let done = runner.ledger.trials.len() as u32;
-    let mut progress = Progress::new(iterations, done, a.quiet, a.json, objective);
+    let (kind, seed, objective) = (config.proposer, config.seed, config.objective);
+    let mut session = Session::open(
+        &dir,
+        lock,
+        config,
+        &data,
+        &sandbox,
+        sessions,
+        settings,
+        stop.clone(),
+    )?;
+    let done = session.trials().len() as u32;
+    let total = session.config.iterations;
+    let mut progress = Progress::new(total, done, a.quiet, a.json, objective);
     let mut proposer: Box<dyn Proposer> = match kind {
         ProposerKind::Llm => {
-            let client = Client::new(endpoint.cfg.clone())?;
+            let mut cfg = endpoint.cfg.clone();
+            cfg.temperature = session.config.temperature.unwrap_or(cfg.temperature);
             Box::new(LlmProposer::new(
-                client,
+                Client::new(cfg)?,
                 rt.handle().clone(),
                 templates,
-                runner.ctx.datasets.as_deref(),
+                session.runner.ctx.datasets.as_deref(),
                 &data.banner(),
                 objective,
                 stop.clone(),
             ))
         }
-        ProposerKind::Evolve => Box::new(EvolveProposer::new(runner.ctx.clone(), seed)),
+        ProposerKind::Evolve => Box::new(EvolveProposer::new(session.runner.ctx.clone(), seed)),
     };
+    let runner = &mut session.runner;
     runner.log(&mut progress, &first_line);
-    runner.log(
-        &mut progress,
-        &format!("{}; {}", data.banner(), split.describe(&sessions)),
-    );
+    runner.log(&mut progress, &format!("{}; {describe}", data.banner()));
     if runner.ledger.dropped_partial_line {
         runner.log(
             &mut progress,
@@ -473,64 +455,38 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     if done > 0 {
         runner.log(&mut progress, &format!("resuming after {done} trial(s)"));
     }
-    let ended = runner.run(proposer.as_mut(), &mut progress)?;
+    let ended = session.run(proposer.as_mut(), &mut progress)?;
     progress.bar.finish_and_clear();
     let stopped = match &ended {
         Ended::Done => None,
-        Ended::Interrupted => Some("interrupted (Ctrl-C)".to_string()),
+        Ended::Interrupted => Some("interrupted (Ctrl-C or SIGTERM)".to_string()),
         Ended::Failed(m) => Some(m.clone()),
     };
     if let Some(s) = &stopped {
-        runner.log(&mut progress, &format!("run stopped: {s}"));
+        session
+            .runner
+            .log(&mut progress, &format!("run stopped: {s}"));
     }
-    let trials = runner.ledger.trials.clone();
-    // The sealed holdout: scored once, for the promoted strategy only.
-    let holdout_scores = match promote(&trials, objective, split.has_validation()) {
-        Some(t) if split.has_holdout() => {
-            let line = format!("unsealing the holdout for promoted trial #{}", t.iteration);
-            runner.log(&mut progress, &line);
-            match runner.seal(t) {
-                Ok(s) => s,
-                Err(e) => {
-                    let line = format!("the holdout evaluation failed: {e}");
-                    runner.log(&mut progress, &line);
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    let rigor = assess(
-        &trials,
-        &runner.returns.series,
-        &split,
-        &sessions,
-        objective,
-        holdout_scores,
-    );
-    let mut summary = Summary::new(
-        &dir,
-        proposer.name(),
-        proposer.model(),
-        objective,
-        data.banner(),
-        dates,
-        rigor,
-        &trials,
+    let summary = session.finish(
+        &ended,
+        proposer.as_ref(),
+        &data.banner(),
         started.elapsed().as_secs_f64(),
-        stopped,
-    );
-    summary.write(&trials, &data.banner())?;
+        &mut progress,
+    )?;
     // The run's HTML report (`dsl-engine report RUN_DIR` renders the same page again).
     let report_path = dir.join("report.html");
     let report = crate::report::run::RunReport::load(&dir)
         .map(|r| crate::report::run::render(&r))
         .map_err(anyhow::Error::from)
-        .and_then(|html| std::fs::write(&report_path, html).map_err(anyhow::Error::from));
+        .and_then(|html| {
+            crate::util::fs::write_atomic(&report_path, html.as_bytes())
+                .map_err(anyhow::Error::from)
+        });
     if a.json {
-        outln!("{}", serde_json::to_string_pretty(&summary)?);
+        printer.json(&serde_json::to_value(&summary)?);
     } else {
-        print_summary(&summary, &trials);
+        print_summary(&summary, session.trials());
         match &report {
             Ok(()) => outln!("wrote {}", report_path.display()),
             Err(e) => errln!("could not write {}: {e:#}", report_path.display()),

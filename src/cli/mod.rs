@@ -22,6 +22,7 @@ mod check;
 mod data;
 mod doctor;
 mod export;
+mod flags;
 mod fmt;
 mod iterate;
 mod output;

@@ -72,3 +72,33 @@ macro_rules! errln {
         $crate::cli::out::stderr_fmt(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
+
+/// What a command prints, decided once from its `--json` flag: with `--json`, stdout carries
+/// exactly one JSON document and every note goes to stderr.
+#[derive(Clone, Copy, Debug)]
+pub struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    pub fn new(json: bool) -> Printer {
+        Printer { json }
+    }
+
+    /// An informational line: stdout for people, stderr under `--json`.
+    pub fn note(&self, line: &str) {
+        if self.json {
+            stderr_fmt(format_args!("{line}\n"));
+        } else {
+            stdout_fmt(format_args!("{line}\n"));
+        }
+    }
+
+    /// The command's JSON document.
+    pub fn json(&self, doc: &serde_json::Value) {
+        let text = serde_json::to_string_pretty(doc).unwrap_or_else(|e| {
+            format!("{{\"error\": \"the result could not be serialized: {e}\"}}")
+        });
+        stdout_fmt(format_args!("{text}\n"));
+    }
+}

@@ -1,6 +1,11 @@
 //! The trial ledger `RUN_DIR/iterations.jsonl`: one JSON object per trial, appended, flushed and
 //! fsynced before the next trial starts, so a killed run loses at most the trial in flight.
-//! [`Ledger::open`] reads it back for `--resume`, dropping a truncated last line.
+//! [`Ledger::open`] reads it back for `--resume`, dropping a truncated last line, and refuses a
+//! ledger whose trials are not numbered 1, 2, 3, … (a deleted or duplicated line).
+//!
+//! Besides trials the ledger records one event: the unsealing of the holdout ([`Unsealed`], a
+//! line with an `"event"` field), so the holdout is scored once per run, whatever is resumed or
+//! interrupted afterwards.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -184,13 +189,60 @@ impl Trial {
     }
 }
 
+/// The ledger event recording that the sealed holdout was scored: for which trial, when, and
+/// what it gave. Written once per run; a run holding it never scores the holdout again.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Unsealed {
+    /// Always [`Unsealed::EVENT`].
+    pub event: String,
+    /// The promoted trial that was scored.
+    pub trial: u32,
+    /// Its canonical code hash.
+    pub code_hash: Option<String>,
+    /// UTC, RFC 3339.
+    pub at: String,
+    /// The holdout figures (`None` when the window had too few sessions).
+    pub scores: Option<Scores>,
+    /// Why scoring failed, when it did (the holdout still counts as looked at).
+    pub error: Option<String>,
+}
+
+impl Unsealed {
+    /// The `event` value of the line.
+    pub const EVENT: &'static str = "holdout_unsealed";
+}
+
 /// An open ledger: the trials read back and the file to append to.
 pub struct Ledger {
     path: PathBuf,
     file: File,
     pub trials: Vec<Trial>,
+    /// The holdout's unsealing, once it happened.
+    pub unsealed: Option<Unsealed>,
     /// A truncated last line was dropped when the ledger was opened.
     pub dropped_partial_line: bool,
+}
+
+/// One line of the ledger.
+enum Line {
+    Trial(Box<Trial>),
+    Unsealed(Box<Unsealed>),
+}
+
+fn parse_line(line: &str) -> Result<Line, serde_json::Error> {
+    let v: serde_json::Value = serde_json::from_str(line)?;
+    if v.get("event").is_some() {
+        let e: Unsealed = serde_json::from_value(v)?;
+        if e.event != Unsealed::EVENT {
+            return Err(serde::de::Error::custom(format!(
+                "unknown event `{}`",
+                e.event
+            )));
+        }
+        return Ok(Line::Unsealed(Box::new(e)));
+    }
+    Ok(Line::Trial(Box::new(serde_json::from_value(v)?)))
 }
 
 impl Ledger {
@@ -207,31 +259,52 @@ impl Ledger {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(io(e)),
         };
-        let mut trials = Vec::new();
+        let mut trials: Vec<Trial> = Vec::new();
+        let mut unsealed = None;
         let mut good_len = 0usize;
         let mut dropped = false;
         let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let bad = |line: usize, message: String| IterateError::Ledger {
+            path: path.clone(),
+            line,
+            message,
+        };
         for (i, line) in lines.iter().enumerate() {
             let last = i + 1 == lines.len();
             if line.trim().is_empty() {
                 good_len += line.len();
                 continue;
             }
-            match serde_json::from_str::<Trial>(line) {
-                Ok(t) if line.ends_with('\n') || !last => {
-                    trials.push(t);
+            match parse_line(line) {
+                // A last line without its newline was cut mid-write, even if it parses.
+                Ok(_) if last && !line.ends_with('\n') => dropped = true,
+                Ok(Line::Trial(t)) => {
+                    let expected = trials.len() as u32 + 1;
+                    if unsealed.is_some() {
+                        return Err(bad(i + 1, "a trial after the holdout was unsealed".into()));
+                    }
+                    if t.iteration != expected {
+                        return Err(bad(
+                            i + 1,
+                            format!(
+                                "trial #{} where #{expected} belongs: a line was deleted or \
+                                 duplicated, so the run cannot be resumed faithfully",
+                                t.iteration
+                            ),
+                        ));
+                    }
+                    trials.push(*t);
                     good_len += line.len();
                 }
-                // A last line without its newline was cut mid-write, even if it parses.
-                Ok(_) => dropped = true,
-                Err(_) if last => dropped = true,
-                Err(e) => {
-                    return Err(IterateError::Ledger {
-                        path: path.clone(),
-                        line: i + 1,
-                        message: e.to_string(),
-                    })
+                Ok(Line::Unsealed(e)) => {
+                    if unsealed.is_some() {
+                        return Err(bad(i + 1, "the holdout was unsealed twice".into()));
+                    }
+                    unsealed = Some(*e);
+                    good_len += line.len();
                 }
+                Err(_) if last => dropped = true,
+                Err(e) => return Err(bad(i + 1, e.to_string())),
             }
         }
         if dropped {
@@ -248,6 +321,7 @@ impl Ledger {
             path,
             file,
             trials,
+            unsealed,
             dropped_partial_line: dropped,
         })
     }
@@ -259,20 +333,28 @@ impl Ledger {
 
     /// Appends one trial as a line, flushed and fsynced.
     pub fn append(&mut self, trial: &Trial) -> Result<(), IterateError> {
+        self.write_line(trial)?;
+        self.trials.push(trial.clone());
+        Ok(())
+    }
+
+    /// Records the holdout's unsealing, flushed and fsynced.
+    pub fn append_unsealed(&mut self, event: &Unsealed) -> Result<(), IterateError> {
+        self.write_line(event)?;
+        self.unsealed = Some(event.clone());
+        Ok(())
+    }
+
+    fn write_line(&mut self, value: &impl Serialize) -> Result<(), IterateError> {
         let io = |source| IterateError::Io {
             path: self.path.clone(),
             source,
         };
-        let mut line = serde_json::to_string(trial).map_err(|e| IterateError::Io {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        let mut line = serde_json::to_string(value).map_err(|e| io(std::io::Error::other(e)))?;
         line.push('\n');
         self.file.write_all(line.as_bytes()).map_err(io)?;
         self.file.flush().map_err(io)?;
-        self.file.sync_data().map_err(io)?;
-        self.trials.push(trial.clone());
-        Ok(())
+        self.file.sync_data().map_err(io)
     }
 }
 
@@ -324,6 +406,54 @@ mod tests {
         let l = Ledger::open(dir.path()).unwrap();
         assert_eq!(l.trials.len(), 2);
         assert!(!l.dropped_partial_line);
+    }
+
+    #[test]
+    fn a_deleted_or_duplicated_line_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LEDGER_FILE);
+        let line = |i| serde_json::to_string(&trial(i)).unwrap();
+        for (text, at) in [
+            (format!("{}\n{}\n", line(1), line(3)), 2),
+            (format!("{}\n{}\n{}\n", line(1), line(2), line(2)), 3),
+            (format!("{}\n", line(2)), 1),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            match Ledger::open(dir.path()) {
+                Err(IterateError::Ledger { line, message, .. }) => {
+                    assert_eq!(line, at, "{message}");
+                    assert!(message.contains("deleted or duplicated"), "{message}");
+                }
+                Err(e) => panic!("wrong error: {e}"),
+                Ok(_) => panic!("a gap or duplicate was accepted"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_unsealing_is_read_back_and_ends_the_trials() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.append(&trial(1)).unwrap();
+        let e = Unsealed {
+            event: Unsealed::EVENT.into(),
+            trial: 1,
+            at: "2026-01-01T00:00:00Z".into(),
+            ..Unsealed::default()
+        };
+        l.append_unsealed(&e).unwrap();
+        drop(l);
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!((l.trials.len(), l.unsealed.as_ref()), (1, Some(&e)));
+        let path = dir.path().join(LEDGER_FILE);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&serde_json::to_string(&trial(2)).unwrap());
+        text.push('\n');
+        std::fs::write(&path, text).unwrap();
+        assert!(matches!(
+            Ledger::open(dir.path()),
+            Err(IterateError::Ledger { line: 3, .. })
+        ));
     }
 
     #[test]

@@ -8,14 +8,17 @@
 //! (Deflated Sharpe, PBO) and gives the verdict.
 
 pub mod clock;
+pub mod config;
 pub mod feedback;
 pub mod gates;
 pub mod ledger;
+pub mod lock;
 pub mod prompts;
 pub mod proposer;
 pub mod returns;
 pub mod rigor;
 pub mod run;
+pub mod session;
 pub mod split;
 pub mod stop;
 pub mod summary;
@@ -46,6 +49,19 @@ pub enum IterateError {
         line: usize,
         message: String,
     },
+    #[error("{}: {message}; the run cannot be resumed faithfully (restore the file, or start a new run)", path.display())]
+    Returns { path: PathBuf, message: String },
+    #[error("{} is in use by another dsl-engine process ({holder}); wait for it to end or use another run directory", dir.display())]
+    Locked { dir: PathBuf, holder: String },
+    #[error("{flag} {given} differs from this run's {saved} ({}): a run keeps the settings that shape its results; keep the run's value, or start a new run with `--fork NEW_DIR`", dir.display())]
+    Setting {
+        flag: &'static str,
+        given: String,
+        saved: String,
+        dir: PathBuf,
+    },
+    #[error("{0}")]
+    Refused(String),
     #[error("prompt templates: {0}")]
     Prompt(String),
     #[error(transparent)]

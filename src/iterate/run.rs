@@ -239,7 +239,7 @@ impl<'a> Runner<'a> {
             // Gate, record and report (sequential, in iteration order).
             let mut finished = Vec::with_capacity(round.len());
             for (p, c) in round.into_iter().zip(computed) {
-                let (trial, fatal) = self.finish(p, c);
+                let (trial, fatal) = self.finish(p, c)?;
                 self.ledger.append(&trial)?;
                 let line = format!(
                     "trial {} {} code {}{}{}",
@@ -448,7 +448,11 @@ impl<'a> Runner<'a> {
 
     /// Records a prepared trial: its evaluation's split scores, gates and feedback (when it
     /// ran), stats and times. Returns the trial and whether its model error ends the run.
-    fn finish(&mut self, p: Prepared, computed: Option<Computed>) -> (Trial, bool) {
+    fn finish(
+        &mut self,
+        p: Prepared,
+        computed: Option<Computed>,
+    ) -> Result<(Trial, bool), IterateError> {
         let Prepared {
             trial: mut t,
             mut durations,
@@ -458,26 +462,31 @@ impl<'a> Runner<'a> {
             ..
         } = p;
         if t.status == Some(Status::LlmError) {
-            return (t, fatal);
+            return Ok((t, fatal));
         }
         if let Some(c) = computed {
             durations.sandbox_ms = c.sandbox_ms;
             durations.backtest_ms = c.backtest_ms;
-            t.fuel_used = c.fuel.map(|f| f.0);
-            t.fuel_limit = c.fuel.map(|f| f.1);
-            t.peak_memory_bytes = c.fuel.map(|f| f.2);
+            t.fuel_used = c.sandbox.map(|f| f.fuel_used);
+            t.fuel_limit = c.sandbox.map(|f| f.fuel_limit);
+            t.peak_memory_bytes = c.sandbox.map(|f| f.peak_memory);
             let code = t.code.clone().unwrap_or_default();
-            self.record(&mut t, &code, c.result);
+            self.record(&mut t, &code, c.result)?;
         }
         durations.total_ms = ms(start);
         t.durations = durations;
         apply_stats(&mut t, &stats);
         t.finished_at = clock::now();
-        (t, false)
+        Ok((t, false))
     }
 
     /// Split scoring, gates and feedback of an evaluated trial.
-    fn record(&mut self, t: &mut Trial, code: &str, result: Result<SimResult, PipelineError>) {
+    fn record(
+        &mut self,
+        t: &mut Trial,
+        code: &str,
+        result: Result<SimResult, PipelineError>,
+    ) -> Result<(), IterateError> {
         let prefix = if t.status == Some(Status::Fallback) {
             format!(
                 "Your proposal was still invalid after {} repair round(s) ({}), so the template \
@@ -518,14 +527,8 @@ impl<'a> Runner<'a> {
                 t.feedback = format!("{prefix}{verdict}{}", feedback::success(&is, &is_curve));
                 t.in_sample = Some(is);
                 t.validation = self.split.validation(&res);
-                if let Err(e) = self.returns.append(t.iteration, &series) {
-                    t.note = Some(format!(
-                        "{}daily returns not stored: {e}",
-                        t.note
-                            .as_deref()
-                            .map_or(String::new(), |n| format!("{n}; "))
-                    ));
-                }
+                self.returns
+                    .append(t.iteration, t.code_hash.as_deref(), &series)?;
             }
             Err(e) => {
                 if t.status == Some(Status::Fallback) {
@@ -547,6 +550,7 @@ impl<'a> Runner<'a> {
                 }
             }
         }
+        Ok(())
     }
 
     /// The quality gate, then the redundancy gate against the accepted trials.
@@ -667,8 +671,17 @@ struct Computed {
     result: Result<SimResult, PipelineError>,
     sandbox_ms: f64,
     backtest_ms: f64,
-    /// Fuel used, fuel limit and peak guest memory, when the sandbox ran.
-    fuel: Option<(u64, u64, u64)>,
+    /// What the sandbox used, when it ran.
+    sandbox: Option<SandboxFigures>,
+}
+
+/// What one sandboxed evaluation used.
+#[derive(Clone, Copy, Debug)]
+struct SandboxFigures {
+    fuel_used: u64,
+    fuel_limit: u64,
+    /// Peak guest memory, in bytes.
+    peak_memory: u64,
 }
 
 /// Sandbox and backtest of `code` (already checked): a pure function of the code and the data,
@@ -678,18 +691,18 @@ fn compute(code: &str, data: &DataDir, sandbox: &Sandbox, ctx: &CheckContext) ->
         Ok(bt) => Computed {
             sandbox_ms: bt.timings.evaluation().as_secs_f64() * 1000.0,
             backtest_ms: (bt.timings.backtest + bt.timings.metrics).as_secs_f64() * 1000.0,
-            fuel: Some((
-                bt.evaluation.fuel_used,
-                bt.evaluation.fuel_limit,
-                bt.evaluation.peak_memory as u64,
-            )),
+            sandbox: Some(SandboxFigures {
+                fuel_used: bt.evaluation.fuel_used,
+                fuel_limit: bt.evaluation.fuel_limit,
+                peak_memory: bt.evaluation.peak_memory as u64,
+            }),
             result: Ok(bt.result),
         },
         Err(e) => Computed {
             result: Err(e),
             sandbox_ms: 0.0,
             backtest_ms: 0.0,
-            fuel: None,
+            sandbox: None,
         },
     }
 }

@@ -37,7 +37,7 @@ pub struct Split {
 }
 
 /// The split as dates, for `run.json`, `summary.json` and the terminal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitDates {
     /// `[first, last]` session of each window; `None` when the window is off.
     pub in_sample: [String; 2],

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::ledger::{Scores, Status, Trial};
 use super::rigor::Rigor;
+use super::session::HoldoutState;
 use super::split::SplitDates;
 use super::IterateError;
 use crate::dsl::parse;
@@ -29,7 +30,19 @@ pub enum Objective {
     Sortino,
 }
 
+impl std::fmt::Display for Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Objective::Sharpe => "sharpe",
+            Objective::Cagr => "cagr",
+            Objective::Calmar => "calmar",
+            Objective::Sortino => "sortino",
+        })
+    }
+}
+
 impl Objective {
+    /// The objective in words.
     pub fn label(self) -> &'static str {
         match self {
             Objective::Sharpe => "Sharpe ratio",
@@ -90,6 +103,10 @@ pub struct Summary {
     pub elapsed_s: f64,
     /// The run ended before its iterations (Ctrl-C, a fatal endpoint error, ...).
     pub stopped: Option<String>,
+    /// Whether the sealed holdout was scored (once, for the promoted trial) or is still sealed.
+    pub holdout_state: HoldoutState,
+    /// The run this one was forked from.
+    pub parent: Option<PathBuf>,
     pub files: Vec<PathBuf>,
 }
 
@@ -146,6 +163,8 @@ impl Summary {
             cost_usd: cost,
             elapsed_s,
             stopped,
+            holdout_state: HoldoutState::Off,
+            parent: None,
             files: Vec::new(),
         }
     }
@@ -155,9 +174,11 @@ impl Summary {
     pub fn write(&mut self, trials: &[Trial], banner: &str) -> Result<(), IterateError> {
         let write = |name: &str, text: &str| -> Result<PathBuf, IterateError> {
             let path = self.run_dir.join(name);
-            std::fs::write(&path, text).map_err(|source| IterateError::Io {
-                path: path.clone(),
-                source,
+            crate::util::fs::write_atomic(&path, text.as_bytes()).map_err(|source| {
+                IterateError::Io {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             Ok(path)
         };

@@ -69,6 +69,8 @@ impl RunReport {
         let mut skipped_lines = 0;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             match serde_json::from_str::<Value>(line) {
+                // Event lines (the holdout's unsealing) are not trials.
+                Ok(v) if v.get("event").is_some() => {}
                 Ok(v) if v.is_object() => trials.push(v),
                 _ => skipped_lines += 1,
             }

@@ -1,0 +1,47 @@
+//! Value parsers shared by the commands' flags: out-of-range values are flag errors at parse
+//! time (exit 2 with the flag named), never a panic later when they are converted.
+
+/// The longest duration a flag accepts, in seconds (a day).
+pub const MAX_SECONDS: f64 = 86_400.0;
+
+/// A positive number of seconds, at most [`MAX_SECONDS`].
+pub fn seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= MAX_SECONDS {
+        Ok(v)
+    } else {
+        Err(format!(
+            "must be more than 0 and at most {MAX_SECONDS} seconds (a day)"
+        ))
+    }
+}
+
+/// A sampling temperature, 0 to 2.
+pub fn temperature(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=2.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("must be between 0 and 2".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_out_of_range_are_refused() {
+        assert_eq!(seconds("120"), Ok(120.0));
+        for bad in ["0", "-1", "2e19", "inf", "NaN", "1e400", "x"] {
+            assert!(seconds(bad).is_err(), "{bad}");
+        }
+        assert!(temperature("2.5").is_err() && temperature("0.3").is_ok());
+    }
+}

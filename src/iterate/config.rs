@@ -1,0 +1,605 @@
+//! `RUN_DIR/run.json`: every setting that shapes a run's results, recorded when the run starts
+//! and enforced for the rest of its life. A resumed run (or `--run-dir` pointed at an existing
+//! run) takes its settings from here; a flag that asks for a different value is refused, naming
+//! it. A deliberate change is a new run: `--fork NEW_DIR` copies the trials and records the
+//! parent; even a fork keeps the split and the data, since the sealed holdout would leak.
+//!
+//! Settings that do not change results (`-n`, `--jobs`, timeouts, retries, the API key) may
+//! differ on every resume.
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::gates::Gates;
+use super::split::SplitDates;
+use super::summary::Objective;
+use super::IterateError;
+
+/// The settings file's name inside a run directory.
+pub const RUN_CONFIG: &str = "run.json";
+
+/// The model temperature when none is given.
+pub const DEFAULT_TEMPERATURE: f64 = 0.3;
+/// Repair rounds when none is given.
+pub const DEFAULT_REPAIRS: u32 = 2;
+/// The evolutionary search's seed when none is given.
+pub const DEFAULT_SEED: u64 = 42;
+/// Trials in a run when none is given.
+pub const DEFAULT_ITERATIONS: u32 = 10;
+
+/// Which proposer writes the strategies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProposerKind {
+    /// A chat model through an OpenAI-compatible API.
+    Llm,
+    /// The offline evolutionary search over strategy syntax trees.
+    Evolve,
+}
+
+impl Display for ProposerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProposerKind::Llm => "llm",
+            ProposerKind::Evolve => "evolve",
+        })
+    }
+}
+
+/// `run.json` (never the API key).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub proposer: ProposerKind,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub objective: Objective,
+    /// Sealed-holdout and validation years, and the resulting windows.
+    pub holdout_years: f64,
+    pub validation_years: f64,
+    pub split: SplitDates,
+    pub gates: Gates,
+    pub seed: u64,
+    pub iterations: u32,
+    pub data_dir: Option<PathBuf>,
+    /// The data set's identity (its digest), checked on every resume.
+    #[serde(default)]
+    pub data_digest: Option<String>,
+    #[serde(default = "default_repairs")]
+    pub max_repairs: u32,
+    /// The model's sampling temperature (model runs).
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// The prompt-template directory, and a digest of the templates in use (model runs).
+    #[serde(default)]
+    pub prompts: Option<PathBuf>,
+    #[serde(default)]
+    pub prompts_digest: Option<String>,
+    /// Sandbox fuel budget and memory cap (MiB); they decide which trials hit a limit.
+    #[serde(default)]
+    pub fuel: Option<u64>,
+    #[serde(default)]
+    pub memory_mib: Option<usize>,
+    /// The run this one was forked from.
+    #[serde(default)]
+    pub parent: Option<PathBuf>,
+    /// The parent had already unsealed its holdout: this run's holdout is not independent.
+    #[serde(default)]
+    pub parent_holdout_unsealed: bool,
+}
+
+fn default_repairs() -> u32 {
+    DEFAULT_REPAIRS
+}
+
+/// What the command line asks for; `None` where a flag (or its environment variable) was not
+/// given.
+#[derive(Clone, Debug, Default)]
+pub struct Requested {
+    pub iterations: Option<u32>,
+    pub proposer: Option<ProposerKind>,
+    /// The proposer of a new run when none is given (a model when one is configured).
+    pub default_proposer: Option<ProposerKind>,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub objective: Option<Objective>,
+    pub holdout_years: Option<f64>,
+    pub validation_years: Option<f64>,
+    pub min_trades: Option<usize>,
+    pub turnover: Option<(f64, f64)>,
+    pub max_correlation: Option<f64>,
+    pub seed: Option<u64>,
+    pub data_dir: Option<PathBuf>,
+    pub max_repairs: Option<u32>,
+    pub temperature: Option<f64>,
+    pub prompts: Option<PathBuf>,
+    pub fuel: Option<u64>,
+    pub memory_mib: Option<usize>,
+}
+
+/// How a run directory is being used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A new run.
+    New,
+    /// Continuing the run recorded in the directory.
+    Resume,
+    /// A new run starting from a copy of another's trials: settings may change, the split and
+    /// the data may not.
+    Fork,
+}
+
+/// One setting: the flag's value, else the saved one, else the default; a flag that differs
+/// from the saved value is refused unless `may_change`.
+fn pick<T: PartialEq + Display>(
+    flag: &'static str,
+    given: Option<T>,
+    saved: Option<T>,
+    default: T,
+    may_change: bool,
+    dir: &Path,
+) -> Result<T, IterateError> {
+    match (given, saved) {
+        (Some(g), Some(s)) if g != s && !may_change => Err(IterateError::Setting {
+            flag,
+            given: g.to_string(),
+            saved: s.to_string(),
+            dir: dir.to_path_buf(),
+        }),
+        (Some(v), _) | (None, Some(v)) => Ok(v),
+        (None, None) => Ok(default),
+    }
+}
+
+/// Shows an optional setting in an error.
+struct Shown<T>(Option<T>);
+
+impl<T: Display> Display for Shown<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("(none)"),
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for Shown<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+/// Shows a path in an error.
+#[derive(PartialEq)]
+struct ShownPath(PathBuf);
+
+impl Display for ShownPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.display().fmt(f)
+    }
+}
+
+/// Shows a turnover band in an error.
+#[derive(PartialEq)]
+struct Band((f64, f64));
+
+impl Display for Band {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{}", self.0 .0, self.0 .1)
+    }
+}
+
+impl RunConfig {
+    /// Reads `dir/run.json`, or `None` when the directory holds no run.
+    pub fn load(dir: &Path) -> Result<Option<RunConfig>, IterateError> {
+        let path = dir.join(RUN_CONFIG);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(IterateError::Io { path, source }),
+        };
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            IterateError::Refused(format!("{} is not a run config: {e}", path.display()))
+        })
+    }
+
+    /// Writes `dir/run.json` atomically.
+    pub fn save(&self, dir: &Path) -> Result<(), IterateError> {
+        let path = dir.join(RUN_CONFIG);
+        let json = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
+        crate::util::fs::write_atomic(&path, json.as_bytes())
+            .map_err(|source| IterateError::Io { path, source })
+    }
+
+    /// The settings of a run in `dir` from the flags `req` and the run's saved settings. The
+    /// split's dates and the data digest are filled in once the data is open
+    /// ([`RunConfig::check_data`]).
+    pub fn resolve(
+        req: &Requested,
+        saved: Option<&RunConfig>,
+        mode: Mode,
+        dir: &Path,
+    ) -> Result<RunConfig, IterateError> {
+        let free = mode == Mode::Fork;
+        let s = saved;
+        let years_ok = |flag: &str, v: f64| {
+            if v.is_finite() && (0.0..=50.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(IterateError::Refused(format!(
+                    "{flag} must be a number of years between 0 and 50"
+                )))
+            }
+        };
+        let holdout_years = years_ok(
+            "--holdout",
+            pick(
+                "--holdout",
+                req.holdout_years,
+                s.map(|s| s.holdout_years),
+                super::split::DEFAULT_HOLDOUT_YEARS,
+                false,
+                dir,
+            )?,
+        )?;
+        let validation_years = years_ok(
+            "--validation",
+            pick(
+                "--validation",
+                req.validation_years,
+                s.map(|s| s.validation_years),
+                super::split::DEFAULT_VALIDATION_YEARS,
+                false,
+                dir,
+            )?,
+        )?;
+        let data_dir = pick(
+            "--data-dir",
+            req.data_dir.clone().map(|p| Shown(Some(ShownPath(p)))),
+            s.map(|s| Shown(s.data_dir.clone().map(ShownPath))),
+            Shown(None),
+            false,
+            dir,
+        )?
+        .0
+        .map(|p| p.0);
+        let base = s.map_or_else(Gates::default, |s| s.gates.clone());
+        let gates = Gates {
+            min_trades: pick(
+                "--min-trades",
+                req.min_trades,
+                s.map(|s| s.gates.min_trades),
+                base.min_trades,
+                free,
+                dir,
+            )?,
+            turnover: pick(
+                "--turnover",
+                req.turnover.map(Band),
+                s.map(|s| Band(s.gates.turnover)),
+                Band(base.turnover),
+                free,
+                dir,
+            )?
+            .0,
+            max_correlation: pick(
+                "--max-corr",
+                req.max_correlation,
+                s.map(|s| s.gates.max_correlation),
+                base.max_correlation,
+                free,
+                dir,
+            )?,
+        };
+        if !(gates.max_correlation > 0.0 && gates.max_correlation <= 1.0) {
+            return Err(IterateError::Refused(
+                "--max-corr must be above 0 and at most 1".into(),
+            ));
+        }
+        let proposer = pick(
+            "--proposer",
+            req.proposer,
+            s.map(|s| s.proposer),
+            req.default_proposer.unwrap_or(ProposerKind::Evolve),
+            free,
+            dir,
+        )?;
+        let llm = proposer == ProposerKind::Llm;
+        let model = if llm {
+            pick(
+                "--model",
+                req.model.clone().map(|m| Shown(Some(m))),
+                s.map(|s| Shown(s.model.clone())),
+                Shown(None),
+                free,
+                dir,
+            )?
+            .0
+        } else {
+            None
+        };
+        let temperature = if llm {
+            Some(pick(
+                "--temperature",
+                req.temperature,
+                s.and_then(|s| s.temperature),
+                DEFAULT_TEMPERATURE,
+                free,
+                dir,
+            )?)
+        } else {
+            None
+        };
+        Ok(RunConfig {
+            proposer,
+            model,
+            // Where the model is served does not change what it answers.
+            base_url: if llm {
+                req.base_url
+                    .clone()
+                    .or_else(|| s.and_then(|s| s.base_url.clone()))
+            } else {
+                None
+            },
+            objective: pick(
+                "--objective",
+                req.objective,
+                s.map(|s| s.objective),
+                Objective::default(),
+                free,
+                dir,
+            )?,
+            holdout_years,
+            validation_years,
+            split: s.map_or_else(SplitDates::default, |s| s.split.clone()),
+            gates,
+            seed: pick(
+                "--seed",
+                req.seed,
+                s.map(|s| s.seed),
+                DEFAULT_SEED,
+                free,
+                dir,
+            )?,
+            iterations: req
+                .iterations
+                .or(s.map(|s| s.iterations))
+                .unwrap_or(DEFAULT_ITERATIONS),
+            data_dir,
+            data_digest: s.and_then(|s| s.data_digest.clone()),
+            max_repairs: pick(
+                "--max-repairs",
+                req.max_repairs,
+                s.map(|s| s.max_repairs),
+                DEFAULT_REPAIRS,
+                free,
+                dir,
+            )?,
+            temperature,
+            prompts: pick(
+                "--prompts",
+                req.prompts.clone().map(|p| Shown(Some(ShownPath(p)))),
+                s.map(|s| Shown(s.prompts.clone().map(ShownPath))),
+                Shown(None),
+                free,
+                dir,
+            )?
+            .0
+            .map(|p| p.0),
+            prompts_digest: s.and_then(|s| s.prompts_digest.clone()),
+            fuel: pick(
+                "--fuel",
+                req.fuel.map(|f| Shown(Some(f))),
+                s.map(|s| Shown(s.fuel)),
+                Shown(None),
+                free,
+                dir,
+            )?
+            .0,
+            memory_mib: Some(pick(
+                "--memory",
+                req.memory_mib,
+                s.and_then(|s| s.memory_mib),
+                crate::sandbox::DEFAULT_MEMORY >> 20,
+                free,
+                dir,
+            )?),
+            parent: s.and_then(|s| s.parent.clone()),
+            parent_holdout_unsealed: s.is_some_and(|s| s.parent_holdout_unsealed),
+        })
+    }
+
+    /// Records (a new run) or checks (a resumed or forked one) the data set's digest.
+    pub fn check_data(&mut self, digest: Option<String>, dir: &Path) -> Result<(), IterateError> {
+        match (&self.data_digest, digest) {
+            (Some(saved), Some(now)) if *saved != now => Err(IterateError::Refused(format!(
+                "the data changed since this run started ({}: digest {saved}, now {now}); \
+                 every trial would be scored on other data and the sealed holdout could leak: \
+                 restore the data or start a new run",
+                dir.display()
+            ))),
+            (None, now) => {
+                self.data_digest = now;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records (a new run) or checks (a resumed or forked one) the split's dates.
+    pub fn check_split(&mut self, dates: SplitDates, describe: &str) -> Result<(), IterateError> {
+        if self.split != SplitDates::default() && self.split != dates {
+            return Err(IterateError::Refused(format!(
+                "the data's split ({describe}) differs from this run's: the data changed, and \
+                 the sealed holdout would leak; start a new run"
+            )));
+        }
+        self.split = dates;
+        Ok(())
+    }
+
+    /// Records (a new run) or checks (a model run resumed or forked) the prompt templates.
+    pub fn check_prompts(&mut self, digest: String) -> Result<(), IterateError> {
+        if self.proposer != ProposerKind::Llm {
+            return Ok(());
+        }
+        match &self.prompts_digest {
+            Some(saved) if *saved != digest => Err(IterateError::Refused(format!(
+                "the prompt templates changed since this run started (digest {saved}, now \
+                 {digest}); the model would be asked differently: restore them or start a new run"
+            ))),
+            _ => {
+                self.prompts_digest = Some(digest);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved() -> RunConfig {
+        let mut c = RunConfig::resolve(
+            &Requested {
+                seed: Some(7),
+                ..Requested::default()
+            },
+            None,
+            Mode::New,
+            Path::new("run"),
+        )
+        .unwrap();
+        c.data_digest = Some("abc".into());
+        c
+    }
+
+    #[test]
+    fn a_resume_keeps_every_setting_and_names_the_one_asked_to_change() {
+        let s = saved();
+        let same = RunConfig::resolve(
+            &Requested::default(),
+            Some(&s),
+            Mode::Resume,
+            Path::new("run"),
+        )
+        .unwrap();
+        assert_eq!(same, s);
+        let more = RunConfig::resolve(
+            &Requested {
+                iterations: Some(40),
+                seed: Some(7),
+                ..Requested::default()
+            },
+            Some(&s),
+            Mode::Resume,
+            Path::new("run"),
+        )
+        .unwrap();
+        assert_eq!(more.iterations, 40);
+        for (req, flag) in [
+            (
+                Requested {
+                    seed: Some(8),
+                    ..Requested::default()
+                },
+                "--seed",
+            ),
+            (
+                Requested {
+                    objective: Some(Objective::Calmar),
+                    ..Requested::default()
+                },
+                "--objective",
+            ),
+            (
+                Requested {
+                    min_trades: Some(5),
+                    ..Requested::default()
+                },
+                "--min-trades",
+            ),
+            (
+                Requested {
+                    turnover: Some((0.5, 9.0)),
+                    ..Requested::default()
+                },
+                "--turnover",
+            ),
+            (
+                Requested {
+                    max_correlation: Some(0.5),
+                    ..Requested::default()
+                },
+                "--max-corr",
+            ),
+            (
+                Requested {
+                    data_dir: Some("/elsewhere".into()),
+                    ..Requested::default()
+                },
+                "--data-dir",
+            ),
+            (
+                Requested {
+                    holdout_years: Some(1.0),
+                    ..Requested::default()
+                },
+                "--holdout",
+            ),
+            (
+                Requested {
+                    memory_mib: Some(512),
+                    ..Requested::default()
+                },
+                "--memory",
+            ),
+        ] {
+            match RunConfig::resolve(&req, Some(&s), Mode::Resume, Path::new("run")) {
+                Err(IterateError::Setting { flag: f, .. }) => assert_eq!(f, flag),
+                other => panic!("{flag}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_fork_may_change_settings_but_not_the_split_or_the_data() {
+        let s = saved();
+        let f = RunConfig::resolve(
+            &Requested {
+                seed: Some(8),
+                min_trades: Some(5),
+                ..Requested::default()
+            },
+            Some(&s),
+            Mode::Fork,
+            Path::new("run"),
+        )
+        .unwrap();
+        assert_eq!((f.seed, f.gates.min_trades), (8, 5));
+        for req in [
+            Requested {
+                holdout_years: Some(1.0),
+                ..Requested::default()
+            },
+            Requested {
+                data_dir: Some("/elsewhere".into()),
+                ..Requested::default()
+            },
+        ] {
+            assert!(RunConfig::resolve(&req, Some(&s), Mode::Fork, Path::new("run")).is_err());
+        }
+    }
+
+    #[test]
+    fn changed_data_is_refused() {
+        let mut s = saved();
+        assert!(s.check_data(Some("abc".into()), Path::new("d")).is_ok());
+        let e = s
+            .check_data(Some("xyz".into()), Path::new("d"))
+            .unwrap_err();
+        assert!(e.to_string().contains("the data changed"), "{e}");
+    }
+}
