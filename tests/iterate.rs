@@ -41,6 +41,8 @@ enum Reply {
     Status(u16),
     /// Say nothing for this long (longer than the client's timeout).
     Hang(Duration),
+    /// This status and body as they are (extra header lines in the middle).
+    Raw(u16, String, &'static str),
 }
 
 fn completion(content: &str) -> String {
@@ -108,6 +110,7 @@ fn serve(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<Value>>>) {
                         std::thread::sleep(d);
                         return;
                     }
+                    Some(Reply::Raw(status, body, extra)) => (status, extra, body),
                     None => (500, "", r#"{"error":"script exhausted"}"#.into()),
                 };
                 let _ = write!(
@@ -181,6 +184,62 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn ledger(dir: &Path) -> Vec<Trial> {
     Ledger::open(dir).unwrap().trials
+}
+
+#[test]
+fn a_misbehaving_endpoint_is_retried_capped_and_every_attempt_is_kept() {
+    let data = common::data_dir();
+    let sb = sandbox();
+    let huge = format!("```python\n{}{IMPORT_OS}```", "# padding\n".repeat(30_000));
+    let script = vec![
+        // The proposal: 200 replies that are not completions are transient, then refused code.
+        Reply::Raw(
+            200,
+            r#"{"error":{"message":"upstream failed","code":502}}"#.into(),
+            "",
+        ),
+        Reply::Raw(200, r#"{"choices":[]}"#.into(), ""),
+        Reply::Content(format!("```python\n{IMPORT_OS}```")),
+        // Repair 1: cut JSON and an HTML page, then a 300 KB reply (too large a strategy).
+        Reply::Raw(200, r#"{"choices":[{"message":{"cont"#.into(), ""),
+        Reply::Raw(200, "<html><body>502 Bad Gateway</body></html>".into(), ""),
+        Reply::Content(huge),
+        // Repair 2: a 2 MB body is not read, then the good strategy.
+        Reply::Raw(200, completion(&"x".repeat(2 << 20)), ""),
+        Reply::Content(format!("```python\n{GOOD}```")),
+    ];
+    let (url, requests) = serve(script);
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let stop = Stop::new();
+    let mut proposer = llm_proposer(&url, &rt, &data, stop.clone());
+    let mut runner = Runner::new(dir.path(), &data, &sb, split(&data), settings(1), stop).unwrap();
+    let ended = runner.run(&mut proposer, &mut Silent).unwrap();
+    assert_eq!(ended, Ended::Done);
+    let t = ledger(dir.path());
+    assert_eq!(t.len(), 1);
+    let t = &t[0];
+    assert_eq!((t.status, t.repairs), (Some(Status::Ok), 2), "{t:#?}");
+    assert_eq!(t.llm_attempts, 8, "{t:#?}");
+    assert_eq!(t.llm_retries.len(), 5, "{:#?}", t.llm_retries);
+    // Both refused proposals are kept, with why they were refused.
+    assert_eq!(t.refused.len(), 2, "{:#?}", t.refused);
+    assert!(t.refused[0].code.as_deref().unwrap().contains("import os"));
+    assert!(t.refused[0]
+        .diagnostics
+        .iter()
+        .any(|d| d.contains("import")));
+    assert!(
+        t.refused[1].diagnostics.iter().any(|d| d.contains("bytes")),
+        "{:#?}",
+        t.refused[1]
+    );
+    assert!(t.code.as_deref().unwrap().contains("is_largest(10)"));
+    // What was sent back stayed small although the model wrote 300 KB.
+    let sent = requests.lock().unwrap();
+    assert_eq!(sent.len(), 8);
+    let last = sent[7].to_string().len();
+    assert!(last < 80_000, "the last request is {last} bytes");
 }
 
 #[test]

@@ -111,6 +111,15 @@ pub struct Durations {
     pub total_ms: f64,
 }
 
+/// A proposal the checker refused: its code (`None` when the reply held none) and why.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Refused {
+    pub code: Option<String>,
+    /// The checker's diagnostics, one compact line each.
+    pub diagnostics: Vec<String>,
+}
+
 /// One model call (a proposal or a repair), with its attempts, tokens and cost.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -152,6 +161,9 @@ pub struct Trial {
     pub error: Option<String>,
     /// Checker diagnostics of the last rejected proposal, one compact line each.
     pub diagnostics: Vec<String>,
+    /// Every proposal the checker refused, in order (a repaired trial keeps what it repaired).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refused>,
     /// Repair rounds used.
     pub repairs: u32,
     /// What the proposer did (evolve: the parents and mutations).

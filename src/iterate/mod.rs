@@ -26,7 +26,7 @@ pub mod summary;
 use std::path::PathBuf;
 
 pub use gates::Gates;
-pub use ledger::{Ledger, LlmCall, Scores, Status, Trial};
+pub use ledger::{Ledger, LlmCall, Refused, Scores, Status, Trial};
 pub use proposer::{EvolveProposer, LlmProposer, Proposal, ProposeContext, Proposer, FALLBACK};
 pub use rigor::{Rigor, Verdict};
 pub use run::{Reporter, RunSettings, Runner};

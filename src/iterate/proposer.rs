@@ -2,6 +2,7 @@
 //! client, with the prompt templates) and [`EvolveProposer`] (the offline evolutionary search).
 //! [`FALLBACK`] is the template strategy the loop runs when a proposal stays invalid.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use tokio::runtime::Handle;
@@ -124,6 +125,22 @@ pub trait Proposer {
     }
 }
 
+/// Most characters of a reply, code or diagnostics sent back to the model: a strategy is at
+/// most 64 KiB, so a longer reply cannot be repaired by seeing all of it again.
+pub const MAX_SENT_CHARS: usize = 16 * 1024;
+
+/// `text` cut to [`MAX_SENT_CHARS`] characters, saying how much was left out.
+fn clip_sent(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(MAX_SENT_CHARS) {
+        None => Cow::Borrowed(text),
+        Some((at, _)) => Cow::Owned(format!(
+            "{}\n… ({} more characters not shown)",
+            &text[..at],
+            text[at..].chars().count()
+        )),
+    }
+}
+
 /// Proposals per round of the offline search (fixed: see [`Proposer::batch`]).
 pub const EVOLVE_BATCH: u32 = 4;
 
@@ -208,7 +225,9 @@ impl LlmProposer {
         match call.result {
             Ok(c) => {
                 let code = extract_code(&c.content);
-                self.messages.push(Message::assistant(c.content));
+                // What is sent back (in the repair conversation) is capped like the code.
+                self.messages
+                    .push(Message::assistant(clip_sent(&c.content).into_owned()));
                 Ok(Proposal {
                     code,
                     note: None,
@@ -260,12 +279,10 @@ impl Proposer for LlmProposer {
         code: Option<&str>,
         diagnostics: &str,
     ) -> Result<Proposal, ProposeError> {
+        let code = code.map_or(Cow::Borrowed("(no code found in your reply)"), clip_sent);
         let user = prompts::fill(
             &self.templates.repair,
-            &[
-                ("diagnostics", diagnostics),
-                ("code", code.unwrap_or("(no code found in your reply)")),
-            ],
+            &[("diagnostics", &clip_sent(diagnostics)), ("code", &code)],
         );
         self.messages.push(Message::user(user));
         self.send("repair")

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::feedback;
 use super::gates::Gates;
-use super::ledger::{Durations, Ledger, Scores, Status, Trial};
+use super::ledger::{Durations, Ledger, Refused, Scores, Status, Trial};
 use super::proposer::{CallStats, ProposeContext, ProposeError, Proposer, FALLBACK};
 use super::returns::Returns;
 use super::split::Split;
@@ -366,6 +366,10 @@ impl<'a> Runner<'a> {
             };
             check_ms += ms(t_check);
             t.diagnostics = diagnostics.lines().map(str::to_string).collect();
+            t.refused.push(Refused {
+                code: proposal.code.clone(),
+                diagnostics: t.diagnostics.clone(),
+            });
             if t.repairs >= self.settings.max_repairs {
                 break;
             }

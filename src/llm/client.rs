@@ -17,6 +17,9 @@ pub const DEFAULT_MODEL: &str = "openai/gpt-4o-mini";
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 /// Longest error body kept in messages and the ledger.
 const BODY_CHARS: usize = 300;
+/// Largest reply body read; a strategy is at most 64 KiB, so anything near this is a runaway
+/// reply, refused (and retried) rather than read whole.
+pub const MAX_REPLY_BYTES: usize = 1 << 20;
 
 /// Where and how to call the model.
 #[derive(Clone, Debug)]
@@ -240,8 +243,9 @@ impl Client {
         };
         let status = resp.status().as_u16();
         let retry_after = crate::net::retry_after(resp.headers());
-        let text = match resp.text().await {
-            Ok(t) => t,
+        let text = match read_capped(resp).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(error)) => return Err(fail(error)),
             Err(e) => return Err(fail(self.transport_error(&e, attempt))),
         };
         let body = clip(&text);
@@ -318,6 +322,22 @@ impl Client {
             cost: reported.or(computed),
         })
     }
+}
+
+/// The reply body, refused once it passes [`MAX_REPLY_BYTES`] (the rest is never read).
+async fn read_capped(
+    mut resp: reqwest::Response,
+) -> Result<Result<String, LlmError>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > MAX_REPLY_BYTES {
+            return Ok(Err(LlmError::TooLarge {
+                limit: MAX_REPLY_BYTES,
+            }));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// The first line of an error, for retry notes.

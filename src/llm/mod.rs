@@ -43,6 +43,8 @@ pub enum LlmError {
     },
     #[error("the endpoint's reply is not a chat completion: {0}")]
     BadReply(String),
+    #[error("the endpoint's reply is larger than {limit} bytes (a runaway reply); not read")]
+    TooLarge { limit: usize },
     #[error("cancelled")]
     Cancelled,
     #[error("cannot build the HTTP client: {0}")]
@@ -50,7 +52,9 @@ pub enum LlmError {
 }
 
 impl LlmError {
-    /// Whether another attempt may succeed (timeouts, connection failures, 429, 5xx).
+    /// Whether another attempt may succeed: timeouts, connection failures, 429, 5xx, and a
+    /// 200 reply that is not a completion (an error object, no choices, cut or HTML), which is
+    /// how OpenRouter reports a failed upstream.
     pub fn retryable(&self) -> bool {
         matches!(
             self,
@@ -58,6 +62,8 @@ impl LlmError {
                 | LlmError::Server { .. }
                 | LlmError::Timeout { .. }
                 | LlmError::Connect { .. }
+                | LlmError::BadReply(_)
+                | LlmError::TooLarge { .. }
         )
     }
 

@@ -4,6 +4,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::iterate::prompts::scores_line;
+use crate::iterate::session::HoldoutState;
 use crate::iterate::{Objective, Reporter, Scores, Summary, Trial};
 
 /// Draws the progress bar and per-trial lines on stderr.
@@ -44,6 +45,9 @@ impl Progress {
         if self.quiet {
             return;
         }
+        // Trial errors and notes carry text from strategies and the model.
+        let text = crate::util::text::escape_controls(text);
+        let text = text.as_ref();
         if self.bar.is_hidden() {
             errln!("{text}");
         } else {
@@ -181,8 +185,18 @@ pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
     let r = &s.rigor;
     match r.promoted {
         Some(it) => {
+            let holdout = match &s.holdout_state {
+                HoldoutState::Unsealed {
+                    independent: true, ..
+                } => "the sealed holdout was scored once, for it alone".to_string(),
+                HoldoutState::Unsealed { .. } => "the holdout was scored for it, but the parent \
+                     run had already unsealed it: not an independent test"
+                    .to_string(),
+                HoldoutState::Sealed { why } => format!("the holdout is still sealed: {why}"),
+                HoldoutState::Off => "no holdout".to_string(),
+            };
             outln!(
-                "promoted: trial #{it} by {} {} (the sealed holdout was scored once, for it alone)",
+                "promoted: trial #{it} by {} {} ({holdout})",
                 r.selected_on,
                 s.objective.label(),
             );
