@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::gates::Gates;
+use super::objective::Objective;
 use super::split::SplitDates;
-use super::summary::Objective;
 use super::IterateError;
 
 /// The settings file's name inside a run directory.

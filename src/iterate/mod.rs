@@ -13,6 +13,7 @@ pub mod feedback;
 pub mod gates;
 pub mod ledger;
 pub mod lock;
+pub mod objective;
 pub mod prompts;
 pub mod proposer;
 pub mod returns;
@@ -27,12 +28,13 @@ use std::path::PathBuf;
 
 pub use gates::Gates;
 pub use ledger::{Ledger, LlmCall, Refused, Scores, Status, Trial};
+pub use objective::Objective;
 pub use proposer::{EvolveProposer, LlmProposer, Proposal, ProposeContext, Proposer, FALLBACK};
 pub use rigor::{Rigor, Verdict};
 pub use run::{Reporter, RunSettings, Runner};
 pub use split::{Split, SplitDates};
 pub use stop::Stop;
-pub use summary::{Objective, Summary};
+pub use summary::Summary;
 
 /// Why the loop could not run or record a trial (a strategy's own failure is a trial status,
 /// not an error).

@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 use tokio::runtime::Handle;
 
 use super::ledger::{LlmCall, Trial};
+use super::objective::Objective;
 use super::prompts::{self, Templates};
 use super::stop::Stop;
-use super::summary::Objective;
 use crate::data::synth::rng::{fnv1a, Rng};
 use crate::dsl::CheckContext;
 use crate::evolve::{Evolver, Parent, SEEDS};

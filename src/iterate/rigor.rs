@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::ledger::{Scores, Status, Trial};
+use super::objective::Objective;
 use super::returns::aligned;
 use super::split::{collapsed, Split};
-use super::summary::Objective;
 use crate::stats::{self, Deflated, Moments, Pbo};
 
 /// CSCV blocks.
