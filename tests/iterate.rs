@@ -599,7 +599,12 @@ fn cli_llm_run_of_ten_iterations_writes_ten_lines_and_the_exports() {
     assert_eq!(summary["status"]["ok"], 1);
     assert_eq!(summary["status"]["duplicate"], 9);
     assert!(summary["split"]["validation"].is_array(), "{summary}");
-    assert!(summary["rigor"]["deflated"]["dsr"].is_number(), "{summary}");
+    assert!(
+        summary["rigor"]["effective"]["deflated"]["dsr"].is_number(),
+        "{summary}"
+    );
+    assert_eq!(summary["rigor"]["clusters"], 1, "{summary}");
+    assert_eq!(summary["rigor"]["trials_with_returns"], 1, "{summary}");
     assert!(summary["rigor"]["verdict"]["text"].is_string(), "{summary}");
     assert_eq!(summary["prompt_tokens"], 10_000);
     assert!(

@@ -83,6 +83,12 @@ fn parse_band(s: &str) -> Result<(f64, f64), String> {
     Ok((lo, hi))
 }
 
+fn parse_day(s: &str) -> Result<String, String> {
+    crate::calendar::parse(s.trim())
+        .map(crate::calendar::format)
+        .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -223,6 +229,10 @@ pub struct IterateArgs {
     /// No progress bar or per-trial lines; only the summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The model's training cutoff (YYYY-MM-DD): with a model on real data, a sealed holdout
+    /// starting before it is flagged, since the model may have seen those years.
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub model_cutoff: Option<String>,
     /// Print the summary as one JSON document on stdout (notes go to stderr).
     #[arg(long)]
     pub json: bool,
@@ -254,6 +264,7 @@ impl IterateArgs {
             prompts: self.prompts.clone(),
             fuel: self.fuel,
             memory_mib: self.memory,
+            model_cutoff: self.model_cutoff.clone(),
         }
     }
 }
@@ -394,6 +405,10 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     let describe = split.describe(&sessions);
     config.check_split(split.dates(&sessions), &describe)?;
     printer.note(&format!("split: {describe}"));
+    let synthetic = data.manifest.as_ref().is_some_and(|m| m.synthetic);
+    if let Some(w) = config.memory_warning(synthetic) {
+        errln!("warning: {w}");
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

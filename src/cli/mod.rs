@@ -70,7 +70,7 @@ pub enum Command {
     Data(data::DataArgs),
     /// The autonomous research loop: propose (LLM or offline evolutionary search), check,
     /// evaluate, backtest, give feedback, repeat; ledger, best strategy and summary in RUN_DIR.
-    Iterate(iterate::IterateArgs),
+    Iterate(Box<iterate::IterateArgs>),
     /// Check the data cache, the sandbox guest and the model endpoint; say what to fix.
     Doctor(doctor::DoctorArgs),
     /// Write the self-contained HTML report of an iterate run (RUN_DIR/report.html) and list
@@ -108,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Positions(a) => positions::run(a),
         Command::Sim(a) => sim::run(a),
         Command::Data(a) => data::run(a),
-        Command::Iterate(a) => iterate::run(a),
+        Command::Iterate(a) => iterate::run(*a),
         Command::Doctor(a) => doctor::run(a),
         Command::Report(a) => report::run(a),
         Command::Bench(a) => bench::run(a),

@@ -81,6 +81,9 @@ pub struct RunConfig {
     pub fuel: Option<u64>,
     #[serde(default)]
     pub memory_mib: Option<usize>,
+    /// The model's training cutoff (`YYYY-MM-DD`), when given: data after it is unseen.
+    #[serde(default)]
+    pub model_cutoff: Option<String>,
     /// The run this one was forked from.
     #[serde(default)]
     pub parent: Option<PathBuf>,
@@ -116,6 +119,7 @@ pub struct Requested {
     pub prompts: Option<PathBuf>,
     pub fuel: Option<u64>,
     pub memory_mib: Option<usize>,
+    pub model_cutoff: Option<String>,
 }
 
 /// How a run directory is being used.
@@ -405,6 +409,11 @@ impl RunConfig {
                 free,
                 dir,
             )?),
+            // What the model may have seen does not change results: it may be corrected.
+            model_cutoff: req
+                .model_cutoff
+                .clone()
+                .or_else(|| s.and_then(|s| s.model_cutoff.clone())),
             parent: s.and_then(|s| s.parent.clone()),
             parent_holdout_unsealed: s.is_some_and(|s| s.parent_holdout_unsealed),
         })
@@ -437,6 +446,27 @@ impl RunConfig {
         }
         self.split = dates;
         Ok(())
+    }
+
+    /// A warning when a model proposes on real data whose sealed holdout it may have seen:
+    /// the holdout starts before the model's training cutoff (or the cutoff is unknown).
+    pub fn memory_warning(&self, synthetic: bool) -> Option<String> {
+        if self.proposer != ProposerKind::Llm || synthetic {
+            return None;
+        }
+        let start = self.split.holdout.as_ref().map(|[a, _]| a.clone())?;
+        match &self.model_cutoff {
+            Some(cutoff) if *cutoff > start => Some(format!(
+                "the sealed holdout starts {start}, before the model's training cutoff {cutoff}: \
+                 the model may have seen those years, so the holdout is not a clean test; shorten \
+                 --holdout to start after the cutoff"
+            )),
+            Some(_) => None,
+            None => Some(format!(
+                "the model's training cutoff is unknown (pass --model-cutoff YYYY-MM-DD): if it \
+                 is after {start}, the model may have seen the sealed holdout's years"
+            )),
+        }
     }
 
     /// Records (a new run) or checks (a model run resumed or forked) the prompt templates.
@@ -601,5 +631,27 @@ mod tests {
             .check_data(Some("xyz".into()), Path::new("d"))
             .unwrap_err();
         assert!(e.to_string().contains("the data changed"), "{e}");
+    }
+
+    #[test]
+    fn a_model_on_real_data_is_warned_about_a_holdout_it_may_have_seen() {
+        let mut c = saved();
+        c.split.holdout = Some(["2024-10-30".into(), "2026-10-30".into()]);
+        assert!(
+            c.memory_warning(false).is_none(),
+            "evolve never saw anything"
+        );
+        c.proposer = ProposerKind::Llm;
+        assert!(c.memory_warning(true).is_none(), "synthetic data is unseen");
+        let unknown = c.memory_warning(false).unwrap();
+        assert!(unknown.contains("--model-cutoff"), "{unknown}");
+        c.model_cutoff = Some("2025-06-01".into());
+        let w = c.memory_warning(false).unwrap();
+        assert!(
+            w.contains("before the model's training cutoff 2025-06-01"),
+            "{w}"
+        );
+        c.model_cutoff = Some("2024-01-01".into());
+        assert!(c.memory_warning(false).is_none());
     }
 }

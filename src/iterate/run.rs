@@ -139,6 +139,11 @@ impl<'a> Runner<'a> {
         })
     }
 
+    /// The benchmark's daily returns by date, when the data has a benchmark.
+    pub fn benchmark(&self) -> Option<&BTreeMap<i32, f64>> {
+        self.benchmark.as_ref()
+    }
+
     /// The run directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -12,7 +12,7 @@ use super::ledger::{Trial, Unsealed, LEDGER_FILE};
 use super::lock::RunLock;
 use super::proposer::Proposer;
 use super::returns::RETURNS_FILE;
-use super::rigor::{assess, promote, Verdict};
+use super::rigor::{assess, promote, Inputs, Verdict};
 use super::run::{Ended, Reporter, RunSettings, Runner};
 use super::split::Split;
 use super::stop::Stop;
@@ -125,14 +125,15 @@ impl<'a> Session<'a> {
         let split = self.runner.split;
         let (holdout_scores, state) = self.holdout(ended, reporter)?;
         let trials = self.runner.ledger.trials.clone();
-        let mut rigor = assess(
-            &trials,
-            &self.runner.returns.series,
-            &split,
-            &self.sessions,
+        let mut rigor = assess(&Inputs {
+            trials: &trials,
+            series: &self.runner.returns.series,
+            benchmark: self.runner.benchmark(),
+            split: &split,
+            sessions: &self.sessions,
             objective,
-            holdout_scores,
-        );
+            holdout: holdout_scores,
+        });
         if let HoldoutState::Sealed { why } = &state {
             if rigor.promoted.is_some() {
                 rigor.verdict = Verdict {
@@ -160,6 +161,22 @@ impl<'a> Session<'a> {
         );
         summary.holdout_state = state;
         summary.parent = self.config.parent.clone();
+        let synthetic = self
+            .runner
+            .data
+            .manifest
+            .as_ref()
+            .is_some_and(|m| m.synthetic);
+        summary
+            .warnings
+            .extend(self.config.memory_warning(synthetic));
+        if self.config.parent_holdout_unsealed {
+            summary.warnings.push(
+                "forked from a run whose holdout was already unsealed: the holdout is not an \
+                 independent test"
+                    .into(),
+            );
+        }
         summary.write(&trials, banner)?;
         Ok(summary)
     }

@@ -46,6 +46,9 @@ pub struct Summary {
     pub holdout_state: HoldoutState,
     /// The run this one was forked from.
     pub parent: Option<PathBuf>,
+    /// What a reader must know before trusting the verdict (a model that may have seen the
+    /// holdout, a holdout that is not independent).
+    pub warnings: Vec<String>,
     pub files: Vec<PathBuf>,
 }
 
@@ -104,6 +107,7 @@ impl Summary {
             stopped,
             holdout_state: HoldoutState::Off,
             parent: None,
+            warnings: Vec::new(),
             files: Vec::new(),
         }
     }
@@ -138,10 +142,9 @@ impl Summary {
                     .map_or(String::new(), |s| format!("{} → {}", s.start, s.end))
             };
             let r = &self.rigor;
-            let header = format!(
+            let mut header = format!(
                 "# Promoted from {} trials in {} (trial #{}, by {} {}).\n\
-                 # In-sample {}: {}\n# Validation {}: {}\n# Sealed holdout {}: {}\n\
-                 # Deflated Sharpe {} over N = {}; PBO {}.\n# Verdict: {}\n",
+                 # In-sample {}: {}\n# Validation {}: {}\n# Sealed holdout {}: {}\n",
                 trials.len(),
                 self.run_dir.display(),
                 t.iteration,
@@ -153,13 +156,14 @@ impl Summary {
                 fig(&r.validation),
                 span(&r.holdout),
                 fig(&r.holdout),
-                r.deflated.map_or("n/a".into(), |d| format!("{:.3}", d.dsr)),
-                r.trials_counted,
-                r.pbo
-                    .as_ref()
-                    .map_or("n/a".into(), |p| format!("{:.2}", p.pbo)),
-                r.verdict.text,
             );
+            for line in r.explain() {
+                header.push_str(&format!("# {line}\n"));
+            }
+            header.push_str(&format!("# Verdict: {}\n", r.verdict.text));
+            for w in &self.warnings {
+                header.push_str(&format!("# Warning: {w}\n"));
+            }
             let strat = format!("{header}{body}");
             files.push(write("best_strategy.strat", &strat)?);
             // invariant-free: a best trial ran, so its code parses; still, never panic on it.

@@ -117,8 +117,11 @@ impl RunReport {
                         }
                     }
                     let stats = [
-                        ("deflated_sharpe", &["deflated", "dsr"][..]),
-                        ("probabilistic_sharpe", &["deflated", "psr"][..]),
+                        ("deflated_sharpe", &["effective", "deflated", "dsr"][..]),
+                        (
+                            "probabilistic_sharpe",
+                            &["effective", "deflated", "psr"][..],
+                        ),
                         ("pbo", &["pbo", "pbo"][..]),
                         ("haircut_sharpe", &["haircut_sharpe"][..]),
                     ];

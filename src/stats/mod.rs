@@ -6,8 +6,11 @@
 //!
 //! Sharpe ratios here are per period (daily, not annualised) unless a name says otherwise.
 
+pub mod cluster;
+pub mod cpcv;
 pub mod pbo;
 
+pub use cpcv::{Cpcv, CpcvError};
 pub use pbo::{pbo, Pbo, PboError};
 
 /// Euler–Mascheroni constant.

@@ -207,24 +207,9 @@ pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
             row("in-sample", &r.in_sample);
             row("validation", &r.validation);
             row("sealed holdout", &r.holdout);
-            if let Some(d) = r.deflated {
-                outln!(
-                    "  Deflated Sharpe {:.3} (PSR {:.3}; N = {} trials; luck alone reaches an annual Sharpe of {})",
-                    d.dsr,
-                    d.psr,
-                    r.trials_counted,
-                    num(r.expected_max_sharpe)
-                );
+            for line in r.explain() {
+                outln!("  {line}");
             }
-            outln!(
-                "  PBO {}; haircut Sharpe {}; minimum backtest length {} years",
-                r.pbo.as_ref().map_or_else(
-                    || format!("n/a ({})", r.pbo_note.as_deref().unwrap_or("?")),
-                    |p| format!("{:.2} over {} trials", p.pbo, p.trials)
-                ),
-                num(r.haircut_sharpe),
-                num(r.min_backtest_years)
-            );
             if r.holdout_collapse {
                 outln!("  WARNING: the holdout Sharpe collapsed; the in-sample result is likely overfit");
             }
@@ -232,6 +217,9 @@ pub(super) fn print_summary(s: &Summary, trials: &[Trial]) {
         None => outln!("promoted: none (no trial was accepted)"),
     }
     outln!("verdict: {}", r.verdict.text);
+    for w in &s.warnings {
+        outln!("warning: {w}");
+    }
     for f in &s.files {
         outln!("wrote {}", f.display());
     }
