@@ -51,14 +51,12 @@ pub fn catalog_context() -> CheckContext {
     }
 }
 
-/// The checker context for a data directory: its dataset keys.
+/// The checker context for a data directory: the keys it allows (never "anything", even when
+/// the directory is empty).
 pub fn check_context(data: &DataDir) -> CheckContext {
-    let keys = data.keys().ok().filter(|k| !k.is_empty()).map(|mut k| {
-        // Industry membership comes from the reference data, whatever the directory holds.
-        k.push(crate::data::INDUSTRY_THEMES.to_string());
-        k
-    });
-    CheckContext { datasets: keys }
+    CheckContext {
+        datasets: Some(data.allowed_keys()),
+    }
 }
 
 /// Where the time of one evaluation went (zero for steps that did not run).

@@ -288,3 +288,276 @@ fn pyarrow_reads_the_files_as_wide_frames() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("ok"), "{}", stdout(&o));
 }
+
+/// A small synthetic market of its own in `dir` (each test changes its copy).
+fn small_market(dir: &Path) -> DataDir {
+    let cfg = dsl_engine::data::synth::SynthConfig {
+        stocks: Some(12),
+        start: days_from_civil(2024, 1, 1),
+        end: days_from_civil(2024, 6, 30),
+        ..Default::default()
+    };
+    data::ensure(dir, &cfg, &mut |_| {}).unwrap()
+}
+
+fn strategy(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("s.strat");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const HOLD_ALL: &str = "from finlab import data\nfrom finlab.backtest import sim\n\
+close = data.get(\"etl:adj_close\")\nposition = close > 0\nsim(position, resample=\"M\")\n";
+
+/// Price panels whose values cannot be prices are refused with the file and column named, in
+/// the library and through `backtest` (exit 2, not a backtest with thousands of trades).
+#[test]
+fn invalid_price_panels_are_refused_naming_file_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let days: Vec<i32> = [2, 3, 4]
+        .iter()
+        .map(|&d| days_from_civil(2024, 1, d))
+        .collect();
+    for (bad, what) in [
+        (0.0, "0 on 2024-01-03"),
+        (-5.0, "-5"),
+        (f64::INFINITY, "inf"),
+    ] {
+        let dir = tmp.path().join(format!("bad{bad}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_finlab(
+            &dir.join("etl#adj_close.feather"),
+            &days,
+            &[
+                ("1101", vec![Some(10.0), Some(bad), Some(10.0)]),
+                ("2330", vec![Some(500.0); 3]),
+            ],
+            false,
+            true,
+        );
+        let err = DataDir::open(&dir)
+            .unwrap()
+            .load("etl:adj_close")
+            .unwrap_err();
+        assert!(
+            matches!(&err, DataError::Invalid { column, .. } if column == "1101"),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("etl#adj_close.feather") && text.contains(what),
+            "{text}"
+        );
+        let o = engine(&dir)
+            .args(["backtest"])
+            .arg(strategy(tmp.path(), HOLD_ALL))
+            .arg("--data-dir")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("column `1101`"));
+    }
+    // No valid price anywhere.
+    let dir = tmp.path().join("nan");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_finlab(
+        &dir.join("etl#adj_close.feather"),
+        &days,
+        &[("1101", vec![None; 3]), ("2330", vec![None; 3])],
+        false,
+        true,
+    );
+    let err = DataDir::open(&dir)
+        .unwrap()
+        .load("etl:adj_close")
+        .unwrap_err();
+    assert!(matches!(err, DataError::NoPrices { .. }), "{err}");
+}
+
+/// finlab's `code name` labels reduce to the code: two columns for one stock are refused, not
+/// backtested twice.
+#[test]
+fn duplicate_stock_columns_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let days: Vec<i32> = [2, 3]
+        .iter()
+        .map(|&d| days_from_civil(2024, 1, d))
+        .collect();
+    write_finlab(
+        &tmp.path().join("etl#adj_close.feather"),
+        &days,
+        &[
+            ("2330 台積電", vec![Some(580.0), Some(590.0)]),
+            ("2330", vec![Some(580.0), Some(600.0)]),
+        ],
+        false,
+        true,
+    );
+    let err = DataDir::open(tmp.path())
+        .unwrap()
+        .load("etl:adj_close")
+        .unwrap_err();
+    assert!(
+        matches!(&err, DataError::Invalid { column, .. } if column == "2330"),
+        "{err}"
+    );
+}
+
+/// A valid but wrong file (one price × 1e6) no longer matches its recorded digest: loading
+/// refuses it and `data verify` names it.
+#[test]
+fn a_changed_file_is_refused_by_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_market(&tmp.path().join("m"));
+    let files = &dir.manifest.as_ref().unwrap().files;
+    assert_eq!(files.len(), 54, "every file recorded");
+    let digest = dir.digest().unwrap();
+    assert_eq!(digest.len(), 64);
+    let o = engine(&dir.path)
+        .args(["data", "verify", "--data-dir"])
+        .arg(&dir.path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout(&o).contains("54 of 54 files match"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains(&digest), "{}", stdout(&o));
+
+    let path = dir.path.join(feather::file_name("price:收盤價"));
+    let mut p = feather::read_wide(&path).unwrap();
+    let cell = p.values.iter().position(|v| !v.is_nan()).unwrap();
+    p.values[cell] *= 1e6;
+    feather::write_wide(&path, &p, &[("dsl_engine.synthetic", "true".into())]).unwrap();
+    let fresh = DataDir::open(&dir.path).unwrap();
+    let err = fresh.load("price:收盤價").unwrap_err();
+    assert!(matches!(err, DataError::Modified { .. }), "{err}");
+    assert!(err.to_string().contains("price#收盤價.feather"), "{err}");
+    fresh.load("etl:adj_close").unwrap();
+    assert_ne!(fresh.digest().unwrap(), "", "digest from the records");
+    let o = engine(&dir.path)
+        .args(["data", "verify", "--data-dir"])
+        .arg(&dir.path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stdout(&o).contains("CHANGED  price:收盤價"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A data set written before digests existed gets them on first open; the default market's
+/// logical digest is unchanged by it.
+#[test]
+fn old_manifests_get_digests_on_first_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_market(&tmp.path().join("m"));
+    let manifest_path = dir.path.join(data::MANIFEST);
+    let mut old: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let digest_before = dir.digest().unwrap();
+    old.as_object_mut().unwrap().remove("files");
+    std::fs::write(&manifest_path, serde_json::to_vec(&old).unwrap()).unwrap();
+    let reopened = DataDir::open(&dir.path).unwrap();
+    assert!(reopened.unverified.is_none());
+    assert_eq!(reopened.manifest.as_ref().unwrap().files.len(), 54);
+    assert_eq!(reopened.digest().unwrap(), digest_before);
+    let on_disk: data::Manifest =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    assert_eq!(on_disk.files.len(), 54, "written back");
+    assert_eq!(on_disk.digest, dir.manifest.as_ref().unwrap().digest);
+}
+
+/// An empty data directory does not switch the key check off: a key outside the catalog and
+/// the directory is refused by the checker (exit 1) and by the loader; a link that leads out of
+/// the directory is refused too.
+#[test]
+fn keys_never_reach_outside_the_data_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside#x.feather");
+    let days = [days_from_civil(2024, 1, 2)];
+    write_finlab(&outside, &days, &[("2330", vec![Some(1.0)])], false, true);
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let dir = DataDir::open(&empty).unwrap();
+    let err = dir.load("../outside:x").unwrap_err();
+    assert!(matches!(err, DataError::NotFound { .. }), "{err}");
+    let src = "from finlab import data\nfrom finlab.backtest import sim\n\
+x = data.get(\"../outside:x\")\nsim(x > 0)\n";
+    let o = engine(&empty)
+        .args(["check"])
+        .arg(strategy(tmp.path(), src))
+        .arg("--data-dir")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&outside, empty.join("etl#adj_close.feather")).unwrap();
+        let err = DataDir::open(&empty)
+            .unwrap()
+            .load("etl:adj_close")
+            .unwrap_err();
+        assert!(matches!(err, DataError::OutsideDir { .. }), "{err}");
+    }
+}
+
+/// Importing a synthetic data set keeps it synthetic.
+#[test]
+fn importing_synthetic_files_keeps_their_provenance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_market(&tmp.path().join("m"));
+    let out = tmp.path().join("imported");
+    data::import::import_finlab(&dir.path, &out, &mut |_| {}).unwrap();
+    let imported = DataDir::open(&out).unwrap();
+    let m = imported.manifest.as_ref().unwrap();
+    assert!(m.synthetic, "{m:?}");
+    assert!(
+        imported
+            .banner()
+            .contains("SYNTHETIC (tw-synth v1, seed 42)"),
+        "{}",
+        imported.banner()
+    );
+    let shape = feather::read_shape(&out.join(feather::file_name("etl:adj_close"))).unwrap();
+    assert_eq!(shape.metadata["dsl_engine.synthetic"], "true");
+    // Mixed with a real file: refused.
+    let mixed = tmp.path().join("mixed");
+    std::fs::create_dir_all(&mixed).unwrap();
+    for k in ["etl:adj_close", "price:收盤價"] {
+        std::fs::copy(
+            dir.path.join(feather::file_name(k)),
+            mixed.join(feather::file_name(k)),
+        )
+        .unwrap();
+    }
+    let p = feather::read_wide(&mixed.join(feather::file_name("price:收盤價"))).unwrap();
+    feather::write_wide(&mixed.join(feather::file_name("price:收盤價")), &p, &[]).unwrap();
+    let err = data::import::import_finlab(&mixed, &tmp.path().join("x"), &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("different origins"), "{err}");
+}
+
+/// Temporary directories of a killed generator are removed on the next start.
+#[test]
+fn stale_temporaries_of_killed_writers_are_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale_tmp = tmp.path().join(format!(".m.tmp-{dead}-0"));
+    let stale_old = tmp.path().join(format!(".m.old-{dead}"));
+    let live = tmp.path().join(format!(".m.tmp-{}-0", std::process::id()));
+    for d in [&stale_tmp, &stale_old, &live] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("price#收盤價.feather"), b"partial").unwrap();
+    }
+    small_market(&tmp.path().join("m"));
+    assert!(!stale_tmp.exists() && !stale_old.exists());
+    assert!(live.exists(), "a live writer's directory is left alone");
+}

@@ -45,6 +45,13 @@ pub enum DataCommand {
         #[arg(long, default_value_t = 5)]
         rows: usize,
     },
+    /// Check every file of a data directory against the digests its manifest records; print
+    /// the data-set digest.
+    Verify {
+        /// Data directory (default: the synthetic market).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Import a finlab cache folder (`~/finlab_db` or its `free/`) into a data directory.
     ImportFinlab {
         /// The finlab cache folder holding `*.feather` files.
@@ -106,6 +113,7 @@ pub fn run(a: DataArgs) -> anyhow::Result<ExitStatus> {
             data_dir,
             rows,
         } => show(&key, data_dir.as_deref(), rows),
+        DataCommand::Verify { data_dir } => verify(data_dir.as_deref()),
         DataCommand::ImportFinlab { dir, out } => import(&dir, out),
         DataCommand::Fetch(f) => fetch::run(f),
         DataCommand::Bench { data_dir, key } => bench(data_dir, &key),
@@ -367,6 +375,44 @@ fn format_value(v: f64) -> String {
     } else {
         format!("{v:.2}")
     }
+}
+
+fn verify(dir: Option<&Path>) -> anyhow::Result<ExitStatus> {
+    let dir = open(dir)?;
+    outln!("{}", dir.banner());
+    let Some(m) = dir.manifest.as_ref().filter(|m| !m.files.is_empty()) else {
+        bail!(
+            "{} has no manifest with file digests (a raw finlab cache or a read-only old data \
+             set): nothing to verify against",
+            dir.path.display()
+        );
+    };
+    let report = dir.verify()?;
+    for (key, expected, actual) in &report.modified {
+        outln!("CHANGED  {key}: SHA-256 {actual}, recorded {expected}");
+    }
+    for key in &report.missing {
+        outln!("MISSING  {key}");
+    }
+    for key in &report.unrecorded {
+        outln!("extra    {key}: not in the manifest (not loadable)");
+    }
+    outln!(
+        "{} of {} files match their recorded digest",
+        report.ok.len(),
+        m.files.len()
+    );
+    if !report.passed() {
+        bail!(
+            "{} file(s) changed and {} missing in {}: the data set cannot be trusted; \
+             regenerate, re-import or re-fetch it",
+            report.modified.len(),
+            report.missing.len(),
+            dir.path.display()
+        );
+    }
+    outln!("data-set digest {}", dir.digest()?);
+    Ok(ExitStatus::Success)
 }
 
 fn import(src: &Path, out: Option<PathBuf>) -> anyhow::Result<ExitStatus> {

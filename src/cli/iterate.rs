@@ -298,9 +298,11 @@ fn placement(a: &IterateArgs) -> anyhow::Result<(PathBuf, Mode, Option<PathBuf>)
     }
 }
 
-/// The data set's identity for `run.json`: its manifest digest, when it has one.
-fn data_digest(data: &DataDir) -> Option<String> {
-    data.manifest.as_ref().map(|m| m.digest.clone())
+/// The data set's identity for `run.json`: the digest of its files (`data verify` prints it).
+fn data_digest(data: &DataDir) -> anyhow::Result<Option<String>> {
+    Ok(Some(
+        data.digest().context("computing the data set's digest")?,
+    ))
 }
 
 /// The first line: who proposes.
@@ -390,7 +392,7 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     ));
 
     let data = open_data(config.data_dir.as_deref())?;
-    config.check_data(data_digest(&data), &data.path)?;
+    config.check_data(data_digest(&data)?, &data.path)?;
     let memory_mib = config.memory_mib.unwrap_or(DEFAULT_MEMORY >> 20);
     let limits = Limits {
         fuel: config.fuel,

@@ -6,15 +6,22 @@ pub mod catalog;
 pub mod feather;
 pub mod fetch;
 pub mod import;
+pub mod integrity;
 pub mod reference;
+pub mod stale;
 pub mod synth;
+pub mod validate;
+mod write;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use dsl_runtime::wire::PanelData;
 use serde::{Deserialize, Serialize};
+
+pub use integrity::FileRecord;
+pub use write::{check_default_digest, ensure, ensure_default, synthetic_manifest, write_dataset};
 
 /// Why data could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +57,38 @@ pub enum DataError {
          different bits (please report it); the data was not written"
     )]
     Digest { expected: String, actual: String },
+    #[error("{}: column `{column}`: {problem}", path.display())]
+    Invalid {
+        path: PathBuf,
+        column: String,
+        problem: String,
+    },
+    #[error(
+        "{}: no valid price in any column (all missing, zero, negative or infinite): nothing \
+         in it is tradable",
+        path.display()
+    )]
+    NoPrices { path: PathBuf },
+    #[error(
+        "{} changed since the data set was written (SHA-256 {actual}, the manifest records \
+         {expected}): refusing to use it; regenerate, re-import or re-fetch the data set",
+        path.display()
+    )]
+    Modified {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "dataset `{key}` resolves to {}, outside the data directory {}",
+        path.display(),
+        dir.display()
+    )]
+    OutsideDir {
+        key: String,
+        path: PathBuf,
+        dir: PathBuf,
+    },
 }
 
 /// Manifest file written next to generated data; its presence marks a complete data set.
@@ -73,6 +112,10 @@ pub struct Manifest {
     /// Where the tickers, industries and calendar came from.
     #[serde(default)]
     pub reference_data: String,
+    /// Every panel file of the data set (dataset key → size, time, SHA-256); a key not here is
+    /// not part of the data set. Empty in manifests written before digests were recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, FileRecord>,
 }
 
 /// finlab's industry table (`data.get("security_industry_themes")`, read by `industry_rank`).
@@ -117,6 +160,9 @@ pub fn industry_membership() -> Result<PanelData, DataError> {
 pub struct DataDir {
     pub path: PathBuf,
     pub manifest: Option<Manifest>,
+    /// Why the files cannot be checked against digests, when they cannot (e.g. a read-only
+    /// data set written before digests were recorded).
+    pub unverified: Option<String>,
     /// Panels already read by [`DataDir::shared`], kept for the life of the process (clones of
     /// a `DataDir` share it).
     cache: PanelCache,
@@ -134,7 +180,9 @@ impl std::fmt::Debug for PanelCache {
 }
 
 impl DataDir {
-    /// Opens an existing directory (e.g. a finlab cache `~/finlab_db`).
+    /// Opens an existing directory (e.g. a finlab cache `~/finlab_db`). A manifest written before
+    /// per-file digests existed gets them now when the directory is writable; otherwise the
+    /// files stay unverified ([`DataDir::unverified`]).
     pub fn open(path: &Path) -> Result<DataDir, DataError> {
         let meta = std::fs::metadata(path).map_err(|e| DataError::Io {
             path: path.to_path_buf(),
@@ -146,14 +194,66 @@ impl DataDir {
                 source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
             });
         }
-        let manifest = std::fs::read(path.join(MANIFEST))
+        let manifest: Option<Manifest> = std::fs::read(path.join(MANIFEST))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        Ok(DataDir {
+        let mut dir = DataDir {
             path: path.to_path_buf(),
             manifest,
+            unverified: None,
             cache: PanelCache::default(),
-        })
+        };
+        if dir.manifest.as_ref().is_some_and(|m| m.files.is_empty()) {
+            dir.record_digests()?;
+        }
+        Ok(dir)
+    }
+
+    /// Adds per-file digests to a manifest that has none (written by an older version).
+    fn record_digests(&mut self) -> Result<(), DataError> {
+        let Some(mut manifest) = self.manifest.clone() else {
+            return Ok(());
+        };
+        manifest.files = integrity::record_dir(&self.path)?;
+        if manifest.files.is_empty() {
+            return Ok(());
+        }
+        match integrity::write_manifest(&self.path, &manifest) {
+            Ok(()) => self.manifest = Some(manifest),
+            Err(e) => {
+                self.unverified = Some(format!(
+                    "unverified: the manifest records no file digests and they could not be \
+                     added ({e})"
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest of this data set (see [`integrity::dataset_digest`]): from the manifest's
+    /// records, or computed from the files when there are none.
+    pub fn digest(&self) -> Result<String, DataError> {
+        let recorded: BTreeMap<String, String> = match &self.manifest {
+            Some(m) if !m.files.is_empty() => m
+                .files
+                .iter()
+                .map(|(k, r)| (k.clone(), r.sha256.clone()))
+                .collect(),
+            _ => integrity::panel_files(&self.path)?
+                .into_iter()
+                .map(|k| {
+                    let sha = integrity::hash_file(&self.path.join(feather::file_name(&k)))?;
+                    Ok((k, sha))
+                })
+                .collect::<Result<_, DataError>>()?,
+        };
+        Ok(integrity::dataset_digest(self.manifest.as_ref(), &recorded))
+    }
+
+    /// Hashes every file the manifest records (`data verify`).
+    pub fn verify(&self) -> Result<integrity::Verification, DataError> {
+        let files = self.manifest.as_ref().map(|m| &m.files);
+        integrity::verify(&self.path, files.unwrap_or(&BTreeMap::new()))
     }
 
     /// Loads one dataset once per process: later calls (from any thread, any clone of this
@@ -180,43 +280,83 @@ impl DataDir {
         Ok(map.entry(key.to_string()).or_insert(panel).clone())
     }
 
-    /// Dataset keys available here, sorted.
-    pub fn keys(&self) -> Result<Vec<String>, DataError> {
-        let entries = std::fs::read_dir(&self.path).map_err(|e| DataError::Io {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        let mut keys: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(feather::key_of))
-            .filter(|k| k.contains(':'))
-            .collect();
-        keys.sort();
-        Ok(keys)
+    /// The recorded files of the manifest, when it records any.
+    fn records(&self) -> Option<&BTreeMap<String, FileRecord>> {
+        self.manifest
+            .as_ref()
+            .map(|m| &m.files)
+            .filter(|f| !f.is_empty())
     }
 
-    /// Loads one dataset. [`INDUSTRY_THEMES`] comes from the reference data (see
-    /// [`industry_membership`]).
+    /// Dataset keys available here, sorted: the manifest's files, or (no records) the panel
+    /// files in the directory.
+    pub fn keys(&self) -> Result<Vec<String>, DataError> {
+        match self.records() {
+            Some(files) => Ok(files.keys().cloned().collect()),
+            None => integrity::panel_files(&self.path),
+        }
+    }
+
+    /// The keys a strategy may load from here: [`DataDir::keys`] and [`INDUSTRY_THEMES`]. Never
+    /// "anything": an empty directory allows only the reference data.
+    pub fn allowed_keys(&self) -> Vec<String> {
+        let mut keys = self.keys().unwrap_or_default();
+        keys.push(INDUSTRY_THEMES.to_string());
+        keys
+    }
+
+    /// Loads one dataset, checked ([`validate::check`]). [`INDUSTRY_THEMES`] comes from the
+    /// reference data (see [`industry_membership`]). A key must be one of this data set's keys
+    /// (the manifest's files, or the directory's panel files when there is no record), its
+    /// file must resolve inside the directory, and a recorded file must still have its digest.
     pub fn load(&self, key: &str) -> Result<PanelData, DataError> {
         if key == INDUSTRY_THEMES {
             return industry_membership();
         }
+        let not_found = || DataError::NotFound {
+            key: key.to_string(),
+            dir: self.path.clone(),
+            available: self.keys().unwrap_or_default().join(", "),
+        };
+        if !self.keys().unwrap_or_default().iter().any(|k| k == key) {
+            return Err(not_found());
+        }
         let path = self.path.join(feather::file_name(key));
         if !path.exists() {
-            return Err(DataError::NotFound {
-                key: key.to_string(),
-                dir: self.path.clone(),
-                available: self.keys().unwrap_or_default().join(", "),
-            });
+            return Err(not_found());
+        }
+        self.check_inside(key, &path)?;
+        if let Some(rec) = self.records().and_then(|f| f.get(key)) {
+            integrity::check(&path, rec)?;
         }
         let mut panel = feather::read_wide(&path)?;
         panel.name = key.to_string();
+        validate::check(key, &path, &panel)?;
         Ok(panel)
+    }
+
+    /// `path` (after following links) must lie inside the data directory.
+    fn check_inside(&self, key: &str, path: &Path) -> Result<(), DataError> {
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| DataError::Io { path: p, source: e }
+        };
+        let dir = self.path.canonicalize().map_err(io(&self.path))?;
+        let real = path.canonicalize().map_err(io(path))?;
+        if real.parent() == Some(dir.as_path()) {
+            Ok(())
+        } else {
+            Err(DataError::OutsideDir {
+                key: key.to_string(),
+                path: real,
+                dir,
+            })
+        }
     }
 
     /// One line saying what the data is, e.g. `data: SYNTHETIC (tw-synth-mini v1, seed 42)`.
     pub fn banner(&self) -> String {
-        match &self.manifest {
+        let line = match &self.manifest {
             Some(m) if m.synthetic => format!(
                 "data: SYNTHETIC ({} v{}, seed {}{}) — not market data",
                 m.generator,
@@ -230,6 +370,10 @@ impl DataDir {
             ),
             Some(m) => format!("data: {} ({})", m.generator, self.path.display()),
             None => format!("data: {}", self.path.display()),
+        };
+        match &self.unverified {
+            Some(note) => format!("{line} [{note}]"),
+            None => line,
         }
     }
 }
@@ -292,192 +436,4 @@ pub fn default_data_dir() -> PathBuf {
 pub fn cache_root() -> PathBuf {
     let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
     base.join("dsl-engine").join("data")
-}
-
-/// Opens the default data directory, generating the full synthetic market there first if it is
-/// not complete yet (see [`ensure`]).
-pub fn ensure_default(dir: &Path, log: &mut dyn FnMut(&str)) -> Result<DataDir, DataError> {
-    ensure(dir, &synth::SynthConfig::default(), &mut |p| {
-        if let Progress::Message(m) = p {
-            log(m)
-        }
-    })
-}
-
-/// Opens `dir`, generating the synthetic market of `cfg` there first if it is not complete yet.
-/// Generation writes to a temporary sibling and renames it into place, so an interrupted run
-/// never leaves a half-written data set and concurrent generators never collide.
-pub fn ensure(
-    dir: &Path,
-    cfg: &synth::SynthConfig,
-    progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<DataDir, DataError> {
-    if dir.join(MANIFEST).exists() {
-        return DataDir::open(dir);
-    }
-    progress(Progress::Message(&format!(
-        "generating the synthetic market ({}) into {} ...",
-        cfg.label(),
-        dir.display()
-    )));
-    let panels = synth::generate(cfg, &mut |done, total| {
-        progress(Progress::Stocks { done, total })
-    })?;
-    let manifest = synthetic_manifest(cfg, &panels);
-    check_default_digest(cfg, &manifest)?;
-    write_dataset(dir, &panels, &manifest, false, progress)?;
-    DataDir::open(dir)
-}
-
-/// The default market must have [`synth::DEFAULT_DIGEST`] (bit-identical on every platform).
-pub fn check_default_digest(
-    cfg: &synth::SynthConfig,
-    manifest: &Manifest,
-) -> Result<(), DataError> {
-    if *cfg == synth::SynthConfig::default() && manifest.digest != synth::DEFAULT_DIGEST {
-        return Err(DataError::Digest {
-            expected: synth::DEFAULT_DIGEST.into(),
-            actual: manifest.digest.clone(),
-        });
-    }
-    Ok(())
-}
-
-/// The manifest of a generated market.
-pub fn synthetic_manifest(cfg: &synth::SynthConfig, panels: &[PanelData]) -> Manifest {
-    Manifest {
-        synthetic: true,
-        generator: synth::GENERATOR.into(),
-        version: synth::VERSION,
-        seed: cfg.seed,
-        digest: format!("{:016x}", synth::digest(panels)),
-        disclaimer:
-            "Synthetic prices. Real tickers/names/industries/calendar only. Not market data.".into(),
-        config: cfg.label(),
-        null: cfg.null,
-        reference_data: reference::DIRECTORY_SNAPSHOT.into(),
-    }
-}
-
-/// Writes `panels` and the manifest into `dir` through a temporary sibling directory renamed into
-/// place. A complete data set already at `dir` is kept when `replace` is false (a concurrent
-/// generator finished first; readers may be using it) and swapped out when it is true; an
-/// incomplete one (no manifest) is always replaced. Files are written by up to two threads.
-pub fn write_dataset(
-    dir: &Path,
-    panels: &[PanelData],
-    manifest: &Manifest,
-    replace: bool,
-    progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<(), DataError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e| DataError::Io { path, source: e }
-    };
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io(parent))?;
-    // Unique per process and call, so concurrent generators never share a temporary directory.
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}-{}",
-        dir.file_name().and_then(|n| n.to_str()).unwrap_or("data"),
-        std::process::id(),
-        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let mut meta = vec![
-        ("dsl_engine.synthetic", manifest.synthetic.to_string()),
-        ("dsl_engine.generator", manifest.generator.clone()),
-        ("dsl_engine.version", manifest.version.to_string()),
-        ("dsl_engine.seed", manifest.seed.to_string()),
-        ("dsl_engine.config", manifest.config.clone()),
-        ("disclaimer", manifest.disclaimer.clone()),
-    ];
-    if !manifest.reference_data.is_empty() {
-        meta.push(("reference_data", manifest.reference_data.clone()));
-    }
-    let result = write_files(&tmp, panels, &meta, progress).and_then(|()| {
-        let json = serde_json::to_vec_pretty(manifest).unwrap_or_default();
-        std::fs::write(tmp.join(MANIFEST), json).map_err(io(&tmp))
-    });
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if dir.exists() && !replace && dir.join(MANIFEST).exists() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Ok(());
-    }
-    if dir.exists() {
-        let old = parent.join(format!(
-            ".{}.old-{}",
-            dir.file_name().and_then(|n| n.to_str()).unwrap_or("data"),
-            std::process::id()
-        ));
-        std::fs::rename(dir, &old).map_err(io(dir))?;
-        let _ = std::fs::remove_dir_all(&old);
-    }
-    match std::fs::rename(&tmp, dir) {
-        Ok(()) => Ok(()),
-        // Another process finished first: keep its copy.
-        Err(_) if dir.join(MANIFEST).exists() => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Ok(())
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(DataError::Io {
-                path: dir.to_path_buf(),
-                source: e,
-            })
-        }
-    }
-}
-
-fn write_files(
-    dir: &Path,
-    panels: &[PanelData],
-    meta: &[(&str, String)],
-    progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<(), DataError> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let total = panels.len();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                scope.spawn(|| -> Result<(), DataError> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(p) = panels.get(i) else {
-                            return Ok(());
-                        };
-                        feather::write_wide(&dir.join(feather::file_name(&p.name)), p, meta)?;
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
-        while workers.iter().any(|w| !w.is_finished()) {
-            progress(Progress::Files {
-                done: done.load(Ordering::Relaxed),
-                total,
-            });
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        progress(Progress::Files { done: total, total });
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join().unwrap_or_else(|_| {
-                    Err(DataError::Io {
-                        path: dir.to_path_buf(),
-                        source: std::io::Error::other("a writer thread panicked"),
-                    })
-                })
-            })
-            .collect::<Result<Vec<()>, DataError>>()
-            .map(|_| ())
-    })
 }

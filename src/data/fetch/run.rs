@@ -78,6 +78,7 @@ pub fn fetch(
     }
     let raw_dir = dir.join("raw").join(feed.name());
     std::fs::create_dir_all(&raw_dir).map_err(io(&raw_dir))?;
+    crate::data::stale::clean(&raw_dir);
     let mut state = read_state(dir)?;
     let fs = state.feeds.entry(feed.name().to_string()).or_default();
     let known = |d: i32| {
@@ -255,6 +256,7 @@ fn merge_pending(
         merge::merge(dir, &days, &sources.join("; "), &fetched_at)?;
         summary.merged = days.len();
     }
+    record_files(dir)?;
     let fs = state.feeds.entry(feed.name().to_string()).or_default();
     fs.merged
         .extend(days.iter().map(|(d, _)| calendar::format(*d)));
@@ -273,9 +275,31 @@ fn merge_pending(
     Ok(())
 }
 
+/// Records the digest of every panel file in the manifest (after a merge; a fetch killed
+/// between the merge and this leaves records the next fetch renews).
+pub(super) fn record_files(dir: &Path) -> Result<(), FetchError> {
+    let Ok(bytes) = std::fs::read(dir.join(MANIFEST)) else {
+        return Ok(());
+    };
+    let mut manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+        FetchError::Data(DataError::Format {
+            path: dir.join(MANIFEST),
+            message: format!("not a manifest ({e})"),
+        })
+    })?;
+    manifest.files = crate::data::integrity::record_dir(dir)?;
+    Ok(crate::data::integrity::write_manifest(dir, &manifest)?)
+}
+
 /// Writes the manifest marking the directory as real, fetched data (before the panels, so a
-/// killed merge leaves a directory the next fetch recognises as its own).
+/// killed merge leaves a directory the next fetch recognises as its own). The file records
+/// already there are kept until [`record_files`] renews them.
 fn write_manifest(dir: &Path, sources: &[String]) -> Result<(), FetchError> {
+    let files = std::fs::read(dir.join(MANIFEST))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+        .map(|m| m.files)
+        .unwrap_or_default();
     let manifest = Manifest {
         synthetic: false,
         generator: format!(
@@ -291,15 +315,16 @@ fn write_manifest(dir: &Path, sources: &[String]) -> Result<(), FetchError> {
         config: sources.join("; "),
         null: false,
         reference_data: String::new(),
+        files,
     };
-    let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
-    write_atomic(&dir.join(MANIFEST), &json)
+    Ok(crate::data::integrity::write_manifest(dir, &manifest)?)
 }
 
 /// Refuses directories holding other data (a synthetic market, a finlab import): the fetch would
 /// overwrite their `etl:adj_*` with unadjusted prices, or mix synthetic and real data.
 fn check_dir(dir: &Path) -> Result<(), FetchError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    crate::data::stale::clean(dir);
     let foreign = |what: String| FetchError::Foreign {
         dir: dir.to_path_buf(),
         what,
