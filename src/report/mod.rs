@@ -5,7 +5,10 @@
 //! goes through [`escape`] before it reaches the page.
 
 pub mod backtest;
+pub mod book;
+pub mod curve;
 mod highlight;
+pub mod names;
 mod page;
 pub mod run;
 mod svg;
