@@ -284,7 +284,7 @@ pub fn render(r: &RunReport) -> String {
     let data = meta("data").unwrap_or_else(|| {
         meta("data_dir").map_or_else(|| "data: unknown".into(), |d| format!("data: {d}"))
     });
-    s.push_str(&banner(&data));
+    s.push_str(&banner(&super::data_info::DataInfo::from_banner(&data)));
     if r.summary.is_null() {
         s.push_str(r#"<div class="banner">No summary.json: the run is still going or was interrupted; the trials so far are shown.</div>"#);
     }
