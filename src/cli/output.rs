@@ -210,7 +210,10 @@ fn holdings_table(b: &Book, names: &Names) -> (Table, usize) {
             h.stock.as_str().into(),
             names.name(&h.stock).into(),
             names.industry(&h.stock).into(),
-            h.entry_date.map(calendar::format).unwrap_or_default().into(),
+            h.entry_date
+                .map(calendar::format)
+                .unwrap_or_default()
+                .into(),
             pct_cell(h.weight, false),
             pct_cell(h.ret, true),
         ]);
@@ -285,7 +288,12 @@ pub fn next_headline(b: &Book, opts: &SimOptions) -> String {
 }
 
 /// Prints the next rebalance alone (`positions --latest`): the headline and every line.
-pub fn print_next(out: &mut impl Write, b: &Book, names: &Names, opts: &SimOptions) -> std::io::Result<()> {
+pub fn print_next(
+    out: &mut impl Write,
+    b: &Book,
+    names: &Names,
+    opts: &SimOptions,
+) -> std::io::Result<()> {
     writeln!(out, "{}", next_headline(b, opts))?;
     let (t, _) = next_table(b, names, usize::MAX);
     write!(out, "{}", t.render(Style::stdout()))?;
@@ -352,7 +360,10 @@ fn print_book(out: &mut impl Write, report: &Report, style: Style) -> std::io::R
         write!(out, "{}", t.render(style))?;
     }
     if more > 0 {
-        writeln!(out, "… and {more} smaller holdings (all of them: --json or --html)")?;
+        writeln!(
+            out,
+            "… and {more} smaller holdings (all of them: --json or --html)"
+        )?;
     }
     writeln!(out, "\n{}", next_headline(b, report.options))?;
     let (t, hidden) = next_table(b, &report.names, TERMINAL_ROWS);

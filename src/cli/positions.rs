@@ -100,7 +100,15 @@ fn print_latest(data: &DataDir, ev: &Evaluated, name: &str, json: bool) -> anyho
     let position = &ev.evaluation.position;
     let (result, metrics) = pipeline::simulate_on(position, data, opts)
         .with_context(|| format!("backtesting {name}"))?;
-    let report = output::analyse(data, position, &result, metrics, opts, RISK_FREE, name.into())?;
+    let report = output::analyse(
+        data,
+        position,
+        &result,
+        metrics,
+        opts,
+        RISK_FREE,
+        name.into(),
+    )?;
     if json {
         let doc = json!({
             "strategy": name,

@@ -143,7 +143,10 @@ mod tests {
             DataKind::from_text("data: tw-fetch (real TWSE/TPEx quotes) (/x)"),
             DataKind::Real
         );
-        assert_eq!(DataKind::from_text("data: finlab-import (/x)"), DataKind::Imported);
+        assert_eq!(
+            DataKind::from_text("data: finlab-import (/x)"),
+            DataKind::Imported
+        );
         assert_eq!(DataKind::from_text("data: /x"), DataKind::Unknown);
         assert_eq!(thousands(1949), "1,949");
         assert_eq!(thousands(4_870_123), "4,870,123");

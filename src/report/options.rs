@@ -104,7 +104,10 @@ pub fn rows(opts: &SimOptions, written: Option<&str>, risk_free: f64) -> Vec<Opt
         row(
             "position_limit",
             format!("{}", opts.position_limit),
-            format!("at most {} of the book in one stock", pct(opts.position_limit)),
+            format!(
+                "at most {} of the book in one stock",
+                pct(opts.position_limit)
+            ),
         ),
         row(
             "fee_ratio",
@@ -120,7 +123,11 @@ pub fn rows(opts: &SimOptions, written: Option<&str>, risk_free: f64) -> Vec<Opt
     let stops = [
         ("stop_loss", opts.stop_loss, "sell after a loss of"),
         ("take_profit", opts.take_profit, "sell after a gain of"),
-        ("trail_stop", opts.trail_stop, "sell after a fall from the high of"),
+        (
+            "trail_stop",
+            opts.trail_stop,
+            "sell after a fall from the high of",
+        ),
         (
             "trail_stop_activation",
             opts.trail_stop_activation,
@@ -129,7 +136,11 @@ pub fn rows(opts: &SimOptions, written: Option<&str>, risk_free: f64) -> Vec<Opt
     ];
     for (key, v, meaning) in stops {
         if let Some(v) = v.filter(|v| *v != 0.0) {
-            out.push(row(key, format!("{v}"), format!("{meaning} {}", pct(v.abs()))));
+            out.push(row(
+                key,
+                format!("{v}"),
+                format!("{meaning} {}", pct(v.abs())),
+            ));
         }
     }
     if opts.has_stops() {
@@ -194,7 +205,9 @@ mod tests {
 
     #[test]
     fn resample_strings_round_trip() {
-        for s in ["D", "20D", "W-FRI", "W-SUN", "M", "MS", "Q", "QS", "Y", "M+5", "W-FRI-1"] {
+        for s in [
+            "D", "20D", "W-FRI", "W-SUN", "M", "MS", "Q", "QS", "Y", "M+5", "W-FRI-1",
+        ] {
             let f = Frequency::parse(s).unwrap();
             assert_eq!(resample_text(&f), s);
             assert_eq!(Frequency::parse(&resample_text(&f)), Some(f));
@@ -217,6 +230,9 @@ mod tests {
         assert!(line.contains("stop_trading_next_period=True"), "{line}");
         assert!(line.ends_with("risk-free 2%"), "{line}");
         let plain = one_line(&SimOptions::default(), None, 0.02);
-        assert!(plain.starts_with("resample=None,") && !plain.contains("stop_"), "{plain}");
+        assert!(
+            plain.starts_with("resample=None,") && !plain.contains("stop_"),
+            "{plain}"
+        );
     }
 }

@@ -43,7 +43,7 @@ nav.toc{margin:8px 0 4px;font-size:13px;line-height:1.9}nav.toc a{margin-right:1
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0}
 th,td{padding:3px 9px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
 th{background:var(--panel);font-weight:600;position:sticky;top:0}
-td.l,th.l{text-align:left}td.wrap{white-space:normal;max-width:420px}td.note{white-space:normal;color:var(--muted);text-align:left}
+td.l,th.l{text-align:left}td.wrap{white-space:normal;max-width:300px;min-width:160px}td.note{white-space:normal;color:var(--muted);text-align:left}
 tr.best td{background:#eef6ff}
 tr.total td{font-weight:600;border-top:2px solid var(--line)}
 .act{font-weight:600}.act.buy{color:var(--up)}.act.sell{color:var(--down)}.act.resize{color:#1c3d9b}.act.keep{color:var(--muted)}

@@ -268,9 +268,9 @@ impl BacktestView {
             worst: curve::worst_drawdowns(&curve, WORST_DRAWDOWNS),
             monthly: curve::period_returns(&curve, curve::month_of),
             yearly: curve::period_returns(&curve, curve::year_of),
-            bench_yearly: bench.as_deref().map_or_else(BTreeMap::new, |b| {
-                curve::period_returns(b, curve::year_of)
-            }),
+            bench_yearly: bench
+                .as_deref()
+                .map_or_else(BTreeMap::new, |b| curve::period_returns(b, curve::year_of)),
             year_mdd,
             metrics: metric_rows(r.metrics),
             trade_count: r.result.trades.len(),
@@ -353,7 +353,14 @@ fn next_view(r: &BacktestInput) -> Option<NextView> {
         rows: next
             .lines
             .iter()
-            .map(|l| (StockLabel::new(&l.stock, r.names), l.action, l.current, l.target))
+            .map(|l| {
+                (
+                    StockLabel::new(&l.stock, r.names),
+                    l.action,
+                    l.current,
+                    l.target,
+                )
+            })
             .collect(),
         sitting_out: next
             .sitting_out
@@ -424,7 +431,11 @@ fn trade_rows(r: &BacktestInput) -> (usize, Vec<TradeRow>) {
     order.sort_by(|a, b| {
         b.entry_date
             .cmp(&a.entry_date)
-            .then(b.exit_date.unwrap_or(i32::MAX).cmp(&a.exit_date.unwrap_or(i32::MAX)))
+            .then(
+                b.exit_date
+                    .unwrap_or(i32::MAX)
+                    .cmp(&a.exit_date.unwrap_or(i32::MAX)),
+            )
             .then(a.stock.cmp(&b.stock))
     });
     let skipped = order.len().saturating_sub(MAX_TRADE_ROWS);

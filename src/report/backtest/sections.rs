@@ -116,10 +116,22 @@ fn next_trades(v: &BacktestView) -> String {
         s,
         r#"<div class="callout" id="next-when">{}<br>{}.</div>"#,
         escape(&n.headline),
-        escape(if n.summary.is_empty() { "Nothing to trade" } else { &n.summary })
+        escape(if n.summary.is_empty() {
+            "Nothing to trade"
+        } else {
+            &n.summary
+        })
     );
     s.push_str(r#"<table class="sortable" id="next-table">"#);
-    s.push_str(&head(&["<code", "<name", "<industry", "<action", "now", "target", "change"]));
+    s.push_str(&head(&[
+        "<code",
+        "<name",
+        "<industry",
+        "<action",
+        "now",
+        "target",
+        "change",
+    ]));
     s.push_str("<tbody>");
     for (stock, action, now, target) in &n.rows {
         let _ = write!(
@@ -159,7 +171,14 @@ fn holdings(v: &BacktestView) -> String {
         return s;
     }
     s.push_str(r#"<table class="sortable" id="holdings-table">"#);
-    s.push_str(&head(&["<code", "<name", "<industry", "<since", "weight", "return"]));
+    s.push_str(&head(&[
+        "<code",
+        "<name",
+        "<industry",
+        "<since",
+        "weight",
+        "return",
+    ]));
     s.push_str("<tbody>");
     for h in &v.holdings {
         let _ = write!(
@@ -183,7 +202,12 @@ fn holdings(v: &BacktestView) -> String {
 
 fn equity(v: &BacktestView) -> String {
     let chart = |log| {
-        let mut series = vec![Series::new("strategy", "#1f6feb", Kind::Line, days(&v.curve))];
+        let mut series = vec![Series::new(
+            "strategy",
+            "#1f6feb",
+            Kind::Line,
+            days(&v.curve),
+        )];
         if let Some(b) = &v.bench {
             series.push(Series::new("benchmark", "#98a2b3", Kind::Line, days(b)));
         }
@@ -195,13 +219,20 @@ fn equity(v: &BacktestView) -> String {
             series,
         })
     };
-    let mut s = String::from(r#"<h2 id="equity">Equity curve</h2><div class="scale-toggle"><span class="muted">Growth of 1 (net of fees and tax)"#);
+    let mut s = String::from(
+        r#"<h2 id="equity">Equity curve</h2><div class="scale-toggle"><span class="muted">Growth of 1 (net of fees and tax)"#,
+    );
     if v.bench.is_some() {
         s.push_str(", against the benchmark index");
     }
     s.push_str(r#".</span><input type="radio" name="scale" id="scale-lin" checked><label for="scale-lin">linear</label>"#);
     s.push_str(r#"<input type="radio" name="scale" id="scale-log"><label for="scale-log">log scale</label>"#);
-    let _ = write!(s, r#"<div class="charts">{}{}</div></div>"#, chart(false), chart(true));
+    let _ = write!(
+        s,
+        r#"<div class="charts">{}{}</div></div>"#,
+        chart(false),
+        chart(true)
+    );
     s
 }
 
@@ -228,8 +259,19 @@ fn drawdowns(v: &BacktestView) -> String {
         y_fmt: fmt_pct0,
         series,
     }));
-    let _ = write!(s, r#"<h3>The {} worst drawdowns</h3><table id="worst-drawdowns">"#, v.worst.len());
-    s.push_str(&head(&["#", "<peak", "<trough", "<recovered", "depth", "sessions"]));
+    let _ = write!(
+        s,
+        r#"<h3>The {} worst drawdowns</h3><table id="worst-drawdowns">"#,
+        v.worst.len()
+    );
+    s.push_str(&head(&[
+        "#",
+        "<peak",
+        "<trough",
+        "<recovered",
+        "depth",
+        "sessions",
+    ]));
     s.push_str("<tbody>");
     for (i, e) in v.worst.iter().enumerate() {
         let _ = write!(
@@ -238,7 +280,10 @@ fn drawdowns(v: &BacktestView) -> String {
             i + 1,
             text_cell(&calendar::format(e.start)),
             text_cell(&calendar::format(e.trough)),
-            text_cell(&e.recovery.map_or_else(|| "not yet".into(), calendar::format)),
+            text_cell(
+                &e.recovery
+                    .map_or_else(|| "not yet".into(), calendar::format)
+            ),
             pct_cell(e.depth, true),
             num_cell(e.sessions as f64, &e.sessions.to_string(), false)
         );
@@ -249,9 +294,19 @@ fn drawdowns(v: &BacktestView) -> String {
 
 fn rolling(v: &BacktestView) -> String {
     let mut s = String::from(r#"<h2 id="rolling">Rolling 1-year Sharpe</h2>"#);
-    let mut series = vec![Series::new("strategy", "#1f6feb", Kind::Line, days(&v.rolling))];
+    let mut series = vec![Series::new(
+        "strategy",
+        "#1f6feb",
+        Kind::Line,
+        days(&v.rolling),
+    )];
     if !v.bench_rolling.is_empty() {
-        series.push(Series::new("benchmark", "#98a2b3", Kind::Line, days(&v.bench_rolling)));
+        series.push(Series::new(
+            "benchmark",
+            "#98a2b3",
+            Kind::Line,
+            days(&v.bench_rolling),
+        ));
     }
     s.push_str(&svg::render(&Chart {
         class: "rolling",
@@ -269,7 +324,9 @@ fn rolling(v: &BacktestView) -> String {
 }
 
 fn monthly(v: &BacktestView) -> String {
-    let mut s = String::from(r#"<h2 id="monthly">Monthly returns</h2><table class="heat" id="monthly-table"><thead><tr><th>year</th>"#);
+    let mut s = String::from(
+        r#"<h2 id="monthly">Monthly returns</h2><table class="heat" id="monthly-table"><thead><tr><th>year</th>"#,
+    );
     for m in 1..=12 {
         let _ = write!(s, "<th>{m}</th>");
     }
@@ -279,7 +336,12 @@ fn monthly(v: &BacktestView) -> String {
         for m in 1..=12 {
             match v.monthly.get(&(y, m)) {
                 Some(&r) => {
-                    let _ = write!(s, r#"<td style="{}">{}</td>"#, heat(r, 0.10), fixed(r * 100.0, 1));
+                    let _ = write!(
+                        s,
+                        r#"<td style="{}">{}</td>"#,
+                        heat(r, 0.10),
+                        fixed(r * 100.0, 1)
+                    );
                 }
                 None => s.push_str("<td></td>"),
             }
@@ -296,8 +358,16 @@ fn monthly(v: &BacktestView) -> String {
 }
 
 fn yearly(v: &BacktestView) -> String {
-    let mut s = String::from(r#"<h2 id="yearly">Yearly returns</h2><table class="sortable" id="yearly-table">"#);
-    s.push_str(&head(&["year", "return", "benchmark", "excess", "max drawdown"]));
+    let mut s = String::from(
+        r#"<h2 id="yearly">Yearly returns</h2><table class="sortable" id="yearly-table">"#,
+    );
+    s.push_str(&head(&[
+        "year",
+        "return",
+        "benchmark",
+        "excess",
+        "max drawdown",
+    ]));
     s.push_str("<tbody>");
     for (&y, &r) in &v.yearly {
         let b = v.bench_yearly.get(&y).copied().unwrap_or(f64::NAN);
@@ -349,14 +419,28 @@ fn trades(v: &BacktestView) -> String {
         escape(&v.trade_reasons)
     );
     if v.trades_skipped > 0 {
-        let _ = write!(s, "; the {MAX_TRADE_ROWS} newest are listed, the {} older ones are not", v.trades_skipped);
+        let _ = write!(
+            s,
+            "; the {MAX_TRADE_ROWS} newest are listed, the {} older ones are not",
+            v.trades_skipped
+        );
     }
     s.push_str(r#". Newest first; a <code>split</code> row is not a sale (see the glossary).</p>"#);
     s.push_str(r#"<input type="search" class="filter" id="trades-filter" data-table="trades-table" placeholder="Filter trades: code, name, industry, date, exit reason" hidden>"#);
     s.push_str(r#"<div class="scroll"><table class="sortable" id="trades-table">"#);
     s.push_str(&head(&[
-        "<code", "<name", "<industry", "<entry", "<exit", "bars", "weight", "return", "<exit reason", "MAE",
-        "MFE", "MDD",
+        "<code",
+        "<name",
+        "<industry",
+        "<entry",
+        "<exit",
+        "bars",
+        "weight",
+        "return",
+        "<exit reason",
+        "MAE",
+        "MFE",
+        "MDD",
     ]));
     s.push_str("<tbody>");
     for t in &v.trades {
@@ -380,7 +464,8 @@ fn trades(v: &BacktestView) -> String {
 }
 
 fn options(v: &BacktestView) -> String {
-    let mut s = String::from(r#"<h2 id="options">Options in effect</h2><table id="options-table">"#);
+    let mut s =
+        String::from(r#"<h2 id="options">Options in effect</h2><table id="options-table">"#);
     s.push_str(&head(&["<option", "<value", "<what it does"]));
     s.push_str("<tbody>");
     for o in &v.options {
@@ -440,7 +525,9 @@ fn details(v: &BacktestView) -> String {
     if v.details.is_empty() {
         return String::new();
     }
-    let mut s = String::from(r#"<details id="run-details"><summary>Run details (sandbox and timings)</summary><table><tbody>"#);
+    let mut s = String::from(
+        r#"<details id="run-details"><summary>Run details (sandbox and timings)</summary><table><tbody>"#,
+    );
     for (k, val) in &v.details {
         let _ = write!(s, "<tr>{}{}</tr>", text_cell(k), text_cell(val));
     }
