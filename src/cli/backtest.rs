@@ -110,11 +110,11 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
     report.name = sim.name.as_deref();
     report.source = Some(&source);
     report.resample_text = sim.resample_text.as_deref();
-    report.extra = Some((
-        "sandbox",
-        sandbox_json,
-        vec![("sandbox".into(), sandbox_line)],
-    ));
+    report.extra = Some(output::Extra {
+        key: "sandbox",
+        json: sandbox_json,
+        lines: vec![("sandbox".into(), sandbox_line)],
+    });
     if let Some(path) = &a.html {
         report.write_html(path)?;
     }

@@ -52,9 +52,16 @@ pub struct Report<'a> {
     pub risk_free: f64,
     pub book: Book,
     pub names: Names,
-    /// Extra JSON fields (e.g. the sandbox's figures) and their lines for the terminal and the
-    /// report's details.
-    pub extra: Option<(&'static str, Value, Vec<(String, String)>)>,
+    /// Extra figures (e.g. the sandbox's).
+    pub extra: Option<Extra>,
+}
+
+/// Extra figures of a run: a JSON field, and (label, value) lines for the terminal and the HTML
+/// report's folded details.
+pub struct Extra {
+    pub key: &'static str,
+    pub json: Value,
+    pub lines: Vec<(String, String)>,
 }
 
 /// The parts of a backtest's report that need the data again: the benchmark, the metrics at
@@ -132,7 +139,11 @@ impl Report<'_> {
             risk_free: self.risk_free,
             book: &self.book,
             names: &self.names,
-            details: self.extra.as_ref().map(|e| e.2.clone()).unwrap_or_default(),
+            details: self
+                .extra
+                .as_ref()
+                .map(|e| e.lines.clone())
+                .unwrap_or_default(),
         });
         std::fs::write(path, &html).with_context(|| format!("cannot write {}", path.display()))?;
         errln!(
@@ -337,8 +348,8 @@ pub fn print(report: &Report, as_json: bool) -> std::io::Result<()> {
             pct(b.max_drawdown)
         )?;
     }
-    if let Some((_, _, lines)) = &report.extra {
-        for (k, v) in lines {
+    if let Some(extra) = &report.extra {
+        for (k, v) in &extra.lines {
             writeln!(out, "{k:<13} {v}")?;
         }
     }
@@ -502,8 +513,8 @@ fn json_doc(report: &Report) -> Value {
             "pdays": t.pdays,
         })).collect::<Vec<_>>(),
     });
-    if let (Some((key, value, _)), Some(obj)) = (&report.extra, doc.as_object_mut()) {
-        obj.insert(key.to_string(), value.clone());
+    if let (Some(extra), Some(obj)) = (&report.extra, doc.as_object_mut()) {
+        obj.insert(extra.key.to_string(), extra.json.clone());
     }
     doc
 }

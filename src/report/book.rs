@@ -324,19 +324,7 @@ fn next_rebalance(
     let cols: Vec<usize> = (0..names.len())
         .filter(|&c| price_col.contains_key(names[c].as_str()))
         .collect();
-    let stopped: HashSet<&str> = result
-        .trades
-        .iter()
-        .filter(|t| {
-            opts.stop_trading_next_period
-                && matches!(
-                    t.exit_reason,
-                    ExitReason::StopLoss | ExitReason::TakeProfit | ExitReason::TrailStop
-                )
-                && t.exit_date > s.last_exec
-        })
-        .map(|t| &*t.stock)
-        .collect();
+    let stopped = stopped_since(result, opts, s.last_exec);
     let mut out = HashSet::new();
     let mut sitting_out = Vec::new();
     for &c in &cols {
@@ -366,6 +354,60 @@ fn next_rebalance(
         Some(r) => targets(&rows, r, &cols, &HashSet::new(), limit),
         None => vec![0.0; cols.len()],
     };
+    let lines = lines(names, &cols, &target, &before, holdings);
+    let when = match s.signal {
+        Some(signal) => {
+            let (executes, estimated) = next_session(signal, bars);
+            When::Pending {
+                signal,
+                executes,
+                estimated,
+            }
+        }
+        None => When::OnChange {
+            earliest: next_session(last_bar, bars).0,
+        },
+    };
+    Some(NextRebalance {
+        when,
+        row_date: dates[s.target_row],
+        lines,
+        sitting_out,
+    })
+}
+
+/// Stocks sold by a stop after the last executed rebalance (executed on `last_exec`), which sit
+/// the next one out with `stop_trading_next_period`.
+fn stopped_since<'a>(
+    result: &'a SimResult,
+    opts: &SimOptions,
+    last_exec: Option<i32>,
+) -> HashSet<&'a str> {
+    if !opts.stop_trading_next_period {
+        return HashSet::new();
+    }
+    result
+        .trades
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.exit_reason,
+                ExitReason::StopLoss | ExitReason::TakeProfit | ExitReason::TrailStop
+            ) && t.exit_date > last_exec
+        })
+        .map(|t| &*t.stock)
+        .collect()
+}
+
+/// One line per stock held or targeted (`cols` index the position's `names`; `target` and
+/// `before` follow `cols`): sells first, then buys, resizes and keeps, largest target first.
+fn lines(
+    names: &[String],
+    cols: &[usize],
+    target: &[f64],
+    before: &[f64],
+    holdings: &[Holding],
+) -> Vec<Line> {
     let current: HashMap<&str, f64> = holdings
         .iter()
         .map(|h| (h.stock.as_str(), h.weight))
@@ -401,25 +443,7 @@ fn next_rebalance(
             .partial_cmp(&(b.action, a.target.abs(), a.current.abs(), &b.stock))
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let when = match s.signal {
-        Some(signal) => {
-            let (executes, estimated) = next_session(signal, bars);
-            When::Pending {
-                signal,
-                executes,
-                estimated,
-            }
-        }
-        None => When::OnChange {
-            earliest: next_session(last_bar, bars).0,
-        },
-    };
-    Some(NextRebalance {
-        when,
-        row_date: dates[s.target_row],
-        lines,
-        sitting_out,
-    })
+    lines
 }
 
 /// The action for a stock held at `now` with the new `target` (the last rebalance's: `before`);

@@ -6,6 +6,7 @@
 
 mod model;
 mod sections;
+mod stats;
 
 use std::path::{Path, PathBuf};
 
