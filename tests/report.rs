@@ -628,3 +628,29 @@ fn run_report_in_chromium_shows_labelled_figures_and_drawn_charts() {
         "{caption}"
     );
 }
+
+#[test]
+fn a_calmar_run_has_a_calmar_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let rd = run_dir.to_str().unwrap();
+    ok(engine().args([
+        "iterate",
+        "-n",
+        "3",
+        "--objective",
+        "calmar",
+        "--quiet",
+        "--run-dir",
+        rd,
+    ]));
+    let table = ok(engine().args(["report", rd]));
+    assert!(table.starts_with("trial  IS Calmar"), "{table}");
+    assert!(
+        table.contains("promoted on the worse of in-sample and validation Calmar"),
+        "{table}"
+    );
+    let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    assert!(html.contains("<th>IS Calmar</th>") && html.contains("<th>VA Calmar</th>"));
+    assert!(html.contains("Calmar (objective)"));
+}
