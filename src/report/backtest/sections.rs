@@ -526,7 +526,7 @@ fn details(v: &BacktestView) -> String {
         return String::new();
     }
     let mut s = String::from(
-        r#"<details id="run-details"><summary>Run details (sandbox and timings)</summary><table><tbody>"#,
+        r#"<details id="run-details"><summary>Run details (sandbox figures)</summary><table><tbody>"#,
     );
     for (k, val) in &v.details {
         let _ = write!(s, "<tr>{}{}</tr>", text_cell(k), text_cell(val));
