@@ -1,12 +1,15 @@
 //! The exporter: a checked strategy → finlab Python that runs as is with the real `finlab`
-//! package. A provenance header (engine version, source file, canonical hash, data set, and
-//! optionally dsl-engine's backtest figures), the imports the strategy needs, a guarded block
-//! that points `finlab.data.get` at dsl-engine's local data when `DSL_ENGINE_DATA` is set
-//! (`python/finlab_local.py`), then the canonical text of the strategy with methods in their
-//! finlab spelling and the backtest kept as `report = sim(...)`.
+//! package. A header (engine version, source file, canonical hash, data set, optionally
+//! dsl-engine's backtest figures, what the script needs and how to run it), the imports the
+//! strategy needs, a guarded block that, when `DSL_ENGINE_DATA` is set, points finlab's data
+//! entry points at dsl-engine's local data and replaces `sim()` by a stand-in that writes the
+//! position and prints the `dsl-engine sim` command (`python/finlab_local.py`), then the
+//! canonical text of the strategy with methods in their finlab spelling and the backtest kept
+//! as `report = sim(...)`.
 
 use dsl_runtime::ops::{Form, OpId};
 
+use crate::data::reference;
 use crate::dsl::ast::{Expr, ExprKind, Program, Span, Stmt, StmtKind};
 use crate::dsl::fmt::{canonical_hash, format_program, FormatOptions};
 use crate::metrics::Metrics;
@@ -106,10 +109,35 @@ fn pct(x: f64) -> String {
     }
 }
 
-/// finlab Python for a strategy that passed the checker (`program` parsed from `source`).
-pub fn export(program: &Program, source: &str, prov: &Provenance) -> String {
-    let mut out = String::new();
-    let hash = canonical_hash(program, source);
+/// What an exported strategy needs beyond finlab, read from its finlab text.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Needs {
+    /// `data.indicator(...)`: TA-Lib.
+    talib: bool,
+    /// `.industry_rank(...)`: the industry table (embedded for local data).
+    industries: bool,
+}
+
+impl Needs {
+    /// Reads the strategy's exported statements, comments skipped.
+    fn of(body: &str) -> Needs {
+        let code = body
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Needs {
+            talib: code.contains("data.indicator("),
+            industries: code.contains(".industry_rank("),
+        }
+    }
+}
+
+/// The header: provenance, what the script needs and the two ways to run it.
+fn header(out: &mut String, hash: &str, prov: &Provenance, needs: Needs) {
+    let stem = std::path::Path::new(&prov.source_name)
+        .file_stem()
+        .map_or_else(|| "strategy".into(), |s| s.to_string_lossy().into_owned());
     out.push_str(&format!(
         "# Exported by dsl-engine {} from {}\n",
         env!("CARGO_PKG_VERSION"),
@@ -134,18 +162,32 @@ pub fn export(program: &Program, source: &str, prov: &Provenance) -> String {
             m.trades
         ));
     }
+    out.push_str("#\n# Needs Python 3 with finlab (pip install finlab)");
+    if needs.talib {
+        out.push_str(" and TA-Lib for data.indicator (pip install TA-Lib)");
+    }
     out.push_str(&format!(
-        "# Runs with the finlab package; set {DATA_ENV}=<dsl-engine data dir> to read local data.\n\n"
+        ".\n#\n\
+         # On finlab's data, with a finlab login (finlab.login() or FINLAB_API_KEY):\n\
+         #     python {stem}.py\n\
+         #   sim() backtests on finlab's servers.\n\
+         # On dsl-engine's data, no login needed:\n\
+         #     {DATA_ENV}=<dsl-engine data directory> python {stem}.py\n\
+         #   builds the position from that directory, writes it next to this file as\n\
+         #   {stem}.position.feather and prints the `dsl-engine sim --position ...` command that\n\
+         #   backtests it with the same options (finlab's sim() is not called).\n\n"
     ));
-    out.push_str("import os\n\nfrom finlab import data\nfrom finlab.backtest import sim\n");
-    if uses_module(program, "numpy", "np") {
-        out.push_str("import numpy as np\n");
-    }
-    if uses_module(program, "pandas", "pd") {
-        out.push_str("import pandas as pd\n");
-    }
+}
+
+/// The block that switches to dsl-engine's data when `DSL_ENGINE_DATA` is set: the local-data
+/// helpers (from their first `def`), the industry table when the strategy ranks by industry,
+/// and `sim` replaced by the local stand-in.
+fn local_block(out: &mut String, needs: Needs) {
     out.push_str(&format!("\nif os.environ.get(\"{DATA_ENV}\"):\n"));
-    for line in FINLAB_LOCAL.lines() {
+    let code = FINLAB_LOCAL
+        .find("\ndef ")
+        .map_or(FINLAB_LOCAL, |i| &FINLAB_LOCAL[i + 1..]);
+    for line in code.lines() {
         if line.trim().is_empty() {
             out.push('\n');
         } else {
@@ -154,14 +196,63 @@ pub fn export(program: &Program, source: &str, prov: &Provenance) -> String {
             out.push('\n');
         }
     }
+    let industries = if needs.industries {
+        out.push_str("\n    INDUSTRIES = \"\"\"\n");
+        out.push_str(&industry_lines());
+        out.push_str("\"\"\"\n");
+        ", industries=INDUSTRIES"
+    } else {
+        ""
+    };
     out.push_str(&format!(
-        "    use_local_data(os.environ[\"{DATA_ENV}\"])\n\n"
+        "\n    use_local_data(os.environ[\"{DATA_ENV}\"]{industries})\n    \
+         sim = local_sim(globals().get(\"__file__\", \"strategy.py\"), os.environ[\"{DATA_ENV}\"])\n\n"
     ));
+}
+
+/// Each TWSE industry with its stocks (`水泥工業: 1101 1102 ...`, 12 codes a line), from the
+/// reference data: what finlab's `security_industry_themes` gives `industry_rank`.
+fn industry_lines() -> String {
+    let names: std::collections::BTreeMap<String, String> = reference::industries()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| (i.code, i.name_zh))
+        .collect();
+    let mut members: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    let securities = reference::securities().unwrap_or_default();
+    for s in &securities {
+        if let Some(name) = names.get(&s.industry) {
+            members.entry(name).or_default().push(s.code.clone());
+        }
+    }
+    let mut out = String::new();
+    for (name, codes) in members {
+        for chunk in codes.chunks(12) {
+            out.push_str(&format!("{name}: {}\n", chunk.join(" ")));
+        }
+    }
+    out
+}
+
+/// finlab Python for a strategy that passed the checker (`program` parsed from `source`).
+pub fn export(program: &Program, source: &str, prov: &Provenance) -> String {
     let opts = FormatOptions {
         method_names: Some(&finlab_name),
         ..FormatOptions::default()
     };
-    out.push_str(&format_program(&body(program), source, &opts));
+    let body = format_program(&body(program), source, &opts);
+    let needs = Needs::of(&body);
+    let mut out = String::new();
+    header(&mut out, &canonical_hash(program, source), prov, needs);
+    out.push_str("import os\n\nfrom finlab import data\nfrom finlab.backtest import sim\n");
+    if uses_module(program, "numpy", "np") {
+        out.push_str("import numpy as np\n");
+    }
+    if uses_module(program, "pandas", "pd") {
+        out.push_str("import pandas as pd\n");
+    }
+    local_block(&mut out, needs);
+    out.push_str(&body);
     out
 }
 
@@ -189,7 +280,10 @@ mod tests {
             canonical_hash(&program, src)
         )));
         assert!(py.contains("# data: test\n"));
-        assert!(py.contains("    def use_local_data(path):\n"));
+        assert!(py.contains("    def use_local_data(path, industries=None):\n"));
+        assert!(py.contains("    sim = local_sim("));
+        assert!(!py.contains("Notes for dsl-engine developers") && !py.contains("INDUSTRIES"));
+        assert!(!py.contains("TA-Lib for data.indicator"));
         assert!(!py.contains("import numpy"));
         assert_eq!(py.matches("from finlab import data").count(), 1);
         assert!(py.ends_with(

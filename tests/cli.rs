@@ -464,3 +464,64 @@ fn a_closed_stdout_ends_output_quietly_and_the_command_finishes() {
     assert_eq!(trials, 2);
     assert!(run_dir.join("summary.json").is_file());
 }
+
+#[test]
+fn fmt_write_rewrites_in_place_and_check_takes_several_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = write(
+        dir.path(),
+        "messy.strat",
+        "from finlab import data\nfrom finlab.backtest import sim\nclose=data.get('price:收盤價')\nsim((close>10),resample='M')\n",
+    );
+    let out = run(&["fmt", "--write", &messy]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let text = std::fs::read_to_string(&messy).unwrap();
+    assert_eq!(
+        text,
+        "from finlab import data\nfrom finlab.backtest import sim\nclose = data.get(\"price:收盤價\")\nsim(close > 10, resample=\"M\")\n"
+    );
+    assert_eq!(run(&["fmt", "--check", &messy]).status.code(), Some(0));
+    // Only the file itself is left (no temporary sibling).
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    // A file that does not parse is left alone.
+    let broken = write(dir.path(), "broken.strat", "x = (1 +\n");
+    assert_eq!(run(&["fmt", "--write", &broken]).status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&broken).unwrap(), "x = (1 +\n");
+
+    // check: every file, exit 1 when any is invalid, one JSON list for all.
+    let bad = write(
+        dir.path(),
+        "shift.strat",
+        &format!("{HEAD}tomorrow = close.shift(-1)\nsim(tomorrow > close)\n"),
+    );
+    let out = run(&["check", "examples/momentum.strat", &messy]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("examples/momentum.strat: ok") && stdout.contains("messy.strat: ok"));
+    let out = run(&["check", &messy, &bad, "examples/ma_cross.strat"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ma_cross.strat: ok"));
+    let out = run(&["check", "--json", &bad, &broken]);
+    assert_eq!(out.status.code(), Some(1));
+    let diags: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files: Vec<&str> = diags
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["file"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.contains(&bad.as_str()) && files.contains(&broken.as_str()),
+        "{files:?}"
+    );
+}

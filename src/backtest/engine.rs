@@ -72,6 +72,9 @@ pub struct Exposure {
     pub max_n_stock: usize,
     /// Σ |traded value| / NAV over the whole run (buys and sells; 2.0 = the book bought and sold once).
     pub traded: f64,
+    /// The book at the close of the last bar: each holding's value / NAV (its drifted weight;
+    /// negative for shorts), in column order.
+    pub holdings: Vec<(Arc<str>, f64)>,
 }
 
 struct Holding {
@@ -141,6 +144,32 @@ impl Stops {
     fn clip(&self) -> (f64, f64) {
         (self.sl, self.tp)
     }
+}
+
+/// Each holding's value at the close of bar `last` (as step 5 values it) over the NAV `nav`.
+fn final_weights(
+    cols: &Columns,
+    book: &Book,
+    last: usize,
+    nav: Option<f64>,
+    at_close: bool,
+) -> Vec<(Arc<str>, f64)> {
+    let Some(nav) = nav.filter(|v| *v != 0.0) else {
+        return Vec::new();
+    };
+    book.keys
+        .iter()
+        .filter_map(|&k| {
+            let h = book.get(k)?;
+            let r = cols.close[k][last] / cols.trade[k][last];
+            let value = if at_close || !r.is_finite() {
+                h.value
+            } else {
+                h.value * r
+            };
+            Some((cols.stocks[k].clone(), value / nav))
+        })
+        .collect()
 }
 
 /// Runs the loop. Returns the raw curve (one value per bar), the trades and the exposure stats.
@@ -526,6 +555,7 @@ pub(crate) fn run(
         exposure.avg_n_stock /= active_bars as f64;
     }
     let last = n.saturating_sub(1);
+    exposure.holdings = final_weights(cols, &book, last, curve.last().copied(), at_close);
     for k in std::mem::take(&mut book.keys) {
         if let Some(h) = book.slots[k].take() {
             close_trade(

@@ -1,4 +1,5 @@
-//! `dsl-engine backtest FILE`: check, evaluate in the sandbox, backtest, print metrics.
+//! `dsl-engine backtest FILE`: check, evaluate in the sandbox, backtest; print the metrics, the
+//! holdings and the next rebalance (or JSON), and optionally write the HTML report.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -6,12 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{log, open_data, output, read_source, ExitStatus};
-use crate::data::{DataDir, DataError};
+use super::{open_data, output, read_source, sandbox, ExitStatus};
+use crate::data::DataDir;
 use crate::dsl::{self, render, CheckContext};
 use crate::pipeline::{self, PipelineError};
-use crate::report;
-use crate::sandbox::{default_cache_dir, CacheOutcome, Limits, Sandbox, DEFAULT_MEMORY};
+use crate::sandbox::{CacheOutcome, Limits, DEFAULT_MEMORY};
 
 /// `dsl-engine backtest`.
 #[derive(Debug, clap::Args)]
@@ -34,9 +34,13 @@ pub struct BacktestArgs {
     /// Memory cap of the sandboxed evaluation, in MiB.
     #[arg(long, default_value_t = DEFAULT_MEMORY >> 20)]
     pub memory: usize,
-    /// Also write a self-contained HTML report (charts, metrics, trades, holdings, source).
+    /// Also write a self-contained HTML report (next rebalance, holdings, charts, metrics,
+    /// trades, options, source).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Annual risk-free rate that Sharpe and Sortino subtract (finlab's default: 0.02).
+    #[arg(long, default_value_t = crate::metrics::RISK_FREE)]
+    pub rf: f64,
 }
 
 /// Runs `backtest`.
@@ -46,6 +50,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
     if !(a.timeout > 0.0 && a.timeout.is_finite()) {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }
+    let rf = output::risk_free(a.rf)?;
     let limits = Limits {
         fuel: a.fuel,
         wall: Duration::from_secs_f64(a.timeout),
@@ -59,16 +64,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Failure);
     }
     let data = open_data(a.data_dir.as_deref())?;
-    let cache_dir = default_cache_dir();
-    let sandbox_start = std::time::Instant::now();
-    let sandbox = Sandbox::new(limits, Some(&cache_dir)).context("starting the sandbox")?;
-    if sandbox.cache == CacheOutcome::Compiled {
-        log(&format!(
-            "compiled the sandbox guest in {:.1}s (cached in {} for later runs)",
-            sandbox_start.elapsed().as_secs_f64(),
-            cache_dir.display()
-        ));
-    }
+    let sandbox = sandbox(limits)?;
     let bt = match pipeline::backtest(&source, &data, &sandbox) {
         Ok(bt) => bt,
         Err(PipelineError::Invalid(diags)) => {
@@ -95,47 +91,34 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
         "module_cache": cache,
     });
     let sandbox_line = format!(
-        "sandbox       fuel {} of {}, peak memory {} MiB, {:.0} ms (module cache {cache})",
+        "fuel {} of {}, peak memory {} MiB, {:.0} ms (module cache {cache})",
         ev.fuel_used,
         ev.fuel_limit,
         ev.peak_memory >> 20,
         ev.elapsed.as_secs_f64() * 1000.0
     );
-    if let Some(path) = &a.html {
-        let start = std::time::Instant::now();
-        let benchmark = load_benchmark(&data)?;
-        let html = report::backtest::render(&report::backtest::BacktestReport {
-            file: &name,
-            name: bt.lowered.sim.name.as_deref(),
-            source: &source,
-            banner: &data.banner(),
-            result: &bt.result,
-            metrics: &bt.metrics,
-            benchmark: benchmark.as_deref(),
-            notes: vec![(
-                "sandbox".into(),
-                sandbox_line.trim_start_matches("sandbox").trim().into(),
-            )],
-        });
-        std::fs::write(path, &html).with_context(|| format!("cannot write {}", path.display()))?;
-        log(&format!(
-            "wrote {} ({} KiB in {} ms)",
-            path.display(),
-            html.len().div_ceil(1024),
-            start.elapsed().as_millis()
-        ));
-    }
-    output::print(
-        &output::Report {
-            banner: data.banner(),
-            strategy: name,
-            name: bt.lowered.sim.name.as_deref(),
-            result: &bt.result,
-            metrics: &bt.metrics,
-            extra: Some(("sandbox", sandbox_json, sandbox_line)),
-        },
-        a.json,
+    let sim = &bt.lowered.sim;
+    let mut report = output::analyse(
+        &data,
+        &ev.position,
+        &bt.result,
+        bt.metrics.clone(),
+        &sim.options,
+        rf,
+        name,
     )?;
+    report.name = sim.name.as_deref();
+    report.source = Some(&source);
+    report.resample_text = sim.resample_text.as_deref();
+    report.extra = Some(output::Extra {
+        key: "sandbox",
+        json: sandbox_json,
+        lines: vec![("sandbox".into(), sandbox_line)],
+    });
+    if let Some(path) = &a.html {
+        report.write_html(path)?;
+    }
+    output::print(&report, a.json)?;
     Ok(ExitStatus::Success)
 }
 
@@ -160,20 +143,5 @@ fn short_data_note(data: &DataDir) -> String {
             }
         ),
         _ => String::new(),
-    }
-}
-
-/// The benchmark index as (date, level), or `None` when the data has none.
-fn load_benchmark(data: &DataDir) -> anyhow::Result<Option<Vec<(i32, f64)>>> {
-    match data.load(pipeline::BENCHMARK) {
-        Ok(b) if !b.columns.is_empty() => Ok(Some(
-            b.dates
-                .iter()
-                .copied()
-                .zip(b.column(0).iter().copied())
-                .collect(),
-        )),
-        Ok(_) | Err(DataError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e).context("loading the benchmark"),
     }
 }

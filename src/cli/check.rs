@@ -1,4 +1,4 @@
-//! `dsl-engine check FILE`: every diagnostic, exit 0 or 1.
+//! `dsl-engine check FILE...`: every diagnostic of every file, exit 0 when all are valid, else 1.
 
 use std::path::PathBuf;
 
@@ -10,20 +10,20 @@ use crate::pipeline;
 /// `dsl-engine check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// The strategy file (`.strat`).
-    pub file: PathBuf,
+    /// The strategy files (`.strat`).
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
     /// Data directory whose datasets the strategy may load (default: the synthetic market).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Print the diagnostics as one JSON list of `{file, line, col, end_line, end_col, severity,
-    /// code, message, label, hint}` on stdout (1-based, columns in characters).
+    /// Print the diagnostics of all files as one JSON list of `{file, line, col, end_line,
+    /// end_col, severity, code, message, label, hint}` on stdout (1-based, columns in characters).
     #[arg(long)]
     pub json: bool,
 }
 
 /// Runs `check`.
 pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
-    let source = read_source(&a.file)?;
     let ctx = match &a.data_dir {
         Some(d) => pipeline::check_context(&DataDir::open(d)?),
         None => {
@@ -34,26 +34,33 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
             }
         }
     };
-    let checked = dsl::compile(&source, &ctx);
-    let name = a.file.display().to_string();
-    if a.json {
-        let located = dsl::locate(&checked.diagnostics, &source, &name);
-        outln!("{}", serde_json::to_string_pretty(&located)?);
-        return Ok(if checked.program.is_some() {
-            ExitStatus::Success
+    let mut all_valid = true;
+    let mut located = Vec::new();
+    for file in &a.files {
+        let source = read_source(file)?;
+        let checked = dsl::compile(&source, &ctx);
+        let name = file.display().to_string();
+        all_valid &= checked.program.is_some();
+        if a.json {
+            located.extend(dsl::locate(&checked.diagnostics, &source, &name));
+            continue;
+        }
+        if !checked.diagnostics.is_empty() {
+            err!("{}", render(&checked.diagnostics, &source, &name));
+        }
+        if checked.program.is_some() {
+            outln!("{name}: ok");
         } else {
-            ExitStatus::Failure
-        });
+            let n = checked.diagnostics.iter().filter(|d| d.is_error()).count();
+            errln!("{name}: {n} error(s)");
+        }
     }
-    if !checked.diagnostics.is_empty() {
-        err!("{}", render(&checked.diagnostics, &source, &name));
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&located)?);
     }
-    if checked.program.is_some() {
-        outln!("{name}: ok");
-        Ok(ExitStatus::Success)
+    Ok(if all_valid {
+        ExitStatus::Success
     } else {
-        let n = checked.diagnostics.iter().filter(|d| d.is_error()).count();
-        errln!("{name}: {n} error(s)");
-        Ok(ExitStatus::Failure)
-    }
+        ExitStatus::Failure
+    })
 }

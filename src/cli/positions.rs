@@ -1,15 +1,20 @@
 //! `dsl-engine positions FILE -o pos.feather`: evaluate a strategy in the sandbox and write its
 //! position panel as a wide Arrow file in finlab's layout (readable by pandas and by
-//! `dsl-engine sim --position`).
+//! `dsl-engine sim --position`); `--latest` prints the next rebalance instead (or as well): when
+//! it executes and, per stock, the action, the current and the target weight.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::{open_data, read_source, sandbox, ExitStatus};
+use serde_json::json;
+
+use super::{open_data, output, read_source, sandbox, ExitStatus};
 use crate::data::feather::{write_wide_as, ValueType};
+use crate::data::DataDir;
 use crate::dsl::{self, fmt, render, CheckContext, PanelKind};
-use crate::pipeline::{self, PipelineError};
+use crate::metrics::RISK_FREE;
+use crate::pipeline::{self, Evaluated, PipelineError};
 
 /// `dsl-engine positions`.
 #[derive(Debug, clap::Args)]
@@ -18,8 +23,15 @@ pub struct PositionsArgs {
     pub file: PathBuf,
     /// Where to write the panel (`.feather`). A bool position is written as bool columns, a
     /// weight position as float64 columns (NaN where missing).
-    #[arg(short = 'o', long = "output")]
-    pub output: PathBuf,
+    #[arg(short = 'o', long = "output", required_unless_present = "latest")]
+    pub output: Option<PathBuf>,
+    /// Print the next rebalance: its date and, per stock, code, name, industry, action (buy,
+    /// sell, resize, keep), current and target weight (backtests the strategy to know the book).
+    #[arg(long)]
+    pub latest: bool,
+    /// With `--latest`: print one JSON object (`holdings`, `next_rebalance`) instead.
+    #[arg(long, requires = "latest")]
+    pub json: bool,
     /// Data directory in finlab's cache layout (default: the synthetic market).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -47,6 +59,12 @@ pub fn run(a: PositionsArgs) -> anyhow::Result<ExitStatus> {
     if !ev.warnings.is_empty() {
         err!("{}", render(&ev.warnings, &source, &name));
     }
+    if a.latest {
+        print_latest(&data, &ev, &name, a.json)?;
+    }
+    let Some(output) = &a.output else {
+        return Ok(ExitStatus::Success);
+    };
     let values = match ev.position_kind {
         PanelKind::Bool => ValueType::Bool,
         PanelKind::Float | PanelKind::Series => ValueType::Float64,
@@ -61,11 +79,11 @@ pub fn run(a: PositionsArgs) -> anyhow::Result<ExitStatus> {
         ),
         ("dsl_engine.data", data.banner()),
     ];
-    write_wide_as(&a.output, &panel, &metadata, values)
-        .with_context(|| format!("writing {}", a.output.display()))?;
+    write_wide_as(output, &panel, &metadata, values)
+        .with_context(|| format!("writing {}", output.display()))?;
     errln!(
         "wrote {} ({} dates × {} stocks, {})",
-        a.output.display(),
+        output.display(),
         panel.dates.len(),
         panel.columns.len(),
         match values {
@@ -74,4 +92,35 @@ pub fn run(a: PositionsArgs) -> anyhow::Result<ExitStatus> {
         }
     );
     Ok(ExitStatus::Success)
+}
+
+/// Backtests the evaluated position with the strategy's options and prints the next rebalance.
+fn print_latest(data: &DataDir, ev: &Evaluated, name: &str, json: bool) -> anyhow::Result<()> {
+    let opts = &ev.lowered.sim.options;
+    let position = &ev.evaluation.position;
+    let (result, metrics) = pipeline::simulate_on(position, data, opts)
+        .with_context(|| format!("backtesting {name}"))?;
+    let report = output::analyse(
+        data,
+        position,
+        &result,
+        metrics,
+        opts,
+        RISK_FREE,
+        name.into(),
+    )?;
+    if json {
+        let doc = json!({
+            "strategy": name,
+            "data": report.data.banner,
+            "holdings": output::holdings_json(&report.book, &report.names),
+            "next_rebalance": output::next_json(&report.book, &report.names),
+        });
+        outln!("{doc}");
+    } else {
+        let mut text = Vec::new();
+        output::print_next(&mut text, &report.book, &report.names, opts)?;
+        out!("{}", String::from_utf8_lossy(&text));
+    }
+    Ok(())
 }

@@ -63,6 +63,16 @@ pub struct SimArgs {
     /// Last date, YYYY-MM-DD.
     #[arg(long)]
     pub end_date: Option<String>,
+    /// A label for the output and the report (finlab's `name=`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Also write a self-contained HTML report (next rebalance, holdings, charts, metrics,
+    /// trades, options).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Annual risk-free rate that Sharpe and Sortino subtract (finlab's default: 0.02).
+    #[arg(long, default_value_t = crate::metrics::RISK_FREE)]
+    pub rf: f64,
 }
 
 fn options(a: &SimArgs) -> anyhow::Result<SimOptions> {
@@ -119,22 +129,20 @@ fn options(a: &SimArgs) -> anyhow::Result<SimOptions> {
 /// Runs `sim`.
 pub fn run(a: SimArgs) -> anyhow::Result<ExitStatus> {
     let opts = options(&a)?;
+    let rf = output::risk_free(a.rf)?;
     let position = feather::read_wide(&a.position)
         .map(dsl_runtime::wire::Position::Weights)
         .with_context(|| format!("reading the position {}", a.position.display()))?;
     let data = open_data(a.data_dir.as_deref())?;
     let (result, metrics) = pipeline::simulate_on(&position, &data, &opts)
         .with_context(|| format!("backtesting {}", a.position.display()))?;
-    output::print(
-        &output::Report {
-            banner: data.banner(),
-            strategy: a.position.display().to_string(),
-            name: None,
-            result: &result,
-            metrics: &metrics,
-            extra: None,
-        },
-        a.json,
-    )?;
+    let file = a.position.display().to_string();
+    let mut report = output::analyse(&data, &position, &result, metrics, &opts, rf, file)?;
+    report.name = a.name.as_deref();
+    report.resample_text = a.resample.as_deref();
+    if let Some(path) = &a.html {
+        report.write_html(path)?;
+    }
+    output::print(&report, a.json)?;
     Ok(ExitStatus::Success)
 }

@@ -73,6 +73,11 @@ fn cagr(first: (i32, f64), last: (i32, f64)) -> f64 {
 
 /// Computes the metrics; `benchmark` is a (date, index level) series for alpha and beta.
 pub fn score(result: &SimResult, benchmark: Option<&[(i32, f64)]>) -> Metrics {
+    score_with(result, benchmark, RISK_FREE)
+}
+
+/// [`score`] with another annual risk-free rate for Sharpe and Sortino (`--rf`).
+pub fn score_with(result: &SimResult, benchmark: Option<&[(i32, f64)]>, risk_free: f64) -> Metrics {
     let curve = &result.creturn;
     let nan = f64::NAN;
     let (first, last) = match (curve.first(), curve.last()) {
@@ -80,7 +85,7 @@ pub fn score(result: &SimResult, benchmark: Option<&[(i32, f64)]>) -> Metrics {
         _ => ((0, nan), (0, nan)),
     };
     let returns: Vec<f64> = curve.windows(2).map(|w| w[1].1 / w[0].1 - 1.0).collect();
-    let daily_rf = (1.0 + RISK_FREE).powf(1.0 / 252.0) - 1.0;
+    let daily_rf = (1.0 + risk_free).powf(1.0 / 252.0) - 1.0;
     let excess: Vec<f64> = returns.iter().map(|r| r - daily_rf).collect();
     let enough = returns.len() >= 2;
     let ann = 252f64.sqrt();

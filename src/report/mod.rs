@@ -1,11 +1,17 @@
 //! Reports people read: one self-contained HTML file per backtest ([`backtest::render`]) or per
-//! iterate run ([`run::render`]), with inline SVG charts and CSS (no network, no JavaScript
-//! needed), and aligned terminal tables ([`term`]). In: a `SimResult` and its `Metrics`, or the
-//! files an iterate run wrote; out: text. Every string from a strategy, a ledger or a data set
-//! goes through [`escape`] before it reaches the page.
+//! iterate run ([`run::render`]), with inline SVG charts and CSS (no network; a few lines of
+//! optional script sort and filter tables), and aligned terminal tables ([`term`]). In: a
+//! `SimResult`, its `Metrics` and [`book::Book`], or the files an iterate run wrote; out: text.
+//! Every string from a strategy, a ledger or a data set goes through [`escape`] before it
+//! reaches the page.
 
 pub mod backtest;
+pub mod book;
+pub mod curve;
+pub mod data_info;
 mod highlight;
+pub mod names;
+pub mod options;
 mod page;
 pub mod run;
 mod svg;
@@ -30,10 +36,29 @@ pub enum ReportError {
     },
 }
 
+/// `x` with `decimals` decimals, never `-0.00`: a value that rounds to zero loses its sign.
+pub fn fixed(x: f64, decimals: usize) -> String {
+    let s = format!("{x:.decimals$}");
+    match s.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => s,
+    }
+}
+
+/// `x` with at most `decimals` decimals and no trailing zeros (`0.1425`, `2`).
+pub fn trim_float(x: f64, decimals: usize) -> String {
+    let s = fixed(x, decimals);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 /// `12.34%`, or `n/a` when undefined.
 pub fn pct(x: f64) -> String {
     if x.is_finite() {
-        format!("{:.2}%", x * 100.0)
+        format!("{}%", fixed(x * 100.0, 2))
     } else {
         "n/a".into()
     }
@@ -42,8 +67,26 @@ pub fn pct(x: f64) -> String {
 /// `1.234`, or `n/a` when undefined.
 pub fn num(x: f64) -> String {
     if x.is_finite() {
-        format!("{x:.3}")
+        fixed(x, 3)
     } else {
         "n/a".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_negative_zero() {
+        assert_eq!(fixed(-0.0004, 1), "0.0");
+        assert_eq!(fixed(-0.0, 2), "0.00");
+        assert_eq!(fixed(-0.06, 1), "-0.1");
+        assert_eq!(pct(-0.000_01), "0.00%");
+        assert_eq!(num(-1e-9), "0.000");
+        assert_eq!(pct(f64::NAN), "n/a");
+        assert_eq!(trim_float(0.1425, 4), "0.1425");
+        assert_eq!(trim_float(2.0, 4), "2");
+        assert_eq!(trim_float(-0.00001, 2), "0");
     }
 }
