@@ -1107,4 +1107,62 @@ fn cli_fetch_all_and_list() {
         "{list}"
     );
     assert!(list.contains("adjusted for dividends and rights"), "{list}");
+
+    // Six more weeks of everything, then a strategy reading valuation, chips and the adjusted
+    // close runs on it (every panel validated and digest-checked on the way).
+    let mut c = engine();
+    for var in [
+        "DSL_TWSE_BASE_URL",
+        "DSL_TPEX_BASE_URL",
+        "DSL_MOPS_BASE_URL",
+    ] {
+        c.env(var, &server.base);
+    }
+    let out = c
+        .args([
+            "data",
+            "fetch",
+            "all",
+            "--from",
+            "2024-01-02",
+            "--to",
+            "2024-02-29",
+        ])
+        .args(["--interval", "0", "--backoff", "0.001", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let strategy = tmp.path().join("value.strat");
+    std::fs::write(
+        &strategy,
+        "from finlab import data\nfrom finlab.backtest import sim\n\
+         close = data.get(\"etl:adj_close\")\n\
+         pe = data.get(\"price_earning_ratio:本益比\")\n\
+         foreign = data.get(\"institutional_investors_trading_summary:外陸資買賣超股數(不含外資自營商)\")\n\
+         position = (close > close.average(5)) & (pe < 30) & (foreign > 0)\n\
+         sim(position, resample=\"W\")\n",
+    )
+    .unwrap();
+    let out = engine()
+        .arg("backtest")
+        .arg(&strategy)
+        .arg("--data-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("etl:adj_* adjusted for dividends and rights"),
+        "{stdout}"
+    );
 }
