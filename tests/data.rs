@@ -561,3 +561,20 @@ fn stale_temporaries_of_killed_writers_are_removed() {
     assert!(!stale_tmp.exists() && !stale_old.exists());
     assert!(live.exists(), "a live writer's directory is left alone");
 }
+
+/// A copied data set (new file times) is hashed on load; `data verify` renews the recorded
+/// times so later loads are cheap again.
+#[test]
+fn verify_renews_the_times_of_a_copied_data_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_market(&tmp.path().join("m"));
+    let path = dir.path.join(feather::file_name("etl:adj_close"));
+    let f = std::fs::File::options().write(true).open(&path).unwrap();
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+        .unwrap();
+    let reopened = DataDir::open(&dir.path).unwrap();
+    reopened.load("etl:adj_close").unwrap();
+    assert!(reopened.verify().unwrap().passed());
+    let m = DataDir::open(&dir.path).unwrap().manifest.unwrap();
+    assert_eq!(m.files["etl:adj_close"].mtime_ns, 1_000_000_000_000_000);
+}

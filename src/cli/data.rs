@@ -1,6 +1,7 @@
 //! `dsl-engine data …`: generate the synthetic market (`synth`), list and inspect data sets
-//! (`list`, `show`), import a finlab cache (`import-finlab`), fetch real quotes from TWSE/TPEx
-//! (`fetch`, in `data/fetch.rs`) and time generation and loading (`bench`). Progress bars go to stderr (hidden when it is not a terminal); results to stdout.
+//! (`list`, `show`), check digests (`verify`), import a finlab cache (`import-finlab`), fetch real
+//! data from TWSE/TPEx/MOPS (`fetch`, in `data/fetch.rs`) and time generation and loading
+//! (`bench`). Progress bars go to stderr (hidden when it is not a terminal); results to stdout.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -60,8 +61,9 @@ pub enum DataCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Fetch real whole-market daily quotes from TWSE or TPEx into a data directory: polite
-    /// (one request per --interval seconds), resumable (rerun the same command after a kill).
+    /// Fetch real data from TWSE, TPEx and MOPS (quotes, ex-rights events, valuation, chips,
+    /// margin, monthly revenue) into a data directory: polite (one request per --interval
+    /// seconds), resumable (rerun the same command after a kill).
     Fetch(fetch::FetchArgs),
     /// Time generating the full market and loading one full panel (warm).
     Bench {
@@ -287,11 +289,11 @@ fn list(dir: Option<&Path>) -> anyhow::Result<ExitStatus> {
     let keys = dir.keys()?;
     // The key goes last: CJK characters are two columns wide in a terminal.
     outln!(
-        "{:>6} × {:<5}  {:<23}  {:<9}  key (name)",
+        "{:>6} × {:<5}  {:<23}  {:<26}  key (name)",
         "rows",
         "cols",
-        "dates",
-        "synthetic"
+        "coverage",
+        "source"
     );
     for k in &keys {
         let shape = feather::read_shape(&dir.path.join(feather::file_name(k)))?;
@@ -299,21 +301,42 @@ fn list(dir: Option<&Path>) -> anyhow::Result<ExitStatus> {
             (Some(&a), Some(&b)) => format!("{} → {}", calendar::format(a), calendar::format(b)),
             _ => "-".into(),
         };
-        let synthetic = shape
-            .metadata
-            .get("dsl_engine.synthetic")
-            .map_or("no", |v| if v == "true" { "yes" } else { "no" });
         let name = catalog::entry(k).map_or(String::new(), |e| format!(" ({})", e.name_en));
         outln!(
-            "{:>6} × {:<5}  {:<23}  {:<9}  {k}{name}",
+            "{:>6} × {:<5}  {:<23}  {:<26}  {k}{name}",
             shape.dates.len(),
             shape.columns,
             range,
-            synthetic
+            source(&shape.metadata, dir.manifest.as_ref())
         );
     }
     outln!("{} datasets", keys.len());
     Ok(ExitStatus::Success)
+}
+
+/// Where a panel came from, short: `SYNTHETIC tw-synth`, the fetched endpoints
+/// (`TWSE BWIBBU_d + TPEx peQryDate`), the importer, or `-`.
+fn source(meta: &std::collections::HashMap<String, String>, m: Option<&data::Manifest>) -> String {
+    if meta
+        .get("dsl_engine.synthetic")
+        .is_some_and(|v| v == "true")
+    {
+        let g = meta.get("dsl_engine.generator").map_or("", String::as_str);
+        return format!("SYNTHETIC {g}");
+    }
+    if let Some(src) = meta.get("dsl_engine.source") {
+        let mut short: Vec<String> = Vec::new();
+        for one in src.split("; ") {
+            let host = one.split_whitespace().next().unwrap_or("");
+            let path = one.split_whitespace().nth(1).unwrap_or("");
+            let name = format!("{host} {}", path.rsplit('/').next().unwrap_or(path));
+            if !short.contains(&name) {
+                short.push(name);
+            }
+        }
+        return short.join(" + ");
+    }
+    m.map_or("-".into(), |m| m.generator.clone())
 }
 
 fn show(key: &str, dir: Option<&Path>, rows: usize) -> anyhow::Result<ExitStatus> {

@@ -170,6 +170,18 @@ pub fn generate_with(
     workers: usize,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<PanelData>, DataError> {
+    generate_events(cfg, workers, progress).map(|(panels, _)| panels)
+}
+
+/// One ex-rights event of a generated market: code, ex-date, close before it, reference price.
+pub type Event = (String, i32, f64, f64);
+
+/// [`generate_with`], with every stock's ex-rights events, from which `etl:adj_*` were derived.
+pub fn generate_events(
+    cfg: &SynthConfig,
+    workers: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Vec<PanelData>, Vec<Event>), DataError> {
     let secs = universe(cfg)?;
     let dates = reference::sessions_between(cfg.start, cfg.end)?;
     let grid = Grid::new(dates);
@@ -190,6 +202,7 @@ pub fn generate_with(
     let mut monthly = alloc(nm, MONTHLY_KEYS.len());
     let mut quarterly = alloc(nq, QUARTERLY_KEYS.len());
     let mut bench = alloc(n, 3);
+    let mut events = Vec::new();
     {
         let mut cols = per_stock(
             &mut daily,
@@ -215,17 +228,30 @@ pub fn generate_with(
                 .map(|job| {
                     let (grid, factors, secs, done) = (&grid, &factors, &secs, &done);
                     scope.spawn(move || {
+                        let mut events = Vec::new();
                         for (i, c) in job {
                             let is_mega = mega == Some(secs[i].code.as_str());
-                            stock::simulate(&secs[i], grid, factors, cfg.seed, &premia, is_mega, c);
+                            let ev = stock::simulate(
+                                &secs[i], grid, factors, cfg.seed, &premia, is_mega, c,
+                            );
+                            events.extend(ev.into_iter().map(|e| {
+                                let code = secs[i].code.clone();
+                                (code, grid.dates[e.session], e.prev_close, e.reference)
+                            }));
                             done.fetch_add(1, Ordering::Relaxed);
                         }
+                        events
                     })
                 })
                 .collect();
             while handles.iter().any(|h| !h.is_finished()) {
                 progress(done.load(Ordering::Relaxed), ns);
                 std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            for h in handles {
+                // A panicking worker is a generator bug; its stocks' events are then missing,
+                // which the adjustment test would show.
+                events.extend(h.join().unwrap_or_default());
             }
         });
         progress(ns, ns);
@@ -258,7 +284,7 @@ pub fn generate_with(
             values: v,
         });
     }
-    Ok(out)
+    Ok((out, events))
 }
 
 /// The mega-cap (≈ a third of the main board's value, as in Taiwan): in markets of at least 1,000

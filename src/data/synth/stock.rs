@@ -44,12 +44,12 @@ pub fn simulate(
     premia: &Premia,
     mega: bool,
     out: Columns<'_>,
-) {
+) -> Vec<ExRight> {
     let mut rng = Rng::new(seed, &format!("stock/{}", sec.code));
     let dates = &grid.dates;
     let n = dates.len();
     let Some(first) = session_on_or_after(dates, sec.listed) else {
-        return; // listed after the window: an all-NaN column
+        return Vec::new(); // listed after the window: an all-NaN column
     };
     let ipo = sec.listed > dates[0];
     let z_cap = rng.normal();
@@ -140,7 +140,7 @@ pub fn simulate(
     let base_margin = shares0 / 1000.0 * 0.02 * rng.lognormal(1.0, 0.8);
     let (mut margin_state, mut short_state) = (0.0, libm::log(0.1 * rng.lognormal(1.0, 0.6)));
     let mut last_cash = (0.0, 0usize);
-    let mut factor_events: Vec<(usize, f64)> = Vec::new();
+    let mut events: Vec<ExRight> = Vec::new();
     for t in first..n {
         let mut reference = last;
         let mut ratio = 0.0;
@@ -162,7 +162,11 @@ pub fn simulate(
             ratio = e.ratio;
             reference = two_dp((last - cash) / (1.0 + ratio)).max(0.01);
             shares = libm::round(shares * (1.0 + ratio));
-            factor_events.push((t, reference / last));
+            events.push(ExRight {
+                session: t,
+                prev_close: last,
+                reference,
+            });
             if cash > 0.0 {
                 last_cash = (cash, t);
             }
@@ -327,7 +331,7 @@ pub fn simulate(
     // Backward adjustment: the latest session equals the raw price; before each ex-date the
     // price is multiplied by (reference·(1+ratio) / previous close).
     let mut factor = 1.0;
-    let mut events = factor_events.iter().rev().peekable();
+    let mut pending = events.iter().rev().peekable();
     for t in (first..n).rev() {
         for (raw_k, adj_k) in [
             (d::CLOSE, d::ADJ_CLOSE),
@@ -337,10 +341,20 @@ pub fn simulate(
         ] {
             daily[adj_k][t] = daily[raw_k][t] * factor;
         }
-        if let Some(&(_, fct)) = events.next_if(|&&(s, _)| s == t) {
-            factor *= fct;
+        if let Some(e) = pending.next_if(|e| e.session == t) {
+            factor *= e.reference / e.prev_close;
         }
     }
+    events
+}
+
+/// An ex-rights event of the synthetic model, as the exchanges publish it: the session of the
+/// ex-date, the close before it and the reference price (the adjustment factor is their ratio).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExRight {
+    pub session: usize,
+    pub prev_close: f64,
+    pub reference: f64,
 }
 
 fn write_chips_state(
