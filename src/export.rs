@@ -29,6 +29,8 @@ pub struct Provenance<'a> {
     pub data: Option<String>,
     /// dsl-engine's backtest of the strategy on that data.
     pub metrics: Option<&'a Metrics>,
+    /// More header lines (an iterate run's verdict and what it rests on).
+    pub notes: Vec<String>,
 }
 
 /// The finlab spelling of a registry method (`None`: not a registry method, keep as written).
@@ -162,6 +164,9 @@ fn header(out: &mut String, hash: &str, prov: &Provenance, needs: Needs) {
             m.trades
         ));
     }
+    for note in &prov.notes {
+        out.push_str(&format!("# {note}\n"));
+    }
     out.push_str("#\n# Needs Python 3 with finlab (pip install finlab)");
     if needs.talib {
         out.push_str(" and TA-Lib for data.indicator (pip install TA-Lib)");
@@ -272,9 +277,11 @@ mod tests {
                 source_name: "s.strat".into(),
                 data: Some("data: test".into()),
                 metrics: None,
+                notes: vec!["verdict: fails".into()],
             },
         );
         assert!(py.starts_with("# Exported by dsl-engine "), "{py}");
+        assert!(py.contains("\n# verdict: fails\n"), "{py}");
         assert!(py.contains(&format!(
             "# canonical hash: {}",
             canonical_hash(&program, src)

@@ -75,6 +75,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitStatus> {
         &program,
         &source,
         &Provenance {
+            notes: Vec::new(),
             source_name,
             data: data.as_ref().map(DataDir::banner),
             metrics: backtest.as_ref().map(|b| &b.metrics),

@@ -377,7 +377,7 @@ impl Rigor {
         ));
         let dsr = |d: &Deflation| d.deflated.map_or("n/a".into(), |d| format!("{:.3}", d.dsr));
         lines.push(format!(
-            "the promoted trial's {basis} Sharpe{window}: {} → Deflated Sharpe {} (with all trials              counted: {}); haircut Sharpe {} (of {}, for {} tests)",
+            "the promoted trial's {basis} Sharpe{window}: {} → Deflated Sharpe {} (with all trials counted: {}); haircut Sharpe {} (of {}, for {} tests)",
             num(self.selection_sharpe),
             dsr(&self.effective),
             dsr(&self.raw),
@@ -387,7 +387,7 @@ impl Rigor {
         ));
         lines.push(match &self.cpcv {
             Some(c) => format!(
-                "out of sample (CPCV, {} groups, {} tested, {} paths): median Sharpe {:.2}, 10th                  percentile {:.2}, {:.0}% of paths below 0",
+                "out of sample (CPCV, {} groups, {} tested, {} paths): median Sharpe {:.2}, 10th percentile {:.2}, {:.0}% of paths below 0",
                 c.groups,
                 c.test_groups,
                 c.path_sharpes.len(),
