@@ -11,7 +11,6 @@
 pub mod fundamentals;
 mod keys;
 pub mod model;
-pub mod premia_report;
 pub mod report;
 pub mod rng;
 pub mod stock;
