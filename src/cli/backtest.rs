@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{log, open_data, output, read_source, ExitStatus};
+use super::{log, open_data, output, read_strategy, report_undecodable, ExitStatus};
 use crate::data::{DataDir, DataError};
 use crate::dsl::{self, render, CheckContext};
 use crate::pipeline::{self, PipelineError};
@@ -41,8 +41,11 @@ pub struct BacktestArgs {
 
 /// Runs `backtest`.
 pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
-    let source = read_source(&a.file)?;
     let name = a.file.display().to_string();
+    let source = match read_strategy(&a.file)? {
+        Ok(source) => source,
+        Err(bad) => return Ok(report_undecodable(&bad, &name)),
+    };
     if !(a.timeout > 0.0 && a.timeout.is_finite()) {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::{read_source, ExitStatus};
+use super::{read_strategy, ExitStatus};
 use crate::data::{self, DataDir};
-use crate::dsl::{self, render};
+use crate::dsl::{self, render, CheckContext, Checked};
 use crate::pipeline;
 
 /// `dsl-engine check`.
@@ -23,18 +23,20 @@ pub struct CheckArgs {
 
 /// Runs `check`.
 pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
-    let source = read_source(&a.file)?;
-    let ctx = match &a.data_dir {
-        Some(d) => pipeline::check_context(&DataDir::open(d)?),
-        None => {
-            let d = data::default_data_dir();
-            match DataDir::open(&d) {
-                Ok(dir) if d.join(data::MANIFEST).exists() => pipeline::check_context(&dir),
-                _ => pipeline::catalog_context(),
-            }
+    let (source, checked) = match read_strategy(&a.file)? {
+        Ok(source) => {
+            let checked = dsl::compile(&source, &context(&a)?);
+            (source, checked)
         }
+        // Not UTF-8: reported as any other invalid strategy, with `--json` too.
+        Err(bad) => (
+            bad.text,
+            Checked {
+                program: None,
+                diagnostics: vec![bad.diagnostic],
+            },
+        ),
     };
-    let checked = dsl::compile(&source, &ctx);
     let name = a.file.display().to_string();
     if a.json {
         let located = dsl::locate(&checked.diagnostics, &source, &name);
@@ -56,4 +58,19 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
         errln!("{name}: {n} error(s)");
         Ok(ExitStatus::Failure)
     }
+}
+
+/// The datasets a strategy may load: `--data-dir`'s, the default data's when it has been
+/// generated, else the catalog's.
+fn context(a: &CheckArgs) -> anyhow::Result<CheckContext> {
+    Ok(match &a.data_dir {
+        Some(d) => pipeline::check_context(&DataDir::open(d)?),
+        None => {
+            let d = data::default_data_dir();
+            match DataDir::open(&d) {
+                Ok(dir) if d.join(data::MANIFEST).exists() => pipeline::check_context(&dir),
+                _ => pipeline::catalog_context(),
+            }
+        }
+    })
 }
