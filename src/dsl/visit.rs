@@ -1,7 +1,7 @@
 //! The one walk over the syntax tree. A pass implements [`Visitor`] (or [`VisitorMut`]) and
 //! overrides the `visit_*` methods for the nodes it cares about; calling the matching `walk_*`
 //! function from an override continues into the children. The recursion, and the stack growth
-//! that keeps a deeply nested strategy from overflowing it ([`super::deep`]), are written once
+//! that keeps a deeply nested strategy from overflowing it (`dsl::deep`), are written once
 //! below, for both the shared and the mutable walk.
 //!
 //! Children are visited in source order: a statement's target before its value, a call's function

@@ -195,7 +195,7 @@ impl Evolver {
         Some((src, format!("{}: {}", a.label, changes.join("; "))))
     }
 
-    /// A valid child not in `seen` (canonical hashes), or `None` after [`ATTEMPTS`] tries.
+    /// A valid child not in `seen` (canonical hashes), or `None` after `ATTEMPTS` (300) tries.
     pub fn breed(
         &self,
         parents: &[Parent],

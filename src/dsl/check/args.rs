@@ -319,3 +319,124 @@ pub(super) fn relations(op: OpId, args: &[TArg]) -> Result<(), ArgError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsl::ast::ExprKind;
+    use crate::dsl::parse;
+
+    /// The arguments of `f(...)` written as `text`.
+    fn call_args(text: &str) -> Vec<Arg> {
+        let p = parse(&format!("f({text})\n")).unwrap();
+        match &p.stmts[0].kind {
+            crate::dsl::ast::StmtKind::Expr(e) => match &e.kind {
+                ExprKind::Call { args, .. } => args.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn binding_by_position_then_keyword() {
+        let spec = OpId::RollingMean.spec(); // (window, min_periods=None)
+        let bound = |text: &str| bind(spec, &call_args(text)).map_err(|(at, e)| (at, e.code));
+        assert_eq!(bound(""), Ok(vec![None, None]));
+        assert_eq!(bound("20, min_periods=5"), Ok(vec![Some(0), Some(1)]));
+        assert_eq!(
+            bound("min_periods=5, window=20"),
+            Ok(vec![Some(1), Some(0)])
+        );
+        assert_eq!(bound("20, 5, 3"), Err((At::Arg(2), Code::TooManyArguments)));
+        assert_eq!(
+            bound("20, window=3"),
+            Err((At::Arg(1), Code::DuplicateArgument))
+        );
+        assert_eq!(
+            bound("20, windw=3"),
+            Err((At::Name(1), Code::UnknownArgument))
+        );
+        assert_eq!(bound("*a"), Err((At::Arg(0), Code::UnsupportedSyntax)));
+        let e = bind(spec, &call_args("windw=3")).unwrap_err().1;
+        assert_eq!(e.hint.as_deref(), Some("did you mean `window`?"));
+    }
+
+    #[test]
+    fn values_suit_their_parameter() {
+        let check = |op: OpId, param: usize, val: Val| {
+            let spec = op.spec();
+            value(spec, &spec.params[param], &val).map_err(|e| (e.code, e.label))
+        };
+        let n = Val::Number;
+        assert_eq!(check(OpId::Shift, 0, n(1.0)), Ok(TArg::Int(1)));
+        assert_eq!(
+            check(OpId::Shift, 0, n(-1.0)),
+            Err((Code::LookaheadShift, Some("must be 1 or more")))
+        );
+        assert_eq!(
+            check(OpId::Shift, 0, n(0.0)).map_err(|e| e.0),
+            Err(Code::LookaheadShift)
+        );
+        assert_eq!(
+            check(OpId::Shift, 0, n(1.5)).map_err(|e| e.0),
+            Err(Code::InvalidArgument)
+        );
+        assert_eq!(
+            check(OpId::Rank, 0, n(0.0)),
+            Err((Code::LookaheadRank, Some("must be 1")))
+        );
+        assert_eq!(
+            check(OpId::Average, 0, n(3000.0)).map_err(|e| e.0),
+            Err(Code::ArgumentOutOfRange)
+        );
+        assert_eq!(check(OpId::RollingMean, 1, Val::None), Ok(TArg::None));
+        assert_eq!(
+            check(OpId::Average, 0, Val::None).map_err(|e| e.0),
+            Err(Code::InvalidArgument)
+        );
+        assert_eq!(
+            check(OpId::Rank, 3, Val::Str("dense".into())),
+            Ok(TArg::Str("dense".into()))
+        );
+        let e = value(
+            OpId::Rank.spec(),
+            &OpId::Rank.spec().params[3],
+            &Val::Str("x".into()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.message,
+            "`method` of `rank` must be one of \"average\", \"min\", \"max\", \"first\", \"dense\", not a string"
+        );
+    }
+
+    #[test]
+    fn defaults_and_relations() {
+        let spec = OpId::Rank.spec();
+        assert_eq!(
+            default(spec, &spec.params[0]).map_err(|e| e.code),
+            Err(Code::MissingArgument)
+        );
+        assert_eq!(default(spec, &spec.params[1]), Ok(TArg::Bool(false)));
+        let rel = |op, args: &[TArg]| relations(op, args).map_err(|e| e.message);
+        assert_eq!(
+            rel(OpId::RollingMean, &[TArg::Int(5), TArg::Int(5)]),
+            Ok(())
+        );
+        assert_eq!(rel(OpId::RollingMean, &[TArg::Int(5), TArg::None]), Ok(()));
+        assert_eq!(
+            rel(OpId::RollingMean, &[TArg::Int(5), TArg::Int(9)]),
+            Err("`min_periods` (9) is larger than the window (5)".into())
+        );
+        assert_eq!(
+            rel(OpId::Sustain, &[TArg::Int(2), TArg::Int(3)]),
+            Err("`nsatisfy` (3) is larger than the window (2)".into())
+        );
+        assert_eq!(
+            rel(OpId::Clip, &[TArg::Float(5.0), TArg::Float(1.0)]),
+            Err("`clip` lower bound 5 is above the upper bound 1".into())
+        );
+        assert_eq!(rel(OpId::Clip, &[TArg::Float(1.0), TArg::None]), Ok(()));
+    }
+}

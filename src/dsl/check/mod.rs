@@ -4,14 +4,14 @@
 //! preamble, `def`/loops, `eval`, dunders, look-ahead shifts, unknown names — is refused here
 //! with a code, a span and a hint.
 //!
-//! By what is checked: [`stmt`] (imports, keyword statements, assignments, the `sim(...)`
-//! statement), [`expr`] (names, operators, indexing, attributes), [`call`] (calls of registry
-//! operators, `data.get`, `data.indicator`), [`args`] (argument binding, values and relations,
-//! as pure functions) and [`value`] (what an expression is while it is checked).
+//! By what is checked: `stmt.rs` (imports, keyword statements, assignments, the `sim(...)`
+//! statement), `expr.rs` (names, operators, indexing, attributes), `call.rs` (calls of registry
+//! operators, `data.get`, `data.indicator`), `args.rs` (argument binding, values and relations,
+//! as pure functions) and `value.rs` (what an expression is while it is checked).
 //!
 //! The checker evaluates as it goes (each expression yields a typed value, in an order that
 //! decides which diagnostics a broken expression produces), so it keeps its own recursion rather
-//! than a [`Visitor`](super::visit::Visitor); the node budget is a visitor.
+//! than a [`Visitor`]; the node budget is a visitor.
 
 mod args;
 mod call;
