@@ -12,6 +12,7 @@ use dsl_runtime::ops::{Form, OpId};
 use crate::data::reference;
 use crate::dsl::ast::{Expr, ExprKind, Program, Span, Stmt, StmtKind};
 use crate::dsl::fmt::{canonical_hash, format_program, FormatOptions};
+use crate::dsl::visit::{walk_expr, walk_program, walk_stmt, Visitor};
 use crate::metrics::Metrics;
 
 /// The local-data shim pasted into every export (also importable on its own).
@@ -43,39 +44,30 @@ fn finlab_name(name: &str) -> Option<&'static str> {
 
 /// Whether the program refers to module `alias` (`np`, `pd`) or imports it.
 fn uses_module(program: &Program, module: &str, alias: &str) -> bool {
-    fn mentions(e: &Expr, alias: &str) -> bool {
-        crate::dsl::deep(|| mentions_inner(e, alias))
+    struct Uses<'m> {
+        module: &'m str,
+        alias: &'m str,
+        found: bool,
     }
-    fn mentions_inner(e: &Expr, alias: &str) -> bool {
-        match &e.kind {
-            ExprKind::Name(n) => n == alias,
-            ExprKind::Unary { operand, .. } => mentions(operand, alias),
-            ExprKind::Binary { lhs, rhs, .. } => mentions(lhs, alias) || mentions(rhs, alias),
-            ExprKind::Call { func, args } => {
-                mentions(func, alias) || args.iter().any(|a| mentions(&a.value, alias))
+    impl Visitor<'_> for Uses<'_> {
+        fn visit_stmt(&mut self, stmt: &Stmt) {
+            if let StmtKind::Import(items) = &stmt.kind {
+                self.found |= items.iter().any(|i| i.name == self.module);
             }
-            ExprKind::Attr { value, .. } => mentions(value, alias),
-            ExprKind::Index { value, index, .. } => {
-                mentions(value, alias) || index.iter().any(|i| mentions(i, alias))
-            }
-            ExprKind::List(items) | ExprKind::Tuple(items) => {
-                items.iter().any(|i| mentions(i, alias))
-            }
-            _ => false,
+            walk_stmt(self, stmt);
+        }
+        fn visit_expr(&mut self, e: &Expr) {
+            self.found |= matches!(&e.kind, ExprKind::Name(n) if n == self.alias);
+            walk_expr(self, e);
         }
     }
-    program.stmts.iter().any(|s| match &s.kind {
-        StmtKind::Import(items) => items.iter().any(|i| i.name == module),
-        StmtKind::Assign { target, value } | StmtKind::AugAssign { target, value, .. } => {
-            mentions(target, alias) || mentions(value, alias)
-        }
-        StmtKind::Expr(e) => mentions(e, alias),
-        _ => false,
-    })
-}
-
-fn is_sim_call(e: &Expr) -> bool {
-    matches!(&e.kind, ExprKind::Call { func, .. } if matches!(&func.kind, ExprKind::Name(n) if n == "sim"))
+    let mut uses = Uses {
+        module,
+        alias,
+        found: false,
+    };
+    walk_program(&mut uses, program);
+    uses.found
 }
 
 /// The strategy's statements as exported: its own imports dropped (the export writes them) and a
@@ -86,7 +78,7 @@ fn body(program: &Program) -> Program {
         .iter()
         .filter(|s| !matches!(s.kind, StmtKind::Import(_) | StmtKind::FromImport { .. }))
         .map(|s| match &s.kind {
-            StmtKind::Expr(e) if is_sim_call(e) => Stmt {
+            StmtKind::Expr(e) if e.sim_call_args().is_some() => Stmt {
                 kind: StmtKind::Assign {
                     target: Expr {
                         kind: ExprKind::Name("report".into()),

@@ -525,3 +525,83 @@ fn fmt_write_rewrites_in_place_and_check_takes_several_files() {
         "{files:?}"
     );
 }
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bom.strat");
+    let text = format!("{HEAD}sim(close > 10)\n");
+    std::fs::write(
+        &file,
+        [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let out = run(&["check", file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["fmt", file]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
+}
+
+#[test]
+fn invalid_utf8_is_an_invalid_strategy_with_line_column_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latin1.strat");
+    let line = b"x = close > 1  # caf\xE9\nsim(x)\n";
+    std::fs::write(&file, [HEAD.as_bytes(), line.as_slice()].concat()).unwrap();
+    let file = file.to_str().unwrap();
+    let offset = HEAD.len() + 20;
+    for cmd in ["check", "fmt", "backtest", "export", "positions"] {
+        let mut args = vec![cmd, file];
+        if cmd == "positions" {
+            args.extend(["-o", "out.feather"]);
+        }
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {stderr}");
+        assert!(stderr.contains("error[invalid-utf8]"), "{cmd}: {stderr}");
+        assert!(stderr.contains(&format!("{file}:4:21")), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains(&format!("offset {offset} (0xE9)")),
+            "{cmd}: {stderr}"
+        );
+    }
+    let out = run(&["check", "--json", file]);
+    assert_eq!(out.status.code(), Some(1));
+    let diags: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(diags[0]["code"], "invalid-utf8");
+    assert_eq!(
+        (diags[0]["line"].as_u64(), diags[0]["col"].as_u64()),
+        (Some(4), Some(21))
+    );
+}
+
+#[test]
+fn diagnostics_do_not_pass_escape_sequences_to_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "esc.strat",
+        &format!("{HEAD}x = data.get(\"\x1b]0;owned\x07\x1b[2J\")  # \x1b[31m\nsim(close > 1)\n"),
+    );
+    for args in [vec!["check", &file], vec!["backtest", &file]] {
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains(['\x1b', '\x07']),
+            "{args:?}: raw control characters in {stderr:?}"
+        );
+        assert!(
+            stderr.contains("\\u{1b}]0;owned\\u{7}\\u{1b}[2J"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("# \\u{1b}[31m"), "{args:?}: {stderr}");
+    }
+}

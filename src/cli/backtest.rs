@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{open_data, output, read_source, sandbox, ExitStatus};
+use super::{open_data, output, read_strategy, report_undecodable, sandbox, ExitStatus};
 use crate::data::DataDir;
 use crate::dsl::{self, render, CheckContext};
 use crate::pipeline::{self, PipelineError};
@@ -45,8 +45,11 @@ pub struct BacktestArgs {
 
 /// Runs `backtest`.
 pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
-    let source = read_source(&a.file)?;
     let name = a.file.display().to_string();
+    let source = match read_strategy(&a.file)? {
+        Ok(source) => source,
+        Err(bad) => return Ok(report_undecodable(&bad, &name)),
+    };
     if !(a.timeout > 0.0 && a.timeout.is_finite()) {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }

@@ -119,8 +119,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     }
 }
 
+/// A strategy file's text (a leading byte-order mark dropped), or, when the file is not UTF-8,
+/// the `invalid-utf8` diagnostic: an invalid strategy, which the command reports with
+/// [`report_undecodable`] (exit 1), not a tool failure.
+pub(crate) fn read_strategy(file: &Path) -> anyhow::Result<Result<String, dsl::Undecodable>> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(dsl::decode(bytes))
+}
+
+/// [`read_strategy`] where one bad file fails the command (`bench` over a strategy set): the
+/// error names the file, line, column and byte offset.
 pub(crate) fn read_source(file: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
+    read_strategy(file)?.map_err(|bad| {
+        let name = file.display().to_string();
+        let line = dsl::render_compact(&[bad.diagnostic], &bad.text, &name);
+        anyhow::anyhow!("{}", line.trim_end())
+    })
+}
+
+/// Prints the diagnostic of a strategy file that is not UTF-8, as the other diagnostics are
+/// printed; the command ends as for any invalid strategy.
+pub(crate) fn report_undecodable(bad: &dsl::Undecodable, name: &str) -> ExitStatus {
+    err!(
+        "{}",
+        dsl::render(std::slice::from_ref(&bad.diagnostic), &bad.text, name)
+    );
+    ExitStatus::Failure
 }
 
 /// A sandbox with `limits`, its compiled guest from the module cache (compiled and cached on a

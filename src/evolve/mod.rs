@@ -21,6 +21,7 @@ use crate::data::catalog::{self, Entry};
 use crate::data::synth::rng::Rng;
 use crate::dsl::ast::{Expr, ExprKind, Program, Span, StmtKind};
 use crate::dsl::fmt::{canonical_hash, format_program, FormatOptions};
+use crate::dsl::visit::{walk_expr, Visitor};
 use crate::dsl::{compile, parse, CheckContext};
 
 /// Breeding attempts before giving up on one child.
@@ -67,20 +68,19 @@ fn no_comments() -> FormatOptions<'static> {
 
 /// Whether `name` is read anywhere in `e`.
 fn reads(e: &Expr, name: &str) -> bool {
-    match &e.kind {
-        ExprKind::Name(n) => n == name,
-        ExprKind::Unary { operand, .. } => reads(operand, name),
-        ExprKind::Binary { lhs, rhs, .. } => reads(lhs, name) || reads(rhs, name),
-        ExprKind::Call { func, args } => {
-            reads(func, name) || args.iter().any(|a| reads(&a.value, name))
-        }
-        ExprKind::Attr { value, .. } => reads(value, name),
-        ExprKind::Index { value, index, .. } => {
-            reads(value, name) || index.iter().any(|i| reads(i, name))
-        }
-        ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().any(|i| reads(i, name)),
-        _ => false,
+    struct Reads<'n> {
+        name: &'n str,
+        found: bool,
     }
+    impl Visitor<'_> for Reads<'_> {
+        fn visit_expr(&mut self, e: &Expr) {
+            self.found |= matches!(&e.kind, ExprKind::Name(n) if n == self.name);
+            walk_expr(self, e);
+        }
+    }
+    let mut reads = Reads { name, found: false };
+    reads.visit_expr(e);
+    reads.found
 }
 
 /// The span of the first assignment none of whose names is read by another statement.
@@ -195,7 +195,7 @@ impl Evolver {
         Some((src, format!("{}: {}", a.label, changes.join("; "))))
     }
 
-    /// A valid child not in `seen` (canonical hashes), or `None` after [`ATTEMPTS`] tries.
+    /// A valid child not in `seen` (canonical hashes), or `None` after `ATTEMPTS` (300) tries.
     pub fn breed(
         &self,
         parents: &[Parent],
