@@ -78,6 +78,8 @@ codes! {
     InvertNeedsBool = "invert-needs-bool",
     /// `&` or `|` with a side that is not a bool panel.
     LogicalNeedsBool = "logical-needs-bool",
+    /// `+` or `-` between two conditions: pandas gives `|` for `+` and refuses `-`.
+    BoolArithmetic = "bool-arithmetic",
     /// An operator that cannot combine these values.
     InvalidOperand = "invalid-operand",
     /// An operator the DSL does not support (`//`, `%`, `**`, `@`, shifts, `^`, `in`, `is`).

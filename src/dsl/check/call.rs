@@ -149,6 +149,29 @@ impl Checker<'_> {
             };
             return self.err(d);
         };
+        // finlab's own positional parameters follow the name (`adjust_price`, `resample`,
+        // `market`): a bare number there is not the indicator's period.
+        if let Some(extra) = args[1..].iter().find(|a| a.name.is_none()) {
+            let example = op
+                .spec()
+                .params
+                .first()
+                .map_or(String::new(), |p| format!("{}=…", p.name));
+            return self.err(
+                Diagnostic::error(
+                    Code::InvalidIndicator,
+                    extra.value.span,
+                    "`data.indicator` takes its parameters by keyword after the name",
+                )
+                .label("a positional argument here")
+                .hint(format!(
+                    "finlab reads the second positional argument as `adjust_price`, not as a \
+                     parameter of {}; write `data.indicator(\"{}\", {example})`",
+                    op.spec().name,
+                    op.spec().name
+                )),
+            );
+        }
         if upper != op.spec().name {
             self.diags.push(
                 Diagnostic::warning(

@@ -301,6 +301,29 @@ impl Checker<'_> {
                 (scalar, a.clone())
             }
         };
+        // A bool panel with a bool panel or scalar (two Python bools are plain integers).
+        let is_bool = |v: &Val| matches!(v, Val::Panel(PanelKind::Bool, _) | Val::Bool(_));
+        let bool_panel = |v: &Val| matches!(v, Val::Panel(PanelKind::Bool, _));
+        if matches!(plan_op, BinOp::Add | BinOp::Sub)
+            && is_bool(&l)
+            && is_bool(&r)
+            && (bool_panel(&l) || bool_panel(&r))
+        {
+            let (what, pandas) = if plan_op == BinOp::Add {
+                ("adds", "pandas gives `True + True = True` (a logical or), so the exported strategy would differ")
+            } else {
+                ("subtracts", "pandas refuses `-` between bool frames")
+            };
+            return self.err(
+                Diagnostic::error(
+                    Code::BoolArithmetic,
+                    op_span,
+                    format!("`{}` {what} two conditions: {pandas}", op.symbol()),
+                )
+                .label("both sides are conditions")
+                .hint("`c1 | c2` combines conditions; `c1 * 1 + c2 * 1` counts how many hold"),
+            );
+        }
         match (&l, &r) {
             (Val::Panel(PanelKind::Series, _), Val::Panel(..)) => {
                 series_err(self, "a Series must be the right operand of a panel")

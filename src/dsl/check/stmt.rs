@@ -281,7 +281,9 @@ impl Checker<'_> {
                 ok = false;
                 continue;
             }
-            let Some((name, name_span)) = &arg.name else {
+            // finlab's `sim(position=...)` keyword is the positional argument by name.
+            let by_name = arg.name.as_ref().is_some_and(|(n, _)| n == "position");
+            if arg.name.is_none() || by_name {
                 if position.is_some() {
                     self.err(
                         Diagnostic::error(
@@ -295,6 +297,9 @@ impl Checker<'_> {
                 } else {
                     position = Some(self.expr(&arg.value));
                 }
+                continue;
+            }
+            let Some((name, name_span)) = &arg.name else {
                 continue;
             };
             let value = match self.expr(&arg.value) {

@@ -63,6 +63,34 @@ fn refusals_have_codes() {
     assert_eq!(c("x = clse"), vec!["undefined-name"]);
     assert_eq!(c("x = close[close]"), vec!["mask-needs-bool"]);
     assert_eq!(c("x = 1 < close < 5"), vec!["chained-comparison"]);
+    assert_eq!(c("x = (close > 1) + (close > 5)"), vec!["bool-arithmetic"]);
+    assert_eq!(c("x = (close > 1) - (close > 5)"), vec!["bool-arithmetic"]);
+    assert_eq!(c("x = True + (close > 5)"), vec!["bool-arithmetic"]);
+    assert_eq!(
+        c("x = data.indicator(\"RSI\", 14)"),
+        vec!["invalid-indicator"]
+    );
+}
+
+#[test]
+fn sim_takes_the_position_by_keyword_too() {
+    let src = format!("{HEAD}x = close > 1\nsim(position=x, resample=\"M\")\n");
+    assert!(codes(&src).is_empty(), "{:?}", codes(&src));
+    let twice = format!("{HEAD}x = close > 1\nsim(x, position=x)\n");
+    assert_eq!(codes(&twice), vec!["sim-arguments"]);
+}
+
+#[test]
+fn counting_conditions_and_keyword_indicator_parameters_are_accepted() {
+    for body in [
+        "x = (close > 1) * 1 + (close > 5) * 1",
+        "x = (close > 1) | (close > 5)",
+        "x = close + (close > 5)",
+        "x = data.indicator(\"RSI\", timeperiod=14)",
+    ] {
+        let v = codes(&format!("{HEAD}{body}\nsim(x)\n"));
+        assert!(v.is_empty(), "{body}: {v:?}");
+    }
 }
 
 #[test]
