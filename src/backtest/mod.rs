@@ -138,9 +138,8 @@ pub fn simulate<T: Cell>(
         });
     }
     let dates = &position.dates[..n_rows];
-    // The weights stay in the panel's column-major memory; one pass validates them.
-    // One pass over the weights validates them, totals them and (for resample=None) marks
-    // the rows that differ from the previous one.
+    // The weights stay in the panel's column-major memory. One pass validates them, totals
+    // them and (for resample=None) marks the rows that differ from the previous one.
     let slices = cols
         .iter()
         .map(|&(_, pc)| &position.column(pc)[..n_rows])

@@ -128,6 +128,51 @@ impl Path {
     }
 }
 
+/// How and when a trade ends.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExitFill {
+    pub bar: usize,
+    /// The fill price (NaN: no quote).
+    pub price: f64,
+    /// The exit cost ratio of a real sale; `None` for a split or an open trade.
+    pub cost: Option<f64>,
+    pub reason: ExitReason,
+    /// Filled intraday on the exit bar (a touched stop): the exit bar is its own signal date.
+    pub touched: bool,
+    /// Bounds (stop-loss, take-profit) on a touched exit's excursions.
+    pub clip: Option<(f64, f64)>,
+}
+
+impl ExitFill {
+    /// A sale at `price` paying `cost` (fee + tax) for `reason`.
+    pub fn sale(bar: usize, price: f64, cost: f64, reason: ExitReason) -> ExitFill {
+        ExitFill {
+            bar,
+            price,
+            cost: Some(cost),
+            reason,
+            touched: false,
+            clip: None,
+        }
+    }
+
+    /// The split of a kept holding at a periodic rebalance: no costs (§3).
+    pub fn split(bar: usize, price: f64) -> ExitFill {
+        ExitFill {
+            cost: None,
+            ..ExitFill::sale(bar, price, 0.0, ExitReason::Split)
+        }
+    }
+
+    /// A trade still open at the last bar, valued at `close`.
+    pub fn open(bar: usize, close: f64) -> ExitFill {
+        ExitFill {
+            cost: None,
+            ..ExitFill::sale(bar, close, 0.0, ExitReason::Open)
+        }
+    }
+}
+
 impl OpenTrade {
     /// Opens a trade at `bar` filled at `fill`; `fee` is the entry cost when this is a real
     /// purchase (not the continuation of a split trade).
@@ -177,23 +222,19 @@ impl OpenTrade {
         }
     }
 
-    /// Closes the trade at `bar` at fill price `fill` (the path was marked through the previous
-    /// close: an exit happens before the exit bar's close), with the exit cost `cost` for a real
-    /// sale, writing the exit fields into `row` (from [`OpenTrade::row`]; only stores, so a row
-    /// far back in the list costs no cache miss). An open trade (`ExitReason::Open`) keeps its
-    /// value at the last close, without costs. `clip` bounds the excursions for touched exits.
-    #[allow(clippy::too_many_arguments)]
-    pub fn close(
-        self,
-        row: &mut Trade,
-        bars: &[i32],
-        bar: usize,
-        fill: f64,
-        cost: Option<f64>,
-        reason: ExitReason,
-        touched: bool,
-        clip: Option<(f64, f64)>,
-    ) {
+    /// Closes the trade with `exit` (the path was marked through the previous close: an exit
+    /// happens before the exit bar's close), writing the exit fields into `row` (from
+    /// [`OpenTrade::row`]; only stores, so a row far back in the list costs no cache miss). An
+    /// open trade (`ExitReason::Open`) keeps its value at the last close, without costs.
+    pub fn close(self, row: &mut Trade, bars: &[i32], exit: ExitFill) {
+        let ExitFill {
+            bar,
+            price: fill,
+            cost,
+            reason,
+            touched,
+            clip,
+        } = exit;
         let open = reason == ExitReason::Open;
         let mut path = self.path;
         if !open {
@@ -246,12 +287,7 @@ mod tests {
         tr.close(
             &mut done,
             &bars,
-            3,
-            110.0,
-            Some(f + t),
-            ExitReason::Rebalance,
-            false,
-            None,
+            ExitFill::sale(3, 110.0, f + t, ExitReason::Rebalance),
         );
         assert!((done.ret - ((1.0 - f) * 1.1 * (1.0 - f - t) - 1.0)).abs() < 1e-15);
         assert!((done.mae - ((1.0 - f) * 0.9 - 1.0)).abs() < 1e-15);
@@ -268,16 +304,11 @@ mod tests {
         let mut tr = OpenTrade::open(0, -1.0, 100.0, None, 0);
         tr.mark(100.0);
         let mut done = tr.row(&"S".into(), &[0, 1]);
-        tr.close(
-            &mut done,
-            &[0, 1],
-            1,
-            90.0,
-            None,
-            ExitReason::Rebalance,
-            false,
-            None,
-        );
+        let exit = ExitFill {
+            cost: None,
+            ..ExitFill::sale(1, 90.0, 0.0, ExitReason::Rebalance)
+        };
+        tr.close(&mut done, &[0, 1], exit);
         assert!((done.ret - 0.1).abs() < 1e-15);
     }
 }
