@@ -36,10 +36,13 @@ impl Holding {
 
     /// Marks the holding to `price`: the value and the cost ratio move by the price ratio; a
     /// missing quote (a ratio that is not finite) leaves them frozen. A holding without a last
-    /// price starts tracking from `price`.
+    /// price starts tracking from `price`, and so does its trade.
     pub fn mark(&mut self, price: f64) {
         if self.last_price.is_nan() {
             self.last_price = price;
+            if !price.is_nan() {
+                self.trade.rebase(price);
+            }
         }
         let r = price / self.last_price;
         if r.is_finite() {

@@ -269,7 +269,12 @@ impl<'a> Sim<'a> {
                 continue;
             };
             let close = self.prices.close(k);
-            h.trade.mark(close);
+            // The trade follows the book: it moves only while the holding has a price.
+            h.trade.mark(if h.last_price.is_nan() {
+                f64::NAN
+            } else {
+                close
+            });
             let v = if self.at_close {
                 h.value
             } else {
@@ -293,8 +298,12 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Completes `h`'s trade row with its exit.
-    fn close_trade(&mut self, h: Holding, fill: ExitFill) {
+    /// Completes `h`'s trade row with its exit. Without a price the trade ends at the holding's
+    /// last price, where the book froze its value.
+    fn close_trade(&mut self, h: Holding, mut fill: ExitFill) {
+        if fill.price.is_nan() {
+            fill.price = h.last_price;
+        }
         let slot = h.trade.slot;
         h.trade.close(&mut self.trades[slot], self.cols.bars, fill);
     }
@@ -308,8 +317,11 @@ impl<'a> Sim<'a> {
         let last = self.cols.bars.len().saturating_sub(1);
         for k in std::mem::take(&mut self.book.keys) {
             if let Some(h) = self.book.slots[k].take() {
+                // Valued as `value_at_close` values it: at the close, or frozen.
                 let close = self.cols.close[k][last];
-                self.close_trade(h, ExitFill::open(last, close));
+                let valued_at_close = (close / self.cols.trade[k][last]).is_finite();
+                let price = if valued_at_close { close } else { f64::NAN };
+                self.close_trade(h, ExitFill::open(last, price));
             }
         }
         // Rows were reserved at entry, in bar order and, within a bar, in column order.

@@ -126,10 +126,10 @@ impl Sim<'_> {
     /// periodic rebalance its trade is split without costs, §3); a new or reversed one opens a
     /// trade.
     fn trade_to(&mut self, bar: usize, k: usize, target: f64, current: f64, price: f64, nav: f64) {
-        let (fee, exit_cost) = (self.opts.fee_ratio, self.exit_cost);
+        let fee = self.opts.fee_ratio;
         let a = target - current;
         let entry = (target >= 0.0 && a > 0.0) || (target <= 0.0 && a < 0.0);
-        let cost = a.abs() * if entry { fee } else { exit_cost };
+        let cost = a.abs() * if entry { fee } else { self.exit_cost };
         let value = if a > 0.0 {
             self.cash -= a;
             current + a - cost
@@ -140,31 +140,34 @@ impl Sim<'_> {
         let flipped = current != 0.0 && (current > 0.0) != (target > 0.0);
         match self.book.slots[k].as_mut() {
             Some(h) if !flipped => {
+                // Without a quote the book keeps the value and tracks again from the next one.
+                let frozen = h.last_price;
                 h.value = value;
                 h.last_price = price;
                 if !self.opts.retain_cost_when_rebalance {
                     h.reset_cost();
-                    if self.periodic {
-                        let piece =
-                            OpenTrade::open(bar, target / nav, price, None, self.trades.len());
-                        self.trades
-                            .push(piece.row(&self.cols.stocks[k], self.cols.bars));
-                        let old = std::mem::replace(&mut h.trade, piece);
-                        let slot = old.slot;
-                        old.close(
-                            &mut self.trades[slot],
-                            self.cols.bars,
-                            ExitFill::split(bar, price),
-                        );
-                    }
+                }
+                if self.periodic && !self.opts.retain_cost_when_rebalance {
+                    let piece = OpenTrade::open(bar, target / nav, price, None, self.trades.len());
+                    self.trades
+                        .push(piece.row(&self.cols.stocks[k], self.cols.bars));
+                    let old = std::mem::replace(&mut h.trade, piece);
+                    let slot = old.slot;
+                    let fill = if price.is_nan() { frozen } else { price };
+                    old.close(
+                        &mut self.trades[slot],
+                        self.cols.bars,
+                        ExitFill::split(bar, fill),
+                    );
+                } else if price.is_nan() {
+                    h.trade.suspend(frozen);
                 }
             }
             _ => {
+                // A reversal is one entry on the whole difference (§2.5): the closed trade pays
+                // the fee only, as the cash does.
                 if let Some(h) = self.book.slots[k].take() {
-                    self.close_trade(
-                        h,
-                        ExitFill::sale(bar, price, exit_cost, ExitReason::Rebalance),
-                    );
+                    self.close_trade(h, ExitFill::sale(bar, price, fee, ExitReason::Rebalance));
                 }
                 let trade = OpenTrade::open(bar, target / nav, price, Some(fee), self.trades.len());
                 self.trades

@@ -5,7 +5,7 @@
 use super::book::Holding;
 use super::Sim;
 use crate::backtest::trades::{ExitFill, ExitReason};
-use crate::simspec::SimOptions;
+use crate::simspec::{SimOptions, TradeAt};
 
 /// The stop thresholds as fractions (their absolute values; a disabled one is +∞).
 #[derive(Clone, Copy)]
@@ -107,15 +107,20 @@ impl Stops {
 
     /// The touched check: with the cost ratios at the bar's open, high and low, the exit ratio
     /// and reason — the open when it already crosses a bound, else the bound the high or low
-    /// reaches (the high first).
+    /// reaches (the high first). When trading at the open, the running max / min include
+    /// today's open (the peak is made of the trade prices up to today's).
     fn touched_hit(
         &self,
         h: &Holding,
-        open: f64,
-        high: f64,
-        low: f64,
+        [open, high, low]: [f64; 3],
+        at_open: bool,
     ) -> Option<(f64, ExitReason)> {
-        let b = self.bounds(h.is_short(), h.peak, h.trough);
+        let (peak, trough) = if at_open {
+            (h.peak.max(open), h.trough.min(open))
+        } else {
+            (h.peak, h.trough)
+        };
+        let b = self.bounds(h.is_short(), peak, trough);
         if open >= b.upper {
             Some((open, b.at_upper))
         } else if open <= b.lower {
@@ -152,7 +157,8 @@ impl Sim<'_> {
             if !(ro.is_finite() && rh.is_finite() && rl.is_finite()) {
                 continue;
             }
-            let Some((ratio, reason)) = self.stops.touched_hit(h, ro, rh, rl) else {
+            let at_open = self.opts.trade_at == TradeAt::Open;
+            let Some((ratio, reason)) = self.stops.touched_hit(h, [ro, rh, rl], at_open) else {
                 continue;
             };
             let Some(h) = self.book.take(k) else { continue };

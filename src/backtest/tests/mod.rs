@@ -4,6 +4,8 @@
 use super::*;
 use crate::simspec::Frequency;
 
+mod trade_returns;
+
 const NAN: f64 = f64::NAN;
 
 fn panel(dates: Vec<i32>, cols: &[&str], values: Vec<f64>) -> PanelData {
