@@ -258,23 +258,26 @@ pub fn hold_until(
             top(&mut cands);
             cands.retain(|&(_, k)| !exits(0, k));
         } else {
-            // 6. Price stops on names held yesterday.
+            // 7. Price stops on names held yesterday. The entry price is the price on the row
+            //    after the name became held; without one, the next priced row's (finlab waits).
             if stops {
                 for &k in &held {
                     let p = px(r, k);
-                    if since[k] == r - 1 {
+                    if since[k] == r - 1 || entry_price[k].is_nan() {
                         entry_price[k] = p;
-                        max_ratio[k] = f64::NAN;
+                        max_ratio[k] = 1.0;
                     }
                     let ratio = p / entry_price[k];
-                    if ratio.is_nan() {
-                        continue;
-                    }
-                    max_ratio[k] = if max_ratio[k].is_nan() {
-                        ratio
+                    // finlab's running maximum takes a missing price in (numpy's maximum): from
+                    // then on it is NaN and the holding never trails out.
+                    max_ratio[k] = if ratio.is_nan() || max_ratio[k].is_nan() {
+                        f64::NAN
                     } else {
                         kernels::max(max_ratio[k], ratio)
                     };
+                    if ratio.is_nan() {
+                        continue;
+                    }
                     let trail = max_ratio[k] >= 1.0 + act && ratio < max_ratio[k] - ts;
                     if ratio > 1.0 + tp || ratio < 1.0 - sl || trail {
                         stopped[k] = true;
@@ -366,5 +369,54 @@ mod tests {
         assert_eq!(&h.values[0..5], &[true, true, false, false, false]);
         assert_eq!(&h.values[5..10], &[true; 5]);
         assert_eq!(&h.values[10..15], &[false; 5]);
+    }
+
+    /// One name entering on the first day and never exiting, with stops on `price`: the days
+    /// it is held.
+    fn held_with_stops(price: &[f64], opts: HoldOptions) -> Vec<bool> {
+        let dates: Vec<i32> = (1..=price.len() as i32).collect();
+        let cols = vec!["a".to_string()];
+        let mut entry = vec![0.0; price.len()];
+        entry[0] = 1.0;
+        let exit = vec![0.0; price.len()];
+        let frame = |values| Frame {
+            dates: &dates,
+            columns: &cols,
+            values: Cells::Float(values),
+        };
+        hold_until(
+            &frame(&entry),
+            &frame(&exit),
+            None,
+            Some(&frame(price)),
+            opts,
+        )
+        .values
+    }
+
+    #[test]
+    fn an_entry_without_a_price_takes_the_next_priced_row_as_its_entry_price() {
+        let opts = HoldOptions {
+            stop_loss: Some(0.05),
+            ..HoldOptions::default()
+        };
+        // Entry price: day 2 has none, so day 3's 10; day 4's 9 is a 10 % loss.
+        let held = held_with_stops(&[10.0, f64::NAN, 10.0, 9.0, 9.0], opts);
+        assert_eq!(held, [true, true, true, false, false]);
+    }
+
+    #[test]
+    fn a_missing_price_while_held_ends_the_trailing_stop_for_that_holding() {
+        let opts = HoldOptions {
+            trail_stop: Some(0.1),
+            ..HoldOptions::default()
+        };
+        // Peak 1.2 on day 3; day 4 has no price, so the running maximum is NaN from then on and
+        // day 6's fall to 1.0 does not trail out.
+        let held = held_with_stops(&[10.0, 10.0, 12.0, f64::NAN, 12.0, 10.0], opts);
+        assert_eq!(held, [true; 6]);
+        // Without the hole it does: sold from day 6.
+        let held = held_with_stops(&[10.0, 10.0, 12.0, 12.0, 12.0, 10.0], opts);
+        assert_eq!(held, [true, true, true, true, true, false]);
     }
 }
