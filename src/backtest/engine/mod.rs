@@ -47,18 +47,24 @@ pub struct Exposure {
     pub traded: f64,
 }
 
+/// A rebalance's position row whose weights sum to infinity (each weight is finite).
+#[derive(Debug)]
+pub(crate) struct Overflow {
+    pub row: usize,
+}
+
 /// Runs the loop. Returns the raw curve (one value per bar), the trades and the exposure stats.
 pub(crate) fn run(
     cols: &Columns,
     changes: &Changes,
     plan: &[Rebalance],
     opts: &SimOptions,
-) -> (Vec<f64>, Vec<Trade>, Exposure) {
+) -> Result<(Vec<f64>, Vec<Trade>, Exposure), Overflow> {
     let mut sim = Sim::new(cols, changes, plan, opts);
     for bar in 0..cols.bars.len() {
-        sim.bar(bar);
+        sim.bar(bar)?;
     }
-    sim.finish()
+    Ok(sim.finish())
 }
 
 /// Stocks sold by a stop since the last rebalance (they sit the next one out with
@@ -168,7 +174,7 @@ impl<'a> Sim<'a> {
     }
 
     /// One bar, in the order of §2.6.
-    fn bar(&mut self, bar: usize) {
+    fn bar(&mut self, bar: usize) -> Result<(), Overflow> {
         self.prices.advance(bar);
         self.touched_exits(bar);
         let (hits, held_total) = self.mark();
@@ -187,9 +193,10 @@ impl<'a> Sim<'a> {
             .filter(|rb| rb.bar == bar)
         {
             self.next_rebalance += 1;
-            self.rebalance(bar, rb, book_total);
+            self.rebalance(bar, rb, book_total)?;
         }
         self.value_at_close(bar);
+        Ok(())
     }
 
     /// Steps 1–2: marks every holding to the trade price (a missing quote freezes its value)

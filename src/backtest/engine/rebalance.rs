@@ -3,7 +3,7 @@
 //! the splitting of trades at periodic rebalances.
 
 use super::book::Holding;
-use super::Sim;
+use super::{Overflow, Sim};
 use crate::backtest::schedule::{Changes, Rebalance};
 use crate::backtest::trades::{ExitFill, ExitReason, OpenTrade};
 
@@ -52,9 +52,18 @@ impl Sim<'_> {
     /// Step 4: rebalances the book to the row of `rb` with the NAV `cash + book_total` (the
     /// book's value when the sales left it as the mark summed it, else summed again). Every
     /// stock in column order: held ones are resized or sold, new ones bought.
-    pub(super) fn rebalance(&mut self, bar: usize, rb: &Rebalance, book_total: Option<f64>) {
+    pub(super) fn rebalance(
+        &mut self,
+        bar: usize,
+        rb: &Rebalance,
+        book_total: Option<f64>,
+    ) -> Result<(), Overflow> {
         let nav = self.cash + book_total.unwrap_or_else(|| self.book.total());
         let (todo, gross) = self.weigh(rb.row);
+        // Finite weights whose sum overflows would scale every target to 0 (§2.1 step 6).
+        if gross.is_infinite() {
+            return Err(Overflow { row: rb.row });
+        }
         let scale = nav / gross.max(1.0);
         let cap = nav * self.opts.position_limit;
         let inv_nav = 1.0 / nav.abs().max(1e-12);
@@ -93,6 +102,7 @@ impl Sim<'_> {
             is_queued[*k] = keep;
             keep
         });
+        Ok(())
     }
 
     /// The weights of position row `row` after zeroing delisted stocks (from their sale bar on,
