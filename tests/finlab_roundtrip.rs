@@ -321,3 +321,144 @@ fn every_indicator_call_matches_talib_cell_for_cell() {
         failures.join("\n")
     );
 }
+
+/// How many random strategies [`random_strategies_match_finlab_positions`] checks:
+/// `DSL_ROUNDTRIP_STRATEGIES` (default 50), from seed `DSL_ROUNDTRIP_SEED` (default 2026).
+fn random_settings() -> (usize, u64) {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse().ok());
+    (
+        var("DSL_ROUNDTRIP_STRATEGIES").unwrap_or(50) as usize,
+        var("DSL_ROUNDTRIP_SEED").unwrap_or(2026),
+    )
+}
+
+/// Random strategies, bred from the examples by the offline search's mutations and crossovers
+/// (each child may become a parent, so changes compound), exported and run by finlab: every
+/// position must equal dsl-engine's cell for cell. The only difference allowed is a tie among
+/// equally ranked stocks, which finlab breaks with numpy's unstable sort; the test prints each
+/// such case.
+#[test]
+fn random_strategies_match_finlab_positions() {
+    use dsl_engine::data::synth::rng::Rng;
+    use dsl_engine::evolve::{Evolver, Parent, SEEDS};
+
+    if std::env::var("DSL_FINLAB_ORACLE").as_deref() == Ok("0") {
+        eprintln!("finlab oracle skipped: DSL_FINLAB_ORACLE=0");
+        return;
+    }
+    let (count, seed) = random_settings();
+    let python = common::oracle_python();
+    let data = common::data_dir();
+    let work = tempfile::tempdir().unwrap();
+    let evolver = Evolver::new(dsl_engine::pipeline::check_context(&data));
+    let mut parents: Vec<Parent> = SEEDS
+        .iter()
+        .map(|(name, text)| Parent {
+            label: name.to_string(),
+            source: text.to_string(),
+            fitness: None,
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut rng = Rng::new(seed, "finlab-roundtrip");
+    let mut listing = String::new();
+    let mut failures = Vec::new();
+    for i in 0..count {
+        let Some(child) = evolver.breed(&parents, &seen, &mut rng) else {
+            break;
+        };
+        seen.insert(child.hash.clone());
+        let name = format!("random{i:03}");
+        let strat = work.path().join(format!("{name}.strat"));
+        std::fs::write(&strat, &child.source).unwrap();
+        let py = work.path().join(format!("{name}.py"));
+        let ours = work.path().join(format!("{name}.ours.feather"));
+        let theirs = work.path().join(format!("{name}.finlab.feather"));
+        let exported = step(
+            "dsl-engine export",
+            engine(&data.path)
+                .arg("export")
+                .arg(&strat)
+                .arg("-o")
+                .arg(&py),
+        );
+        let evaluated = exported.and_then(|_| {
+            step(
+                "dsl-engine positions",
+                engine(&data.path)
+                    .arg("positions")
+                    .arg(&strat)
+                    .arg("-o")
+                    .arg(&ours)
+                    .arg("--data-dir")
+                    .arg(&data.path),
+            )
+        });
+        match evaluated {
+            Ok(_) => listing.push_str(&format!(
+                "{name}\t{}\t{}\t{}\n",
+                py.display(),
+                ours.display(),
+                theirs.display()
+            )),
+            Err(e) => failures.push(format!("== {name} ({}): {e}\n{}", child.note, child.source)),
+        }
+        parents.push(Parent {
+            label: name,
+            source: child.source,
+            fitness: None,
+        });
+    }
+    assert!(
+        seen.len() >= count.min(10),
+        "only {} random strategies could be bred",
+        seen.len()
+    );
+    let list = work.path().join("strategies.tsv");
+    std::fs::write(&list, &listing).unwrap();
+    let out = step(
+        "roundtrip_many.py",
+        Command::new(&python)
+            .arg(manifest().join("tests/finlab/roundtrip_many.py"))
+            .arg(&data.path)
+            .arg(&list),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut ties = 0;
+    let mut equal = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        let name = v["name"].as_str().unwrap_or("?");
+        let detail = v["detail"].as_str().unwrap_or("");
+        match v["status"].as_str() {
+            Some("equal") => equal += 1,
+            Some("tie") => {
+                ties += 1;
+                let source = std::fs::read_to_string(work.path().join(format!("{name}.strat")))
+                    .unwrap_or_default();
+                eprintln!(
+                    "{name}: differs only by a tie finlab breaks with an unstable sort: \
+                     {detail}\n{source}"
+                );
+            }
+            _ => {
+                let source = std::fs::read_to_string(work.path().join(format!("{name}.strat")))
+                    .unwrap_or_default();
+                failures.push(format!("== {name}: {detail}\n{source}"));
+            }
+        }
+    }
+    eprintln!(
+        "{} random strategies (seed {seed}): {equal} equal, {ties} tie(s), {} failure(s)",
+        seen.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty() && equal + ties == seen.len(),
+        "{} of {} random strategies differ from finlab 2.2.20 (seed {seed}; \
+         DSL_ROUNDTRIP_SEED reproduces it):\n{}",
+        failures.len(),
+        seen.len(),
+        failures.join("\n")
+    );
+}
