@@ -11,7 +11,7 @@ use crate::data::{DataDir, DataError};
 use crate::dsl::{self, render, CheckContext};
 use crate::pipeline::{self, PipelineError};
 use crate::report;
-use crate::sandbox::{default_cache_dir, CacheOutcome, Limits, Sandbox, DEFAULT_MEMORY};
+use crate::sandbox::{Limits, DEFAULT_MEMORY};
 
 /// `dsl-engine backtest`.
 #[derive(Debug, clap::Args)]
@@ -31,8 +31,8 @@ pub struct BacktestArgs {
     /// Wall-clock limit of the sandboxed evaluation, in seconds.
     #[arg(long, default_value_t = 120.0)]
     pub timeout: f64,
-    /// Memory cap of the sandboxed evaluation, in MiB.
-    #[arg(long, default_value_t = DEFAULT_MEMORY >> 20)]
+    /// Memory cap of the sandboxed evaluation, in MiB (at most 4096, the guest's address space).
+    #[arg(long, default_value_t = DEFAULT_MEMORY >> 20, value_parser = crate::sandbox::parse_memory_mib)]
     pub memory: usize,
     /// Also write a self-contained HTML report (charts, metrics, trades, holdings, source).
     #[arg(long, value_name = "FILE")]
@@ -59,16 +59,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Failure);
     }
     let data = open_data(a.data_dir.as_deref())?;
-    let cache_dir = default_cache_dir();
-    let sandbox_start = std::time::Instant::now();
-    let sandbox = Sandbox::new(limits, Some(&cache_dir)).context("starting the sandbox")?;
-    if sandbox.cache == CacheOutcome::Compiled {
-        log(&format!(
-            "compiled the sandbox guest in {:.1}s (cached in {} for later runs)",
-            sandbox_start.elapsed().as_secs_f64(),
-            cache_dir.display()
-        ));
-    }
+    let sandbox = super::sandbox(limits)?;
     let bt = match pipeline::backtest(&source, &data, &sandbox) {
         Ok(bt) => bt,
         Err(PipelineError::Invalid(diags)) => {
@@ -83,10 +74,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
         err!("{}", render(&bt.warnings, &source, &name));
     }
     let ev = &bt.evaluation;
-    let cache = match sandbox.cache {
-        CacheOutcome::Hit => "hit",
-        CacheOutcome::Compiled => "compiled",
-    };
+    let cache = sandbox.cache.label();
     let sandbox_json = json!({
         "fuel_used": ev.fuel_used,
         "fuel_limit": ev.fuel_limit,

@@ -225,8 +225,8 @@ pub struct IterateArgs {
     /// `--jobs`; with a model, each round has one proposal per job.
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
-    /// Memory cap of one sandboxed evaluation, in MiB.
-    #[arg(long, default_value_t = DEFAULT_MEMORY >> 20)]
+    /// Memory cap of one sandboxed evaluation, in MiB (at most 4096, the guest's address space).
+    #[arg(long, default_value_t = DEFAULT_MEMORY >> 20, value_parser = crate::sandbox::parse_memory_mib)]
     pub memory: usize,
     /// No progress bar or per-trial lines; only the summary.
     #[arg(long, short)]
