@@ -43,9 +43,10 @@ impl Default for Limits {
 }
 
 /// Fuel for a plan: a fixed start-up allowance plus a per-cell allowance for every node.
-/// Measured on the walking skeleton: decoding inputs costs ~60 units per cell and the costliest
-/// node (a per-row selection) ~800 per cell, so 4,000 per cell and node leaves ample headroom
-/// while a runaway plan still stops within seconds of its honest cost.
+/// Measured on the dense-panel guest (the test market, 364,200 input cells): a comparison costs
+/// ~15 units per input cell with its decoding, `is_largest(100)` ~230, `rolling(60).std()` ~210,
+/// `rolling(60).median()` ~960 and a row-wise `rank` ~1,200, so 4,000 per cell and node leaves
+/// ample headroom while a runaway plan still stops within seconds of its honest cost.
 pub fn default_fuel(plan: &Plan, input_cells: usize) -> u64 {
     const BASE: u64 = 500_000_000;
     const PER_CELL_NODE: u64 = 4_000;
