@@ -223,8 +223,8 @@ pub struct IterateArgs {
     /// `--jobs`; with a model, each round has one proposal per job.
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
-    /// Memory cap of one sandboxed evaluation, in MiB [default: 2048].
-    #[arg(long)]
+    /// Memory cap of one sandboxed evaluation, in MiB, at most 4096 (the guest's address space) [default: 2048].
+    #[arg(long, value_parser = crate::sandbox::parse_memory_mib)]
     pub memory: Option<usize>,
     /// No progress bar or per-trial lines; only the summary.
     #[arg(long, short)]

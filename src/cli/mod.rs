@@ -148,17 +148,20 @@ pub(crate) fn report_undecodable(bad: &dsl::Undecodable, name: &str) -> ExitStat
 }
 
 /// A sandbox with `limits`, its compiled guest from the module cache (compiled and cached on a
-/// miss, which is logged).
+/// miss, which is logged; a cached module that failed its digest check is a warning).
 pub(crate) fn sandbox(limits: Limits) -> anyhow::Result<Sandbox> {
     let cache_dir = default_cache_dir();
     let start = std::time::Instant::now();
     let sandbox = Sandbox::new(limits, Some(&cache_dir)).context("starting the sandbox")?;
-    if sandbox.cache == CacheOutcome::Compiled {
-        log(&format!(
-            "compiled the sandbox guest in {:.1}s (cached in {} for later runs)",
-            start.elapsed().as_secs_f64(),
-            cache_dir.display()
-        ));
+    let compiled = format!(
+        "compiled the sandbox guest in {:.1}s (cached in {} for later runs)",
+        start.elapsed().as_secs_f64(),
+        cache_dir.display()
+    );
+    match &sandbox.cache {
+        CacheOutcome::Hit => {}
+        CacheOutcome::Compiled => log(&compiled),
+        CacheOutcome::Recompiled(why) => log(&format!("warning: {why}; {compiled}")),
     }
     Ok(sandbox)
 }

@@ -17,6 +17,7 @@ pub mod stock;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use dsl_runtime::fnv::Fnv1a;
 use dsl_runtime::wire::PanelData;
 
 use crate::calendar::days_from_civil;
@@ -385,9 +386,8 @@ fn index_levels(bench: &[Vec<f64>], n: usize, ns: usize) -> (Vec<f64>, Vec<f64>)
 /// dates, columns, value bits with one canonical NaN), word by word: a digest of the logical
 /// content, independent of file compression.
 pub fn digest(panels: &[PanelData]) -> u64 {
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut word = |w: u64| h = (h ^ w).wrapping_mul(PRIME);
+    let mut h = Fnv1a::new();
+    let mut word = |w: u64| h.write_word(w);
     for p in panels {
         word(rng::fnv1a(p.name.as_bytes()));
         for d in &p.dates {
@@ -400,7 +400,7 @@ pub fn digest(panels: &[PanelData]) -> u64 {
             word(if v.is_nan() { u64::MAX } else { v.to_bits() });
         }
     }
-    h
+    h.finish()
 }
 
 #[cfg(test)]

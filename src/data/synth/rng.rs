@@ -2,15 +2,8 @@
 //! FNV-1a, so each stock gets an independent, stable substream, plus normal and Student-t draws
 //! computed with pure-Rust `libm` so every platform produces the same bits.
 
-/// FNV-1a 64 of a byte string (stable across platforms and Rust versions).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
+/// The project's one FNV-1a (in the runtime crate), which seeds each stream from its label.
+pub use dsl_runtime::fnv::fnv1a;
 
 /// SplitMix64 step (seeds xoshiro).
 fn splitmix(state: &mut u64) -> u64 {
