@@ -222,7 +222,11 @@ fn synth_cmd(a: SynthArgs) -> anyhow::Result<ExitStatus> {
     let existing = DataDir::open(&out)
         .ok()
         .and_then(|d| d.manifest)
-        .filter(|m| m.config == cfg.label() && m.version == synth::VERSION);
+        .filter(|m| {
+            m.config == cfg.label()
+                && m.version == synth::VERSION
+                && !data::lacks_generated_keys(m, &cfg)
+        });
     let panels = if existing.is_some() && !a.force {
         outln!(
             "{} already holds this market ({}); use --force to regenerate",

@@ -124,7 +124,7 @@ impl Evolver {
         let datasets = catalog::entries()
             .unwrap_or_default()
             .into_iter()
-            .filter(|e| ctx.datasets.as_ref().is_none_or(|k| k.contains(&e.key)))
+            .filter(|e| e.core && ctx.datasets.as_ref().is_none_or(|k| k.contains(&e.key)))
             .collect();
         Evolver { ctx, datasets }
     }

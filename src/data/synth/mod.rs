@@ -8,11 +8,13 @@
 //! Small planted premia ([`Premia`]) give a search something real but weak to find; `--null`
 //! removes them.
 
+mod flows;
 pub mod fundamentals;
 mod keys;
 pub mod model;
 pub mod report;
 pub mod rng;
+pub mod statements;
 pub mod stock;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,9 +26,11 @@ use crate::calendar::days_from_civil;
 use super::reference::{self, Board, Security};
 use super::DataError;
 pub use keys::{
-    daily, quarterly, BENCHMARK, DAILY_KEYS, MONTHLY_KEYS, PRICE_INDEX, QUARTERLY_KEYS,
+    daily, quarterly, BENCHMARK, DAILY_KEYS, MONTHLY_KEYS, PRICE_INDEX, PRICE_INDEX_OHL,
+    QUARTERLY_KEYS,
 };
 use model::Grid;
+use rng::Rng;
 
 /// Generator name recorded in the manifest and every file's metadata.
 pub const GENERATOR: &str = "tw-synth";
@@ -36,7 +40,7 @@ pub const VERSION: u32 = 1;
 
 /// Digest of the default market ([`SynthConfig::default`]); checked when it is materialised, so
 /// a platform that computes different bits is caught on first use.
-pub const DEFAULT_DIGEST: &str = "8323ea08a52e4a35";
+pub const DEFAULT_DIGEST: &str = "fd80286fe06b5446";
 
 /// Last session of the default window (fixed, so the default data set never depends on today).
 pub const DEFAULT_END: (i32, u32, u32) = (2026, 10, 30);
@@ -46,7 +50,9 @@ pub fn keys() -> Vec<&'static str> {
     let mut k: Vec<&str> = DAILY_KEYS.to_vec();
     k.extend(MONTHLY_KEYS);
     k.extend(QUARTERLY_KEYS);
+    k.extend(statements::KEYS);
     k.extend([BENCHMARK.0, PRICE_INDEX.0]);
+    k.extend(PRICE_INDEX_OHL);
     k
 }
 
@@ -199,7 +205,7 @@ pub fn generate_events(
     let alloc = |rows: usize, k: usize| vec![vec![f64::NAN; rows * ns]; k];
     let mut daily = alloc(n, DAILY_KEYS.len());
     let mut monthly = alloc(nm, MONTHLY_KEYS.len());
-    let mut quarterly = alloc(nq, QUARTERLY_KEYS.len());
+    let mut quarterly = alloc(nq, QUARTERLY_KEYS.len() + statements::KEYS.len());
     let mut bench = alloc(n, 3);
     let mut events = Vec::new();
     {
@@ -271,11 +277,25 @@ pub fn generate_events(
         out.push(panel(k, &md, v));
     }
     let qd = grid.quarter_dates();
-    for (k, v) in QUARTERLY_KEYS.iter().zip(quarterly) {
+    for (k, v) in QUARTERLY_KEYS
+        .iter()
+        .chain(&statements::KEYS)
+        .zip(quarterly)
+    {
         out.push(panel(k, &qd, v));
     }
     let (total, price) = index_levels(&bench, n, ns);
-    for ((key, col), v) in [BENCHMARK, PRICE_INDEX].into_iter().zip([total, price]) {
+    let ohl = index_ohl(cfg.seed, &price);
+    let index_panels = [BENCHMARK, PRICE_INDEX]
+        .into_iter()
+        .zip([total, price])
+        .chain(
+            PRICE_INDEX_OHL
+                .into_iter()
+                .map(|k| (k, PRICE_INDEX.1))
+                .zip(ohl),
+        );
+    for ((key, col), v) in index_panels {
         out.push(PanelData {
             name: key.to_string(),
             dates: grid.dates.clone(),
@@ -379,6 +399,24 @@ fn index_levels(bench: &[Vec<f64>], n: usize, ns: usize) -> (Vec<f64>, Vec<f64>)
         price.push(libm::round(lp * 100.0) / 100.0);
     }
     (total, price)
+}
+
+/// The price index's open, high and low around its closes (its own stream `index/ohl`): the
+/// open between the previous close and the close, the high and low a little beyond both,
+/// rounded to 0.01 outward.
+fn index_ohl(seed: u64, close: &[f64]) -> [Vec<f64>; 3] {
+    let mut rng = Rng::new(seed, "index/ohl");
+    let (mut open, mut high, mut low) = (Vec::new(), Vec::new(), Vec::new());
+    for (t, &c) in close.iter().enumerate() {
+        let prev = if t > 0 { close[t - 1] } else { c };
+        let o = libm::round((prev + (c - prev) * rng.range(0.0, 0.5)) * 100.0) / 100.0;
+        let hi = o.max(c) * (1.0 + 0.004 * rng.t4().abs());
+        let lo = o.min(c) * (1.0 - 0.004 * rng.t4().abs());
+        open.push(o);
+        high.push(libm::ceil(hi * 100.0) / 100.0);
+        low.push(libm::floor(lo * 100.0) / 100.0);
+    }
+    [open, high, low]
 }
 
 /// FNV-1a-style 64-bit digest over the canonical little-endian encoding of the panels (names,
