@@ -601,3 +601,61 @@ fn a_cache_lacking_new_datasets_is_regenerated() {
     );
     again.load(key).unwrap();
 }
+
+/// `data search` ranks the catalog by key, names, aliases and description (the whole catalog
+/// without generating anything, or one data directory's datasets); `ops --datasets` lists the
+/// catalog by category.
+#[test]
+fn datasets_are_found_by_name_alias_and_description() {
+    let tmp = tempfile::tempdir().unwrap();
+    let unused = tmp.path().join("never-generated");
+    let run = |args: &[&str]| {
+        let o = engine(&unused).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o)
+    };
+    // (query, first key printed)
+    for (q, first) in [
+        ("pb", "price_earning_ratio:股價淨值比"),
+        ("P/E", "price_earning_ratio:本益比"),
+        ("EBITDA", "fundamental_features:EBITDA"),
+        ("營業利益成長", "fundamental_features:營業利益成長率"),
+        ("quick ratio", "fundamental_features:速動比率"),
+        ("short sales", "margin_transactions:融券賣出"),
+    ] {
+        let text = run(&["data", "search", q]);
+        assert!(text.starts_with(first), "{q}: {text}");
+    }
+    assert!(!unused.exists(), "search needs no data");
+    let doc: serde_json::Value =
+        serde_json::from_str(&run(&["data", "search", "revenue", "growth", "--json"])).unwrap();
+    let keys: Vec<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"fundamental_features:營收成長率"),
+        "{keys:?}"
+    );
+    assert!(run(&["data", "search", "zzzz"]).contains("no dataset matches"));
+
+    let dir = small_market(&tmp.path().join("m"));
+    let only = run(&[
+        "data",
+        "search",
+        "ebitda",
+        "--data-dir",
+        dir.path.to_str().unwrap(),
+    ]);
+    assert!(only.starts_with("fundamental_features:EBITDA"), "{only}");
+
+    let list = run(&["ops", "--datasets"]);
+    let entries = data::catalog::entries().unwrap();
+    for cat in data::catalog::CATEGORIES {
+        let n = entries.iter().filter(|e| e.category == cat).count();
+        assert!(list.contains(&format!("## {cat} ({n})")), "{cat}");
+    }
+    assert_eq!(list.matches("\n| `").count(), entries.len());
+}
