@@ -46,11 +46,17 @@ struct File {
     datasets: Vec<Entry>,
 }
 
-/// Every catalog entry, in catalog order.
+/// Every catalog entry, in catalog order (parsed once per process).
 pub fn entries() -> Result<Vec<Entry>, DataError> {
-    let f: File = serde_json::from_str(CATALOG)
-        .map_err(|e| DataError::Catalog(format!("datasets/catalog.json: {e}")))?;
-    Ok(f.datasets)
+    static PARSED: std::sync::OnceLock<Result<Vec<Entry>, String>> = std::sync::OnceLock::new();
+    PARSED
+        .get_or_init(|| {
+            serde_json::from_str::<File>(CATALOG)
+                .map(|f| f.datasets)
+                .map_err(|e| format!("datasets/catalog.json: {e}"))
+        })
+        .clone()
+        .map_err(DataError::Catalog)
 }
 
 /// The catalog entry of `key`, if any.
