@@ -105,7 +105,14 @@ fn uncatalogued(key: &str) -> Entry {
 
 fn by_meaning(query: &str, column: &str, have: &[Entry]) -> Option<(String, String)> {
     if let Some(e) = have.iter().find(|e| e.column() == column && e.key != query) {
-        return Some((e.key.clone(), "the same column in another table".into()));
+        let why = match query.split_once(':') {
+            Some(_) => "the same column in another table".to_string(),
+            None => format!(
+                "`{column}` is a column of `{}`",
+                e.key.split(':').next().unwrap_or("")
+            ),
+        };
+        return Some((e.key.clone(), why));
     }
     let n = |s: &str| catalog::normalize(s);
     for text in [query, column] {
