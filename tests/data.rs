@@ -39,7 +39,7 @@ fn synth_list_show_through_the_cli() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = stdout(&o);
     assert!(
-        text.contains("wrote 135 datasets (40 stocks × 242 sessions"),
+        text.contains("wrote 136 datasets (40 stocks × 242 sessions"),
         "{text}"
     );
     assert!(
@@ -52,7 +52,7 @@ fn synth_list_show_through_the_cli() {
     let o = engine(&out).args(["data", "list"]).output().unwrap();
     let text = stdout(&o);
     assert!(o.status.success());
-    assert!(text.contains("135 datasets"), "{text}");
+    assert!(text.contains("136 datasets"), "{text}");
     assert!(
         text.contains("benchmark_return:發行量加權股價報酬指數"),
         "{text}"
@@ -411,7 +411,7 @@ fn a_changed_file_is_refused_by_digest() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = small_market(&tmp.path().join("m"));
     let files = &dir.manifest.as_ref().unwrap().files;
-    assert_eq!(files.len(), 135, "every file recorded");
+    assert_eq!(files.len(), 136, "every file recorded");
     let digest = dir.digest().unwrap();
     assert_eq!(digest.len(), 64);
     let o = engine(&dir.path)
@@ -421,7 +421,7 @@ fn a_changed_file_is_refused_by_digest() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
-        stdout(&o).contains("135 of 135 files match"),
+        stdout(&o).contains("136 of 136 files match"),
         "{}",
         stdout(&o)
     );
@@ -465,11 +465,11 @@ fn old_manifests_get_digests_on_first_open() {
     std::fs::write(&manifest_path, serde_json::to_vec(&old).unwrap()).unwrap();
     let reopened = DataDir::open(&dir.path).unwrap();
     assert!(reopened.unverified.is_none());
-    assert_eq!(reopened.manifest.as_ref().unwrap().files.len(), 135);
+    assert_eq!(reopened.manifest.as_ref().unwrap().files.len(), 136);
     assert_eq!(reopened.digest().unwrap(), digest_before);
     let on_disk: data::Manifest =
         serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    assert_eq!(on_disk.files.len(), 135, "written back");
+    assert_eq!(on_disk.files.len(), 136, "written back");
     assert_eq!(on_disk.digest, dir.manifest.as_ref().unwrap().digest);
 }
 
@@ -594,7 +594,7 @@ fn a_cache_lacking_new_datasets_is_regenerated() {
     std::fs::write(&manifest_path, serde_json::to_vec(&m).unwrap()).unwrap();
     assert!(DataDir::open(&dir.path).unwrap().load(key).is_err());
     let again = small_market(&tmp.path().join("m"));
-    assert_eq!(again.manifest.as_ref().unwrap().files.len(), 135);
+    assert_eq!(again.manifest.as_ref().unwrap().files.len(), 136);
     assert_eq!(
         again.manifest.as_ref().unwrap().digest,
         dir.manifest.as_ref().unwrap().digest

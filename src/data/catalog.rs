@@ -190,7 +190,11 @@ mod tests {
         generated.sort();
         assert_eq!(keys(), generated, "catalog keys = generated keys");
         let monthly = e.iter().filter(|x| x.frequency == "monthly").count();
-        assert_eq!(monthly, synth::MONTHLY_KEYS.len());
+        assert_eq!(
+            monthly,
+            synth::MONTHLY_KEYS.len() + 1,
+            "revenue and insider holdings"
+        );
         assert!(e.len() >= 100, "{} entries", e.len());
         let mut aliases = std::collections::BTreeMap::new();
         for x in &e {

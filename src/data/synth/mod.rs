@@ -10,6 +10,7 @@
 
 mod flows;
 pub mod fundamentals;
+mod insiders;
 mod keys;
 pub mod model;
 pub mod report;
@@ -40,7 +41,7 @@ pub const VERSION: u32 = 1;
 
 /// Digest of the default market ([`SynthConfig::default`]); checked when it is materialised, so
 /// a platform that computes different bits is caught on first use.
-pub const DEFAULT_DIGEST: &str = "fd80286fe06b5446";
+pub const DEFAULT_DIGEST: &str = "53307b13461a2e77";
 
 /// Last session of the default window (fixed, so the default data set never depends on today).
 pub const DEFAULT_END: (i32, u32, u32) = (2026, 10, 30);
@@ -53,6 +54,7 @@ pub fn keys() -> Vec<&'static str> {
     k.extend(statements::KEYS);
     k.extend([BENCHMARK.0, PRICE_INDEX.0]);
     k.extend(PRICE_INDEX_OHL);
+    k.push(insiders::KEY);
     k
 }
 
@@ -207,6 +209,8 @@ pub fn generate_events(
     let mut monthly = alloc(nm, MONTHLY_KEYS.len());
     let mut quarterly = alloc(nq, QUARTERLY_KEYS.len() + statements::KEYS.len());
     let mut bench = alloc(n, 3);
+    let ni = grid.insider_rows.len();
+    let mut insider = vec![f64::NAN; ni * ns];
     let mut events = Vec::new();
     {
         let mut cols = per_stock(
@@ -214,9 +218,8 @@ pub fn generate_events(
             &mut monthly,
             &mut quarterly,
             &mut bench,
-            n,
-            nm,
-            nq,
+            &mut insider,
+            (n, nm, nq, ni),
             ns,
         );
         let done = AtomicUsize::new(0);
@@ -303,6 +306,7 @@ pub fn generate_events(
             values: v,
         });
     }
+    out.push(panel(insiders::KEY, &grid.insider_dates(), insider));
     Ok((out, events))
 }
 
@@ -319,18 +323,18 @@ fn mega_cap(cfg: &SynthConfig, secs: &[Security], first: i32) -> Option<String> 
         .map(|s| s.code.clone())
 }
 
-/// Splits the panels into per-stock column slices.
-#[allow(clippy::too_many_arguments)]
+/// Splits the panels into per-stock column slices; `rows` are the daily, monthly, quarterly and
+/// insider row counts.
 fn per_stock<'a>(
     daily: &'a mut [Vec<f64>],
     monthly: &'a mut [Vec<f64>],
     quarterly: &'a mut [Vec<f64>],
     bench: &'a mut [Vec<f64>],
-    n: usize,
-    nm: usize,
-    nq: usize,
+    insider: &'a mut Vec<f64>,
+    rows: (usize, usize, usize, usize),
     ns: usize,
 ) -> Vec<stock::Columns<'a>> {
+    let (n, nm, nq, ni) = rows;
     fn split(panels: &mut [Vec<f64>], rows: usize, ns: usize) -> Vec<Vec<&mut [f64]>> {
         let mut per: Vec<Vec<&mut [f64]>> = (0..ns).map(|_| Vec::new()).collect();
         for p in panels.iter_mut() {
@@ -350,11 +354,13 @@ fn per_stock<'a>(
     let m = split(monthly, nm, ns);
     let q = split(quarterly, nq, ns);
     let b = split(bench, n, ns);
+    let i = split(std::slice::from_mut(insider), ni, ns);
     d.into_iter()
         .zip(m)
         .zip(q)
         .zip(b)
-        .map(|(((daily, monthly), quarterly), mut b)| {
+        .zip(i)
+        .map(|((((daily, monthly), quarterly), mut b), mut i)| {
             let price_return = b.pop().unwrap_or_default();
             let total_return = b.pop().unwrap_or_default();
             let weight = b.pop().unwrap_or_default();
@@ -362,6 +368,7 @@ fn per_stock<'a>(
                 daily,
                 monthly,
                 quarterly,
+                insider: i.pop().unwrap_or_default(),
                 weight,
                 total_return,
                 price_return,

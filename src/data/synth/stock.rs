@@ -11,13 +11,15 @@ use super::fundamentals::{self, Drivers, Fundamentals};
 use super::model::{ceil_tick, floor_tick, limits, session_on_or_after, snap, Factors, Grid};
 use super::rng::Rng;
 use super::statements::{self, Items};
-use super::{daily as d, flows, quarterly as q, Premia, QUARTERLY_KEYS};
+use super::{daily as d, flows, insiders, quarterly as q, Premia, QUARTERLY_KEYS};
 
 /// Where one stock's columns go (each slice is that stock's column of one panel).
 pub struct Columns<'a> {
     pub daily: Vec<&'a mut [f64]>,
     pub monthly: Vec<&'a mut [f64]>,
     pub quarterly: Vec<&'a mut [f64]>,
+    /// The insider-holdings panel (one row per insider publication session).
+    pub insider: &'a mut [f64],
     /// Benchmark inputs per session: weight (previous market cap, TWSE main board only),
     /// total return and price return.
     pub weight: &'a mut [f64],
@@ -111,6 +113,7 @@ pub fn simulate(
         mut daily,
         mut monthly,
         mut quarterly,
+        insider,
         weight,
         total_return,
         price_return,
@@ -343,6 +346,12 @@ pub fn simulate(
         last = close;
     }
     flows::write(&mut ext, &mut daily, first);
+    insiders::write(
+        &mut ext,
+        grid,
+        super::model::month_index(sec.listed),
+        insider,
+    );
     // Backward adjustment: the latest session equals the raw price; before each ex-date the
     // price is multiplied by (reference·(1+ratio) / previous close).
     let mut factor = 1.0;

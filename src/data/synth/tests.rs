@@ -25,7 +25,7 @@ fn generation_is_deterministic_and_digest_is_golden() {
     // DEFAULT_DIGEST).
     assert_eq!(
         digest(&a),
-        0x4c8f_16d4_e6da_178b,
+        0x06f9_c120_0a75_11d7,
         "digest {:#x}",
         digest(&a)
     );
@@ -236,4 +236,25 @@ fn added_datasets_hold_their_relations_and_plausible_levels() {
     for (q, c) in quick.values.iter().zip(&current.values) {
         assert!(q.is_nan() || q <= c, "quick {q} > current {c}");
     }
+}
+
+#[test]
+fn insider_holdings_are_monthly_at_their_filing_deadline() {
+    let p = generate(&small(), &mut |_, _| {}).unwrap();
+    let ins = find(&p, "internal_equity_changes:董監持有股數占比");
+    assert!(!ins.dates.is_empty());
+    for &d in &ins.dates {
+        let (_, _, day) = crate::calendar::civil_from_days(d);
+        assert!(
+            (15..=22).contains(&day),
+            "dated {}",
+            crate::calendar::format(d)
+        );
+    }
+    let m = median_of(ins);
+    assert!((8.0..=35.0).contains(&m), "median {m}");
+    assert!(ins
+        .values
+        .iter()
+        .all(|v| v.is_nan() || (0.5..=90.0).contains(v)));
 }
