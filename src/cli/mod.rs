@@ -64,8 +64,9 @@ pub enum Command {
     /// Time complete evaluations of a fixed strategy set on the full data set: per-stage
     /// medians, evaluations per hour, peak memory (and finlab's pandas time when available).
     Bench(bench::BenchArgs),
-    /// Print the DSL reference (operators and `sim` options), generated from the registry.
-    Ops,
+    /// Print the DSL reference (operators and `sim` options), generated from the registry;
+    /// `--datasets`: the dataset catalog by category.
+    Ops(OpsArgs),
     /// Generate, list, inspect, import and benchmark market data.
     Data(data::DataArgs),
     /// The autonomous research loop: propose (LLM or offline evolutionary search), check,
@@ -76,6 +77,14 @@ pub enum Command {
     /// Write the self-contained HTML report of an iterate run (RUN_DIR/report.html) and list
     /// its best trials.
     Report(report::ReportArgs),
+}
+
+/// `dsl-engine ops`.
+#[derive(Debug, clap::Args)]
+pub struct OpsArgs {
+    /// List the dataset catalog grouped by category instead of the operators.
+    #[arg(long)]
+    pub datasets: bool,
 }
 
 /// How the process ends.
@@ -112,8 +121,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Doctor(a) => doctor::run(a),
         Command::Report(a) => report::run(a),
         Command::Bench(a) => bench::run(a),
-        Command::Ops => {
-            out!("{}", dsl::reference::markdown());
+        Command::Ops(a) => {
+            if a.datasets {
+                out!("{}", data::datasets_markdown()?);
+            } else {
+                out!("{}", dsl::reference::markdown());
+            }
             Ok(ExitStatus::Success)
         }
     }

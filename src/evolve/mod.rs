@@ -118,13 +118,13 @@ fn collect_names(e: &Expr, out: &mut Vec<String>) {
 }
 
 impl Evolver {
-    /// An evolver whose children must check against `ctx` (its datasets also bound the dataset
-    /// swaps).
+    /// An evolver whose children must check against `ctx`; datasets are swapped among the
+    /// catalog's core datasets that `ctx` has.
     pub fn new(ctx: CheckContext) -> Evolver {
         let datasets = catalog::entries()
             .unwrap_or_default()
             .into_iter()
-            .filter(|e| ctx.datasets.as_ref().is_none_or(|k| k.contains(&e.key)))
+            .filter(|e| e.core && ctx.datasets.as_ref().is_none_or(|k| k.contains(&e.key)))
             .collect();
         Evolver { ctx, datasets }
     }

@@ -177,7 +177,7 @@ impl LlmProposer {
         objective: Objective,
         stop: Stop,
     ) -> LlmProposer {
-        let reference = crate::dsl::reference::markdown();
+        let reference = prompts::dsl_reference();
         let system = prompts::fill(
             &templates.system,
             &[
