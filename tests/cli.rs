@@ -1,5 +1,8 @@
 //! The `dsl-engine` binary as a user runs it.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::path::Path;

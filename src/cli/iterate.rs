@@ -1,6 +1,9 @@
 //! `dsl-engine iterate`: flags, the model endpoint, Ctrl-C / SIGTERM, and what is printed. The
 //! run itself (settings, lock, ledger checks, holdout, summary) is `iterate::Session`.
 
+// The flags' doc comments are clap's `--help` text, written for a terminal, not for rustdoc.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

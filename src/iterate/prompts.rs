@@ -37,14 +37,12 @@ impl Templates {
     /// A digest of the three templates, recorded in `run.json` so a resumed model run is
     /// asked the same way.
     pub fn digest(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut h = dsl_runtime::fnv::Fnv1a::new();
         for text in [&self.system, &self.iteration, &self.repair] {
-            for b in text.bytes().chain([0u8]) {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
+            h.write(text.as_bytes());
+            h.write(&[0]);
         }
-        format!("{h:016x}")
+        format!("{:016x}", h.finish())
     }
 
     /// The built-in templates, each replaced by `dir/<name>` when that file exists. A template
