@@ -12,13 +12,16 @@
 //! - [`coordinator`]: publishes a round's jobs and collects the results in iteration order; as
 //!   an [`crate::iterate::evaluate::Evaluator`] it lets `iterate` keep its loop, gates, ledger
 //!   and summary exactly as a local run does.
+//! - [`bench`]: `dsl-engine bench --nats`: throughput, per-job overhead and a projection.
 //!
 //! Delivery is at least once (a job is redelivered when its worker dies or fails it); the ledger
 //! is still exactly once, since results carry their trial and the coordinator records the first
 //! result of each trial and ignores the rest.
 
+pub mod bench;
 pub mod coordinator;
 pub mod data;
+pub mod doctor;
 pub mod queue;
 pub mod wire;
 pub mod worker;
@@ -72,7 +75,7 @@ impl Auth {
     }
 
     /// What was used, for messages.
-    fn describe(&self) -> &'static str {
+    pub fn describe(&self) -> &'static str {
         match (&self.creds, self.token()) {
             (Some(_), _) => "the credentials file (--creds)",
             (None, Some(_)) => "the token (--token or DSL_ENGINE_NATS_TOKEN)",
@@ -115,9 +118,7 @@ pub async fn connect(url: &str, auth: &Auth, name: &str) -> Result<Client, Scale
         }
         _ => ScaleError::Connect {
             url: url.into(),
-            reason: format!(
-                "{e}; is `nats-server -js` running there (dsl-engine doctor --nats {url})?"
-            ),
+            reason: format!("{e}; is `nats-server -js` running there?"),
         },
     })
 }
