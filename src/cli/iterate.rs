@@ -578,6 +578,8 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
             Err(e) => errln!("could not write {}: {e:#}", report_path.display()),
         }
     }
+    // A run on workers removes its leftovers from the queue as the session closes.
+    drop(session);
     rt.shutdown_background();
     Ok(match ended {
         Ended::Failed(_) => ExitStatus::Error,

@@ -53,7 +53,7 @@ pub async fn checks(url: &str, auth: &Auth) -> Vec<Check> {
     out.push(Check::Ok(
         "creds",
         if info.auth_required {
-            format!("accepted ({})", auth.describe())
+            format!("accepted: {}", auth.describe())
         } else {
             "the server requires none".into()
         },
@@ -146,7 +146,8 @@ pub async fn checks(url: &str, auth: &Auth) -> Vec<Check> {
             "queue",
             e.to_string(),
             "the account needs permission to create streams and consumers (or create \
-             DSL_JOBS, DSL_RESULTS and KV_dsl_workers for it)"
+             DSL_JOBS, DSL_RESULTS and KV_dsl_workers for it), and JetStream storage room \
+             (max_file_store, max_memory_store)"
                 .into(),
         )),
     }

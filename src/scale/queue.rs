@@ -119,7 +119,6 @@ impl Queue {
                 subjects: vec!["dsl.results.>".into()],
                 storage: stream::StorageType::File,
                 max_age: Duration::from_secs(24 * 3600),
-                max_bytes: 4 << 30,
                 ..Default::default()
             })
             .await

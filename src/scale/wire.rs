@@ -97,3 +97,58 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, String> {
     rmp_serde::from_slice(bytes).map_err(|e| format!("cannot decode the {what}: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iterate::evaluate::{Figures, SandboxFigures};
+    use crate::iterate::Scores;
+
+    #[test]
+    fn a_result_crosses_the_wire_bit_for_bit() {
+        let awkward = [
+            0.1 + 0.2,
+            -0.0,
+            f64::MIN_POSITIVE / 3.0,
+            1.0 / 3.0,
+            f64::NAN,
+            f64::INFINITY,
+            123_456.789e-300,
+        ];
+        let r = JobResult {
+            run: "r".into(),
+            trial: 7,
+            computed: Computed {
+                result: Ok(Figures {
+                    in_sample: Scores {
+                        sharpe: Some(awkward[0]),
+                        cagr: Some(awkward[3]),
+                        ..Scores::default()
+                    },
+                    validation: None,
+                    feedback: "ok".into(),
+                    series: awkward.iter().enumerate().map(|(i, v)| (i as i32, *v)).collect(),
+                }),
+                sandbox_ms: 1.5,
+                backtest_ms: 2.5,
+                sandbox: Some(SandboxFigures {
+                    fuel_used: u64::MAX,
+                    fuel_limit: 1,
+                    peak_memory: 2,
+                }),
+                worker: Some("h/1".into()),
+            },
+            delivered: 2,
+            worker_ms: 3.0,
+        };
+        let back: JobResult = decode(&encode(&r), "result").unwrap();
+        let (Ok(a), Ok(b)) = (&r.computed.result, &back.computed.result) else {
+            panic!("the result changed kind");
+        };
+        let bits = |f: &Figures| f.series.iter().map(|p| (p.0, p.1.to_bits())).collect::<Vec<_>>();
+        assert_eq!(bits(a), bits(b));
+        assert_eq!(a.in_sample, b.in_sample);
+        assert_eq!(back.computed.sandbox.map(|s| s.fuel_used), Some(u64::MAX));
+        assert!(decode::<JobResult>(b"not msgpack", "result").is_err());
+    }
+}
