@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) the finlab oracle venv:  tests/finlab/setup.sh VENV_DIR
 #
-# Installs the pins of requirements.txt (finlab==2.2.20 and exact pandas/numpy/pyarrow/TA-Lib;
+# Installs the pins of requirements.txt (finlab==2.2.20 and exact pandas/numpy/pyarrow/TA-Lib/lark;
 # why each is pinned is explained there) under the constraints of constraints.txt (all
 # transitive versions). Idempotent: a stamp file VENV_DIR/.dsl-oracle-stamp holds the Python
 # version and both pin files; when it matches, nothing is done. Concurrent runs on the same
@@ -75,7 +75,7 @@ for line in open(sys.argv[1]):
         name, want = line.split("==")
         if version(name) != want:
             bad.append(f"{name} {version(name)} != {want}")
-import finlab.dataframe, talib  # noqa: F401  (importable offline)
+import finlab.dataframe, talib, lark  # noqa: F401  (importable offline)
 if bad:
     sys.exit("finlab oracle setup: wrong versions: " + "; ".join(bad))
 PY

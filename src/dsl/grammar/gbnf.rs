@@ -1,0 +1,44 @@
+//! GBNF, llama.cpp's grammar syntax (`name ::= expr`, `root` the start). Rule names use `-`
+//! (llama.cpp's names take letters, digits and `-` only).
+
+use super::{class_body, escape_char, spell, CharClass, Grammar, Spelling};
+
+struct Gbnf;
+
+impl Spelling for Gbnf {
+    fn literal(&self, text: &str) -> String {
+        let body: String = text.chars().map(|c| escape_char(c, "\"")).collect();
+        format!("\"{body}\"")
+    }
+
+    fn class(&self, class: &CharClass) -> String {
+        format!("[{}]", class_body(class, "]^-["))
+    }
+
+    fn reference(&self, rule: &str) -> String {
+        name(rule)
+    }
+}
+
+fn name(rule: &str) -> String {
+    rule.replace('_', "-")
+}
+
+/// The grammar in GBNF.
+pub(super) fn print(g: &Grammar) -> String {
+    let mut out = String::from(
+        "# The dsl-engine strategy DSL in its canonical layout, generated from the operator \
+         registry and the data set's keys by `dsl-engine grammar --format gbnf`; do not edit.\n",
+    );
+    if let Some(start) = g.rules.first() {
+        out.push_str(&format!("root ::= {}\n", name(&start.name)));
+    }
+    for rule in &g.rules {
+        out.push_str(&format!(
+            "{} ::= {}\n",
+            name(&rule.name),
+            spell(&rule.expr, &Gbnf)
+        ));
+    }
+    out
+}
