@@ -447,7 +447,12 @@ impl RunConfig {
             )?
             .0
             .map(|p| p.0),
-            prompts_digest: s.and_then(|s| s.prompts_digest.clone()),
+            // A fork may ask differently (other templates, another grammar).
+            prompts_digest: if free {
+                None
+            } else {
+                s.and_then(|s| s.prompts_digest.clone())
+            },
             fuel: pick(
                 "--fuel",
                 req.fuel.map(|f| Shown(Some(f))),
@@ -525,7 +530,7 @@ impl RunConfig {
         }
     }
 
-    /// Records (a new run) or checks (a model run resumed or forked) the prompt templates.
+    /// Records (a new run or a fork) or checks (a resumed model run) the prompt templates.
     pub fn check_prompts(&mut self, digest: String) -> Result<(), IterateError> {
         if self.proposer != ProposerKind::Llm {
             return Ok(());
@@ -723,10 +728,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            ask(Some(Constrain::Lark), Mode::Fork).unwrap().constrain,
-            Constrain::Lark
-        );
+        s.prompts_digest = Some("free".into());
+        let mut fork = ask(Some(Constrain::Lark), Mode::Fork).unwrap();
+        assert_eq!(fork.constrain, Constrain::Lark);
+        assert!(fork.check_prompts("constrained".into()).is_ok());
+        let mut resumed = ask(None, Mode::Resume).unwrap();
+        assert!(resumed.check_prompts("constrained".into()).is_err());
         // A run recorded before the setting existed was unconstrained.
         let mut old = serde_json::to_value(&s).unwrap();
         old.as_object_mut().unwrap().remove("constrain");
