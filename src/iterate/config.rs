@@ -703,6 +703,7 @@ mod tests {
         );
         let mut s = new;
         s.constrain = Constrain::Gbnf;
+        s.prompts_digest = Some("free".into());
         let ask = |c: Option<Constrain>, mode| {
             RunConfig::resolve(
                 &Requested {
@@ -728,7 +729,6 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        s.prompts_digest = Some("free".into());
         let mut fork = ask(Some(Constrain::Lark), Mode::Fork).unwrap();
         assert_eq!(fork.constrain, Constrain::Lark);
         assert!(fork.check_prompts("constrained".into()).is_ok());
