@@ -1,11 +1,14 @@
-"""Parses strategies with an exported Lark grammar, using the Python `lark` package as a parser
-independent of dsl-engine's (tests/dsl_props.rs runs it).
+"""Checks the exported grammars with parsers independent of dsl-engine's (tests/dsl_props.rs
+runs it).
 
     python grammar_check.py GRAMMAR.lark INPUTS.json
+    python grammar_check.py --llguidance lark|gbnf GRAMMAR
 
-INPUTS.json is a JSON list of strategy texts. Prints a JSON list with one entry per input: null
-when it parses, else the first line of lark's error. Exit status 2 when the grammar itself does
-not load.
+The first parses strategies with the Python `lark` package: INPUTS.json is a JSON list of
+strategy texts; prints a JSON list with one entry per input, null when it parses, else the first
+line of lark's error; exit status 2 when the grammar does not load. The second loads a grammar in
+llguidance (vLLM's `guidance` backend, OpenAI's Lark tools; its GBNF reader follows llama.cpp's
+syntax) and prints its complaints, nothing when it has none; exit status 1 when it has some.
 """
 
 import json
@@ -33,8 +36,26 @@ def check(text):
         return (str(e).strip().splitlines() or ["error"])[0]
 
 
+def validate(fmt, path):
+    import llguidance
+
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        grammar = llguidance.grammar_from(fmt, text)
+        complaints = llguidance.LLMatcher.validate_grammar(grammar, None)
+    except Exception as e:  # the GBNF reader raises on what it cannot read
+        complaints = str(e)
+    if complaints:
+        print(complaints)
+        sys.exit(1)
+
+
 def main():
     global PARSER
+    if len(sys.argv) == 4 and sys.argv[1] == "--llguidance":
+        validate(sys.argv[2], sys.argv[3])
+        return
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     with open(sys.argv[1], encoding="utf-8") as f:

@@ -173,7 +173,15 @@ impl BodyParser<'_> {
             'n' => '\n',
             'r' => '\r',
             't' => '\t',
-            other => other,
+            'x' => {
+                let hex: String = self.chars[self.at..self.at + 2].iter().collect();
+                self.at += 2;
+                char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap()
+            }
+            // llama.cpp's GBNF knows no other escapes; a Lark regex also these.
+            '\\' | '"' | '[' | ']' => e,
+            '/' | '-' | '^' if self.syntax == Syntax::Lark => e,
+            other => panic!("unknown escape \\{other}"),
         }
     }
 

@@ -1,7 +1,7 @@
 //! GBNF, llama.cpp's grammar syntax (`name ::= expr`, `root` the start). Rule names use `-`
 //! (llama.cpp's names take letters, digits and `-` only).
 
-use super::{class_body, escape_char, spell, CharClass, Grammar, Spelling};
+use super::{escape_char, spell, CharClass, Grammar, Spelling};
 
 struct Gbnf;
 
@@ -12,11 +12,29 @@ impl Spelling for Gbnf {
     }
 
     fn class(&self, class: &CharClass) -> String {
-        format!("[{}]", class_body(class, "]^-["))
+        let mut body = String::from(if class.negated { "^" } else { "" });
+        for &(lo, hi) in &class.ranges {
+            body.push_str(&class_char(lo));
+            if hi != lo {
+                body.push('-');
+                body.push_str(&class_char(hi));
+            }
+        }
+        format!("[{body}]")
     }
 
     fn reference(&self, rule: &str) -> String {
         name(rule)
+    }
+}
+
+/// A character in a class: llama.cpp knows the escapes `\\ " [ ] n r t x u U`, so a literal
+/// `-` or `^` is written in hex.
+fn class_char(c: char) -> String {
+    match c {
+        '-' => "\\x2D".into(),
+        '^' => "\\x5E".into(),
+        c => escape_char(c, "]["),
     }
 }
 
