@@ -87,7 +87,27 @@ pub struct Frequency {
     pub shift_days: i32,
 }
 
-const WEEKDAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+/// Weekday suffixes of `W-…`, Monday first (the index is the weekday `Rule::Weekly` holds).
+pub const WEEKDAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+
+/// The calendar rules spelled by name (upper case); `W-<weekday>` and `<n>D` are the others.
+pub const NAMED_RULES: &[(&str, Rule)] = &[
+    ("M", Rule::MonthEnd),
+    ("ME", Rule::MonthEnd),
+    ("MS", Rule::MonthStart),
+    ("Q", Rule::QuarterEnd),
+    ("QE", Rule::QuarterEnd),
+    ("Q-DEC", Rule::QuarterEnd),
+    ("QE-DEC", Rule::QuarterEnd),
+    ("QS", Rule::QuarterStart),
+    ("QS-JAN", Rule::QuarterStart),
+    ("Y", Rule::YearEnd),
+    ("YE", Rule::YearEnd),
+    ("A", Rule::YearEnd),
+    ("A-DEC", Rule::YearEnd),
+    ("YE-DEC", Rule::YearEnd),
+    ("W", Rule::Weekly(6)),
+];
 
 impl Frequency {
     /// Parses finlab/pandas spellings: `D`, `NND`, `W`, `W-MON`…`W-SUN`, `M`/`ME`, `MS`,
@@ -106,13 +126,13 @@ impl Frequency {
             }
             _ => (upper.as_str(), 0),
         };
+        if let Some((_, rule)) = NAMED_RULES.iter().find(|(name, _)| *name == base) {
+            return Some(Frequency {
+                rule: *rule,
+                shift_days,
+            });
+        }
         let rule = match base {
-            "M" | "ME" => Rule::MonthEnd,
-            "MS" => Rule::MonthStart,
-            "Q" | "QE" | "Q-DEC" | "QE-DEC" => Rule::QuarterEnd,
-            "QS" | "QS-JAN" => Rule::QuarterStart,
-            "Y" | "YE" | "A" | "A-DEC" | "YE-DEC" => Rule::YearEnd,
-            "W" => Rule::Weekly(6),
             b if b.starts_with("W-") => {
                 Rule::Weekly(WEEKDAYS.iter().position(|w| *w == &b[2..])? as u8)
             }

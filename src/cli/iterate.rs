@@ -16,13 +16,16 @@ use report::{print_summary, Progress};
 use super::out::Printer;
 use super::{open_data, ExitStatus};
 use crate::data::{feather, DataDir, CALENDAR_KEY};
-use crate::iterate::config::{Mode, ProposerKind, Requested, RunConfig, DEFAULT_TEMPERATURE};
+use crate::dsl::grammar;
+use crate::iterate::config::{
+    Constrain, Mode, ProposerKind, Requested, RunConfig, DEFAULT_TEMPERATURE,
+};
 use crate::iterate::lock::RunLock;
 use crate::iterate::prompts::Templates;
 use crate::iterate::run::Ended;
 use crate::iterate::session::{fork_run, Session};
 use crate::iterate::{EvolveProposer, LlmProposer, Objective, Proposer, RunSettings, Split, Stop};
-use crate::llm::{Client, LlmConfig, DEFAULT_BASE_URL, DEFAULT_MODEL};
+use crate::llm::{Client, Constraint, LlmConfig, DEFAULT_BASE_URL, DEFAULT_MODEL};
 use crate::sandbox::{Limits, DEFAULT_MEMORY};
 use crate::scale::coordinator::{Coordinator, NatsEvaluator};
 
@@ -211,9 +214,15 @@ pub struct IterateArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub max_repairs: Option<u32>,
     /// Directory with prompt templates overriding the built-in ones (system.md, iteration.md,
-    /// repair.md; missing files keep the built-in text).
+    /// repair.md, and constrained/ with the same three; missing files keep the built-in text).
     #[arg(long)]
     pub prompts: Option<PathBuf>,
+    /// Constrain the model's replies by the DSL's grammar: gbnf (llama.cpp's server, `grammar`
+    /// field), lark (vLLM, `structured_outputs.grammar`), none, or auto: what the endpoint's
+    /// `GET /models` says serves it (llama.cpp or vLLM), else none [default: auto; a resumed
+    /// run keeps its setting].
+    #[arg(long, value_enum)]
+    pub constrain: Option<Constrain>,
     #[command(flatten)]
     pub llm: LlmArgs,
     /// Wall-clock limit of one sandboxed evaluation, in seconds (at most a day).
@@ -272,6 +281,7 @@ impl IterateArgs {
             data_dir: self.data_dir.clone(),
             max_repairs: self.max_repairs,
             temperature: self.llm.temperature,
+            constrain: self.constrain,
             prompts: self.prompts.clone(),
             fuel: self.fuel,
             memory_mib: self.memory,
@@ -316,11 +326,44 @@ fn data_digest(data: &DataDir) -> anyhow::Result<Option<String>> {
     ))
 }
 
+/// Most tokens of a constrained reply: a strategy takes a few hundred, and a grammar admits
+/// endless comment lines.
+const CONSTRAINED_MAX_TOKENS: u32 = 4096;
+
+/// Settles `--constrain auto` by asking the endpoint what serves it; with why, for the first
+/// line.
+fn detect(endpoint: &Endpoint) -> anyhow::Result<(Constrain, String)> {
+    let client = Client::new(endpoint.cfg.clone())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(match rt.block_on(client.detect_server()) {
+        Ok(Some(server)) => {
+            let c = match server.format() {
+                grammar::Format::Gbnf => Constrain::Gbnf,
+                grammar::Format::Lark => Constrain::Lark,
+            };
+            (c, format!("{} by GET /models", server.name()))
+        }
+        Ok(None) => (
+            Constrain::None,
+            "GET /models names neither llama.cpp nor vLLM".into(),
+        ),
+        Err(e) => (Constrain::None, format!("could not ask: {e}")),
+    })
+}
+
 /// The first line: who proposes.
-fn proposer_line(kind: ProposerKind, endpoint: &Endpoint, configured: bool) -> String {
+fn proposer_line(
+    kind: ProposerKind,
+    endpoint: &Endpoint,
+    configured: bool,
+    grammar: &str,
+) -> String {
     match kind {
         ProposerKind::Llm => format!(
-            "proposer: llm ({} at {}; key: {})",
+            "proposer: llm ({} at {}; key: {}; grammar: {grammar})",
             endpoint.cfg.model,
             endpoint.cfg.base_url,
             endpoint.key_source.unwrap_or("none")
@@ -425,10 +468,17 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         config.parent = Some(old.clone());
         config.parent_holdout_unsealed |= parent_unsealed;
     }
+    let grammar_note = if config.constrain == Constrain::Auto {
+        let (c, why) = detect(&endpoint)?;
+        config.constrain = c;
+        format!("{c}, auto: {why}")
+    } else {
+        config.constrain.to_string()
+    };
     let templates = Templates::load(config.prompts.as_deref())?;
-    config.check_prompts(templates.digest())?;
+    config.check_prompts(templates.digest(config.constrain.format().is_some()))?;
 
-    let first_line = proposer_line(config.proposer, &endpoint, configured);
+    let first_line = proposer_line(config.proposer, &endpoint, configured, &grammar_note);
     printer.note(&first_line);
     printer.note(&format!(
         "run dir: {}{}",
@@ -515,6 +565,14 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         ProposerKind::Llm => {
             let mut cfg = endpoint.cfg.clone();
             cfg.temperature = session.config.temperature.unwrap_or(cfg.temperature);
+            if let Some(format) = session.config.constrain.format() {
+                let keys = session.runner.ctx.datasets.as_deref().unwrap_or_default();
+                cfg.grammar = Some(Constraint {
+                    format,
+                    text: grammar::render(format, keys).into(),
+                });
+                cfg.max_tokens.get_or_insert(CONSTRAINED_MAX_TOKENS);
+            }
             Box::new(LlmProposer::new(
                 Client::new(cfg)?,
                 rt.handle().clone(),

@@ -24,6 +24,7 @@ mod doctor;
 mod export;
 mod flags;
 mod fmt;
+mod grammar;
 mod iterate;
 mod output;
 mod positions;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Print the DSL reference (operators and `sim` options), generated from the registry;
     /// `--datasets`: the dataset catalog by category.
     Ops(OpsArgs),
+    /// Print the DSL as a grammar for constrained decoding (GBNF or Lark), generated from the
+    /// operator registry and the dataset keys.
+    Grammar(grammar::GrammarArgs),
     /// Generate, list, inspect, import and benchmark market data.
     Data(data::DataArgs),
     /// The autonomous research loop: propose (LLM or offline evolutionary search), check,
@@ -125,6 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Doctor(a) => doctor::run(a),
         Command::Report(a) => report::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Grammar(a) => grammar::run(a),
         Command::Worker(a) => worker::run(a),
         Command::Ops(a) => {
             if a.datasets {

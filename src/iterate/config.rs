@@ -48,6 +48,44 @@ impl Display for ProposerKind {
     }
 }
 
+/// Whether the model's replies are constrained by the DSL's grammar (`--constrain`): the
+/// grammar syntax sent with each request, or none. A run records the syntax it settled on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Constrain {
+    /// Detect what the endpoint accepts when the run starts (none for an unknown endpoint).
+    Auto,
+    /// GBNF in the request's `grammar` field (llama.cpp's server).
+    Gbnf,
+    /// Lark in `structured_outputs.grammar` and `guided_grammar` (vLLM).
+    Lark,
+    /// Unconstrained (what runs recorded before the setting existed did).
+    #[default]
+    None,
+}
+
+impl Constrain {
+    /// The grammar syntax sent, if any (`Auto` is resolved before a run starts).
+    pub fn format(self) -> Option<crate::dsl::grammar::Format> {
+        match self {
+            Constrain::Gbnf => Some(crate::dsl::grammar::Format::Gbnf),
+            Constrain::Lark => Some(crate::dsl::grammar::Format::Lark),
+            Constrain::Auto | Constrain::None => None,
+        }
+    }
+}
+
+impl Display for Constrain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Constrain::Auto => "auto",
+            Constrain::Gbnf => "gbnf",
+            Constrain::Lark => "lark",
+            Constrain::None => "none",
+        })
+    }
+}
+
 /// `run.json` (never the API key).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
@@ -71,6 +109,9 @@ pub struct RunConfig {
     /// The model's sampling temperature (model runs).
     #[serde(default)]
     pub temperature: Option<f64>,
+    /// The grammar the model's replies are constrained by (model runs).
+    #[serde(default)]
+    pub constrain: Constrain,
     /// The prompt-template directory, and a digest of the templates in use (model runs).
     #[serde(default)]
     pub prompts: Option<PathBuf>,
@@ -116,6 +157,8 @@ pub struct Requested {
     pub data_dir: Option<PathBuf>,
     pub max_repairs: Option<u32>,
     pub temperature: Option<f64>,
+    /// `--constrain`; `auto` asks for no particular value on a resumed run.
+    pub constrain: Option<Constrain>,
     pub prompts: Option<PathBuf>,
     pub fuel: Option<u64>,
     pub memory_mib: Option<usize>,
@@ -359,6 +402,15 @@ impl RunConfig {
             )?),
             false => None,
         };
+        let constrain = match llm {
+            true => p.pick(
+                "--constrain",
+                req.constrain.filter(|c| *c != Constrain::Auto),
+                s.map(|s| s.constrain),
+                Constrain::Auto,
+            )?,
+            false => Constrain::None,
+        };
         Ok(RunConfig {
             proposer,
             model,
@@ -394,8 +446,13 @@ impl RunConfig {
                 DEFAULT_REPAIRS,
             )?,
             temperature,
+            constrain,
             prompts: p.path(p.free, "--prompts", &req.prompts, s.map(|s| &s.prompts))?,
-            prompts_digest: s.and_then(|s| s.prompts_digest.clone()),
+            // A fork may ask differently (other templates, another grammar).
+            prompts_digest: match p.free {
+                true => None,
+                false => s.and_then(|s| s.prompts_digest.clone()),
+            },
             fuel: p.optional("--fuel", req.fuel, s.map(|s| s.fuel))?,
             memory_mib: Some(p.pick(
                 "--memory",
@@ -463,7 +520,7 @@ impl RunConfig {
         }
     }
 
-    /// Records (a new run) or checks (a model run resumed or forked) the prompt templates.
+    /// Records (a new run or a fork) or checks (a resumed model run) the prompt templates.
     pub fn check_prompts(&mut self, digest: String) -> Result<(), IterateError> {
         if self.proposer != ProposerKind::Llm {
             return Ok(());
@@ -615,6 +672,65 @@ mod tests {
         ] {
             assert!(RunConfig::resolve(&req, Some(&s), Mode::Fork, Path::new("run")).is_err());
         }
+    }
+
+    #[test]
+    fn the_grammar_a_model_run_settled_on_is_kept_like_any_setting() {
+        let new = RunConfig::resolve(
+            &Requested {
+                proposer: Some(ProposerKind::Llm),
+                ..Requested::default()
+            },
+            None,
+            Mode::New,
+            Path::new("run"),
+        )
+        .unwrap();
+        assert_eq!(
+            new.constrain,
+            Constrain::Auto,
+            "resolved when the run starts"
+        );
+        let mut s = new;
+        s.constrain = Constrain::Gbnf;
+        s.prompts_digest = Some("free".into());
+        let ask = |c: Option<Constrain>, mode| {
+            RunConfig::resolve(
+                &Requested {
+                    constrain: c,
+                    ..Requested::default()
+                },
+                Some(&s),
+                mode,
+                Path::new("run"),
+            )
+        };
+        for c in [None, Some(Constrain::Auto), Some(Constrain::Gbnf)] {
+            assert_eq!(ask(c, Mode::Resume).unwrap().constrain, Constrain::Gbnf);
+        }
+        match ask(Some(Constrain::None), Mode::Resume) {
+            Err(IterateError::Setting {
+                flag, given, saved, ..
+            }) => {
+                assert_eq!(
+                    (flag, given.as_str(), saved.as_str()),
+                    ("--constrain", "none", "gbnf")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut fork = ask(Some(Constrain::Lark), Mode::Fork).unwrap();
+        assert_eq!(fork.constrain, Constrain::Lark);
+        assert!(fork.check_prompts("constrained".into()).is_ok());
+        let mut resumed = ask(None, Mode::Resume).unwrap();
+        assert!(resumed.check_prompts("constrained".into()).is_err());
+        // A run recorded before the setting existed was unconstrained.
+        let mut old = serde_json::to_value(&s).unwrap();
+        old.as_object_mut().unwrap().remove("constrain");
+        let old: RunConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(old.constrain, Constrain::None);
+        // The offline search sends no grammar.
+        assert_eq!(saved().constrain, Constrain::None);
     }
 
     #[test]

@@ -135,6 +135,8 @@ pub struct LlmCall {
     pub ms: f64,
     /// The final error, when the call failed.
     pub error: Option<String>,
+    /// The grammar the reply was constrained by (`gbnf`, `lark`), `None` for a free reply.
+    pub grammar: Option<crate::dsl::grammar::Format>,
 }
 
 /// One trial of the loop, as written to the ledger.
