@@ -420,5 +420,8 @@ fn a_wrong_token_is_refused_with_a_clear_message() {
     assert!(text.contains("FAIL  creds"), "{text}");
     let (code, text) = run(&["doctor", "--offline", "--nats", url, "--token", "s3cret"]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("ok    creds     accepted: the token"), "{text}");
+    assert!(
+        text.contains("ok    creds     accepted: the token"),
+        "{text}"
+    );
 }

@@ -127,7 +127,11 @@ mod tests {
                     },
                     validation: None,
                     feedback: "ok".into(),
-                    series: awkward.iter().enumerate().map(|(i, v)| (i as i32, *v)).collect(),
+                    series: awkward
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (i as i32, *v))
+                        .collect(),
                 }),
                 sandbox_ms: 1.5,
                 backtest_ms: 2.5,
@@ -145,7 +149,12 @@ mod tests {
         let (Ok(a), Ok(b)) = (&r.computed.result, &back.computed.result) else {
             panic!("the result changed kind");
         };
-        let bits = |f: &Figures| f.series.iter().map(|p| (p.0, p.1.to_bits())).collect::<Vec<_>>();
+        let bits = |f: &Figures| {
+            f.series
+                .iter()
+                .map(|p| (p.0, p.1.to_bits()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(bits(a), bits(b));
         assert_eq!(a.in_sample, b.in_sample);
         assert_eq!(back.computed.sandbox.map(|s| s.fuel_used), Some(u64::MAX));
