@@ -1,5 +1,5 @@
 //! One evaluation end to end: strategy text → diagnostics → plan → sandbox → backtest →
-//! metrics. Used by `dsl-engine backtest` (and later by the iterate loop).
+//! metrics: what `backtest`, `positions`, `export --backtest`, `bench` and every iterate trial run.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

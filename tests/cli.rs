@@ -1,5 +1,8 @@
 //! The `dsl-engine` binary as a user runs it.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::path::Path;
@@ -524,4 +527,179 @@ fn fmt_write_rewrites_in_place_and_check_takes_several_files() {
         files.contains(&bad.as_str()) && files.contains(&broken.as_str()),
         "{files:?}"
     );
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bom.strat");
+    let text = format!("{HEAD}sim(close > 10)\n");
+    std::fs::write(
+        &file,
+        [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let out = run(&["check", file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["fmt", file]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
+}
+
+#[test]
+fn invalid_utf8_is_an_invalid_strategy_with_line_column_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latin1.strat");
+    let line = b"x = close > 1  # caf\xE9\nsim(x)\n";
+    std::fs::write(&file, [HEAD.as_bytes(), line.as_slice()].concat()).unwrap();
+    let file = file.to_str().unwrap();
+    let offset = HEAD.len() + 20;
+    for cmd in ["check", "fmt", "backtest", "export", "positions"] {
+        let mut args = vec![cmd, file];
+        if cmd == "positions" {
+            args.extend(["-o", "out.feather"]);
+        }
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {stderr}");
+        assert!(stderr.contains("error[invalid-utf8]"), "{cmd}: {stderr}");
+        assert!(stderr.contains(&format!("{file}:4:21")), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains(&format!("offset {offset} (0xE9)")),
+            "{cmd}: {stderr}"
+        );
+    }
+    let out = run(&["check", "--json", file]);
+    assert_eq!(out.status.code(), Some(1));
+    let diags: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(diags[0]["code"], "invalid-utf8");
+    assert_eq!(
+        (diags[0]["line"].as_u64(), diags[0]["col"].as_u64()),
+        (Some(4), Some(21))
+    );
+}
+
+#[test]
+fn diagnostics_do_not_pass_escape_sequences_to_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "esc.strat",
+        &format!("{HEAD}x = data.get(\"\x1b]0;owned\x07\x1b[2J\")  # \x1b[31m\nsim(close > 1)\n"),
+    );
+    for args in [vec!["check", &file], vec!["backtest", &file]] {
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains(['\x1b', '\x07']),
+            "{args:?}: raw control characters in {stderr:?}"
+        );
+        assert!(
+            stderr.contains("\\u{1b}]0;owned\\u{7}\\u{1b}[2J"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("# \\u{1b}[31m"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn memory_above_the_guest_address_space_is_refused_as_a_flag_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let run_dir = run_dir.to_str().unwrap();
+    for args in [
+        vec!["backtest", "examples/momentum.strat", "--memory", "8192"],
+        vec!["backtest", "examples/momentum.strat", "--memory", "4097"],
+        vec!["backtest", "examples/momentum.strat", "--memory", "0"],
+        vec![
+            "iterate",
+            "-n",
+            "1",
+            "--run-dir",
+            run_dir,
+            "--memory",
+            "8192",
+        ],
+    ] {
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--memory"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let out = run(&["backtest", "examples/momentum.strat", "--memory", "8192"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4096 MiB"));
+    assert!(!Path::new(run_dir).exists(), "iterate started");
+    // The address space itself is a valid cap.
+    let out = run(&["backtest", "examples/momentum.strat", "--memory", "4096"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn doctor_and_backtest_find_a_damaged_module_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let with_cache = |args: &[&str]| {
+        engine()
+            .env("DSL_ENGINE_CACHE_DIR", cache.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let damage = || {
+        let module = std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .expect("a cached module");
+        let mut bytes = std::fs::read(&module).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&module, bytes).unwrap();
+    };
+    let stdout = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+
+    let out = with_cache(&["doctor", "--offline"]);
+    assert!(
+        stdout(&out).contains("ok    sandbox  guest module compiled"),
+        "{}",
+        stdout(&out)
+    );
+    damage();
+    let out = with_cache(&["doctor", "--offline"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("warn  sandbox") && text.contains("digest"),
+        "{text}"
+    );
+    let out = with_cache(&["doctor", "--offline"]);
+    assert!(stdout(&out).contains("digest verified"), "{}", stdout(&out));
+
+    // A backtest on a damaged cache warns, compiles again and gives the same result.
+    let good = with_cache(&["backtest", "examples/momentum.strat", "--json"]);
+    damage();
+    let out = with_cache(&["backtest", "examples/momentum.strat", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("digest"),
+        "{stderr}"
+    );
+    let doc = |out: &Output| serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+    let (good, again) = (doc(&good), doc(&out));
+    assert_eq!(good["metrics"], again["metrics"]);
+    assert_eq!(good["creturn"], again["creturn"]);
+    assert_eq!(again["sandbox"]["module_cache"], "recompiled");
 }

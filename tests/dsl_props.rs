@@ -6,9 +6,15 @@
 //!
 //! Cases per property: 256 by default; `DSL_FUZZ_CASES=200000` for a long run.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 use dfmt::{canonical_hash, format_source};
-use dsl_engine::dsl::ast::{Expr, ExprKind, Program, Span, StmtKind};
+use dsl_engine::dsl::ast::{Arg, Expr, ExprKind, Program, Span, Stmt, StmtKind};
 use dsl_engine::dsl::fmt as dfmt;
+use dsl_engine::dsl::visit::{
+    walk_arg_mut, walk_expr_mut, walk_program_mut, walk_stmt_mut, VisitorMut,
+};
 use dsl_engine::dsl::{compile, parse, CheckContext};
 use dsl_engine::plan::lower;
 use proptest::prelude::*;
@@ -23,60 +29,46 @@ fn cases() -> u32 {
 
 // ---- span-free view of a syntax tree ----
 
-fn strip_expr(e: &mut Expr) {
-    e.span = Span::default();
-    e.parens = false;
-    match &mut e.kind {
-        ExprKind::Unary { operand, .. } => strip_expr(operand),
-        ExprKind::Binary {
-            op_span, lhs, rhs, ..
-        } => {
-            *op_span = Span::default();
-            strip_expr(lhs);
-            strip_expr(rhs);
-        }
-        ExprKind::Call { func, args } => {
-            strip_expr(func);
-            for a in args {
-                a.span = Span::default();
-                if let Some((_, s)) = &mut a.name {
-                    *s = Span::default();
-                }
-                strip_expr(&mut a.value);
-            }
-        }
-        ExprKind::Attr {
-            value, name_span, ..
-        } => {
-            *name_span = Span::default();
-            strip_expr(value);
-        }
-        ExprKind::Index { value, index, .. } => {
-            strip_expr(value);
-            index.iter_mut().for_each(strip_expr);
-        }
-        ExprKind::List(items) | ExprKind::Tuple(items) => items.iter_mut().for_each(strip_expr),
-        _ => {}
-    }
-}
+/// Resets every span and parentheses flag.
+struct Strip;
 
-/// The tree without spans or parentheses flags, as text (Debug, so NaN equals NaN).
-fn shape(p: &Program) -> String {
-    let mut p = p.clone();
-    for s in &mut p.stmts {
+impl VisitorMut<'_> for Strip {
+    fn visit_stmt(&mut self, s: &mut Stmt) {
         s.span = Span::default();
         match &mut s.kind {
             StmtKind::Import(items) | StmtKind::FromImport { names: items, .. } => {
                 items.iter_mut().for_each(|i| i.span = Span::default())
             }
             StmtKind::Keyword { keyword_span, .. } => *keyword_span = Span::default(),
-            StmtKind::Assign { target, value } | StmtKind::AugAssign { target, value, .. } => {
-                strip_expr(target);
-                strip_expr(value);
-            }
-            StmtKind::Expr(e) => strip_expr(e),
+            _ => {}
         }
+        walk_stmt_mut(self, s);
     }
+
+    fn visit_expr(&mut self, e: &mut Expr) {
+        e.span = Span::default();
+        e.parens = false;
+        match &mut e.kind {
+            ExprKind::Binary { op_span, .. } => *op_span = Span::default(),
+            ExprKind::Attr { name_span, .. } => *name_span = Span::default(),
+            _ => {}
+        }
+        walk_expr_mut(self, e);
+    }
+
+    fn visit_arg(&mut self, a: &mut Arg) {
+        a.span = Span::default();
+        if let Some((_, s)) = &mut a.name {
+            *s = Span::default();
+        }
+        walk_arg_mut(self, a);
+    }
+}
+
+/// The tree without spans or parentheses flags, as text (Debug, so NaN equals NaN).
+fn shape(p: &Program) -> String {
+    let mut p = p.clone();
+    walk_program_mut(&mut Strip, &mut p);
     format!("{p:?}")
 }
 

@@ -2,6 +2,9 @@
 //! loopback port with a temporary store) and real worker processes of the built binary. A
 //! missing `nats-server` fails these tests: it is part of what they test.
 
+// Test code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};

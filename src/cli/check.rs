@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::{read_source, ExitStatus};
+use super::{read_strategy, ExitStatus};
 use crate::data::{self, DataDir};
-use crate::dsl::{self, render};
+use crate::dsl::{self, render, CheckContext, Checked};
 use crate::pipeline;
 
 /// `dsl-engine check`.
@@ -24,21 +24,24 @@ pub struct CheckArgs {
 
 /// Runs `check`.
 pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
-    let ctx = match &a.data_dir {
-        Some(d) => pipeline::check_context(&DataDir::open(d)?),
-        None => {
-            let d = data::default_data_dir();
-            match DataDir::open(&d) {
-                Ok(dir) if d.join(data::MANIFEST).exists() => pipeline::check_context(&dir),
-                _ => pipeline::catalog_context(),
-            }
-        }
-    };
+    let ctx = context(&a)?;
     let mut all_valid = true;
     let mut located = Vec::new();
     for file in &a.files {
-        let source = read_source(file)?;
-        let checked = dsl::compile(&source, &ctx);
+        let (source, checked) = match read_strategy(file)? {
+            Ok(source) => {
+                let checked = dsl::compile(&source, &ctx);
+                (source, checked)
+            }
+            // Not UTF-8: reported as any other invalid strategy, with `--json` too.
+            Err(bad) => (
+                bad.text,
+                Checked {
+                    program: None,
+                    diagnostics: vec![bad.diagnostic],
+                },
+            ),
+        };
         let name = file.display().to_string();
         all_valid &= checked.program.is_some();
         if a.json {
@@ -62,5 +65,28 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
         ExitStatus::Success
     } else {
         ExitStatus::Failure
+    })
+}
+
+/// The datasets a strategy may load: `--data-dir`'s, the default data's when it has been
+/// generated (and is current: a cache lacking datasets added since is regenerated on its next
+/// use), else the catalog's.
+fn context(a: &CheckArgs) -> anyhow::Result<CheckContext> {
+    Ok(match &a.data_dir {
+        Some(d) => pipeline::check_context(&DataDir::open(d)?),
+        None => {
+            let d = data::default_data_dir();
+            match DataDir::open(&d) {
+                Ok(dir)
+                    if d.join(data::MANIFEST).exists()
+                        && !dir.manifest.as_ref().is_some_and(|m| {
+                            data::lacks_generated_keys(m, &data::synth::SynthConfig::default())
+                        }) =>
+                {
+                    pipeline::check_context(&dir)
+                }
+                _ => pipeline::catalog_context(),
+            }
+        }
     })
 }

@@ -71,19 +71,32 @@ fn check_data(dir: Option<PathBuf>) -> Verdict {
     }
 }
 
+/// Loads the compiled guest from the module cache (checking its digest; a damaged module is
+/// compiled again and replaced) and says what it found.
 fn check_sandbox() -> Verdict {
     let dir = default_cache_dir();
     let start = Instant::now();
     match Sandbox::new(Limits::default(), Some(&dir)) {
-        Ok(s) => Verdict::Ok(format!(
-            "guest module {} in {:.1}s ({})",
-            match s.cache {
-                CacheOutcome::Hit => "loaded from the cache",
-                CacheOutcome::Compiled => "compiled and cached",
-            },
-            start.elapsed().as_secs_f64(),
-            dir.display()
-        )),
+        Ok(s) => {
+            let took = start.elapsed().as_secs_f64();
+            match &s.cache {
+                CacheOutcome::Hit => Verdict::Ok(format!(
+                    "guest module loaded from the cache, digest verified, in {took:.1}s ({})",
+                    dir.display()
+                )),
+                CacheOutcome::Compiled => Verdict::Ok(format!(
+                    "guest module compiled and cached in {took:.1}s ({})",
+                    dir.display()
+                )),
+                CacheOutcome::Recompiled(why) => Verdict::Warn(
+                    format!("{why}; compiled again and replaced in {took:.1}s"),
+                    format!(
+                        "nothing to do now; if it happens again, check the disk under {}",
+                        dir.display()
+                    ),
+                ),
+            }
+        }
         Err(e) => Verdict::Fail(
             e.to_string(),
             format!(

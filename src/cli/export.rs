@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::{open_data, read_source, sandbox, ExitStatus};
+use super::{open_data, read_strategy, report_undecodable, sandbox, ExitStatus};
 use crate::data::{self, DataDir};
 use crate::dsl::{self, render};
 use crate::export::{export, Provenance};
@@ -30,8 +30,11 @@ pub struct ExportArgs {
 
 /// Runs `export`.
 pub fn run(a: ExportArgs) -> anyhow::Result<ExitStatus> {
-    let source = read_source(&a.file)?;
     let name = a.file.display().to_string();
+    let source = match read_strategy(&a.file)? {
+        Ok(source) => source,
+        Err(bad) => return Ok(report_undecodable(&bad, &name)),
+    };
     // The data set named in the header: the one given, the one backtested on, or the default
     // one when it has been generated already (export alone never generates data).
     let data: Option<DataDir> = if a.backtest || a.data_dir.is_some() {
@@ -75,6 +78,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitStatus> {
         &program,
         &source,
         &Provenance {
+            notes: Vec::new(),
             source_name,
             data: data.as_ref().map(DataDir::banner),
             metrics: backtest.as_ref().map(|b| &b.metrics),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{read_source, ExitStatus};
+use super::{read_strategy, report_undecodable, ExitStatus};
 use crate::dsl::{fmt, render};
 
 /// `dsl-engine fmt`.
@@ -25,8 +25,11 @@ pub struct FmtArgs {
 
 /// Runs `fmt`.
 pub fn run(a: FmtArgs) -> anyhow::Result<ExitStatus> {
-    let source = read_source(&a.file)?;
     let name = a.file.display().to_string();
+    let source = match read_strategy(&a.file)? {
+        Ok(source) => source,
+        Err(bad) => return Ok(report_undecodable(&bad, &name)),
+    };
     let formatted = match fmt::format_source(&source) {
         Ok(text) => text,
         Err(d) => {

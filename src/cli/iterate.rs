@@ -1,6 +1,9 @@
 //! `dsl-engine iterate`: flags, the model endpoint, Ctrl-C / SIGTERM, and what is printed. The
 //! run itself (settings, lock, ledger checks, holdout, summary) is `iterate::Session`.
 
+// The flags' doc comments are clap's `--help` text, written for a terminal, not for rustdoc.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -224,8 +227,8 @@ pub struct IterateArgs {
     /// `--jobs`; with a model, each round has one proposal per job.
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
-    /// Memory cap of one sandboxed evaluation, in MiB [default: 2048].
-    #[arg(long)]
+    /// Memory cap of one sandboxed evaluation, in MiB, at most 4096 (the guest's address space) [default: 2048].
+    #[arg(long, value_parser = crate::sandbox::parse_memory_mib)]
     pub memory: Option<usize>,
     /// No progress bar or per-trial lines; only the summary.
     #[arg(long, short)]

@@ -65,8 +65,9 @@ pub enum Command {
     /// Time complete evaluations of a fixed strategy set on the full data set: per-stage
     /// medians, evaluations per hour, peak memory (and finlab's pandas time when available).
     Bench(bench::BenchArgs),
-    /// Print the DSL reference (operators and `sim` options), generated from the registry.
-    Ops,
+    /// Print the DSL reference (operators and `sim` options), generated from the registry;
+    /// `--datasets`: the dataset catalog by category.
+    Ops(OpsArgs),
     /// Generate, list, inspect, import and benchmark market data.
     Data(data::DataArgs),
     /// The autonomous research loop: propose (LLM or offline evolutionary search), check,
@@ -80,6 +81,14 @@ pub enum Command {
     /// Evaluate jobs of `iterate --nats` and `bench --nats` runs from a NATS JetStream queue,
     /// on this machine.
     Worker(worker::WorkerArgs),
+}
+
+/// `dsl-engine ops`.
+#[derive(Debug, clap::Args)]
+pub struct OpsArgs {
+    /// List the dataset catalog grouped by category instead of the operators.
+    #[arg(long)]
+    pub datasets: bool,
 }
 
 /// How the process ends.
@@ -117,29 +126,60 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Report(a) => report::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Worker(a) => worker::run(a),
-        Command::Ops => {
-            out!("{}", dsl::reference::markdown());
+        Command::Ops(a) => {
+            if a.datasets {
+                out!("{}", data::datasets_markdown()?);
+            } else {
+                out!("{}", dsl::reference::markdown());
+            }
             Ok(ExitStatus::Success)
         }
     }
 }
 
+/// A strategy file's text (a leading byte-order mark dropped), or, when the file is not UTF-8,
+/// the `invalid-utf8` diagnostic: an invalid strategy, which the command reports with
+/// [`report_undecodable`] (exit 1), not a tool failure.
+pub(crate) fn read_strategy(file: &Path) -> anyhow::Result<Result<String, dsl::Undecodable>> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(dsl::decode(bytes))
+}
+
+/// [`read_strategy`] where one bad file fails the command (`bench` over a strategy set): the
+/// error names the file, line, column and byte offset.
 pub(crate) fn read_source(file: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
+    read_strategy(file)?.map_err(|bad| {
+        let name = file.display().to_string();
+        let line = dsl::render_compact(&[bad.diagnostic], &bad.text, &name);
+        anyhow::anyhow!("{}", line.trim_end())
+    })
+}
+
+/// Prints the diagnostic of a strategy file that is not UTF-8, as the other diagnostics are
+/// printed; the command ends as for any invalid strategy.
+pub(crate) fn report_undecodable(bad: &dsl::Undecodable, name: &str) -> ExitStatus {
+    err!(
+        "{}",
+        dsl::render(std::slice::from_ref(&bad.diagnostic), &bad.text, name)
+    );
+    ExitStatus::Failure
 }
 
 /// A sandbox with `limits`, its compiled guest from the module cache (compiled and cached on a
-/// miss, which is logged).
+/// miss, which is logged; a cached module that failed its digest check is a warning).
 pub(crate) fn sandbox(limits: Limits) -> anyhow::Result<Sandbox> {
     let cache_dir = default_cache_dir();
     let start = std::time::Instant::now();
     let sandbox = Sandbox::new(limits, Some(&cache_dir)).context("starting the sandbox")?;
-    if sandbox.cache == CacheOutcome::Compiled {
-        log(&format!(
-            "compiled the sandbox guest in {:.1}s (cached in {} for later runs)",
-            start.elapsed().as_secs_f64(),
-            cache_dir.display()
-        ));
+    let compiled = format!(
+        "compiled the sandbox guest in {:.1}s (cached in {} for later runs)",
+        start.elapsed().as_secs_f64(),
+        cache_dir.display()
+    );
+    match &sandbox.cache {
+        CacheOutcome::Hit => {}
+        CacheOutcome::Compiled => log(&compiled),
+        CacheOutcome::Recompiled(why) => log(&format!("warning: {why}; {compiled}")),
     }
     Ok(sandbox)
 }

@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use serde_json::json;
 
-use super::{open_data, output, read_source, sandbox, ExitStatus};
+use super::{open_data, output, read_strategy, report_undecodable, sandbox, ExitStatus};
 use crate::data::feather::{write_wide_as, ValueType};
 use crate::data::DataDir;
 use crate::dsl::{self, fmt, render, CheckContext, PanelKind};
@@ -39,8 +39,11 @@ pub struct PositionsArgs {
 
 /// Runs `positions`.
 pub fn run(a: PositionsArgs) -> anyhow::Result<ExitStatus> {
-    let source = read_source(&a.file)?;
     let name = a.file.display().to_string();
+    let source = match read_strategy(&a.file)? {
+        Ok(source) => source,
+        Err(bad) => return Ok(report_undecodable(&bad, &name)),
+    };
     let Ok(program) = dsl::parse(&source) else {
         let checked = dsl::compile(&source, &CheckContext::default());
         err!("{}", render(&checked.diagnostics, &source, &name));

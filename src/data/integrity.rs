@@ -181,6 +181,26 @@ pub fn verify(dir: &Path, files: &BTreeMap<String, FileRecord>) -> Result<Verifi
     Ok(out)
 }
 
+/// `files` with each size and time as they are now (the digests unchanged: call after
+/// [`verify`] passed).
+pub fn restamp(
+    dir: &Path,
+    files: &BTreeMap<String, FileRecord>,
+) -> Result<BTreeMap<String, FileRecord>, DataError> {
+    files
+        .iter()
+        .map(|(key, rec)| {
+            let (size, mtime_ns) = stamp(&dir.join(feather::file_name(key)))?;
+            let rec = FileRecord {
+                size,
+                mtime_ns,
+                sha256: rec.sha256.clone(),
+            };
+            Ok((key.clone(), rec))
+        })
+        .collect()
+}
+
 /// Writes the manifest of `dir` atomically (temporary sibling, then rename).
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), DataError> {
     let json = serde_json::to_vec_pretty(manifest).map_err(|e| DataError::Io {

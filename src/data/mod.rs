@@ -21,7 +21,10 @@ use dsl_runtime::wire::PanelData;
 use serde::{Deserialize, Serialize};
 
 pub use integrity::FileRecord;
-pub use write::{check_default_digest, ensure, ensure_default, synthetic_manifest, write_dataset};
+pub use write::{
+    check_default_digest, ensure, ensure_default, lacks_generated_keys, synthetic_manifest,
+    write_dataset,
+};
 
 /// Why data could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -250,10 +253,24 @@ impl DataDir {
         Ok(integrity::dataset_digest(self.manifest.as_ref(), &recorded))
     }
 
-    /// Hashes every file the manifest records (`data verify`).
+    /// Hashes every file the manifest records (`data verify`). When every file matches, the
+    /// recorded sizes and times are renewed (a copied directory has new times; without this
+    /// each load would hash its file again).
     pub fn verify(&self) -> Result<integrity::Verification, DataError> {
         let files = self.manifest.as_ref().map(|m| &m.files);
-        integrity::verify(&self.path, files.unwrap_or(&BTreeMap::new()))
+        let report = integrity::verify(&self.path, files.unwrap_or(&BTreeMap::new()))?;
+        if let Some(m) = self.manifest.as_ref().filter(|_| report.passed()) {
+            let renewed = integrity::restamp(&self.path, &m.files)?;
+            if renewed != m.files {
+                let manifest = Manifest {
+                    files: renewed,
+                    ..m.clone()
+                };
+                // Best effort: a read-only data set is still verified.
+                let _ = integrity::write_manifest(&self.path, &manifest);
+            }
+        }
+        Ok(report)
     }
 
     /// Loads one dataset once per process: later calls (from any thread, any clone of this

@@ -1,6 +1,8 @@
 //! The syntax tree built from the pest parse. It records shape and spans only; the checker
 //! decides what is allowed.
 
+use super::visit::{walk_expr, Visitor};
+
 /// A byte range in the source.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Span {
@@ -213,24 +215,28 @@ pub enum ExprKind {
 }
 
 impl Expr {
-    /// Number of nodes in this expression tree (for the node budget).
+    /// Number of nodes in this expression tree.
     pub fn size(&self) -> usize {
-        super::deep(|| self.size_inner())
+        struct Count(usize);
+        impl Visitor<'_> for Count {
+            fn visit_expr(&mut self, e: &Expr) {
+                self.0 += 1;
+                walk_expr(self, e);
+            }
+        }
+        let mut count = Count(0);
+        count.visit_expr(self);
+        count.0
     }
 
-    fn size_inner(&self) -> usize {
-        1 + match &self.kind {
-            ExprKind::Unary { operand, .. } => operand.size(),
-            ExprKind::Binary { lhs, rhs, .. } => lhs.size() + rhs.size(),
-            ExprKind::Call { func, args } => {
-                func.size() + args.iter().map(|a| a.value.size()).sum::<usize>()
-            }
-            ExprKind::Attr { value, .. } => value.size(),
-            ExprKind::Index { value, index, .. } => {
-                value.size() + index.iter().map(Expr::size).sum::<usize>()
-            }
-            ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().map(Expr::size).sum(),
-            _ => 0,
+    /// The arguments of a `sim(...)` call, when this expression is one.
+    pub fn sim_call_args(&self) -> Option<&[Arg]> {
+        match &self.kind {
+            ExprKind::Call { func, args } => match &func.kind {
+                ExprKind::Name(n) if n == "sim" => Some(args),
+                _ => None,
+            },
+            _ => None,
         }
     }
 }

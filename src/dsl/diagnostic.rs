@@ -1,11 +1,16 @@
 //! Diagnostics as data: a stable kebab-case code, a severity, a message, a primary span with a
 //! label and hints. Spans are byte ranges; [`LineIndex`] turns them into line:col only when
 //! rendering. Renderers: [`render`] (rustc style, for people), [`render_compact`] (one line
-//! each, for the LLM repair prompt and logs) and [`locate`] (records for JSON output).
+//! each, for the LLM repair prompt and logs) and [`locate`] (records for JSON output). The text
+//! renderers show control characters from the strategy escaped ([`escape_controls`]).
+
+use std::borrow::Cow;
+use std::fmt::Write;
 
 use serde::Serialize;
 
 use super::ast::Span;
+use super::codes::Code;
 
 /// How serious a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -19,7 +24,7 @@ pub enum Severity {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Diagnostic {
     /// Stable kebab-case identifier, e.g. `lookahead-shift`.
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     pub message: String,
     #[serde(skip)]
@@ -31,7 +36,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error at `span`.
-    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             code,
             severity: Severity::Error,
@@ -43,7 +48,7 @@ impl Diagnostic {
     }
 
     /// A warning at `span`.
-    pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, span, message)
@@ -113,6 +118,41 @@ impl<'a> LineIndex<'a> {
 /// Longest source excerpt a rendered diagnostic shows (in characters).
 const MAX_SHOWN: usize = 120;
 
+/// Whether a character is shown escaped: a control character other than tab and line break.
+fn is_escaped(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
+/// How a character is shown: `\u{1b}` for an escaped one, else itself.
+fn shown(c: char, out: &mut String) {
+    if is_escaped(c) {
+        let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+    } else {
+        out.push(c);
+    }
+}
+
+/// `s` with its control characters other than tab and line break written as `\u{..}`, so text
+/// from a strategy (a dataset key, a name, the source line) cannot move the cursor, clear the
+/// screen or retitle the terminal when a diagnostic is printed.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_escaped) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        shown(c, &mut out);
+    }
+    Cow::Owned(out)
+}
+
+/// How many columns a character takes in the shown source line.
+fn shown_width(c: char) -> usize {
+    let mut s = String::new();
+    shown(c, &mut s);
+    s.chars().count()
+}
+
 /// Renders diagnostics rustc-style: `error[code]: message`, `--> file:line:col`, the source line
 /// with a caret under the span, the label, and `= help:` lines.
 pub fn render(diags: &[Diagnostic], source: &str, file: &str) -> String {
@@ -132,8 +172,12 @@ pub fn render(diags: &[Diagnostic], source: &str, file: &str) -> String {
             Severity::Warning => "warning",
         };
         let gutter = " ".repeat(line.to_string().len());
-        out.push_str(&format!("{kind}[{}]: {}\n", d.code, d.message));
-        out.push_str(&format!("{gutter}--> {file}:{line}:{col}\n"));
+        let message = escape_controls(&d.message);
+        out.push_str(&format!("{kind}[{}]: {message}\n", d.code));
+        out.push_str(&format!(
+            "{gutter}--> {}:{line}:{col}\n",
+            escape_controls(file)
+        ));
         out.push_str(&format!("{gutter} |\n"));
         // A very long line is shown as a window around the caret.
         let chars: Vec<char> = text.chars().collect();
@@ -143,24 +187,31 @@ pub fn render(diags: &[Diagnostic], source: &str, file: &str) -> String {
         } else {
             (0, chars.len())
         };
-        let shown: String = chars[from..to].iter().collect();
+        let mut excerpt = String::new();
+        chars[from..to].iter().for_each(|c| shown(*c, &mut excerpt));
         let (lead, trail) = (
             if from > 0 { "…" } else { "" },
             if to < chars.len() { "…" } else { "" },
         );
-        out.push_str(&format!("{line} | {lead}{shown}{trail}\n"));
+        out.push_str(&format!("{line} | {lead}{excerpt}{trail}\n"));
         let pad: String = chars[from..(col - 1).clamp(from, to)]
             .iter()
-            .map(|c| if *c == '\t' { '\t' } else { ' ' })
+            .map(|c| match c {
+                '\t' => "\t".to_string(),
+                c => " ".repeat(shown_width(*c)),
+            })
             .collect();
+        // The caret covers the escaped form of what it points at.
+        let under = &chars[(col - 1).min(chars.len())..(col - 1 + width).min(chars.len())];
+        let escaped: usize = under.iter().map(|c| shown_width(*c) - 1).sum();
         let lead_pad = if from > 0 { " " } else { "" };
         out.push_str(&format!(
             "{gutter} | {lead_pad}{pad}{} {}\n",
-            "^".repeat(width.min(MAX_SHOWN)),
-            d.label
+            "^".repeat((width + escaped).min(MAX_SHOWN)),
+            escape_controls(&d.label)
         ));
         for h in &d.hints {
-            out.push_str(&format!("{gutter} = help: {h}\n"));
+            out.push_str(&format!("{gutter} = help: {}\n", escape_controls(h)));
         }
         out.push('\n');
     }
@@ -178,9 +229,14 @@ pub fn render_compact(diags: &[Diagnostic], source: &str, file: &str) -> String 
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
-            let mut s = format!("{file}:{line}:{col}: {kind}[{}]: {}", d.code, d.message);
+            let mut s = format!(
+                "{}:{line}:{col}: {kind}[{}]: {}",
+                escape_controls(file),
+                d.code,
+                escape_controls(&d.message)
+            );
             for h in &d.hints {
-                s.push_str(&format!(" (help: {h})"));
+                s.push_str(&format!(" (help: {})", escape_controls(h)));
             }
             s.push('\n');
             s
@@ -198,7 +254,7 @@ pub struct Located {
     pub end_line: usize,
     pub end_col: usize,
     pub severity: Severity,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub label: String,
     /// The hints, one per line; `None` without hints.
@@ -247,7 +303,7 @@ mod tests {
     fn locate_gives_start_and_end_in_characters() {
         let src = "x = \"價\"\ny = close.shift(-1)\n";
         let start = src.find("-1").unwrap();
-        let d = Diagnostic::error("lookahead-shift", Span::new(start, start + 2), "bad")
+        let d = Diagnostic::error(Code::LookaheadShift, Span::new(start, start + 2), "bad")
             .hint("a")
             .hint("b");
         let l = &locate(&[d], src, "s.strat")[0];
@@ -256,12 +312,47 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_escaped_and_the_caret_still_points() {
+        let src = "k = \"\x1b[2J\x07\"; x = close.shift(-1)\n";
+        let start = src.find("-1").unwrap();
+        let d = Diagnostic::error(
+            Code::LookaheadShift,
+            Span::new(start, start + 2),
+            "bad \x1b]0;t\x07",
+        )
+        .label("label \x1b[31m")
+        .hint("hint \u{9b}31m\tand a tab");
+        let text = render(std::slice::from_ref(&d), src, "s\x1b.strat");
+        let compact = render_compact(std::slice::from_ref(&d), src, "s\x1b.strat");
+        for out in [&text, &compact] {
+            assert!(
+                !out.chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{out:?}"
+            );
+            assert!(out.contains("bad \\u{1b}]0;t\\u{7}"), "{out}");
+            assert!(out.contains("hint \\u{9b}31m\tand a tab"), "{out}");
+            assert!(out.contains("s\\u{1b}.strat:1:"), "{out}");
+        }
+        assert!(text.contains("label \\u{1b}[31m"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let source = lines.iter().find(|l| l.starts_with("1 | ")).unwrap();
+        let caret = lines.iter().find(|l| l.contains('^')).unwrap();
+        assert!(source.contains("\"\\u{1b}[2J\\u{7}\""), "{source}");
+        assert_eq!(source.find("-1"), caret.find("^^ "), "{text}");
+    }
+
+    #[test]
     fn render_points_at_the_span() {
         let src = "x = close.shift(-1)\n";
         let start = src.find("-1").unwrap();
-        let d = Diagnostic::error("lookahead-shift", Span::new(start, start + 2), "bad shift")
-            .label("reads the future")
-            .hint("use shift(1)");
+        let d = Diagnostic::error(
+            Code::LookaheadShift,
+            Span::new(start, start + 2),
+            "bad shift",
+        )
+        .label("reads the future")
+        .hint("use shift(1)");
         let text = render(&[d], src, "s.strat");
         assert!(text.contains("error[lookahead-shift]: bad shift"));
         assert!(text.contains("--> s.strat:1:17"));

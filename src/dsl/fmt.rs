@@ -14,6 +14,7 @@ use std::ops::Range;
 
 use super::ast::*;
 use super::diagnostic::Diagnostic;
+use super::lex::{self, Piece};
 use super::parse::parse;
 
 /// Column after which a statement that is a call is wrapped, one argument per line.
@@ -74,63 +75,19 @@ pub fn canonical_text(program: &Program, source: &str) -> String {
 /// A stable 16-hex-digit hash (64-bit FNV-1a) of [`canonical_text`], for de-duplicating
 /// strategies that differ only in layout, comments or redundant parentheses.
 pub fn canonical_hash(program: &Program, source: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in canonical_text(program, source).bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let h = dsl_runtime::fnv::fnv1a(canonical_text(program, source).as_bytes());
     format!("{h:016x}")
 }
 
-/// Byte ranges of the `#` comments in `source` (up to, not including, the line break). Strings
-/// are skipped exactly as the parser's pre-pass skips them.
+/// Byte ranges of the `#` comments in `source` (up to, not including, the line break), read as
+/// the parser reads them ([`lex`]).
 fn scan_comments(source: &str) -> Vec<Range<usize>> {
-    let bytes = source.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'#' => {
-                let start = i;
-                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
-                    i += 1;
-                }
-                out.push(start..i);
-                continue;
-            }
-            q @ (b'"' | b'\'') => {
-                i = skip_string(bytes, i, q).0;
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    out
-}
-
-/// The offset just past the string literal whose opening quote `q` is at `i`, and whether the
-/// literal is closed (an unterminated short string stops at its line break, an unterminated
-/// triple-quoted one at the end), as the parser's pre-pass reads it.
-fn skip_string(bytes: &[u8], mut i: usize, q: u8) -> (usize, bool) {
-    let triple = bytes.get(i + 1) == Some(&q) && bytes.get(i + 2) == Some(&q);
-    i += if triple { 3 } else { 1 };
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if !triple && bytes[i] == b'\n' {
-            return (i, false);
-        }
-        if bytes[i] == q
-            && (!triple || (bytes.get(i + 1) == Some(&q) && bytes.get(i + 2) == Some(&q)))
-        {
-            return (i + if triple { 3 } else { 1 }, true);
-        }
-        i += 1;
-    }
-    (bytes.len().min(i), false)
+    lex::pieces(source.as_bytes())
+        .filter_map(|p| match p {
+            Piece::Comment(range) => Some(range),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Binding power of an expression's top node, as Python (and the parser's Pratt table) sees it.
@@ -195,9 +152,7 @@ impl Printer<'_> {
             let b = bytes[i];
             // Strings are skipped whole below, so a `#` here starts a comment.
             if b == b'#' {
-                while i < end && bytes[i] != b'\n' && bytes[i] != b'\r' {
-                    i += 1;
-                }
+                i = lex::line_end(&bytes[..end], i);
                 continue;
             }
             if b == b'\\' && (i + 1 >= end || matches!(bytes.get(i + 1), Some(b'\n' | b'\r'))) {
@@ -221,7 +176,7 @@ impl Printer<'_> {
             }
             space = false;
             if b == b'"' || b == b'\'' {
-                let (next, closed) = skip_string(bytes, i, b);
+                let (next, closed) = lex::skip_string(bytes, i, b);
                 let closed = closed && next <= end;
                 let next = next.min(end);
                 let lit = self.src.get(i..next).unwrap_or("");
@@ -586,16 +541,13 @@ impl Printer<'_> {
     /// not in a comment (only `)`, spaces and comments can sit between them).
     fn open_bracket(&self, value: &Expr, whole: &Expr) -> usize {
         let from = value.span.end as usize;
-        let to = whole.span.end as usize;
+        let bytes = self.src.as_bytes();
+        let bytes = &bytes[..(whole.span.end as usize).min(bytes.len())];
         let mut i = from;
-        while i < to {
-            match self.src.as_bytes().get(i) {
-                Some(b'[') => return i,
-                Some(b'#') => {
-                    while i < to && !matches!(self.src.as_bytes().get(i), Some(b'\n')) {
-                        i += 1;
-                    }
-                }
+        while i < bytes.len() {
+            match bytes[i] {
+                b'[' => return i,
+                b'#' => i = lex::line_end(bytes, i),
                 _ => i += 1,
             }
         }

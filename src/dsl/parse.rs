@@ -10,7 +10,9 @@ use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser;
 
 use super::ast::*;
+use super::codes::Code;
 use super::diagnostic::Diagnostic;
+use super::lex::{self, Piece};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/strategy.pest"]
@@ -23,7 +25,7 @@ pub const MAX_SOURCE_BYTES: usize = 64 * 1024;
 pub fn parse(source: &str) -> Result<Program, Diagnostic> {
     if source.len() > MAX_SOURCE_BYTES {
         return Err(Diagnostic::error(
-            "source-too-large",
+            Code::SourceTooLarge,
             Span::new(0, 0),
             format!(
                 "the strategy is {} bytes; the limit is {MAX_SOURCE_BYTES}",
@@ -35,7 +37,7 @@ pub fn parse(source: &str) -> Result<Program, Diagnostic> {
     let (cleaned, too_deep) = prepass(source);
     if let Some(at) = too_deep {
         return Err(Diagnostic::error(
-            "nesting-too-deep",
+            Code::NestingTooDeep,
             Span::new(at, at + 1),
             format!("brackets are nested more than {MAX_NESTING} deep here"),
         )
@@ -56,27 +58,27 @@ pub fn parse(source: &str) -> Result<Program, Diagnostic> {
     Ok(Program { stmts })
 }
 
-/// Blanks comments and newlines inside brackets with spaces, byte for byte, so offsets in the
-/// cleaned text are offsets in the original. Strings are skipped (a `#` or bracket inside a
-/// string is text).
 /// Deepest bracket nesting accepted (it bounds the parser's recursion).
 pub const MAX_NESTING: usize = 100;
 
-/// Also returns the offset of the first bracket nested deeper than [`MAX_NESTING`].
+/// Blanks comments and newlines inside brackets with spaces, byte for byte, so offsets in the
+/// cleaned text are offsets in the original. Strings are skipped (a `#` or bracket inside a
+/// string is text; see [`lex`]). Returns the cleaned text and the offset of the first bracket
+/// nested deeper than [`MAX_NESTING`], if any.
 fn prepass(source: &str) -> (String, Option<usize>) {
     let mut bytes = source.as_bytes().to_vec();
     let mut depth: usize = 0;
     let mut too_deep = None;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
-                    bytes[i] = b' ';
-                    i += 1;
-                }
+    for piece in lex::pieces(source.as_bytes()) {
+        let i = match piece {
+            Piece::Comment(range) => {
+                bytes[range].fill(b' ');
                 continue;
             }
+            Piece::Str(_) => continue,
+            Piece::Code(i) => i,
+        };
+        match bytes[i] {
             b'(' | b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_NESTING && too_deep.is_none() {
@@ -85,31 +87,8 @@ fn prepass(source: &str) -> (String, Option<usize>) {
             }
             b')' | b']' | b'}' => depth = depth.saturating_sub(1),
             b'\n' | b'\r' if depth > 0 => bytes[i] = b' ',
-            q @ (b'"' | b'\'') => {
-                let triple = bytes.get(i + 1) == Some(&q) && bytes.get(i + 2) == Some(&q);
-                i += if triple { 3 } else { 1 };
-                while i < bytes.len() {
-                    if bytes[i] == b'\\' {
-                        i += 2;
-                        continue;
-                    }
-                    if !triple && bytes[i] == b'\n' {
-                        break;
-                    }
-                    if bytes[i] == q
-                        && (!triple
-                            || (bytes.get(i + 1) == Some(&q) && bytes.get(i + 2) == Some(&q)))
-                    {
-                        i += if triple { 3 } else { 1 };
-                        break;
-                    }
-                    i += 1;
-                }
-                continue;
-            }
             _ => {}
         }
-        i += 1;
     }
     // invariant: only ASCII bytes (and whole comment/line-break byte runs) were replaced by ASCII
     // spaces, so the text is still valid UTF-8.
@@ -157,7 +136,7 @@ fn syntax_error(err: pest::error::Error<Rule>) -> Diagnostic {
     } else {
         format!("syntax error: expected {expected}")
     };
-    Diagnostic::error("syntax-error", Span::new(start, end), message)
+    Diagnostic::error(Code::SyntaxError, Span::new(start, end), message)
         .label("not understood here")
         .hint("a strategy is Python-style: `name = expression` lines and one `sim(position, ...)` call")
 }
@@ -196,6 +175,10 @@ fn build_stmt(pair: Pair<Rule>, source: &str) -> Stmt {
         }
         Rule::keyword_stmt => {
             let kw = pair.into_inner().next();
+            debug_assert!(
+                kw.is_some(),
+                "grammar drift: keyword_stmt without its keyword"
+            );
             let (keyword, keyword_span) = kw
                 .map(|k| (k.as_str().to_string(), span_of(&k)))
                 .unwrap_or_default();
@@ -210,11 +193,11 @@ fn build_stmt(pair: Pair<Rule>, source: &str) -> Stmt {
                 .filter(|p| p.as_rule() == Rule::expr)
                 .map(|p| build_expr(p, source))
                 .collect();
-            let value = exprs.pop().unwrap_or(Expr {
-                kind: ExprKind::None,
-                span,
-                parens: false,
-            });
+            debug_assert!(
+                exprs.len() >= 2,
+                "grammar drift: assign_stmt without target and value"
+            );
+            let value = exprs.pop().unwrap_or_else(|| missing(span));
             let target = match exprs.len() {
                 1 => exprs.remove(0),
                 _ => {
@@ -232,14 +215,21 @@ fn build_stmt(pair: Pair<Rule>, source: &str) -> Stmt {
         Rule::aug_assign_stmt => {
             let mut it = pair.into_inner();
             let target = next_expr(&mut it, span, source);
-            let op = it
-                .next()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_default();
+            let op = it.next().map(|p| p.as_str().to_string());
+            debug_assert!(
+                op.is_some(),
+                "grammar drift: aug_assign_stmt without its operator"
+            );
+            let op = op.unwrap_or_default();
             let value = next_expr(&mut it, span, source);
             StmtKind::AugAssign { target, op, value }
         }
-        _ => {
+        rule => {
+            debug_assert_eq!(
+                rule,
+                Rule::expr_stmt,
+                "grammar drift: unknown statement rule"
+            );
             let mut it = pair.into_inner();
             StmtKind::Expr(next_expr(&mut it, span, source))
         }
@@ -250,24 +240,30 @@ fn build_stmt(pair: Pair<Rule>, source: &str) -> Stmt {
 fn build_import_item(pair: Pair<Rule>) -> ImportItem {
     let span = span_of(&pair);
     let mut it = pair.into_inner().filter(|p| p.as_rule() != Rule::kw_as);
-    let name = it
-        .next()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    let name = it.next().map(|p| p.as_str().to_string());
+    debug_assert!(name.is_some(), "grammar drift: import_item without a name");
+    let name = name.unwrap_or_default();
     let alias = it.next().map(|p| p.as_str().to_string());
     ImportItem { name, alias, span }
 }
 
-/// The next `expr` pair as an [`Expr`]; the grammar guarantees one is there, but a missing one
-/// degrades to `None` at the statement's span instead of panicking.
+/// The next `expr` pair as an [`Expr`]; the grammar guarantees one is there (see [`missing`]).
 fn next_expr(it: &mut Pairs<Rule>, span: Span, source: &str) -> Expr {
     match it.find(|p| p.as_rule() == Rule::expr) {
         Some(p) => build_expr(p, source),
-        None => Expr {
-            kind: ExprKind::None,
-            span,
-            parens: false,
-        },
+        None => missing(span),
+    }
+}
+
+/// Stands in for an expression the grammar guarantees but the parse lacks: a grammar change
+/// that breaks the builder fails in debug builds (tests) and degrades to `None` at `span` in
+/// release builds instead of panicking on a user's input.
+fn missing(span: Span) -> Expr {
+    debug_assert!(false, "grammar drift: an expression is missing at {span:?}");
+    Expr {
+        kind: ExprKind::None,
+        span,
+        parens: false,
     }
 }
 
@@ -332,7 +328,10 @@ fn binary_op(rule: Rule) -> BinaryOp {
         Rule::op_is => Is,
         Rule::op_is_not => IsNot,
         Rule::op_and => And,
-        _ => Or,
+        rule => {
+            debug_assert_eq!(rule, Rule::op_or, "grammar drift: unknown binary operator");
+            Or
+        }
     }
 }
 
@@ -348,7 +347,10 @@ fn build_expr_inner(pair: Pair<Rule>, source: &str) -> Expr {
                 Rule::op_neg => UnaryOp::Neg,
                 Rule::op_pos => UnaryOp::Pos,
                 Rule::op_invert => UnaryOp::Invert,
-                _ => UnaryOp::Not,
+                rule => {
+                    debug_assert_eq!(rule, Rule::op_not, "grammar drift: unknown unary operator");
+                    UnaryOp::Not
+                }
             };
             Expr {
                 span: span_of(&op).to(rhs.span),
@@ -382,6 +384,7 @@ fn build_postfix(lhs: Expr, op: Pair<Rule>, source: &str) -> Expr {
         },
         Rule::attr => {
             let name = op.into_inner().next();
+            debug_assert!(name.is_some(), "grammar drift: attr without a name");
             let (name, name_span) = name
                 .map(|n| (n.as_str().to_string(), span_of(&n)))
                 .unwrap_or_default();
@@ -391,7 +394,8 @@ fn build_postfix(lhs: Expr, op: Pair<Rule>, source: &str) -> Expr {
                 name_span,
             }
         }
-        _ => {
+        rule => {
+            debug_assert_eq!(rule, Rule::index, "grammar drift: unknown postfix operator");
             let mut slice = false;
             let mut index = Vec::new();
             for p in op.into_inner() {
@@ -418,16 +422,14 @@ fn build_postfix(lhs: Expr, op: Pair<Rule>, source: &str) -> Expr {
 fn build_arg(pair: Pair<Rule>, source: &str) -> Arg {
     let span = span_of(&pair);
     let inner = pair.into_inner().next();
-    let none = Expr {
-        kind: ExprKind::None,
-        span,
-        parens: false,
-    };
     match inner {
         Some(p) if p.as_rule() == Rule::kwarg => {
             let mut it = p.into_inner();
             let name = it.next().map(|n| (n.as_str().to_string(), span_of(&n)));
-            let value = it.next().map(|e| build_expr(e, source)).unwrap_or(none);
+            let value = it
+                .next()
+                .map(|e| build_expr(e, source))
+                .unwrap_or_else(|| missing(span));
             Arg {
                 name,
                 value,
@@ -440,7 +442,7 @@ fn build_arg(pair: Pair<Rule>, source: &str) -> Arg {
                 .into_inner()
                 .next()
                 .map(|e| build_expr(e, source))
-                .unwrap_or(none);
+                .unwrap_or_else(|| missing(span));
             Arg {
                 name: None,
                 value,
@@ -456,7 +458,7 @@ fn build_arg(pair: Pair<Rule>, source: &str) -> Arg {
         },
         None => Arg {
             name: None,
-            value: none,
+            value: missing(span),
             star: false,
             span,
         },
@@ -502,7 +504,7 @@ fn build_primary(pair: Pair<Rule>, source: &str) -> Expr {
                     e.parens = true;
                     e
                 }
-                None => mk(ExprKind::None),
+                None => missing(span),
             }
         }
         Rule::tuple | Rule::list => {
@@ -532,7 +534,10 @@ fn build_primary(pair: Pair<Rule>, source: &str) -> Expr {
             }
         }
         Rule::lambda => mk(ExprKind::Lambda),
-        _ => mk(ExprKind::None),
+        rule => {
+            debug_assert!(false, "grammar drift: unknown primary {rule:?}");
+            mk(ExprKind::None)
+        }
     }
 }
 

@@ -1,6 +1,6 @@
-//! The DSL reference, generated from the operator registry — the text the prompt shows the
-//! model (`prompts/dsl_reference.md`) and `dsl-engine ops` prints. A test keeps the committed copy
-//! current.
+//! The DSL reference, generated from the operator registry and the diagnostic codes — the text
+//! the prompt shows the model (`prompts/dsl_reference.md`) and `dsl-engine ops` prints. A test
+//! keeps the committed copy current.
 
 use dsl_runtime::ops::{Form, OpId, Output, Receiver};
 
@@ -76,6 +76,11 @@ pub fn markdown() -> String {
          | `name` | — | a label for reports |\n\n\
          Signals dated on a day trade on the next bar (T+1).\n",
     );
+    out.push_str(
+        "\n## Diagnostic codes\n\n\
+         Each error and warning of `dsl-engine check` names one of these codes.\n\n",
+    );
+    out.push_str(&super::codes::markdown_table());
     out
 }
 

@@ -5,6 +5,7 @@
 use crate::simspec::{parse_offset, Frequency, Resample, SimOptions, TradeAt};
 
 use super::ast::Span;
+use super::codes::Code;
 use super::diagnostic::Diagnostic;
 use super::suggest::did_you_mean;
 
@@ -24,7 +25,8 @@ pub enum OptValue {
     Number(f64),
     Str(String),
     Bool(bool),
-    Nothing,
+    /// Python's `None`.
+    None,
     /// Anything else, described (e.g. "a bool panel").
     Other(&'static str),
 }
@@ -35,7 +37,7 @@ impl OptValue {
             OptValue::Number(x) => x.to_string(),
             OptValue::Str(s) => format!("{s:?}"),
             OptValue::Bool(b) => if *b { "True" } else { "False" }.to_string(),
-            OptValue::Nothing => "None".to_string(),
+            OptValue::None => "None".to_string(),
             OptValue::Other(d) => d.to_string(),
         }
     }
@@ -73,7 +75,7 @@ pub const SIM_IGNORED: &[&str] = &[
 ];
 
 fn bad(span: Span, message: String, hint: &str) -> Diagnostic {
-    Diagnostic::error("invalid-sim-option", span, message).hint(hint)
+    Diagnostic::error(Code::InvalidSimOption, span, message).hint(hint)
 }
 
 /// Stores option `name` = `value` in `call`, or explains why it cannot be.
@@ -84,72 +86,159 @@ pub fn apply(
     value: OptValue,
     value_span: Span,
 ) -> Result<(), Diagnostic> {
+    match name {
+        "resample" => set_resample(call, value, value_span),
+        "resample_offset" | "trade_at_price" | "end_date" | "name" => {
+            set_text(call, name, value, value_span)
+        }
+        "fee_ratio"
+        | "tax_ratio"
+        | "position_limit"
+        | "stop_loss"
+        | "take_profit"
+        | "trail_stop"
+        | "trail_stop_activation" => set_number(&mut call.options, name, value, value_span),
+        "touched_exit" | "stop_trading_next_period" | "retain_cost_when_rebalance" => {
+            let b = match value {
+                OptValue::Bool(b) => b,
+                v => {
+                    return Err(bad(
+                        value_span,
+                        format!("`{name}` must be True or False, not {}", v.describe()),
+                        "write True or False",
+                    ))
+                }
+            };
+            let o = &mut call.options;
+            match name {
+                "touched_exit" => o.touched_exit = b,
+                "stop_trading_next_period" => o.stop_trading_next_period = b,
+                _ => o.retain_cost_when_rebalance = b,
+            }
+            Ok(())
+        }
+        n if SIM_IGNORED.contains(&n) => Ok(()),
+        n => {
+            let mut d = Diagnostic::error(
+                Code::UnknownSimOption,
+                name_span,
+                format!("`sim` has no option `{n}`"),
+            );
+            let all = SIM_OPTIONS.iter().chain(SIM_IGNORED).copied();
+            if let Some(s) = did_you_mean(n, all) {
+                d = d.hint(format!("did you mean `{s}`?"));
+            } else {
+                d = d.hint(format!("options: {}", SIM_OPTIONS.join(", ")));
+            }
+            Err(d)
+        }
+    }
+}
+
+/// `resample=`: `None` (trade on changes) or a frequency string.
+fn set_resample(call: &mut SimCall, value: OptValue, value_span: Span) -> Result<(), Diagnostic> {
+    match value {
+        OptValue::None => call.options.resample = Resample::OnChange,
+        OptValue::Str(s) => match Frequency::parse(&s) {
+            Some(f) => {
+                call.options.resample = Resample::Every(f);
+                call.resample_text = Some(s);
+            }
+            None => {
+                return Err(Diagnostic::error(
+                    Code::UnsupportedResample,
+                    value_span,
+                    format!("resample={s:?} is not a frequency this engine knows"),
+                )
+                .hint("use None (trade on changes), \"D\", \"20D\", \"W\", \"W-FRI\", \"M\", \"MS\", \"Q\", \"QS\", \"Y\", optionally shifted like \"M+5\" or \"M-3\""))
+            }
+        },
+        other => {
+            return Err(Diagnostic::error(
+                Code::UnsupportedResample,
+                value_span,
+                format!("resample={} is not supported", other.describe()),
+            )
+            .hint("pass a frequency string such as \"M\" or None; resampling on another panel's dates is not supported yet"))
+        }
+    }
+    Ok(())
+}
+
+/// The options written as strings: `resample_offset`, `trade_at_price`, `end_date`, `name`.
+fn set_text(
+    call: &mut SimCall,
+    name: &str,
+    value: OptValue,
+    value_span: Span,
+) -> Result<(), Diagnostic> {
     let o = &mut call.options;
+    match (name, value) {
+        ("resample_offset", OptValue::None) => o.resample_offset = 0,
+        ("resample_offset", OptValue::Str(s)) if parse_offset(&s).is_some() => {
+            o.resample_offset = parse_offset(&s).unwrap_or(0)
+        }
+        ("resample_offset", v) => {
+            return Err(bad(
+                value_span,
+                format!("resample_offset={} is not a day offset", v.describe()),
+                "write days as a string, e.g. resample_offset=\"1D\"",
+            ))
+        }
+        ("trade_at_price", OptValue::Str(s)) if TradeAt::parse(&s).is_some() => {
+            o.trade_at = TradeAt::parse(&s).unwrap_or(TradeAt::Close)
+        }
+        ("trade_at_price", v) => {
+            return Err(bad(
+                value_span,
+                format!("trade_at_price={} is not supported", v.describe()),
+                &format!("one of: {}", TradeAt::NAMES.join(", ")),
+            ))
+        }
+        ("end_date", OptValue::None) => o.end_date = None,
+        ("end_date", OptValue::Str(s)) if crate::calendar::parse(&s).is_some() => {
+            o.end_date = crate::calendar::parse(&s)
+        }
+        ("end_date", v) => {
+            return Err(bad(
+                value_span,
+                format!("end_date={} is not a date", v.describe()),
+                "write end_date=\"YYYY-MM-DD\"",
+            ))
+        }
+        (_, OptValue::Str(s)) => call.name = Some(s),
+        (_, v) => {
+            return Err(bad(
+                value_span,
+                format!("`name` must be a string, not {}", v.describe()),
+                "e.g. name=\"momentum\"",
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// The numeric options: costs, the position limit and the stops (`None` or 0 turns a stop off).
+fn set_number(
+    o: &mut SimOptions,
+    name: &str,
+    value: OptValue,
+    value_span: Span,
+) -> Result<(), Diagnostic> {
     let fraction = |v: &OptValue, lo: f64, hi: f64| match v {
         OptValue::Number(x) if (lo..=hi).contains(x) => Ok(Some(*x)),
-        OptValue::Nothing => Ok(None),
-        _ => Err(()),
-    };
-    let flag = |v: &OptValue| match v {
-        OptValue::Bool(b) => Ok(*b),
+        OptValue::None => Ok(None),
         _ => Err(()),
     };
     match name {
-        "resample" => match &value {
-            OptValue::Nothing => o.resample = Resample::OnChange,
-            OptValue::Str(s) => match Frequency::parse(s) {
-                Some(f) => {
-                    o.resample = Resample::Every(f);
-                    call.resample_text = Some(s.clone());
-                }
-                None => {
-                    return Err(Diagnostic::error(
-                        "unsupported-resample",
-                        value_span,
-                        format!("resample={s:?} is not a frequency this engine knows"),
-                    )
-                    .hint("use None (trade on changes), \"D\", \"20D\", \"W\", \"W-FRI\", \"M\", \"MS\", \"Q\", \"QS\", \"Y\", optionally shifted like \"M+5\" or \"M-3\""))
-                }
-            },
-            other => {
-                return Err(Diagnostic::error(
-                    "unsupported-resample",
-                    value_span,
-                    format!("resample={} is not supported", other.describe()),
-                )
-                .hint("pass a frequency string such as \"M\" or None; resampling on another panel's dates is not supported yet"))
-            }
-        },
-        "resample_offset" => match &value {
-            OptValue::Nothing => o.resample_offset = 0,
-            OptValue::Str(s) if parse_offset(s).is_some() => {
-                o.resample_offset = parse_offset(s).unwrap_or(0)
-            }
-            v => {
-                return Err(bad(
-                    value_span,
-                    format!("resample_offset={} is not a day offset", v.describe()),
-                    "write days as a string, e.g. resample_offset=\"1D\"",
-                ))
-            }
-        },
-        "trade_at_price" => match &value {
-            OptValue::Str(s) if TradeAt::parse(s).is_some() => {
-                o.trade_at = TradeAt::parse(s).unwrap_or(TradeAt::Close)
-            }
-            v => {
-                return Err(bad(
-                    value_span,
-                    format!("trade_at_price={} is not supported", v.describe()),
-                    &format!("one of: {}", TradeAt::NAMES.join(", ")),
-                ))
-            }
-        },
         "fee_ratio" | "tax_ratio" => {
             let x = fraction(&value, 0.0, 0.1).map_err(|_| {
                 bad(
                     value_span,
-                    format!("`{name}` must be a number between 0 and 0.1, not {}", value.describe()),
+                    format!(
+                        "`{name}` must be a number between 0 and 0.1, not {}",
+                        value.describe()
+                    ),
                     "Taiwan defaults: fee_ratio=1.425/1000, tax_ratio=3/1000",
                 )
             })?;
@@ -170,7 +259,7 @@ pub fn apply(
                 ))
             }
         },
-        "stop_loss" | "take_profit" | "trail_stop" | "trail_stop_activation" => {
+        _ => {
             let x = fraction(&value, 0.0, 100.0).map_err(|_| {
                 bad(
                     value_span,
@@ -184,58 +273,6 @@ pub fn apply(
                 "trail_stop" => o.trail_stop = x,
                 _ => o.trail_stop_activation = x,
             }
-        }
-        "touched_exit" | "stop_trading_next_period" | "retain_cost_when_rebalance" => {
-            let b = flag(&value).map_err(|_| {
-                bad(
-                    value_span,
-                    format!("`{name}` must be True or False, not {}", value.describe()),
-                    "write True or False",
-                )
-            })?;
-            match name {
-                "touched_exit" => o.touched_exit = b,
-                "stop_trading_next_period" => o.stop_trading_next_period = b,
-                _ => o.retain_cost_when_rebalance = b,
-            }
-        }
-        "end_date" => match &value {
-            OptValue::Nothing => o.end_date = None,
-            OptValue::Str(s) if crate::calendar::parse(s).is_some() => {
-                o.end_date = crate::calendar::parse(s)
-            }
-            v => {
-                return Err(bad(
-                    value_span,
-                    format!("end_date={} is not a date", v.describe()),
-                    "write end_date=\"YYYY-MM-DD\"",
-                ))
-            }
-        },
-        "name" => match value {
-            OptValue::Str(s) => call.name = Some(s),
-            v => {
-                return Err(bad(
-                    value_span,
-                    format!("`name` must be a string, not {}", v.describe()),
-                    "e.g. name=\"momentum\"",
-                ))
-            }
-        },
-        n if SIM_IGNORED.contains(&n) => {}
-        n => {
-            let mut d = Diagnostic::error(
-                "unknown-sim-option",
-                name_span,
-                format!("`sim` has no option `{n}`"),
-            );
-            let all = SIM_OPTIONS.iter().chain(SIM_IGNORED).copied();
-            if let Some(s) = did_you_mean(n, all) {
-                d = d.hint(format!("did you mean `{s}`?"));
-            } else {
-                d = d.hint(format!("options: {}", SIM_OPTIONS.join(", ")));
-            }
-            return Err(d);
         }
     }
     Ok(())

@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::mutate::{edit, pick};
-use crate::data::synth::rng::Rng;
 use crate::dsl::ast::{BinaryOp, Expr, ExprKind, Program, Span, Stmt, StmtKind};
+use crate::dsl::visit::{walk_expr, Visitor};
+use crate::util::rng::Rng;
 
 /// Names that are never definitions of a strategy.
 const GLOBALS: [&str; 5] = ["data", "np", "sim", "abs", "True"];
@@ -18,31 +19,28 @@ fn slice(src: &str, span: Span) -> &str {
     &src[span.start as usize..span.end as usize]
 }
 
-/// Every sub-expression with the index of its statement.
+/// Every sub-expression of the assigned values with the index of its statement, parents first
+/// (lists and tuples, which no valid strategy holds, are not entered).
 fn nodes<'a>(program: &'a Program, out: &mut Vec<(usize, &'a Expr)>) {
-    fn go<'a>(i: usize, e: &'a Expr, out: &mut Vec<(usize, &'a Expr)>) {
-        out.push((i, e));
-        match &e.kind {
-            ExprKind::Unary { operand, .. } => go(i, operand, out),
-            ExprKind::Binary { lhs, rhs, .. } => {
-                go(i, lhs, out);
-                go(i, rhs, out);
+    struct Nodes<'a, 'o> {
+        stmt: usize,
+        out: &'o mut Vec<(usize, &'a Expr)>,
+    }
+    impl<'a> Visitor<'a> for Nodes<'a, '_> {
+        fn visit_expr(&mut self, e: &'a Expr) {
+            self.out.push((self.stmt, e));
+            if !matches!(e.kind, ExprKind::List(_) | ExprKind::Tuple(_)) {
+                walk_expr(self, e);
             }
-            ExprKind::Call { func, args } => {
-                go(i, func, out);
-                args.iter().for_each(|a| go(i, &a.value, out));
-            }
-            ExprKind::Attr { value, .. } => go(i, value, out),
-            ExprKind::Index { value, index, .. } => {
-                go(i, value, out);
-                index.iter().for_each(|x| go(i, x, out));
-            }
-            _ => {}
         }
     }
-    for (i, s) in program.stmts.iter().enumerate() {
+    for (stmt, s) in program.stmts.iter().enumerate() {
         if let StmtKind::Assign { value, .. } = &s.kind {
-            go(i, value, out);
+            Nodes {
+                stmt,
+                out: &mut *out,
+            }
+            .visit_expr(value);
         }
     }
 }
@@ -88,25 +86,18 @@ fn is_float_expr(e: &Expr) -> bool {
 
 /// Free names of `e` (not globals), with the spans of every occurrence.
 fn names(e: &Expr, out: &mut Vec<(Span, String)>) {
-    match &e.kind {
-        ExprKind::Name(n) if !GLOBALS.contains(&n.as_str()) => out.push((e.span, n.clone())),
-        ExprKind::Unary { operand, .. } => names(operand, out),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            names(lhs, out);
-            names(rhs, out);
+    struct Names<'o>(&'o mut Vec<(Span, String)>);
+    impl Visitor<'_> for Names<'_> {
+        fn visit_expr(&mut self, e: &Expr) {
+            match &e.kind {
+                ExprKind::Name(n) if !GLOBALS.contains(&n.as_str()) => {
+                    self.0.push((e.span, n.clone()))
+                }
+                _ => walk_expr(self, e),
+            }
         }
-        ExprKind::Call { func, args } => {
-            names(func, out);
-            args.iter().for_each(|a| names(&a.value, out));
-        }
-        ExprKind::Attr { value, .. } => names(value, out),
-        ExprKind::Index { value, index, .. } => {
-            names(value, out);
-            index.iter().for_each(|x| names(x, out));
-        }
-        ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().for_each(|x| names(x, out)),
-        _ => {}
     }
+    Names(out).visit_expr(e);
 }
 
 /// Names a statement assigns.

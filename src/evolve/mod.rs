@@ -1,8 +1,8 @@
 //! The offline, grammar-aware evolutionary search behind `iterate --proposer evolve`. A child is
 //! made from parents (the example strategies, then the best trials so far) by point mutations
-//! ([`mutate`]: windows, thresholds, datasets of the same frequency, operators with the same
+//! ([`mutate`](mod@mutate): windows, thresholds, datasets of the same frequency, operators with the same
 //! registry signature, `is_largest` counts, the rebalance frequency, a stop loss) or by
-//! [`crossover`] (grafting a condition or a ranking factor of one parent into another). Every
+//! [`crossover`](mod@crossover) (grafting a condition or a ranking factor of one parent into another). Every
 //! child is re-parsed, formatted, stripped of dead assignments and checked; invalid children and
 //! strategies already tried (by canonical hash) are discarded and another is bred.
 
@@ -18,10 +18,11 @@ pub use mutate::{mutate, swaps};
 pub use seeds::SEEDS;
 
 use crate::data::catalog::{self, Entry};
-use crate::data::synth::rng::Rng;
 use crate::dsl::ast::{Expr, ExprKind, Program, Span, StmtKind};
 use crate::dsl::fmt::{canonical_hash, format_program, FormatOptions};
+use crate::dsl::visit::{walk_expr, Visitor};
 use crate::dsl::{compile, parse, CheckContext};
+use crate::util::rng::Rng;
 
 /// Breeding attempts before giving up on one child.
 const ATTEMPTS: usize = 300;
@@ -67,20 +68,19 @@ fn no_comments() -> FormatOptions<'static> {
 
 /// Whether `name` is read anywhere in `e`.
 fn reads(e: &Expr, name: &str) -> bool {
-    match &e.kind {
-        ExprKind::Name(n) => n == name,
-        ExprKind::Unary { operand, .. } => reads(operand, name),
-        ExprKind::Binary { lhs, rhs, .. } => reads(lhs, name) || reads(rhs, name),
-        ExprKind::Call { func, args } => {
-            reads(func, name) || args.iter().any(|a| reads(&a.value, name))
-        }
-        ExprKind::Attr { value, .. } => reads(value, name),
-        ExprKind::Index { value, index, .. } => {
-            reads(value, name) || index.iter().any(|i| reads(i, name))
-        }
-        ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().any(|i| reads(i, name)),
-        _ => false,
+    struct Reads<'n> {
+        name: &'n str,
+        found: bool,
     }
+    impl Visitor<'_> for Reads<'_> {
+        fn visit_expr(&mut self, e: &Expr) {
+            self.found |= matches!(&e.kind, ExprKind::Name(n) if n == self.name);
+            walk_expr(self, e);
+        }
+    }
+    let mut reads = Reads { name, found: false };
+    reads.visit_expr(e);
+    reads.found
 }
 
 /// The span of the first assignment none of whose names is read by another statement.
@@ -118,13 +118,13 @@ fn collect_names(e: &Expr, out: &mut Vec<String>) {
 }
 
 impl Evolver {
-    /// An evolver whose children must check against `ctx` (its datasets also bound the dataset
-    /// swaps).
+    /// An evolver whose children must check against `ctx`; datasets are swapped among the
+    /// catalog's core datasets that `ctx` has.
     pub fn new(ctx: CheckContext) -> Evolver {
         let datasets = catalog::entries()
             .unwrap_or_default()
             .into_iter()
-            .filter(|e| ctx.datasets.as_ref().is_none_or(|k| k.contains(&e.key)))
+            .filter(|e| e.core && ctx.datasets.as_ref().is_none_or(|k| k.contains(&e.key)))
             .collect();
         Evolver { ctx, datasets }
     }
@@ -195,7 +195,7 @@ impl Evolver {
         Some((src, format!("{}: {}", a.label, changes.join("; "))))
     }
 
-    /// A valid child not in `seen` (canonical hashes), or `None` after [`ATTEMPTS`] tries.
+    /// A valid child not in `seen` (canonical hashes), or `None` after `ATTEMPTS` (300) tries.
     pub fn breed(
         &self,
         parents: &[Parent],

@@ -6,6 +6,7 @@
 use dsl_runtime::ops::{Form, OpId, ParamKind};
 
 use crate::dsl::ast::{Arg, Expr, ExprKind, Program, Span, StmtKind, UnaryOp};
+use crate::dsl::visit::{walk_expr, Visitor};
 
 /// What a site holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,18 +39,45 @@ pub struct Site {
 
 /// Every site of `program`, in source order.
 pub fn sites(program: &Program) -> Vec<Site> {
-    let mut out = Vec::new();
+    let mut finder = Finder(Vec::new());
     for stmt in &program.stmts {
         match &stmt.kind {
             StmtKind::Assign { value, .. } | StmtKind::AugAssign { value, .. } => {
-                walk(value, &mut out)
+                finder.visit_expr(value)
             }
-            StmtKind::Expr(e) => walk(e, &mut out),
+            StmtKind::Expr(e) => finder.visit_expr(e),
             _ => {}
         }
     }
+    let mut out = finder.0;
     out.sort_by_key(|s| s.span.start);
     out
+}
+
+/// Collects the sites of the expressions it visits: those of calls and of comparisons with a
+/// number, at every level (`x.rolling(20)` in `x.rolling(20).max()` too).
+struct Finder(Vec<Site>);
+
+impl Visitor<'_> for Finder {
+    fn visit_expr(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Call { func, args } => call(func, args, e.span, &mut self.0),
+            ExprKind::Binary { op, lhs, rhs, .. } if op.is_comparison() => {
+                for side in [lhs, rhs] {
+                    if let Some((span, value)) = number(side) {
+                        if value != 0.0 {
+                            self.0.push(Site {
+                                span,
+                                kind: SiteKind::Threshold { value },
+                            });
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        walk_expr(self, e);
+    }
 }
 
 /// A number literal, looking through a unary minus: (its span, its value).
@@ -109,45 +137,6 @@ fn param_sites(args: &[Arg], kinds: &[(&str, ParamKind)], out: &mut Vec<Site>) {
 
 fn op_kinds(op: OpId) -> Vec<(&'static str, ParamKind)> {
     op.spec().params.iter().map(|p| (p.name, p.kind)).collect()
-}
-
-fn walk(e: &Expr, out: &mut Vec<Site>) {
-    match &e.kind {
-        ExprKind::Call { func, args } => {
-            call(func, args, e.span, out);
-            // The receiver chain (`x.rolling(20)` in `x.rolling(20).max()`, `close.shift(60)`).
-            walk(func, out);
-            for a in args {
-                walk(&a.value, out);
-            }
-        }
-        ExprKind::Binary { op, lhs, rhs, .. } => {
-            if op.is_comparison() {
-                for side in [lhs, rhs] {
-                    if let Some((span, value)) = number(side) {
-                        if value != 0.0 {
-                            out.push(Site {
-                                span,
-                                kind: SiteKind::Threshold { value },
-                            });
-                        }
-                    }
-                }
-            }
-            walk(lhs, out);
-            walk(rhs, out);
-        }
-        ExprKind::Unary { operand, .. } => walk(operand, out),
-        ExprKind::Attr { value, .. } => walk(value, out),
-        ExprKind::Index { value, index, .. } => {
-            walk(value, out);
-            for i in index {
-                walk(i, out);
-            }
-        }
-        ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().for_each(|i| walk(i, out)),
-        _ => {}
-    }
 }
 
 fn call(func: &Expr, args: &[Arg], span: Span, out: &mut Vec<Site>) {

@@ -11,10 +11,11 @@ use super::ledger::{LlmCall, Trial};
 use super::objective::Objective;
 use super::prompts::{self, Templates};
 use super::stop::Stop;
-use crate::data::synth::rng::{fnv1a, Rng};
 use crate::dsl::CheckContext;
 use crate::evolve::{Evolver, Parent, SEEDS};
 use crate::llm::{extract_code, Call, Client, LlmError, Message, Usage};
+use crate::util::rng::Rng;
+use dsl_runtime::fnv::fnv1a;
 
 /// The template strategy run when a proposal is still invalid after the repair rounds: the 20
 /// stocks with the strongest 14-day RSI above 50, monthly.
@@ -177,7 +178,7 @@ impl LlmProposer {
         objective: Objective,
         stop: Stop,
     ) -> LlmProposer {
-        let reference = crate::dsl::reference::markdown();
+        let reference = prompts::dsl_reference();
         let system = prompts::fill(
             &templates.system,
             &[

@@ -175,6 +175,15 @@ impl Summary {
                         source_name: "best_strategy.strat".into(),
                         data: Some(banner.to_string()),
                         metrics: None,
+                        notes: std::iter::once(format!(
+                            "promoted trial #{} of {}",
+                            t.iteration,
+                            self.run_dir.display()
+                        ))
+                        .chain(r.explain())
+                        .chain([format!("verdict: {}", r.verdict.text)])
+                        .chain(self.warnings.iter().map(|w| format!("warning: {w}")))
+                        .collect(),
                     },
                 );
                 files.push(write("best_strategy.py", &py)?);

@@ -1,7 +1,7 @@
 //! Statistics that keep a search honest (`docs/architecture.md` §7.4): the Probabilistic and
 //! Deflated Sharpe ratios (Bailey & López de Prado 2012, 2014), the expected maximum Sharpe of
 //! zero-skill trials, the minimum backtest length (Bailey, Borwein, López de Prado & Zhu 2014),
-//! a Bonferroni haircut of the Sharpe ratio (Harvey & Liu 2015) and, in [`pbo`], the
+//! a Bonferroni haircut of the Sharpe ratio (Harvey & Liu 2015) and, in [`pbo`](mod@pbo), the
 //! Probability of Backtest Overfitting by combinatorially symmetric cross-validation.
 //!
 //! Sharpe ratios here are per period (daily, not annualised) unless a name says otherwise.
@@ -197,6 +197,29 @@ pub fn variance(x: &[f64]) -> Option<f64> {
     Some(v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0))
 }
 
+/// A variance robust to a few wild values: the median absolute deviation scaled to a standard
+/// deviation (× 1.4826, exact for a normal distribution), squared. `None` with fewer than 2
+/// finite values. Up to half the values can be arbitrarily far off without moving it much.
+pub fn robust_variance(x: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = x.iter().copied().filter(|v| v.is_finite()).collect();
+    if v.len() < 2 {
+        return None;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            0.5 * (v[n / 2 - 1] + v[n / 2])
+        }
+    };
+    let m = median(&mut v);
+    let mut dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+    let mad = median(&mut dev);
+    Some((1.4826 * mad).powi(2))
+}
+
 /// Pearson correlation of two equally long series; `None` if either is constant or short.
 pub fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
     let n = a.len().min(b.len());
@@ -225,11 +248,7 @@ impl Normal {
     }
 
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::util::rng::splitmix(&mut self.0)
     }
 
     /// A uniform draw in (0, 1).
@@ -311,6 +330,22 @@ mod tests {
         assert!(close(h, 0.448, 0.005), "{h}");
         assert_eq!(haircut_sharpe(0.5, 1.0, 1000.0), 0.0);
         assert_eq!(haircut_sharpe(-0.5, 1.0, 10.0), -0.5);
+    }
+
+    #[test]
+    fn robust_variance_ignores_a_few_wild_values() {
+        let body = [-0.9, -0.7, -0.66, -0.6, -0.5, -0.4, -0.3, -0.1, 0.1, 0.4];
+        let clean = robust_variance(&body).unwrap();
+        let mut junk = body.to_vec();
+        junk.extend([-4.2, -3.8, -3.6]);
+        let with_junk = robust_variance(&junk).unwrap();
+        assert!(with_junk < 2.0 * clean, "{clean} {with_junk}");
+        assert!(variance(&junk).unwrap() > 10.0 * clean);
+        // A normal sample: close to its variance.
+        let mut g = Normal::new(1);
+        let x: Vec<f64> = (0..20_000).map(|_| 2.0 * g.sample()).collect();
+        assert!((robust_variance(&x).unwrap() - 4.0).abs() < 0.15);
+        assert_eq!(robust_variance(&[1.0]), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::{FetchError, ParseError};
-use crate::data::synth::rng::Rng;
+use crate::util::rng::Rng;
 
 /// Request pacing and retry policy.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,11 +103,22 @@ impl Http {
         url: &str,
         read: impl Fn(&str) -> Result<T, ParseError>,
     ) -> Result<T, FetchError> {
+        self.get_decoded(url, false, read)
+    }
+
+    /// [`Http::get`] for a page in cp950 (Big5 with Microsoft's extensions, MOPS) when `cp950`
+    /// is set: the body is decoded before `read` sees it.
+    pub fn get_decoded<T>(
+        &mut self,
+        url: &str,
+        cp950: bool,
+        read: impl Fn(&str) -> Result<T, ParseError>,
+    ) -> Result<T, FetchError> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             self.pace();
-            let (result, retry_after) = self.once(url);
+            let (result, retry_after) = self.once(url, cp950);
             let failure = match result {
                 Ok(body) => match read(&body) {
                     Ok(v) => return Ok(v),
@@ -149,7 +160,7 @@ impl Http {
         }
     }
 
-    fn once(&mut self, url: &str) -> (Result<String, Attempt>, Option<Duration>) {
+    fn once(&mut self, url: &str, cp950: bool) -> (Result<String, Attempt>, Option<Duration>) {
         self.requests += 1;
         let client = &self.client;
         self.rt.block_on(async {
@@ -163,9 +174,13 @@ impl Http {
                 Ok(b) => b,
                 Err(e) => return (Err(Attempt::Transport(format!("{e:#}"))), retry_after),
             };
-            // JSON feeds are UTF-8; a stray BOM is tolerated, anything else (an MS950 HTML
-            // page) is shown lossily in the error.
-            let text = String::from_utf8_lossy(&bytes);
+            // JSON feeds are UTF-8 (a stray BOM is tolerated; anything else is shown lossily
+            // in the error); MOPS pages are cp950, decoded as WHATWG Big5 (its superset).
+            let text = if cp950 {
+                encoding_rs::BIG5.decode(&bytes).0.into_owned()
+            } else {
+                String::from_utf8_lossy(&bytes).into_owned()
+            };
             let text = text.trim_start_matches('\u{feff}').to_string();
             if (200..300).contains(&status) {
                 (Ok(text), retry_after)

@@ -1,20 +1,22 @@
-//! `data fetch`: real whole-market daily quotes from TWSE (`MI_INDEX`) or TPEx (`dailyQuotes`)
-//! into a data directory in our wide Arrow layout (`docs/data.md` §6, §1).
+//! `data fetch`: real data from TWSE, TPEx and MOPS into a data directory in our wide Arrow
+//! layout (`docs/data.md` §6, §1): daily quotes (`MI_INDEX`, `dailyQuotes`), ex-rights events
+//! (`TWT49U`, `exDailyQ`) from which `etl:adj_*` are derived, valuation, institutional
+//! investors, margin, and monthly revenue — each value dated when it became known.
 //!
-//! In: a feed, a date range, a data directory. Out: `price:*` panels (unadjusted OHLC, shares,
-//! NT$, trades), `etl:adj_*` (equal to the unadjusted prices, flagged: no ex-rights adjustment
-//! yet), the TAIEX and total-return index from TWSE, a manifest marking the data as real, and
-//! `dsl-engine-fetch.json` (what was fetched from where, and when).
-//!
-//! Each validated answer is kept verbatim in `raw/<feed>/YYYYMMDD.json` before anything else
-//! happens, so a killed fetch resumes where it stopped and a parser fix can re-read the bytes.
-//! Requests are serial and paced ([`http::Policy`]); panels are merged (new sessions appended,
-//! old ones kept) and each file is replaced atomically.
+//! Each validated answer is kept in `raw/<feed>/` before anything else happens, so a killed
+//! fetch resumes where it stopped and a parser fix can re-read the bytes. Requests are serial
+//! and paced ([`http::Policy`]), one client for every feed of a run; panels are merged (new
+//! dates appended, old ones kept) and each file is replaced atomically.
 
+pub mod actions;
+pub mod daily;
+mod feed;
 pub mod http;
 mod merge;
 pub mod parse;
+pub mod revenue;
 mod run;
+pub mod table;
 pub mod tpex;
 pub mod twse;
 
@@ -25,76 +27,15 @@ use serde_json::Value;
 use super::DataError;
 use crate::calendar;
 
+pub use actions::{adjust, Action};
+pub use feed::{month_end, month_start, Feed, Host, Schedule};
 pub use merge::ADJUSTMENT_NOTE;
-pub use run::{fetch, read_state, FeedState, State};
+pub use run::{adjustment_gaps, fetch, fetch_all, read_state, FeedState, State};
 
 /// Manifest `generator` of a fetched directory (a prefix: the manifest adds a note).
 pub const GENERATOR: &str = "tw-fetch";
 /// Provenance file next to the manifest.
 pub const STATE_FILE: &str = "dsl-engine-fetch.json";
-
-/// Which exchange to fetch from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Feed {
-    /// Taiwan Stock Exchange, `MI_INDEX?type=ALLBUT0999`.
-    Twse,
-    /// Taipei Exchange, `dailyQuotes`.
-    Tpex,
-}
-
-impl Feed {
-    /// `twse` or `tpex` (directory and state names).
-    pub fn name(self) -> &'static str {
-        match self {
-            Feed::Twse => "twse",
-            Feed::Tpex => "tpex",
-        }
-    }
-
-    /// The endpoint, for provenance.
-    pub fn label(self) -> &'static str {
-        match self {
-            Feed::Twse => "TWSE rwd/zh/afterTrading/MI_INDEX (type=ALLBUT0999)",
-            Feed::Tpex => "TPEx www/zh-tw/afterTrading/dailyQuotes",
-        }
-    }
-
-    /// The base URL: `$DSL_TWSE_BASE_URL` / `$DSL_TPEX_BASE_URL`, else the public host.
-    pub fn default_base_url(self) -> String {
-        let (env, default) = match self {
-            Feed::Twse => (twse::BASE_URL_ENV, twse::BASE_URL),
-            Feed::Tpex => (tpex::BASE_URL_ENV, tpex::BASE_URL),
-        };
-        std::env::var(env)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| default.to_string())
-    }
-
-    /// First date the feed answers for.
-    pub fn earliest(self) -> i32 {
-        let (y, m, d) = match self {
-            Feed::Twse => twse::EARLIEST,
-            Feed::Tpex => tpex::EARLIEST,
-        };
-        calendar::days_from_civil(y, m, d)
-    }
-
-    fn path(self, date: i32) -> String {
-        match self {
-            Feed::Twse => twse::path(date),
-            Feed::Tpex => tpex::path(date),
-        }
-    }
-
-    /// Parses an answer for `date`.
-    pub fn parse(self, body: &str, date: i32) -> Result<Parsed, ParseError> {
-        match self {
-            Feed::Twse => twse::parse(body, date),
-            Feed::Tpex => tpex::parse(body, date),
-        }
-    }
-}
 
 /// One security's quote for a day. Prices are `None` when it did not trade.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -115,12 +56,26 @@ pub struct Quote {
     pub change: Option<f64>,
 }
 
-/// One parsed trading day.
+/// One value of a dataset other than the quotes: its key, date, security and value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    pub key: &'static str,
+    /// Days since 1970-01-01: the session, or for monthly revenue its publication session.
+    pub date: i32,
+    pub code: String,
+    pub value: f64,
+}
+
+/// One parsed answer: a trading day's quotes, or another feed's values and events.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Day {
     pub quotes: Vec<Quote>,
     /// Index closes by name ([`twse::INDEX_NAMES`]).
     pub indices: Vec<(String, f64)>,
+    /// Values of other datasets (valuation, chips, margin, revenue, market value).
+    pub cells: Vec<Cell>,
+    /// Ex-rights/dividend events.
+    pub actions: Vec<Action>,
     /// Rows that could not be read (skipped), one line each.
     pub warnings: Vec<String>,
 }

@@ -21,6 +21,9 @@ pub fn path(date: i32) -> String {
     format!("/www/zh-tw/afterTrading/dailyQuotes?date={y:04}/{m:02}/{d:02}&response=json")
 }
 
+/// finlab's market-value key (NT$).
+pub const MARKET_VALUE: &str = "etl:market_value";
+
 /// Fields a quote table must have; `成交股數` in shares (a change to lots would rename it).
 const QUOTE_FIELDS: [&str; 9] = [
     "代號",
@@ -88,9 +91,25 @@ pub fn parse(body: &str, date: i32) -> Result<Parsed, ParseError> {
         let col = super::columns(&fields, &QUOTE_FIELDS)
             .map_err(|e| ParseError::Format(format!("table `{title}`: {e}")))?;
         rows += data.len();
+        let shares = super::table::find(&fields, &["發行股數"]);
         for (i, row) in data.iter().enumerate() {
             match quote_row(row, fields.len(), &col) {
-                Ok(Some(q)) => day.quotes.push(q),
+                Ok(Some(q)) => {
+                    // Market value = shares outstanding × close, where the feed gives shares.
+                    let issued =
+                        shares.and_then(|c| super::cells(row).get(c).map(|v| parse_number(v)));
+                    if let (Some(Ok(n)), Some(close)) = (issued, q.close) {
+                        if n > 0.0 {
+                            day.cells.push(super::Cell {
+                                key: MARKET_VALUE,
+                                date,
+                                code: q.code.clone(),
+                                value: n * close,
+                            });
+                        }
+                    }
+                    day.quotes.push(q)
+                }
                 Ok(None) => {}
                 Err(e) => day.warnings.push(format!("`{title}` row {}: {e}", i + 1)),
             }

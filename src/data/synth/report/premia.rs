@@ -8,8 +8,8 @@
 
 use dsl_runtime::wire::PanelData;
 
-use super::report::Row;
-use super::{daily as d, DAILY_KEYS, MONTHLY_KEYS};
+use super::Row;
+use crate::data::synth::{daily as d, DAILY_KEYS, MONTHLY_KEYS};
 
 /// Ranks (average rank for ties) of `x`.
 fn ranks(x: &[f64]) -> Vec<f64> {

@@ -2,6 +2,8 @@
 //! (not on the generator's internals) next to the targets of `docs/data.md` §4.5,
 //! plus the monthly rank IC of each planted premium (≈ 0 in a `--null` market).
 
+mod premia;
+
 use std::collections::BTreeMap;
 
 use dsl_runtime::wire::PanelData;
@@ -348,7 +350,7 @@ pub fn calibrate(panels: &[PanelData]) -> Vec<Row> {
             "0.20 %",
         ));
     }
-    out.extend(super::premia_report::ic_rows(panels));
+    out.extend(premia::ic_rows(panels));
     out
 }
 

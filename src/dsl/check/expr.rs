@@ -1,0 +1,732 @@
+//! Expressions: literals, names, unary and binary operators (with the chained-comparison and
+//! `and`/`or` hints), indexing with a mask, and attributes (methods, `data.*`, `np.*`).
+
+use std::rc::Rc;
+
+use dsl_runtime::ops::{Form, OpId};
+use dsl_runtime::plan::BinOp;
+
+use super::value::Val;
+use super::{Checker, PanelKind, TExpr};
+use crate::dsl::ast::*;
+use crate::dsl::codes::Code;
+use crate::dsl::diagnostic::Diagnostic;
+use crate::dsl::suggest::did_you_mean;
+
+const FORBIDDEN_BUILTINS: &[&str] = &[
+    "eval",
+    "exec",
+    "open",
+    "compile",
+    "__import__",
+    "globals",
+    "locals",
+    "vars",
+    "getattr",
+    "setattr",
+    "delattr",
+    "input",
+    "breakpoint",
+    "exit",
+    "quit",
+    "memoryview",
+    "help",
+];
+
+/// The comparison that reads the same with its operands swapped (`a < b` is `b > a`).
+fn flipped(op: BinaryOp) -> Option<&'static str> {
+    Some(match op {
+        BinaryOp::Lt => ">",
+        BinaryOp::Le => ">=",
+        BinaryOp::Gt => "<",
+        BinaryOp::Ge => "<=",
+        BinaryOp::Eq => "==",
+        BinaryOp::Ne => "!=",
+        _ => return None,
+    })
+}
+
+/// The kind of panel an arithmetic, comparison or logical operator yields.
+fn result_kind(op: BinOp) -> PanelKind {
+    if op.is_comparison() || op.is_logical() {
+        PanelKind::Bool
+    } else {
+        PanelKind::Float
+    }
+}
+
+/// A number, or a bool as 0/1 (Python's arithmetic on bools).
+fn as_number(v: &Val) -> Option<f64> {
+    match v {
+        Val::Number(x) => Some(*x),
+        Val::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        _ => None,
+    }
+}
+
+impl Checker<'_> {
+    pub(super) fn expr(&mut self, e: &Expr) -> Val {
+        crate::dsl::deep(|| self.expr_inner(e))
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> Val {
+        match &e.kind {
+            ExprKind::Number(x) if x.is_finite() => Val::Number(*x),
+            ExprKind::Number(_) => self.err(Diagnostic::error(
+                Code::InvalidNumber,
+                e.span,
+                "this number is not a finite real number",
+            )),
+            ExprKind::Str { value, prefix } => {
+                if prefix.contains('f') || prefix.contains('b') {
+                    return self.err(
+                        Diagnostic::error(
+                            Code::UnsupportedSyntax,
+                            e.span,
+                            "f-strings and byte strings are not supported",
+                        )
+                        .hint("write a plain string literal, e.g. \"price:收盤價\""),
+                    );
+                }
+                Val::Str(value.clone())
+            }
+            ExprKind::Bool(b) => Val::Bool(*b),
+            ExprKind::None => Val::None,
+            ExprKind::Name(n) => self.name(n, e.span),
+            ExprKind::Unary { op, operand } => self.unary(*op, operand, e.span),
+            ExprKind::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => self.binary(*op, *op_span, lhs, rhs),
+            ExprKind::Call { func, args } => self.call(func, args, e.span),
+            ExprKind::Attr {
+                value,
+                name,
+                name_span,
+            } => self.attr(value, name, *name_span),
+            ExprKind::Index {
+                value,
+                index,
+                slice,
+            } => self.index(value, index, *slice, e.span),
+            ExprKind::Lambda => self.err(
+                Diagnostic::error(Code::ForbiddenSyntax, e.span, "`lambda` is not allowed")
+                    .hint("use panel methods; custom functions are not part of the DSL"),
+            ),
+            ExprKind::Comprehension => self.err(
+                Diagnostic::error(
+                    Code::ForbiddenSyntax,
+                    e.span,
+                    "comprehensions are not allowed",
+                )
+                .hint("panels are vectorized: combine whole panels instead of iterating"),
+            ),
+            ExprKind::List(_) | ExprKind::Tuple(_) | ExprKind::Dict => self.err(
+                Diagnostic::error(
+                    Code::UnsupportedSyntax,
+                    e.span,
+                    "lists, tuples and dicts are not values in the DSL",
+                )
+                .hint("values are panels, numbers, strings, True/False and None"),
+            ),
+        }
+    }
+
+    fn name(&mut self, n: &str, span: Span) -> Val {
+        if let Some(v) = self.env.get(n) {
+            self.used.insert(n.to_string());
+            return v.clone();
+        }
+        if FORBIDDEN_BUILTINS.contains(&n) {
+            return self.err(
+                Diagnostic::error(
+                    Code::ForbiddenBuiltin,
+                    span,
+                    format!("`{n}` is not allowed: strategies cannot run code, read files or inspect objects"),
+                )
+                .label("forbidden")
+                .hint("write the signal with `data.get(...)`, panel methods and operators"),
+            );
+        }
+        if n == "print" {
+            return self.err(
+                Diagnostic::error(Code::ForbiddenBuiltin, span, "`print` is not available")
+                    .hint("remove it; `dsl-engine backtest` reports the results"),
+            );
+        }
+        let mut d = Diagnostic::error(Code::UndefinedName, span, format!("`{n}` is not defined"))
+            .label("unknown name");
+        if n == "max" || n == "min" {
+            return self.err(d.hint(format!(
+                "for an element-wise {n} write `np.{n}imum(a, b)` (with `import numpy as np`)"
+            )));
+        }
+        let names: Vec<&str> = self.env.keys().map(String::as_str).collect();
+        if let Some(s) = did_you_mean(n, names) {
+            d = d.hint(format!("did you mean `{s}`?"));
+        } else {
+            d = d.hint("define it first, e.g. `close = data.get(\"price:收盤價\")`");
+        }
+        self.err(d)
+    }
+
+    fn unary(&mut self, op: UnaryOp, operand: &Expr, span: Span) -> Val {
+        let v = self.expr(operand);
+        match (op, v) {
+            (_, Val::Poison) => Val::Poison,
+            (UnaryOp::Not, _) => self.err(
+                Diagnostic::error(
+                    Code::PythonLogicOperator,
+                    span,
+                    "`not` does not work element-wise on panels",
+                )
+                .hint("use `~cond` (and wrap comparisons in parentheses: `~(close > ma)`)"),
+            ),
+            (UnaryOp::Pos, v @ (Val::Number(_) | Val::Panel(..))) => v,
+            (UnaryOp::Neg, Val::Number(x)) => Val::Number(-x),
+            (UnaryOp::Neg, Val::Panel(PanelKind::Float, e)) => {
+                Val::Panel(PanelKind::Float, Rc::new(TExpr::Neg(e)))
+            }
+            (UnaryOp::Invert, Val::Panel(PanelKind::Bool, e)) => {
+                Val::Panel(PanelKind::Bool, Rc::new(TExpr::Not(e)))
+            }
+            (UnaryOp::Invert, v) => self.err(
+                Diagnostic::error(
+                    Code::InvertNeedsBool,
+                    span,
+                    format!("`~` negates a bool panel, not {}", v.describe()),
+                )
+                .hint("build a condition first, e.g. `~(close > close.average(20))`"),
+            ),
+            (_, v) => self.err(Diagnostic::error(
+                Code::InvalidOperand,
+                span,
+                format!("cannot negate {}", v.describe()),
+            )),
+        }
+    }
+
+    /// `lhs op rhs`: the operator is supported and not chained, then [`Checker::combine`] types it.
+    fn binary(&mut self, op: BinaryOp, op_span: Span, lhs: &Expr, rhs: &Expr) -> Val {
+        use BinaryOp as B;
+        let (l, r) = (self.expr(lhs), self.expr(rhs));
+        if l.is_poison() || r.is_poison() {
+            return Val::Poison;
+        }
+        let plan_op = match op {
+            B::Add => BinOp::Add,
+            B::Sub => BinOp::Sub,
+            B::Mul => BinOp::Mul,
+            B::Div => BinOp::Div,
+            B::Gt => BinOp::Gt,
+            B::Ge => BinOp::Ge,
+            B::Lt => BinOp::Lt,
+            B::Le => BinOp::Le,
+            B::Eq => BinOp::Eq,
+            B::Ne => BinOp::Ne,
+            B::BitAnd => BinOp::And,
+            B::BitOr => BinOp::Or,
+            B::And | B::Or => {
+                let sym = if op == B::And { "&" } else { "|" };
+                return self.err(
+                    Diagnostic::error(
+                        Code::PythonLogicOperator,
+                        op_span,
+                        format!("`{}` does not work element-wise on panels", op.symbol()),
+                    )
+                    .label(format!("use `{sym}`"))
+                    .hint(format!(
+                        "write `(a > b) {sym} (c < d)`: `{sym}` combines bool panels, and each comparison needs parentheses"
+                    )),
+                );
+            }
+            _ => {
+                return self.err(
+                    Diagnostic::error(
+                        Code::UnsupportedOperator,
+                        op_span,
+                        format!("the `{}` operator is not supported", op.symbol()),
+                    )
+                    .hint("supported: + - * / (arithmetic), < <= > >= == != (comparisons), & | ~ (conditions)"),
+                );
+            }
+        };
+        if op.is_comparison() {
+            for side in [lhs, rhs] {
+                if let ExprKind::Binary { op: inner, .. } = &side.kind {
+                    if inner.is_comparison() && !side.parens {
+                        return self.err(
+                            Diagnostic::error(
+                                Code::ChainedComparison,
+                                op_span,
+                                "chained comparisons are not supported",
+                            )
+                            .hint("compare once per condition and combine with `&`: `(a < b) & (b < c)`"),
+                        );
+                    }
+                }
+            }
+        }
+        self.combine(op, plan_op, op_span, l, r)
+    }
+
+    /// The value of `l op r` for a supported operator: a typed panel expression, a folded
+    /// constant, or the diagnostic for operands that do not go together.
+    fn combine(&mut self, op: BinaryOp, plan_op: BinOp, op_span: Span, l: Val, r: Val) -> Val {
+        if plan_op.is_logical() {
+            return match (&l, &r) {
+                (Val::Panel(PanelKind::Bool, a), Val::Panel(PanelKind::Bool, b)) => Val::Panel(
+                    PanelKind::Bool,
+                    Rc::new(TExpr::Binary(plan_op, a.clone(), b.clone())),
+                ),
+                _ => {
+                    let bad = if matches!(l, Val::Panel(PanelKind::Bool, _)) {
+                        &r
+                    } else {
+                        &l
+                    };
+                    self.err(
+                        Diagnostic::error(
+                            Code::LogicalNeedsBool,
+                            op_span,
+                            format!("`{}` combines two bool panels, but one side is {}", op.symbol(), bad.describe()),
+                        )
+                        .label("both sides must be conditions")
+                        .hint("in Python `&` and `|` bind tighter than comparisons: write `(close > ma) & (volume > 1000)`"),
+                    )
+                }
+            };
+        }
+        let series_err = |this: &mut Self, msg: &str, hint: String| {
+            this.err(Diagnostic::error(Code::SeriesOperand, op_span, msg.to_string()).hint(hint))
+        };
+        // A panel (or Series) with a number: the number becomes a scalar node on its side.
+        let with_scalar = |a: &Rc<TExpr>, s: &Val| {
+            let scalar = Rc::new(TExpr::Scalar(as_number(s).unwrap_or(0.0)));
+            if matches!(l, Val::Panel(..)) {
+                (a.clone(), scalar)
+            } else {
+                (scalar, a.clone())
+            }
+        };
+        // A bool panel with a bool panel or scalar (two Python bools are plain integers).
+        let is_bool = |v: &Val| matches!(v, Val::Panel(PanelKind::Bool, _) | Val::Bool(_));
+        let bool_panel = |v: &Val| matches!(v, Val::Panel(PanelKind::Bool, _));
+        if matches!(plan_op, BinOp::Add | BinOp::Sub)
+            && is_bool(&l)
+            && is_bool(&r)
+            && (bool_panel(&l) || bool_panel(&r))
+        {
+            let (what, pandas) = if plan_op == BinOp::Add {
+                ("adds", "pandas gives `True + True = True` (a logical or), so the exported strategy would differ")
+            } else {
+                ("subtracts", "pandas refuses `-` between bool frames")
+            };
+            return self.err(
+                Diagnostic::error(
+                    Code::BoolArithmetic,
+                    op_span,
+                    format!("`{}` {what} two conditions: {pandas}", op.symbol()),
+                )
+                .label("both sides are conditions")
+                .hint("`c1 | c2` combines conditions; `c1 * 1 + c2 * 1` counts how many hold"),
+            );
+        }
+        match (&l, &r) {
+            (Val::Panel(PanelKind::Series, _), Val::Panel(PanelKind::Series, _)) => series_err(
+                self,
+                "two per-date Series cannot be combined yet",
+                "compare each with the panel instead: `(x > x.quantile_row(0.2)) & (x < \
+                 x.quantile_row(0.8))`"
+                    .into(),
+            ),
+            (Val::Panel(PanelKind::Series, _), Val::Panel(..)) => series_err(
+                self,
+                "a Series must be the right operand of a panel",
+                match flipped(op) {
+                    Some(f) => format!(
+                        "write the panel first, `panel {f} series` (pandas would align a left-hand \
+                         Series with the stock columns, not the dates): `pb {f} pb.quantile_row(0.2)`"
+                    ),
+                    None => "put the panel on the left: `pb / pb.quantile_row(0.5)`".into(),
+                },
+            ),
+            (Val::Panel(PanelKind::Series, a), s) | (s, Val::Panel(PanelKind::Series, a))
+                if as_number(s).is_some() =>
+            {
+                if !matches!(plan_op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) {
+                    return series_err(
+                        self,
+                        "comparing a per-date Series with a number is not supported yet",
+                        "compare the panel with the Series instead (`x > x.quantile_row(0.5)`); \
+                         arithmetic with numbers works (`x.quantile_row(0.8) * 1.1`)"
+                            .into(),
+                    );
+                }
+                let (x, y) = with_scalar(a, s);
+                Val::Panel(PanelKind::Series, Rc::new(TExpr::Binary(plan_op, x, y)))
+            }
+            (Val::Panel(_, a), Val::Panel(_, b)) => Val::Panel(
+                result_kind(plan_op),
+                Rc::new(TExpr::Binary(plan_op, a.clone(), b.clone())),
+            ),
+            (Val::Panel(_, a), s) | (s, Val::Panel(_, a)) if as_number(s).is_some() => {
+                let (x, y) = with_scalar(a, s);
+                Val::Panel(result_kind(plan_op), Rc::new(TExpr::Binary(plan_op, x, y)))
+            }
+            _ => match (as_number(&l), as_number(&r)) {
+                (Some(a), Some(b)) => match plan_op {
+                    BinOp::Add => Val::Number(a + b),
+                    BinOp::Sub => Val::Number(a - b),
+                    BinOp::Mul => Val::Number(a * b),
+                    BinOp::Div if b != 0.0 => Val::Number(a / b),
+                    BinOp::Div => self.err(Diagnostic::error(
+                        Code::DivisionByZero,
+                        op_span,
+                        "division by zero in a constant",
+                    )),
+                    BinOp::Gt => Val::Bool(a > b),
+                    BinOp::Ge => Val::Bool(a >= b),
+                    BinOp::Lt => Val::Bool(a < b),
+                    BinOp::Le => Val::Bool(a <= b),
+                    BinOp::Eq => Val::Bool(a == b),
+                    _ => Val::Bool(a != b),
+                },
+                _ => self.err(Diagnostic::error(
+                    Code::InvalidOperand,
+                    op_span,
+                    format!(
+                        "`{}` cannot combine {} and {}",
+                        op.symbol(),
+                        l.describe(),
+                        r.describe()
+                    ),
+                )),
+            },
+        }
+    }
+
+    fn index(&mut self, value: &Expr, index: &[Expr], slice: bool, span: Span) -> Val {
+        let base = self.expr(value);
+        if base.is_poison() {
+            return Val::Poison;
+        }
+        if slice || index.len() != 1 {
+            return self.err(
+                Diagnostic::error(
+                    Code::UnsupportedIndex,
+                    span,
+                    "slicing and multi-indexing are not supported",
+                )
+                .hint("select with a bool panel: `x[cond]`"),
+            );
+        }
+        let cond = self.expr(&index[0]);
+        match (base, cond) {
+            (_, Val::Poison) => Val::Poison,
+            (Val::Panel(PanelKind::Series, _), _) | (_, Val::Panel(PanelKind::Series, _)) => self
+                .err(
+                    Diagnostic::error(
+                        Code::UnsupportedIndex,
+                        span,
+                        "a date-indexed Series cannot be masked or used as a mask",
+                    )
+                    .hint("compare the Series with a panel first: `x[x > x.quantile_row(0.8)]`"),
+                ),
+            (Val::Panel(kind, v), Val::Panel(PanelKind::Bool, c)) => {
+                Val::Panel(kind, Rc::new(TExpr::Mask(v, c)))
+            }
+            (Val::Panel(..), Val::Panel(PanelKind::Float, _)) => self.err(
+                Diagnostic::error(
+                    Code::MaskNeedsBool,
+                    index[0].span,
+                    "the mask in `x[cond]` must be a bool panel, not a float panel",
+                )
+                .hint("compare first, e.g. `x[close > close.average(20)]`"),
+            ),
+            (Val::Panel(..), other) => self.err(
+                Diagnostic::error(
+                    Code::UnsupportedIndex,
+                    index[0].span,
+                    format!(
+                        "panels are indexed by a bool panel, not {}",
+                        other.describe()
+                    ),
+                )
+                .hint("selecting single stocks or dates is not part of the DSL; use a condition"),
+            ),
+            (other, _) => self.err(Diagnostic::error(
+                Code::UnsupportedIndex,
+                span,
+                format!("{} cannot be indexed", other.describe()),
+            )),
+        }
+    }
+
+    fn attr(&mut self, value: &Expr, name: &str, name_span: Span) -> Val {
+        if name.starts_with("__") {
+            return self.err(
+                Diagnostic::error(
+                    Code::ForbiddenDunder,
+                    name_span,
+                    format!("`{name}` is not accessible: dunder attributes are refused"),
+                )
+                .label("forbidden")
+                .hint("use the documented panel methods (`dsl-engine ops` lists them)"),
+            );
+        }
+        let base = self.expr(value);
+        match base {
+            Val::Poison => Val::Poison,
+            Val::DataModule if name == "get" => Val::DataGet,
+            Val::DataModule if name == "indicator" => Val::DataIndicator,
+            Val::DataModule => self.err(
+                Diagnostic::error(
+                    Code::UnsupportedFunction,
+                    name_span,
+                    format!("`data.{name}` is not available in strategies"),
+                )
+                .hint("use `data.get(\"table:column\")` or `data.indicator(\"RSI\")`"),
+            ),
+            Val::Panel(PanelKind::Series, _) => self.err(
+                Diagnostic::error(
+                    Code::UnknownMethod,
+                    name_span,
+                    format!("a date-indexed Series has no method `{name}` in the DSL"),
+                )
+                .hint(
+                    "smoothing, shifting or ranking a per-date Series is not supported yet; \
+                     compare it with a panel instead, e.g. `pb < pb.quantile_row(0.2)`",
+                ),
+            ),
+            Val::Panel(kind, e) if name == "rolling" => Val::RollingFn(e, kind),
+            Val::Panel(kind, e) => match OpId::find(Form::Method, name) {
+                Some(op) => Val::Method(e, kind, op),
+                None => self.err(unknown_method(name, name_span)),
+            },
+            Val::Rolling(e, kind, args) => match OpId::find(Form::Rolling, name) {
+                Some(op) => Val::RollingAgg(e, kind, args, op),
+                None => {
+                    let names = OpId::names(Form::Rolling);
+                    let mut d = Diagnostic::error(
+                        Code::UnknownMethod,
+                        name_span,
+                        format!("a rolling window has no aggregate `{name}`"),
+                    );
+                    d = match did_you_mean(name, names.iter().copied()) {
+                        Some(s) => d.hint(format!("did you mean `{s}`?")),
+                        None => d.hint(format!("available: {}", names.join(", "))),
+                    };
+                    self.err(d)
+                }
+            },
+            Val::Module(m) if m == "numpy" => match (OpId::find(Form::Numpy, name), name) {
+                (Some(op), _) => Val::NumpyFn(op),
+                (None, "abs") => Val::AbsFn,
+                _ => self.err(unknown_numpy(name, name_span)),
+            },
+            Val::Module(m) => self.err(
+                Diagnostic::error(
+                    Code::UnsupportedFunction,
+                    name_span,
+                    format!("`{m}.{name}` is not available in strategies"),
+                )
+                .hint("use panel methods and operators instead of numpy/pandas functions"),
+            ),
+            other => self.err(Diagnostic::error(
+                Code::UnknownAttribute,
+                name_span,
+                format!("{} has no attribute `{name}`", other.describe()),
+            )),
+        }
+    }
+}
+
+/// Methods people write from pandas, TA-Lib habits or other backtesters, with what to write
+/// here instead (the pandas/finlab spelling that exists, or why there is none yet).
+const SPELLINGS: &[(&[&str], &str)] = &[
+    (
+        &[
+            "ma",
+            "sma",
+            "moving_average",
+            "rolling_mean",
+            "avg",
+            "mavg",
+            "mean_n",
+        ],
+        "a trailing mean is `x.average(20)` (finlab) or `x.rolling(20).mean()` (pandas)",
+    ),
+    (
+        &["ema", "ewm", "ewma", "wma"],
+        "exponential smoothing is not supported yet; use `x.average(n)` or `x.rolling(n).mean()`",
+    ),
+    (
+        &["isna", "isnull", "notna", "notnull", "dropna"],
+        "missing-value tests are not supported yet: a comparison is False where a value is \
+         missing, and `x.fillna(0)` replaces missing values",
+    ),
+    (
+        &["pct", "returns", "ret", "change_pct", "pctchange"],
+        "returns are `x.pct_change(n)` (x / x.shift(n) - 1)",
+    ),
+    (
+        &["lag", "delay", "prev"],
+        "the value n rows earlier is `x.shift(n)`",
+    ),
+    (
+        &["change", "delta", "momentum"],
+        "the change over n rows is `x.diff(n)`",
+    ),
+    (
+        &["rolling_max", "highest", "hhv", "max_n"],
+        "a trailing maximum is `x.rolling(n).max()`",
+    ),
+    (
+        &["rolling_min", "lowest", "llv", "min_n"],
+        "a trailing minimum is `x.rolling(n).min()`",
+    ),
+    (
+        &["rolling_std", "stdev", "volatility"],
+        "a trailing standard deviation is `x.rolling(n).std()`",
+    ),
+    (
+        &["nlargest", "top", "largest", "top_n"],
+        "the n largest per date are `x.is_largest(n)`",
+    ),
+    (
+        &["nsmallest", "bottom", "smallest", "bottom_n"],
+        "the n smallest per date are `x.is_smallest(n)`",
+    ),
+    (
+        &["percentile", "quantile", "rank_pct", "pct_rank"],
+        "per-date percentiles are `x.rank(axis=1, pct=True)`; a per-date quantile is \
+         `x.quantile_row(q)`",
+    ),
+    (
+        &[
+            "astype",
+            "round",
+            "cumsum",
+            "cumprod",
+            "cummax",
+            "cummin",
+            "expanding",
+        ],
+        "not supported yet: bool panels already count as 0/1 in arithmetic (`cond * 1`), and \
+         trailing windows are `x.rolling(n).sum()`",
+    ),
+    (
+        &["bfill", "backfill"],
+        "a backward fill reads the future; `x.ffill()` carries the last value forward",
+    ),
+    (
+        &["mask"],
+        "`x.where(~cond)` keeps x where cond is False (or `x[~cond]`)",
+    ),
+    (
+        &[
+            "apply",
+            "map",
+            "applymap",
+            "pipe",
+            "transform",
+            "agg",
+            "aggregate",
+        ],
+        "custom functions are not part of the DSL: combine panel methods and operators",
+    ),
+    (
+        &["resample"],
+        "rebalance frequency is a `sim` option: `sim(position, resample=\"M\")`",
+    ),
+    (
+        &["deadline", "index_str_to_date", "reindex"],
+        "not needed: revenue and statements are aligned at their publication dates for you",
+    ),
+    (
+        &["loc", "iloc", "at", "iat", "head", "tail"],
+        "selecting dates or stocks is not supported yet; condition on values instead \
+         (`x[cond]`), and end the backtest with `sim(..., end_date=\"YYYY-MM-DD\")`",
+    ),
+];
+
+/// The pandas aggregates that reduce a whole panel; with `axis=1` they reduce each date's row.
+pub(super) const REDUCTIONS: &[&str] = &[
+    "mean", "sum", "max", "min", "std", "median", "count", "var", "prod", "all", "any",
+];
+
+/// `x.name(axis=1)`: a per-date reduction across stocks, which the DSL does not have yet.
+pub(super) fn row_reduction(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        Code::UnknownMethod,
+        span,
+        format!(
+            "per-date row reductions (`.{name}(axis=1)`, one value per date) are not supported yet"
+        ),
+    )
+    .label("a reduction across stocks")
+    .hint(
+        "compare each stock with the day's cross-section instead: `x.rank(axis=1, pct=True)` \
+         (percentile 0..1), `x > x.quantile_row(0.5)` (above the day's median), \
+         `x.is_largest(20)`, `roe.industry_rank()`",
+    )
+    .hint("a market-wide series (`close.mean(axis=1)` as a regime filter) is not expressible yet")
+}
+
+/// `x.name` where panels have no method `name`, with the likeliest fix.
+fn unknown_method(name: &str, name_span: Span) -> Diagnostic {
+    let mut d = Diagnostic::error(
+        Code::UnknownMethod,
+        name_span,
+        format!("panels have no method `{name}`"),
+    )
+    .label("unknown method");
+    let mut names = OpId::names(Form::Method);
+    names.push("rolling");
+    let lower = name.to_lowercase();
+    let spelled = SPELLINGS
+        .iter()
+        .find(|(from, _)| from.contains(&lower.as_str()))
+        .map(|(_, to)| *to);
+    if let Some(op) = OpId::find(Form::Rolling, name) {
+        d = d.hint(format!(
+            "rolling aggregates go through `.rolling(n)`: `x.rolling(20).{}()` (over all dates it \
+             would read the future; across stocks, per date, see `.rank(axis=1, pct=True)`)",
+            op.spec().name
+        ));
+    } else if let Some(op) = OpId::find(Form::Numpy, name) {
+        d = d.hint(format!("write `np.{}(x, ...)`", op.spec().name));
+    } else if let Some(to) = spelled {
+        d = d.hint(to);
+    } else if let Some(s) = did_you_mean(name, names.iter().copied()) {
+        d = d.hint(format!("did you mean `{s}`?"));
+    } else {
+        d = d.hint(format!("available methods: {}", names.join(", ")));
+    }
+    d
+}
+
+/// `np.name` for a numpy function the DSL does not offer.
+fn unknown_numpy(name: &str, name_span: Span) -> Diagnostic {
+    let mut names = OpId::names(Form::Numpy);
+    names.push("abs");
+    let d = Diagnostic::error(
+        Code::UnsupportedFunction,
+        name_span,
+        format!("`np.{name}` is not available in strategies"),
+    );
+    match did_you_mean(name, names.iter().copied()) {
+        Some(s) => d.hint(format!("did you mean `np.{s}`?")),
+        None => d.hint(format!(
+            "numpy functions available: {}; otherwise use panel methods and operators",
+            names
+                .iter()
+                .map(|n| format!("np.{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}

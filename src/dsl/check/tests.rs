@@ -1,0 +1,326 @@
+//! The checker's code tables: which source gets which diagnostic codes.
+
+use super::super::parse::parse;
+use super::*;
+
+fn all_codes(src: &str) -> Vec<&'static str> {
+    let keys = [
+        "price:收盤價",
+        "price:最高價",
+        "price:最低價",
+        "etl:adj_close",
+    ];
+    let ctx = CheckContext {
+        datasets: Some(keys.iter().map(|k| k.to_string()).collect()),
+    };
+    let checked = check(&parse(src).unwrap(), &ctx);
+    checked
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect()
+}
+
+/// Diagnostic codes, without unused-variable warnings (the shared header defines `close`).
+fn codes(src: &str) -> Vec<&'static str> {
+    all_codes(src)
+        .into_iter()
+        .filter(|c| *c != "unused-variable")
+        .collect()
+}
+
+const HEAD: &str = "from finlab import data\nfrom finlab.backtest import sim\nclose = data.get(\"price:收盤價\")\n";
+
+#[test]
+fn accepts_a_plain_strategy() {
+    let src = format!(
+        "{HEAD}cond = (close > close.average(20)) & (close.shift(1) > 10)\nposition = (close / close.shift(60))[cond].is_largest(10)\nreport = sim(position, resample=\"M\", fee_ratio=1.425/1000, tax_ratio=3/1000, position_limit=0.2)\nreport.display()\n"
+    );
+    assert_eq!(codes(&src), vec!["ignored-call"]);
+}
+
+#[test]
+fn refusals_have_codes() {
+    let c = |body: &str| codes(&format!("{HEAD}{body}\nsim(close > 1)\n"));
+    assert_eq!(c("import os"), vec!["forbidden-import"]);
+    assert_eq!(c("x = eval(\"1\")"), vec!["forbidden-builtin"]);
+    assert_eq!(c("x = close.shift(-1)"), vec!["lookahead-shift"]);
+    assert_eq!(c("x = close.shift(0)"), vec!["lookahead-shift"]);
+    assert_eq!(c("x = close.average(3000)"), vec!["argument-out-of-range"]);
+    assert_eq!(
+        c("x = (close > 1) and (close < 5)"),
+        vec!["python-logic-operator"]
+    );
+    assert_eq!(c("x = close > 1 & close < 5"), vec!["logical-needs-bool"]);
+    assert_eq!(c("x = close.__class__"), vec!["forbidden-dunder"]);
+    assert_eq!(c("x = close.averag(5)"), vec!["unknown-method"]);
+    assert_eq!(c("x = data.get(\"price:收盤\")"), vec!["unknown-dataset"]);
+    assert_eq!(
+        c("for i in range(3):\n    pass"),
+        vec!["forbidden-statement", "forbidden-statement"]
+    );
+    assert_eq!(c("x = lambda y: y"), vec!["forbidden-syntax"]);
+    assert_eq!(c("x = clse"), vec!["undefined-name"]);
+    assert_eq!(c("x = close[close]"), vec!["mask-needs-bool"]);
+    assert_eq!(c("x = 1 < close < 5"), vec!["chained-comparison"]);
+    assert_eq!(c("x = (close > 1) + (close > 5)"), vec!["bool-arithmetic"]);
+    assert_eq!(c("x = (close > 1) - (close > 5)"), vec!["bool-arithmetic"]);
+    assert_eq!(c("x = True + (close > 5)"), vec!["bool-arithmetic"]);
+    assert_eq!(
+        c("x = data.indicator(\"RSI\", 14)"),
+        vec!["invalid-indicator"]
+    );
+}
+
+#[test]
+fn sim_takes_the_position_by_keyword_too() {
+    let src = format!("{HEAD}x = close > 1\nsim(position=x, resample=\"M\")\n");
+    assert!(codes(&src).is_empty(), "{:?}", codes(&src));
+    let twice = format!("{HEAD}x = close > 1\nsim(x, position=x)\n");
+    assert_eq!(codes(&twice), vec!["sim-arguments"]);
+}
+
+#[test]
+fn counting_conditions_and_keyword_indicator_parameters_are_accepted() {
+    for body in [
+        "x = (close > 1) * 1 + (close > 5) * 1",
+        "x = (close > 1) | (close > 5)",
+        "x = close + (close > 5)",
+        "x = data.indicator(\"RSI\", timeperiod=14)",
+    ] {
+        let v = codes(&format!("{HEAD}{body}\nsim(x)\n"));
+        assert!(v.is_empty(), "{body}: {v:?}");
+    }
+}
+
+#[test]
+fn registry_operators_check_their_arguments() {
+    let ok = |body: &str| {
+        let v = codes(&format!("{HEAD}{body}\nsim(x)\n"));
+        assert!(v.is_empty(), "{body}: {v:?}");
+    };
+    ok("x = close.rolling(20, min_periods=5).std() > 1");
+    ok("x = close.rank(axis=1, pct=True) > 0.5");
+    ok("x = close > close.quantile_row(0.8)");
+    ok("x = (close > 10).hold_until(close < 5, nstocks_limit=3, stop_loss=0.1, rank=-close)");
+    ok("k, d = data.indicator(\"STOCH\")\nx = k > d");
+    ok("import numpy as np\nx = np.maximum(close, close.shift(1)) > 10");
+    ok("x = abs(close.pct_change()) < 0.05");
+    ok("x = close.where(close > 5, 0).fillna(0) > 1");
+    let c = |body: &str| codes(&format!("{HEAD}{body}\nsim(x)\n"));
+    assert_eq!(
+        c("x = close.rank(pct=True) > 0.5"),
+        vec!["missing-argument"]
+    );
+    assert_eq!(c("x = close.rank(axis=0) > 0.5"), vec!["lookahead-rank"]);
+    assert_eq!(c("x = close.pct_change(-5) > 0"), vec!["lookahead-shift"]);
+    assert_eq!(
+        c("x = close.rolling(5, min_periods=9).mean() > 0"),
+        vec!["argument-out-of-range"]
+    );
+    assert_eq!(c("x = close.rolling(5).mean"), vec!["sim-arguments"]);
+    assert_eq!(c("x = close.rolling(5).avg() > 0"), vec!["unknown-method"]);
+    assert_eq!(c("x = close.sum() > 0"), vec!["unknown-method"]);
+    assert_eq!(
+        c("x = data.indicator(\"RSX\") > 50"),
+        vec!["invalid-indicator"]
+    );
+    assert_eq!(
+        c("x = data.indicator(\"MACD\") > 0"),
+        vec!["invalid-operand"]
+    );
+    assert_eq!(
+        c("a, b = data.indicator(\"MACD\")\nx = a > b"),
+        vec!["unpack-outputs"]
+    );
+    assert_eq!(
+        c("x = close.quantile_row(0.5) < close"),
+        vec!["series-operand"]
+    );
+    assert_eq!(c("x = close.is_entry()"), vec!["invalid-receiver"]);
+    assert_eq!(
+        c("x = (close > 1).hold_until(close)"),
+        vec!["invalid-argument"]
+    );
+    assert_eq!(
+        c("x = close.clip(lower=5, upper=1) > 0"),
+        vec!["argument-out-of-range"]
+    );
+    assert_eq!(
+        c("x = close.shift(periods=1, periods=2) > 0"),
+        vec!["duplicate-argument"]
+    );
+    assert_eq!(c("x = max(close, 1) > 0"), vec!["undefined-name"]);
+    assert_eq!(
+        c("import numpy as np\nx = np.sqrt(close) > 0"),
+        vec!["unsupported-function"]
+    );
+    assert_eq!(
+        all_codes(&format!(
+            "{HEAD}y = close\n_z = close\nx = close > 1\nsim(x)\n"
+        )),
+        vec!["unused-variable"]
+    );
+}
+
+#[test]
+fn sim_rules() {
+    assert_eq!(codes(HEAD), vec!["missing-sim"]);
+    assert_eq!(
+        codes(&format!("{HEAD}sim(close > 1)\nsim(close > 2)\n")),
+        vec!["multiple-sim"]
+    );
+    assert_eq!(
+        codes(&format!(
+            "{HEAD}sim(close > 1, stop_loss=0.1, touched_exit=True, trade_at_price=\"open\")\n"
+        )),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        codes(&format!(
+            "{HEAD}sim(close > 1, stop_loss=\"x\", touched_exit=1)\n"
+        )),
+        vec!["invalid-sim-option", "invalid-sim-option"]
+    );
+    assert_eq!(
+        codes(&format!("{HEAD}sim(close > 1, resampl=\"M\")\n")),
+        vec!["unknown-sim-option"]
+    );
+    assert_eq!(
+        codes(&format!("{HEAD}sim(close > 1, resample=\"Q-NOV\")\n")),
+        vec!["unsupported-resample"]
+    );
+}
+
+/// Every diagnostic as `code: message | hints`, checked against the full catalog.
+fn rendered(src: &str) -> Vec<String> {
+    let ctx = CheckContext {
+        datasets: Some(crate::data::catalog::keys()),
+    };
+    check(&parse(src).unwrap(), &ctx)
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}: {} | {}", d.code, d.message, d.hints.join(" | ")))
+        .collect()
+}
+
+#[test]
+fn one_root_error_per_mistake() {
+    // (body, the only diagnostic code): names read by a failing statement count as used, and
+    // a program with an error gets no unused-variable warnings.
+    let cases = [
+        (
+            "a = close.average(5)\nb = close.average(20)\nx = a.foo(b) > 1",
+            "unknown-method",
+        ),
+        ("y = close.average(5)\nx = clse > 1", "undefined-name"),
+        (
+            "m = close.average(60)\nx = close.mean(axis=1, skipna=m) > 1",
+            "unknown-method",
+        ),
+        (
+            "import numpy as np\nlow = close.average(10)\nx = np.sqrt(low) > 1",
+            "unsupported-function",
+        ),
+    ];
+    for (body, code) in cases {
+        let src = format!("{HEAD}{body}\nsim(close > 1)\n");
+        assert_eq!(all_codes(&src), vec![code], "{body}");
+    }
+    // A valid program still hears about its unused names.
+    let src = format!("{HEAD}y = close\nsim(close > 1)\n");
+    assert_eq!(all_codes(&src), vec!["unused-variable"]);
+}
+
+#[test]
+fn hints_say_the_right_thing() {
+    // (body, text the first diagnostic must contain, text it must not contain)
+    let cases = [
+        ("x = close.mean(axis=1) > 0", "not supported yet", "rolling"),
+        (
+            "x = close.sum(axis=\"columns\") > 0",
+            "rank(axis=1, pct=True)",
+            "rolling",
+        ),
+        (
+            "import numpy as np\nx = np.mean(close, axis=1) > 0",
+            "row reductions",
+            "np.mean",
+        ),
+        (
+            "x = close.mean() > 0",
+            "x.rolling(20).mean()",
+            "not supported yet",
+        ),
+        ("x = close.ma(20) > 0", "x.average(20)", "available methods"),
+        (
+            "x = close.ewm(span=10) > 0",
+            "not supported yet",
+            "available methods",
+        ),
+        ("x = close.isna()", "fillna", "available methods"),
+        (
+            "x = close.nlargest(5)",
+            "is_largest(n)",
+            "available methods",
+        ),
+        ("x = close.pct(5) > 0", "pct_change", "available methods"),
+        (
+            "x = close.quantile_row(0.5) > 10",
+            "compare the panel with the Series",
+            "put the panel",
+        ),
+        (
+            "x = close.quantile_row(0.2) < close",
+            "`panel > series`",
+            "xx",
+        ),
+        (
+            "x = close.quantile_row(0.2) < close.quantile_row(0.8)",
+            "two per-date Series",
+            "xx",
+        ),
+        (
+            "x = close.quantile_row(0.5).average(5) > 0",
+            "not supported yet",
+            "xx",
+        ),
+        // Unknown datasets: by meaning first, grouped candidates otherwise.
+        (
+            "x = data.get(\"pb\") > 1",
+            "\"price_earning_ratio:股價淨值比\"? (`pb` is an alias",
+            "price:開盤價",
+        ),
+        (
+            "x = data.get(\"P/B\") > 1",
+            "\"price_earning_ratio:股價淨值比\"",
+            "price:開盤價",
+        ),
+        (
+            "x = data.get(\"price:股價淨值比\") > 1",
+            "same column in another table",
+            "xx",
+        ),
+        (
+            "x = data.get(\"EBITDA\") > 1",
+            "\"fundamental_features:EBITDA\"",
+            "ROE稅後",
+        ),
+        (
+            "x = data.get(\"營業利益成長率\") > 1",
+            "\"fundamental_features:營業利益成長率\"",
+            "營業利益率\"",
+        ),
+        (
+            "x = data.get(\"foo:bar\") > 1",
+            "valuation: \"price_earning_ratio:本益比\"",
+            "did you mean",
+        ),
+    ];
+    for (body, want, not) in cases {
+        let d = rendered(&format!("{HEAD}{body}\nsim(close > 1)\n"));
+        let first = d.first().map(String::as_str).unwrap_or_default();
+        assert!(first.contains(want), "{body}: {first}");
+        assert!(!first.contains(not), "{body}: {first}");
+    }
+}
