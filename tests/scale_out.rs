@@ -2,7 +2,7 @@
 //! loopback port with a temporary store) and real worker processes of the built binary. A
 //! missing `nats-server` fails these tests: it is part of what they test.
 
-// Test code: an unwrap fails the run, and printing is the report.
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 mod common;

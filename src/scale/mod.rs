@@ -12,7 +12,7 @@
 //! - [`coordinator`]: publishes a round's jobs and collects the results in iteration order; as
 //!   an [`crate::iterate::evaluate::Evaluator`] it lets `iterate` keep its loop, gates, ledger
 //!   and summary exactly as a local run does.
-//! - [`bench`]: `dsl-engine bench --nats`: throughput, per-job overhead and a projection.
+//! - [`bench`](mod@bench): `dsl-engine bench --nats`: throughput, per-job overhead and a projection.
 //!
 //! Delivery is at least once (a job is redelivered when its worker dies or fails it); the ledger
 //! is still exactly once, since results carry their trial and the coordinator records the first
