@@ -137,7 +137,7 @@ fn nats(
         .await?;
         let status = c.queue.status().await?;
         super::log(&format!(
-            "bench: {} strategies (hash {}) on {url}: {}; 1 warm-up pass, a latency pass, {}              round(s)",
+            "bench: {} strategies (hash {}) on {url}: {}; 1 warm-up pass, a latency pass, {} round(s)",
             set.len(),
             bench::set_hash(set),
             status.line(),

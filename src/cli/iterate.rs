@@ -440,7 +440,7 @@ fn coordinator(
     }
     if status.workers.is_empty() {
         printer.note(&format!(
-            "nats: no worker connected yet; jobs wait in the queue until one starts              (`dsl-engine worker --nats {url}`)"
+            "nats: no worker connected yet; jobs wait in the queue until one starts (`dsl-engine worker --nats {url}`)"
         ));
     }
     Ok((c, status.slots().max(1)))
