@@ -1,11 +1,14 @@
 //! A company's fundamentals, drawn before its prices (they do not depend on them): monthly
 //! revenue (YoY growth AR(1), seasonality), quarterly income statement and balance sheet items,
 //! and the corporate-action schedule (cash and stock dividends from last year's earnings).
-//! Amounts are in thousand NT$, as MOPS and finlab report them.
+//! Amounts are in thousand NT$, as MOPS and finlab report them. [`write`] puts them into the
+//! monthly revenue and quarterly statement panels.
 
 use crate::calendar::days_from_civil;
 
-use super::model::{session_on_or_after, Grid};
+use super::model::{session_on_or_after, two_dp, Grid};
+use super::statements::{self, Items};
+use super::{quarterly as q, QUARTERLY_KEYS};
 use crate::util::rng::Rng;
 
 /// Sd of the monthly innovation of YoY revenue growth (stationary sd 15 %, AR 0.8).
@@ -230,5 +233,94 @@ fn trend_at(log_rev: &[f64], j: usize) -> f64 {
     } else {
         let mean_exp = vals.iter().map(|&v| libm::exp(v)).sum::<f64>() / vals.len() as f64;
         libm::log(mean_exp)
+    }
+}
+
+/// Writes the monthly revenue and quarterly statement panels of one stock.
+pub fn write(
+    f: &Fundamentals,
+    items: &[Option<Items>],
+    grid: &Grid,
+    listed: i32,
+    shares0: f64,
+    monthly: &mut [&mut [f64]],
+    quarterly: &mut [&mut [f64]],
+) {
+    let listed_month = super::model::month_index(listed);
+    let rev = |j: usize| f.revenue.get(j).copied().unwrap_or(f64::NAN);
+    let pct = |a: f64, b: f64| {
+        if b > 0.0 {
+            two_dp((a / b - 1.0) * 100.0)
+        } else {
+            f64::NAN
+        }
+    };
+    for (r, &j) in grid.month_rows.iter().enumerate() {
+        if j < f.first_month + 24 || grid.months[j] < listed_month {
+            continue;
+        }
+        let year_pos = grid.months[j].rem_euclid(12) as usize;
+        let ytd: f64 = (j - year_pos..=j).map(rev).sum();
+        let ly_ytd: f64 = (j - 12 - year_pos..=j - 12).map(rev).sum();
+        let vals = [
+            rev(j),
+            rev(j - 1),
+            rev(j - 12),
+            pct(rev(j), rev(j - 1)),
+            pct(rev(j), rev(j - 12)),
+            ytd,
+            ly_ytd,
+            pct(ytd, ly_ytd),
+        ];
+        for (k, v) in vals.into_iter().enumerate() {
+            monthly[k][r] = v;
+        }
+    }
+    for (r, &k) in grid.quarter_rows.iter().enumerate() {
+        let qv = f.quarter[k];
+        let published = grid.quarter_pub[k]
+            .map(|t| grid.dates[t])
+            .unwrap_or(i32::MIN);
+        if qv[0].is_nan() || published < listed - 365 {
+            continue;
+        }
+        let [rev_q, gross, op, pretax, net, parent, equity, assets, cash, ocf] = qv;
+        let shares = f
+            .events
+            .iter()
+            .filter(|e| grid.dates[e.session] < published - 30)
+            .fold(shares0, |s, e| libm::round(s * (1.0 + e.ratio)));
+        let last_year = if k >= 4 {
+            f.quarter[k - 4][0]
+        } else {
+            f64::NAN
+        };
+        let mut put = |key: usize, v: f64| quarterly[key][r] = v;
+        put(q::EPS, two_dp(parent * 1000.0 / shares));
+        put(q::REVENUE, libm::round(rev_q));
+        put(q::GROSS, libm::round(gross));
+        put(q::OPERATING, libm::round(op));
+        put(q::PRETAX, libm::round(pretax));
+        put(q::PARENT, libm::round(parent));
+        put(q::EQUITY, libm::round(equity));
+        put(q::ASSETS, libm::round(assets));
+        put(q::LIABILITIES, libm::round(assets - equity));
+        put(q::CAPITAL, libm::round(shares * 10.0 / 1000.0));
+        put(q::CASH, libm::round(cash));
+        put(q::OCF, libm::round(ocf));
+        put(q::ROE, two_dp(parent / equity * 100.0));
+        put(q::ROA, two_dp(net / assets * 100.0));
+        put(q::GROSS_MARGIN, two_dp(gross / rev_q * 100.0));
+        put(q::OP_MARGIN, two_dp(op / rev_q * 100.0));
+        put(q::NET_MARGIN, two_dp(net / rev_q * 100.0));
+        put(q::REV_GROWTH, pct(rev_q, last_year));
+        put(q::DEBT_RATIO, two_dp((assets - equity) / assets * 100.0));
+        if let Some(it) = &items[k] {
+            let last = k.checked_sub(4).and_then(|j| items[j].as_ref());
+            let extra = statements::values(it, last, shares);
+            for (i, v) in extra.into_iter().enumerate() {
+                quarterly[QUARTERLY_KEYS.len() + i][r] = v;
+            }
+        }
     }
 }
