@@ -29,6 +29,7 @@ mod output;
 mod positions;
 mod report;
 mod sim;
+mod worker;
 
 /// Research Taiwan-stock strategies written in a safe finlab-style DSL.
 ///
@@ -77,6 +78,9 @@ pub enum Command {
     /// Write the self-contained HTML report of an iterate run (RUN_DIR/report.html) and list
     /// its best trials.
     Report(report::ReportArgs),
+    /// Evaluate jobs of `iterate --nats` and `bench --nats` runs from a NATS JetStream queue,
+    /// on this machine.
+    Worker(worker::WorkerArgs),
 }
 
 /// `dsl-engine ops`.
@@ -121,6 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Doctor(a) => doctor::run(a),
         Command::Report(a) => report::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Worker(a) => worker::run(a),
         Command::Ops(a) => {
             if a.datasets {
                 out!("{}", data::datasets_markdown()?);
