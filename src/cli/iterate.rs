@@ -547,7 +547,7 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         gates: config.gates.clone(),
         jobs,
     };
-    let (kind, seed, objective) = (config.proposer, config.seed, config.objective);
+    let objective = config.objective;
     let mut session = Session::open(
         &dir,
         lock,
@@ -561,30 +561,7 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     let done = session.trials().len() as u32;
     let total = session.config.iterations;
     let mut progress = Progress::new(total, done, a.quiet, a.json, objective);
-    let mut proposer: Box<dyn Proposer> = match kind {
-        ProposerKind::Llm => {
-            let mut cfg = endpoint.cfg.clone();
-            cfg.temperature = session.config.temperature.unwrap_or(cfg.temperature);
-            if let Some(format) = session.config.constrain.format() {
-                let keys = session.runner.ctx.datasets.as_deref().unwrap_or_default();
-                cfg.grammar = Some(Constraint {
-                    format,
-                    text: grammar::render(format, keys).into(),
-                });
-                cfg.max_tokens.get_or_insert(CONSTRAINED_MAX_TOKENS);
-            }
-            Box::new(LlmProposer::new(
-                Client::new(cfg)?,
-                rt.handle().clone(),
-                templates,
-                session.runner.ctx.datasets.as_deref(),
-                &data.banner(),
-                objective,
-                stop.clone(),
-            ))
-        }
-        ProposerKind::Evolve => Box::new(EvolveProposer::new(session.runner.ctx.clone(), seed)),
-    };
+    let mut proposer = make_proposer(&session, &endpoint, templates, &data.banner(), &rt, &stop)?;
     if let Some((c, _)) = coordinator {
         let ctx = session.runner.ctx.clone();
         let evaluator = NatsEvaluator::new(rt.handle().clone(), c, ctx, stop.clone());
@@ -621,15 +598,8 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         started.elapsed().as_secs_f64(),
         &mut progress,
     )?;
-    // The run's HTML report (`dsl-engine report RUN_DIR` renders the same page again).
     let report_path = dir.join("report.html");
-    let report = crate::report::run::RunReport::load(&dir)
-        .map(|r| crate::report::run::render(&r))
-        .map_err(anyhow::Error::from)
-        .and_then(|html| {
-            crate::util::fs::write_atomic(&report_path, html.as_bytes())
-                .map_err(anyhow::Error::from)
-        });
+    let report = write_report(&dir, &report_path);
     if a.json {
         printer.json(&serde_json::to_value(&summary)?);
     } else {
@@ -646,4 +616,50 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         Ended::Failed(_) => ExitStatus::Error,
         _ => ExitStatus::Success,
     })
+}
+
+/// The run's proposer: the model (with the run's grammar when constrained) or the offline
+/// evolutionary search.
+fn make_proposer(
+    session: &Session,
+    endpoint: &Endpoint,
+    templates: Templates,
+    banner: &str,
+    rt: &tokio::runtime::Runtime,
+    stop: &Stop,
+) -> anyhow::Result<Box<dyn Proposer>> {
+    Ok(match session.config.proposer {
+        ProposerKind::Llm => {
+            let mut cfg = endpoint.cfg.clone();
+            cfg.temperature = session.config.temperature.unwrap_or(cfg.temperature);
+            if let Some(format) = session.config.constrain.format() {
+                let keys = session.runner.ctx.datasets.as_deref().unwrap_or_default();
+                cfg.grammar = Some(Constraint {
+                    format,
+                    text: grammar::render(format, keys).into(),
+                });
+                cfg.max_tokens.get_or_insert(CONSTRAINED_MAX_TOKENS);
+            }
+            Box::new(LlmProposer::new(
+                Client::new(cfg)?,
+                rt.handle().clone(),
+                templates,
+                session.runner.ctx.datasets.as_deref(),
+                banner,
+                session.config.objective,
+                stop.clone(),
+            ))
+        }
+        ProposerKind::Evolve => Box::new(EvolveProposer::new(
+            session.runner.ctx.clone(),
+            session.config.seed,
+        )),
+    })
+}
+
+/// Writes the run's HTML report (`dsl-engine report RUN_DIR` renders the same page again).
+fn write_report(dir: &Path, path: &Path) -> anyhow::Result<()> {
+    let html = crate::report::run::render(&crate::report::run::RunReport::load(dir)?);
+    crate::util::fs::write_atomic(path, html.as_bytes())?;
+    Ok(())
 }

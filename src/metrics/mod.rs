@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::backtest::SimResult;
+use crate::backtest::{SimResult, Trade};
 use crate::calendar;
 
 /// finlab's default annual risk-free rate in `get_stats`.
@@ -85,111 +85,43 @@ pub fn score_with(result: &SimResult, benchmark: Option<&[(i32, f64)]>, risk_fre
         _ => ((0, nan), (0, nan)),
     };
     let returns: Vec<f64> = curve.windows(2).map(|w| w[1].1 / w[0].1 - 1.0).collect();
-    let daily_rf = (1.0 + risk_free).powf(1.0 / 252.0) - 1.0;
-    let excess: Vec<f64> = returns.iter().map(|r| r - daily_rf).collect();
     let enough = returns.len() >= 2;
     let ann = 252f64.sqrt();
-    let sharpe = if enough {
-        mean(&excess) / std(&excess).max(1e-6) * ann
-    } else {
-        nan
-    };
-    let downside = (excess.iter().map(|e| e.min(0.0).powi(2)).sum::<f64>()
-        / excess.len().max(1) as f64)
-        .sqrt();
-    let sortino = if enough && downside > 0.0 {
-        mean(&excess) / downside * ann
-    } else {
-        nan
-    };
-
-    // Drawdowns and their episodes (start: first non-zero drawdown after a zero; end: next zero).
-    let mut peak = f64::NEG_INFINITY;
-    let mut mdd: f64 = 0.0;
-    let mut episodes: Vec<(f64, i32)> = Vec::new();
-    let mut open: Option<(f64, i32)> = None;
-    for &(d, v) in curve {
-        peak = peak.max(v);
-        let dd = v / peak - 1.0;
-        mdd = mdd.min(dd);
-        match (&mut open, dd < 0.0) {
-            (None, true) => open = Some((dd, d)),
-            (Some((depth, _)), true) => *depth = depth.min(dd),
-            (Some((depth, start)), false) => {
-                episodes.push((*depth, d - *start));
-                open = None;
-            }
-            (None, false) => {}
-        }
-    }
-    if let Some((depth, start)) = open {
-        episodes.push((depth, last.0 - start));
-    }
-    let (avg_dd, avg_dd_days) = if episodes.is_empty() {
-        (0.0, 0.0)
-    } else {
-        let n = episodes.len() as f64;
-        (
-            episodes.iter().map(|e| e.0).sum::<f64>() / n,
-            episodes.iter().map(|e| f64::from(e.1)).sum::<f64>() / n,
-        )
-    };
-
-    let rets: Vec<f64> = result
-        .trades
-        .iter()
-        .map(|t| t.ret)
-        .filter(|r| r.is_finite())
-        .collect();
-    let wins: Vec<f64> = rets.iter().copied().filter(|r| *r > 0.0).collect();
-    let losses: Vec<f64> = rets.iter().copied().filter(|r| *r <= 0.0).collect();
-    let loss_sum: f64 = losses.iter().sum();
-    let profit_factor = if loss_sum < 0.0 {
-        wins.iter().sum::<f64>() / loss_sum.abs()
-    } else if wins.is_empty() {
-        nan
-    } else {
-        f64::INFINITY
-    };
-    let avg = |x: &[f64]| if x.is_empty() { nan } else { mean(x) };
+    let (sharpe, sortino) = sharpe_sortino(&returns, risk_free);
+    let dd = Drawdowns::of(curve, last.0);
+    let t = TradeStats::of(&result.trades);
     let strategy_cagr = cagr(first, last);
     let years = f64::from(last.0 - first.0) / 365.25;
     let (alpha, beta) = benchmark
         .map(|b| alpha_beta(curve, b, strategy_cagr))
         .unwrap_or((nan, nan));
-
+    let date = |d: i32| {
+        if curve.is_empty() {
+            String::new()
+        } else {
+            calendar::format(d)
+        }
+    };
     Metrics {
-        start: if curve.is_empty() {
-            String::new()
-        } else {
-            calendar::format(first.0)
-        },
-        end: if curve.is_empty() {
-            String::new()
-        } else {
-            calendar::format(last.0)
-        },
+        start: date(first.0),
+        end: date(last.0),
         total_return: last.1 / first.1 - 1.0,
         cagr: strategy_cagr,
         daily_mean: if enough { mean(&returns) * 252.0 } else { nan },
         daily_vol: if enough { std(&returns) * ann } else { nan },
         sharpe,
         sortino,
-        calmar: strategy_cagr / (mdd.abs() + 1e-5),
-        max_drawdown: mdd,
-        avg_drawdown: avg_dd,
-        avg_drawdown_days: avg_dd_days,
+        calmar: strategy_cagr / (dd.max.abs() + 1e-5),
+        max_drawdown: dd.max,
+        avg_drawdown: dd.avg,
+        avg_drawdown_days: dd.avg_days,
         best_day: returns.iter().copied().fold(nan, f64::max),
         worst_day: returns.iter().copied().fold(nan, f64::min),
-        win_ratio: if rets.is_empty() {
-            nan
-        } else {
-            wins.len() as f64 / rets.len() as f64
-        },
-        avg_win: avg(&wins),
-        avg_loss: avg(&losses),
-        profit_factor,
-        expectancy: avg(&rets),
+        win_ratio: t.win_ratio,
+        avg_win: t.avg_win,
+        avg_loss: t.avg_loss,
+        profit_factor: t.profit_factor,
+        expectancy: t.expectancy,
         trades: result.trades.len(),
         turnover: if years > 0.0 {
             result.exposure.traded / years
@@ -201,6 +133,121 @@ pub fn score_with(result: &SimResult, benchmark: Option<&[(i32, f64)]>, risk_fre
         max_n_stock: result.exposure.max_n_stock,
         alpha,
         beta,
+    }
+}
+
+/// Daily Sharpe and Sortino of `returns` above the daily equivalent of `risk_free`, × √252
+/// (NaN with fewer than two returns; Sortino also NaN without a losing day).
+fn sharpe_sortino(returns: &[f64], risk_free: f64) -> (f64, f64) {
+    let daily_rf = (1.0 + risk_free).powf(1.0 / 252.0) - 1.0;
+    let excess: Vec<f64> = returns.iter().map(|r| r - daily_rf).collect();
+    let enough = returns.len() >= 2;
+    let ann = 252f64.sqrt();
+    let sharpe = if enough {
+        mean(&excess) / std(&excess).max(1e-6) * ann
+    } else {
+        f64::NAN
+    };
+    let downside = (excess.iter().map(|e| e.min(0.0).powi(2)).sum::<f64>()
+        / excess.len().max(1) as f64)
+        .sqrt();
+    let sortino = if enough && downside > 0.0 {
+        mean(&excess) / downside * ann
+    } else {
+        f64::NAN
+    };
+    (sharpe, sortino)
+}
+
+/// The equity curve's drawdowns: the deepest, and the mean depth and length (calendar days) of
+/// the episodes.
+struct Drawdowns {
+    max: f64,
+    avg: f64,
+    avg_days: f64,
+}
+
+impl Drawdowns {
+    /// An episode starts at the first non-zero drawdown after a zero and ends at the next zero;
+    /// one still open ends at `last_date`.
+    fn of(curve: &[(i32, f64)], last_date: i32) -> Self {
+        let mut peak = f64::NEG_INFINITY;
+        let mut mdd: f64 = 0.0;
+        let mut episodes: Vec<(f64, i32)> = Vec::new();
+        let mut open: Option<(f64, i32)> = None;
+        for &(d, v) in curve {
+            peak = peak.max(v);
+            let dd = v / peak - 1.0;
+            mdd = mdd.min(dd);
+            match (&mut open, dd < 0.0) {
+                (None, true) => open = Some((dd, d)),
+                (Some((depth, _)), true) => *depth = depth.min(dd),
+                (Some((depth, start)), false) => {
+                    episodes.push((*depth, d - *start));
+                    open = None;
+                }
+                (None, false) => {}
+            }
+        }
+        if let Some((depth, start)) = open {
+            episodes.push((depth, last_date - start));
+        }
+        let (avg, avg_days) = if episodes.is_empty() {
+            (0.0, 0.0)
+        } else {
+            let n = episodes.len() as f64;
+            (
+                episodes.iter().map(|e| e.0).sum::<f64>() / n,
+                episodes.iter().map(|e| f64::from(e.1)).sum::<f64>() / n,
+            )
+        };
+        Self {
+            max: mdd,
+            avg,
+            avg_days,
+        }
+    }
+}
+
+/// Statistics of the trades' returns (open trades included; non-finite returns left out).
+struct TradeStats {
+    win_ratio: f64,
+    avg_win: f64,
+    avg_loss: f64,
+    profit_factor: f64,
+    expectancy: f64,
+}
+
+impl TradeStats {
+    fn of(trades: &[Trade]) -> Self {
+        let nan = f64::NAN;
+        let rets: Vec<f64> = trades
+            .iter()
+            .map(|t| t.ret)
+            .filter(|r| r.is_finite())
+            .collect();
+        let wins: Vec<f64> = rets.iter().copied().filter(|r| *r > 0.0).collect();
+        let losses: Vec<f64> = rets.iter().copied().filter(|r| *r <= 0.0).collect();
+        let loss_sum: f64 = losses.iter().sum();
+        let profit_factor = if loss_sum < 0.0 {
+            wins.iter().sum::<f64>() / loss_sum.abs()
+        } else if wins.is_empty() {
+            nan
+        } else {
+            f64::INFINITY
+        };
+        let avg = |x: &[f64]| if x.is_empty() { nan } else { mean(x) };
+        Self {
+            win_ratio: if rets.is_empty() {
+                nan
+            } else {
+                wins.len() as f64 / rets.len() as f64
+            },
+            avg_win: avg(&wins),
+            avg_loss: avg(&losses),
+            profit_factor,
+            expectancy: avg(&rets),
+        }
     }
 }
 

@@ -201,63 +201,120 @@ fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
 
 /// Renders `c` as an `<svg>` element (responsive: fixed view box, full width).
 pub(crate) fn render(c: &Chart) -> String {
-    let usable = |y: f64| y.is_finite() && (!c.log || y > 0.0);
-    let pts = || {
-        c.series
-            .iter()
-            .flat_map(|s| s.points.iter())
-            .filter(|p| p.0.is_finite() && usable(p.1))
-    };
     let mut s = String::new();
     let _ = write!(
         s,
         r#"<svg class="chart {}" viewBox="0 0 {W} {H}" role="img" xmlns="http://www.w3.org/2000/svg">"#,
         c.class
     );
-    let (Some((x_lo, mut x_hi)), Some((y_min, y_max))) =
-        (bounds(pts().map(|p| p.0)), bounds(pts().map(|p| p.1)))
-    else {
+    let Some(f) = Frame::fit(c) else {
         s.push_str(
             r#"<text x="450" y="150" text-anchor="middle" class="muted">no data</text></svg>"#,
         );
         return s;
     };
-    if x_hi <= x_lo {
-        x_hi = x_lo + 1.0;
-    }
-    let area = c.series.iter().any(|s| s.kind == Kind::Area);
-    let ty = |v: f64| if c.log { v.ln() } else { v };
-    let (mut y_lo, mut y_hi) = (ty(y_min), ty(y_max));
-    if area && !c.log {
-        y_lo = y_lo.min(0.0);
-        y_hi = y_hi.max(0.0);
-    }
-    if y_hi - y_lo < 1e-12 {
-        let pad = if y_hi.abs() > 1e-12 {
-            y_hi.abs() * 0.1
-        } else {
-            1.0
-        };
-        y_lo -= pad;
-        y_hi += pad;
-    } else if !(area && y_hi == 0.0) {
-        let pad = (y_hi - y_lo) * 0.05;
-        y_hi += pad;
-        if !(area && y_lo == 0.0) {
-            y_lo -= pad;
+    axes(&mut s, c, &f);
+    for series in &c.series {
+        match series.kind {
+            Kind::Dots => dots(&mut s, series, &f),
+            Kind::Line | Kind::Step | Kind::Area => path(&mut s, series, &f),
         }
     }
-    let px = |x: f64| LEFT + (x - x_lo) / (x_hi - x_lo) * (W - LEFT - RIGHT);
-    let py = |y: f64| TOP + (y_hi - ty(y)) / (y_hi - y_lo) * (H - TOP - BOTTOM);
+    legend(&mut s, &c.series);
+    s.push_str("</svg>");
+    s
+}
 
-    // Grid and y labels.
+/// The data ranges a chart shows and their mapping to pixels. On a log chart `y_lo` and `y_hi`
+/// are logs.
+struct Frame {
+    log: bool,
+    x_lo: f64,
+    x_hi: f64,
+    y_lo: f64,
+    y_hi: f64,
+}
+
+impl Frame {
+    /// The ranges of the drawable points, padded by 5 % (not past zero for an area chart, which
+    /// always includes zero on a linear scale); `None` when no point is drawable.
+    fn fit(c: &Chart) -> Option<Self> {
+        let usable = |y: f64| y.is_finite() && (!c.log || y > 0.0);
+        let pts = || {
+            c.series
+                .iter()
+                .flat_map(|s| s.points.iter())
+                .filter(|p| p.0.is_finite() && usable(p.1))
+        };
+        let (x_lo, mut x_hi) = bounds(pts().map(|p| p.0))?;
+        let (y_min, y_max) = bounds(pts().map(|p| p.1))?;
+        if x_hi <= x_lo {
+            x_hi = x_lo + 1.0;
+        }
+        let area = c.series.iter().any(|s| s.kind == Kind::Area);
+        let mut f = Frame {
+            log: c.log,
+            x_lo,
+            x_hi,
+            y_lo: 0.0,
+            y_hi: 0.0,
+        };
+        let (mut y_lo, mut y_hi) = (f.ty(y_min), f.ty(y_max));
+        if area && !c.log {
+            y_lo = y_lo.min(0.0);
+            y_hi = y_hi.max(0.0);
+        }
+        if y_hi - y_lo < 1e-12 {
+            let pad = if y_hi.abs() > 1e-12 {
+                y_hi.abs() * 0.1
+            } else {
+                1.0
+            };
+            y_lo -= pad;
+            y_hi += pad;
+        } else if !(area && y_hi == 0.0) {
+            let pad = (y_hi - y_lo) * 0.05;
+            y_hi += pad;
+            if !(area && y_lo == 0.0) {
+                y_lo -= pad;
+            }
+        }
+        (f.y_lo, f.y_hi) = (y_lo, y_hi);
+        Some(f)
+    }
+
+    /// Whether a y value can be drawn (finite; positive on a log scale).
+    fn usable(&self, y: f64) -> bool {
+        y.is_finite() && (!self.log || y > 0.0)
+    }
+
+    /// A y value on the axis scale.
+    fn ty(&self, v: f64) -> f64 {
+        if self.log {
+            v.ln()
+        } else {
+            v
+        }
+    }
+
+    fn px(&self, x: f64) -> f64 {
+        LEFT + (x - self.x_lo) / (self.x_hi - self.x_lo) * (W - LEFT - RIGHT)
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        TOP + (self.y_hi - self.ty(y)) / (self.y_hi - self.y_lo) * (H - TOP - BOTTOM)
+    }
+}
+
+/// Grid lines with their y and x labels, and the zero line when zero is inside a linear range.
+fn axes(s: &mut String, c: &Chart, f: &Frame) {
     let yticks = if c.log {
-        log_ticks(y_lo.exp(), y_hi.exp())
+        log_ticks(f.y_lo.exp(), f.y_hi.exp())
     } else {
-        linear_ticks(y_lo, y_hi, 5.0)
+        linear_ticks(f.y_lo, f.y_hi, 5.0)
     };
     for v in yticks {
-        let y = py(v);
+        let y = f.py(v);
         let _ = write!(
             s,
             r#"<line class="grid" x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
@@ -268,15 +325,15 @@ pub(crate) fn render(c: &Chart) -> String {
         );
     }
     let xticks: Vec<(f64, String)> = match c.x {
-        XAxis::Dates => date_ticks(x_lo, x_hi),
-        XAxis::Index => linear_ticks(x_lo, x_hi, 8.0)
+        XAxis::Dates => date_ticks(f.x_lo, f.x_hi),
+        XAxis::Index => linear_ticks(f.x_lo, f.x_hi, 8.0)
             .into_iter()
             .filter(|v| v.fract() == 0.0)
             .map(|v| (v, format!("{v}")))
             .collect(),
     };
     for (v, label) in xticks {
-        let x = px(v);
+        let x = f.px(v);
         let _ = write!(
             s,
             r#"<line class="grid" x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
@@ -285,79 +342,82 @@ pub(crate) fn render(c: &Chart) -> String {
             escape(&label)
         );
     }
-    if !c.log && y_lo < 0.0 && y_hi > 0.0 {
-        let y0 = py(0.0);
+    if !c.log && f.y_lo < 0.0 && f.y_hi > 0.0 {
+        let y0 = f.py(0.0);
         let _ = write!(
             s,
             r#"<line class="zero" x1="{LEFT}" x2="{:.1}" y1="{y0:.1}" y2="{y0:.1}"/>"#,
             W - RIGHT
         );
     }
+}
 
-    for series in &c.series {
-        let color = series.color;
-        match series.kind {
-            Kind::Dots => {
-                for (i, &(x, y)) in series.points.iter().enumerate() {
-                    if !(x.is_finite() && usable(y)) {
-                        continue;
-                    }
-                    let _ = write!(
-                        s,
-                        r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{color}" fill-opacity="0.6">"#,
-                        px(x),
-                        py(y)
-                    );
-                    if let Some(l) = series.labels.get(i) {
-                        let _ = write!(s, "<title>{}</title>", escape(l));
-                    }
-                    s.push_str("</circle>");
-                }
+/// A dot per drawable point, with its hover label.
+fn dots(s: &mut String, series: &Series, f: &Frame) {
+    let color = series.color;
+    for (i, &(x, y)) in series.points.iter().enumerate() {
+        if !(x.is_finite() && f.usable(y)) {
+            continue;
+        }
+        let _ = write!(
+            s,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{color}" fill-opacity="0.6">"#,
+            f.px(x),
+            f.py(y)
+        );
+        if let Some(l) = series.labels.get(i) {
+            let _ = write!(s, "<title>{}</title>", escape(l));
+        }
+        s.push_str("</circle>");
+    }
+}
+
+/// A line, step or area series as one path (thinned to the pixel grid, except steps).
+fn path(s: &mut String, series: &Series, f: &Frame) {
+    let color = series.color;
+    let mut d = String::new();
+    let mut first_x = None;
+    let mut last_x = 0.0;
+    for run in runs(&series.points, |x, y| x.is_finite() && f.usable(y)) {
+        let run: Vec<(f64, f64)> = run.iter().map(|&(x, y)| (f.px(x), f.py(y))).collect();
+        let run = if series.kind == Kind::Step {
+            run
+        } else {
+            thin(&run)
+        };
+        for (i, &(x, y)) in run.iter().enumerate() {
+            if i == 0 {
+                let _ = write!(d, "M{x:.1},{y:.1}");
+                first_x.get_or_insert(x);
+            } else if series.kind == Kind::Step {
+                let _ = write!(d, "H{x:.1}V{y:.1}");
+            } else {
+                let _ = write!(d, "L{x:.1},{y:.1}");
             }
-            Kind::Line | Kind::Step | Kind::Area => {
-                let mut d = String::new();
-                let mut first_x = None;
-                let mut last_x = 0.0;
-                for run in runs(&series.points, |x, y| x.is_finite() && usable(y)) {
-                    let run: Vec<(f64, f64)> = run.iter().map(|&(x, y)| (px(x), py(y))).collect();
-                    let run = if series.kind == Kind::Step {
-                        run
-                    } else {
-                        thin(&run)
-                    };
-                    for (i, &(x, y)) in run.iter().enumerate() {
-                        if i == 0 {
-                            let _ = write!(d, "M{x:.1},{y:.1}");
-                            first_x.get_or_insert(x);
-                        } else if series.kind == Kind::Step {
-                            let _ = write!(d, "H{x:.1}V{y:.1}");
-                        } else {
-                            let _ = write!(d, "L{x:.1},{y:.1}");
-                        }
-                        last_x = x;
-                    }
-                }
-                if series.kind == Kind::Area {
-                    // One path: the fill closes along the zero line, which the stroke then traces.
-                    if let Some(fx) = first_x {
-                        let base = if c.log { H - BOTTOM } else { py(0.0) };
-                        let _ = write!(
-                            s,
-                            r#"<path d="{d}L{last_x:.1},{base:.1}L{fx:.1},{base:.1}Z" fill="{color}" fill-opacity="0.25" stroke="{color}" stroke-width="1.2"/>"#
-                        );
-                    }
-                } else {
-                    let _ = write!(
-                        s,
-                        r#"<path d="{d}" fill="none" stroke="{color}" stroke-width="1.5"/>"#
-                    );
-                }
-            }
+            last_x = x;
         }
     }
-    // Legend.
+    if series.kind == Kind::Area {
+        // One path: the fill closes along the zero line, which the stroke then traces.
+        if let Some(fx) = first_x {
+            let base = if f.log { H - BOTTOM } else { f.py(0.0) };
+            let _ = write!(
+                s,
+                r#"<path d="{d}L{last_x:.1},{base:.1}L{fx:.1},{base:.1}Z" fill="{color}" fill-opacity="0.25" stroke="{color}" stroke-width="1.2"/>"#
+            );
+        }
+    } else {
+        let _ = write!(
+            s,
+            r#"<path d="{d}" fill="none" stroke="{color}" stroke-width="1.5"/>"#
+        );
+    }
+}
+
+/// A colour swatch and name per named series, left to right.
+fn legend(s: &mut String, series: &[Series]) {
     let mut lx = LEFT + 8.0;
-    for series in c.series.iter().filter(|s| !s.name.is_empty()) {
+    for series in series.iter().filter(|s| !s.name.is_empty()) {
         let _ = write!(
             s,
             r#"<rect x="{lx:.1}" y="8" width="12" height="12" fill="{}"/><text class="legend" x="{:.1}" y="18">{}</text>"#,
@@ -367,8 +427,6 @@ pub(crate) fn render(c: &Chart) -> String {
         );
         lx += 16.0 + 7.5 * series.name.chars().count() as f64 + 20.0;
     }
-    s.push_str("</svg>");
-    s
 }
 
 #[cfg(test)]

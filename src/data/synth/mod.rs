@@ -31,7 +31,7 @@ pub use keys::{
     daily, quarterly, BENCHMARK, DAILY_KEYS, MONTHLY_KEYS, PRICE_INDEX, PRICE_INDEX_OHL,
     QUARTERLY_KEYS,
 };
-use model::Grid;
+use model::{Factors, Grid};
 
 /// Generator name recorded in the manifest and every file's metadata.
 pub const GENERATOR: &str = "tw-synth";
@@ -190,62 +190,63 @@ pub fn generate_events(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Vec<PanelData>, Vec<Event>), DataError> {
     let secs = universe(cfg)?;
-    let dates = reference::sessions_between(cfg.start, cfg.end)?;
-    let grid = Grid::new(dates);
+    let grid = Grid::new(reference::sessions_between(cfg.start, cfg.end)?);
     let mut industries: Vec<String> = secs.iter().map(|s| s.industry.clone()).collect();
     industries.sort();
     industries.dedup();
     let factors = model::factors(cfg.seed, grid.dates.len(), &industries);
-    let mega_code = mega_cap(cfg, &secs, grid.dates[0]);
-    let mega = mega_code.as_deref();
-    let (n, nm, nq, ns) = (
-        grid.dates.len(),
-        grid.month_rows.len(),
-        grid.quarter_rows.len(),
-        secs.len(),
-    );
-    let alloc = |rows: usize, k: usize| vec![vec![f64::NAN; rows * ns]; k];
-    let mut daily = alloc(n, DAILY_KEYS.len());
-    let mut monthly = alloc(nm, MONTHLY_KEYS.len());
-    let mut quarterly = alloc(nq, QUARTERLY_KEYS.len() + statements::KEYS.len());
-    let mut bench = alloc(n, 3);
-    let ni = grid.insider_rows.len();
-    let mut insider = vec![f64::NAN; ni * ns];
-    let mut events = Vec::new();
-    {
-        let mut cols = per_stock(
-            &mut daily,
-            &mut monthly,
-            &mut quarterly,
-            &mut bench,
-            &mut insider,
-            (n, nm, nq, ni),
-            ns,
-        );
+    let mega = mega_cap(cfg, &secs, grid.dates[0]);
+    let market = Market {
+        cfg,
+        grid: &grid,
+        factors: &factors,
+        secs: &secs,
+        mega: mega.as_deref(),
+    };
+    let mut buffers = Buffers::new(&grid, secs.len());
+    let events = market.simulate(buffers.per_stock(&grid, secs.len()), workers, progress);
+    Ok((buffers.into_panels(cfg.seed, &grid, &secs), events))
+}
+
+/// What every stock's simulation shares.
+struct Market<'a> {
+    cfg: &'a SynthConfig,
+    grid: &'a Grid,
+    factors: &'a Factors,
+    secs: &'a [Security],
+    /// The mega-cap's code.
+    mega: Option<&'a str>,
+}
+
+impl Market<'_> {
+    /// Simulates every stock into its columns on `workers` threads (each takes a contiguous
+    /// chunk of stocks; a stock's draws depend on its code only, so the output does not depend
+    /// on the split); returns the ex-rights events in stock order.
+    fn simulate(
+        &self,
+        mut cols: Vec<stock::Columns<'_>>,
+        workers: usize,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Vec<Event> {
+        let ns = self.secs.len();
         let done = AtomicUsize::new(0);
-        let premia = cfg.premia();
+        let premia = self.cfg.premia();
         let chunk = ns.div_ceil(workers.max(1)).max(1);
         let mut jobs: Vec<Vec<(usize, stock::Columns<'_>)>> = Vec::new();
         let mut it = cols.drain(..).enumerate().peekable();
         while it.peek().is_some() {
             jobs.push(it.by_ref().take(chunk).collect());
         }
+        let mut events = Vec::new();
         std::thread::scope(|scope| {
             let handles: Vec<_> = jobs
                 .into_iter()
                 .map(|job| {
-                    let (grid, factors, secs, done) = (&grid, &factors, &secs, &done);
+                    let (done, premia) = (&done, &premia);
                     scope.spawn(move || {
                         let mut events = Vec::new();
                         for (i, c) in job {
-                            let is_mega = mega == Some(secs[i].code.as_str());
-                            let ev = stock::simulate(
-                                &secs[i], grid, factors, cfg.seed, &premia, is_mega, c,
-                            );
-                            events.extend(ev.into_iter().map(|e| {
-                                let code = secs[i].code.clone();
-                                (code, grid.dates[e.session], e.prev_close, e.reference)
-                            }));
+                            events.extend(self.stock(i, premia, c));
                             done.fetch_add(1, Ordering::Relaxed);
                         }
                         events
@@ -263,51 +264,124 @@ pub fn generate_events(
             }
         });
         progress(ns, ns);
+        events
     }
-    let codes: Vec<String> = secs.iter().map(|s| s.code.clone()).collect();
-    let mut out = Vec::new();
-    let panel = |name: &str, dates: &[i32], values: Vec<f64>| PanelData {
-        name: name.to_string(),
-        dates: dates.to_vec(),
-        columns: codes.clone(),
-        values,
-    };
-    for (k, v) in DAILY_KEYS.iter().zip(daily) {
-        out.push(panel(k, &grid.dates, v));
-    }
-    let md = grid.month_dates();
-    for (k, v) in MONTHLY_KEYS.iter().zip(monthly) {
-        out.push(panel(k, &md, v));
-    }
-    let qd = grid.quarter_dates();
-    for (k, v) in QUARTERLY_KEYS
-        .iter()
-        .chain(&statements::KEYS)
-        .zip(quarterly)
-    {
-        out.push(panel(k, &qd, v));
-    }
-    let (total, price) = index_levels(&bench, n, ns);
-    let ohl = index_ohl(cfg.seed, &price);
-    let index_panels = [BENCHMARK, PRICE_INDEX]
-        .into_iter()
-        .zip([total, price])
-        .chain(
-            PRICE_INDEX_OHL
-                .into_iter()
-                .map(|k| (k, PRICE_INDEX.1))
-                .zip(ohl),
+
+    /// Simulates stock `i` into `cols`; returns its ex-rights events.
+    fn stock(&self, i: usize, premia: &Premia, cols: stock::Columns<'_>) -> Vec<Event> {
+        let sec = &self.secs[i];
+        let is_mega = self.mega == Some(sec.code.as_str());
+        let ev = stock::simulate(
+            sec,
+            self.grid,
+            self.factors,
+            self.cfg.seed,
+            premia,
+            is_mega,
+            cols,
         );
-    for ((key, col), v) in index_panels {
-        out.push(PanelData {
-            name: key.to_string(),
-            dates: grid.dates.clone(),
-            columns: vec![col.to_string()],
-            values: v,
-        });
+        ev.into_iter()
+            .map(|e| {
+                let code = sec.code.clone();
+                (code, self.grid.dates[e.session], e.prev_close, e.reference)
+            })
+            .collect()
     }
-    out.push(panel(insiders::KEY, &grid.insider_dates(), insider));
-    Ok((out, events))
+}
+
+/// The values of every generated panel, stock-major (one stock's column is contiguous); NaN
+/// until written.
+struct Buffers {
+    daily: Vec<Vec<f64>>,
+    monthly: Vec<Vec<f64>>,
+    quarterly: Vec<Vec<f64>>,
+    /// Per session and stock: benchmark weight, total return and price return.
+    bench: Vec<Vec<f64>>,
+    insider: Vec<f64>,
+}
+
+impl Buffers {
+    fn new(grid: &Grid, ns: usize) -> Self {
+        let alloc = |rows: usize, k: usize| vec![vec![f64::NAN; rows * ns]; k];
+        let n = grid.dates.len();
+        Self {
+            daily: alloc(n, DAILY_KEYS.len()),
+            monthly: alloc(grid.month_rows.len(), MONTHLY_KEYS.len()),
+            quarterly: alloc(
+                grid.quarter_rows.len(),
+                QUARTERLY_KEYS.len() + statements::KEYS.len(),
+            ),
+            bench: alloc(n, 3),
+            insider: vec![f64::NAN; grid.insider_rows.len() * ns],
+        }
+    }
+
+    /// Each stock's columns.
+    fn per_stock(&mut self, grid: &Grid, ns: usize) -> Vec<stock::Columns<'_>> {
+        per_stock(
+            &mut self.daily,
+            &mut self.monthly,
+            &mut self.quarterly,
+            &mut self.bench,
+            &mut self.insider,
+            (
+                grid.dates.len(),
+                grid.month_rows.len(),
+                grid.quarter_rows.len(),
+                grid.insider_rows.len(),
+            ),
+            ns,
+        )
+    }
+
+    /// The panels in [`keys`](fn@keys) order, with the two indices built from the benchmark
+    /// inputs.
+    fn into_panels(self, seed: u64, grid: &Grid, secs: &[Security]) -> Vec<PanelData> {
+        let codes: Vec<String> = secs.iter().map(|s| s.code.clone()).collect();
+        let mut out = Vec::new();
+        let panel = |name: &str, dates: &[i32], values: Vec<f64>| PanelData {
+            name: name.to_string(),
+            dates: dates.to_vec(),
+            columns: codes.clone(),
+            values,
+        };
+        for (k, v) in DAILY_KEYS.iter().zip(self.daily) {
+            out.push(panel(k, &grid.dates, v));
+        }
+        let md = grid.month_dates();
+        for (k, v) in MONTHLY_KEYS.iter().zip(self.monthly) {
+            out.push(panel(k, &md, v));
+        }
+        let qd = grid.quarter_dates();
+        for (k, v) in QUARTERLY_KEYS
+            .iter()
+            .chain(&statements::KEYS)
+            .zip(self.quarterly)
+        {
+            out.push(panel(k, &qd, v));
+        }
+        let (total, price) = index_levels(&self.bench, grid.dates.len(), secs.len());
+        let ohl = index_ohl(seed, &price);
+        let index_panels = [BENCHMARK, PRICE_INDEX]
+            .into_iter()
+            .zip([total, price])
+            .chain(
+                PRICE_INDEX_OHL
+                    .into_iter()
+                    .map(|k| (k, PRICE_INDEX.1))
+                    .zip(ohl),
+            );
+        for ((key, col), v) in index_panels {
+            out.push(PanelData {
+                name: key.to_string(),
+                dates: grid.dates.clone(),
+                columns: vec![col.to_string()],
+                values: v,
+            });
+        }
+        out.push(panel(insiders::KEY, &grid.insider_dates(), self.insider));
+        out
+    }
 }
 
 /// The mega-cap (≈ a third of the main board's value, as in Taiwan): in markets of at least 1,000

@@ -61,6 +61,11 @@ pub fn session_on_or_after(dates: &[i32], day: i32) -> Option<usize> {
     (i < dates.len()).then_some(i)
 }
 
+/// `x` rounded to two decimals (how the exchanges publish ratios and prices).
+pub fn two_dp(x: f64) -> f64 {
+    libm::round(x * 100.0) / 100.0
+}
+
 /// Month number (`year·12 + month − 1`) of a day.
 pub fn month_index(day: i32) -> i32 {
     let (y, m, _) = civil_from_days(day);
