@@ -170,15 +170,8 @@ pub fn read_rows(dates: &[i32], read_at: &[i32]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::tests::plan;
     use crate::plan::{Arg, BinOp};
-
-    fn plan(inputs: usize, nodes: Vec<Node>) -> Plan {
-        let mut p = Plan::new();
-        p.inputs = (0..inputs).map(|i| format!("k{i}")).collect();
-        p.output = nodes.len() - 1;
-        p.nodes = nodes;
-        p
-    }
 
     #[test]
     fn a_restriction_breaks_when_a_value_misses_a_date_it_reads() {

@@ -13,7 +13,9 @@ fn panel(dates: Vec<i32>, cols: &[&str], values: Vec<f64>) -> PanelData {
     }
 }
 
-fn plan(inputs: usize, nodes: Vec<Node>) -> Plan {
+/// A plan over inputs `k0`, `k1`, … whose output is the last node (shared by the evaluator's
+/// tests).
+pub(super) fn plan(inputs: usize, nodes: Vec<Node>) -> Plan {
     let mut p = Plan::new();
     p.inputs = (0..inputs).map(|i| format!("k{i}")).collect();
     p.output = nodes.len() - 1;
