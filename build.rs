@@ -9,10 +9,19 @@
 //! adds it with `rustup target add` for the toolchain cargo is running. Without rustup it stops
 //! with one message naming what to install.
 
+// A build script talks to cargo through stdout and to the user through stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 
 const TARGET: &str = "wasm32-wasip1";
+
+/// The runtime crate's FNV-1a (the guest's hash names its compiled-module cache entry).
+#[allow(dead_code)]
+mod fnv {
+    include!("runtime/src/fnv.rs");
+}
 
 fn main() {
     let manifest_dir = PathBuf::from(env_or_fail("CARGO_MANIFEST_DIR"));
@@ -49,11 +58,7 @@ fn main() {
     let wasm = target_dir.join(format!("{TARGET}/release/dsl_runtime.wasm"));
     let bytes = std::fs::read(&wasm)
         .unwrap_or_else(|e| fail(&format!("reading the built guest {}: {e}", wasm.display())));
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in &bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = fnv::fnv1a(&bytes);
     if let Err(e) = std::fs::write(out_dir.join("guest.wasm"), &bytes) {
         fail(&format!("writing OUT_DIR/guest.wasm: {e}"));
     }

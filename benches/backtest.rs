@@ -5,10 +5,14 @@
 //! Run with `cargo bench --bench backtest [-- monthly|rotation|stress]`; prints the median of
 //! several runs and a fingerprint of the results.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 use std::time::{Duration, Instant};
 
 use dsl_engine::backtest::{simulate, Frequency, Market, Resample, SimOptions, SimResult};
-use dsl_engine::data::synth::rng::Rng;
+use dsl_engine::util::rng::Rng;
+use dsl_runtime::fnv::Fnv1a;
 use dsl_runtime::wire::PanelData;
 
 const STOCKS: usize = 1900;
@@ -95,12 +99,8 @@ fn above_mean(close: &PanelData) -> PanelData {
 /// FNV-1a over the bits of the curve, the trades and the exposure: a change in any result shows
 /// up as a different fingerprint (speed work must leave it unchanged).
 fn fingerprint(r: &SimResult) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    let mut eat = |x: u64| {
-        for b in x.to_le_bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut h = Fnv1a::new();
+    let mut eat = |x: u64| h.write(&x.to_le_bytes());
     for &(d, v) in &r.creturn {
         eat(d as u64);
         eat(v.to_bits());
@@ -128,7 +128,7 @@ fn fingerprint(r: &SimResult) -> u64 {
     }
     eat(e.max_n_stock as u64);
     eat(r.rebalances as u64);
-    h
+    h.finish()
 }
 
 fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {

@@ -7,10 +7,10 @@
 //! canonical text of the strategy with methods in their finlab spelling and the backtest kept
 //! as `report = sim(...)`.
 
-use dsl_runtime::ops::{Form, OpId};
+use dsl_runtime::ops::{Form, OpId, ParamKind};
 
 use crate::data::reference;
-use crate::dsl::ast::{Expr, ExprKind, Program, Span, Stmt, StmtKind};
+use crate::dsl::ast::{Arg, Expr, ExprKind, Program, Span, Stmt, StmtKind, UnaryOp};
 use crate::dsl::fmt::{canonical_hash, format_program, FormatOptions};
 use crate::dsl::visit::{walk_expr, walk_program, walk_stmt, Visitor};
 use crate::metrics::Metrics;
@@ -93,6 +93,86 @@ fn body(program: &Program) -> Program {
         })
         .collect();
     Program { stmts }
+}
+
+/// An indicator argument written as `text`, as the literal TA-Lib's Python wrapper accepts for a
+/// parameter of `kind`: it refuses an int where it declares a double (`nbdevup=2`) and a float
+/// where it declares an int (`timeperiod=14.0`), both of which the DSL accepts. `None`: keep.
+fn talib_literal(kind: ParamKind, text: &str) -> Option<String> {
+    let float_text = text.contains(['.', 'e', 'E']);
+    match kind {
+        // TA-Lib's periods are ints; the checker only lets integral values through.
+        ParamKind::Window | ParamKind::Lag | ParamKind::Count if float_text => {
+            let v: f64 = text.replace('_', "").parse().ok()?;
+            (v.fract() == 0.0 && v.abs() < 1e15).then(|| format!("{v:.0}"))
+        }
+        ParamKind::Number if !float_text => Some(format!("{text}.0")),
+        _ => None,
+    }
+}
+
+/// `source` with every numeric argument of `data.indicator(...)` written as TA-Lib's type for
+/// its parameter (see [`talib_literal`]); `None` when nothing changes.
+fn indicator_literals(program: &Program, source: &str) -> Option<String> {
+    /// The argument lists of every `data.indicator(...)` call.
+    struct Calls<'a>(Vec<&'a [Arg]>);
+    impl<'a> Visitor<'a> for Calls<'a> {
+        fn visit_expr(&mut self, e: &'a Expr) {
+            if let ExprKind::Call { func, args } = &e.kind {
+                if let ExprKind::Attr { value, name, .. } = &func.kind {
+                    if name == "indicator"
+                        && matches!(&value.kind, ExprKind::Name(n) if n == "data")
+                    {
+                        self.0.push(args);
+                    }
+                }
+            }
+            walk_expr(self, e);
+        }
+    }
+    let mut calls = Calls(Vec::new());
+    walk_program(&mut calls, program);
+    let found = calls.0;
+    let mut edits: Vec<(Span, String)> = Vec::new();
+    for args in found {
+        let Some(ExprKind::Str { value: name, .. }) = args.first().map(|a| &a.value.kind) else {
+            continue;
+        };
+        let upper = name.to_uppercase();
+        let lookup = if upper == "KD" { "STOCH" } else { &upper };
+        let Some(op) = OpId::find(Form::Indicator, lookup) else {
+            continue;
+        };
+        let params = op.spec().params;
+        for (i, arg) in args.iter().enumerate().skip(1) {
+            let param = match &arg.name {
+                Some((n, _)) => params.iter().find(|p| p.name == n.as_str()),
+                None => params.get(i - 1),
+            };
+            let number = match &arg.value.kind {
+                ExprKind::Number(_) => &arg.value,
+                ExprKind::Unary {
+                    op: UnaryOp::Neg | UnaryOp::Pos,
+                    operand,
+                } if matches!(operand.kind, ExprKind::Number(_)) => operand,
+                _ => continue,
+            };
+            let (start, end) = (number.span.start as usize, number.span.end as usize);
+            let text = source.get(start..end)?;
+            if let Some(literal) = param.and_then(|p| talib_literal(p.kind, text)) {
+                edits.push((number.span, literal));
+            }
+        }
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    edits.sort_by_key(|(span, _)| std::cmp::Reverse(span.start));
+    let mut patched = source.to_string();
+    for (span, literal) in edits {
+        patched.replace_range(span.start as usize..span.end as usize, &literal);
+    }
+    Some(patched)
 }
 
 fn pct(x: f64) -> String {
@@ -237,10 +317,21 @@ pub fn export(program: &Program, source: &str, prov: &Provenance) -> String {
         method_names: Some(&finlab_name),
         ..FormatOptions::default()
     };
+    // The hash of the strategy as written (the patch below only changes literal spellings).
+    let hash = canonical_hash(program, source);
+    // Indicator arguments in TA-Lib's literal types: the patched text, parsed again.
+    let patched = indicator_literals(program, source);
+    let reparsed = patched
+        .as_deref()
+        .and_then(|text| crate::dsl::parse(text).ok().map(|p| (p, text)));
+    let (program, source) = match &reparsed {
+        Some((p, text)) => (p, *text),
+        None => (program, source),
+    };
     let body = format_program(&body(program), source, &opts);
     let needs = Needs::of(&body);
     let mut out = String::new();
-    header(&mut out, &canonical_hash(program, source), prov, needs);
+    header(&mut out, &hash, prov, needs);
     out.push_str("import os\n\nfrom finlab import data\nfrom finlab.backtest import sim\n");
     if uses_module(program, "numpy", "np") {
         out.push_str("import numpy as np\n");
@@ -288,5 +379,32 @@ mod tests {
         assert!(py.ends_with(
             "# my strategy\nclose = data.get(\"price:收盤價\")\nreport = sim(close > close.average(20), resample=\"M\")\n"
         ), "{py}");
+    }
+
+    #[test]
+    fn indicator_arguments_are_written_in_talib_types() {
+        let src = "from finlab import data\nfrom finlab.backtest import sim\nu, m, l = data.indicator(\"BBANDS\", timeperiod=20.0, nbdevup=2, nbdevdn=-2)\nr = data.indicator(\"rsi\", 1.4e1) # fourteen\nk, d = data.indicator(\"STOCH\", fastk_period=9)\nsim((u > m) & (r > 50.5) & (k > d))\n";
+        let program = parse(src).unwrap();
+        let py = export(&program, src, &Provenance::default());
+        assert!(
+            py.contains("data.indicator(\"BBANDS\", timeperiod=20, nbdevup=2.0, nbdevdn=-2.0)"),
+            "{py}"
+        );
+        assert!(
+            py.contains("data.indicator(\"rsi\", 14)  # fourteen"),
+            "{py}"
+        );
+        assert!(
+            py.contains("data.indicator(\"STOCH\", fastk_period=9)\n"),
+            "{py}"
+        );
+        // Numbers outside indicator calls are kept as written.
+        assert!(py.contains("(r > 50.5)"), "{py}");
+        assert_eq!(talib_literal(ParamKind::Number, "2.5"), None);
+        assert_eq!(talib_literal(ParamKind::Window, "14"), None);
+        assert_eq!(
+            talib_literal(ParamKind::Window, "2e1").as_deref(),
+            Some("20")
+        );
     }
 }

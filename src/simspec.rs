@@ -3,6 +3,8 @@
 //! [`SimOptions`] with finlab's defaults, [`Frequency`] (pandas-style `resample` strings, with
 //! in-string day shifts) and [`TradeAt`]. Semantics: `docs/semantics.md` §1–2.
 
+use serde::{Deserialize, Serialize};
+
 use crate::calendar::{civil_from_days, days_from_civil, month_end, weekday};
 
 /// Taiwan's default fee ratio (1.425‰ per side).
@@ -11,7 +13,7 @@ pub const TW_FEE: f64 = 1.425 / 1000.0;
 pub const TW_TAX: f64 = 3.0 / 1000.0;
 
 /// The price a trade fills at (always the adjusted series).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TradeAt {
     Close,
     Open,
@@ -60,7 +62,7 @@ impl TradeAt {
 }
 
 /// The calendar rule of a `resample` string.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rule {
     /// Every `n` calendar days from the first position date (`"D"`, `"20D"`).
     Days(u32),
@@ -79,7 +81,7 @@ pub enum Rule {
 }
 
 /// A `resample` string: a calendar rule plus an in-string day shift (`"M+5"`, `"W-FRI-1"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frequency {
     pub rule: Rule,
     pub shift_days: i32,
@@ -217,7 +219,7 @@ pub fn parse_offset(text: &str) -> Option<i32> {
 }
 
 /// `resample=`: when the whole book is rebalanced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Resample {
     /// Whenever the position row changes.
     OnChange,
@@ -226,7 +228,7 @@ pub enum Resample {
 }
 
 /// Every `sim()` option the engine implements, with finlab's defaults.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SimOptions {
     pub resample: Resample,
     /// Calendar days added to every rebalance date (`resample_offset`).

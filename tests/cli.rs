@@ -1,5 +1,8 @@
 //! The `dsl-engine` binary as a user runs it.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::path::Path;
@@ -604,4 +607,101 @@ fn diagnostics_do_not_pass_escape_sequences_to_the_terminal() {
         );
         assert!(stderr.contains("# \\u{1b}[31m"), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn memory_above_the_guest_address_space_is_refused_as_a_flag_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let run_dir = run_dir.to_str().unwrap();
+    for args in [
+        vec!["backtest", "examples/momentum.strat", "--memory", "8192"],
+        vec!["backtest", "examples/momentum.strat", "--memory", "4097"],
+        vec!["backtest", "examples/momentum.strat", "--memory", "0"],
+        vec![
+            "iterate",
+            "-n",
+            "1",
+            "--run-dir",
+            run_dir,
+            "--memory",
+            "8192",
+        ],
+    ] {
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--memory"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let out = run(&["backtest", "examples/momentum.strat", "--memory", "8192"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4096 MiB"));
+    assert!(!Path::new(run_dir).exists(), "iterate started");
+    // The address space itself is a valid cap.
+    let out = run(&["backtest", "examples/momentum.strat", "--memory", "4096"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn doctor_and_backtest_find_a_damaged_module_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let with_cache = |args: &[&str]| {
+        engine()
+            .env("DSL_ENGINE_CACHE_DIR", cache.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let damage = || {
+        let module = std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .expect("a cached module");
+        let mut bytes = std::fs::read(&module).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&module, bytes).unwrap();
+    };
+    let stdout = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+
+    let out = with_cache(&["doctor", "--offline"]);
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.starts_with("ok    sandbox") && l.contains("guest module compiled")),
+        "{}",
+        stdout(&out)
+    );
+    damage();
+    let out = with_cache(&["doctor", "--offline"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("warn  sandbox") && text.contains("digest"),
+        "{text}"
+    );
+    let out = with_cache(&["doctor", "--offline"]);
+    assert!(stdout(&out).contains("digest verified"), "{}", stdout(&out));
+
+    // A backtest on a damaged cache warns, compiles again and gives the same result.
+    let good = with_cache(&["backtest", "examples/momentum.strat", "--json"]);
+    damage();
+    let out = with_cache(&["backtest", "examples/momentum.strat", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("digest"),
+        "{stderr}"
+    );
+    let doc = |out: &Output| serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+    let (good, again) = (doc(&good), doc(&out));
+    assert_eq!(good["metrics"], again["metrics"]);
+    assert_eq!(good["creturn"], again["creturn"]);
+    assert_eq!(again["sandbox"]["module_cache"], "recompiled");
 }

@@ -2,6 +2,9 @@
 //! finlab's exact on-disk format (written here with arrow directly, as pyarrow would), and the
 //! typed errors for truncated files, missing keys and mismatched calendars.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -39,7 +42,7 @@ fn synth_list_show_through_the_cli() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = stdout(&o);
     assert!(
-        text.contains("wrote 54 datasets (40 stocks × 242 sessions"),
+        text.contains("wrote 136 datasets (40 stocks × 242 sessions"),
         "{text}"
     );
     assert!(
@@ -52,7 +55,7 @@ fn synth_list_show_through_the_cli() {
     let o = engine(&out).args(["data", "list"]).output().unwrap();
     let text = stdout(&o);
     assert!(o.status.success());
-    assert!(text.contains("54 datasets"), "{text}");
+    assert!(text.contains("136 datasets"), "{text}");
     assert!(
         text.contains("benchmark_return:發行量加權股價報酬指數"),
         "{text}"
@@ -411,7 +414,7 @@ fn a_changed_file_is_refused_by_digest() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = small_market(&tmp.path().join("m"));
     let files = &dir.manifest.as_ref().unwrap().files;
-    assert_eq!(files.len(), 54, "every file recorded");
+    assert_eq!(files.len(), 136, "every file recorded");
     let digest = dir.digest().unwrap();
     assert_eq!(digest.len(), 64);
     let o = engine(&dir.path)
@@ -421,7 +424,7 @@ fn a_changed_file_is_refused_by_digest() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
-        stdout(&o).contains("54 of 54 files match"),
+        stdout(&o).contains("136 of 136 files match"),
         "{}",
         stdout(&o)
     );
@@ -465,11 +468,11 @@ fn old_manifests_get_digests_on_first_open() {
     std::fs::write(&manifest_path, serde_json::to_vec(&old).unwrap()).unwrap();
     let reopened = DataDir::open(&dir.path).unwrap();
     assert!(reopened.unverified.is_none());
-    assert_eq!(reopened.manifest.as_ref().unwrap().files.len(), 54);
+    assert_eq!(reopened.manifest.as_ref().unwrap().files.len(), 136);
     assert_eq!(reopened.digest().unwrap(), digest_before);
     let on_disk: data::Manifest =
         serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    assert_eq!(on_disk.files.len(), 54, "written back");
+    assert_eq!(on_disk.files.len(), 136, "written back");
     assert_eq!(on_disk.digest, dir.manifest.as_ref().unwrap().digest);
 }
 
@@ -577,4 +580,85 @@ fn verify_renews_the_times_of_a_copied_data_set() {
     assert!(reopened.verify().unwrap().passed());
     let m = DataDir::open(&dir.path).unwrap().manifest.unwrap();
     assert_eq!(m.files["etl:adj_close"].mtime_ns, 1_000_000_000_000_000);
+}
+
+/// A cached market written before datasets were added (same generator, version and
+/// configuration, fewer keys) is regenerated on first use instead of being reused without them.
+#[test]
+fn a_cache_lacking_new_datasets_is_regenerated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_market(&tmp.path().join("m"));
+    let key = "fundamental_features:EBITDA";
+    let manifest_path = dir.path.join(data::MANIFEST);
+    let mut m: data::Manifest =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    assert!(m.files.remove(key).is_some());
+    std::fs::remove_file(dir.path.join(feather::file_name(key))).unwrap();
+    std::fs::write(&manifest_path, serde_json::to_vec(&m).unwrap()).unwrap();
+    assert!(DataDir::open(&dir.path).unwrap().load(key).is_err());
+    let again = small_market(&tmp.path().join("m"));
+    assert_eq!(again.manifest.as_ref().unwrap().files.len(), 136);
+    assert_eq!(
+        again.manifest.as_ref().unwrap().digest,
+        dir.manifest.as_ref().unwrap().digest
+    );
+    again.load(key).unwrap();
+}
+
+/// `data search` ranks the catalog by key, names, aliases and description (the whole catalog
+/// without generating anything, or one data directory's datasets); `ops --datasets` lists the
+/// catalog by category.
+#[test]
+fn datasets_are_found_by_name_alias_and_description() {
+    let tmp = tempfile::tempdir().unwrap();
+    let unused = tmp.path().join("never-generated");
+    let run = |args: &[&str]| {
+        let o = engine(&unused).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o)
+    };
+    // (query, first key printed)
+    for (q, first) in [
+        ("pb", "price_earning_ratio:股價淨值比"),
+        ("P/E", "price_earning_ratio:本益比"),
+        ("EBITDA", "fundamental_features:EBITDA"),
+        ("營業利益成長", "fundamental_features:營業利益成長率"),
+        ("quick ratio", "fundamental_features:速動比率"),
+        ("short sales", "margin_transactions:融券賣出"),
+    ] {
+        let text = run(&["data", "search", q]);
+        assert!(text.starts_with(first), "{q}: {text}");
+    }
+    assert!(!unused.exists(), "search needs no data");
+    let doc: serde_json::Value =
+        serde_json::from_str(&run(&["data", "search", "revenue", "growth", "--json"])).unwrap();
+    let keys: Vec<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"fundamental_features:營收成長率"),
+        "{keys:?}"
+    );
+    assert!(run(&["data", "search", "zzzz"]).contains("no dataset matches"));
+
+    let dir = small_market(&tmp.path().join("m"));
+    let only = run(&[
+        "data",
+        "search",
+        "ebitda",
+        "--data-dir",
+        dir.path.to_str().unwrap(),
+    ]);
+    assert!(only.starts_with("fundamental_features:EBITDA"), "{only}");
+
+    let list = run(&["ops", "--datasets"]);
+    let entries = data::catalog::entries().unwrap();
+    for cat in data::catalog::CATEGORIES {
+        let n = entries.iter().filter(|e| e.category == cat).count();
+        assert!(list.contains(&format!("## {cat} ({n})")), "{cat}");
+    }
+    assert_eq!(list.matches("\n| `").count(), entries.len());
 }

@@ -11,6 +11,9 @@
 //!
 //! Cases per property: 256 by default; `DSL_FUZZ_CASES=200000` for a long run.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 use dfmt::{canonical_hash, format_source};
 use dsl_engine::dsl::ast::{Arg, Expr, ExprKind, Program, Span, Stmt, StmtKind};
 use dsl_engine::dsl::fmt as dfmt;

@@ -3,6 +3,9 @@
 //! rate limiting, an error page, a changed header, resuming after a failure, and the CLI end to
 //! end (fetch, then backtest on the fetched directory).
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -771,6 +774,21 @@ fn every_feed_end_to_end() {
     assert_eq!(at(&data, hedge, d5, "1234"), -5_000.0);
     assert_eq!(at(&data, foreign, d5, "6543"), 15_000.0);
     assert_eq!(at(&data, hedge, d5, "6543"), -2_000.0);
+    // Gross foreign and trust flows, under every header (buys − sells = the net buy).
+    let flow = |what: &str| format!("institutional_investors_trading_summary:{what}");
+    let (fb, fs) = (
+        flow("外陸資買進股數(不含外資自營商)"),
+        flow("外陸資賣出股數(不含外資自營商)"),
+    );
+    let (tb, ts) = (flow("投信買進股數"), flow("投信賣出股數"));
+    for (d, code, want) in [
+        (d5, "1234", [300_000.0, 100_000.0, 50_000.0, 0.0]),
+        (d2, "1234", [300_000.0, 100_000.0, 50_000.0, 0.0]),
+        (d5, "6543", [20_000.0, 5_000.0, 0.0, 3_000.0]),
+    ] {
+        let got = [&fb, &fs, &tb, &ts].map(|k| at(&data, k, d, code));
+        assert_eq!(got, want, "{code} on {d}");
+    }
     // Margin in lots (TPEx's shares-labelled day converted); utilisation from the limit.
     assert_eq!(
         at(&data, "margin_transactions:融資今日餘額", d5, "1234"),
@@ -794,6 +812,17 @@ fn every_feed_end_to_end() {
         at(&data, "margin_transactions:融券使用率", d3, "6543"),
         0.36
     );
+    // Margin flows in lots: MI_MARGN's repeated 買進/賣出 (融資 first, 融券 second), TPEx's
+    // 資買/資賣/券賣/券買.
+    let margin = |what: &str| format!("margin_transactions:{what}");
+    for (d, code, want) in [
+        (d5, "1234", [100.0, 50.0, 20.0, 10.0]),
+        (d5, "6543", [100.0, 50.0, 10.0, 20.0]),
+    ] {
+        let got = ["融資買進", "融資賣出", "融券賣出", "融券買進"]
+            .map(|k| at(&data, &margin(k), d, code));
+        assert_eq!(got, want, "{code} on {d}");
+    }
     // Revenue (cp950 pages): month 2023-12 visible on its deadline session 2024-01-10.
     let d10 = day_(1, 10);
     let rev = data.load("monthly_revenue:當月營收").unwrap();

@@ -6,15 +6,27 @@
 //! `dsl-engine positions FILE -o ours.feather --data-dir DIR` → ours.feather;
 //! `tests/finlab/compare.py` must report them equal.
 //!
+//! Indicators are also compared on their own, cell for cell: every `data.indicator(...)` call of
+//! the examples and one call per indicator with its parameters written the way TA-Lib refuses
+//! them (ints for floats, integral floats for periods — the exporter must convert them) become
+//! probe strategies whose positions are the indicator's outputs; finlab computes them with the
+//! pinned TA-Lib.
+//!
 //! The pinned finlab venv is created by `tests/finlab/setup.sh` under `CARGO_TARGET_TMPDIR`
 //! (kept between runs; a stamp makes later setups a no-op). Creating it needs PyPI, which CI
 //! has: the test runs by default and fails with the setup's message when the venv cannot be
 //! made. `DSL_FINLAB_ORACLE=0` skips it (for offline work only; CI must not set it).
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use dsl_engine::data::feather::read_wide;
+use dsl_runtime::wire::PanelData;
 
 fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -127,6 +139,329 @@ fn examples_match_finlab_positions() {
         "{} of {} examples differ from finlab 2.2.20:\n{}",
         failures.len(),
         examples.len(),
+        failures.join("\n")
+    );
+}
+
+/// Indicator calls with parameters the DSL accepts but TA-Lib's wrapper refuses as written
+/// (an int for a float, an integral float for a period), and adjusted prices.
+const TALIB_TYPED_CALLS: &[&str] = &[
+    "r = data.indicator(\"RSI\", timeperiod=12.0)",
+    "m, s, h = data.indicator(\"MACD\", fastperiod=8, slowperiod=21, signalperiod=5)",
+    "k, d = data.indicator(\"STOCH\", fastk_period=9, slowk_period=3, slowd_period=3)",
+    "u, m, l = data.indicator(\"BBANDS\", timeperiod=10, nbdevup=2, nbdevdn=1)",
+    "a = data.indicator(\"ATR\", timeperiod=10, adjust_price=True)",
+    "w = data.indicator(\"WILLR\", timeperiod=10)",
+];
+
+/// A one-line `targets = data.indicator(...)` statement's targets.
+fn targets(line: &str) -> Vec<String> {
+    let lhs = line.split('=').next().unwrap_or_default();
+    lhs.split(',').map(|t| t.trim().to_string()).collect()
+}
+
+/// How far ours may be from TA-Lib's: nothing on an x86-64 CPU with FMA, where the pinned wheel
+/// runs its fused (`.fma`) code that `runtime/src/talib.rs` follows; elsewhere TA-Lib's build
+/// may fuse other multiply-adds, so the last bits may differ.
+fn indicator_tolerance() -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        return 0.0;
+    }
+    1e-12
+}
+
+/// `None` when equal: same dates, stocks, and values within `tol` relative (NaN = NaN).
+fn panel_difference(ours: &PanelData, theirs: &PanelData, tol: f64) -> Option<String> {
+    if ours.dates != theirs.dates || ours.columns != theirs.columns {
+        return Some(format!(
+            "shape: ours {} dates × {:?}…, TA-Lib {} dates × {:?}…",
+            ours.dates.len(),
+            ours.columns.iter().take(3).collect::<Vec<_>>(),
+            theirs.dates.len(),
+            theirs.columns.iter().take(3).collect::<Vec<_>>()
+        ));
+    }
+    let n = ours.dates.len().max(1);
+    let bad: Vec<String> = ours
+        .values
+        .iter()
+        .zip(&theirs.values)
+        .enumerate()
+        .filter(|(_, (a, b))| {
+            !((a.is_nan() && b.is_nan()) || (*a - *b).abs() <= tol * a.abs().max(b.abs()))
+        })
+        .map(|(i, (a, b))| {
+            format!(
+                "{} on {}: ours {a:e}, TA-Lib {b:e}",
+                ours.columns[i / n],
+                ours.dates[i % n]
+            )
+        })
+        .collect();
+    (!bad.is_empty()).then(|| format!("{} cells differ, e.g. {}", bad.len(), bad[0]))
+}
+
+/// One indicator statement: exported by dsl-engine (with its first output as the position) and
+/// run by finlab with a `sim()` per output; each output compared with `dsl-engine positions`.
+fn indicator_probe(
+    python: &Path,
+    data: &Path,
+    line: &str,
+    stem: &str,
+    work: &Path,
+) -> Result<(), String> {
+    let outputs = targets(line);
+    let head = "from finlab import data\nfrom finlab.backtest import sim\n";
+    let probe = |target: &str| format!("{head}{line}\nsim({target})\n");
+    let strat = work.join(format!("{stem}.strat"));
+    let exported = work.join(format!("{stem}.py"));
+    std::fs::write(&strat, probe(&outputs[0])).map_err(|e| e.to_string())?;
+    step(
+        "dsl-engine export",
+        engine(data)
+            .arg("export")
+            .arg(&strat)
+            .arg("-o")
+            .arg(&exported),
+    )?;
+    // The other outputs: one more sim() each (finlab's recorder writes every call).
+    let mut script = std::fs::read_to_string(&exported).map_err(|e| e.to_string())?;
+    for target in &outputs[1..] {
+        script.push_str(&format!("sim({target})\n"));
+    }
+    std::fs::write(&exported, script).map_err(|e| e.to_string())?;
+    let theirs = work.join(format!("{stem}.finlab.feather"));
+    step(
+        "finlab (run_strategy.py --all)",
+        Command::new(python)
+            .arg(manifest().join("tests/finlab/run_strategy.py"))
+            .arg(data)
+            .arg(&exported)
+            .arg(&theirs)
+            .arg("--all"),
+    )?;
+    let mut failures = Vec::new();
+    for (n, target) in outputs.iter().enumerate() {
+        let one = work.join(format!("{stem}.{n}.strat"));
+        std::fs::write(&one, probe(target)).map_err(|e| e.to_string())?;
+        let ours = work.join(format!("{stem}.{n}.ours.feather"));
+        step(
+            "dsl-engine positions",
+            engine(data)
+                .arg("positions")
+                .arg(&one)
+                .arg("-o")
+                .arg(&ours)
+                .arg("--data-dir")
+                .arg(data),
+        )?;
+        let theirs_n = if n == 0 {
+            theirs.clone()
+        } else {
+            work.join(format!("{stem}.finlab.{n}.feather"))
+        };
+        let read = |p: &Path| read_wide(p).map_err(|e| format!("{}: {e}", p.display()));
+        if let Some(d) = panel_difference(&read(&ours)?, &read(&theirs_n)?, indicator_tolerance()) {
+            failures.push(format!("output `{target}`: {d}"));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+#[test]
+fn every_indicator_call_matches_talib_cell_for_cell() {
+    if std::env::var("DSL_FINLAB_ORACLE").as_deref() == Ok("0") {
+        eprintln!("finlab oracle skipped: DSL_FINLAB_ORACLE=0");
+        return;
+    }
+    let python = common::oracle_python();
+    let data = common::data_dir();
+    let work = tempfile::tempdir().unwrap();
+    let mut lines: Vec<(String, String)> = Vec::new();
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(manifest().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "strat"))
+        .collect();
+    examples.sort();
+    for strat in &examples {
+        let text = std::fs::read_to_string(strat).unwrap();
+        let stem = strat.file_stem().unwrap().to_string_lossy().into_owned();
+        for (i, line) in text.lines().enumerate() {
+            if line.contains("data.indicator(") {
+                assert!(
+                    line.contains('=') && line.trim_end().ends_with(')'),
+                    "{}:{}: the probe reads one-line `x = data.indicator(...)` statements",
+                    strat.display(),
+                    i + 1
+                );
+                lines.push((format!("{stem}-{}", i + 1), line.trim().to_string()));
+            }
+        }
+    }
+    assert!(lines.len() >= 3, "examples with data.indicator: {lines:?}");
+    for (i, line) in TALIB_TYPED_CALLS.iter().enumerate() {
+        lines.push((format!("typed-{i}"), line.to_string()));
+    }
+    let mut failures = Vec::new();
+    for (stem, line) in &lines {
+        match indicator_probe(&python, &data.path, line, stem, work.path()) {
+            Ok(()) => eprintln!("{stem}: `{line}`: equal"),
+            Err(e) => failures.push(format!("== {stem}: `{line}`: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} indicator calls differ from finlab + TA-Lib (tolerance {:e}):\n{}",
+        failures.len(),
+        lines.len(),
+        indicator_tolerance(),
+        failures.join("\n")
+    );
+}
+
+/// How many random strategies [`random_strategies_match_finlab_positions`] checks:
+/// `DSL_ROUNDTRIP_STRATEGIES` (default 50), from seed `DSL_ROUNDTRIP_SEED` (default 2026).
+fn random_settings() -> (usize, u64) {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse().ok());
+    (
+        var("DSL_ROUNDTRIP_STRATEGIES").unwrap_or(50) as usize,
+        var("DSL_ROUNDTRIP_SEED").unwrap_or(2026),
+    )
+}
+
+/// Random strategies, bred from the examples by the offline search's mutations and crossovers
+/// (each child may become a parent, so changes compound), exported and run by finlab: every
+/// position must equal dsl-engine's cell for cell. The only difference allowed is a tie among
+/// equally ranked stocks, which finlab breaks with numpy's unstable sort; the test prints each
+/// such case.
+#[test]
+fn random_strategies_match_finlab_positions() {
+    use dsl_engine::evolve::{Evolver, Parent, SEEDS};
+    use dsl_engine::util::rng::Rng;
+
+    if std::env::var("DSL_FINLAB_ORACLE").as_deref() == Ok("0") {
+        eprintln!("finlab oracle skipped: DSL_FINLAB_ORACLE=0");
+        return;
+    }
+    let (count, seed) = random_settings();
+    let python = common::oracle_python();
+    let data = common::data_dir();
+    let work = tempfile::tempdir().unwrap();
+    let evolver = Evolver::new(dsl_engine::pipeline::check_context(&data));
+    let mut parents: Vec<Parent> = SEEDS
+        .iter()
+        .map(|(name, text)| Parent {
+            label: name.to_string(),
+            source: text.to_string(),
+            fitness: None,
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut rng = Rng::new(seed, "finlab-roundtrip");
+    let mut listing = String::new();
+    let mut failures = Vec::new();
+    for i in 0..count {
+        let Some(child) = evolver.breed(&parents, &seen, &mut rng) else {
+            break;
+        };
+        seen.insert(child.hash.clone());
+        let name = format!("random{i:03}");
+        let strat = work.path().join(format!("{name}.strat"));
+        std::fs::write(&strat, &child.source).unwrap();
+        let py = work.path().join(format!("{name}.py"));
+        let ours = work.path().join(format!("{name}.ours.feather"));
+        let theirs = work.path().join(format!("{name}.finlab.feather"));
+        let exported = step(
+            "dsl-engine export",
+            engine(&data.path)
+                .arg("export")
+                .arg(&strat)
+                .arg("-o")
+                .arg(&py),
+        );
+        let evaluated = exported.and_then(|_| {
+            step(
+                "dsl-engine positions",
+                engine(&data.path)
+                    .arg("positions")
+                    .arg(&strat)
+                    .arg("-o")
+                    .arg(&ours)
+                    .arg("--data-dir")
+                    .arg(&data.path),
+            )
+        });
+        match evaluated {
+            Ok(_) => listing.push_str(&format!(
+                "{name}\t{}\t{}\t{}\n",
+                py.display(),
+                ours.display(),
+                theirs.display()
+            )),
+            Err(e) => failures.push(format!("== {name} ({}): {e}\n{}", child.note, child.source)),
+        }
+        parents.push(Parent {
+            label: name,
+            source: child.source,
+            fitness: None,
+        });
+    }
+    assert!(
+        seen.len() >= count.min(10),
+        "only {} random strategies could be bred",
+        seen.len()
+    );
+    let list = work.path().join("strategies.tsv");
+    std::fs::write(&list, &listing).unwrap();
+    let out = step(
+        "roundtrip_many.py",
+        Command::new(&python)
+            .arg(manifest().join("tests/finlab/roundtrip_many.py"))
+            .arg(&data.path)
+            .arg(&list),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut ties = 0;
+    let mut equal = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        let name = v["name"].as_str().unwrap_or("?");
+        let detail = v["detail"].as_str().unwrap_or("");
+        match v["status"].as_str() {
+            Some("equal") => equal += 1,
+            Some("tie") => {
+                ties += 1;
+                let source = std::fs::read_to_string(work.path().join(format!("{name}.strat")))
+                    .unwrap_or_default();
+                eprintln!(
+                    "{name}: differs only by a tie finlab breaks with an unstable sort: \
+                     {detail}\n{source}"
+                );
+            }
+            _ => {
+                let source = std::fs::read_to_string(work.path().join(format!("{name}.strat")))
+                    .unwrap_or_default();
+                failures.push(format!("== {name}: {detail}\n{source}"));
+            }
+        }
+    }
+    eprintln!(
+        "{} random strategies (seed {seed}): {equal} equal, {ties} tie(s), {} failure(s)",
+        seen.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty() && equal + ties == seen.len(),
+        "{} of {} random strategies differ from finlab 2.2.20 (seed {seed}; \
+         DSL_ROUNDTRIP_SEED reproduces it):\n{}",
+        failures.len(),
+        seen.len(),
         failures.join("\n")
     );
 }

@@ -3,6 +3,9 @@
 //! timeout, `import os` through the repair rounds to the fallback, an empty reply, a 401), the
 //! offline evolve proposer, `--resume` over a truncated ledger, and the CLI with its exports.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::collections::VecDeque;

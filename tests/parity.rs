@@ -8,6 +8,9 @@
 //! finlab runs in the pinned oracle venv (`tests/finlab/setup.sh`, created under the target
 //! temp dir on first use; needs PyPI). `DSL_FINLAB_ORACLE=0` skips this test offline.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -16,10 +19,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dsl_engine::data::feather::read_wide;
-use dsl_engine::data::synth::rng::Rng;
 use dsl_engine::dsl::{compile, CheckContext};
 use dsl_engine::plan::lower;
 use dsl_engine::sandbox::{Limits, Sandbox};
+use dsl_engine::util::rng::Rng;
 use dsl_runtime::wire::PanelData;
 
 /// One expression evaluated by both sides.
@@ -121,6 +124,25 @@ fn operator_cases() -> Vec<Case> {
         (
             "hold_until_monthly_exit",
             "(daily > 55).hold_until(monthly < 5e5, nstocks_limit=3, rank=-daily)",
+        ),
+        // Stops read etl:adj_close, whose holes meet entries (finlab waits for the next priced
+        // row for the entry price) and holdings (finlab's running max turns NaN: no more
+        // trailing for that holding).
+        (
+            "hold_until_stop_loss_take_profit",
+            "(daily > daily.average(5)).hold_until(daily < daily.average(20), stop_loss=0.03, take_profit=0.05)",
+        ),
+        (
+            "hold_until_trail_stop",
+            "(daily > daily.average(5)).hold_until(daily < daily.average(30), trail_stop=0.03)",
+        ),
+        (
+            "hold_until_trail_activation",
+            "(daily > daily.average(3)).hold_until(daily < daily.average(40), stop_loss=0.08, trail_stop=0.02, trail_stop_activation=0.02)",
+        ),
+        (
+            "hold_until_stops_limit_rank",
+            "(daily2 > daily2.average(5)).hold_until(daily2 < daily2.average(20), nstocks_limit=2, rank=shifted, stop_loss=0.04, trail_stop=0.05)",
         ),
     ];
     cases

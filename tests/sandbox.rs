@@ -1,13 +1,16 @@
 //! The real wasm guest in wasmtime: parity with the same runtime compiled natively, and typed
 //! errors for every limit, after which the same sandbox keeps working.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::time::Duration;
 
 use dsl_engine::dsl::{compile, CheckContext};
 use dsl_engine::plan::{lower, Plan};
-use dsl_engine::sandbox::{Limits, Sandbox, SandboxError};
+use dsl_engine::sandbox::{CacheOutcome, Limits, Sandbox, SandboxError};
 use dsl_runtime::wire::{PanelData, Position};
 
 fn sandbox() -> Sandbox {
@@ -495,4 +498,68 @@ fn reading_only_the_rebalance_rows_backtests_the_same() {
         restricted >= 6,
         "only {restricted} strategies were restricted"
     );
+}
+
+/// The byte range of the ELF section `name` in a compiled module (a `.cwasm` is an ELF file).
+fn elf_section(elf: &[u8], name: &str) -> std::ops::Range<usize> {
+    let u16_at = |at: usize| u16::from_le_bytes(elf[at..at + 2].try_into().unwrap()) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap()) as usize;
+    assert_eq!(&elf[..4], b"\x7fELF");
+    let (shoff, shentsize, shnum, shstrndx) =
+        (u64_at(0x28), u16_at(0x3A), u16_at(0x3C), u16_at(0x3E));
+    let header = |i: usize| shoff + i * shentsize;
+    let names = u64_at(header(shstrndx) + 24);
+    (0..shnum)
+        .map(header)
+        .find(|&h| {
+            let at = names + u32_at(h);
+            elf[at..].starts_with(name.as_bytes()) && elf[at + name.len()] == 0
+        })
+        .map(|h| u64_at(h + 24)..u64_at(h + 24) + u64_at(h + 32))
+        .unwrap_or_else(|| panic!("no {name} section"))
+}
+
+#[test]
+fn a_damaged_module_cache_is_compiled_again_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan_of(include_str!("../examples/momentum.strat"));
+    let data = inputs(&plan);
+    let refs: Vec<&PanelData> = data.iter().collect();
+    let fresh = |want: &str| {
+        let sb = Sandbox::new(Limits::default(), Some(dir.path())).expect("sandbox");
+        let position = sb.evaluate(&plan, &refs).expect("evaluation").position;
+        assert_eq!(sb.cache.label(), want, "{:?}", sb.cache);
+        (sb.cache.clone(), position)
+    };
+    let (_, good) = fresh("compiled");
+    let (_, hit) = fresh("hit");
+    identical(&hit, &good);
+    let module = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .expect("a cached module");
+    let original = std::fs::read(&module).unwrap();
+
+    // The machine code overwritten with breakpoints (which, loaded, stop the process with
+    // SIGTRAP), then a single flipped bit in it: each is found, compiled again with a warning that
+    // names the file and the digest, and the result is the same.
+    let text = elf_section(&original, ".text");
+    assert!(text.len() > 4096, "{text:?}");
+    let mut breakpoints = original.clone();
+    breakpoints[text.clone()].fill(0xCC);
+    let mut flipped = original.clone();
+    flipped[text.start + text.len() / 3] ^= 0x10;
+    for damaged in [breakpoints, flipped] {
+        std::fs::write(&module, &damaged).unwrap();
+        let (outcome, position) = fresh("recompiled");
+        let CacheOutcome::Recompiled(why) = outcome else {
+            unreachable!()
+        };
+        assert!(why.contains("digest") && why.contains(".cwasm"), "{why}");
+        identical(&position, &good);
+        // The replaced module passes its check again.
+        fresh("hit");
+    }
 }

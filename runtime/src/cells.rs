@@ -7,6 +7,16 @@
 /// Cells per unrolled block.
 pub const BLOCK: usize = 8;
 
+/// A flag as a number (how pandas reads a bool in arithmetic).
+#[inline(always)]
+pub fn one(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
 /// `f` of every cell, collected.
 #[inline(always)]
 pub fn map<T: Copy, U>(x: &[T], f: impl Fn(T) -> U) -> Vec<U> {
@@ -80,6 +90,41 @@ pub fn update_zip<T: Copy, B: Copy>(v: &mut [T], b: &[B], f: impl Fn(T, B) -> T)
     }
 }
 
+/// `out[i] = f(x[i])` into an existing buffer (as long as the shorter of the two). Not
+/// inlined: a function of its own, so the guest's compiler allocates registers for this loop
+/// alone (the fused chains call it once per step and block).
+#[inline(never)]
+pub fn map_into<A: Copy, U>(out: &mut [U], x: &[A], f: impl Fn(A) -> U) {
+    let n = out.len().min(x.len());
+    let (ob, or) = out[..n].as_chunks_mut::<BLOCK>();
+    let (xb, xr) = x[..n].as_chunks::<BLOCK>();
+    for (o, x) in ob.iter_mut().zip(xb) {
+        for i in 0..BLOCK {
+            o[i] = f(x[i]);
+        }
+    }
+    for (o, x) in or.iter_mut().zip(xr) {
+        *o = f(*x);
+    }
+}
+
+/// `out[i] = f(x[i], y[i])` into an existing buffer (see [`map_into`]).
+#[inline(never)]
+pub fn zip_into<A: Copy, B: Copy, U>(out: &mut [U], x: &[A], y: &[B], f: impl Fn(A, B) -> U) {
+    let n = out.len().min(x.len()).min(y.len());
+    let (ob, or) = out[..n].as_chunks_mut::<BLOCK>();
+    let (xb, xr) = x[..n].as_chunks::<BLOCK>();
+    let (yb, yr) = y[..n].as_chunks::<BLOCK>();
+    for ((o, x), y) in ob.iter_mut().zip(xb).zip(yb) {
+        for i in 0..BLOCK {
+            o[i] = f(x[i], y[i]);
+        }
+    }
+    for ((o, x), y) in or.iter_mut().zip(xr).zip(yr) {
+        *o = f(*x, *y);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +152,11 @@ mod tests {
             let mut w = a.clone();
             update_zip(&mut w, &b, |x, y| x - y);
             assert_eq!(w, a.iter().zip(&b).map(|(x, y)| x - y).collect::<Vec<_>>());
+            let mut m = vec![0.0; n];
+            map_into(&mut m, &a, |x| x * 2.0);
+            assert_eq!(m, map(&a, |x| x * 2.0));
+            zip_into(&mut m, &a, &b, |x, y| x - y);
+            assert_eq!(m, w);
         }
     }
 }

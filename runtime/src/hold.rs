@@ -86,16 +86,12 @@ fn column_index<'a>(f: &Frame<'a>) -> HashMap<&'a str, usize> {
         .collect()
 }
 
-/// Runs `hold_until`.
-pub fn hold_until(
-    entry: &Frame,
-    exit: &Frame,
-    rank: Option<&Frame>,
-    price: Option<&Frame>,
-    opts: HoldOptions,
-) -> Held {
-    // 1. The grid: union of entry and exit dates (+ price dates in that span when stops are set,
-    //    + rank dates); the stocks common to every input, in the entry's order.
+/// The grid of step 1: the union of entry and exit dates (+ price dates in that span when stops
+/// are set, + rank dates), and the stocks common to every input in the entry's order, each with
+/// its column in the entry and in the other inputs (exit, rank, price: those given).
+type Grid = (Vec<i32>, Vec<String>, Vec<(usize, Vec<usize>)>);
+
+fn grid(entry: &Frame, exit: &Frame, rank: Option<&Frame>, price: Option<&Frame>) -> Grid {
     let mut dates: Vec<i32> = entry.dates.iter().chain(exit.dates).copied().collect();
     dates.sort_unstable();
     dates.dedup();
@@ -131,28 +127,146 @@ pub fn hold_until(
             picks.push((i, found));
         }
     }
+    (dates, columns, picks)
+}
+
+/// The smallest and largest finite rank over the frame on the grid (step 3): every grid row's
+/// carried-forward value (`rows`), per name.
+fn rank_bounds(rows: &[Option<usize>], cols: &[Column]) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    // The frame on the grid: every grid row's carried-forward value, per name. The rows
+    // carried forward never decrease, so a repeat is adjacent (and changes neither
+    // extreme); usually they are one run of consecutive rows, read as a slice.
+    let mut used: Vec<usize> = rows.iter().flatten().copied().collect();
+    used.dedup();
+    let run = match (used.first(), used.last()) {
+        (Some(&a), Some(&b)) if b + 1 - a == used.len() => Some(a..b + 1),
+        _ => None,
+    };
+    let mut step = |v: f64| {
+        if v.is_finite() {
+            lo = kernels::min(lo, v);
+            hi = kernels::max(hi, v);
+        }
+    };
+    for col in cols {
+        match (*col, &run) {
+            (Column::Float(v), Some(run)) => {
+                // In blocks of 8: in the guest each loop iteration pays the fuel check.
+                let (blocks, rest) = v[run.clone()].as_chunks::<8>();
+                for b in blocks {
+                    for &x in b {
+                        step(x);
+                    }
+                }
+                rest.iter().for_each(|&x| step(x));
+            }
+            _ => used.iter().for_each(|&i| step(col.get(i))),
+        }
+    }
+    (lo, hi)
+}
+
+/// The price stops of step 7 and each name's entry price and running maximum ratio.
+struct PriceStops {
+    stop_loss: f64,
+    take_profit: f64,
+    trail_stop: f64,
+    activation: f64,
+    entry_price: Vec<f64>,
+    max_ratio: Vec<f64>,
+}
+
+impl PriceStops {
+    /// `None` without a stop.
+    fn new(opts: &HoldOptions, ncol: usize) -> Option<PriceStops> {
+        let on =
+            opts.stop_loss.is_some() || opts.take_profit.is_some() || opts.trail_stop.is_some();
+        on.then(|| PriceStops {
+            stop_loss: opts.stop_loss.map_or(f64::INFINITY, f64::abs),
+            take_profit: opts.take_profit.map_or(f64::INFINITY, f64::abs),
+            trail_stop: opts.trail_stop.map_or(f64::INFINITY, f64::abs),
+            activation: opts.trail_stop_activation.map_or(0.0, f64::abs),
+            entry_price: vec![f64::NAN; ncol],
+            max_ratio: vec![f64::NAN; ncol],
+        })
+    }
+
+    /// Whether held name `k` stops at price `p`. The entry price is the price on the row after
+    /// the name became held (`entered_yesterday`); without one, the next priced row's (finlab
+    /// waits for it).
+    fn hit(&mut self, k: usize, p: f64, entered_yesterday: bool) -> bool {
+        if entered_yesterday || self.entry_price[k].is_nan() {
+            self.entry_price[k] = p;
+            self.max_ratio[k] = 1.0;
+        }
+        let ratio = p / self.entry_price[k];
+        // finlab's running maximum takes a missing price in (numpy's maximum): from then on it
+        // is NaN and the holding never trails out.
+        let max = &mut self.max_ratio[k];
+        *max = if ratio.is_nan() || max.is_nan() {
+            f64::NAN
+        } else {
+            kernels::max(*max, ratio)
+        };
+        if ratio.is_nan() {
+            return false;
+        }
+        let trail = *max >= 1.0 + self.activation && ratio < *max - self.trail_stop;
+        ratio > 1.0 + self.take_profit || ratio < 1.0 - self.stop_loss || trail
+    }
+}
+
+/// Step 2's entries: per grid row, the names (indices into `picks`) with an entry on that date.
+fn entries_by_row(entry: &Frame, picks: &[(usize, Vec<usize>)], dates: &[i32]) -> Vec<Vec<usize>> {
+    let mut entries_on: Vec<Vec<usize>> = vec![Vec::new(); dates.len()];
+    let grid_row: Vec<usize> = entry
+        .dates
+        .iter()
+        .map(|d| dates.partition_point(|g| g < d))
+        .collect();
+    for (k, (ei, _)) in picks.iter().enumerate() {
+        let col = entry.col(*ei);
+        for (er, g) in grid_row.iter().enumerate() {
+            if col.is_true(er) {
+                entries_on[*g].push(k);
+            }
+        }
+    }
+    entries_on
+}
+
+/// The best `limit` candidates by score; ties favour later columns (finlab: a stable ascending
+/// sort, then the last `limit`).
+fn keep_top(cands: &mut Vec<(f64, usize)>, limit: usize) {
+    if cands.len() > limit {
+        let order = |a: &(f64, usize), b: &(f64, usize)| {
+            b.0.partial_cmp(&a.0)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(b.1.cmp(&a.1))
+        };
+        cands.select_nth_unstable_by(limit - 1, order);
+        cands.truncate(limit);
+    }
+}
+
+/// Runs `hold_until`.
+pub fn hold_until(
+    entry: &Frame,
+    exit: &Frame,
+    rank: Option<&Frame>,
+    price: Option<&Frame>,
+    opts: HoldOptions,
+) -> Held {
+    // 1. The grid and the stocks.
+    let (dates, columns, picks) = grid(entry, exit, rank, price);
     let rows = dates.len();
     let ncol = columns.len();
 
     // 2. Entries are events on their own dates; exits, rank and prices are read carried forward
     //    (state mode). Only the names in play on a day (entries and holdings) are looked at, so
     //    nothing is materialised on the grid.
-    let mut entries_on: Vec<Vec<usize>> = vec![Vec::new(); rows];
-    {
-        let grid_row: Vec<usize> = entry
-            .dates
-            .iter()
-            .map(|d| dates.partition_point(|g| g < d))
-            .collect();
-        for (k, (ei, _)) in picks.iter().enumerate() {
-            let col = entry.col(*ei);
-            for (er, g) in grid_row.iter().enumerate() {
-                if col.is_true(er) {
-                    entries_on[*g].push(k);
-                }
-            }
-        }
-    }
+    let entries_on = entries_by_row(entry, &picks, &dates);
     let exit_rows = ffill_rows(exit.dates, &dates);
     let rank_rows = rank.map(|f| ffill_rows(f.dates, &dates));
     let price_rows = price.map(|f| ffill_rows(f.dates, &dates));
@@ -170,39 +284,10 @@ pub fn hold_until(
     // 3. Rank: ±inf → NaN, min–max normalised over the whole frame, missing → 0. Without a
     //    rank every score is 0.
     let finite = |v: f64| if v.is_finite() { v } else { f64::NAN };
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    if let Some(rr) = &rank_rows {
-        // The frame on the grid: every grid row's carried-forward value, per name. The rows
-        // carried forward never decrease, so a repeat is adjacent (and changes neither
-        // extreme); usually they are one run of consecutive rows, read as a slice.
-        let mut used: Vec<usize> = rr.iter().flatten().copied().collect();
-        used.dedup();
-        let run = match (used.first(), used.last()) {
-            (Some(&a), Some(&b)) if b + 1 - a == used.len() => Some(a..b + 1),
-            _ => None,
-        };
-        let mut step = |v: f64| {
-            if v.is_finite() {
-                lo = kernels::min(lo, v);
-                hi = kernels::max(hi, v);
-            }
-        };
-        for col in &rank_cols {
-            match (*col, &run) {
-                (Column::Float(v), Some(run)) => {
-                    // In blocks of 8: in the guest each loop iteration pays the fuel check.
-                    let (blocks, rest) = v[run.clone()].as_chunks::<8>();
-                    for b in blocks {
-                        for &x in b {
-                            step(x);
-                        }
-                    }
-                    rest.iter().for_each(|&x| step(x));
-                }
-                _ => used.iter().for_each(|&i| step(col.get(i))),
-            }
-        }
-    }
+    let (lo, hi) = match &rank_rows {
+        Some(rr) => rank_bounds(rr, &rank_cols),
+        None => (f64::INFINITY, f64::NEG_INFINITY),
+    };
     let score = |r: usize, k: usize| -> f64 {
         let Some(rr) = &rank_rows else { return 0.0 };
         let v = rr[r].map_or(f64::NAN, |i| finite(rank_cols[k].get(i)));
@@ -221,33 +306,14 @@ pub fn hold_until(
     };
 
     let limit = opts.nstocks_limit.unwrap_or(usize::MAX);
-    let stops = opts.stop_loss.is_some() || opts.take_profit.is_some() || opts.trail_stop.is_some();
-    let sl = opts.stop_loss.map_or(f64::INFINITY, f64::abs);
-    let tp = opts.take_profit.map_or(f64::INFINITY, f64::abs);
-    let ts = opts.trail_stop.map_or(f64::INFINITY, f64::abs);
-    let act = opts.trail_stop_activation.map_or(0.0, f64::abs);
+    let mut stops = PriceStops::new(&opts, ncol);
     let mut values = vec![false; rows * ncol];
     let mut held: Vec<usize> = Vec::new();
     let mut is_held = vec![false; ncol];
     let mut since = vec![usize::MAX; ncol];
-    let mut entry_price = vec![f64::NAN; ncol];
-    let mut max_ratio = vec![f64::NAN; ncol];
     let mut stopped = vec![false; ncol];
     let mut is_entry = vec![false; ncol];
     let mut cands: Vec<(f64, usize)> = Vec::with_capacity(64);
-    // The best `limit` by score; ties favour later columns (finlab: a stable ascending sort,
-    // then the last `limit`).
-    let top = |cands: &mut Vec<(f64, usize)>| {
-        if cands.len() > limit {
-            let order = |a: &(f64, usize), b: &(f64, usize)| {
-                b.0.partial_cmp(&a.0)
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then(b.1.cmp(&a.1))
-            };
-            cands.select_nth_unstable_by(limit - 1, order);
-            cands.truncate(limit);
-        }
-    };
     for r in 0..rows {
         cands.clear();
         for &k in &entries_on[r] {
@@ -255,30 +321,13 @@ pub fn hold_until(
         }
         if r == 0 {
             cands.extend(entries_on[0].iter().map(|&k| (score(0, k), k)));
-            top(&mut cands);
+            keep_top(&mut cands, limit);
             cands.retain(|&(_, k)| !exits(0, k));
         } else {
-            // 6. Price stops on names held yesterday.
-            if stops {
+            // 7. Price stops on names held yesterday.
+            if let Some(stops) = &mut stops {
                 for &k in &held {
-                    let p = px(r, k);
-                    if since[k] == r - 1 {
-                        entry_price[k] = p;
-                        max_ratio[k] = f64::NAN;
-                    }
-                    let ratio = p / entry_price[k];
-                    if ratio.is_nan() {
-                        continue;
-                    }
-                    max_ratio[k] = if max_ratio[k].is_nan() {
-                        ratio
-                    } else {
-                        kernels::max(max_ratio[k], ratio)
-                    };
-                    let trail = max_ratio[k] >= 1.0 + act && ratio < max_ratio[k] - ts;
-                    if ratio > 1.0 + tp || ratio < 1.0 - sl || trail {
-                        stopped[k] = true;
-                    }
+                    stopped[k] |= stops.hit(k, px(r, k), since[k] == r - 1);
                 }
             }
             // 5. Score: entry·rank + 3·held yesterday; exits and idle names are out.
@@ -294,7 +343,7 @@ pub fn hold_until(
                     cands.push((score(r, k), k));
                 }
             }
-            top(&mut cands);
+            keep_top(&mut cands, limit);
         }
         for &k in &held {
             is_held[k] = false;
@@ -366,5 +415,54 @@ mod tests {
         assert_eq!(&h.values[0..5], &[true, true, false, false, false]);
         assert_eq!(&h.values[5..10], &[true; 5]);
         assert_eq!(&h.values[10..15], &[false; 5]);
+    }
+
+    /// One name entering on the first day and never exiting, with stops on `price`: the days
+    /// it is held.
+    fn held_with_stops(price: &[f64], opts: HoldOptions) -> Vec<bool> {
+        let dates: Vec<i32> = (1..=price.len() as i32).collect();
+        let cols = vec!["a".to_string()];
+        let mut entry = vec![0.0; price.len()];
+        entry[0] = 1.0;
+        let exit = vec![0.0; price.len()];
+        let frame = |values| Frame {
+            dates: &dates,
+            columns: &cols,
+            values: Cells::Float(values),
+        };
+        hold_until(
+            &frame(&entry),
+            &frame(&exit),
+            None,
+            Some(&frame(price)),
+            opts,
+        )
+        .values
+    }
+
+    #[test]
+    fn an_entry_without_a_price_takes_the_next_priced_row_as_its_entry_price() {
+        let opts = HoldOptions {
+            stop_loss: Some(0.05),
+            ..HoldOptions::default()
+        };
+        // Entry price: day 2 has none, so day 3's 10; day 4's 9 is a 10 % loss.
+        let held = held_with_stops(&[10.0, f64::NAN, 10.0, 9.0, 9.0], opts);
+        assert_eq!(held, [true, true, true, false, false]);
+    }
+
+    #[test]
+    fn a_missing_price_while_held_ends_the_trailing_stop_for_that_holding() {
+        let opts = HoldOptions {
+            trail_stop: Some(0.1),
+            ..HoldOptions::default()
+        };
+        // Peak 1.2 on day 3; day 4 has no price, so the running maximum is NaN from then on and
+        // day 6's fall to 1.0 does not trail out.
+        let held = held_with_stops(&[10.0, 10.0, 12.0, f64::NAN, 12.0, 10.0], opts);
+        assert_eq!(held, [true; 6]);
+        // Without the hole it does: sold from day 6.
+        let held = held_with_stops(&[10.0, 10.0, 12.0, 12.0, 12.0, 10.0], opts);
+        assert_eq!(held, [true, true, true, true, true, false]);
     }
 }

@@ -1,8 +1,10 @@
 //! dsl-engine's guest runtime. Compiled twice: natively (the host uses the plan types, the wire
 //! format and the operator registry; tests compare native and sandboxed evaluation) and for
-//! `wasm32-wasip1`, where [`abi`] exposes `dsl_alloc` / `dsl_eval` to the wasmtime host.
+//! `wasm32-wasip1`, where `abi` exposes `dsl_alloc` / `dsl_eval` to the wasmtime host.
 //! Only a serialized [`plan::Plan`] and wire-encoded input panels cross into the guest.
 
+/// Stable 64-bit FNV-1a hashing, shared by the host, the guest and the build script.
+pub mod fnv;
 pub mod ops;
 pub mod plan;
 pub mod wire;
@@ -28,11 +30,20 @@ pub const RESULT_OK: u8 = 0;
 /// Status byte that starts a failed [`run`] result (followed by a JSON [`GuestError`]).
 pub const RESULT_ERR: u8 = 1;
 
-/// A failure reported by the guest, as it crosses the boundary.
+/// What kind of failure the guest reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuestErrorKind {
+    /// The plan or the input bytes were refused (malformed, another version or registry).
+    Plan,
+    /// The plan was accepted and its evaluation failed.
+    Eval,
+}
+
+/// A failure reported by the guest, as it crosses the boundary (JSON after [`RESULT_ERR`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GuestError {
-    /// `plan` (the plan or input bytes were refused) or `eval` (evaluation failed).
-    pub kind: String,
+    pub kind: GuestErrorKind,
     pub message: String,
 }
 
@@ -50,22 +61,19 @@ pub fn run_with(
     data_bytes: &[u8],
     values: &mut dyn FnMut(u32, usize) -> Option<std::rc::Rc<Vec<f64>>>,
 ) -> Vec<u8> {
-    let fail = |kind: &str, message: String| {
-        let err = GuestError {
-            kind: kind.to_string(),
-            message,
-        };
+    let fail = |kind: GuestErrorKind, message: String| {
+        let err = GuestError { kind, message };
         let mut out = vec![RESULT_ERR];
         out.extend(serde_json::to_vec(&err).unwrap_or_default());
         out
     };
     let plan = match plan::Plan::from_bytes(plan_bytes) {
         Ok(p) => p,
-        Err(e) => return fail("plan", e.to_string()),
+        Err(e) => return fail(GuestErrorKind::Plan, e.to_string()),
     };
     let inputs = match wire::decode_with(data_bytes, values) {
         Ok(p) => p,
-        Err(e) => return fail("plan", e.to_string()),
+        Err(e) => return fail(GuestErrorKind::Plan, e.to_string()),
     };
     match eval::evaluate_encoded(&plan, inputs) {
         Ok(encoded) => {
@@ -74,7 +82,25 @@ pub fn run_with(
             out.extend(encoded);
             out
         }
-        Err(eval::EvalError::Plan(e)) => fail("plan", e.to_string()),
-        Err(e) => fail("eval", e.to_string()),
+        Err(eval::EvalError::Plan(e)) => fail(GuestErrorKind::Plan, e.to_string()),
+        Err(e) => fail(GuestErrorKind::Eval, e.to_string()),
+    }
+}
+
+#[cfg(all(test, feature = "eval"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_cross_with_a_typed_kind() {
+        let out = run(b"not a plan", b"");
+        assert_eq!(out[0], RESULT_ERR);
+        let err: GuestError = serde_json::from_slice(&out[1..]).unwrap();
+        assert_eq!(err.kind, GuestErrorKind::Plan);
+        let text = serde_json::to_string(&err).unwrap();
+        assert!(text.contains(r#""kind":"plan""#), "{text}");
+        // A kind the host does not know is an error, not a silent guess.
+        let other = r#"{"kind":"other","message":"x"}"#;
+        assert!(serde_json::from_str::<GuestError>(other).is_err());
     }
 }

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::fnv::Fnv1a;
+
 /// Identifier of a registry operator; the only operator name that crosses into the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -591,12 +593,10 @@ impl OpId {
 /// A stable hash of the registry's operator names, forms and parameters; host and guest must
 /// agree on it.
 pub fn registry_hash() -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = Fnv1a::new();
     let mut eat = |s: &str| {
-        for b in s.bytes().chain(std::iter::once(0)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        h.write(s.as_bytes());
+        h.write(&[0]);
     };
     for spec in SPECS {
         eat(spec.name);
@@ -606,7 +606,7 @@ pub fn registry_hash() -> u64 {
             eat(&format!("{:?}", p.kind));
         }
     }
-    h
+    h.finish()
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ impl Panel {
     pub fn floats(&self) -> Rc<Vec<f64>> {
         match &self.cells {
             Cells::Float(v) => v.clone(),
-            Cells::Bool(b) => Rc::new(b.iter().map(|x| if *x { 1.0 } else { 0.0 }).collect()),
+            Cells::Bool(b) => Rc::new(crate::cells::map(b, crate::cells::one)),
         }
     }
 

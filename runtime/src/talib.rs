@@ -1,9 +1,14 @@
 //! TA-Lib's indicators with its default settings (SMA seeds, Wilder smoothing, no unstable
 //! period), per stock. As the `talib` Python wrapper does, computation starts at the first row
 //! where every input is present; earlier rows and the indicator's lookback are NaN.
-//! Checked against the TA-Lib 0.8 wheel (C library 0.6) on the test market: STOCH and WILLR
-//! are bit-identical; RSI, ATR, MACD and BBANDS agree to ≤ 1e-11 relative (the C library's
-//! exact floating-point operation order is not reproduced).
+//!
+//! Each function follows the TA-Lib C library's order of floating-point operations as the
+//! pinned wheel (TA-Lib 0.8.2, C library 0.8.1) computes them on an x86-64 CPU with FMA (its
+//! `.fma` variants, chosen at run time on every x86-64 CPU since about 2013): divisions by the
+//! period that the library turns into a multiplication by `1 / period`, and the multiply-adds it
+//! fuses (`f64::mul_add`, one rounding). So the values agree with TA-Lib bit for bit
+//! (`docs/semantics.md` §5.5, D28), and cells where a price equals an indicator compare the same
+//! way.
 
 // Index loops mirror the reference algorithms (TA-Lib, pandas) line by line.
 #![allow(clippy::needless_range_loop)]
@@ -23,11 +28,14 @@ fn begin(inputs: &[&[f64]]) -> Option<usize> {
     (0..n).find(|&i| inputs.iter().all(|x| !x[i].is_nan()))
 }
 
-fn is_zero(v: f64) -> bool {
-    -0.000_000_01 < v && v < 0.000_000_01
+/// The sum of `x` in order, from 0.0 (as the C loops accumulate).
+fn sum(x: &[f64]) -> f64 {
+    x.iter().fold(0.0, |total, &v| total + v)
 }
 
-/// RSI over `period` rows of `close`.
+/// RSI over `period` rows of `close` (Wilder's averages; the library divides by the period as a
+/// multiplication by its reciprocal and tests the total of gains and losses exactly, not
+/// against a fixed band).
 pub fn rsi(close: &[f64], period: usize) -> Outputs {
     let n = close.len();
     let mut out = nan(n);
@@ -37,7 +45,8 @@ pub fn rsi(close: &[f64], period: usize) -> Outputs {
     if period < 2 || b + period >= n {
         return vec![out];
     }
-    let p = period as f64;
+    let inv = 1.0 / period as f64;
+    let keep = (period - 1) as f64;
     let (mut gain, mut loss) = (0.0f64, 0.0f64);
     let mut prev = close[b];
     for &v in &close[b + 1..=b + period] {
@@ -49,45 +58,46 @@ pub fn rsi(close: &[f64], period: usize) -> Outputs {
             gain += d;
         }
     }
-    gain /= p;
-    loss /= p;
+    gain *= inv;
+    loss *= inv;
+    // No gain and no loss (every change exactly 0, or both decayed to 0) reads 0.
     let value = |g: f64, l: f64| {
         let t = g + l;
-        if is_zero(t) {
-            0.0
-        } else {
+        if t > 0.0 {
             100.0 * (g / t)
+        } else {
+            0.0
         }
     };
     out[b + period] = value(gain, loss);
     for i in b + period + 1..n {
         let d = close[i] - prev;
         prev = close[i];
-        loss *= p - 1.0;
-        gain *= p - 1.0;
+        loss *= keep;
+        gain *= keep;
         if d < 0.0 {
             loss -= d;
         } else {
             gain += d;
         }
-        loss /= p;
-        gain /= p;
+        loss *= inv;
+        gain *= inv;
         out[i] = value(gain, loss);
     }
     vec![out]
 }
 
-/// TA-Lib's EMA of `x[start..]` as seen from `first_out`: seeded with the simple mean of the
-/// `period` values ending at `first_out`, then `k = 2/(period+1)`. Returns values for
-/// `first_out..x.len()`.
+/// TA-Lib's EMA of `x` as seen from `first_out`: seeded with the simple mean of the `period`
+/// values ending at `first_out`, then `prev + (v − prev)·k` with `k = 2/(period+1)` as one fused
+/// multiply-add. Returns values for `first_out..x.len()`.
 fn ema_from(x: &[f64], period: usize, first_out: usize) -> Vec<f64> {
     let k = 2.0 / (period as f64 + 1.0);
     let seed_start = first_out + 1 - period;
-    let mut prev = x[seed_start..=first_out].iter().sum::<f64>() / period as f64;
+    let mut prev = sum(&x[seed_start..=first_out]) / period as f64;
     let mut out = Vec::with_capacity(x.len() - first_out);
     out.push(prev);
     for &v in &x[first_out + 1..] {
-        prev = (v - prev) * k + prev;
+        prev = (v - prev).mul_add(k, prev);
         out.push(prev);
     }
     out
@@ -115,7 +125,12 @@ pub fn macd(close: &[f64], fast: usize, slow: usize, signal: usize) -> Outputs {
     let fast_ema = ema_from(x, fast, first);
     let slow_ema = ema_from(x, slow, first);
     let line: Vec<f64> = fast_ema.iter().zip(&slow_ema).map(|(f, s)| f - s).collect();
-    let sig = ema_from(&line, signal, signal - 1);
+    // A signal period of 1 is no smoothing: the signal is the line itself.
+    let sig = if signal == 1 {
+        line.clone()
+    } else {
+        ema_from(&line, signal, signal - 1)
+    };
     for (j, s) in sig.iter().enumerate() {
         let i = start + first + signal - 1 + j;
         let m = line[signal - 1 + j];
@@ -188,7 +203,10 @@ pub fn stoch(
     vec![k_out, d_out]
 }
 
-/// Bollinger bands: upper, middle (SMA), lower; population standard deviation.
+/// Bollinger bands: upper, middle (SMA), lower; population standard deviation. TA-Lib computes
+/// the variance from data shifted by a reference value (the window's first value, and the
+/// window's mean whenever the variance loses precision or every `32·period` rows), which keeps
+/// it free of cancellation; the upper band is one fused multiply-add, the lower one is not.
 pub fn bbands(close: &[f64], period: usize, up: f64, down: f64) -> Outputs {
     let n = close.len();
     let (mut u, mut m, mut l) = (nan(n), nan(n), nan(n));
@@ -196,28 +214,68 @@ pub fn bbands(close: &[f64], period: usize, up: f64, down: f64) -> Outputs {
         return vec![u, m, l];
     };
     let x = &close[b..];
-    if x.len() < period {
+    if period == 0 || x.len() < period {
         return vec![u, m, l];
     }
-    let mid = sma(x, period);
     let p = period as f64;
-    let mut s2 = 0.0f64;
-    for i in 0..x.len() {
-        s2 += x[i] * x[i];
-        if i + 1 >= period {
-            let var = s2 / p - mid[i] * mid[i];
-            s2 -= x[i + 1 - period] * x[i + 1 - period];
-            // TA-Lib treats a variance below 1e-8 as zero.
-            let sd = if var < 0.000_000_01 { 0.0 } else { var.sqrt() };
-            m[b + i] = mid[i];
-            u[b + i] = mid[i] + up * sd;
-            l[b + i] = mid[i] - down * sd;
+    let inv = 1.0 / p;
+    let lookback = period - 1;
+    let reseed_every = 32 * period;
+    let mut shift = x[0];
+    let (mut total, mut dev, mut dev2) = (0.0f64, 0.0f64, 0.0f64);
+    for &v in &x[..lookback] {
+        total += v;
+        let d = v - shift;
+        dev += d;
+        dev2 += d * d;
+    }
+    let mut until_reseed = reseed_every;
+    for i in lookback..x.len() {
+        total += x[i];
+        let d = x[i] - shift;
+        dev += d;
+        dev2 += d * d;
+        let mean = dev * inv;
+        let mut var = dev2 * inv - mean * mean;
+        let mid = total / p;
+        // The window's oldest value leaves.
+        let oldest = x[i - lookback];
+        total -= oldest;
+        let d = oldest - shift;
+        dev -= d;
+        let gone = d * d;
+        dev2 -= gone;
+        until_reseed -= 1;
+        if var < 0.000_001 * (dev2 * inv) || gone > 1_000_000.0 * dev2 || until_reseed == 0 {
+            until_reseed = reseed_every;
+            let window = &x[i - lookback..=i];
+            shift = sum(window) * inv;
+            (dev, dev2) = (0.0, 0.0);
+            for &v in window {
+                let d = v - shift;
+                dev += d;
+                dev2 += d * d;
+            }
+            let mean = dev * inv;
+            var = dev2 * inv - mean * mean;
+            if var < 0.000_000_000_001 * (dev2 * inv) {
+                var = 0.0;
+            }
+            let d = window[0] - shift;
+            dev -= d;
+            dev2 -= d * d;
         }
+        let sd = if var != 0.0 { var.sqrt() } else { 0.0 };
+        m[b + i] = mid;
+        u[b + i] = sd.mul_add(up, mid);
+        l[b + i] = mid - sd * down;
     }
     vec![u, m, l]
 }
 
-/// Average true range with Wilder smoothing, seeded by the mean of the first `period` ranges.
+/// Average true range with Wilder smoothing, seeded by the mean of the first `period` ranges; the
+/// smoothing step is `β·prev + α·range` with `β = (period−1)/period`, `α = 1 − β`, as one fused
+/// multiply-add.
 pub fn atr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs {
     let n = close.len();
     let mut out = nan(n);
@@ -226,29 +284,28 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs {
     };
     let (h, l, c) = (&high[b..], &low[b..], &close[b..]);
     let m = c.len();
-    if m <= period {
+    if period == 0 || m <= period {
         return vec![out];
     }
-    let tr = |i: usize| {
-        let prev = c[i - 1];
-        kernels::max(
-            kernels::max(h[i] - l[i], (h[i] - prev).abs()),
-            (l[i] - prev).abs(),
-        )
-    };
-    if period == 1 {
-        for i in 1..m {
-            out[b + i] = tr(i);
+    // The greatest of high − low and the previous close's distances to the high and the low.
+    let range = |i: usize| {
+        let mut greatest = h[i] - l[i];
+        let to_high = (c[i - 1] - h[i]).abs();
+        if to_high > greatest {
+            greatest = to_high;
         }
-        return vec![out];
-    }
-    let p = period as f64;
-    let mut prev = (1..=period).map(tr).sum::<f64>() / p;
+        let to_low = (c[i - 1] - l[i]).abs();
+        if to_low > greatest {
+            greatest = to_low;
+        }
+        greatest
+    };
+    let beta = (period - 1) as f64 / period as f64;
+    let alpha = 1.0 - beta;
+    let mut prev = (1..=period).fold(0.0, |total, i| total + range(i)) / period as f64;
     out[b + period] = prev;
     for i in period + 1..m {
-        prev *= p - 1.0;
-        prev += tr(i);
-        prev /= p;
+        prev = beta.mul_add(prev, alpha * range(i));
         out[b + i] = prev;
     }
     vec![out]
@@ -303,5 +360,18 @@ mod tests {
         let out = bbands(&x, 5, 2.0, 2.0);
         assert!(out[1][6].is_nan());
         assert_eq!(out[1][7], 2.0);
+    }
+
+    #[test]
+    fn rsi_without_gains_or_losses_is_zero() {
+        let x = vec![10.0; 30];
+        assert_eq!(rsi(&x, 14)[0][20], 0.0);
+    }
+
+    #[test]
+    fn bbands_of_a_constant_series_have_no_width() {
+        let x = vec![7.25; 40];
+        let out = bbands(&x, 5, 2.0, 2.0);
+        assert_eq!((out[0][30], out[1][30], out[2][30]), (7.25, 7.25, 7.25));
     }
 }

@@ -36,6 +36,11 @@ pub enum BacktestError {
     NoPrices,
     #[error("the position has a non-finite weight for {stock} on {date}")]
     NonFiniteWeight { stock: String, date: String },
+    #[error(
+        "the position's weights on {date} add up to more than the largest number (an overflow, \
+         as with an infinite weight); use weights of a sensible size"
+    )]
+    WeightOverflow { date: String },
     #[error("every position row is dated after the last price bar ({last_bar})")]
     PositionAfterPrices { last_bar: String },
     #[error("`{0}` prices are needed for these options but were not provided")]
@@ -138,9 +143,8 @@ pub fn simulate<T: Cell>(
         });
     }
     let dates = &position.dates[..n_rows];
-    // The weights stay in the panel's column-major memory; one pass validates them.
-    // One pass over the weights validates them, totals them and (for resample=None) marks
-    // the rows that differ from the previous one.
+    // The weights stay in the panel's column-major memory. One pass validates them, totals
+    // them and (for resample=None) marks the rows that differ from the previous one.
     let slices = cols
         .iter()
         .map(|&(_, pc)| &position.column(pc)[..n_rows])
@@ -183,7 +187,11 @@ pub fn simulate<T: Cell>(
     // A busy book (≥ 5% of the stocks held on average) reads prices row by row.
     let mut columns = columns;
     columns.busy = held_cells as f64 > 0.05 * (n_rows * cols.len()) as f64;
-    let (curve, trades, exposure) = engine::run(&columns, &weights.changes, &plan, opts);
+    let (curve, trades, exposure) = engine::run(&columns, &weights.changes, &plan, opts).map_err(
+        |engine::Overflow { row }| BacktestError::WeightOverflow {
+            date: crate::calendar::format(dates[row]),
+        },
+    )?;
     let creturn = bars.iter().copied().zip(curve).collect();
     Ok(SimResult {
         creturn: trim_curve(creturn, dates, last_bar, opts.end_date.is_some()),

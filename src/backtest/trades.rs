@@ -72,12 +72,19 @@ pub(crate) struct OpenTrade {
     path: Path,
 }
 
-/// The value ratio path of a trade and its excursion statistics.
+/// The value ratio path of a trade and its excursion statistics. The ratio is the trade's value
+/// per unit of entry value, as the cash book counts it (§3): a long's `(1 − fee) · L`, a short's
+/// `(2 − fee) − L` (proceeds `1 − fee` plus the unit of NAV the short stands on, minus the
+/// liability), `L` being the price ratio since entry.
 #[derive(Clone, Debug)]
 struct Path {
     short: bool,
     ratio: f64,
-    /// Last valid price seen (the path compounds close to close).
+    /// Shorts: the price ratio since entry (`L`) and `2 − fee`.
+    level: f64,
+    base: f64,
+    /// The price the path was last moved to (it compounds close to close; NaN while the book
+    /// has no price for the holding).
     last: f64,
     min: f64,
     max: f64,
@@ -92,11 +99,29 @@ impl Path {
         if !price_ratio.is_finite() {
             return;
         }
-        self.ratio = if self.short {
-            2.0 - (2.0 - self.ratio) * price_ratio
+        if self.short {
+            self.level *= price_ratio;
+            self.ratio = self.base - self.level;
         } else {
-            self.ratio * price_ratio
-        };
+            self.ratio *= price_ratio;
+        }
+    }
+
+    /// Moves the path to `price` from the last price (no move when either is missing).
+    fn move_to(&mut self, price: f64) {
+        if !price.is_nan() && !self.last.is_nan() {
+            self.apply(price / self.last);
+        }
+    }
+
+    /// Deducts the exit cost ratio `c` of a sale: a long receives `1 − c` of its value, a short
+    /// pays `1 + c` of its liability.
+    fn charge(&mut self, c: f64) {
+        if self.short {
+            self.ratio = self.base - self.level * (1.0 + c);
+        } else {
+            self.ratio *= 1.0 - c;
+        }
     }
 
     fn record(&mut self) {
@@ -119,12 +144,56 @@ impl Path {
     /// Marks the path at a bar's close (a missing close keeps the last value).
     fn mark(&mut self, close: f64) {
         if !close.is_nan() {
-            if !self.last.is_nan() {
-                self.apply(close / self.last);
-            }
+            self.move_to(close);
             self.last = close;
         }
         self.record();
+    }
+}
+
+/// How and when a trade ends.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExitFill {
+    pub bar: usize,
+    /// The fill price; for an open trade the price the book values it at (NaN: none, the path
+    /// stays where it is).
+    pub price: f64,
+    /// The exit cost ratio of a real sale; `None` for a split or an open trade.
+    pub cost: Option<f64>,
+    pub reason: ExitReason,
+    /// Filled intraday on the exit bar (a touched stop): the exit bar is its own signal date.
+    pub touched: bool,
+    /// Bounds (stop-loss, take-profit) on a touched exit's excursions.
+    pub clip: Option<(f64, f64)>,
+}
+
+impl ExitFill {
+    /// A sale at `price` paying `cost` (fee + tax) for `reason`.
+    pub fn sale(bar: usize, price: f64, cost: f64, reason: ExitReason) -> ExitFill {
+        ExitFill {
+            bar,
+            price,
+            cost: Some(cost),
+            reason,
+            touched: false,
+            clip: None,
+        }
+    }
+
+    /// The split of a kept holding at a periodic rebalance: no costs (§3).
+    pub fn split(bar: usize, price: f64) -> ExitFill {
+        ExitFill {
+            cost: None,
+            ..ExitFill::sale(bar, price, 0.0, ExitReason::Split)
+        }
+    }
+
+    /// A trade still open at the last bar, valued at `price`.
+    pub fn open(bar: usize, price: f64) -> ExitFill {
+        ExitFill {
+            cost: None,
+            ..ExitFill::sale(bar, price, 0.0, ExitReason::Open)
+        }
     }
 }
 
@@ -132,14 +201,18 @@ impl OpenTrade {
     /// Opens a trade at `bar` filled at `fill`; `fee` is the entry cost when this is a real
     /// purchase (not the continuation of a split trade).
     pub fn open(bar: usize, weight: f64, fill: f64, fee: Option<f64>, slot: usize) -> OpenTrade {
+        let (short, fee) = (weight < 0.0, fee.unwrap_or(0.0));
+        let base = 2.0 - fee;
         OpenTrade {
             entry_bar: bar,
             slot,
             weight,
-            short: weight < 0.0,
+            short,
             path: Path {
-                short: weight < 0.0,
-                ratio: 1.0 - fee.unwrap_or(0.0),
+                short,
+                ratio: if short { base - 1.0 } else { 1.0 - fee },
+                level: 1.0,
+                base,
                 last: fill,
                 min: f64::INFINITY,
                 max: f64::NEG_INFINITY,
@@ -151,9 +224,23 @@ impl OpenTrade {
         }
     }
 
-    /// Marks the trade at a bar's close (call once per bar while held, from the entry bar on).
+    /// Marks the trade at a bar's close (call once per bar while held, from the entry bar on;
+    /// NaN while the book has no price for the holding).
     pub fn mark(&mut self, close: f64) {
         self.path.mark(close);
+    }
+
+    /// The book starts tracking the holding from `price` (its first quote after an entry or a
+    /// rebalance without one): the path starts from there too.
+    pub fn rebase(&mut self, price: f64) {
+        self.path.last = price;
+    }
+
+    /// The book stops tracking the holding at `frozen`, its last price (a rebalance while it has
+    /// no quote): the path moves there and waits for [`OpenTrade::rebase`].
+    pub fn suspend(&mut self, frozen: f64) {
+        self.path.move_to(frozen);
+        self.path.last = f64::NAN;
     }
 
     /// The trade's output row as it reads at entry (exit fields as for an open trade), reserved
@@ -177,35 +264,26 @@ impl OpenTrade {
         }
     }
 
-    /// Closes the trade at `bar` at fill price `fill` (the path was marked through the previous
-    /// close: an exit happens before the exit bar's close), with the exit cost `cost` for a real
-    /// sale, writing the exit fields into `row` (from [`OpenTrade::row`]; only stores, so a row
-    /// far back in the list costs no cache miss). An open trade (`ExitReason::Open`) keeps its
-    /// value at the last close, without costs. `clip` bounds the excursions for touched exits.
-    #[allow(clippy::too_many_arguments)]
-    pub fn close(
-        self,
-        row: &mut Trade,
-        bars: &[i32],
-        bar: usize,
-        fill: f64,
-        cost: Option<f64>,
-        reason: ExitReason,
-        touched: bool,
-        clip: Option<(f64, f64)>,
-    ) {
+    /// Closes the trade with `exit` (the path was marked through the previous close: an exit
+    /// happens before the exit bar's close), writing the exit fields into `row` (from
+    /// [`OpenTrade::row`]; only stores, so a row far back in the list costs no cache miss). An
+    /// open trade (`ExitReason::Open`) is valued as the book values it at the last bar, without
+    /// costs.
+    pub fn close(self, row: &mut Trade, bars: &[i32], exit: ExitFill) {
+        let ExitFill {
+            bar,
+            price: fill,
+            cost,
+            reason,
+            touched,
+            clip,
+        } = exit;
         let open = reason == ExitReason::Open;
         let mut path = self.path;
+        path.move_to(fill);
         if !open {
-            if !fill.is_nan() && !path.last.is_nan() {
-                path.apply(fill / path.last);
-            }
             if let Some(c) = cost {
-                path.ratio = if self.short {
-                    path.ratio - c * (2.0 - path.ratio)
-                } else {
-                    path.ratio * (1.0 - c)
-                };
+                path.charge(c);
             }
             path.record();
         }
@@ -246,12 +324,7 @@ mod tests {
         tr.close(
             &mut done,
             &bars,
-            3,
-            110.0,
-            Some(f + t),
-            ExitReason::Rebalance,
-            false,
-            None,
+            ExitFill::sale(3, 110.0, f + t, ExitReason::Rebalance),
         );
         assert!((done.ret - ((1.0 - f) * 1.1 * (1.0 - f - t) - 1.0)).abs() < 1e-15);
         assert!((done.mae - ((1.0 - f) * 0.9 - 1.0)).abs() < 1e-15);
@@ -268,16 +341,11 @@ mod tests {
         let mut tr = OpenTrade::open(0, -1.0, 100.0, None, 0);
         tr.mark(100.0);
         let mut done = tr.row(&"S".into(), &[0, 1]);
-        tr.close(
-            &mut done,
-            &[0, 1],
-            1,
-            90.0,
-            None,
-            ExitReason::Rebalance,
-            false,
-            None,
-        );
+        let exit = ExitFill {
+            cost: None,
+            ..ExitFill::sale(1, 90.0, 0.0, ExitReason::Rebalance)
+        };
+        tr.close(&mut done, &[0, 1], exit);
         assert!((done.ret - 0.1).abs() < 1e-15);
     }
 }

@@ -11,7 +11,7 @@ use super::{open_data, output, read_strategy, report_undecodable, sandbox, ExitS
 use crate::data::DataDir;
 use crate::dsl::{self, render, CheckContext};
 use crate::pipeline::{self, PipelineError};
-use crate::sandbox::{CacheOutcome, Limits, DEFAULT_MEMORY};
+use crate::sandbox::{Limits, DEFAULT_MEMORY};
 
 /// `dsl-engine backtest`.
 #[derive(Debug, clap::Args)]
@@ -29,10 +29,10 @@ pub struct BacktestArgs {
     #[arg(long)]
     pub fuel: Option<u64>,
     /// Wall-clock limit of the sandboxed evaluation, in seconds.
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 120.0, value_parser = super::flags::seconds)]
     pub timeout: f64,
-    /// Memory cap of the sandboxed evaluation, in MiB.
-    #[arg(long, default_value_t = DEFAULT_MEMORY >> 20)]
+    /// Memory cap of the sandboxed evaluation, in MiB (at most 4096, the guest's address space).
+    #[arg(long, default_value_t = DEFAULT_MEMORY >> 20, value_parser = crate::sandbox::parse_memory_mib)]
     pub memory: usize,
     /// Also write a self-contained HTML report (next rebalance, holdings, charts, metrics,
     /// trades, options, source).
@@ -82,10 +82,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
         err!("{}", render(&bt.warnings, &source, &name));
     }
     let ev = &bt.evaluation;
-    let cache = match sandbox.cache {
-        CacheOutcome::Hit => "hit",
-        CacheOutcome::Compiled => "compiled",
-    };
+    let cache = sandbox.cache.label();
     let sandbox_json = json!({
         "fuel_used": ev.fuel_used,
         "fuel_limit": ev.fuel_limit,

@@ -69,14 +69,22 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitStatus> {
 }
 
 /// The datasets a strategy may load: `--data-dir`'s, the default data's when it has been
-/// generated, else the catalog's.
+/// generated (and is current: a cache lacking datasets added since is regenerated on its next
+/// use), else the catalog's.
 fn context(a: &CheckArgs) -> anyhow::Result<CheckContext> {
     Ok(match &a.data_dir {
         Some(d) => pipeline::check_context(&DataDir::open(d)?),
         None => {
             let d = data::default_data_dir();
             match DataDir::open(&d) {
-                Ok(dir) if d.join(data::MANIFEST).exists() => pipeline::check_context(&dir),
+                Ok(dir)
+                    if d.join(data::MANIFEST).exists()
+                        && !dir.manifest.as_ref().is_some_and(|m| {
+                            data::lacks_generated_keys(m, &data::synth::SynthConfig::default())
+                        }) =>
+                {
+                    pipeline::check_context(&dir)
+                }
                 _ => pipeline::catalog_context(),
             }
         }

@@ -65,6 +65,19 @@ pub enum DataCommand {
     /// margin, monthly revenue) into a data directory: polite (one request per --interval
     /// seconds), resumable (rerun the same command after a kill).
     Fetch(fetch::FetchArgs),
+    /// Find datasets by key, Chinese or English name, alias (`pb`, `revenue_yoy`) or
+    /// description, best match first.
+    Search {
+        /// Words to look for (all must match).
+        #[arg(required = true)]
+        words: Vec<String>,
+        /// Only datasets this data directory has (default: the whole catalog).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// One JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Time generating the full market and loading one full panel (warm).
     Bench {
         /// Load from this directory instead of generating a fresh market.
@@ -118,8 +131,93 @@ pub fn run(a: DataArgs) -> anyhow::Result<ExitStatus> {
         DataCommand::Verify { data_dir } => verify(data_dir.as_deref()),
         DataCommand::ImportFinlab { dir, out } => import(&dir, out),
         DataCommand::Fetch(f) => fetch::run(f),
+        DataCommand::Search {
+            words,
+            data_dir,
+            json,
+        } => search(&words.join(" "), data_dir.as_deref(), json),
         DataCommand::Bench { data_dir, key } => bench(data_dir, &key),
     }
+}
+
+/// `data search`: the catalog (or the catalog entries of a data directory) ranked against the
+/// query.
+fn search(query: &str, dir: Option<&Path>, json: bool) -> anyhow::Result<ExitStatus> {
+    let mut entries = catalog::entries()?;
+    if let Some(d) = dir {
+        let keys = DataDir::open(d)
+            .with_context(|| format!("cannot open data directory {}", d.display()))?
+            .keys()?;
+        entries.retain(|e| keys.contains(&e.key));
+    }
+    let hits = catalog::search(&entries, query);
+    if json {
+        let results: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|(score, e)| {
+                serde_json::json!({
+                    "key": e.key, "score": score, "name_zh": e.name_zh, "name_en": e.name_en,
+                    "aliases": e.aliases, "category": e.category, "frequency": e.frequency,
+                    "unit": e.unit, "description": e.description,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({ "query": query, "results": results });
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitStatus::Success);
+    }
+    if hits.is_empty() {
+        outln!("no dataset matches `{query}` (`dsl-engine ops --datasets` lists them all)");
+        return Ok(ExitStatus::Success);
+    }
+    for (_, e) in &hits {
+        let aliases = if e.aliases.is_empty() {
+            String::new()
+        } else {
+            format!("; aliases: {}", e.aliases.join(", "))
+        };
+        outln!(
+            "{}  {} / {} ({}, {}, {}{aliases})",
+            e.key,
+            e.name_zh,
+            e.name_en,
+            e.category,
+            e.frequency,
+            e.unit
+        );
+        outln!("    {}", e.description);
+    }
+    outln!("{} datasets match `{query}`", hits.len());
+    Ok(ExitStatus::Success)
+}
+
+/// The catalog as Markdown, grouped by category (`dsl-engine ops --datasets`).
+pub fn datasets_markdown() -> anyhow::Result<String> {
+    let entries = catalog::entries()?;
+    let mut out = String::from(
+        "# Datasets\n\nEvery dataset key of the catalog, by category (`dsl-engine data search \
+         WORD` finds one by name, alias or description; `dsl-engine data show KEY` prints its \
+         entry and latest rows).\n",
+    );
+    for cat in catalog::CATEGORIES {
+        let of: Vec<_> = entries.iter().filter(|e| e.category == cat).collect();
+        out.push_str(&format!(
+            "\n## {cat} ({})\n\n| key | name | frequency | unit | aliases |\n|---|---|---|---|---|\n",
+            of.len()
+        ));
+        for e in of {
+            out.push_str(&format!(
+                "| `{}` | {} / {} | {} | {} | {} |\n",
+                e.key,
+                e.name_zh,
+                e.name_en,
+                e.frequency,
+                e.unit,
+                e.aliases.join(", ")
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// A progress reporter for long data work: on a terminal, one bar per stage (simulated stocks,
@@ -222,7 +320,11 @@ fn synth_cmd(a: SynthArgs) -> anyhow::Result<ExitStatus> {
     let existing = DataDir::open(&out)
         .ok()
         .and_then(|d| d.manifest)
-        .filter(|m| m.config == cfg.label() && m.version == synth::VERSION);
+        .filter(|m| {
+            m.config == cfg.label()
+                && m.version == synth::VERSION
+                && !data::lacks_generated_keys(m, &cfg)
+        });
     let panels = if existing.is_some() && !a.force {
         outln!(
             "{} already holds this market ({}); use --force to regenerate",
@@ -353,14 +455,10 @@ fn show(key: &str, dir: Option<&Path>, rows: usize) -> anyhow::Result<ExitStatus
     let panel = match dir.load(key) {
         Ok(p) => p,
         Err(e @ data::DataError::NotFound { .. }) => {
-            let near = dir
-                .keys()
-                .unwrap_or_default()
-                .into_iter()
-                .min_by_key(|k| strsim::levenshtein(k, key));
-            match near {
-                Some(n) => bail!("{e}\ndid you mean `{n}`?"),
-                None => bail!("{e}"),
+            let hint = crate::dsl::suggest::dataset(key, &dir.keys().unwrap_or_default());
+            match hint.best {
+                Some((n, why)) => bail!("{e}\ndid you mean `{n}`? ({why})"),
+                None => bail!("{e}\n`dsl-engine data search WORD` finds datasets by name"),
             }
         }
         Err(e) => return Err(e.into()),

@@ -1,6 +1,9 @@
 //! `dsl-engine iterate`: flags, the model endpoint, Ctrl-C / SIGTERM, and what is printed. The
 //! run itself (settings, lock, ledger checks, holdout, summary) is `iterate::Session`.
 
+// The flags' doc comments are clap's `--help` text, written for a terminal, not for rustdoc.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,7 @@ use crate::iterate::session::{fork_run, Session};
 use crate::iterate::{EvolveProposer, LlmProposer, Objective, Proposer, RunSettings, Split, Stop};
 use crate::llm::{Client, Constraint, LlmConfig, DEFAULT_BASE_URL, DEFAULT_MODEL};
 use crate::sandbox::{Limits, DEFAULT_MEMORY};
+use crate::scale::coordinator::{Coordinator, NatsEvaluator};
 
 /// Options shared by `iterate` and `doctor` for the model endpoint.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -232,8 +236,8 @@ pub struct IterateArgs {
     /// `--jobs`; with a model, each round has one proposal per job.
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
-    /// Memory cap of one sandboxed evaluation, in MiB [default: 2048].
-    #[arg(long)]
+    /// Memory cap of one sandboxed evaluation, in MiB, at most 4096 (the guest's address space) [default: 2048].
+    #[arg(long, value_parser = crate::sandbox::parse_memory_mib)]
     pub memory: Option<usize>,
     /// No progress bar or per-trial lines; only the summary.
     #[arg(long, short)]
@@ -245,6 +249,13 @@ pub struct IterateArgs {
     /// Print the summary as one JSON document on stdout (notes go to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Evaluate on workers through this NATS server (JetStream), e.g. nats://10.0.0.5:4222;
+    /// start them with `dsl-engine worker --nats URL`. The ledger is the one a local run
+    /// writes. `--jobs` is then the trials in flight [default: the workers' job slots].
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    #[command(flatten)]
+    pub nats_auth: crate::scale::Auth,
 }
 
 impl IterateArgs {
@@ -379,7 +390,7 @@ fn on_signals(rt: &tokio::runtime::Runtime, stop: Stop) {
 }
 
 /// The next Ctrl-C or SIGTERM.
-async fn signal() -> &'static str {
+pub(super) async fn signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -392,6 +403,47 @@ async fn signal() -> &'static str {
     }
     let _ = tokio::signal::ctrl_c().await;
     "interrupted"
+}
+
+/// Most trials in flight on workers (`--jobs` with `--nats`).
+const MAX_IN_FLIGHT: usize = 4096;
+
+/// Connects the run to the NATS server at `url`; says who is there. Returns the coordinator
+/// and the live workers' job slots.
+fn coordinator(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    auth: &crate::scale::Auth,
+    data: &DataDir,
+    limits: &Limits,
+    printer: &Printer,
+) -> anyhow::Result<(Coordinator, usize)> {
+    let mut notes = Vec::new();
+    let mut c = rt.block_on(Coordinator::open(
+        url,
+        auth,
+        data,
+        limits,
+        &mut |l: &str| notes.push(l.to_string()),
+    ))?;
+    let status = rt.block_on(c.queue.status())?;
+    let q = c.queue.settings;
+    printer.note(&format!(
+        "nats: {url} (run session {}): {}; ack wait {:.0} s, at most {} deliveries",
+        c.run,
+        status.line(),
+        q.ack_wait.as_secs_f64(),
+        q.max_deliver
+    ));
+    for n in notes {
+        printer.note(&format!("nats: {n}"));
+    }
+    if status.workers.is_empty() {
+        printer.note(&format!(
+            "nats: no worker connected yet; jobs wait in the queue until one starts              (`dsl-engine worker --nats {url}`)"
+        ));
+    }
+    Ok((c, status.slots().max(1)))
 }
 
 /// Runs `iterate`.
@@ -450,7 +502,7 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         memory_bytes: memory_mib.saturating_mul(1 << 20),
         ..Limits::default()
     };
-    let sandbox = super::sandbox(limits)?;
+    let sandbox = super::sandbox(limits.clone())?;
     let sessions = feather::read_dates_only(&data.path.join(feather::file_name(CALENDAR_KEY)))
         .context("reading the trading calendar of the data")?;
     let split = Split::new(&sessions, config.validation_years, config.holdout_years);
@@ -470,15 +522,30 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     let stop = Stop::new();
     on_signals(&rt, stop.clone());
 
+    let coordinator = match &a.nats {
+        Some(url) => Some(coordinator(
+            &rt,
+            url,
+            &a.nats_auth,
+            &data,
+            &limits,
+            &printer,
+        )?),
+        None => None,
+    };
+    let jobs = match &coordinator {
+        Some((_, slots)) => a.jobs.unwrap_or(*slots).clamp(1, MAX_IN_FLIGHT),
+        None => a
+            .jobs
+            .unwrap_or_else(crate::parallel::default_jobs)
+            .clamp(1, crate::sandbox::MAX_CONCURRENT as usize),
+    };
     let settings = RunSettings {
         iterations: config.iterations,
         objective: config.objective,
         max_repairs: config.max_repairs,
         gates: config.gates.clone(),
-        jobs: a
-            .jobs
-            .unwrap_or_else(crate::parallel::default_jobs)
-            .clamp(1, crate::sandbox::MAX_CONCURRENT as usize),
+        jobs,
     };
     let (kind, seed, objective) = (config.proposer, config.seed, config.objective);
     let mut session = Session::open(
@@ -518,6 +585,11 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         }
         ProposerKind::Evolve => Box::new(EvolveProposer::new(session.runner.ctx.clone(), seed)),
     };
+    if let Some((c, _)) = coordinator {
+        let ctx = session.runner.ctx.clone();
+        let evaluator = NatsEvaluator::new(rt.handle().clone(), c, ctx, stop.clone());
+        session.runner.set_evaluator(Box::new(evaluator));
+    }
     let runner = &mut session.runner;
     runner.log(&mut progress, &first_line);
     runner.log(&mut progress, &format!("{}; {describe}", data.banner()));
@@ -567,6 +639,8 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
             Err(e) => errln!("could not write {}: {e:#}", report_path.display()),
         }
     }
+    // A run on workers removes its leftovers from the queue as the session closes.
+    drop(session);
     rt.shutdown_background();
     Ok(match ended {
         Ended::Failed(_) => ExitStatus::Error,

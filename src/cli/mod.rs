@@ -30,6 +30,7 @@ mod output;
 mod positions;
 mod report;
 mod sim;
+mod worker;
 
 /// Research Taiwan-stock strategies written in a safe finlab-style DSL.
 ///
@@ -65,10 +66,11 @@ pub enum Command {
     /// Time complete evaluations of a fixed strategy set on the full data set: per-stage
     /// medians, evaluations per hour, peak memory (and finlab's pandas time when available).
     Bench(bench::BenchArgs),
-    /// Print the DSL reference (operators and `sim` options), generated from the registry.
-    Ops,
+    /// Print the DSL reference (operators and `sim` options), generated from the registry;
+    /// `--datasets`: the dataset catalog by category.
+    Ops(OpsArgs),
     /// Print the DSL as a grammar for constrained decoding (GBNF or Lark), generated from the
-    /// operator registry and the dataset keys.
+    /// operator registry and the dataset catalog.
     Grammar(grammar::GrammarArgs),
     /// Generate, list, inspect, import and benchmark market data.
     Data(data::DataArgs),
@@ -80,6 +82,17 @@ pub enum Command {
     /// Write the self-contained HTML report of an iterate run (RUN_DIR/report.html) and list
     /// its best trials.
     Report(report::ReportArgs),
+    /// Evaluate jobs of `iterate --nats` and `bench --nats` runs from a NATS JetStream queue,
+    /// on this machine.
+    Worker(worker::WorkerArgs),
+}
+
+/// `dsl-engine ops`.
+#[derive(Debug, clap::Args)]
+pub struct OpsArgs {
+    /// List the dataset catalog grouped by category instead of the operators.
+    #[arg(long)]
+    pub datasets: bool,
 }
 
 /// How the process ends.
@@ -117,8 +130,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Report(a) => report::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Grammar(a) => grammar::run(a),
-        Command::Ops => {
-            out!("{}", dsl::reference::markdown());
+        Command::Worker(a) => worker::run(a),
+        Command::Ops(a) => {
+            if a.datasets {
+                out!("{}", data::datasets_markdown()?);
+            } else {
+                out!("{}", dsl::reference::markdown());
+            }
             Ok(ExitStatus::Success)
         }
     }
@@ -153,17 +171,20 @@ pub(crate) fn report_undecodable(bad: &dsl::Undecodable, name: &str) -> ExitStat
 }
 
 /// A sandbox with `limits`, its compiled guest from the module cache (compiled and cached on a
-/// miss, which is logged).
+/// miss, which is logged; a cached module that failed its digest check is a warning).
 pub(crate) fn sandbox(limits: Limits) -> anyhow::Result<Sandbox> {
     let cache_dir = default_cache_dir();
     let start = std::time::Instant::now();
     let sandbox = Sandbox::new(limits, Some(&cache_dir)).context("starting the sandbox")?;
-    if sandbox.cache == CacheOutcome::Compiled {
-        log(&format!(
-            "compiled the sandbox guest in {:.1}s (cached in {} for later runs)",
-            start.elapsed().as_secs_f64(),
-            cache_dir.display()
-        ));
+    let compiled = format!(
+        "compiled the sandbox guest in {:.1}s (cached in {} for later runs)",
+        start.elapsed().as_secs_f64(),
+        cache_dir.display()
+    );
+    match &sandbox.cache {
+        CacheOutcome::Hit => {}
+        CacheOutcome::Compiled => log(&compiled),
+        CacheOutcome::Recompiled(why) => log(&format!("warning: {why}; {compiled}")),
     }
     Ok(sandbox)
 }

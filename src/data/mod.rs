@@ -21,7 +21,10 @@ use dsl_runtime::wire::PanelData;
 use serde::{Deserialize, Serialize};
 
 pub use integrity::FileRecord;
-pub use write::{check_default_digest, ensure, ensure_default, synthetic_manifest, write_dataset};
+pub use write::{
+    check_default_digest, ensure, ensure_default, lacks_generated_keys, synthetic_manifest,
+    write_dataset,
+};
 
 /// Why data could not be read or written.
 #[derive(Debug, thiserror::Error)]

@@ -38,11 +38,24 @@ pub fn ensure(
             )));
         }
     }
-    if dir.join(MANIFEST).exists() {
-        return DataDir::open(dir);
-    }
+    let stale = match DataDir::open(dir) {
+        Ok(d)
+            if d.manifest
+                .as_ref()
+                .is_some_and(|m| lacks_generated_keys(m, cfg)) =>
+        {
+            true
+        }
+        _ if dir.join(MANIFEST).exists() => return DataDir::open(dir),
+        _ => false,
+    };
     progress(Progress::Message(&format!(
-        "generating the synthetic market ({}) into {} ...",
+        "{} the synthetic market ({}) into {} ...",
+        if stale {
+            "regenerating (the cached copy lacks datasets added since it was written)"
+        } else {
+            "generating"
+        },
         cfg.label(),
         dir.display()
     )));
@@ -51,8 +64,20 @@ pub fn ensure(
     })?;
     let manifest = synthetic_manifest(cfg, &panels);
     check_default_digest(cfg, &manifest)?;
-    write_dataset(dir, &panels, &manifest, false, progress)?;
+    write_dataset(dir, &panels, &manifest, stale, progress)?;
     DataDir::open(dir)
+}
+
+/// True for a market of this generator, version and configuration written before some of its
+/// datasets existed (the generator adds datasets from their own random streams without changing
+/// the others, so the version stays): such a cache is regenerated rather than reused.
+pub fn lacks_generated_keys(m: &Manifest, cfg: &synth::SynthConfig) -> bool {
+    m.synthetic
+        && m.generator == synth::GENERATOR
+        && m.version == synth::VERSION
+        && m.config == cfg.label()
+        && !m.files.is_empty()
+        && synth::keys().iter().any(|k| !m.files.contains_key(*k))
 }
 
 /// The default market must have [`synth::DEFAULT_DIGEST`] (bit-identical on every platform).

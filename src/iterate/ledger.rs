@@ -182,6 +182,9 @@ pub struct Trial {
     pub fuel_used: Option<u64>,
     pub fuel_limit: Option<u64>,
     pub peak_memory_bytes: Option<u64>,
+    /// The scale-out worker that evaluated the trial (`host/pid`); absent when this process did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
     pub durations: Durations,
     /// Model calls made for this trial (proposal plus repairs), their attempts and retry notes.
     pub llm_calls: u32,

@@ -63,10 +63,9 @@ impl Set {
 impl Templates {
     /// The set a run asks with.
     pub fn set(&self, constrained: bool) -> &Set {
-        if constrained {
-            &self.constrained
-        } else {
-            &self.free
+        match constrained {
+            true => &self.constrained,
+            false => &self.free,
         }
     }
 
@@ -74,14 +73,12 @@ impl Templates {
     /// model run is asked the same way.
     pub fn digest(&self, constrained: bool) -> String {
         let set = self.set(constrained);
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut h = dsl_runtime::fnv::Fnv1a::new();
         for text in [&set.system, &set.iteration, &set.repair] {
-            for b in text.bytes().chain([0u8]) {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
+            h.write(text.as_bytes());
+            h.write(&[0]);
         }
-        format!("{h:016x}")
+        format!("{:016x}", h.finish())
     }
 
     /// The built-in templates, each replaced by `dir/<name>` (`dir/constrained/<name>`) when
@@ -144,20 +141,80 @@ pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
-/// The catalog entries available in the data (all of them when `keys` is `None`), one line each.
+/// The DSL reference as the prompt shows it: the operators and `sim` options of
+/// [`crate::dsl::reference::markdown`], without its table of diagnostic codes (a repair prompt
+/// quotes the codes it needs, with their hints).
+pub fn dsl_reference() -> String {
+    let full = crate::dsl::reference::markdown();
+    match full.find("\n## Diagnostic codes") {
+        Some(i) => format!("{}\n", full[..i].trim_end()),
+        None => full,
+    }
+}
+
+/// The catalog entries available in the data (all of them when `keys` is `None`): the common
+/// core one line each (key, names, frequency, unit, description), the other datasets by table,
+/// one line per table with its frequency, units and columns.
 pub fn datasets(keys: Option<&[String]>) -> String {
-    let entries = catalog::entries().unwrap_or_default();
-    entries
-        .iter()
+    let entries: Vec<catalog::Entry> = catalog::entries()
+        .unwrap_or_default()
+        .into_iter()
         .filter(|e| keys.is_none_or(|k| k.iter().any(|x| x == &e.key)))
+        .collect();
+    let mut lines: Vec<String> = entries
+        .iter()
+        .filter(|e| e.core)
         .map(|e| {
+            let zh = if e.name_zh == e.column() {
+                String::new()
+            } else {
+                format!(" / {}", e.name_zh)
+            };
             format!(
-                "- `{}` — {} / {}, {}, {}: {}",
-                e.key, e.name_en, e.name_zh, e.frequency, e.unit, e.description
+                "- `{}` — {}{zh}, {}, {}: {}",
+                e.key, e.name_en, e.frequency, e.unit, e.description
             )
         })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect();
+    let mut tables: Vec<&str> = Vec::new();
+    for e in entries.iter().filter(|e| !e.core) {
+        let table = e.key.split(':').next().unwrap_or_default();
+        if !tables.contains(&table) {
+            tables.push(table);
+        }
+    }
+    if !tables.is_empty() {
+        lines.push("\nMore datasets, by table (`table:column`; same publication rules):".into());
+    }
+    for table in tables {
+        let of: Vec<&catalog::Entry> = entries
+            .iter()
+            .filter(|e| !e.core && e.key.split(':').next() == Some(table))
+            .collect();
+        let mut units: Vec<&str> = Vec::new();
+        for e in &of {
+            if !units.contains(&e.unit.as_str()) {
+                units.push(&e.unit);
+            }
+        }
+        let columns: Vec<&str> = of.iter().map(|e| e.column()).collect();
+        lines.push(format!(
+            "- `{table}:` ({}; {}) {}",
+            of[0].frequency,
+            units.join(" / "),
+            columns.join(", ")
+        ));
+    }
+    lines.join("\n")
+}
+
+/// A token count for prompt budgets without a tokenizer: a CJK character as 1.4 tokens, other
+/// text at 3.4 characters a token — on the reference and the datasets list, a little above
+/// what the cl100k and o200k BPE tokenizers count.
+pub fn token_estimate(text: &str) -> usize {
+    let cjk = text.chars().filter(|c| *c as u32 >= 0x2e80).count();
+    let other = text.chars().count() - cjk;
+    (cjk * 7).div_ceil(5) + (other * 10).div_ceil(34)
 }
 
 /// Few-shot examples: a handful of the seed strategies.
@@ -298,5 +355,40 @@ mod tests {
             fill("a {x} {y} {z}", &[("x", "1"), ("y", "{x}")]),
             "a 1 {x} {z}"
         );
+    }
+
+    #[test]
+    fn the_reference_and_datasets_fit_the_prompt_budget() {
+        let ds = datasets(None);
+        let entries = catalog::entries().unwrap();
+        // Every dataset is named: the core in full, the rest by table and column.
+        for e in &entries {
+            if e.core {
+                assert!(
+                    ds.contains(&format!("- `{}` — {}", e.key, e.name_en)),
+                    "{}",
+                    e.key
+                );
+            } else {
+                assert!(ds.contains(&format!(" {}", e.column())), "{}", e.key);
+            }
+        }
+        assert!(
+            ds.contains("- `fundamental_features:` (quarterly; "),
+            "{ds}"
+        );
+        let reference = dsl_reference();
+        assert!(reference.contains("## `sim(position, ...)`"));
+        assert!(!reference.contains("## Diagnostic codes"));
+        let total = token_estimate(&reference) + token_estimate(&ds);
+        assert!(total < 6000, "reference + datasets ≈ {total} tokens");
+        // Only the data set's datasets are listed.
+        let some = [
+            "price:收盤價".to_string(),
+            "fundamental_features:EBITDA".to_string(),
+        ];
+        let listed = datasets(Some(&some));
+        assert!(listed.contains("`price:收盤價`") && listed.contains("EBITDA"));
+        assert!(!listed.contains("本益比") && !listed.contains("營運現金流"));
     }
 }

@@ -11,11 +11,12 @@ use super::ledger::{LlmCall, Trial};
 use super::objective::Objective;
 use super::prompts::{self, Templates};
 use super::stop::Stop;
-use crate::data::synth::rng::{fnv1a, Rng};
 use crate::dsl::grammar::Format;
 use crate::dsl::CheckContext;
 use crate::evolve::{Evolver, Parent, SEEDS};
 use crate::llm::{extract_code, extract_constrained, Call, Client, LlmError, Message, Usage};
+use crate::util::rng::Rng;
+use dsl_runtime::fnv::fnv1a;
 
 /// The template strategy run when a proposal is still invalid after the repair rounds: the 20
 /// stocks with the strongest 14-day RSI above 50, monthly.
@@ -184,10 +185,9 @@ impl LlmProposer {
         stop: Stop,
     ) -> LlmProposer {
         let grammar = client.config().grammar.as_ref().map(|g| g.format);
-        let reference = if grammar.is_some() {
-            crate::dsl::reference::compact()
-        } else {
-            crate::dsl::reference::markdown()
+        let reference = match grammar {
+            Some(_) => crate::dsl::reference::compact(),
+            None => prompts::dsl_reference(),
         };
         let system = prompts::fill(
             &templates.set(grammar.is_some()).system,
@@ -440,6 +440,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::print_stderr)] // the measured sizes, shown with --nocapture
     fn the_constrained_prompt_drops_what_the_grammar_enforces() {
         let free = system(None);
         let constrained = system(Some(Format::Gbnf));
@@ -452,8 +453,8 @@ mod tests {
         ] {
             assert!(constrained.contains(kept), "{kept}");
         }
+        assert!(!constrained.contains("Diagnostic codes"));
         for dropped in [
-            "Diagnostic codes",
             "| call | input |",
             "no `eval`/`open`",
             "one ```python code block",

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::LlmError;
-use crate::data::synth::rng::Rng;
 use crate::dsl::grammar::Format;
+use crate::util::rng::Rng;
 
 /// OpenRouter's OpenAI-compatible API.
 pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";

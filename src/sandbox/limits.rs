@@ -24,6 +24,10 @@ pub struct Limits {
 pub const DEFAULT_WALL: Duration = Duration::from_secs(120);
 /// Default memory cap: 2 GiB (a full-market panel is ~72 MB; a dozen live panels fit easily).
 pub const DEFAULT_MEMORY: usize = 2 << 30;
+/// The most memory the guest can use: its 32-bit address space, 4 GiB.
+pub const MAX_MEMORY: usize = 4 << 30;
+/// Evaluations that can run at once in one process (each holds a pooled memory slot).
+pub const MAX_CONCURRENT: u32 = 32;
 /// Epoch tick of the deadline thread.
 pub const EPOCH_TICK: Duration = Duration::from_millis(50);
 
@@ -39,9 +43,10 @@ impl Default for Limits {
 }
 
 /// Fuel for a plan: a fixed start-up allowance plus a per-cell allowance for every node.
-/// Measured on the walking skeleton: decoding inputs costs ~60 units per cell and the costliest
-/// node (a per-row selection) ~800 per cell, so 4,000 per cell and node leaves ample headroom
-/// while a runaway plan still stops within seconds of its honest cost.
+/// Measured on the dense-panel guest (the test market, 364,200 input cells): a comparison costs
+/// ~15 units per input cell with its decoding, `is_largest(100)` ~230, `rolling(60).std()` ~210,
+/// `rolling(60).median()` ~960 and a row-wise `rank` ~1,200, so 4,000 per cell and node leaves
+/// ample headroom while a runaway plan still stops within seconds of its honest cost.
 pub fn default_fuel(plan: &Plan, input_cells: usize) -> u64 {
     const BASE: u64 = 500_000_000;
     const PER_CELL_NODE: u64 = 4_000;
@@ -51,8 +56,68 @@ pub fn default_fuel(plan: &Plan, input_cells: usize) -> u64 {
 }
 
 impl Limits {
+    /// The largest memory cap in MiB (`--memory`): the guest's address space.
+    pub const MAX_MEMORY_MIB: usize = MAX_MEMORY >> 20;
+
     /// The fuel for one evaluation.
     pub fn fuel_for(&self, plan: &Plan, input_cells: usize) -> u64 {
         self.fuel.unwrap_or_else(|| default_fuel(plan, input_cells))
+    }
+}
+
+/// Parses a `--memory` value: a whole number of MiB from 1 to [`Limits::MAX_MEMORY_MIB`] (for
+/// clap's `value_parser`, so a cap the guest cannot use is refused before anything runs).
+pub fn parse_memory_mib(s: &str) -> Result<usize, String> {
+    let mib: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number of MiB"))?;
+    match mib {
+        0 => Err("the memory cap must be at least 1 MiB".into()),
+        m if m > Limits::MAX_MEMORY_MIB => Err(format!(
+            "{m} MiB is more than the sandbox guest can address (its 32-bit memory holds at most \
+             {} MiB = 4 GiB)",
+            Limits::MAX_MEMORY_MIB
+        )),
+        m => Ok(m),
+    }
+}
+
+/// What to do about an evaluation that needed more than the memory cap `limit` (bytes).
+pub(super) fn memory_advice(limit: usize) -> String {
+    if limit < MAX_MEMORY {
+        format!(
+            "raise it with --memory (at most {} MiB)",
+            Limits::MAX_MEMORY_MIB
+        )
+    } else {
+        "that is all the guest can address (4 GiB): the strategy keeps too much data at once; \
+         read fewer datasets or use fewer intermediate panels"
+            .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_caps_above_the_address_space_are_refused() {
+        assert_eq!(parse_memory_mib("2048"), Ok(2048));
+        assert_eq!(parse_memory_mib("4096"), Ok(Limits::MAX_MEMORY_MIB));
+        for bad in [
+            "4097",
+            "8192",
+            "0",
+            "-1",
+            "1.5",
+            "",
+            "99999999999999999999999",
+        ] {
+            assert!(parse_memory_mib(bad).is_err(), "{bad}");
+        }
+        assert!(parse_memory_mib("4097").unwrap_err().contains("4096 MiB"));
+        assert!(memory_advice(DEFAULT_MEMORY).contains("--memory"));
+        assert!(!memory_advice(MAX_MEMORY).contains("--memory"));
     }
 }

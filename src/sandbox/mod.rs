@@ -6,12 +6,17 @@
 mod cache;
 mod engine;
 mod limits;
+mod session;
+mod wasi;
 
 use std::time::Duration;
 
 pub use cache::{default_cache_dir, CacheOutcome};
-pub use engine::{Evaluation, Sandbox, Stages, GUEST_HASH, GUEST_WASM, MAX_CONCURRENT};
-pub use limits::{default_fuel, Limits, DEFAULT_MEMORY, DEFAULT_WALL};
+pub use engine::{Evaluation, Sandbox, Stages, GUEST_HASH, GUEST_WASM};
+pub use limits::{
+    default_fuel, parse_memory_mib, Limits, DEFAULT_MEMORY, DEFAULT_WALL, MAX_CONCURRENT,
+    MAX_MEMORY,
+};
 
 /// Why an evaluation in the sandbox failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +25,7 @@ pub enum SandboxError {
     OutOfFuel { fuel: u64 },
     #[error("the evaluation passed its wall-clock deadline ({:.1}s of {:.1}s allowed); raise it with --timeout", elapsed.as_secs_f64(), limit.as_secs_f64())]
     Timeout { elapsed: Duration, limit: Duration },
-    #[error("the evaluation needed more than the memory cap of {} MiB (peak granted {} MiB); raise it with --memory", limit >> 20, peak >> 20)]
+    #[error("the evaluation needed more than the memory cap of {} MiB (peak granted {} MiB); {}", limit >> 20, peak >> 20, limits::memory_advice(*limit))]
     MemoryCap { peak: usize, limit: usize },
     #[error("the guest's result is {bytes} bytes, over the {limit}-byte limit")]
     ResultTooLarge { bytes: usize, limit: usize },

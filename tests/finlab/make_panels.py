@@ -17,6 +17,8 @@ Panels (date column + float64 column per symbol, like our data files):
   bools.feather      0/1 values (with NaN) on the daily grid: a bool-like mask.
   bools_monthly.feather 0/1 values on the monthly grid.
   ties.feather       daily, each row has ties at the top and bottom, for is_largest/rank.
+  etl#adj_close.feather  the adjusted close hold_until's stops read, on the daily grid, with
+                     holes (12 % of the cells and two runs).
 Also writes cases.json: a ready-made operator case list for ops_oracle.py.
 """
 
@@ -119,6 +121,16 @@ def make(out: Path, seed: int) -> dict[str, Path]:
         p = out / f"{name}.feather"
         write_panel(df, p)
         paths[name] = p
+
+    # The adjusted close `hold_until`'s stops read (finlab: data.get("etl:adj_close")), a data
+    # set key rather than a case input. Drawn last so the panels above do not change. Holes
+    # everywhere (also on the row after an entry and while a name is held) and two longer runs.
+    a = pd.DataFrame(np.round(walk(rng, n, len(SYMS)), 2), index=days, columns=SYMS)
+    a = a.mask(rng.uniform(size=a.shape) < 0.12)
+    a.iloc[60:64, 0] = np.nan
+    a.iloc[80:83, 3] = np.nan
+    a.index.name = "date"
+    write_panel(a, out / "etl#adj_close.feather")
     return paths
 
 

@@ -18,7 +18,9 @@
 
 use std::rc::Rc;
 
-use super::{Rolling, Value};
+use super::args::Rolling;
+use super::Value;
+use crate::cells::{self, one};
 use crate::ops::OpId;
 use crate::panel::{Cells, Panel};
 use crate::plan::{Arg, BinOp, Node, Plan};
@@ -170,60 +172,163 @@ pub(super) fn evaluate(
     members: &[usize],
     values: &[Option<Value>],
 ) -> Option<Value> {
-    // Rolling statistics (leaf receivers first), then the steps in plan order (members, then
-    // the root); leaves as they are first read.
-    let mut leaves: Vec<usize> = Vec::new();
-    let mut leaf_of = |node: usize| {
-        leaves.iter().position(|&l| l == node).unwrap_or_else(|| {
-            leaves.push(node);
-            leaves.len() - 1
-        })
-    };
-    let mut rolled: Vec<(usize, usize, Rolling)> = Vec::new();
-    for &m in members {
-        if rolling(&plan.nodes[m]) {
-            let (recv, stat) = Rolling::of_node(plan, m, values)?;
-            rolled.push((m, leaf_of(recv), stat));
-        }
+    let chain = Chain::new(plan, root, members, values)?;
+    let (grid, leaf_kinds) = leaf_kinds(&chain.leaves, values)?;
+    // A rolling statistic of a bool panel reads it as 0/1 floats: node by node.
+    if chain.rolled.iter().any(|r| leaf_kinds[r.1] != Kind::Float) {
+        return None;
     }
-    let order: Vec<usize> = members
-        .iter()
-        .copied()
-        .filter(|&m| !rolling(&plan.nodes[m]))
-        .chain([root])
-        .collect();
-    let step_of = |node: usize| order.iter().position(|&m| m == node);
-    let mut src = |node: usize| -> Src {
-        if let Some(s) = step_of(node) {
-            Src::Step(s)
-        } else if let Some(k) = rolled.iter().position(|r| r.0 == node) {
-            Src::Rolled(k)
-        } else {
-            Src::Leaf(leaf_of(node))
+    let kinds = step_kinds(&chain.ops, &leaf_kinds)?;
+    let cells = leaf_cells(&chain.leaves, values);
+    let out = chain.run(grid, &cells, &kinds)?;
+    Some(Value::Panel(Panel {
+        dates: grid.dates.clone(),
+        columns: grid.columns.clone(),
+        cells: out,
+    }))
+}
+
+/// A chain's steps and what they read.
+struct Chain {
+    /// The leaves' nodes, in the order they are first read.
+    leaves: Vec<usize>,
+    /// The rolling statistics inside the chain: (node, leaf it reads, statistic).
+    rolled: Vec<(usize, usize, Rolling)>,
+    /// The steps in plan order (members, then the root).
+    ops: Vec<Op>,
+}
+
+impl Chain {
+    /// The steps of the chain ending at `root`: rolling statistics (leaf receivers first), then
+    /// the element-wise steps in plan order; `None` when a shift reads a step.
+    fn new(plan: &Plan, root: usize, members: &[usize], values: &[Option<Value>]) -> Option<Chain> {
+        let mut leaves: Vec<usize> = Vec::new();
+        let mut leaf_of = |node: usize| {
+            leaves.iter().position(|&l| l == node).unwrap_or_else(|| {
+                leaves.push(node);
+                leaves.len() - 1
+            })
+        };
+        let mut rolled: Vec<(usize, usize, Rolling)> = Vec::new();
+        for &m in members {
+            if rolling(&plan.nodes[m]) {
+                let (recv, stat) = Rolling::of_node(plan, m, values)?;
+                rolled.push((m, leaf_of(recv), stat));
+            }
         }
-    };
-    let mut ops = Vec::with_capacity(order.len());
-    for &node in &order {
-        ops.push(match &plan.nodes[node] {
-            Node::Binary { op, lhs, rhs } => Op::Binary(*op, src(*lhs), src(*rhs)),
-            Node::Neg { arg } => Op::Neg(src(*arg)),
-            Node::Not { arg } => Op::Not(src(*arg)),
-            Node::Mask { value, cond } => Op::Mask(src(*value), src(*cond)),
-            other => {
-                let (recv, n) = shift_of(other)?;
-                match src(recv) {
-                    Src::Leaf(l) => Op::Shift(l, n),
-                    Src::Step(_) | Src::Rolled(_) => return None,
+        let order: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&m| !rolling(&plan.nodes[m]))
+            .chain([root])
+            .collect();
+        let step_of = |node: usize| order.iter().position(|&m| m == node);
+        let mut src = |node: usize| -> Src {
+            if let Some(s) = step_of(node) {
+                Src::Step(s)
+            } else if let Some(k) = rolled.iter().position(|r| r.0 == node) {
+                Src::Rolled(k)
+            } else {
+                Src::Leaf(leaf_of(node))
+            }
+        };
+        let mut ops = Vec::with_capacity(order.len());
+        for &node in &order {
+            ops.push(match &plan.nodes[node] {
+                Node::Binary { op, lhs, rhs } => Op::Binary(*op, src(*lhs), src(*rhs)),
+                Node::Neg { arg } => Op::Neg(src(*arg)),
+                Node::Not { arg } => Op::Not(src(*arg)),
+                Node::Mask { value, cond } => Op::Mask(src(*value), src(*cond)),
+                other => {
+                    let (recv, n) = shift_of(other)?;
+                    match src(recv) {
+                        Src::Leaf(l) => Op::Shift(l, n),
+                        Src::Step(_) | Src::Rolled(_) => return None,
+                    }
+                }
+            });
+        }
+        Some(Chain {
+            leaves,
+            rolled,
+            ops,
+        })
+    }
+
+    /// Runs the steps block by block over the grid's columns, two at a time: first the rolling
+    /// statistics of both columns, then their blocks. The output's cells, of the last step's
+    /// kind.
+    fn run(&self, grid: &Panel, cells: &[Leaf], kinds: &[Kind]) -> Option<Cells> {
+        let rows = grid.rows();
+        let cols = grid.columns.len();
+        let mut blocks: Vec<Block> = kinds
+            .iter()
+            .map(|k| match k {
+                Kind::Scalar(s) => Block::Scalar(*s),
+                Kind::Float => Block::Float(Vec::with_capacity(BLOCK)),
+                Kind::Bool => Block::Bool(Vec::with_capacity(BLOCK)),
+            })
+            .collect();
+        let (mut out_f, mut out_b) = (Vec::new(), Vec::new());
+        let out_kind = *kinds.last()?;
+        match out_kind {
+            Kind::Float => out_f.reserve_exact(rows * cols),
+            Kind::Bool => out_b.reserve_exact(rows * cols),
+            Kind::Scalar(_) => return None,
+        }
+        let mut widened: [Vec<f64>; 2] = [Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK)];
+        const PAIR: usize = 2;
+        let mut rolled_cols: Vec<Vec<f64>> = vec![vec![0.0; PAIR * rows]; self.rolled.len()];
+        for c0 in (0..cols).step_by(PAIR) {
+            let c1 = (c0 + PAIR).min(cols);
+            for (buf, &(_, leaf, stat)) in rolled_cols.iter_mut().zip(&self.rolled) {
+                if let Leaf::Float(x) = cells[leaf] {
+                    let span = c0 * rows..c1 * rows;
+                    stat.panel(&x[span.clone()], rows, &mut buf[..span.len()]);
                 }
             }
-        });
+            for c in c0..c1 {
+                let mut r0 = 0;
+                while r0 < rows {
+                    let r1 = (r0 + BLOCK).min(rows);
+                    for (s, op) in self.ops.iter().enumerate() {
+                        let (done, rest) = blocks.split_at_mut(s);
+                        let at = Cursor {
+                            cells,
+                            done,
+                            rolled: &rolled_cols,
+                            local: (c - c0) * rows,
+                            base: c * rows,
+                            r0,
+                            r1,
+                        };
+                        run_step(op, &at, &mut rest[0], &mut widened);
+                    }
+                    match blocks.last() {
+                        Some(Block::Float(v)) => out_f.extend_from_slice(v),
+                        Some(Block::Bool(v)) => out_b.extend_from_slice(v),
+                        _ => return None,
+                    }
+                    r0 = r1;
+                }
+            }
+        }
+        Some(if out_kind == Kind::Bool {
+            Cells::Bool(Rc::new(out_b))
+        } else {
+            Cells::Float(Rc::new(out_f))
+        })
     }
-    // The leaves: numbers, or panels all on one grid.
+}
+
+/// The leaves' kinds, and the grid they share; `None` when a leaf is a Series or panels
+/// differ in grid (which needs finlab's alignment).
+fn leaf_kinds<'v>(leaves: &[usize], values: &'v [Option<Value>]) -> Option<(&'v Panel, Vec<Kind>)> {
     let mut grid: Option<&Panel> = None;
-    let mut leaf_kinds = Vec::with_capacity(leaves.len());
-    for &l in &leaves {
+    let mut kinds = Vec::with_capacity(leaves.len());
+    for &l in leaves {
         match values.get(l)?.as_ref()? {
-            Value::Scalar(s) => leaf_kinds.push(Kind::Scalar(*s)),
+            Value::Scalar(s) => kinds.push(Kind::Scalar(*s)),
             Value::Panel(p) => {
                 if let Some(g) = grid {
                     if p.dates != g.dates || p.columns != g.columns {
@@ -232,7 +337,7 @@ pub(super) fn evaluate(
                 } else {
                     grid = Some(p);
                 }
-                leaf_kinds.push(match p.cells {
+                kinds.push(match p.cells {
                     Cells::Float(_) => Kind::Float,
                     Cells::Bool(_) => Kind::Bool,
                 });
@@ -240,14 +345,14 @@ pub(super) fn evaluate(
             Value::Series(..) => return None,
         }
     }
-    let grid = grid?;
-    // A rolling statistic of a bool panel reads it as 0/1 floats: node by node.
-    if rolled.iter().any(|r| leaf_kinds[r.1] != Kind::Float) {
-        return None;
-    }
-    // Each step's kind, as the node-by-node evaluation types it; None: not fused.
+    Some((grid?, kinds))
+}
+
+/// Each step's kind, as the node-by-node evaluation types it; `None`: not fused (a type error
+/// the node-by-node evaluation reports, or a result that is a number).
+fn step_kinds(ops: &[Op], leaf_kinds: &[Kind]) -> Option<Vec<Kind>> {
     let mut kinds: Vec<Kind> = Vec::with_capacity(ops.len());
-    for op in &ops {
+    for op in ops {
         let kind_of = |s: Src| match s {
             Src::Leaf(l) => leaf_kinds[l],
             Src::Step(k) => kinds[k],
@@ -294,11 +399,12 @@ pub(super) fn evaluate(
         };
         kinds.push(kind);
     }
-    let out_kind = *kinds.last()?;
-    let rows = grid.rows();
-    let cols = grid.columns.len();
-    // Leaf cells, borrowed from the values.
-    let cells: Vec<Leaf> = leaves
+    Some(kinds)
+}
+
+/// The leaves' cells, borrowed from the values.
+fn leaf_cells<'v>(leaves: &[usize], values: &'v [Option<Value>]) -> Vec<Leaf<'v>> {
+    leaves
         .iter()
         .map(|&l| match values[l].as_ref() {
             Some(Value::Panel(p)) => match &p.cells {
@@ -308,70 +414,7 @@ pub(super) fn evaluate(
             Some(Value::Scalar(s)) => Leaf::Scalar(*s),
             _ => Leaf::Scalar(f64::NAN),
         })
-        .collect();
-    let mut blocks: Vec<Block> = kinds
-        .iter()
-        .map(|k| match k {
-            Kind::Scalar(s) => Block::Scalar(*s),
-            Kind::Float => Block::Float(Vec::with_capacity(BLOCK)),
-            Kind::Bool => Block::Bool(Vec::with_capacity(BLOCK)),
-        })
-        .collect();
-    let (mut out_f, mut out_b) = (Vec::new(), Vec::new());
-    match out_kind {
-        Kind::Float => out_f.reserve_exact(rows * cols),
-        Kind::Bool => out_b.reserve_exact(rows * cols),
-        Kind::Scalar(_) => return None,
-    }
-    let mut widened: [Vec<f64>; 2] = [Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK)];
-    // Columns two at a time: first the rolling statistics of both, then their blocks.
-    const PAIR: usize = 2;
-    let mut rolled_cols: Vec<Vec<f64>> = vec![vec![0.0; PAIR * rows]; rolled.len()];
-    for c0 in (0..cols).step_by(PAIR) {
-        let c1 = (c0 + PAIR).min(cols);
-        for (buf, &(_, leaf, stat)) in rolled_cols.iter_mut().zip(&rolled) {
-            if let Leaf::Float(x) = cells[leaf] {
-                let span = c0 * rows..c1 * rows;
-                stat.panel(&x[span.clone()], rows, &mut buf[..span.len()]);
-            }
-        }
-        for c in c0..c1 {
-            let mut r0 = 0;
-            while r0 < rows {
-                let r1 = (r0 + BLOCK).min(rows);
-                for (s, op) in ops.iter().enumerate() {
-                    let (done, rest) = blocks.split_at_mut(s);
-                    let block = &mut rest[0];
-                    let at = Cursor {
-                        cells: &cells,
-                        done,
-                        rolled: &rolled_cols,
-                        local: (c - c0) * rows,
-                        base: c * rows,
-                        r0,
-                        r1,
-                    };
-                    run_step(op, &at, block, &mut widened);
-                }
-                match blocks.last() {
-                    Some(Block::Float(v)) => out_f.extend_from_slice(v),
-                    Some(Block::Bool(v)) => out_b.extend_from_slice(v),
-                    _ => return None,
-                }
-                r0 = r1;
-            }
-        }
-    }
-    let (dates, columns) = (grid.dates.clone(), grid.columns.clone());
-    Some(Value::Panel(Panel {
-        dates,
-        columns,
-        cells: if out_kind == Kind::Bool {
-            Cells::Bool(Rc::new(out_b))
-        } else {
-            Cells::Float(Rc::new(out_f))
-        },
-    }))
+        .collect()
 }
 
 /// The cells of rows `r0..r1` of one column (starting at `base` in the column-major leaves).
@@ -416,58 +459,15 @@ impl<'a, 'b> Cursor<'a, 'b> {
     }
 }
 
-/// A flag as a number (as the node-by-node evaluation reads a bool panel in arithmetic).
-fn one(b: bool) -> f64 {
-    if b {
-        1.0
-    } else {
-        0.0
-    }
-}
-
 /// `x` as floats: itself, or flags widened into `buf`.
 fn floats<'b>(x: In<'b>, buf: &'b mut Vec<f64>) -> In<'b> {
     match x {
         In::B(b) => {
             buf.resize(b.len(), 0.0);
-            set1(buf, b, one);
+            cells::map_into(buf, b, one);
             In::F(buf)
         }
         other => other,
-    }
-}
-
-/// `out[i] = f(x[i])`, a plain loop over slices (a function of its own, so the guest's
-/// compiler allocates registers for this loop alone).
-#[inline(never)]
-fn set1<A: Copy, U>(out: &mut [U], x: &[A], f: impl Fn(A) -> U) {
-    let n = out.len().min(x.len());
-    let (ob, or) = out[..n].as_chunks_mut::<8>();
-    let (xb, xr) = x[..n].as_chunks::<8>();
-    for (o, x) in ob.iter_mut().zip(xb) {
-        for i in 0..8 {
-            o[i] = f(x[i]);
-        }
-    }
-    for (o, x) in or.iter_mut().zip(xr) {
-        *o = f(*x);
-    }
-}
-
-/// `out[i] = f(x[i], y[i])`, a plain loop over slices (see [`set1`]).
-#[inline(never)]
-fn set2<A: Copy, B: Copy, U>(out: &mut [U], x: &[A], y: &[B], f: impl Fn(A, B) -> U) {
-    let n = out.len().min(x.len()).min(y.len());
-    let (ob, or) = out[..n].as_chunks_mut::<8>();
-    let (xb, xr) = x[..n].as_chunks::<8>();
-    let (yb, yr) = y[..n].as_chunks::<8>();
-    for ((o, x), y) in ob.iter_mut().zip(xb).zip(yb) {
-        for i in 0..8 {
-            o[i] = f(x[i], y[i]);
-        }
-    }
-    for ((o, x), y) in or.iter_mut().zip(xr).zip(yr) {
-        *o = f(*x, *y);
     }
 }
 
@@ -487,9 +487,9 @@ fn run_step(op: &Op, at: &Cursor, block: &mut Block, widened: &mut [Vec<f64>; 2]
             let out = sized(out, len);
             if let (In::B(x), In::B(y)) = (at.read(*a), at.read(*b)) {
                 if *op == BinOp::And {
-                    set2(out, x, y, |x, y| x && y);
+                    cells::zip_into(out, x, y, |x, y| x && y);
                 } else {
-                    set2(out, x, y, |x, y| x || y);
+                    cells::zip_into(out, x, y, |x, y| x || y);
                 }
             }
         }
@@ -497,9 +497,9 @@ fn run_step(op: &Op, at: &Cursor, block: &mut Block, widened: &mut [Vec<f64>; 2]
             let out = sized(out, len);
             let (x, y) = (floats(at.read(*a), wa), floats(at.read(*b), wb));
             with_compare!(*op, f => match (x, y) {
-                (In::F(x), In::F(y)) => set2(out, x, y, f),
-                (In::F(x), In::S(s)) => set1(out, x, |x| f(x, s)),
-                (In::S(s), In::F(y)) => set1(out, y, |y| f(s, y)),
+                (In::F(x), In::F(y)) => cells::zip_into(out, x, y, f),
+                (In::F(x), In::S(s)) => cells::map_into(out, x, |x| f(x, s)),
+                (In::S(s), In::F(y)) => cells::map_into(out, y, |y| f(s, y)),
                 _ => {}
             });
         }
@@ -507,34 +507,34 @@ fn run_step(op: &Op, at: &Cursor, block: &mut Block, widened: &mut [Vec<f64>; 2]
             let out = sized(out, len);
             let (x, y) = (floats(at.read(*a), wa), floats(at.read(*b), wb));
             with_arith!(*op, f => match (x, y) {
-                (In::F(x), In::F(y)) => set2(out, x, y, f),
-                (In::F(x), In::S(s)) => set1(out, x, |x| f(x, s)),
-                (In::S(s), In::F(y)) => set1(out, y, |y| f(s, y)),
+                (In::F(x), In::F(y)) => cells::zip_into(out, x, y, f),
+                (In::F(x), In::S(s)) => cells::map_into(out, x, |x| f(x, s)),
+                (In::S(s), In::F(y)) => cells::map_into(out, y, |y| f(s, y)),
                 _ => {}
             });
         }
         (Op::Neg(a), Block::Float(out)) => {
             let out = sized(out, len);
             if let In::F(x) = floats(at.read(*a), wa) {
-                set1(out, x, |x| -x);
+                cells::map_into(out, x, |x| -x);
             }
         }
         (Op::Not(a), Block::Bool(out)) => {
             let out = sized(out, len);
             if let In::B(x) = at.read(*a) {
-                set1(out, x, |x| !x);
+                cells::map_into(out, x, |x| !x);
             }
         }
         (Op::Mask(v, c), Block::Float(out)) => {
             let out = sized(out, len);
             if let (In::F(x), In::B(m)) = (at.read(*v), at.read(*c)) {
-                set2(out, x, m, |x, m| if m { x } else { f64::NAN });
+                cells::zip_into(out, x, m, |x, m| if m { x } else { f64::NAN });
             }
         }
         (Op::Mask(v, c), Block::Bool(out)) => {
             let out = sized(out, len);
             if let (In::B(x), In::B(m)) = (at.read(*v), at.read(*c)) {
-                set2(out, x, m, |x, m| x && m);
+                cells::zip_into(out, x, m, |x, m| x && m);
             }
         }
         (Op::Shift(l, n), Block::Float(out)) => {

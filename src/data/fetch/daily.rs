@@ -1,7 +1,8 @@
 //! Whole-market daily feeds beyond the quotes (`docs/data.md` §6.2): valuation (TWSE
 //! `BWIBBU_d`, TPEx `peQryDate`: P/E, P/B, dividend yield; `-`, `N/A`, `null` = not computed),
-//! institutional investors (TWSE `T86`, TPEx `insti/dailyTrade`: net buys in shares) and margin
-//! (TWSE `MI_MARGN`, TPEx `margin/balance`: balances in lots; a field labelled in shares is
+//! institutional investors (TWSE `T86`, TPEx `insti/dailyTrade`: net buys, and the foreign and
+//! trust buys and sells, in shares) and margin (TWSE `MI_MARGN`, TPEx `margin/balance`: balances,
+//! margin buys and sells, short sales and covers, in lots; a field labelled in shares is
 //! converted). Each answer gives one session's values for every security; a field is found by
 //! its label (old and new spellings), never by position.
 
@@ -20,6 +21,16 @@ pub const FOREIGN: &str =
 pub const TRUST: &str = "institutional_investors_trading_summary:投信買賣超股數";
 pub const DEALER: &str = "institutional_investors_trading_summary:自營商買賣超股數(自行買賣)";
 pub const HEDGE: &str = "institutional_investors_trading_summary:自營商買賣超股數(避險)";
+pub const FOREIGN_BUY: &str =
+    "institutional_investors_trading_summary:外陸資買進股數(不含外資自營商)";
+pub const FOREIGN_SELL: &str =
+    "institutional_investors_trading_summary:外陸資賣出股數(不含外資自營商)";
+pub const TRUST_BUY: &str = "institutional_investors_trading_summary:投信買進股數";
+pub const TRUST_SELL: &str = "institutional_investors_trading_summary:投信賣出股數";
+pub const MARGIN_BUY: &str = "margin_transactions:融資買進";
+pub const MARGIN_SELL: &str = "margin_transactions:融資賣出";
+pub const SHORT_SELL: &str = "margin_transactions:融券賣出";
+pub const SHORT_BUY: &str = "margin_transactions:融券買進";
 pub const MARGIN: &str = "margin_transactions:融資今日餘額";
 pub const SHORT: &str = "margin_transactions:融券今日餘額";
 pub const MARGIN_USE: &str = "margin_transactions:融資使用率";
@@ -197,6 +208,27 @@ const FOREIGN_NET: &[&str] = &[
 const TRUST_NET: &[&str] = &["投信買賣超股數", "投信-買賣超股數"];
 const DEALER_NET: &[&str] = &["自營商買賣超股數(自行買賣)", "自營商(自行買賣)-買賣超股數"];
 const HEDGE_NET: &[&str] = &["自營商買賣超股數(避險)", "自營商(避險)-買賣超股數"];
+/// Gross foreign and trust flows (shares), where the header has them.
+const FLOWS: [(&str, &[&str]); 4] = [
+    (
+        FOREIGN_BUY,
+        &[
+            "外陸資買進股數(不含外資自營商)",
+            "外資及陸資(不含外資自營商)-買進股數",
+            "外資買進股數",
+        ],
+    ),
+    (
+        FOREIGN_SELL,
+        &[
+            "外陸資賣出股數(不含外資自營商)",
+            "外資及陸資(不含外資自營商)-賣出股數",
+            "外資賣出股數",
+        ],
+    ),
+    (TRUST_BUY, &["投信買進股數", "投信-買進股數"]),
+    (TRUST_SELL, &["投信賣出股數", "投信-賣出股數"]),
+];
 
 /// `T86`: net buys in shares.
 pub fn twse_chips(body: &str, date: i32) -> Result<Parsed, ParseError> {
@@ -220,13 +252,19 @@ fn chips(body: &str, date: i32) -> Result<Parsed, ParseError> {
             cols.push((DEALER, d, 1.0));
             cols.push((HEDGE, h, 1.0));
         }
+        for (key, names) in FLOWS {
+            if let Some(c) = find(&t.fields, names) {
+                cols.push((key, c, 1.0));
+            }
+        }
         Ok(cols)
     })
 }
 
-/// `MI_MARGN`: the per-stock table repeats `今日餘額` and `次一營業日限額` under the groups
-/// 融資 and 融券 (first = margin, second = short), in lots (`單位：張`, or a `(股)` label: shares,
-/// divided by 1,000). Utilisation = balance / the limit, in %.
+/// `MI_MARGN`: the per-stock table repeats `買進`, `賣出`, `今日餘額` and `次一營業日限額` under
+/// the groups 融資 and 融券 (first = margin, second = short), in lots (`單位：張`, or a `(股)`
+/// label: shares, divided by 1,000). Utilisation = balance / the limit, in %. Under 融券, `賣出`
+/// opens a short and `買進` covers one.
 pub fn twse_margin(body: &str, date: i32) -> Result<Parsed, ParseError> {
     let wanted: &[&[&str]] = &[CODE, &["今日餘額", "融資今日餘額"]];
     let parsed = read(body, date, wanted, |t| {
@@ -261,6 +299,16 @@ pub fn twse_margin(body: &str, date: i32) -> Result<Parsed, ParseError> {
             cols.push((MARGIN_USE, *ml, scale(m)?));
             cols.push((SHORT_USE, *sl, scale(s)?));
         }
+        if let ([mb, sb], [ms, ss]) = (all("買進").as_slice(), all("賣出").as_slice()) {
+            for (key, c) in [
+                (MARGIN_BUY, *mb),
+                (MARGIN_SELL, *ms),
+                (SHORT_BUY, *sb),
+                (SHORT_SELL, *ss),
+            ] {
+                cols.push((key, c, scale(c)?));
+            }
+        }
         Ok(cols)
     })?;
     Ok(utilisation(parsed))
@@ -272,7 +320,18 @@ pub fn tpex_margin(body: &str, date: i32) -> Result<Parsed, ParseError> {
     read(body, date, wanted, |t| {
         let m = require(&t.fields, &["資餘額", "資餘額(張)", "資餘額(股)"])?;
         let s = require(&t.fields, &["券餘額", "券餘額(張)", "券餘額(股)"])?;
-        Ok(vec![
+        let mut flows = Vec::new();
+        for (key, names) in [
+            (MARGIN_BUY, ["資買", "資買(張)", "資買(股)"]),
+            (MARGIN_SELL, ["資賣", "資賣(張)", "資賣(股)"]),
+            (SHORT_SELL, ["券賣", "券賣(張)", "券賣(股)"]),
+            (SHORT_BUY, ["券買", "券買(張)", "券買(股)"]),
+        ] {
+            if let Some(c) = find(&t.fields, &names) {
+                flows.push((key, c, lots(t, c)?));
+            }
+        }
+        let mut cols = vec![
             (MARGIN, m, lots(t, m)?),
             (SHORT, s, lots(t, s)?),
             (
@@ -285,7 +344,9 @@ pub fn tpex_margin(body: &str, date: i32) -> Result<Parsed, ParseError> {
                 require(&t.fields, &["券使用率", "券使用率(%)"])?,
                 1.0,
             ),
-        ])
+        ];
+        cols.extend(flows);
+        Ok(cols)
     })
 }
 

@@ -28,10 +28,21 @@ pub mod daily {
     pub const MARGIN_USE: usize = 22;
     pub const SHORT_USE: usize = 23;
     pub const DAY_TRADE: usize = 24;
+    pub const FOREIGN_BUY: usize = 25;
+    pub const FOREIGN_SELL: usize = 26;
+    pub const TRUST_BUY: usize = 27;
+    pub const TRUST_SELL: usize = 28;
+    pub const SHARES: usize = 29;
+    pub const FOREIGN_SHARES: usize = 30;
+    pub const MARGIN_BUY: usize = 31;
+    pub const MARGIN_SELL: usize = 32;
+    pub const SHORT_SELL: usize = 33;
+    pub const SHORT_BUY: usize = 34;
+    pub const SBL: usize = 35;
 }
 
 /// Daily panels (one row per session), in the order of [`daily`].
-pub const DAILY_KEYS: [&str; 25] = [
+pub const DAILY_KEYS: [&str; 36] = [
     "price:收盤價",
     "price:開盤價",
     "price:最高價",
@@ -57,6 +68,17 @@ pub const DAILY_KEYS: [&str; 25] = [
     "margin_transactions:融資使用率",
     "margin_transactions:融券使用率",
     "intraday_trading:當日沖銷交易成交股數",
+    "institutional_investors_trading_summary:外陸資買進股數(不含外資自營商)",
+    "institutional_investors_trading_summary:外陸資賣出股數(不含外資自營商)",
+    "institutional_investors_trading_summary:投信買進股數",
+    "institutional_investors_trading_summary:投信賣出股數",
+    "foreign_investors_shareholding:發行股數",
+    "foreign_investors_shareholding:全體外資及陸資持有股數",
+    "margin_transactions:融資買進",
+    "margin_transactions:融資賣出",
+    "margin_transactions:融券賣出",
+    "margin_transactions:融券買進",
+    "security_lending_sell:借券賣出餘額",
 ];
 
 /// Monthly revenue panels (one row per publication session).
@@ -125,3 +147,9 @@ pub const BENCHMARK: (&str, &str) = (
 );
 /// Its price-index twin.
 pub const PRICE_INDEX: (&str, &str) = ("taiex_total_index:收盤指數", "發行量加權股價指數");
+/// The price index's open, high and low (same column as [`PRICE_INDEX`]).
+pub const PRICE_INDEX_OHL: [&str; 3] = [
+    "taiex_total_index:開盤指數",
+    "taiex_total_index:最高指數",
+    "taiex_total_index:最低指數",
+];

@@ -8,23 +8,28 @@
 //! Small planted premia ([`Premia`]) give a search something real but weak to find; `--null`
 //! removes them.
 
+mod flows;
 pub mod fundamentals;
+mod insiders;
 mod keys;
 pub mod model;
 pub mod report;
-pub mod rng;
+pub mod statements;
 pub mod stock;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use dsl_runtime::fnv::{fnv1a, Fnv1a};
 use dsl_runtime::wire::PanelData;
 
 use crate::calendar::days_from_civil;
 
 use super::reference::{self, Board, Security};
 use super::DataError;
+use crate::util::rng::Rng;
 pub use keys::{
-    daily, quarterly, BENCHMARK, DAILY_KEYS, MONTHLY_KEYS, PRICE_INDEX, QUARTERLY_KEYS,
+    daily, quarterly, BENCHMARK, DAILY_KEYS, MONTHLY_KEYS, PRICE_INDEX, PRICE_INDEX_OHL,
+    QUARTERLY_KEYS,
 };
 use model::Grid;
 
@@ -36,7 +41,7 @@ pub const VERSION: u32 = 1;
 
 /// Digest of the default market ([`SynthConfig::default`]); checked when it is materialised, so
 /// a platform that computes different bits is caught on first use.
-pub const DEFAULT_DIGEST: &str = "8323ea08a52e4a35";
+pub const DEFAULT_DIGEST: &str = "53307b13461a2e77";
 
 /// Last session of the default window (fixed, so the default data set never depends on today).
 pub const DEFAULT_END: (i32, u32, u32) = (2026, 10, 30);
@@ -46,7 +51,10 @@ pub fn keys() -> Vec<&'static str> {
     let mut k: Vec<&str> = DAILY_KEYS.to_vec();
     k.extend(MONTHLY_KEYS);
     k.extend(QUARTERLY_KEYS);
+    k.extend(statements::KEYS);
     k.extend([BENCHMARK.0, PRICE_INDEX.0]);
+    k.extend(PRICE_INDEX_OHL);
+    k.push(insiders::KEY);
     k
 }
 
@@ -146,14 +154,14 @@ impl SynthConfig {
 pub fn universe(cfg: &SynthConfig) -> Result<Vec<Security>, DataError> {
     let mut all = reference::securities()?;
     if let Some(n) = cfg.stocks {
-        all.sort_by_key(|s| (rng::fnv1a(s.code.as_bytes()), s.code.clone()));
+        all.sort_by_key(|s| (fnv1a(s.code.as_bytes()), s.code.clone()));
         all.truncate(n);
         all.sort_by(|a, b| a.code.cmp(&b.code));
     }
     Ok(all)
 }
 
-/// Generates every panel of the market, in [`keys`] order. `progress(done, total)` is called
+/// Generates every panel of the market, in [`keys`](fn@keys) order. `progress(done, total)` is called
 /// from this thread as stocks complete.
 pub fn generate(
     cfg: &SynthConfig,
@@ -199,8 +207,10 @@ pub fn generate_events(
     let alloc = |rows: usize, k: usize| vec![vec![f64::NAN; rows * ns]; k];
     let mut daily = alloc(n, DAILY_KEYS.len());
     let mut monthly = alloc(nm, MONTHLY_KEYS.len());
-    let mut quarterly = alloc(nq, QUARTERLY_KEYS.len());
+    let mut quarterly = alloc(nq, QUARTERLY_KEYS.len() + statements::KEYS.len());
     let mut bench = alloc(n, 3);
+    let ni = grid.insider_rows.len();
+    let mut insider = vec![f64::NAN; ni * ns];
     let mut events = Vec::new();
     {
         let mut cols = per_stock(
@@ -208,9 +218,8 @@ pub fn generate_events(
             &mut monthly,
             &mut quarterly,
             &mut bench,
-            n,
-            nm,
-            nq,
+            &mut insider,
+            (n, nm, nq, ni),
             ns,
         );
         let done = AtomicUsize::new(0);
@@ -271,11 +280,25 @@ pub fn generate_events(
         out.push(panel(k, &md, v));
     }
     let qd = grid.quarter_dates();
-    for (k, v) in QUARTERLY_KEYS.iter().zip(quarterly) {
+    for (k, v) in QUARTERLY_KEYS
+        .iter()
+        .chain(&statements::KEYS)
+        .zip(quarterly)
+    {
         out.push(panel(k, &qd, v));
     }
     let (total, price) = index_levels(&bench, n, ns);
-    for ((key, col), v) in [BENCHMARK, PRICE_INDEX].into_iter().zip([total, price]) {
+    let ohl = index_ohl(cfg.seed, &price);
+    let index_panels = [BENCHMARK, PRICE_INDEX]
+        .into_iter()
+        .zip([total, price])
+        .chain(
+            PRICE_INDEX_OHL
+                .into_iter()
+                .map(|k| (k, PRICE_INDEX.1))
+                .zip(ohl),
+        );
+    for ((key, col), v) in index_panels {
         out.push(PanelData {
             name: key.to_string(),
             dates: grid.dates.clone(),
@@ -283,6 +306,7 @@ pub fn generate_events(
             values: v,
         });
     }
+    out.push(panel(insiders::KEY, &grid.insider_dates(), insider));
     Ok((out, events))
 }
 
@@ -295,22 +319,22 @@ fn mega_cap(cfg: &SynthConfig, secs: &[Security], first: i32) -> Option<String> 
     }
     secs.iter()
         .filter(|s| s.board == Board::Twse && s.industry == "24" && s.listed <= first)
-        .min_by_key(|s| rng::fnv1a(format!("{}/{}", cfg.seed, s.code).as_bytes()))
+        .min_by_key(|s| fnv1a(format!("{}/{}", cfg.seed, s.code).as_bytes()))
         .map(|s| s.code.clone())
 }
 
-/// Splits the panels into per-stock column slices.
-#[allow(clippy::too_many_arguments)]
+/// Splits the panels into per-stock column slices; `rows` are the daily, monthly, quarterly and
+/// insider row counts.
 fn per_stock<'a>(
     daily: &'a mut [Vec<f64>],
     monthly: &'a mut [Vec<f64>],
     quarterly: &'a mut [Vec<f64>],
     bench: &'a mut [Vec<f64>],
-    n: usize,
-    nm: usize,
-    nq: usize,
+    insider: &'a mut Vec<f64>,
+    rows: (usize, usize, usize, usize),
     ns: usize,
 ) -> Vec<stock::Columns<'a>> {
+    let (n, nm, nq, ni) = rows;
     fn split(panels: &mut [Vec<f64>], rows: usize, ns: usize) -> Vec<Vec<&mut [f64]>> {
         let mut per: Vec<Vec<&mut [f64]>> = (0..ns).map(|_| Vec::new()).collect();
         for p in panels.iter_mut() {
@@ -330,11 +354,13 @@ fn per_stock<'a>(
     let m = split(monthly, nm, ns);
     let q = split(quarterly, nq, ns);
     let b = split(bench, n, ns);
+    let i = split(std::slice::from_mut(insider), ni, ns);
     d.into_iter()
         .zip(m)
         .zip(q)
         .zip(b)
-        .map(|(((daily, monthly), quarterly), mut b)| {
+        .zip(i)
+        .map(|((((daily, monthly), quarterly), mut b), mut i)| {
             let price_return = b.pop().unwrap_or_default();
             let total_return = b.pop().unwrap_or_default();
             let weight = b.pop().unwrap_or_default();
@@ -342,6 +368,7 @@ fn per_stock<'a>(
                 daily,
                 monthly,
                 quarterly,
+                insider: i.pop().unwrap_or_default(),
                 weight,
                 total_return,
                 price_return,
@@ -381,26 +408,43 @@ fn index_levels(bench: &[Vec<f64>], n: usize, ns: usize) -> (Vec<f64>, Vec<f64>)
     (total, price)
 }
 
+/// The price index's open, high and low around its closes (its own stream `index/ohl`): the
+/// open between the previous close and the close, the high and low a little beyond both,
+/// rounded to 0.01 outward.
+fn index_ohl(seed: u64, close: &[f64]) -> [Vec<f64>; 3] {
+    let mut rng = Rng::new(seed, "index/ohl");
+    let (mut open, mut high, mut low) = (Vec::new(), Vec::new(), Vec::new());
+    for (t, &c) in close.iter().enumerate() {
+        let prev = if t > 0 { close[t - 1] } else { c };
+        let o = libm::round((prev + (c - prev) * rng.range(0.0, 0.5)) * 100.0) / 100.0;
+        let hi = o.max(c) * (1.0 + 0.004 * rng.t4().abs());
+        let lo = o.min(c) * (1.0 - 0.004 * rng.t4().abs());
+        open.push(o);
+        high.push(libm::ceil(hi * 100.0) / 100.0);
+        low.push(libm::floor(lo * 100.0) / 100.0);
+    }
+    [open, high, low]
+}
+
 /// FNV-1a-style 64-bit digest over the canonical little-endian encoding of the panels (names,
 /// dates, columns, value bits with one canonical NaN), word by word: a digest of the logical
 /// content, independent of file compression.
 pub fn digest(panels: &[PanelData]) -> u64 {
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut word = |w: u64| h = (h ^ w).wrapping_mul(PRIME);
+    let mut h = Fnv1a::new();
+    let mut word = |w: u64| h.write_word(w);
     for p in panels {
-        word(rng::fnv1a(p.name.as_bytes()));
+        word(fnv1a(p.name.as_bytes()));
         for d in &p.dates {
             word(*d as u64);
         }
         for c in &p.columns {
-            word(rng::fnv1a(c.as_bytes()));
+            word(fnv1a(c.as_bytes()));
         }
         for v in &p.values {
             word(if v.is_nan() { u64::MAX } else { v.to_bits() });
         }
     }
-    h
+    h.finish()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::calendar::{civil_from_days, days_from_civil};
 
-use super::rng::Rng;
+use crate::util::rng::Rng;
 
 /// Taiwan equity tick size for a price (TWSE/TPEx).
 pub fn tick(price: f64) -> f64 {
@@ -89,6 +89,11 @@ pub struct Grid {
     pub month_pub: Vec<Option<usize>>,
     /// Monthly panel rows: index into `months` for each row (publication inside the sessions).
     pub month_rows: Vec<usize>,
+    /// Session index where each simulated month's insider holdings become public (the 15th of
+    /// the next month, their filing deadline, moved to the next session), and the insider
+    /// panel's rows (index into `months`).
+    pub insider_pub: Vec<Option<usize>>,
+    pub insider_rows: Vec<usize>,
     /// Simulated quarters as `(year, quarter 1..=4)`, from the quarter of `months[0]`.
     pub quarters: Vec<(i32, u32)>,
     /// Session index of each quarter's statutory filing deadline (Q1 May 15, Q2 Aug 14,
@@ -118,16 +123,23 @@ impl Grid {
             dates.last().copied().unwrap_or(0),
         );
         let months: Vec<i32> = (month_index(first) - 27..=month_index(last)).collect();
-        let month_pub: Vec<Option<usize>> = months
-            .iter()
-            .map(|&m| {
-                let deadline = month_first_day(m + 1) + 9;
-                session_on_or_after(&dates, deadline)
-                    .filter(|_| deadline >= first && deadline <= last)
-            })
-            .collect();
+        let published = |day_of_next_month: i32| -> Vec<Option<usize>> {
+            months
+                .iter()
+                .map(|&m| {
+                    let deadline = month_first_day(m + 1) + day_of_next_month - 1;
+                    session_on_or_after(&dates, deadline)
+                        .filter(|_| deadline >= first && deadline <= last)
+                })
+                .collect()
+        };
+        let month_pub = published(10);
         let month_rows = (0..months.len())
             .filter(|&i| month_pub[i].is_some())
+            .collect();
+        let insider_pub = published(15);
+        let insider_rows = (0..months.len())
+            .filter(|&i| insider_pub[i].is_some())
             .collect();
         let q0 = months.first().copied().unwrap_or(0);
         let mut quarters = Vec::new();
@@ -160,6 +172,8 @@ impl Grid {
             months,
             month_pub,
             month_rows,
+            insider_pub,
+            insider_rows,
             quarters,
             quarter_pub,
             quarter_rows,
@@ -171,6 +185,14 @@ impl Grid {
         self.month_rows
             .iter()
             .filter_map(|&i| self.month_pub[i].map(|t| self.dates[t]))
+            .collect()
+    }
+
+    /// Dates of the insider-holdings panel rows.
+    pub fn insider_dates(&self) -> Vec<i32> {
+        self.insider_rows
+            .iter()
+            .filter_map(|&i| self.insider_pub[i].map(|t| self.dates[t]))
             .collect()
     }
 

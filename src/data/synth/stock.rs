@@ -9,14 +9,17 @@ use crate::data::reference::{Board, Security};
 
 use super::fundamentals::{self, Drivers, Fundamentals};
 use super::model::{ceil_tick, floor_tick, limits, session_on_or_after, snap, Factors, Grid};
-use super::rng::Rng;
-use super::{daily as d, quarterly as q, Premia};
+use super::statements::{self, Items};
+use super::{daily as d, flows, insiders, quarterly as q, Premia, QUARTERLY_KEYS};
+use crate::util::rng::Rng;
 
 /// Where one stock's columns go (each slice is that stock's column of one panel).
 pub struct Columns<'a> {
     pub daily: Vec<&'a mut [f64]>,
     pub monthly: Vec<&'a mut [f64]>,
     pub quarterly: Vec<&'a mut [f64]>,
+    /// The insider-holdings panel (one row per insider publication session).
+    pub insider: &'a mut [f64],
     /// Benchmark inputs per session: weight (previous market cap, TWSE main board only),
     /// total return and price return.
     pub weight: &'a mut [f64],
@@ -101,15 +104,29 @@ pub fn simulate(
             finance: sec.industry == "17",
         },
     );
+    // Everything added after the first version of the model draws from its own stream, so the
+    // panels above stay bit-identical.
+    let mut ext = Rng::new(seed, &format!("ext/{}", sec.code));
+    let electronics = super::model::is_electronics(&sec.industry);
+    let items = statements::draw(&mut ext, &f.quarter, sec.industry == "17", electronics);
     let Columns {
         mut daily,
         mut monthly,
         mut quarterly,
+        insider,
         weight,
         total_return,
         price_return,
     } = out;
-    write_fundamentals(&f, grid, sec.listed, shares0, &mut monthly, &mut quarterly);
+    write_fundamentals(
+        &f,
+        &items,
+        grid,
+        sec.listed,
+        shares0,
+        &mut monthly,
+        &mut quarterly,
+    );
 
     // Daily state.
     let mut rev_alpha = (0.0, 0usize);
@@ -328,6 +345,13 @@ pub fn simulate(
         price_return[t] = close * (1.0 + ratio) / last - 1.0;
         last = close;
     }
+    flows::write(&mut ext, &mut daily, first);
+    insiders::write(
+        &mut ext,
+        grid,
+        super::model::month_index(sec.listed),
+        insider,
+    );
     // Backward adjustment: the latest session equals the raw price; before each ex-date the
     // price is multiplied by (reference·(1+ratio) / previous close).
     let mut factor = 1.0;
@@ -370,6 +394,8 @@ fn write_chips_state(
     let short = libm::round(margin * libm::exp(short_state));
     let limit = shares / 1000.0 * 0.25;
     daily[d::HOLDING][t] = two_dp(holding);
+    daily[d::SHARES][t] = shares;
+    daily[d::FOREIGN_SHARES][t] = libm::round(holding / 100.0 * shares);
     daily[d::MARGIN][t] = margin;
     daily[d::SHORT][t] = short;
     daily[d::MARGIN_USE][t] = two_dp((margin / limit * 100.0).min(100.0));
@@ -410,6 +436,7 @@ fn write_valuation(
 /// Writes the monthly revenue and quarterly statement panels of one stock.
 fn write_fundamentals(
     f: &Fundamentals,
+    items: &[Option<Items>],
     grid: &Grid,
     listed: i32,
     shares0: f64,
@@ -485,5 +512,12 @@ fn write_fundamentals(
         put(q::NET_MARGIN, two_dp(net / rev_q * 100.0));
         put(q::REV_GROWTH, pct(rev_q, last_year));
         put(q::DEBT_RATIO, two_dp((assets - equity) / assets * 100.0));
+        if let Some(it) = &items[k] {
+            let last = k.checked_sub(4).and_then(|j| items[j].as_ref());
+            let extra = statements::values(it, last, shares);
+            for (i, v) in extra.into_iter().enumerate() {
+                quarterly[QUARTERLY_KEYS.len() + i][r] = v;
+            }
+        }
     }
 }

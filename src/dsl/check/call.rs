@@ -12,10 +12,23 @@ use super::{Checker, PanelKind, TArg, TExpr};
 use crate::dsl::ast::*;
 use crate::dsl::codes::Code;
 use crate::dsl::diagnostic::Diagnostic;
-use crate::dsl::suggest::did_you_mean;
+use crate::dsl::suggest::{self, did_you_mean};
 
 impl Checker<'_> {
     pub(super) fn call(&mut self, func: &Expr, args: &[Arg], span: Span) -> Val {
+        if let ExprKind::Attr {
+            value,
+            name,
+            name_span,
+        } = &func.kind
+        {
+            if super::expr::REDUCTIONS.contains(&name.as_str()) && axis_is_columns(args) {
+                return match self.expr(value) {
+                    Val::Poison => Val::Poison,
+                    _ => self.err(super::expr::row_reduction(name, *name_span)),
+                };
+            }
+        }
         let f = self.expr(func);
         match f {
             Val::Poison => Val::Poison,
@@ -209,33 +222,12 @@ impl Checker<'_> {
             }
         };
         let arg_span = args[0].value.span;
-        if !key.contains(':') {
-            return self.err(
-                Diagnostic::error(
-                    Code::UnknownDataset,
-                    arg_span,
-                    format!("`{key}` is a table, not a `table:column` dataset"),
-                )
-                .hint("strategies load wide panels, e.g. \"price:收盤價\""),
-            );
+        let known = self.ctx.datasets.as_ref();
+        if key.contains(':') && known.is_none_or(|k| k.contains(&key)) {
+            return Val::Panel(PanelKind::Float, Rc::new(TExpr::Load(key)));
         }
-        if let Some(known) = &self.ctx.datasets {
-            if !known.contains(&key) {
-                let mut d = Diagnostic::error(
-                    Code::UnknownDataset,
-                    arg_span,
-                    format!("there is no dataset `{key}`"),
-                )
-                .label("unknown dataset");
-                if let Some(s) = did_you_mean(&key, known.iter().map(String::as_str)) {
-                    d = d.hint(format!("did you mean \"{s}\"?"));
-                } else {
-                    d = d.hint(format!("available: {}", known.join(", ")));
-                }
-                return self.err(d);
-            }
-        }
-        Val::Panel(PanelKind::Float, Rc::new(TExpr::Load(key)))
+        let keys = known.cloned().unwrap_or_else(crate::data::catalog::keys);
+        self.err(unknown_dataset(&key, &keys, arg_span))
     }
 
     /// Binds and checks the arguments of a registry operator, then builds its typed call.
@@ -336,6 +328,49 @@ impl Checker<'_> {
             }
         }
         Some(Rc::new(TExpr::Load(key.to_string())))
+    }
+}
+
+/// True when the arguments ask pandas to reduce across columns: `axis=1`, `axis="columns"`, or a
+/// bare `1` first (`df.mean(1)`).
+fn axis_is_columns(args: &[Arg]) -> bool {
+    let columns = |e: &Expr| match &e.kind {
+        ExprKind::Number(x) => *x == 1.0,
+        ExprKind::Str { value, .. } => value == "columns",
+        _ => false,
+    };
+    args.iter().enumerate().any(|(i, a)| match &a.name {
+        Some((n, _)) => n == "axis" && columns(&a.value),
+        None => i == 0 && !a.star && columns(&a.value),
+    })
+}
+
+/// `data.get(key)` for a key the data set lacks: the likeliest dataset by meaning, else the
+/// candidates grouped by category ([`suggest::dataset`]).
+fn unknown_dataset(key: &str, keys: &[String], span: Span) -> Diagnostic {
+    let hint = suggest::dataset(key, keys);
+    let message = if hint.missing {
+        format!("this data set has no `{key}`")
+    } else if key.contains(':') {
+        format!("there is no dataset `{key}`")
+    } else {
+        format!("`{key}` is not a dataset key: keys are `table:column`, e.g. \"price:收盤價\"")
+    };
+    let mut d = Diagnostic::error(Code::UnknownDataset, span, message).label("unknown dataset");
+    if hint.missing {
+        d = d.hint(
+            "it is in the catalog but not in this data set (an import or fetch without it, or \
+             an old cache): use another dataset or data that has it",
+        );
+    }
+    match hint.best {
+        Some((best, why)) => d.hint(format!("did you mean \"{best}\"? ({why})")),
+        None => {
+            for (category, names) in hint.groups {
+                d = d.hint(format!("{category}: {}", names.join(", ")));
+            }
+            d.hint("`dsl-engine data search WORD` finds datasets by name, alias or description")
+        }
     }
 }
 

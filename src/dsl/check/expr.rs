@@ -33,6 +33,19 @@ const FORBIDDEN_BUILTINS: &[&str] = &[
     "help",
 ];
 
+/// The comparison that reads the same with its operands swapped (`a < b` is `b > a`).
+fn flipped(op: BinaryOp) -> Option<&'static str> {
+    Some(match op {
+        BinaryOp::Lt => ">",
+        BinaryOp::Le => ">=",
+        BinaryOp::Gt => "<",
+        BinaryOp::Ge => "<=",
+        BinaryOp::Eq => "==",
+        BinaryOp::Ne => "!=",
+        _ => return None,
+    })
+}
+
 /// The kind of panel an arithmetic, comparison or logical operator yields.
 fn result_kind(op: BinOp) -> PanelKind {
     if op.is_comparison() || op.is_logical() {
@@ -286,11 +299,8 @@ impl Checker<'_> {
                 }
             };
         }
-        let series_err = |this: &mut Self, msg: &str| {
-            this.err(
-                Diagnostic::error(Code::SeriesOperand, op_span, msg.to_string())
-                    .hint("put the panel on the left: `pb < pb.quantile_row(0.2)`"),
-            )
+        let series_err = |this: &mut Self, msg: &str, hint: String| {
+            this.err(Diagnostic::error(Code::SeriesOperand, op_span, msg.to_string()).hint(hint))
         };
         // A panel (or Series) with a number: the number becomes a scalar node on its side.
         let with_scalar = |a: &Rc<TExpr>, s: &Val| {
@@ -325,14 +335,35 @@ impl Checker<'_> {
             );
         }
         match (&l, &r) {
-            (Val::Panel(PanelKind::Series, _), Val::Panel(..)) => {
-                series_err(self, "a Series must be the right operand of a panel")
-            }
+            (Val::Panel(PanelKind::Series, _), Val::Panel(PanelKind::Series, _)) => series_err(
+                self,
+                "two per-date Series cannot be combined yet",
+                "compare each with the panel instead: `(x > x.quantile_row(0.2)) & (x < \
+                 x.quantile_row(0.8))`"
+                    .into(),
+            ),
+            (Val::Panel(PanelKind::Series, _), Val::Panel(..)) => series_err(
+                self,
+                "a Series must be the right operand of a panel",
+                match flipped(op) {
+                    Some(f) => format!(
+                        "write the panel first, `panel {f} series` (pandas would align a left-hand \
+                         Series with the stock columns, not the dates): `pb {f} pb.quantile_row(0.2)`"
+                    ),
+                    None => "put the panel on the left: `pb / pb.quantile_row(0.5)`".into(),
+                },
+            ),
             (Val::Panel(PanelKind::Series, a), s) | (s, Val::Panel(PanelKind::Series, a))
                 if as_number(s).is_some() =>
             {
                 if !matches!(plan_op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) {
-                    return series_err(self, "a Series can only be compared with a panel");
+                    return series_err(
+                        self,
+                        "comparing a per-date Series with a number is not supported yet",
+                        "compare the panel with the Series instead (`x > x.quantile_row(0.5)`); \
+                         arithmetic with numbers works (`x.quantile_row(0.8) * 1.1`)"
+                            .into(),
+                    );
                 }
                 let (x, y) = with_scalar(a, s);
                 Val::Panel(PanelKind::Series, Rc::new(TExpr::Binary(plan_op, x, y)))
@@ -465,7 +496,10 @@ impl Checker<'_> {
                     name_span,
                     format!("a date-indexed Series has no method `{name}` in the DSL"),
                 )
-                .hint("compare it with a panel instead, e.g. `pb < pb.quantile_row(0.2)`"),
+                .hint(
+                    "smoothing, shifting or ranking a per-date Series is not supported yet; \
+                     compare it with a panel instead, e.g. `pb < pb.quantile_row(0.2)`",
+                ),
             ),
             Val::Panel(kind, e) if name == "rolling" => Val::RollingFn(e, kind),
             Val::Panel(kind, e) => match OpId::find(Form::Method, name) {
@@ -510,6 +544,138 @@ impl Checker<'_> {
     }
 }
 
+/// Methods people write from pandas, TA-Lib habits or other backtesters, with what to write
+/// here instead (the pandas/finlab spelling that exists, or why there is none yet).
+const SPELLINGS: &[(&[&str], &str)] = &[
+    (
+        &[
+            "ma",
+            "sma",
+            "moving_average",
+            "rolling_mean",
+            "avg",
+            "mavg",
+            "mean_n",
+        ],
+        "a trailing mean is `x.average(20)` (finlab) or `x.rolling(20).mean()` (pandas)",
+    ),
+    (
+        &["ema", "ewm", "ewma", "wma"],
+        "exponential smoothing is not supported yet; use `x.average(n)` or `x.rolling(n).mean()`",
+    ),
+    (
+        &["isna", "isnull", "notna", "notnull", "dropna"],
+        "missing-value tests are not supported yet: a comparison is False where a value is \
+         missing, and `x.fillna(0)` replaces missing values",
+    ),
+    (
+        &["pct", "returns", "ret", "change_pct", "pctchange"],
+        "returns are `x.pct_change(n)` (x / x.shift(n) - 1)",
+    ),
+    (
+        &["lag", "delay", "prev"],
+        "the value n rows earlier is `x.shift(n)`",
+    ),
+    (
+        &["change", "delta", "momentum"],
+        "the change over n rows is `x.diff(n)`",
+    ),
+    (
+        &["rolling_max", "highest", "hhv", "max_n"],
+        "a trailing maximum is `x.rolling(n).max()`",
+    ),
+    (
+        &["rolling_min", "lowest", "llv", "min_n"],
+        "a trailing minimum is `x.rolling(n).min()`",
+    ),
+    (
+        &["rolling_std", "stdev", "volatility"],
+        "a trailing standard deviation is `x.rolling(n).std()`",
+    ),
+    (
+        &["nlargest", "top", "largest", "top_n"],
+        "the n largest per date are `x.is_largest(n)`",
+    ),
+    (
+        &["nsmallest", "bottom", "smallest", "bottom_n"],
+        "the n smallest per date are `x.is_smallest(n)`",
+    ),
+    (
+        &["percentile", "quantile", "rank_pct", "pct_rank"],
+        "per-date percentiles are `x.rank(axis=1, pct=True)`; a per-date quantile is \
+         `x.quantile_row(q)`",
+    ),
+    (
+        &[
+            "astype",
+            "round",
+            "cumsum",
+            "cumprod",
+            "cummax",
+            "cummin",
+            "expanding",
+        ],
+        "not supported yet: bool panels already count as 0/1 in arithmetic (`cond * 1`), and \
+         trailing windows are `x.rolling(n).sum()`",
+    ),
+    (
+        &["bfill", "backfill"],
+        "a backward fill reads the future; `x.ffill()` carries the last value forward",
+    ),
+    (
+        &["mask"],
+        "`x.where(~cond)` keeps x where cond is False (or `x[~cond]`)",
+    ),
+    (
+        &[
+            "apply",
+            "map",
+            "applymap",
+            "pipe",
+            "transform",
+            "agg",
+            "aggregate",
+        ],
+        "custom functions are not part of the DSL: combine panel methods and operators",
+    ),
+    (
+        &["resample"],
+        "rebalance frequency is a `sim` option: `sim(position, resample=\"M\")`",
+    ),
+    (
+        &["deadline", "index_str_to_date", "reindex"],
+        "not needed: revenue and statements are aligned at their publication dates for you",
+    ),
+    (
+        &["loc", "iloc", "at", "iat", "head", "tail"],
+        "selecting dates or stocks is not supported yet; condition on values instead \
+         (`x[cond]`), and end the backtest with `sim(..., end_date=\"YYYY-MM-DD\")`",
+    ),
+];
+
+/// The pandas aggregates that reduce a whole panel; with `axis=1` they reduce each date's row.
+pub(super) const REDUCTIONS: &[&str] = &[
+    "mean", "sum", "max", "min", "std", "median", "count", "var", "prod", "all", "any",
+];
+
+/// `x.name(axis=1)`: a per-date reduction across stocks, which the DSL does not have yet.
+pub(super) fn row_reduction(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        Code::UnknownMethod,
+        span,
+        format!(
+            "per-date row reductions (`.{name}(axis=1)`, one value per date) are not supported yet"
+        ),
+    )
+    .label("a reduction across stocks")
+    .hint(
+        "compare each stock with the day's cross-section instead: `x.rank(axis=1, pct=True)` \
+         (percentile 0..1), `x > x.quantile_row(0.5)` (above the day's median), \
+         `x.is_largest(20)`, `roe.industry_rank()`",
+    )
+    .hint("a market-wide series (`close.mean(axis=1)` as a regime filter) is not expressible yet")
+}
+
 /// `x.name` where panels have no method `name`, with the likeliest fix.
 fn unknown_method(name: &str, name_span: Span) -> Diagnostic {
     let mut d = Diagnostic::error(
@@ -520,13 +686,21 @@ fn unknown_method(name: &str, name_span: Span) -> Diagnostic {
     .label("unknown method");
     let mut names = OpId::names(Form::Method);
     names.push("rolling");
+    let lower = name.to_lowercase();
+    let spelled = SPELLINGS
+        .iter()
+        .find(|(from, _)| from.contains(&lower.as_str()))
+        .map(|(_, to)| *to);
     if let Some(op) = OpId::find(Form::Rolling, name) {
         d = d.hint(format!(
-            "rolling aggregates go through `.rolling(n)`: `x.rolling(20).{}()`",
+            "rolling aggregates go through `.rolling(n)`: `x.rolling(20).{}()` (over all dates it \
+             would read the future; across stocks, per date, see `.rank(axis=1, pct=True)`)",
             op.spec().name
         ));
     } else if let Some(op) = OpId::find(Form::Numpy, name) {
         d = d.hint(format!("write `np.{}(x, ...)`", op.spec().name));
+    } else if let Some(to) = spelled {
+        d = d.hint(to);
     } else if let Some(s) = did_you_mean(name, names.iter().copied()) {
         d = d.hint(format!("did you mean `{s}`?"));
     } else {

@@ -145,7 +145,12 @@ pub fn check(program: &Program, ctx: &CheckContext) -> Checked {
                 .hint("end with e.g. `sim(position, resample=\"M\")`"),
         );
     }
-    c.unused_variables();
+    // Unused names are noise next to an error — a failing statement stops reading its names
+    // early, and the repair prompt would be told to "remove" them: they are reported only for
+    // otherwise valid strategies.
+    if !c.diags.iter().any(Diagnostic::is_error) {
+        c.unused_variables();
+    }
     c.diags.sort_by_key(|d| (d.span.start, d.span.end));
     let has_error = c.diags.iter().any(Diagnostic::is_error);
     Checked {

@@ -191,3 +191,136 @@ fn sim_rules() {
         vec!["unsupported-resample"]
     );
 }
+
+/// Every diagnostic as `code: message | hints`, checked against the full catalog.
+fn rendered(src: &str) -> Vec<String> {
+    let ctx = CheckContext {
+        datasets: Some(crate::data::catalog::keys()),
+    };
+    check(&parse(src).unwrap(), &ctx)
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}: {} | {}", d.code, d.message, d.hints.join(" | ")))
+        .collect()
+}
+
+#[test]
+fn one_root_error_per_mistake() {
+    // (body, the only diagnostic code): names read by a failing statement count as used, and
+    // a program with an error gets no unused-variable warnings.
+    let cases = [
+        (
+            "a = close.average(5)\nb = close.average(20)\nx = a.foo(b) > 1",
+            "unknown-method",
+        ),
+        ("y = close.average(5)\nx = clse > 1", "undefined-name"),
+        (
+            "m = close.average(60)\nx = close.mean(axis=1, skipna=m) > 1",
+            "unknown-method",
+        ),
+        (
+            "import numpy as np\nlow = close.average(10)\nx = np.sqrt(low) > 1",
+            "unsupported-function",
+        ),
+    ];
+    for (body, code) in cases {
+        let src = format!("{HEAD}{body}\nsim(close > 1)\n");
+        assert_eq!(all_codes(&src), vec![code], "{body}");
+    }
+    // A valid program still hears about its unused names.
+    let src = format!("{HEAD}y = close\nsim(close > 1)\n");
+    assert_eq!(all_codes(&src), vec!["unused-variable"]);
+}
+
+#[test]
+fn hints_say_the_right_thing() {
+    // (body, text the first diagnostic must contain, text it must not contain)
+    let cases = [
+        ("x = close.mean(axis=1) > 0", "not supported yet", "rolling"),
+        (
+            "x = close.sum(axis=\"columns\") > 0",
+            "rank(axis=1, pct=True)",
+            "rolling",
+        ),
+        (
+            "import numpy as np\nx = np.mean(close, axis=1) > 0",
+            "row reductions",
+            "np.mean",
+        ),
+        (
+            "x = close.mean() > 0",
+            "x.rolling(20).mean()",
+            "not supported yet",
+        ),
+        ("x = close.ma(20) > 0", "x.average(20)", "available methods"),
+        (
+            "x = close.ewm(span=10) > 0",
+            "not supported yet",
+            "available methods",
+        ),
+        ("x = close.isna()", "fillna", "available methods"),
+        (
+            "x = close.nlargest(5)",
+            "is_largest(n)",
+            "available methods",
+        ),
+        ("x = close.pct(5) > 0", "pct_change", "available methods"),
+        (
+            "x = close.quantile_row(0.5) > 10",
+            "compare the panel with the Series",
+            "put the panel",
+        ),
+        (
+            "x = close.quantile_row(0.2) < close",
+            "`panel > series`",
+            "xx",
+        ),
+        (
+            "x = close.quantile_row(0.2) < close.quantile_row(0.8)",
+            "two per-date Series",
+            "xx",
+        ),
+        (
+            "x = close.quantile_row(0.5).average(5) > 0",
+            "not supported yet",
+            "xx",
+        ),
+        // Unknown datasets: by meaning first, grouped candidates otherwise.
+        (
+            "x = data.get(\"pb\") > 1",
+            "\"price_earning_ratio:股價淨值比\"? (`pb` is an alias",
+            "price:開盤價",
+        ),
+        (
+            "x = data.get(\"P/B\") > 1",
+            "\"price_earning_ratio:股價淨值比\"",
+            "price:開盤價",
+        ),
+        (
+            "x = data.get(\"price:股價淨值比\") > 1",
+            "same column in another table",
+            "xx",
+        ),
+        (
+            "x = data.get(\"EBITDA\") > 1",
+            "\"fundamental_features:EBITDA\"",
+            "ROE稅後",
+        ),
+        (
+            "x = data.get(\"營業利益成長率\") > 1",
+            "\"fundamental_features:營業利益成長率\"",
+            "營業利益率\"",
+        ),
+        (
+            "x = data.get(\"foo:bar\") > 1",
+            "valuation: \"price_earning_ratio:本益比\"",
+            "did you mean",
+        ),
+    ];
+    for (body, want, not) in cases {
+        let d = rendered(&format!("{HEAD}{body}\nsim(close > 1)\n"));
+        let first = d.first().map(String::as_str).unwrap_or_default();
+        assert!(first.contains(want), "{body}: {first}");
+        assert!(!first.contains(not), "{body}: {first}");
+    }
+}

@@ -4,6 +4,8 @@
 use super::*;
 use crate::simspec::Frequency;
 
+mod trade_returns;
+
 const NAN: f64 = f64::NAN;
 
 fn panel(dates: Vec<i32>, cols: &[&str], values: Vec<f64>) -> PanelData {
@@ -424,6 +426,31 @@ fn bad_positions_are_typed_errors_or_warnings() {
     ));
     let r = sim(&panel(vec![0], &["A", "Z"], vec![1.0, 1.0])).unwrap();
     assert!(r.warnings[0].contains("50.0%"), "{:?}", r.warnings);
+}
+
+#[test]
+fn overflowing_weights_are_a_typed_error() {
+    // Each weight is finite, their sum is not: scaled by it every target would be 0.
+    let prices = panel(vec![0, 1, 2], &["A", "B"], vec![1., 1., 2., 1., 1., 1.]);
+    let pos = panel(vec![0], &["A", "B"], vec![1e308, 1e308]);
+    let market = Market {
+        close: &prices,
+        open: None,
+        high: None,
+        low: None,
+    };
+    let err = simulate(&pos, &market, &SimOptions::default()).unwrap_err();
+    assert_eq!(
+        err,
+        BacktestError::WeightOverflow {
+            date: crate::calendar::format(0)
+        }
+    );
+    assert!(err.to_string().contains("overflow"), "{err}");
+    // Large weights that do not overflow are scaled as usual.
+    let pos = panel(vec![0], &["A", "B"], vec![1e307, 1e307]);
+    let r = simulate(&pos, &market, &free()).unwrap();
+    assert!(close_to(r.creturn.last().unwrap().1, 1.5));
 }
 
 mod properties {

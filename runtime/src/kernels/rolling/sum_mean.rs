@@ -1,0 +1,208 @@
+//! pandas' rolling `sum()` and `mean()` (Kahan-compensated running sums), and finlab's
+//! `sustain` on flags (an exact count).
+
+#[cfg(target_arch = "wasm32")]
+use core::arch::wasm32::*;
+
+#[cfg(target_arch = "wasm32")]
+use crate::kernels::simd::{load, store};
+use crate::kernels::{by_columns, ColumnKernel};
+
+/// Kahan-compensated `sum += v` (pandas' `add_sum`/`add_mean` step).
+fn kahan(sum: &mut f64, comp: &mut f64, v: f64) {
+    let y = v - *comp;
+    let t = *sum + y;
+    *comp = t - *sum - y;
+    *sum = t;
+}
+
+/// pandas `rolling(window, min_periods).sum()` / `.mean()`: a running sum with separate Kahan
+/// compensations for added and removed values, removals first, and a window of identical values
+/// reported exactly (pandas' `num_consecutive_same_value`).
+pub fn rolling_sum_mean(x: &[f64], window: usize, min_periods: usize, mean: bool) -> Vec<f64> {
+    let mut out = vec![f64::NAN; x.len()];
+    rolling_sum_mean_panel(x, x.len(), window, min_periods, mean, &mut out);
+    out
+}
+
+/// [`rolling_sum_mean`] of every column of a column-major panel of `rows` rows, into `out`.
+pub fn rolling_sum_mean_panel(
+    x: &[f64],
+    rows: usize,
+    window: usize,
+    min_periods: usize,
+    mean: bool,
+    out: &mut [f64],
+) {
+    if rows == 0 {
+        return;
+    }
+    let minp = min_periods.max(1);
+    if mean {
+        by_columns(x, out, rows, &mut SumMeanKernel::<true> { window, minp })
+    } else {
+        by_columns(x, out, rows, &mut SumMeanKernel::<false> { window, minp })
+    }
+}
+
+/// The kernel of one result (`MEAN` or the sum), so the per-cell step has no `mean` branch.
+struct SumMeanKernel<const MEAN: bool> {
+    window: usize,
+    minp: usize,
+}
+
+impl<const MEAN: bool> ColumnKernel for SumMeanKernel<MEAN> {
+    fn column(&mut self, x: &[f64], out: &mut [f64]) {
+        sum_mean_column::<MEAN>(x, out, self.window, self.minp)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn pair(&mut self, x: [&[f64]; 2], out: [&mut [f64]; 2]) {
+        sum_mean_pair::<MEAN>(x, out, self.window, self.minp)
+    }
+}
+
+/// One column. (Interleaving several columns measured no faster in the guest, where the loop
+/// is bound by instruction count, not by the Kahan chains' latency.)
+#[inline(always)]
+pub(super) fn sum_mean_column<const MEAN: bool>(
+    x: &[f64],
+    out: &mut [f64],
+    window: usize,
+    minp: usize,
+) {
+    let mut st = SumMean {
+        prev: x.first().copied().unwrap_or(f64::NAN),
+        ..SumMean::default()
+    };
+    let head = window.min(x.len());
+    for (o, v) in out[..head].iter_mut().zip(&x[..head]) {
+        *o = st.step::<MEAN>(f64::NAN, *v, minp);
+    }
+    // Row i (≥ window) drops row i − window: iterators, so no index is bounds-checked.
+    let leaving = &x[..x.len() - head];
+    for ((o, v), old) in out[head..].iter_mut().zip(&x[head..]).zip(leaving) {
+        *o = st.step::<MEAN>(*old, *v, minp);
+    }
+}
+
+/// The running state of [`rolling_sum_mean`] for one column.
+#[derive(Clone, Copy, Default)]
+struct SumMean {
+    sum: f64,
+    comp_add: f64,
+    comp_rem: f64,
+    nobs: usize,
+    prev: f64,
+    same: usize,
+}
+
+impl SumMean {
+    /// Removes `old` (NaN: nothing leaves the window), adds `v`, and returns the window's value.
+    #[inline(always)]
+    fn step<const MEAN: bool>(&mut self, old: f64, v: f64, minp: usize) -> f64 {
+        if !old.is_nan() {
+            self.nobs -= 1;
+            kahan(&mut self.sum, &mut self.comp_rem, -old);
+        }
+        if !v.is_nan() {
+            self.nobs += 1;
+            kahan(&mut self.sum, &mut self.comp_add, v);
+            if v == self.prev {
+                self.same += 1;
+            } else {
+                self.same = 1;
+            }
+            self.prev = v;
+        }
+        if self.nobs < minp {
+            return f64::NAN;
+        }
+        match (MEAN, self.same >= self.nobs) {
+            (true, true) => self.prev,
+            (true, false) => self.sum / self.nobs as f64,
+            (false, true) => self.prev * self.nobs as f64,
+            (false, false) => self.sum,
+        }
+    }
+}
+
+/// finlab `sustain(window, need)` of a column-major bool panel of `rows` rows: true where at
+/// least `need` of the last `window` cells are true and the window is full (pandas'
+/// `rolling(window).sum() >= need`, whose first `window - 1` rows are NaN, hence false).
+pub fn sustain_bools(b: &[bool], rows: usize, window: usize, need: usize) -> Vec<bool> {
+    let mut out = vec![false; b.len()];
+    if rows == 0 {
+        return out;
+    }
+    let w = window.max(1);
+    for (col, dst) in b.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
+        let mut count = 0usize;
+        for i in 0..rows {
+            count += usize::from(col[i]);
+            if i >= w {
+                count -= usize::from(col[i - w]);
+            }
+            dst[i] = i + 1 >= w && count >= need;
+        }
+    }
+    out
+}
+
+/// [`sum_mean_column`] for two columns at once (see [`crate::kernels::simd`]).
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+fn sum_mean_pair<const MEAN: bool>(
+    x: [&[f64]; 2],
+    out: [&mut [f64]; 2],
+    window: usize,
+    minp: usize,
+) {
+    let [a, b] = x;
+    let [oa, ob] = out;
+    let rows = a.len().min(b.len()).min(oa.len()).min(ob.len());
+    let one = f64x2_splat(1.0);
+    let nan = f64x2_splat(f64::NAN);
+    let minp = f64x2_splat(minp as f64);
+    let zero = f64x2_splat(0.0);
+    let (mut sum, mut comp_add, mut comp_rem, mut nobs, mut same) = (zero, zero, zero, zero, zero);
+    let mut prev = match (a.first(), b.first()) {
+        (Some(p), Some(q)) => f64x2(*p, *q),
+        _ => nan,
+    };
+    let mut step = |old: v128, v: v128| -> v128 {
+        // Removal: kahan(sum, comp_rem, -old) where old is a value.
+        let has_old = f64x2_eq(old, old);
+        let y = f64x2_sub(f64x2_neg(old), comp_rem);
+        let t = f64x2_add(sum, y);
+        let c = f64x2_sub(f64x2_sub(t, sum), y);
+        sum = v128_bitselect(t, sum, has_old);
+        comp_rem = v128_bitselect(c, comp_rem, has_old);
+        nobs = f64x2_sub(nobs, v128_and(one, has_old));
+        // Addition: kahan(sum, comp_add, v) where v is a value.
+        let has_v = f64x2_eq(v, v);
+        let y = f64x2_sub(v, comp_add);
+        let t = f64x2_add(sum, y);
+        let c = f64x2_sub(f64x2_sub(t, sum), y);
+        sum = v128_bitselect(t, sum, has_v);
+        comp_add = v128_bitselect(c, comp_add, has_v);
+        nobs = f64x2_add(nobs, v128_and(one, has_v));
+        let run = v128_bitselect(f64x2_add(same, one), one, f64x2_eq(v, prev));
+        same = v128_bitselect(run, same, has_v);
+        prev = v128_bitselect(v, prev, has_v);
+        let all_same = f64x2_ge(same, nobs);
+        let value = if MEAN {
+            v128_bitselect(prev, f64x2_div(sum, nobs), all_same)
+        } else {
+            v128_bitselect(f64x2_mul(prev, nobs), sum, all_same)
+        };
+        v128_bitselect(value, nan, f64x2_ge(nobs, minp))
+    };
+    let head = window.min(rows);
+    for i in 0..head {
+        store(step(nan, load(a, b, i)), oa, ob, i);
+    }
+    for i in head..rows {
+        store(step(load(a, b, i - window), load(a, b, i)), oa, ob, i);
+    }
+}
