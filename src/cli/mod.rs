@@ -70,7 +70,7 @@ pub enum Command {
     /// `--datasets`: the dataset catalog by category.
     Ops(OpsArgs),
     /// Print the DSL as a grammar for constrained decoding (GBNF or Lark), generated from the
-    /// operator registry and the dataset keys.
+    /// operator registry and the dataset catalog.
     Grammar(grammar::GrammarArgs),
     /// Generate, list, inspect, import and benchmark market data.
     Data(data::DataArgs),

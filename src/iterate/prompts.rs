@@ -63,10 +63,9 @@ impl Set {
 impl Templates {
     /// The set a run asks with.
     pub fn set(&self, constrained: bool) -> &Set {
-        if constrained {
-            &self.constrained
-        } else {
-            &self.free
+        match constrained {
+            true => &self.constrained,
+            false => &self.free,
         }
     }
 
