@@ -1,7 +1,7 @@
 //! A company's fundamentals, drawn before its prices (they do not depend on them): monthly
 //! revenue (YoY growth AR(1), seasonality), quarterly income statement and balance sheet items,
 //! and the corporate-action schedule (cash and stock dividends from last year's earnings).
-//! Amounts are in thousand NT$, as MOPS and finlab report them. [`write`] puts them into the
+//! Amounts are in thousand NT$, as MOPS and finlab report them. [`write`](fn@write) puts them into the
 //! monthly revenue and quarterly statement panels.
 
 use crate::calendar::days_from_civil;
