@@ -15,6 +15,7 @@ pub mod gates;
 pub mod ledger;
 pub mod lock;
 pub mod objective;
+mod pick;
 pub mod prompts;
 pub mod proposer;
 pub mod returns;
