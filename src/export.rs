@@ -315,6 +315,7 @@ fn industry_lines() -> String {
 pub fn export(program: &Program, source: &str, prov: &Provenance) -> String {
     let opts = FormatOptions {
         method_names: Some(&finlab_name),
+        pandas_where: true,
         ..FormatOptions::default()
     };
     // The hash of the strategy as written (the patch below only changes literal spellings).
@@ -405,6 +406,18 @@ mod tests {
         assert_eq!(
             talib_literal(ParamKind::Window, "2e1").as_deref(),
             Some("20")
+        );
+    }
+
+    #[test]
+    fn numpy_where_is_written_as_pandas_calls_on_the_conditions_grid() {
+        let src = "from finlab import data\nfrom finlab.backtest import sim\nimport numpy as np\nc = data.get(\"price:收盤價\")\nx = np.where(c > c.average(20), c ** 2, np.sqrt(c))\nsim(x.is_largest(5))\n";
+        let program = parse(src).unwrap();
+        let py = export(&program, src, &Provenance::default());
+        assert!(py.contains("import numpy as np\n"), "{py}");
+        assert!(
+            py.contains("x = (c > c.average(20)).astype(float).where(~(c > c.average(20)), c ** 2).where(c > c.average(20), np.sqrt(c))\n"),
+            "{py}"
         );
     }
 }

@@ -20,6 +20,16 @@ struct Example {
     full: PanelData,
 }
 
+/// Strategies over the operators no example uses (element-wise numpy/pandas functions,
+/// exponential and expanding windows, more indicators).
+const MORE_OPERATORS: &[&str] = &[
+    "import numpy as np\nc = data.get(\"etl:adj_close\")\nr = c.pct_change()\n\
+     x = np.sqrt(r.abs()) * np.exp(-r * 10) + c ** 0.5 - 2 ** (r * 3) + c.pow(r)\n\
+     y = np.where(c > c.average(20), x, np.sign(r) * (c / 7).round(2))\n\
+     z = y + (c > 30).astype(int) * r.isna() - r.notna().astype(float)\n\
+     sim(z.is_largest(20))\n",
+];
+
 fn sandbox() -> &'static Sandbox {
     static SB: OnceLock<Sandbox> = OnceLock::new();
     SB.get_or_init(|| Sandbox::new(Limits::default(), Some(&common::cache_dir())).expect("sandbox"))
@@ -35,10 +45,20 @@ fn examples() -> &'static [Example] {
             .map(|e| e.path())
             .collect();
         files.sort();
-        files
+        let sources = files
             .into_iter()
             .map(|path| {
                 let src = std::fs::read_to_string(&path).expect("example");
+                (path.display().to_string(), src)
+            })
+            .chain(
+                MORE_OPERATORS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (format!("MORE_OPERATORS[{i}]"), s.to_string())),
+            );
+        sources
+            .map(|(name, src)| {
                 let program = compile(&src, &CheckContext::default())
                     .program
                     .expect("examples are valid");
@@ -52,7 +72,7 @@ fn examples() -> &'static [Example] {
                     .position
                     .into_weights();
                 Example {
-                    name: path.display().to_string(),
+                    name,
                     plan,
                     inputs,
                     full,

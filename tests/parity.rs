@@ -27,6 +27,8 @@ use dsl_runtime::wire::PanelData;
 struct Case {
     name: String,
     expr: String,
+    /// The pandas spelling finlab runs, when it is not `expr` (the exporter's).
+    py: Option<String>,
 }
 
 /// The panels `make_panels.py` writes (name → float panel file).
@@ -142,14 +144,56 @@ fn operator_cases() -> Vec<Case> {
             "(daily2 > daily2.average(5)).hold_until(daily2 < daily2.average(20), nstocks_limit=2, rank=shifted, stop_loss=0.04, trail_stop=0.05)",
         ),
     ];
-    cases
+    let mut cases: Vec<Case> = cases
         .iter()
+        .chain(ELEMENTWISE_CASES)
         .map(|(n, e)| Case {
             name: n.to_string(),
             expr: e.to_string(),
+            py: None,
         })
-        .collect()
+        .collect();
+    // numpy's `where` returns a bare array; the exporter writes pandas calls on cond's grid.
+    for (n, c, x, y) in [
+        ("np_where_scalars", "daily > 50", "1", "-1"),
+        ("np_where_panel", "daily > 50", "daily", "-1"),
+        ("np_where_aligned", "daily > daily2", "shifted", "monthly"),
+    ] {
+        cases.push(Case {
+            name: n.to_string(),
+            expr: format!("np.where({c}, {x}, {y})"),
+            py: Some(format!(
+                "({c}).astype(float).where(~({c}), {x}).where({c}, {y})"
+            )),
+        });
+    }
+    cases
 }
+
+/// The element-wise numpy and pandas functions and `**`.
+const ELEMENTWISE_CASES: &[(&str, &str)] = &[
+    ("pow_scalar", "daily ** 2"),
+    ("pow_fraction_gapped", "(gapped - 50) ** 0.5"),
+    ("rpow", "2 ** (daily / 50)"),
+    ("pow_panels", "daily ** (shifted / 100)"),
+    ("pow_method", "gapped.pow(3)"),
+    ("pow_method_panel", "daily.pow(shifted / 100)"),
+    ("neg_pow", "-daily ** 2"),
+    ("np_sqrt", "np.sqrt(daily - 50)"),
+    ("np_exp", "np.exp(gapped / 50)"),
+    ("np_sign", "np.sign(daily.diff())"),
+    ("astype_int_bool", "(daily > 50).astype(int)"),
+    ("astype_float_bool", "(gapped > 50).astype(float)"),
+    ("astype_bool", "gapped.astype(bool)"),
+    ("astype_int_filled", "(gapped.fillna(-7) / 3).astype(int)"),
+    ("astype_int_missing", "gapped.astype(int)"),
+    ("isna", "gapped.isna()"),
+    ("notna", "gapped.notna()"),
+    ("isna_bool", "(daily > 50).isna()"),
+    ("round2", "(daily / 7).round(2)"),
+    ("round_neg", "(daily * 13).round(-1)"),
+    ("round0", "(gapped / 4).round()"),
+];
 
 /// Random compositions from a small grammar of float and bool expressions.
 struct Gen {
@@ -251,6 +295,7 @@ impl Gen {
         Case {
             name: format!("random{i:03}"),
             expr,
+            py: None,
         }
     }
 }
@@ -359,7 +404,10 @@ fn operators_and_random_compositions_match_finlab() {
         .collect();
     let json: Vec<serde_json::Value> = cases
         .iter()
-        .map(|c| serde_json::json!({"name": c.name, "expr": c.expr, "inputs": inputs}))
+        .map(|c| {
+            let expr = c.py.as_ref().unwrap_or(&c.expr);
+            serde_json::json!({"name": c.name, "expr": expr, "inputs": inputs})
+        })
         .collect();
     let case_file = panels.join("parity_cases.json");
     std::fs::write(&case_file, serde_json::to_vec_pretty(&json).unwrap()).unwrap();

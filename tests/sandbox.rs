@@ -95,6 +95,28 @@ fn guest_kernels_give_the_native_bits() {
     identical(&wasm.position, &Position::Weights(native));
 }
 
+/// Strategies over the operators beyond the core (numpy/pandas element-wise functions,
+/// exponential and expanding windows, the TA-Lib indicators): the guest gives the native bits.
+const MORE_OPERATORS: &[&str] = &[
+    "import numpy as np\nc = data.get(\"etl:adj_close\")\nr = c.pct_change()\n\
+     x = np.sqrt(r.abs()) * np.exp(-r * 10) + c ** 0.5 - 2 ** (r * 3) + c.pow(r)\n\
+     y = np.where(c > c.average(20), x, np.sign(r) * (c / 7).round(2))\n\
+     sim(y + (c > 30).astype(int) * r.isna() - r.notna().astype(float))\n",
+];
+
+#[test]
+fn more_operators_give_the_native_bits() {
+    let sb = sandbox();
+    for src in MORE_OPERATORS {
+        let plan = plan_of(src);
+        let data = inputs(&plan);
+        let refs: Vec<&PanelData> = data.iter().collect();
+        let wasm = sb.evaluate(&plan, &refs).expect("sandboxed evaluation");
+        let native = dsl_runtime::eval::evaluate(&plan, data.clone()).expect("native evaluation");
+        identical(&wasm.position, &Position::Weights(native));
+    }
+}
+
 #[test]
 fn warm_sessions_keep_inputs_and_give_the_same_positions() {
     let sb = sandbox();

@@ -4,15 +4,25 @@
 
 use dsl_runtime::ops::{Form, OpId, Output, Receiver};
 
-/// Renders the reference as Markdown.
+/// Renders the full reference as Markdown (`dsl-engine ops`).
 pub fn markdown() -> String {
+    render(true)
+}
+
+/// The reference the prompt shows: the common core in full, the other operators by signature,
+/// no diagnostic codes.
+pub fn prompt_markdown() -> String {
+    render(false)
+}
+
+fn render(full: bool) -> String {
     let mut out = String::from(
         "<!-- generated from the operator registry by `dsl-engine ops`; do not edit -->\n\
          # Strategy DSL reference\n\n\
          A strategy is finlab-style Python: the finlab preamble, `name = expression` lines and one\n\
          `sim(position, ...)` call. Values are panels (dates × stocks) of floats or bools, and numbers.\n\n\
          - Load a dataset: `data.get(\"table:column\")`, e.g. `data.get(\"price:收盤價\")`.\n\
-         - Arithmetic `+ - * /`, comparisons `< <= > >= == !=`, conditions `& | ~`\n  \
+         - Arithmetic `+ - * / **`, comparisons `< <= > >= == !=`, conditions `& | ~`\n  \
            (wrap comparisons in parentheses: `(a > b) & (c < d)`), masking `x[cond]`.\n\
          - Panels of different frequencies align as in finlab: the union of dates from the later\n  \
            start, the common stocks, each side carried forward (monthly revenue is visible from its\n  \
@@ -30,33 +40,7 @@ pub fn markdown() -> String {
         ),
     ];
     for (form, title) in sections {
-        out.push_str(&format!(
-            "\n## {title}\n\n| call | input | returns | description | example |\n|---|---|---|---|---|\n"
-        ));
-        for op in OpId::ALL.iter().filter(|o| o.spec().form == form) {
-            let s = op.spec();
-            let input = match s.receiver {
-                Receiver::Numeric => "float/bool",
-                Receiver::Bool => "bool",
-                Receiver::None => "prices",
-            };
-            let output = match (s.output, s.outputs.len()) {
-                (_, n) if n > 1 => format!("{n} float panels: {}", s.outputs.join(", ")),
-                (Output::Float, _) => "float".to_string(),
-                (Output::Bool, _) => "bool".to_string(),
-                (Output::Same, _) => "same as input".to_string(),
-                (Output::Series, _) => "Series (per date)".to_string(),
-            };
-            out.push_str(&format!(
-                "| `{}` | {input} | {output} | {} | `{}` |\n",
-                s.signature(),
-                s.doc,
-                s.example
-            ));
-        }
-        if form == Form::Numpy {
-            out.push_str("| `abs(x)`, `np.abs(x)` | float/bool | float | Same as `x.abs()`. | `abs(close.pct_change())` |\n");
-        }
+        section(form, title, full, &mut out);
     }
     out.push_str(
         "\n## `sim(position, ...)`\n\n\
@@ -76,12 +60,62 @@ pub fn markdown() -> String {
          | `name` | — | a label for reports |\n\n\
          Signals dated on a day trade on the next bar (T+1).\n",
     );
-    out.push_str(
-        "\n## Diagnostic codes\n\n\
-         Each error and warning of `dsl-engine check` names one of these codes.\n\n",
-    );
-    out.push_str(&super::codes::markdown_table());
+    if full {
+        out.push_str(
+            "\n## Diagnostic codes\n\n\
+             Each error and warning of `dsl-engine check` names one of these codes.\n\n",
+        );
+        out.push_str(&super::codes::markdown_table());
+    }
     out
+}
+
+/// One form's operators: a table row each (only the core ones unless `full`), then the others
+/// by signature.
+fn section(form: Form, title: &str, full: bool, out: &mut String) {
+    out.push_str(&format!(
+        "\n## {title}\n\n| call | input | returns | description | example |\n|---|---|---|---|---|\n"
+    ));
+    let ops: Vec<OpId> = OpId::ALL
+        .iter()
+        .copied()
+        .filter(|o| o.spec().form == form)
+        .collect();
+    for op in ops.iter().filter(|o| full || o.spec().core) {
+        let s = op.spec();
+        let input = match s.receiver {
+            Receiver::Numeric => "float/bool",
+            Receiver::Bool => "bool",
+            Receiver::None => "prices",
+        };
+        let output = match (s.output, s.outputs.len()) {
+            (_, n) if n > 1 => format!("{n} float panels: {}", s.outputs.join(", ")),
+            (Output::Float, _) => "float".to_string(),
+            (Output::Bool, _) => "bool".to_string(),
+            (Output::Same, _) => "same as input".to_string(),
+            (Output::Series, _) => "Series (per date)".to_string(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {input} | {output} | {} | `{}` |\n",
+            s.signature(),
+            s.doc,
+            s.example
+        ));
+    }
+    if form == Form::Numpy {
+        out.push_str("| `abs(x)`, `np.abs(x)` | float/bool | float | Same as `x.abs()`. | `abs(close.pct_change())` |\n");
+    }
+    let more: Vec<String> = ops
+        .iter()
+        .filter(|o| !full && !o.spec().core)
+        .map(|o| format!("`{}`", o.spec().signature()))
+        .collect();
+    if !more.is_empty() {
+        out.push_str(&format!(
+            "\nAlso (pandas/numpy/TA-Lib semantics): {}.\n",
+            more.join(", ")
+        ));
+    }
 }
 
 #[cfg(test)]

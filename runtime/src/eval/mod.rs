@@ -14,6 +14,7 @@ mod macros;
 mod args;
 mod binary;
 mod dispatch;
+mod elementwise;
 mod fuse;
 mod indicator;
 mod restrict;

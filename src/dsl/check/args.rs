@@ -196,7 +196,14 @@ pub(super) fn value(spec: &OpSpec, param: &ParamSpec, val: &Val) -> Result<TArg,
     };
     match (val, param.kind) {
         (Val::None, _) if param.default == ParamDefault::Nothing => Ok(TArg::None),
-        (_, ParamKind::Window | ParamKind::Lag | ParamKind::Count | ParamKind::Axis) => {
+        (
+            _,
+            ParamKind::Window
+            | ParamKind::Lag
+            | ParamKind::Count
+            | ParamKind::Axis
+            | ParamKind::Decimals,
+        ) => {
             let v = match val {
                 Val::Number(x) if x.fract() == 0.0 && x.abs() < 1e12 => *x as i64,
                 _ => return bad("a whole number"),
@@ -269,6 +276,7 @@ fn whole(spec: &OpSpec, param: &ParamSpec, v: i64) -> Result<(), ArgError> {
         )
         .hint(match kind {
             ParamKind::Count => "the number of stocks (or rows) to count",
+            ParamKind::Decimals => "decimal places: 2 rounds to 0.01, -2 to hundreds",
             _ => "windows count rows: for daily data 20 ≈ a month, 250 ≈ a year",
         }));
     }

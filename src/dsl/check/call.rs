@@ -260,7 +260,10 @@ impl Checker<'_> {
                 None => args::default(spec, param).map_err(|e| e.at(span)),
                 Some(i) => {
                     let value = &args[i].value;
-                    let val = self.expr(value);
+                    let val = match dtype_name(op, value) {
+                        Some(name) => Val::Str(name.to_string()),
+                        None => self.expr(value),
+                    };
                     if val.is_poison() {
                         return Val::Poison;
                     }
@@ -374,6 +377,19 @@ fn unknown_dataset(key: &str, keys: &[String], span: Span) -> Diagnostic {
     }
 }
 
+/// `astype(int)`: Python's type names `int`, `float` and `bool` spell the dtype (as do the
+/// strings `"int"`, `"float"`, `"bool"`, checked as any string argument).
+fn dtype_name(op: OpId, value: &Expr) -> Option<&str> {
+    match &value.kind {
+        ExprKind::Name(n)
+            if op == OpId::Astype && ["int", "float", "bool"].contains(&n.as_str()) =>
+        {
+            Some(n)
+        }
+        _ => None,
+    }
+}
+
 /// The typed call of `op` (one value per output of a multi-output indicator).
 fn typed_call(
     op: OpId,
@@ -394,6 +410,9 @@ fn typed_call(
     };
     if spec.outputs.len() > 1 {
         return Val::Multi(op, (0..spec.outputs.len()).map(make).collect());
+    }
+    if op == OpId::Astype && args.first() == Some(&TArg::Str("bool".into())) {
+        return Val::Panel(PanelKind::Bool, make(0));
     }
     let kind = match spec.output {
         Output::Float => PanelKind::Float,

@@ -220,6 +220,7 @@ impl Checker<'_> {
             B::Sub => BinOp::Sub,
             B::Mul => BinOp::Mul,
             B::Div => BinOp::Div,
+            B::Pow => BinOp::Pow,
             B::Gt => BinOp::Gt,
             B::Ge => BinOp::Ge,
             B::Lt => BinOp::Lt,
@@ -249,7 +250,7 @@ impl Checker<'_> {
                         op_span,
                         format!("the `{}` operator is not supported", op.symbol()),
                     )
-                    .hint("supported: + - * / (arithmetic), < <= > >= == != (comparisons), & | ~ (conditions)"),
+                    .hint("supported: + - * / ** (arithmetic), < <= > >= == != (comparisons), & | ~ (conditions)"),
                 );
             }
         };
@@ -356,7 +357,10 @@ impl Checker<'_> {
             (Val::Panel(PanelKind::Series, a), s) | (s, Val::Panel(PanelKind::Series, a))
                 if as_number(s).is_some() =>
             {
-                if !matches!(plan_op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) {
+                if !matches!(
+                    plan_op,
+                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow
+                ) {
                     return series_err(
                         self,
                         "comparing a per-date Series with a number is not supported yet",
@@ -387,6 +391,17 @@ impl Checker<'_> {
                         op_span,
                         "division by zero in a constant",
                     )),
+                    BinOp::Pow => match a.powf(b) {
+                        v if v.is_finite() => Val::Number(v),
+                        _ => self.err(
+                            Diagnostic::error(
+                                Code::InvalidNumber,
+                                op_span,
+                                format!("`{a} ** {b}` is not a finite real number"),
+                            )
+                            .hint("Python raises or gives a complex number here"),
+                        ),
+                    },
                     BinOp::Gt => Val::Bool(a > b),
                     BinOp::Ge => Val::Bool(a >= b),
                     BinOp::Lt => Val::Bool(a < b),
@@ -564,9 +579,8 @@ const SPELLINGS: &[(&[&str], &str)] = &[
         "exponential smoothing is not supported yet; use `x.average(n)` or `x.rolling(n).mean()`",
     ),
     (
-        &["isna", "isnull", "notna", "notnull", "dropna"],
-        "missing-value tests are not supported yet: a comparison is False where a value is \
-         missing, and `x.fillna(0)` replaces missing values",
+        &["isnull", "notnull", "dropna"],
+        "missing values are tested with `x.isna()` / `x.notna()` and replaced with `x.fillna(0)`",
     ),
     (
         &["pct", "returns", "ret", "change_pct", "pctchange"],
@@ -606,17 +620,8 @@ const SPELLINGS: &[(&[&str], &str)] = &[
          `x.quantile_row(q)`",
     ),
     (
-        &[
-            "astype",
-            "round",
-            "cumsum",
-            "cumprod",
-            "cummax",
-            "cummin",
-            "expanding",
-        ],
-        "not supported yet: bool panels already count as 0/1 in arithmetic (`cond * 1`), and \
-         trailing windows are `x.rolling(n).sum()`",
+        &["cumsum", "cumprod", "cummax", "cummin", "expanding"],
+        "not supported yet: trailing windows are `x.rolling(n).sum()`",
     ),
     (
         &["bfill", "backfill"],

@@ -152,7 +152,7 @@ fn registry_operators_check_their_arguments() {
     );
     assert_eq!(c("x = max(close, 1) > 0"), vec!["undefined-name"]);
     assert_eq!(
-        c("import numpy as np\nx = np.sqrt(close) > 0"),
+        c("import numpy as np\nx = np.cbrt(close) > 0"),
         vec!["unsupported-function"]
     );
     assert_eq!(
@@ -219,7 +219,7 @@ fn one_root_error_per_mistake() {
             "unknown-method",
         ),
         (
-            "import numpy as np\nlow = close.average(10)\nx = np.sqrt(low) > 1",
+            "import numpy as np\nlow = close.average(10)\nx = np.cbrt(low) > 1",
             "unsupported-function",
         ),
     ];
@@ -258,7 +258,7 @@ fn hints_say_the_right_thing() {
             "not supported yet",
             "available methods",
         ),
-        ("x = close.isna()", "fillna", "available methods"),
+        ("x = close.isnull()", "x.isna()", "available methods"),
         (
             "x = close.nlargest(5)",
             "is_largest(n)",
@@ -323,4 +323,25 @@ fn hints_say_the_right_thing() {
         assert!(first.contains(want), "{body}: {first}");
         assert!(!first.contains(not), "{body}: {first}");
     }
+}
+
+#[test]
+fn elementwise_numpy_and_pandas_idioms() {
+    let c = |body: &str| codes(&format!("{HEAD}import numpy as np\n{body}\nsim(x)\n"));
+    for ok in [
+        "x = close ** 2 + close.pow(0.5) - 2 ** close",
+        "x = np.sqrt(close) * np.exp(-close.pct_change().abs()) * np.sign(close.diff())",
+        "x = np.where(close > close.average(20), close, -1)",
+        "x = (close > 10).astype(int) + close.isna() * 1",
+        "x = close.notna() & (close.round(1) > 5) & close.astype(bool)",
+        "x = close.astype(\"float\").round(decimals=-1)",
+    ] {
+        assert_eq!(c(ok), Vec::<&str>::new(), "{ok}");
+    }
+    assert_eq!(c("x = close.astype(str)"), vec!["undefined-name"]);
+    assert_eq!(c("x = close.astype(\"str\")"), vec!["invalid-argument"]);
+    assert_eq!(c("x = close.round(30)"), vec!["argument-out-of-range"]);
+    assert_eq!(c("x = close * (-8) ** 0.5"), vec!["invalid-number"]);
+    assert_eq!(c("x = np.where(close, 1, 0)"), vec!["invalid-receiver"]);
+    assert_eq!(c("x = close // 2"), vec!["unsupported-operator"]);
 }
