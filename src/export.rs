@@ -36,10 +36,16 @@ pub struct Provenance<'a> {
 
 /// The finlab spelling of a registry method (`None`: not a registry method, keep as written).
 fn finlab_name(name: &str) -> Option<&'static str> {
-    [Form::Method, Form::Rolling, Form::Numpy]
-        .iter()
-        .find_map(|form| OpId::find(*form, name))
-        .map(|op| op.spec().finlab)
+    [
+        Form::Method,
+        Form::Rolling,
+        Form::Ewm,
+        Form::Expanding,
+        Form::Numpy,
+    ]
+    .iter()
+    .find_map(|form| OpId::find(*form, name))
+    .map(|op| op.spec().finlab)
 }
 
 /// Whether the program refers to module `alias` (`np`, `pd`) or imports it.

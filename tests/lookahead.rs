@@ -28,6 +28,11 @@ const MORE_OPERATORS: &[&str] = &[
      y = np.where(c > c.average(20), x, np.sign(r) * (c / 7).round(2))\n\
      z = y + (c > 30).astype(int) * r.isna() - r.notna().astype(float)\n\
      sim(z.is_largest(20))\n",
+    "c = data.get(\"etl:adj_close\")\nr = c.pct_change(fill_method=None)\n\
+     e = c.ewm(span=12).mean() - c.ewm(halflife=5.5, adjust=False).mean()\n\
+     v = r.ewm(com=9, min_periods=20, ignore_na=True).std() + r.ewm(alpha=0.05).std()\n\
+     x = c.expanding(20).max() / c - c.expanding().min() / c + r.expanding(5).mean()\n\
+     sim(((e / v) + x - r.expanding().sum() + (r > 0).cumsum() * 1e-3).is_largest(30))\n",
 ];
 
 fn sandbox() -> &'static Sandbox {

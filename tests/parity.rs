@@ -147,6 +147,7 @@ fn operator_cases() -> Vec<Case> {
     let mut cases: Vec<Case> = cases
         .iter()
         .chain(ELEMENTWISE_CASES)
+        .chain(WINDOW_CASES)
         .map(|(n, e)| Case {
             name: n.to_string(),
             expr: e.to_string(),
@@ -169,6 +170,47 @@ fn operator_cases() -> Vec<Case> {
     }
     cases
 }
+
+/// Exponentially weighted and expanding windows, `cumsum`, pandas 3's `pct_change`.
+const WINDOW_CASES: &[(&str, &str)] = &[
+    ("ewm_span_mean", "daily.ewm(span=5).mean()"),
+    ("ewm_com_noadjust", "gapped.ewm(com=2, adjust=False).mean()"),
+    (
+        "ewm_halflife_minp",
+        "gapped.ewm(halflife=3, min_periods=4).mean()",
+    ),
+    (
+        "ewm_alpha_ignore_na",
+        "gapped.ewm(alpha=0.3, ignore_na=True).mean()",
+    ),
+    (
+        "ewm_noadjust_ignore_na",
+        "gapped.ewm(span=4, adjust=False, ignore_na=True).mean()",
+    ),
+    ("ewm_bool", "(daily > 50).ewm(span=3).mean()"),
+    ("ewm_monthly", "monthly.ewm(span=3).mean()"),
+    ("ewm_std", "daily.ewm(span=6).std()"),
+    (
+        "ewm_std_noadjust",
+        "gapped.ewm(com=1, adjust=False, ignore_na=True).std()",
+    ),
+    (
+        "ewm_std_halflife",
+        "daily.pct_change().ewm(halflife=4, min_periods=3).std()",
+    ),
+    ("ewm_std_constant", "(daily * 0 + 5).ewm(span=3).std()"),
+    ("expanding_mean", "gapped.expanding().mean()"),
+    ("expanding_max", "daily.expanding(5).max()"),
+    ("expanding_min", "gapped.expanding(3).min()"),
+    ("expanding_sum", "daily.expanding().sum()"),
+    ("expanding_monthly", "monthly.expanding(2).mean()"),
+    ("cumsum", "gapped.cumsum()"),
+    ("cumsum_bool", "(daily > 50).cumsum()"),
+    (
+        "pct_change_fill_none",
+        "gapped.pct_change(2, fill_method=None)",
+    ),
+];
 
 /// The element-wise numpy and pandas functions and `**`.
 const ELEMENTWISE_CASES: &[(&str, &str)] = &[
@@ -213,7 +255,7 @@ impl Gen {
     fn float(&mut self, depth: u32) -> String {
         let p = self.pick(&["daily", "daily2", "gapped", "shifted", "monthly", "ties"]);
         let w = self.int(2, 6);
-        let atom = match self.int(0, 11) {
+        let atom = match self.int(0, 13) {
             0 => p.to_string(),
             1 => format!("{p}.average({w})"),
             2 => format!(
@@ -228,6 +270,12 @@ impl Gen {
             8 => format!("{p}.ffill()"),
             9 => format!("{p}.clip({}, {})", self.int(30, 45), self.int(55, 70)),
             10 => format!("({p} - 50).abs()"),
+            11 => format!("{p}.ewm(span={w}).mean()"),
+            12 => format!(
+                "{p}.expanding({}).{}()",
+                self.int(1, 3),
+                self.pick(&["mean", "max", "min", "sum"])
+            ),
             _ => format!("{p}.rolling({w}, min_periods={}).mean()", self.int(1, w)),
         };
         if depth > 0 && self.int(0, 2) == 0 {
@@ -313,10 +361,11 @@ fn strategy(expr: &str) -> String {
     s
 }
 
-/// Compares two panels; `None` when equal.
-fn difference(ours: &PanelData, theirs: &PanelData) -> Option<String> {
+/// Compares two panels: the largest relative difference of a cell when they match, else what
+/// differs.
+fn difference(ours: &PanelData, theirs: &PanelData) -> Result<f64, String> {
     if ours.dates != theirs.dates {
-        return Some(format!(
+        return Err(format!(
             "dates differ: ours {} rows {:?}..{:?}, finlab {} rows {:?}..{:?}",
             ours.dates.len(),
             ours.dates.first(),
@@ -327,24 +376,28 @@ fn difference(ours: &PanelData, theirs: &PanelData) -> Option<String> {
         ));
     }
     if ours.columns != theirs.columns {
-        return Some(format!(
+        return Err(format!(
             "stocks differ: ours {:?}, finlab {:?}",
             ours.columns, theirs.columns
         ));
     }
     let n = ours.dates.len();
+    let mut largest = 0.0f64;
     for (i, (a, b)) in ours.values.iter().zip(&theirs.values).enumerate() {
         let same =
             (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
         if !same {
-            return Some(format!(
+            return Err(format!(
                 "stock {} on day {}: ours {a}, finlab {b}",
                 ours.columns[i / n.max(1)],
                 ours.dates[i % n.max(1)]
             ));
         }
+        if a != b && !a.is_nan() {
+            largest = largest.max((a - b).abs() / a.abs().max(b.abs()));
+        }
     }
-    None
+    Ok(largest)
 }
 
 fn run_python(python: &Path, args: &[&Path]) {
@@ -427,6 +480,7 @@ fn operators_and_random_compositions_match_finlab() {
     let sandbox = Sandbox::new(Limits::default(), Some(&common::cache_dir())).expect("sandbox");
     let mut failures = Vec::new();
     let (mut compared, mut finlab_raised) = (0, 0);
+    let mut largest = (0.0f64, String::new());
     for case in &cases {
         let raised = summary
             .get(&case.name)
@@ -492,13 +546,18 @@ fn operators_and_random_compositions_match_finlab() {
             }
         };
         compared += 1;
-        if let Some(d) = difference(&ours, &theirs) {
-            failures.push(format!("{}: `{}`: {d}", case.name, case.expr));
+        match difference(&ours, &theirs) {
+            Ok(d) if d > largest.0 => largest = (d, case.name.clone()),
+            Ok(_) => {}
+            Err(d) => failures.push(format!("{}: `{}`: {d}", case.name, case.expr)),
         }
     }
     eprintln!(
-        "parity: {compared} cases compared with finlab, {finlab_raised} refused by finlab, {} failures",
-        failures.len()
+        "parity: {compared} cases compared with finlab, {finlab_raised} refused by finlab, {} failures; \
+         largest relative difference {:e} ({})",
+        failures.len(),
+        largest.0,
+        largest.1
     );
     assert!(
         failures.is_empty(),

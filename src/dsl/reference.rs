@@ -33,6 +33,8 @@ fn render(full: bool) -> String {
     let sections = [
         (Form::Method, "Panel methods"),
         (Form::Rolling, "Rolling windows"),
+        (Form::Ewm, "Exponentially weighted windows"),
+        (Form::Expanding, "Expanding windows"),
         (Form::Numpy, "numpy functions (`import numpy as np`)"),
         (
             Form::Indicator,
@@ -73,14 +75,15 @@ fn render(full: bool) -> String {
 /// One form's operators: a table row each (only the core ones unless `full`), then the others
 /// by signature.
 fn section(form: Form, title: &str, full: bool, out: &mut String) {
-    out.push_str(&format!(
-        "\n## {title}\n\n| call | input | returns | description | example |\n|---|---|---|---|---|\n"
-    ));
     let ops: Vec<OpId> = OpId::ALL
         .iter()
         .copied()
         .filter(|o| o.spec().form == form)
         .collect();
+    out.push_str(&format!("\n## {title}\n\n"));
+    if full || ops.iter().any(|o| o.spec().core) {
+        out.push_str("| call | input | returns | description | example |\n|---|---|---|---|---|\n");
+    }
     for op in ops.iter().filter(|o| full || o.spec().core) {
         let s = op.spec();
         let input = match s.receiver {

@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use super::args::{receiver, CallArgs, Rolling};
 use super::macros::compare;
-use super::{elementwise, get, indicator, select, type_err, EvalError, IndicatorCache, Value};
+use super::{
+    elementwise, get, indicator, select, type_err, windows, EvalError, IndicatorCache, Value,
+};
 use crate::cells;
 use crate::hold::{self, Frame, HoldOptions};
 use crate::kernels;
@@ -120,6 +122,11 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
         OpId::IsNa => elementwise::missing(p, true),
         OpId::NotNa => elementwise::missing(p, false),
         OpId::Round => elementwise::round(call, p)?,
+        OpId::EwmMean | OpId::EwmStd => windows::ewm(call, p)?,
+        OpId::ExpandingMean | OpId::ExpandingMax | OpId::ExpandingMin | OpId::ExpandingSum => {
+            windows::expanding(call, p)?
+        }
+        OpId::Cumsum => windows::cumsum(p),
         OpId::Rsi | OpId::Macd | OpId::Stoch | OpId::Bbands | OpId::Atr | OpId::Willr => {
             return Err(type_err(call.node, "an indicator has no receiver"))
         }

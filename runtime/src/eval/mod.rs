@@ -19,6 +19,7 @@ mod fuse;
 mod indicator;
 mod restrict;
 mod select;
+mod windows;
 
 use std::rc::Rc;
 

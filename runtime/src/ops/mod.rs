@@ -53,6 +53,13 @@ pub enum OpId {
     IsNa,
     NotNa,
     Round,
+    EwmMean,
+    EwmStd,
+    ExpandingMean,
+    ExpandingMax,
+    ExpandingMin,
+    ExpandingSum,
+    Cumsum,
     Rsi,
     Macd,
     Stoch,
@@ -68,6 +75,11 @@ pub enum Form {
     Method,
     /// `x.rolling(window, min_periods=None).name()`: the window parameters belong to `rolling`.
     Rolling,
+    /// `x.ewm(span=…, …).name()`: exponentially weighted; the parameters belong to `ewm`.
+    Ewm,
+    /// `x.expanding(min_periods=1).name()`: every row so far; the parameter belongs to
+    /// `expanding`.
+    Expanding,
     /// `np.name(x, args)`: a numpy function whose first argument is the receiver.
     Numpy,
     /// `data.indicator("NAME", args)`: a TA-Lib indicator computed per stock from prices.
@@ -113,6 +125,8 @@ pub enum ParamKind {
     Flag,
     /// The axis of a cross-sectional operation; only `1` (across stocks) is allowed.
     Axis,
+    /// A minimum number of observations that may be 0, `0..=MAX_WINDOW`.
+    MinPeriods,
     /// Decimal places of `round`, `-MAX_DECIMALS..=MAX_DECIMALS` (negative: tens, hundreds, …).
     Decimals,
     /// One of a fixed set of strings.
@@ -143,6 +157,7 @@ impl ParamKind {
             ParamKind::Count => Some((1, MAX_COUNT)),
             ParamKind::Axis => Some((1, 1)),
             ParamKind::Decimals => Some((-MAX_DECIMALS, MAX_DECIMALS)),
+            ParamKind::MinPeriods => Some((0, MAX_WINDOW)),
             _ => None,
         }
     }
@@ -166,6 +181,7 @@ impl ParamKind {
             ParamKind::Flag => "bool",
             ParamKind::Axis => "1",
             ParamKind::Decimals => "whole number",
+            ParamKind::MinPeriods => "count ≥ 0",
             ParamKind::Choice(_) => "string",
             ParamKind::FloatPanel => "float panel",
             ParamKind::BoolPanel => "bool panel",
@@ -311,6 +327,8 @@ impl OpSpec {
         match self.form {
             Form::Method => format!(".{}({params})", self.name),
             Form::Rolling => format!(".rolling({params}).{}()", self.name),
+            Form::Ewm => format!(".ewm({params}).{}()", self.name),
+            Form::Expanding => format!(".expanding({params}).{}()", self.name),
             Form::Numpy => {
                 let recv = if self.receiver == Receiver::Bool {
                     "cond"
@@ -367,6 +385,13 @@ impl OpId {
         OpId::IsNa,
         OpId::NotNa,
         OpId::Round,
+        OpId::EwmMean,
+        OpId::EwmStd,
+        OpId::ExpandingMean,
+        OpId::ExpandingMax,
+        OpId::ExpandingMin,
+        OpId::ExpandingSum,
+        OpId::Cumsum,
         OpId::Rsi,
         OpId::Macd,
         OpId::Stoch,

@@ -72,6 +72,21 @@ const ROLLING: &[ParamSpec] = &[
     p("min_periods", K::Window, D::Nothing),
 ];
 const LAG: &[ParamSpec] = &[p("periods", K::Lag, D::Int(1))];
+/// pandas 3 takes only `fill_method=None` (no padding before the change).
+const PCT_CHANGE: &[ParamSpec] = &[
+    p("periods", K::Lag, D::Int(1)),
+    p("fill_method", K::Choice(&[]), D::Nothing),
+];
+const EWM: &[ParamSpec] = &[
+    p("com", K::Number, D::Nothing),
+    p("span", K::Number, D::Nothing),
+    p("halflife", K::Number, D::Nothing),
+    p("alpha", K::Number, D::Nothing),
+    p("min_periods", K::MinPeriods, D::Int(0)),
+    p("adjust", K::Flag, D::Bool(true)),
+    p("ignore_na", K::Flag, D::Bool(false)),
+];
+const EXPANDING: &[ParamSpec] = &[p("min_periods", K::Window, D::Int(1))];
 const RISE: &[ParamSpec] = &[p("nwindow", K::Lag, D::Int(1))];
 const COUNT: &[ParamSpec] = &[p("n", K::Count, D::Required)];
 const SUSTAIN: &[ParamSpec] = &[
@@ -136,7 +151,7 @@ const BBANDS: &[ParamSpec] = &[
 const CLOSE: &[PriceField] = &[PriceField::Close];
 const HLC: &[PriceField] = &[PriceField::High, PriceField::Low, PriceField::Close];
 
-use Form::{Method, Numpy, Rolling};
+use Form::{Ewm, Expanding, Method, Numpy, Rolling};
 use Output::{Bool as OBool, Float as OFloat, Same, Series};
 use Receiver::{Bool as RBool, Numeric};
 
@@ -166,7 +181,7 @@ pub(super) static SPECS: &[OpSpec] = &[
     op(OpId::Shift, "shift", Method, Numeric, LAG, Same,
         "The value `periods` rows earlier (periods >= 1; the future is not readable).",
         "close.shift(60)"),
-    op(OpId::PctChange, "pct_change", Method, Numeric, LAG, OFloat,
+    op(OpId::PctChange, "pct_change", Method, Numeric, PCT_CHANGE, OFloat,
         "x / x.shift(periods) - 1 (no padding of missing values).",
         "rev.pct_change(12)"),
     op(OpId::Diff, "diff", Method, Numeric, LAG, OFloat,
@@ -256,6 +271,27 @@ pub(super) static SPECS: &[OpSpec] = &[
     op(OpId::Round, "round", Method, Numeric, ROUND, Same,
         "Rounded to `decimals` places, halves to even (numpy's x * 10**d, rint, / 10**d).",
         "pe.round(1)").more(),
+    op(OpId::EwmMean, "mean", Ewm, Numeric, EWM, OFloat,
+        "Exponentially weighted mean (pandas' recursion; exactly one of com, span, halflife, alpha).",
+        "close.ewm(span=20).mean()").more(),
+    op(OpId::EwmStd, "std", Ewm, Numeric, EWM, OFloat,
+        "Exponentially weighted standard deviation (bias=False).",
+        "close.pct_change().ewm(halflife=20).std()").more(),
+    op(OpId::ExpandingMean, "mean", Expanding, Numeric, EXPANDING, OFloat,
+        "Mean of every row so far.",
+        "roe.expanding(4).mean()").more(),
+    op(OpId::ExpandingMax, "max", Expanding, Numeric, EXPANDING, OFloat,
+        "Maximum so far.",
+        "close.expanding().max()").more(),
+    op(OpId::ExpandingMin, "min", Expanding, Numeric, EXPANDING, OFloat,
+        "Minimum so far.",
+        "close.expanding().min()").more(),
+    op(OpId::ExpandingSum, "sum", Expanding, Numeric, EXPANDING, OFloat,
+        "Sum of every row so far.",
+        "eps.expanding().sum()").more(),
+    op(OpId::Cumsum, "cumsum", Method, Numeric, &[], OFloat,
+        "Running sum down each column, skipping missing values (NaN stays NaN).",
+        "(close > close.shift()).cumsum()").more(),
     indicator(OpId::Rsi, "RSI", TIMEPERIOD_14, &[], CLOSE,
         "Relative strength index (TA-Lib, Wilder smoothing) of the close.",
         "data.indicator(\"RSI\", timeperiod=14)"),

@@ -34,7 +34,7 @@ impl Checker<'_> {
             Val::Poison => Val::Poison,
             Val::DataGet => self.data_get(args, span),
             Val::Method(recv, kind, op) => self.call_op(op, Some((recv, kind)), args, span),
-            Val::RollingFn(recv, kind) => Val::Rolling(recv, kind, args.to_vec()),
+            Val::RollingFn(recv, kind, form) => Val::Rolling(recv, kind, args.to_vec(), form),
             Val::RollingAgg(recv, kind, window_args, op) => {
                 if let Some(a) = args.first() {
                     return self.err(
@@ -43,7 +43,10 @@ impl Checker<'_> {
                             a.span,
                             format!("`.{}()` takes no arguments here", op.spec().name),
                         )
-                        .hint("window options go to `rolling`: `x.rolling(20, min_periods=10).mean()`"),
+                        .hint(format!(
+                            "window options go to the window: e.g. `{}`",
+                            op.spec().example
+                        )),
                     );
                 }
                 self.call_op(op, Some((recv, kind)), &window_args, span)
@@ -62,12 +65,8 @@ impl Checker<'_> {
                 ),
             ),
             Val::Rolling(..) => self.err(
-                Diagnostic::error(
-                    Code::NotCallable,
-                    func.span,
-                    "a rolling window cannot be called",
-                )
-                .hint("pick an aggregate: `x.rolling(20).mean()`"),
+                Diagnostic::error(Code::NotCallable, func.span, "a window cannot be called")
+                    .hint("pick an aggregate: `x.rolling(20).mean()`, `x.ewm(span=20).mean()`"),
             ),
             other => {
                 let mut d = Diagnostic::error(

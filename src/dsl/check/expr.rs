@@ -516,19 +516,21 @@ impl Checker<'_> {
                      compare it with a panel instead, e.g. `pb < pb.quantile_row(0.2)`",
                 ),
             ),
-            Val::Panel(kind, e) if name == "rolling" => Val::RollingFn(e, kind),
+            Val::Panel(kind, e) if window_form(name).is_some() => {
+                Val::RollingFn(e, kind, window_form(name).unwrap_or(Form::Rolling))
+            }
             Val::Panel(kind, e) => match OpId::find(Form::Method, name) {
                 Some(op) => Val::Method(e, kind, op),
                 None => self.err(unknown_method(name, name_span)),
             },
-            Val::Rolling(e, kind, args) => match OpId::find(Form::Rolling, name) {
+            Val::Rolling(e, kind, args, form) => match OpId::find(form, name) {
                 Some(op) => Val::RollingAgg(e, kind, args, op),
                 None => {
-                    let names = OpId::names(Form::Rolling);
+                    let names = OpId::names(form);
                     let mut d = Diagnostic::error(
                         Code::UnknownMethod,
                         name_span,
-                        format!("a rolling window has no aggregate `{name}`"),
+                        format!("this window has no aggregate `{name}`"),
                     );
                     d = match did_you_mean(name, names.iter().copied()) {
                         Some(s) => d.hint(format!("did you mean `{s}`?")),
@@ -559,6 +561,16 @@ impl Checker<'_> {
     }
 }
 
+/// The window a method opens: `rolling`, `ewm` or `expanding`.
+fn window_form(name: &str) -> Option<Form> {
+    match name {
+        "rolling" => Some(Form::Rolling),
+        "ewm" => Some(Form::Ewm),
+        "expanding" => Some(Form::Expanding),
+        _ => None,
+    }
+}
+
 /// Methods people write from pandas, TA-Lib habits or other backtesters, with what to write
 /// here instead (the pandas/finlab spelling that exists, or why there is none yet).
 const SPELLINGS: &[(&[&str], &str)] = &[
@@ -575,8 +587,9 @@ const SPELLINGS: &[(&[&str], &str)] = &[
         "a trailing mean is `x.average(20)` (finlab) or `x.rolling(20).mean()` (pandas)",
     ),
     (
-        &["ema", "ewm", "ewma", "wma"],
-        "exponential smoothing is not supported yet; use `x.average(n)` or `x.rolling(n).mean()`",
+        &["ema", "ewma"],
+        "exponential smoothing is `x.ewm(span=n).mean()` (pandas), or \
+         `data.indicator(\"EMA\", timeperiod=n)` (TA-Lib, on prices)",
     ),
     (
         &["isnull", "notnull", "dropna"],
@@ -620,8 +633,9 @@ const SPELLINGS: &[(&[&str], &str)] = &[
          `x.quantile_row(q)`",
     ),
     (
-        &["cumsum", "cumprod", "cummax", "cummin", "expanding"],
-        "not supported yet: trailing windows are `x.rolling(n).sum()`",
+        &["cumprod", "cummax", "cummin"],
+        "not supported yet: `x.cumsum()` is the running sum, `x.expanding().max()` / `.min()` \
+         the running extremes (also on rows where x is missing)",
     ),
     (
         &["bfill", "backfill"],

@@ -255,9 +255,30 @@ fn hints_say_the_right_thing() {
         ("x = close.ma(20) > 0", "x.average(20)", "available methods"),
         (
             "x = close.ewm(span=10) > 0",
-            "not supported yet",
+            "call `.mean()`",
             "available methods",
         ),
+        (
+            "x = close.ewma(10) > 0",
+            "x.ewm(span=n).mean()",
+            "available methods",
+        ),
+        (
+            "x = close.fillna(method=\"ffill\") > 0",
+            "write `x.ffill()`",
+            "did you mean",
+        ),
+        (
+            "x = close.ewm(span=3, com=2).mean() > 0",
+            "mutually exclusive",
+            "xx",
+        ),
+        (
+            "x = close.ewm(alpha=1.5).mean() > 0",
+            "0 < alpha <= 1",
+            "xx",
+        ),
+        ("x = close.ewm().std() > 0", "needs one of `com`", "xx"),
         ("x = close.isnull()", "x.isna()", "available methods"),
         (
             "x = close.nlargest(5)",
@@ -344,4 +365,36 @@ fn elementwise_numpy_and_pandas_idioms() {
     assert_eq!(c("x = close * (-8) ** 0.5"), vec!["invalid-number"]);
     assert_eq!(c("x = np.where(close, 1, 0)"), vec!["invalid-receiver"]);
     assert_eq!(c("x = close // 2"), vec!["unsupported-operator"]);
+}
+
+#[test]
+fn growing_windows_and_pandas_spellings() {
+    let c = |body: &str| codes(&format!("{HEAD}{body}\nsim(x)\n"));
+    for ok in [
+        "x = close.ewm(span=10).mean() > close.ewm(com=3, adjust=False, min_periods=5).mean()",
+        "x = close.ewm(halflife=2.5, ignore_na=True).std() + close.ewm(alpha=0.1).mean()",
+        "x = close.expanding().max() + close.expanding(5).mean() - close.expanding(min_periods=2).sum()",
+        "x = (close > close.shift()).cumsum() + close.expanding().min()",
+        "x = close.pct_change(fill_method=None)",
+        "x = close.pct_change(5, None)",
+    ] {
+        assert_eq!(c(ok), Vec::<&str>::new(), "{ok}");
+    }
+    assert_eq!(
+        c("x = close.ewm(span=0.5).mean()"),
+        vec!["argument-out-of-range"]
+    );
+    assert_eq!(c("x = close.ewm(span=5).median()"), vec!["unknown-method"]);
+    assert_eq!(
+        c("x = close.expanding(0).sum()"),
+        vec!["argument-out-of-range"]
+    );
+    assert_eq!(
+        c("x = close.ewm(span=5, min_periods=-1).mean()"),
+        vec!["argument-out-of-range"]
+    );
+    assert_eq!(
+        c("x = close.pct_change(fill_method=\"ffill\")"),
+        vec!["invalid-argument"]
+    );
 }
