@@ -108,7 +108,9 @@ fn talib_literal(kind: ParamKind, text: &str) -> Option<String> {
     let float_text = text.contains(['.', 'e', 'E']);
     match kind {
         // TA-Lib's periods are ints; the checker only lets integral values through.
-        ParamKind::Window | ParamKind::Lag | ParamKind::Count if float_text => {
+        ParamKind::Window | ParamKind::Lag | ParamKind::Count | ParamKind::Period(_)
+            if float_text =>
+        {
             let v: f64 = text.replace('_', "").parse().ok()?;
             (v.fract() == 0.0 && v.abs() < 1e15).then(|| format!("{v:.0}"))
         }

@@ -2,7 +2,7 @@
 //! the prompt shows the model (`prompts/dsl_reference.md`) and `dsl-engine ops` prints. A test
 //! keeps the committed copy current.
 
-use dsl_runtime::ops::{Form, OpId, Output, Receiver};
+use dsl_runtime::ops::{Form, OpId, Output, ParamDefault, Receiver};
 
 /// Renders the full reference as Markdown (`dsl-engine ops`).
 pub fn markdown() -> String {
@@ -80,8 +80,26 @@ fn section(form: Form, title: &str, full: bool, out: &mut String) {
         .copied()
         .filter(|o| o.spec().form == form)
         .collect();
+    let any_core = ops.iter().any(|o| o.spec().core);
+    if !full && !any_core && matches!(form, Form::Ewm | Form::Expanding) {
+        // A window outside the core: its arguments once, then its aggregates.
+        let Some(first) = ops.first() else {
+            return;
+        };
+        let sig = first.spec().signature();
+        let window = sig.rsplit_once('.').map_or(sig.as_str(), |(w, _)| w);
+        let aggregates: Vec<String> = ops
+            .iter()
+            .map(|o| format!("`.{}()`", o.spec().name))
+            .collect();
+        out.push_str(&format!(
+            "\n{title}: `x{window}` then {}.\n",
+            aggregates.join(", ")
+        ));
+        return;
+    }
     out.push_str(&format!("\n## {title}\n\n"));
-    if full || ops.iter().any(|o| o.spec().core) {
+    if full || any_core {
         out.push_str("| call | input | returns | description | example |\n|---|---|---|---|---|\n");
     }
     for op in ops.iter().filter(|o| full || o.spec().core) {
@@ -108,17 +126,64 @@ fn section(form: Form, title: &str, full: bool, out: &mut String) {
     if form == Form::Numpy {
         out.push_str("| `abs(x)`, `np.abs(x)` | float/bool | float | Same as `x.abs()`. | `abs(close.pct_change())` |\n");
     }
-    let more: Vec<String> = ops
+    let more: Vec<OpId> = ops
         .iter()
+        .copied()
         .filter(|o| !full && !o.spec().core)
-        .map(|o| format!("`{}`", o.spec().signature()))
         .collect();
-    if !more.is_empty() {
+    if more.is_empty() {
+        return;
+    }
+    if form == Form::Indicator {
+        // Indicators with the same parameters share one entry: `SMA/EMA(timeperiod=30)`.
+        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+        for op in &more {
+            let tail = indicator_tail(*op);
+            match groups.iter_mut().find(|(t, _)| *t == tail) {
+                Some((_, names)) => names.push(op.spec().name),
+                None => groups.push((tail, vec![op.spec().name])),
+            }
+        }
+        let listed: Vec<String> = groups
+            .iter()
+            .map(|(tail, names)| format!("`{}{tail}`", names.join("/")))
+            .collect();
         out.push_str(&format!(
-            "\nAlso (pandas/numpy/TA-Lib semantics): {}.\n",
-            more.join(", ")
+            "\nAlso `data.indicator(NAME, ...)` (with `adjust_price=False` too): {}.\n",
+            listed.join(", ")
+        ));
+    } else {
+        let listed: Vec<String> = more
+            .iter()
+            .map(|o| format!("`{}`", o.spec().signature()))
+            .collect();
+        out.push_str(&format!(
+            "\nAlso (pandas/numpy semantics): {}.\n",
+            listed.join(", ")
         ));
     }
+}
+
+/// An indicator's parameters as the prompt lists them (without `adjust_price`), and its
+/// outputs when there are several: `(timeperiod=14) → aroondown, aroonup`.
+fn indicator_tail(op: OpId) -> String {
+    let s = op.spec();
+    let params: Vec<String> = s
+        .params
+        .iter()
+        .filter(|p| p.name != "adjust_price")
+        .map(|p| match p.default {
+            ParamDefault::Int(v) => format!("{}={v}", p.name),
+            ParamDefault::Float(v) => format!("{}={v}", p.name),
+            _ => p.name.to_string(),
+        })
+        .collect();
+    let outputs = if s.outputs.len() > 1 {
+        format!(" → {}", s.outputs.join(", "))
+    } else {
+        String::new()
+    };
+    format!("({}){outputs}", params.join(", "))
 }
 
 #[cfg(test)]
@@ -130,5 +195,22 @@ mod tests {
             committed == super::markdown(),
             "prompts/dsl_reference.md is stale: run `cargo run -- ops > prompts/dsl_reference.md`"
         );
+    }
+
+    #[test]
+    fn the_prompt_lists_operators_outside_the_core_by_signature() {
+        let prompt = super::prompt_markdown();
+        for listed in [
+            "`SMA/EMA/WMA/DEMA/TEMA/KAMA(timeperiod=30)`",
+            "`AROON(timeperiod=14) → aroondown, aroonup`",
+            "`x.ewm(com=None, span=None, halflife=None, alpha=None, min_periods=0, adjust=True, \
+             ignore_na=False)` then `.mean()`, `.std()`",
+            "`np.where(cond, x, y)`",
+            "`.astype(dtype)`",
+        ] {
+            assert!(prompt.contains(listed), "{listed} not in:\n{prompt}");
+        }
+        assert!(!prompt.contains("| `data.indicator(\"SMA\""));
+        assert!(super::markdown().contains("| `data.indicator(\"SMA\", timeperiod=30"));
     }
 }

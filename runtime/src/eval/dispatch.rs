@@ -127,9 +127,38 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
             windows::expanding(call, p)?
         }
         OpId::Cumsum => windows::cumsum(p),
-        OpId::Rsi | OpId::Macd | OpId::Stoch | OpId::Bbands | OpId::Atr | OpId::Willr => {
-            return Err(type_err(call.node, "an indicator has no receiver"))
-        }
+        OpId::Rsi
+        | OpId::Macd
+        | OpId::Stoch
+        | OpId::Bbands
+        | OpId::Atr
+        | OpId::Willr
+        | OpId::Sma
+        | OpId::Ema
+        | OpId::Wma
+        | OpId::Dema
+        | OpId::Tema
+        | OpId::Kama
+        | OpId::Adx
+        | OpId::PlusDi
+        | OpId::MinusDi
+        | OpId::Cci
+        | OpId::Mfi
+        | OpId::Obv
+        | OpId::Roc
+        | OpId::Mom
+        | OpId::Stddev
+        | OpId::Natr
+        | OpId::Trange
+        | OpId::Aroon
+        | OpId::Sar
+        | OpId::Ultosc
+        | OpId::Cmo
+        | OpId::Ppo
+        | OpId::Apo
+        | OpId::Bop
+        | OpId::Ad
+        | OpId::Adosc => return Err(type_err(call.node, "an indicator has no receiver")),
     };
     Ok(Value::Panel(panel))
 }

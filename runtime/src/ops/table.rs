@@ -129,27 +129,78 @@ const ASTYPE: &[ParamSpec] = &[p("dtype", K::Choice(DTYPES), D::Required)];
 const ROUND: &[ParamSpec] = &[p("decimals", K::Decimals, D::Int(0))];
 
 const ADJUST: ParamSpec = p("adjust_price", K::Flag, D::Bool(false));
-const TIMEPERIOD_14: &[ParamSpec] = &[p("timeperiod", K::Window, D::Int(14)), ADJUST];
+/// `timeperiod=default`, at least `min` (what TA-Lib accepts), and `adjust_price`.
+macro_rules! timeperiod {
+    ($min:expr, $default:expr) => {
+        &[p("timeperiod", K::Period($min), D::Int($default)), ADJUST]
+    };
+}
+const TIMEPERIOD_14: &[ParamSpec] = timeperiod!(2, 14);
+const TIMEPERIOD_14_1: &[ParamSpec] = timeperiod!(1, 14);
+const TIMEPERIOD_30: &[ParamSpec] = timeperiod!(1, 30);
+const TIMEPERIOD_10: &[ParamSpec] = timeperiod!(1, 10);
+const ADJUST_ONLY: &[ParamSpec] = &[ADJUST];
 const MACD: &[ParamSpec] = &[
-    p("fastperiod", K::Window, D::Int(12)),
-    p("slowperiod", K::Window, D::Int(26)),
-    p("signalperiod", K::Window, D::Int(9)),
+    p("fastperiod", K::Period(2), D::Int(12)),
+    p("slowperiod", K::Period(2), D::Int(26)),
+    p("signalperiod", K::Period(1), D::Int(9)),
     ADJUST,
 ];
 const STOCH: &[ParamSpec] = &[
-    p("fastk_period", K::Window, D::Int(5)),
-    p("slowk_period", K::Window, D::Int(3)),
-    p("slowd_period", K::Window, D::Int(3)),
+    p("fastk_period", K::Period(1), D::Int(5)),
+    p("slowk_period", K::Period(1), D::Int(3)),
+    p("slowd_period", K::Period(1), D::Int(3)),
+    ADJUST,
+];
+const STDDEV: &[ParamSpec] = &[
+    p("timeperiod", K::Period(2), D::Int(5)),
+    p("nbdev", K::Number, D::Float(1.0)),
+    ADJUST,
+];
+const SAR: &[ParamSpec] = &[
+    p("acceleration", K::Number, D::Float(0.02)),
+    p("maximum", K::Number, D::Float(0.2)),
+    ADJUST,
+];
+const ULTOSC: &[ParamSpec] = &[
+    p("timeperiod1", K::Period(1), D::Int(7)),
+    p("timeperiod2", K::Period(1), D::Int(14)),
+    p("timeperiod3", K::Period(1), D::Int(28)),
+    ADJUST,
+];
+const OSCILLATOR: &[ParamSpec] = &[
+    p("fastperiod", K::Period(2), D::Int(12)),
+    p("slowperiod", K::Period(2), D::Int(26)),
+    ADJUST,
+];
+const ADOSC: &[ParamSpec] = &[
+    p("fastperiod", K::Period(2), D::Int(3)),
+    p("slowperiod", K::Period(2), D::Int(10)),
     ADJUST,
 ];
 const BBANDS: &[ParamSpec] = &[
-    p("timeperiod", K::Window, D::Int(20)),
+    p("timeperiod", K::Period(2), D::Int(20)),
     p("nbdevup", K::Number, D::Float(2.0)),
     p("nbdevdn", K::Number, D::Float(2.0)),
     ADJUST,
 ];
 const CLOSE: &[PriceField] = &[PriceField::Close];
 const HLC: &[PriceField] = &[PriceField::High, PriceField::Low, PriceField::Close];
+/// High and low; the close only for finlab's rules on unpriced stocks.
+const HL: &[PriceField] = &[PriceField::High, PriceField::Low, PriceField::Close];
+const HLCV: &[PriceField] = &[
+    PriceField::High,
+    PriceField::Low,
+    PriceField::Close,
+    PriceField::Volume,
+];
+const CV: &[PriceField] = &[PriceField::Close, PriceField::Volume];
+const OHLC: &[PriceField] = &[
+    PriceField::Open,
+    PriceField::High,
+    PriceField::Low,
+    PriceField::Close,
+];
 
 use Form::{Ewm, Expanding, Method, Numpy, Rolling};
 use Output::{Bool as OBool, Float as OFloat, Same, Series};
@@ -304,10 +355,88 @@ pub(super) static SPECS: &[OpSpec] = &[
     indicator(OpId::Bbands, "BBANDS", BBANDS, &["upperband", "middleband", "lowerband"], CLOSE,
         "Bollinger bands: simple moving average ± nbdev population standard deviations.",
         "upper, middle, lower = data.indicator(\"BBANDS\")"),
-    indicator(OpId::Atr, "ATR", TIMEPERIOD_14, &[], HLC,
+    indicator(OpId::Atr, "ATR", TIMEPERIOD_14_1, &[], HLC,
         "Average true range (TA-Lib, Wilder smoothing).",
         "data.indicator(\"ATR\")"),
     indicator(OpId::Willr, "WILLR", TIMEPERIOD_14, &[], HLC,
         "Williams %R (-100..0).",
         "data.indicator(\"WILLR\")"),
+    indicator(OpId::Sma, "SMA", TIMEPERIOD_30, &[], CLOSE,
+        "Simple moving average of the close.",
+        "data.indicator(\"SMA\", timeperiod=20)").more(),
+    indicator(OpId::Ema, "EMA", TIMEPERIOD_30, &[], CLOSE,
+        "Exponential moving average (seeded with the SMA).",
+        "data.indicator(\"EMA\", timeperiod=20)").more(),
+    indicator(OpId::Wma, "WMA", TIMEPERIOD_30, &[], CLOSE,
+        "Linearly weighted moving average.",
+        "data.indicator(\"WMA\", timeperiod=20)").more(),
+    indicator(OpId::Dema, "DEMA", TIMEPERIOD_30, &[], CLOSE,
+        "Double exponential moving average.",
+        "data.indicator(\"DEMA\")").more(),
+    indicator(OpId::Tema, "TEMA", TIMEPERIOD_30, &[], CLOSE,
+        "Triple exponential moving average.",
+        "data.indicator(\"TEMA\")").more(),
+    indicator(OpId::Kama, "KAMA", TIMEPERIOD_30, &[], CLOSE,
+        "Kaufman adaptive moving average.",
+        "data.indicator(\"KAMA\")").more(),
+    indicator(OpId::Adx, "ADX", TIMEPERIOD_14, &[], HLC,
+        "Average directional index.",
+        "data.indicator(\"ADX\")").more(),
+    indicator(OpId::PlusDi, "PLUS_DI", TIMEPERIOD_14_1, &[], HLC,
+        "Plus directional indicator.",
+        "data.indicator(\"PLUS_DI\")").more(),
+    indicator(OpId::MinusDi, "MINUS_DI", TIMEPERIOD_14_1, &[], HLC,
+        "Minus directional indicator.",
+        "data.indicator(\"MINUS_DI\")").more(),
+    indicator(OpId::Cci, "CCI", TIMEPERIOD_14, &[], HLC,
+        "Commodity channel index.",
+        "data.indicator(\"CCI\")").more(),
+    indicator(OpId::Mfi, "MFI", TIMEPERIOD_14, &[], HLCV,
+        "Money flow index (volume-weighted RSI).",
+        "data.indicator(\"MFI\")").more(),
+    indicator(OpId::Obv, "OBV", ADJUST_ONLY, &[], CV,
+        "On-balance volume.",
+        "data.indicator(\"OBV\")").more(),
+    indicator(OpId::Roc, "ROC", TIMEPERIOD_10, &[], CLOSE,
+        "Rate of change in percent: (close / close n rows earlier - 1) * 100.",
+        "data.indicator(\"ROC\")").more(),
+    indicator(OpId::Mom, "MOM", TIMEPERIOD_10, &[], CLOSE,
+        "Momentum: close - close n rows earlier.",
+        "data.indicator(\"MOM\")").more(),
+    indicator(OpId::Stddev, "STDDEV", STDDEV, &[], CLOSE,
+        "Rolling population standard deviation of the close times nbdev.",
+        "data.indicator(\"STDDEV\", timeperiod=20)").more(),
+    indicator(OpId::Natr, "NATR", TIMEPERIOD_14_1, &[], HLC,
+        "ATR as a percentage of the close.",
+        "data.indicator(\"NATR\")").more(),
+    indicator(OpId::Trange, "TRANGE", ADJUST_ONLY, &[], HLC,
+        "True range.",
+        "data.indicator(\"TRANGE\")").more(),
+    indicator(OpId::Aroon, "AROON", TIMEPERIOD_14, &["aroondown", "aroonup"], HL,
+        "Aroon down and up (0..100).",
+        "down, up = data.indicator(\"AROON\")").more(),
+    indicator(OpId::Sar, "SAR", SAR, &[], HL,
+        "Parabolic SAR.",
+        "data.indicator(\"SAR\")").more(),
+    indicator(OpId::Ultosc, "ULTOSC", ULTOSC, &[], HLC,
+        "Ultimate oscillator.",
+        "data.indicator(\"ULTOSC\")").more(),
+    indicator(OpId::Cmo, "CMO", TIMEPERIOD_14, &[], CLOSE,
+        "Chande momentum oscillator (-100..100).",
+        "data.indicator(\"CMO\")").more(),
+    indicator(OpId::Ppo, "PPO", OSCILLATOR, &[], CLOSE,
+        "Percentage price oscillator (EMAs, TA-Lib's default).",
+        "data.indicator(\"PPO\")").more(),
+    indicator(OpId::Apo, "APO", OSCILLATOR, &[], CLOSE,
+        "Absolute price oscillator: fast EMA - slow EMA.",
+        "data.indicator(\"APO\")").more(),
+    indicator(OpId::Bop, "BOP", ADJUST_ONLY, &[], OHLC,
+        "Balance of power: (close - open) / (high - low).",
+        "data.indicator(\"BOP\")").more(),
+    indicator(OpId::Ad, "AD", ADJUST_ONLY, &[], HLCV,
+        "Chaikin accumulation/distribution line.",
+        "data.indicator(\"AD\")").more(),
+    indicator(OpId::Adosc, "ADOSC", ADOSC, &[], HLCV,
+        "Chaikin oscillator.",
+        "data.indicator(\"ADOSC\")").more(),
 ];

@@ -209,7 +209,8 @@ pub(super) fn value(spec: &OpSpec, param: &ParamSpec, val: &Val) -> Result<TArg,
             | ParamKind::Count
             | ParamKind::Axis
             | ParamKind::Decimals
-            | ParamKind::MinPeriods,
+            | ParamKind::MinPeriods
+            | ParamKind::Period(_),
         ) => {
             let v = match val {
                 Val::Number(x) if x.fract() == 0.0 && x.abs() < 1e12 => *x as i64,
@@ -285,6 +286,7 @@ fn whole(spec: &OpSpec, param: &ParamSpec, v: i64) -> Result<(), ArgError> {
         .hint(match kind {
             ParamKind::Count => "the number of stocks (or rows) to count",
             ParamKind::Decimals => "decimal places: 2 rounds to 0.01, -2 to hundreds",
+            ParamKind::Period(_) => "TA-Lib refuses a shorter period for this indicator",
             _ => "windows count rows: for daily data 20 ≈ a month, 250 ≈ a year",
         }));
     }
@@ -322,6 +324,18 @@ pub(super) fn relations(op: OpId, args: &[TArg]) -> Result<(), ArgError> {
             }
         }
         OpId::EwmMean | OpId::EwmStd => return ewm_decay(args),
+        OpId::Sar => {
+            for (name, v) in ["acceleration", "maximum"].iter().zip(args) {
+                if let TArg::Float(v) = v {
+                    if *v < 0.0 {
+                        return Err(ArgError::new(
+                            Code::ArgumentOutOfRange,
+                            format!("`{name}` of `SAR` is {v}; TA-Lib requires it to be >= 0"),
+                        ));
+                    }
+                }
+            }
+        }
         OpId::Clip => {
             if let (Some(TArg::Float(lo)), Some(TArg::Float(hi))) = (args.first(), args.get(1)) {
                 if lo > hi {

@@ -22,10 +22,10 @@ impl Checker<'_> {
             name_span,
         } = &func.kind
         {
-            if super::expr::REDUCTIONS.contains(&name.as_str()) && axis_is_columns(args) {
+            if super::hints::REDUCTIONS.contains(&name.as_str()) && axis_is_columns(args) {
                 return match self.expr(value) {
                     Val::Poison => Val::Poison,
-                    _ => self.err(super::expr::row_reduction(name, *name_span)),
+                    _ => self.err(super::hints::row_reduction(name, *name_span)),
                 };
             }
         }

@@ -398,3 +398,32 @@ fn growing_windows_and_pandas_spellings() {
         vec!["invalid-argument"]
     );
 }
+
+#[test]
+fn indicators_take_talib_defaults_and_refuse_what_talib_refuses() {
+    let c = |body: &str| codes(&format!("{HEAD}{body}\nsim(x > 0)\n"));
+    for ok in [
+        "x = data.indicator(\"SMA\", timeperiod=1) + data.indicator(\"ADX\", timeperiod=2)",
+        "x = data.indicator(\"PLUS_DI\", timeperiod=1) + data.indicator(\"ATR\", timeperiod=1)",
+        "x = data.indicator(\"SAR\", acceleration=0.05, maximum=0.1)",
+        "x = data.indicator(\"ULTOSC\", timeperiod1=3, timeperiod2=5, timeperiod3=9)",
+        "x = data.indicator(\"STDDEV\", timeperiod=20, nbdev=2)",
+        "d, u = data.indicator(\"AROON\")\nx = u - d",
+    ] {
+        assert_eq!(c(ok), Vec::<&str>::new(), "{ok}");
+    }
+    for refused in [
+        "x = data.indicator(\"RSI\", timeperiod=1)",
+        "x = data.indicator(\"BBANDS\", timeperiod=1)[0]",
+        "x = data.indicator(\"ADX\", timeperiod=1)",
+        "x = data.indicator(\"MACD\", fastperiod=1)[0]",
+        "x = data.indicator(\"SAR\", acceleration=-0.1)",
+        "x = data.indicator(\"WILLR\", timeperiod=1)",
+    ] {
+        assert_eq!(c(refused), vec!["argument-out-of-range"], "{refused}");
+    }
+    assert_eq!(
+        c("x = data.indicator(\"PPO\", matype=1)"),
+        vec!["unknown-argument"]
+    );
+}
