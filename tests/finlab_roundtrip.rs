@@ -140,6 +140,66 @@ fn examples_match_finlab_positions() {
     );
 }
 
+/// Strategies over the operators no example uses (numpy/pandas element-wise functions, `np.where`
+/// in the exporter's pandas spelling, exponential and expanding windows, `cumsum`, indicators
+/// beyond the first six), exported and run by finlab like the examples.
+const MORE_STRATEGIES: &[(&str, &str)] = &[
+    (
+        "elementwise",
+        "from finlab import data\nfrom finlab.backtest import sim\nimport numpy as np\n\
+         close = data.get(\"price:收盤價\")\n\
+         r = close.pct_change(fill_method=None)\n\
+         vol = np.sqrt((r ** 2).rolling(20).mean())\n\
+         score = np.where(close > close.average(60), r.rolling(20).sum() / vol, -1)\n\
+         flag = (close > 10).astype(int) + close.notna().astype(float) - r.isna() * 1\n\
+         position = (score * flag + np.sign(r) * np.exp(-vol.round(3)) + close.pow(0.5) * 1e-6).is_largest(20)\n\
+         sim(position, resample=\"M\")\n",
+    ),
+    (
+        "windows",
+        "from finlab import data\nfrom finlab.backtest import sim\n\
+         close = data.get(\"etl:adj_close\")\n\
+         trend = close.ewm(span=20).mean() > close.ewm(span=60, adjust=False).mean()\n\
+         vol = close.pct_change().ewm(halflife=10, min_periods=20).std()\n\
+         high = close >= close.expanding(250).max() * 0.9\n\
+         up = (close > close.shift()).cumsum()\n\
+         position = ((up - up.shift(20)) / vol + close.expanding().mean() * 1e-9)[trend & high].is_largest(15)\n\
+         sim(position, resample=\"W\")\n",
+    ),
+    (
+        "indicators",
+        "from finlab import data\nfrom finlab.backtest import sim\n\
+         adx = data.indicator(\"ADX\")\n\
+         down, up = data.indicator(\"AROON\", timeperiod=25)\n\
+         mfi = data.indicator(\"MFI\")\n\
+         close = data.get(\"price:收盤價\")\n\
+         entry = (adx > 25) & (up > down) & (close > data.indicator(\"SAR\")) & (mfi < 80)\n\
+         position = data.indicator(\"ROC\", timeperiod=20)[entry].is_largest(10)\n\
+         sim(position, resample=\"M\")\n",
+    ),
+];
+
+#[test]
+fn more_operators_match_finlab_positions() {
+    if std::env::var("DSL_FINLAB_ORACLE").as_deref() == Ok("0") {
+        eprintln!("finlab oracle skipped: DSL_FINLAB_ORACLE=0");
+        return;
+    }
+    let python = common::oracle_python();
+    let data = common::data_dir();
+    let work = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (name, source) in MORE_STRATEGIES {
+        let strat = work.path().join(format!("{name}.strat"));
+        std::fs::write(&strat, source).unwrap();
+        match roundtrip(&python, &data.path, &strat, work.path()) {
+            Ok(summary) => eprintln!("{name}: {summary}"),
+            Err(e) => failures.push(format!("== {name}: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Indicator calls with parameters the DSL accepts but TA-Lib's wrapper refuses as written
 /// (an int for a float, an integral float for a period), and adjusted prices.
 const TALIB_TYPED_CALLS: &[&str] = &[
