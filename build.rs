@@ -9,6 +9,9 @@
 //! adds it with `rustup target add` for the toolchain cargo is running. Without rustup it stops
 //! with one message naming what to install.
 
+// A build script talks to cargo through stdout and to the user through stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 

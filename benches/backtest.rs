@@ -5,10 +5,13 @@
 //! Run with `cargo bench --bench backtest [-- monthly|rotation|stress]`; prints the median of
 //! several runs and a fingerprint of the results.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 use std::time::{Duration, Instant};
 
 use dsl_engine::backtest::{simulate, Frequency, Market, Resample, SimOptions, SimResult};
-use dsl_engine::data::synth::rng::Rng;
+use dsl_engine::util::rng::Rng;
 use dsl_runtime::fnv::Fnv1a;
 use dsl_runtime::wire::PanelData;
 

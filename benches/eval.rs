@@ -16,6 +16,9 @@
 //! e.g. `ma_cross`, `k_sar`; default all). The pandas column needs the venv that
 //! `cargo test --test finlab_roundtrip` creates (or `DSL_FINLAB_PYTHON=/path/to/python`).
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,6 +1,9 @@
 //! Per-node evaluation times of one strategy on the full default market, natively:
 //! `cargo bench --bench profile -- examples/momentum.strat` (prints each plan node's time).
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 fn main() {
     std::env::set_var("DSL_EVAL_TRACE", "1");
     use dsl_engine::data::{default_data_dir, ensure_default};

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::data::synth::rng::fnv1a;
 use crate::data::DataDir;
 use crate::dsl::CheckContext;
 use crate::pipeline::{self, Timings};
 use crate::sandbox::Sandbox;
+use dsl_runtime::fnv::fnv1a;
 
 /// The version of the built-in strategy set; bump it when the set or any of its strategies
 /// changes, so figures from different versions are not compared by mistake.

@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod sandbox;
+pub mod scale;
 pub mod simspec;
 pub mod stats;
 pub mod util;

@@ -236,23 +236,8 @@ fn evaluate_rows(
     };
     let lowered = lower(&program);
     next(&mut timings.plan);
-    let inputs = load_inputs(&lowered.plan, data)?;
-    next(&mut timings.load);
-    let read_at = if for_sim {
-        sim_read_dates(&lowered.sim.options, &inputs)
-    } else {
-        None
-    };
-    let evaluation = match read_at {
-        Some(dates) => {
-            let mut plan = lowered.plan.clone();
-            plan.read_at = Some(dates);
-            sandbox.evaluate_shared(&plan, &inputs)?
-        }
-        None => sandbox.evaluate_shared(&lowered.plan, &inputs)?,
-    };
-    next(&mut timings.sandbox_total);
-    timings.sandbox = evaluation.stages;
+    let for_sim = for_sim.then_some(&lowered.sim.options);
+    let evaluation = evaluate_plan(&lowered.plan, for_sim, data, sandbox, &mut timings)?;
     Ok(Evaluated {
         lowered,
         position_kind: program.position_kind,
@@ -260,6 +245,35 @@ fn evaluate_rows(
         warnings: checked.diagnostics,
         timings,
     })
+}
+
+/// Evaluates a lowered plan in the sandbox on `data`, adding the load and sandbox times to
+/// `timings`. With `for_sim` (the strategy's `sim()` options), only the rows `sim()` reads are
+/// computed where that saves work (see `Plan::read_at`). Scale-out workers, which receive plans
+/// rather than source, evaluate through here as the local loop does.
+pub fn evaluate_plan(
+    plan: &Plan,
+    for_sim: Option<&SimOptions>,
+    data: &DataDir,
+    sandbox: &Sandbox,
+    timings: &mut Timings,
+) -> Result<Evaluation, PipelineError> {
+    let started = Instant::now();
+    let inputs = load_inputs(plan, data)?;
+    timings.load = started.elapsed();
+    let started = Instant::now();
+    let read_at = for_sim.and_then(|opts| sim_read_dates(opts, &inputs));
+    let evaluation = match read_at {
+        Some(dates) => {
+            let mut plan = plan.clone();
+            plan.read_at = Some(dates);
+            sandbox.evaluate_shared(&plan, &inputs)?
+        }
+        None => sandbox.evaluate_shared(plan, &inputs)?,
+    };
+    timings.sandbox_total = started.elapsed();
+    timings.sandbox = evaluation.stages;
+    Ok(evaluation)
 }
 
 /// Checks, evaluates and backtests `source` on `data`.

@@ -3,6 +3,8 @@
 //! [`SimOptions`] with finlab's defaults, [`Frequency`] (pandas-style `resample` strings, with
 //! in-string day shifts) and [`TradeAt`]. Semantics: `docs/semantics.md` §1–2.
 
+use serde::{Deserialize, Serialize};
+
 use crate::calendar::{civil_from_days, days_from_civil, month_end, weekday};
 
 /// Taiwan's default fee ratio (1.425‰ per side).
@@ -11,7 +13,7 @@ pub const TW_FEE: f64 = 1.425 / 1000.0;
 pub const TW_TAX: f64 = 3.0 / 1000.0;
 
 /// The price a trade fills at (always the adjusted series).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TradeAt {
     Close,
     Open,
@@ -60,7 +62,7 @@ impl TradeAt {
 }
 
 /// The calendar rule of a `resample` string.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rule {
     /// Every `n` calendar days from the first position date (`"D"`, `"20D"`).
     Days(u32),
@@ -79,13 +81,33 @@ pub enum Rule {
 }
 
 /// A `resample` string: a calendar rule plus an in-string day shift (`"M+5"`, `"W-FRI-1"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frequency {
     pub rule: Rule,
     pub shift_days: i32,
 }
 
-const WEEKDAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+/// Weekday suffixes of `W-…`, Monday first (the index is the weekday `Rule::Weekly` holds).
+pub const WEEKDAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+
+/// The calendar rules spelled by name (upper case); `W-<weekday>` and `<n>D` are the others.
+pub const NAMED_RULES: &[(&str, Rule)] = &[
+    ("M", Rule::MonthEnd),
+    ("ME", Rule::MonthEnd),
+    ("MS", Rule::MonthStart),
+    ("Q", Rule::QuarterEnd),
+    ("QE", Rule::QuarterEnd),
+    ("Q-DEC", Rule::QuarterEnd),
+    ("QE-DEC", Rule::QuarterEnd),
+    ("QS", Rule::QuarterStart),
+    ("QS-JAN", Rule::QuarterStart),
+    ("Y", Rule::YearEnd),
+    ("YE", Rule::YearEnd),
+    ("A", Rule::YearEnd),
+    ("A-DEC", Rule::YearEnd),
+    ("YE-DEC", Rule::YearEnd),
+    ("W", Rule::Weekly(6)),
+];
 
 impl Frequency {
     /// Parses finlab/pandas spellings: `D`, `NND`, `W`, `W-MON`…`W-SUN`, `M`/`ME`, `MS`,
@@ -104,13 +126,13 @@ impl Frequency {
             }
             _ => (upper.as_str(), 0),
         };
+        if let Some((_, rule)) = NAMED_RULES.iter().find(|(name, _)| *name == base) {
+            return Some(Frequency {
+                rule: *rule,
+                shift_days,
+            });
+        }
         let rule = match base {
-            "M" | "ME" => Rule::MonthEnd,
-            "MS" => Rule::MonthStart,
-            "Q" | "QE" | "Q-DEC" | "QE-DEC" => Rule::QuarterEnd,
-            "QS" | "QS-JAN" => Rule::QuarterStart,
-            "Y" | "YE" | "A" | "A-DEC" | "YE-DEC" => Rule::YearEnd,
-            "W" => Rule::Weekly(6),
             b if b.starts_with("W-") => {
                 Rule::Weekly(WEEKDAYS.iter().position(|w| *w == &b[2..])? as u8)
             }
@@ -197,7 +219,7 @@ pub fn parse_offset(text: &str) -> Option<i32> {
 }
 
 /// `resample=`: when the whole book is rebalanced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Resample {
     /// Whenever the position row changes.
     OnChange,
@@ -206,7 +228,7 @@ pub enum Resample {
 }
 
 /// Every `sim()` option the engine implements, with finlab's defaults.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SimOptions {
     pub resample: Resample,
     /// Calendar days added to every rebalance date (`resample_offset`).

@@ -2,6 +2,8 @@
 //! persist in cargo's per-target temp dir, so only the first test run pays for compiling the guest
 //! and generating the data.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 #![allow(dead_code)]
 
 use std::path::PathBuf;

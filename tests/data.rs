@@ -2,6 +2,9 @@
 //! finlab's exact on-disk format (written here with arrow directly, as pyarrow would), and the
 //! typed errors for truncated files, missing keys and mismatched calendars.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::collections::HashMap;

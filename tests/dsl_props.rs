@@ -2,9 +2,17 @@
 //! - the formatter on generated strategies (random layout, comments, redundant parentheses) and
 //!   the examples: `fmt(fmt(x)) == fmt(x)`, same syntax tree, same diagnostics, same plan, same
 //!   canonical hash;
-//! - never-panic fuzzing: random token streams through parse → check → fmt → lower.
+//! - never-panic fuzzing: random token streams through parse → check → fmt → lower;
+//! - the exported grammars (`dsl-engine grammar`): every example and generated strategy is a
+//!   sentence of the Lark grammar (as written, by the Python `lark` parser of the oracle venv)
+//!   and of the GBNF grammar (in `fmt`'s canonical form, by the recogniser in
+//!   `tests/support/ebnf.rs`); sentences sampled from each grammar parse and pass the checker's
+//!   name checks (their types aside).
 //!
 //! Cases per property: 256 by default; `DSL_FUZZ_CASES=200000` for a long run.
+
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use dfmt::{canonical_hash, format_source};
 use dsl_engine::dsl::ast::{Arg, Expr, ExprKind, Program, Span, Stmt, StmtKind};
@@ -15,7 +23,12 @@ use dsl_engine::dsl::visit::{
 use dsl_engine::dsl::{compile, parse, CheckContext};
 use dsl_engine::plan::lower;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, TestRunner};
+
+mod common;
+#[path = "support/ebnf.rs"]
+mod ebnf;
 
 fn cases() -> u32 {
     std::env::var("DSL_FUZZ_CASES")
@@ -424,4 +437,215 @@ fn token() -> impl Strategy<Value = String> {
         2 => (proptest::sample::select(TOKENS), prop_oneof![Just(" "), Just("")])
             .prop_map(|(t, w)| format!("{t}{w}")),
     ]
+}
+
+// ---- the exported grammars ----
+
+use dsl_engine::dsl::grammar::{self, Format};
+use dsl_engine::dsl::Code;
+
+/// Sentences sampled from each exported grammar.
+const SAMPLES: usize = 1000;
+
+fn catalog_keys() -> Vec<String> {
+    dsl_engine::pipeline::catalog_context()
+        .datasets
+        .unwrap_or_default()
+}
+
+fn examples() -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir("examples")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// `n` strategies of the property generator above (a fixed seed).
+fn generated(n: usize) -> Vec<String> {
+    let mut runner = TestRunner::deterministic();
+    let gen = strategy();
+    (0..n)
+        .map(|_| gen.new_tree(&mut runner).unwrap().current())
+        .collect()
+}
+
+/// The Python `lark` parser's verdict on each text (`None`: it parses) under `grammar`.
+fn lark_verdicts(grammar: &str, texts: &[String]) -> Vec<Option<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let (g, inputs) = (dir.path().join("g.lark"), dir.path().join("in.json"));
+    std::fs::write(&g, grammar).unwrap();
+    std::fs::write(&inputs, serde_json::to_string(texts).unwrap()).unwrap();
+    let out = std::process::Command::new(common::oracle_python())
+        .arg("tests/finlab/grammar_check.py")
+        .arg(&g)
+        .arg(&inputs)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "grammar_check.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: Vec<Option<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdicts.len(), texts.len());
+    verdicts
+}
+
+fn assert_lark_parses(grammar: &str, texts: &[String], what: &str) {
+    for (text, v) in texts.iter().zip(lark_verdicts(grammar, texts)) {
+        assert!(
+            v.is_none(),
+            "{what}: the Lark grammar refuses\n{text}\n{v:?}"
+        );
+    }
+}
+
+#[test]
+fn both_grammars_load_in_llguidance() {
+    if !common::oracle_enabled() {
+        return;
+    }
+    let keys = catalog_keys();
+    let dir = tempfile::tempdir().unwrap();
+    for format in [Format::Gbnf, Format::Lark] {
+        let path = dir.path().join(format.as_str());
+        std::fs::write(&path, grammar::render(format, &keys)).unwrap();
+        let out = std::process::Command::new(common::oracle_python())
+            .args([
+                "tests/finlab/grammar_check.py",
+                "--llguidance",
+                format.as_str(),
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "llguidance refuses the {} grammar: {}{}",
+            format.as_str(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn every_example_and_generated_strategy_is_a_sentence_of_both_grammars() {
+    let keys = catalog_keys();
+    let gbnf = ebnf::Grammar::gbnf(&grammar::render(Format::Gbnf, &keys));
+    let mut texts = examples();
+    let n_examples = texts.len();
+    texts.extend(generated(cases() as usize));
+    for text in &texts {
+        let canonical = format_source(text).unwrap();
+        assert!(
+            gbnf.accepts(&canonical),
+            "the GBNF grammar refuses this canonical strategy:\n{canonical}"
+        );
+    }
+    if common::oracle_enabled() {
+        assert_lark_parses(&grammar::render(Format::Lark, &keys), &texts, "as written");
+    }
+    eprintln!(
+        "{n_examples} examples and {} generated strategies: in both grammars",
+        texts.len() - n_examples
+    );
+}
+
+/// Errors a sampled sentence may have: the types and values a context-free grammar does not
+/// track. Any other error (an unknown name, key, method, keyword or option, a look-ahead, a
+/// missing preamble or `sim`, a syntax error) fails the test.
+fn type_error(d: &dsl_engine::dsl::Diagnostic) -> bool {
+    use Code::*;
+    match d.code {
+        InvertNeedsBool | LogicalNeedsBool | BoolArithmetic | InvalidOperand | SeriesOperand
+        | DivisionByZero | UnsupportedIndex | MaskNeedsBool | InvalidReceiver | InvalidArgument
+        | ArgumentOutOfRange | SimArguments | InvalidSimOption | UnsupportedResample
+        | UnknownAttribute => true,
+        // A Series (e.g. `quantile_row`) has no methods: its kind, not the method's name.
+        UnknownMethod => d.message.contains("date-indexed Series"),
+        _ => false,
+    }
+}
+
+#[test]
+fn sentences_sampled_from_the_exported_grammars_parse_and_pass_the_name_checks() {
+    let keys = catalog_keys();
+    let ctx = CheckContext {
+        datasets: Some(keys.clone()),
+    };
+    let gbnf_text = grammar::render(Format::Gbnf, &keys);
+    let lark_text = grammar::render(Format::Lark, &keys);
+    let gbnf = ebnf::Grammar::gbnf(&gbnf_text);
+    let mut canonical = Vec::new();
+    for (format, g) in [
+        (Format::Gbnf, ebnf::Grammar::gbnf(&gbnf_text)),
+        (Format::Lark, ebnf::Grammar::lark(&lark_text)),
+    ] {
+        let sampler = ebnf::Sampler::new(&g);
+        let mut rng = ebnf::Rng::new(28);
+        let (mut sentences, mut draws) = (Vec::new(), 0);
+        while sentences.len() < SAMPLES {
+            draws += 1;
+            assert!(
+                draws < 100 * SAMPLES,
+                "the sampler rarely finishes a sentence"
+            );
+            sentences.extend(sampler.sentence(&mut rng));
+        }
+        let mut typed = 0;
+        let mut ops = std::collections::BTreeSet::new();
+        for s in &sentences {
+            let program = parse(s).unwrap_or_else(|d| {
+                panic!("{format:?} sentence does not parse: {}\n{s}", d.message)
+            });
+            let checked = compile(s, &ctx);
+            let errors: Vec<_> = checked
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .collect();
+            for d in &errors {
+                assert!(
+                    type_error(d),
+                    "{format:?} sentence fails a name check: {} {}\n{s}",
+                    d.code,
+                    d.message
+                );
+            }
+            typed += usize::from(!errors.is_empty());
+            if format == Format::Gbnf {
+                assert!(gbnf.accepts(s), "not in its own grammar:\n{s}");
+            }
+            let _ = program;
+            for op in dsl_runtime::ops::OpId::ALL {
+                let name = op.spec().name;
+                if s.contains(&format!(".{name}("))
+                    || s.contains(&format!("\"{name}\""))
+                    || s.contains(&format!(".{name}()"))
+                {
+                    ops.insert(name);
+                }
+            }
+        }
+        eprintln!(
+            "{format:?}: {} sentences from {draws} draws parse and pass the name checks; {typed} \
+             have type errors; {} of {} operators used",
+            sentences.len(),
+            ops.len(),
+            dsl_runtime::ops::OpId::ALL.len()
+        );
+        if format == Format::Gbnf {
+            canonical = sentences;
+        }
+    }
+    // The canonical sentences are sentences of the lenient grammar too.
+    if common::oracle_enabled() {
+        assert_lark_parses(&lark_text, &canonical[..200], "a GBNF sentence");
+    }
 }

@@ -4,6 +4,9 @@
 //! `dsl-engine sim` command it prints reproduces `dsl-engine backtest`'s figures exactly.
 //! `DSL_FINLAB_ORACLE=0` skips it (offline work only; CI never sets it).
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,9 @@
 //! rate limiting, an error page, a changed header, resuming after a failure, and the CLI end to
 //! end (fetch, then backtest on the fetched directory).
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::collections::HashMap;

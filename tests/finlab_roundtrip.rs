@@ -17,6 +17,9 @@
 //! has: the test runs by default and fails with the setup's message when the venv cannot be
 //! made. `DSL_FINLAB_ORACLE=0` skips it (for offline work only; CI must not set it).
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -489,8 +492,8 @@ fn random_settings() -> (usize, u64) {
 /// such case.
 #[test]
 fn random_strategies_match_finlab_positions() {
-    use dsl_engine::data::synth::rng::Rng;
     use dsl_engine::evolve::{Evolver, Parent, SEEDS};
+    use dsl_engine::util::rng::Rng;
 
     if std::env::var("DSL_FINLAB_ORACLE").as_deref() == Ok("0") {
         eprintln!("finlab oracle skipped: DSL_FINLAB_ORACLE=0");

@@ -3,6 +3,9 @@
 //! timeout, `import os` through the repair rounds to the fallback, an empty reply, a 401), the
 //! offline evolve proposer, `--resume` over a truncated ledger, and the CLI with its exports.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::collections::VecDeque;
@@ -55,10 +58,12 @@ fn completion(content: &str) -> String {
     .to_string()
 }
 
-/// Reads one HTTP/1.1 request and returns its body.
-fn read_request(stream: &mut std::net::TcpStream) -> Option<String> {
+/// Reads one HTTP/1.1 request and returns its request line and body.
+fn read_request(stream: &mut std::net::TcpStream) -> Option<(String, String)> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut length = 0usize;
+    let mut first = String::new();
+    reader.read_line(&mut first).ok()?;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).ok()? == 0 {
@@ -76,12 +81,18 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<String> {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    String::from_utf8(body).ok()
+    Some((first.trim_end().to_string(), String::from_utf8(body).ok()?))
 }
 
-/// A loopback server answering each request with the next scripted reply; returns its base URL
-/// and the request bodies it received.
+/// A loopback server answering each chat request with the next scripted reply; returns its
+/// base URL and the request bodies it received.
 fn serve(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<Value>>>) {
+    serve_as("scripted", script)
+}
+
+/// [`serve`], answering `GET /v1/models` (outside the script) with one model `owned_by` this
+/// server (`llamacpp` or `vllm` make `--constrain auto` send their grammar).
+fn serve_as(owner: &'static str, script: Vec<Reply>) -> (String, Arc<Mutex<Vec<Value>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
@@ -93,9 +104,22 @@ fn serve(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<Value>>>) {
             let script = script.clone();
             let seen = seen2.clone();
             std::thread::spawn(move || {
-                let Some(body) = read_request(&mut stream) else {
+                let Some((line, body)) = read_request(&mut stream) else {
                     return;
                 };
+                if line.starts_with("GET ") {
+                    let models = json!({"object": "list", "data": [
+                        {"id": "scripted-model", "object": "model", "owned_by": owner}
+                    ]})
+                    .to_string();
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{models}",
+                        models.len()
+                    );
+                    return;
+                }
                 seen.lock()
                     .unwrap()
                     .push(serde_json::from_str(&body).unwrap_or(Value::Null));
@@ -554,6 +578,105 @@ fn check_exports(run_dir: &Path, trials: usize) -> Value {
     serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap()
 }
 
+/// A strategy as a grammar-constrained model writes it: the code alone, no fence.
+const CONSTRAINED: &str = "from finlab import data\nfrom finlab.backtest import sim\n\n\
+close = data.get(\"price:收盤價\")\n\
+position = (close / close.shift(60)).is_largest(10)\n\n\
+sim(position, resample=\"M\")\n";
+
+#[test]
+fn a_constrained_run_sends_the_servers_grammar_and_records_it() {
+    for (owner, format) in [("llamacpp", "gbnf"), ("vllm", "lark")] {
+        let (url, requests) = serve_as(owner, vec![Reply::Content(CONSTRAINED.into()); 2]);
+        let dir = tempfile::tempdir().unwrap();
+        let rd = dir.path().join("run");
+        let rd = rd.to_str().unwrap();
+        let out = engine()
+            .args(["iterate", "-n", "2", "--quiet", "--base-url", &url])
+            .args(["--model", "scripted-model", "--run-dir", rd])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("grammar: {format}, auto: ")),
+            "{stdout}"
+        );
+        let sent = requests.lock().unwrap().clone();
+        assert_eq!(sent.len(), 2);
+        for body in &sent {
+            let text = match format {
+                "gbnf" => {
+                    assert!(body.get("structured_outputs").is_none());
+                    body["grammar"].as_str().unwrap().to_string()
+                }
+                _ => {
+                    assert!(body.get("grammar").is_none());
+                    assert_eq!(
+                        body["guided_grammar"],
+                        body["structured_outputs"]["grammar"]
+                    );
+                    body["structured_outputs"]["grammar"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                }
+            };
+            // The grammar of this data set, generated for the run.
+            let expected = Command::cargo_bin("dsl-engine")
+                .unwrap()
+                .args(["grammar", "--format", format, "--data-dir"])
+                .arg(&common::data_dir().path)
+                .output()
+                .unwrap();
+            assert_eq!(text, String::from_utf8_lossy(&expected.stdout));
+            assert!(text.contains("\"price:收盤價\"") && text.contains("\"is_largest\""));
+            assert_eq!(body["max_tokens"], 4096);
+            // The constrained prompt: the code alone, no reference to what the grammar enforces.
+            let system = body["messages"][0]["content"].as_str().unwrap();
+            assert!(
+                system.contains("reply with the strategy's code"),
+                "{system}"
+            );
+            assert!(!system.contains("Diagnostic codes") && !system.contains("```python block"));
+        }
+        let t = ledger(Path::new(rd));
+        assert_eq!(t[0].status, Some(Status::Ok), "{:?}", t[0]);
+        assert_eq!(
+            t[0].code.as_deref(),
+            Some(CONSTRAINED),
+            "the whole reply is the code"
+        );
+        for trial in &t {
+            let g = trial.llm_call_log[0].grammar.map(|g| g.as_str());
+            assert_eq!(g, Some(format));
+        }
+        let run: Value =
+            serde_json::from_str(&std::fs::read_to_string(Path::new(rd).join("run.json")).unwrap())
+                .unwrap();
+        assert_eq!(run["constrain"], format);
+        // A resumed run keeps its grammar: asking for another is refused, naming the flag.
+        let other = if format == "gbnf" { "lark" } else { "gbnf" };
+        let out = engine()
+            .args(["iterate", "--resume", rd, "-n", "3", "--constrain", other])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "--constrain {other} differs from this run's {format}"
+            )),
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn cli_llm_run_of_ten_iterations_writes_ten_lines_and_the_exports() {
     let (url, requests) = serve(vec![Reply::Content(format!("```python\n{GOOD}```")); 10]);
@@ -594,6 +717,14 @@ fn cli_llm_run_of_ten_iterations_writes_ten_lines_and_the_exports() {
     assert!(stdout.contains("sealed holdout"), "{stdout}");
     assert!(stdout.contains("verdict: "), "{stdout}");
     assert_eq!(requests.lock().unwrap().len(), 10);
+    // An endpoint that is neither llama.cpp nor vLLM gets no grammar (`--constrain auto`).
+    assert!(
+        stdout.contains("grammar: none, auto: GET /models names neither"),
+        "{stdout}"
+    );
+    for body in requests.lock().unwrap().iter() {
+        assert!(body.get("grammar").is_none() && body.get("structured_outputs").is_none());
+    }
     let summary = check_exports(&run_dir, 10);
     assert_eq!(summary["proposer"], "llm");
     assert_eq!(summary["status"]["ok"], 1);

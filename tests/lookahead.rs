@@ -3,6 +3,9 @@
 //! the dates), the strategy is evaluated in the sandbox on the cut data and compared with the
 //! full evaluation on every row up to `d`.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::sync::OnceLock;

@@ -8,6 +8,9 @@
 //! finlab runs in the pinned oracle venv (`tests/finlab/setup.sh`, created under the target
 //! temp dir on first use; needs PyPI). `DSL_FINLAB_ORACLE=0` skips this test offline.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -16,10 +19,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dsl_engine::data::feather::read_wide;
-use dsl_engine::data::synth::rng::Rng;
 use dsl_engine::dsl::{compile, CheckContext};
 use dsl_engine::plan::lower;
 use dsl_engine::sandbox::{Limits, Sandbox};
+use dsl_engine::util::rng::Rng;
 use dsl_runtime::wire::PanelData;
 
 /// One expression evaluated by both sides.

@@ -6,6 +6,9 @@
 //! browser tests fail, not skip, without it. Screenshots go to
 //! `target/tmp/report-screenshots/` for review.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

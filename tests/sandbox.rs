@@ -1,6 +1,9 @@
 //! The real wasm guest in wasmtime: parity with the same runtime compiled natively, and typed
 //! errors for every limit, after which the same sandbox keeps working.
 
+// Test and benchmark code: an unwrap fails the run, and printing is the report.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::time::Duration;

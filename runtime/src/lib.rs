@@ -1,6 +1,6 @@
 //! dsl-engine's guest runtime. Compiled twice: natively (the host uses the plan types, the wire
 //! format and the operator registry; tests compare native and sandboxed evaluation) and for
-//! `wasm32-wasip1`, where [`abi`] exposes `dsl_alloc` / `dsl_eval` to the wasmtime host.
+//! `wasm32-wasip1`, where `abi` exposes `dsl_alloc` / `dsl_eval` to the wasmtime host.
 //! Only a serialized [`plan::Plan`] and wire-encoded input panels cross into the guest.
 
 /// Stable 64-bit FNV-1a hashing, shared by the host, the guest and the build script.

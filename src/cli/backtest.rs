@@ -29,7 +29,7 @@ pub struct BacktestArgs {
     #[arg(long)]
     pub fuel: Option<u64>,
     /// Wall-clock limit of the sandboxed evaluation, in seconds.
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 120.0, value_parser = super::flags::seconds)]
     pub timeout: f64,
     /// Memory cap of the sandboxed evaluation, in MiB (at most 4096, the guest's address space).
     #[arg(long, default_value_t = DEFAULT_MEMORY >> 20, value_parser = crate::sandbox::parse_memory_mib)]

@@ -12,6 +12,7 @@ use super::ExitStatus;
 use crate::bench::{self, Report};
 use crate::export::{export, Provenance};
 use crate::sandbox::Limits;
+use crate::scale::coordinator::Coordinator;
 
 /// `dsl-engine bench [FILES...] [--jobs N] [--rounds N] [--json]`.
 #[derive(Debug, Args)]
@@ -35,6 +36,13 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Evaluate on the workers behind this NATS server instead of here (start them with
+    /// `dsl-engine worker --nats URL`): throughput, the per-job overhead of the queue and a
+    /// projection for 100 workers.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    #[command(flatten)]
+    pub nats_auth: crate::scale::Auth,
 }
 
 const TIME_SCRIPT: &str = include_str!("../../tests/finlab/time_strategies.py");
@@ -60,6 +68,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
         .unwrap_or_else(crate::parallel::default_jobs)
         .clamp(1, crate::sandbox::MAX_CONCURRENT as usize);
     let data = super::open_data(a.data_dir.as_deref())?;
+    if let Some(url) = &a.nats {
+        return nats(url, &a, &set, &data);
+    }
     let sandbox = super::sandbox(Limits::default())?;
     let label = if a.files.is_empty() {
         format!("built-in set {}", bench::SET_VERSION)
@@ -102,6 +113,87 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Error
     })
+}
+
+/// `bench --nats URL`: the set on the connected workers.
+fn nats(
+    url: &str,
+    a: &BenchArgs,
+    set: &[(String, String)],
+    data: &crate::data::DataDir,
+) -> anyhow::Result<ExitStatus> {
+    use crate::data::{feather, CALENDAR_KEY};
+    use crate::iterate::split::{DEFAULT_HOLDOUT_YEARS, DEFAULT_VALIDATION_YEARS};
+    let sessions = feather::read_dates_only(&data.path.join(feather::file_name(CALENDAR_KEY)))
+        .context("reading the trading calendar of the data")?;
+    let split =
+        crate::iterate::Split::new(&sessions, DEFAULT_VALIDATION_YEARS, DEFAULT_HOLDOUT_YEARS);
+    let ctx = crate::pipeline::check_context(data);
+    let rt = crate::scale::runtime()?;
+    let report = rt.block_on(async {
+        let mut c = Coordinator::open(url, &a.nats_auth, data, &Limits::default(), &mut |l| {
+            super::log(&format!("nats: {l}"))
+        })
+        .await?;
+        let status = c.queue.status().await?;
+        super::log(&format!(
+            "bench: {} strategies (hash {}) on {url}: {}; 1 warm-up pass, a latency pass, {} round(s)",
+            set.len(),
+            bench::set_hash(set),
+            status.line(),
+            a.rounds
+        ));
+        let r = crate::scale::bench::run(&mut c, set, &ctx, split, a.rounds, &mut |l| {
+            super::log(l)
+        })
+        .await;
+        c.purge().await;
+        r
+    })?;
+    rt.shutdown_background();
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        out!("{}", render_nats(&report));
+    }
+    Ok(if report.errors.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Error
+    })
+}
+
+fn render_nats(r: &crate::scale::bench::Report) -> String {
+    let p = &r.projection;
+    let mut out = format!(
+        "{} evaluations on {} worker(s) ({} job slot(s)) in {:.1} s: {:.0} evaluations/hour\n\
+         worker time per job (receipt to result): median {:.1} ms\n\
+         per-job overhead (publish → result, less the worker's time; one job at a time): \
+         median {:.2} ms, 90th percentile {:.2} ms (round trip median {:.1} ms)\n\
+         coordinator per trial: {:.2} ms lowering and publishing, {:.2} ms proposing and \
+         checking (offline proposer)\n\
+         projection for {} workers like these: {:.0} evaluations/hour (workers: {:.0}; one \
+         coordinator feeding them: {:.0})\n",
+        r.evaluations,
+        r.workers,
+        r.slots,
+        r.wall_ms / 1e3,
+        r.evaluations_per_hour,
+        r.worker_median_ms,
+        r.overhead_median_ms,
+        r.overhead_p90_ms,
+        r.round_trip_median_ms,
+        r.coordinator_ms,
+        r.proposal_ms,
+        p.workers,
+        p.evaluations_per_hour,
+        p.worker_bound,
+        p.coordinator_bound,
+    );
+    for e in &r.errors {
+        out.push_str(&format!("error: {e}\n"));
+    }
+    out
 }
 
 /// The text report: per-strategy table, stage medians, throughput.

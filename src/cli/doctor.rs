@@ -9,6 +9,7 @@ use super::ExitStatus;
 use crate::data::{default_data_dir, DataDir, CALENDAR_KEY};
 use crate::llm::{Client, Message};
 use crate::sandbox::{default_cache_dir, CacheOutcome, Limits, Sandbox};
+use crate::scale::doctor::Check;
 
 /// `dsl-engine doctor`.
 #[derive(Debug, clap::Args)]
@@ -21,6 +22,12 @@ pub struct DoctorArgs {
     pub offline: bool,
     #[command(flatten)]
     pub llm: LlmArgs,
+    /// Also check this NATS server for scale-out: the server, JetStream, the job stream and
+    /// its consumer, connected workers and the credentials (--token / --creds).
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    #[command(flatten)]
+    pub nats_auth: crate::scale::Auth,
 }
 
 enum Verdict {
@@ -31,9 +38,9 @@ enum Verdict {
 
 fn print(name: &str, v: &Verdict) {
     match v {
-        Verdict::Ok(m) => outln!("ok    {name:<8} {m}"),
-        Verdict::Warn(m, fix) => outln!("warn  {name:<8} {m}\n               fix: {fix}"),
-        Verdict::Fail(m, fix) => outln!("FAIL  {name:<8} {m}\n               fix: {fix}"),
+        Verdict::Ok(m) => outln!("ok    {name:<9} {m}"),
+        Verdict::Warn(m, fix) => outln!("warn  {name:<9} {m}\n                fix: {fix}"),
+        Verdict::Fail(m, fix) => outln!("FAIL  {name:<9} {m}\n                fix: {fix}"),
     }
 }
 
@@ -151,6 +158,17 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<ExitStatus> {
         report("llm", Verdict::Ok("skipped (--offline)".into()));
     } else {
         report("llm", check_llm(&a.llm)?);
+    }
+    if let Some(url) = &a.nats {
+        let rt = crate::scale::runtime()?;
+        for c in rt.block_on(crate::scale::doctor::checks(url, &a.nats_auth)) {
+            match c {
+                Check::Ok(name, m) => report(name, Verdict::Ok(m)),
+                Check::Warn(name, m, fix) => report(name, Verdict::Warn(m, fix)),
+                Check::Fail(name, m, fix) => report(name, Verdict::Fail(m, fix)),
+            }
+        }
+        rt.shutdown_background();
     }
     Ok(if failed {
         ExitStatus::Failure

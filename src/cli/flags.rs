@@ -19,6 +19,19 @@ pub fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A delay in seconds: 0 (none) up to [`MAX_SECONDS`].
+pub fn delay(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if v.is_finite() && (0.0..=MAX_SECONDS).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be 0 to {MAX_SECONDS} seconds (a day)"))
+    }
+}
+
 /// A sampling temperature, 0 to 2.
 pub fn temperature(s: &str) -> Result<f64, String> {
     let v: f64 = s
@@ -41,6 +54,10 @@ mod tests {
         assert_eq!(seconds("120"), Ok(120.0));
         for bad in ["0", "-1", "2e19", "inf", "NaN", "1e400", "x"] {
             assert!(seconds(bad).is_err(), "{bad}");
+        }
+        assert_eq!(delay("0"), Ok(0.0));
+        for bad in ["-1", "2e19", "inf", "NaN", "x"] {
+            assert!(delay(bad).is_err(), "{bad}");
         }
         assert!(temperature("2.5").is_err() && temperature("0.3").is_ok());
     }

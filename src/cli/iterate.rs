@@ -1,6 +1,9 @@
 //! `dsl-engine iterate`: flags, the model endpoint, Ctrl-C / SIGTERM, and what is printed. The
 //! run itself (settings, lock, ledger checks, holdout, summary) is `iterate::Session`.
 
+// The flags' doc comments are clap's `--help` text, written for a terminal, not for rustdoc.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,14 +16,18 @@ use report::{print_summary, Progress};
 use super::out::Printer;
 use super::{open_data, ExitStatus};
 use crate::data::{feather, DataDir, CALENDAR_KEY};
-use crate::iterate::config::{Mode, ProposerKind, Requested, RunConfig, DEFAULT_TEMPERATURE};
+use crate::dsl::grammar;
+use crate::iterate::config::{
+    Constrain, Mode, ProposerKind, Requested, RunConfig, DEFAULT_TEMPERATURE,
+};
 use crate::iterate::lock::RunLock;
 use crate::iterate::prompts::Templates;
 use crate::iterate::run::Ended;
 use crate::iterate::session::{fork_run, Session};
 use crate::iterate::{EvolveProposer, LlmProposer, Objective, Proposer, RunSettings, Split, Stop};
-use crate::llm::{Client, LlmConfig, DEFAULT_BASE_URL, DEFAULT_MODEL};
+use crate::llm::{Client, Constraint, LlmConfig, DEFAULT_BASE_URL, DEFAULT_MODEL};
 use crate::sandbox::{Limits, DEFAULT_MEMORY};
+use crate::scale::coordinator::{Coordinator, NatsEvaluator};
 
 /// Options shared by `iterate` and `doctor` for the model endpoint.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -207,9 +214,15 @@ pub struct IterateArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub max_repairs: Option<u32>,
     /// Directory with prompt templates overriding the built-in ones (system.md, iteration.md,
-    /// repair.md; missing files keep the built-in text).
+    /// repair.md, and constrained/ with the same three; missing files keep the built-in text).
     #[arg(long)]
     pub prompts: Option<PathBuf>,
+    /// Constrain the model's replies by the DSL's grammar: gbnf (llama.cpp's server, `grammar`
+    /// field), lark (vLLM, `structured_outputs.grammar`), none, or auto: what the endpoint's
+    /// `GET /models` says serves it (llama.cpp or vLLM), else none [default: auto; a resumed
+    /// run keeps its setting].
+    #[arg(long, value_enum)]
+    pub constrain: Option<Constrain>,
     #[command(flatten)]
     pub llm: LlmArgs,
     /// Wall-clock limit of one sandboxed evaluation, in seconds (at most a day).
@@ -236,6 +249,13 @@ pub struct IterateArgs {
     /// Print the summary as one JSON document on stdout (notes go to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Evaluate on workers through this NATS server (JetStream), e.g. nats://10.0.0.5:4222;
+    /// start them with `dsl-engine worker --nats URL`. The ledger is the one a local run
+    /// writes. `--jobs` is then the trials in flight [default: the workers' job slots].
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    #[command(flatten)]
+    pub nats_auth: crate::scale::Auth,
 }
 
 impl IterateArgs {
@@ -261,6 +281,7 @@ impl IterateArgs {
             data_dir: self.data_dir.clone(),
             max_repairs: self.max_repairs,
             temperature: self.llm.temperature,
+            constrain: self.constrain,
             prompts: self.prompts.clone(),
             fuel: self.fuel,
             memory_mib: self.memory,
@@ -305,11 +326,44 @@ fn data_digest(data: &DataDir) -> anyhow::Result<Option<String>> {
     ))
 }
 
+/// Most tokens of a constrained reply: a strategy takes a few hundred, and a grammar admits
+/// endless comment lines.
+const CONSTRAINED_MAX_TOKENS: u32 = 4096;
+
+/// Settles `--constrain auto` by asking the endpoint what serves it; with why, for the first
+/// line.
+fn detect(endpoint: &Endpoint) -> anyhow::Result<(Constrain, String)> {
+    let client = Client::new(endpoint.cfg.clone())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(match rt.block_on(client.detect_server()) {
+        Ok(Some(server)) => {
+            let c = match server.format() {
+                grammar::Format::Gbnf => Constrain::Gbnf,
+                grammar::Format::Lark => Constrain::Lark,
+            };
+            (c, format!("{} by GET /models", server.name()))
+        }
+        Ok(None) => (
+            Constrain::None,
+            "GET /models names neither llama.cpp nor vLLM".into(),
+        ),
+        Err(e) => (Constrain::None, format!("could not ask: {e}")),
+    })
+}
+
 /// The first line: who proposes.
-fn proposer_line(kind: ProposerKind, endpoint: &Endpoint, configured: bool) -> String {
+fn proposer_line(
+    kind: ProposerKind,
+    endpoint: &Endpoint,
+    configured: bool,
+    grammar: &str,
+) -> String {
     match kind {
         ProposerKind::Llm => format!(
-            "proposer: llm ({} at {}; key: {})",
+            "proposer: llm ({} at {}; key: {}; grammar: {grammar})",
             endpoint.cfg.model,
             endpoint.cfg.base_url,
             endpoint.key_source.unwrap_or("none")
@@ -336,7 +390,7 @@ fn on_signals(rt: &tokio::runtime::Runtime, stop: Stop) {
 }
 
 /// The next Ctrl-C or SIGTERM.
-async fn signal() -> &'static str {
+pub(super) async fn signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -349,6 +403,47 @@ async fn signal() -> &'static str {
     }
     let _ = tokio::signal::ctrl_c().await;
     "interrupted"
+}
+
+/// Most trials in flight on workers (`--jobs` with `--nats`).
+const MAX_IN_FLIGHT: usize = 4096;
+
+/// Connects the run to the NATS server at `url`; says who is there. Returns the coordinator
+/// and the live workers' job slots.
+fn coordinator(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    auth: &crate::scale::Auth,
+    data: &DataDir,
+    limits: &Limits,
+    printer: &Printer,
+) -> anyhow::Result<(Coordinator, usize)> {
+    let mut notes = Vec::new();
+    let mut c = rt.block_on(Coordinator::open(
+        url,
+        auth,
+        data,
+        limits,
+        &mut |l: &str| notes.push(l.to_string()),
+    ))?;
+    let status = rt.block_on(c.queue.status())?;
+    let q = c.queue.settings;
+    printer.note(&format!(
+        "nats: {url} (run session {}): {}; ack wait {:.0} s, at most {} deliveries",
+        c.run,
+        status.line(),
+        q.ack_wait.as_secs_f64(),
+        q.max_deliver
+    ));
+    for n in notes {
+        printer.note(&format!("nats: {n}"));
+    }
+    if status.workers.is_empty() {
+        printer.note(&format!(
+            "nats: no worker connected yet; jobs wait in the queue until one starts (`dsl-engine worker --nats {url}`)"
+        ));
+    }
+    Ok((c, status.slots().max(1)))
 }
 
 /// Runs `iterate`.
@@ -373,10 +468,17 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         config.parent = Some(old.clone());
         config.parent_holdout_unsealed |= parent_unsealed;
     }
+    let grammar_note = if config.constrain == Constrain::Auto {
+        let (c, why) = detect(&endpoint)?;
+        config.constrain = c;
+        format!("{c}, auto: {why}")
+    } else {
+        config.constrain.to_string()
+    };
     let templates = Templates::load(config.prompts.as_deref())?;
-    config.check_prompts(templates.digest())?;
+    config.check_prompts(templates.digest(config.constrain.format().is_some()))?;
 
-    let first_line = proposer_line(config.proposer, &endpoint, configured);
+    let first_line = proposer_line(config.proposer, &endpoint, configured, &grammar_note);
     printer.note(&first_line);
     printer.note(&format!(
         "run dir: {}{}",
@@ -400,7 +502,7 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         memory_bytes: memory_mib.saturating_mul(1 << 20),
         ..Limits::default()
     };
-    let sandbox = super::sandbox(limits)?;
+    let sandbox = super::sandbox(limits.clone())?;
     let sessions = feather::read_dates_only(&data.path.join(feather::file_name(CALENDAR_KEY)))
         .context("reading the trading calendar of the data")?;
     let split = Split::new(&sessions, config.validation_years, config.holdout_years);
@@ -420,15 +522,30 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     let stop = Stop::new();
     on_signals(&rt, stop.clone());
 
+    let coordinator = match &a.nats {
+        Some(url) => Some(coordinator(
+            &rt,
+            url,
+            &a.nats_auth,
+            &data,
+            &limits,
+            &printer,
+        )?),
+        None => None,
+    };
+    let jobs = match &coordinator {
+        Some((_, slots)) => a.jobs.unwrap_or(*slots).clamp(1, MAX_IN_FLIGHT),
+        None => a
+            .jobs
+            .unwrap_or_else(crate::parallel::default_jobs)
+            .clamp(1, crate::sandbox::MAX_CONCURRENT as usize),
+    };
     let settings = RunSettings {
         iterations: config.iterations,
         objective: config.objective,
         max_repairs: config.max_repairs,
         gates: config.gates.clone(),
-        jobs: a
-            .jobs
-            .unwrap_or_else(crate::parallel::default_jobs)
-            .clamp(1, crate::sandbox::MAX_CONCURRENT as usize),
+        jobs,
     };
     let (kind, seed, objective) = (config.proposer, config.seed, config.objective);
     let mut session = Session::open(
@@ -448,6 +565,14 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         ProposerKind::Llm => {
             let mut cfg = endpoint.cfg.clone();
             cfg.temperature = session.config.temperature.unwrap_or(cfg.temperature);
+            if let Some(format) = session.config.constrain.format() {
+                let keys = session.runner.ctx.datasets.as_deref().unwrap_or_default();
+                cfg.grammar = Some(Constraint {
+                    format,
+                    text: grammar::render(format, keys).into(),
+                });
+                cfg.max_tokens.get_or_insert(CONSTRAINED_MAX_TOKENS);
+            }
             Box::new(LlmProposer::new(
                 Client::new(cfg)?,
                 rt.handle().clone(),
@@ -460,6 +585,11 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         }
         ProposerKind::Evolve => Box::new(EvolveProposer::new(session.runner.ctx.clone(), seed)),
     };
+    if let Some((c, _)) = coordinator {
+        let ctx = session.runner.ctx.clone();
+        let evaluator = NatsEvaluator::new(rt.handle().clone(), c, ctx, stop.clone());
+        session.runner.set_evaluator(Box::new(evaluator));
+    }
     let runner = &mut session.runner;
     runner.log(&mut progress, &first_line);
     runner.log(&mut progress, &format!("{}; {describe}", data.banner()));
@@ -509,6 +639,8 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
             Err(e) => errln!("could not write {}: {e:#}", report_path.display()),
         }
     }
+    // A run on workers removes its leftovers from the queue as the session closes.
+    drop(session);
     rt.shutdown_background();
     Ok(match ended {
         Ended::Failed(_) => ExitStatus::Error,

@@ -24,11 +24,13 @@ mod doctor;
 mod export;
 mod flags;
 mod fmt;
+mod grammar;
 mod iterate;
 mod output;
 mod positions;
 mod report;
 mod sim;
+mod worker;
 
 /// Research Taiwan-stock strategies written in a safe finlab-style DSL.
 ///
@@ -67,6 +69,9 @@ pub enum Command {
     /// Print the DSL reference (operators and `sim` options), generated from the registry;
     /// `--datasets`: the dataset catalog by category.
     Ops(OpsArgs),
+    /// Print the DSL as a grammar for constrained decoding (GBNF or Lark), generated from the
+    /// operator registry and the dataset keys.
+    Grammar(grammar::GrammarArgs),
     /// Generate, list, inspect, import and benchmark market data.
     Data(data::DataArgs),
     /// The autonomous research loop: propose (LLM or offline evolutionary search), check,
@@ -77,6 +82,9 @@ pub enum Command {
     /// Write the self-contained HTML report of an iterate run (RUN_DIR/report.html) and list
     /// its best trials.
     Report(report::ReportArgs),
+    /// Evaluate jobs of `iterate --nats` and `bench --nats` runs from a NATS JetStream queue,
+    /// on this machine.
+    Worker(worker::WorkerArgs),
 }
 
 /// `dsl-engine ops`.
@@ -121,6 +129,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Doctor(a) => doctor::run(a),
         Command::Report(a) => report::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Grammar(a) => grammar::run(a),
+        Command::Worker(a) => worker::run(a),
         Command::Ops(a) => {
             if a.datasets {
                 out!("{}", data::datasets_markdown()?);

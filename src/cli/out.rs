@@ -1,7 +1,7 @@
 //! The CLI's standard output and error: writes that never panic.
 //!
 //! `println!` panics when stdout is a closed pipe (`dsl-engine data list | head -1`). Every
-//! command prints through [`outln!`] / [`out!`] (stdout) and [`errln!`] (stderr) instead: a
+//! command prints through `outln!` / `out!` (stdout) and `errln!` (stderr) instead: a
 //! closed pipe quietly ends that stream's output and the command runs to its end (an `iterate`
 //! run still finishes, writes its ledger and summary, and exits 0). Any other write error (a full
 //! disk behind a redirect) is remembered and turns the exit status into a tool failure, so a

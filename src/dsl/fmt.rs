@@ -81,11 +81,7 @@ pub fn canonical_text(program: &Program, source: &str) -> String {
 /// A stable 16-hex-digit hash (64-bit FNV-1a) of [`canonical_text`], for de-duplicating
 /// strategies that differ only in layout, comments or redundant parentheses.
 pub fn canonical_hash(program: &Program, source: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in canonical_text(program, source).bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let h = dsl_runtime::fnv::fnv1a(canonical_text(program, source).as_bytes());
     format!("{h:016x}")
 }
 

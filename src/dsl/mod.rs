@@ -8,6 +8,7 @@ pub mod check;
 pub mod codes;
 pub mod diagnostic;
 pub mod fmt;
+pub mod grammar;
 pub mod lex;
 pub mod parse;
 pub mod reference;

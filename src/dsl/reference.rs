@@ -2,50 +2,28 @@
 //! the prompt shows the model (`prompts/dsl_reference.md`) and `dsl-engine ops` prints. A test
 //! keeps the committed copy current.
 
-use dsl_runtime::ops::{Form, OpId, Output, ParamDefault, Receiver};
+use dsl_runtime::ops::{Form, OpId, OpSpec, Output, ParamDefault, Receiver};
 
-/// Renders the full reference as Markdown (`dsl-engine ops`).
-pub fn markdown() -> String {
-    render(true)
-}
+/// How panels of different frequencies line up (both references say it).
+const ALIGNMENT: &str =
+    "Panels of different frequencies align as in finlab: the union of dates from the later\n  \
+     start, the common stocks, each side carried forward (monthly revenue is visible from its\n  \
+     publication date). Window methods count the panel's own rows (months for revenue).";
 
-/// The reference the prompt shows: the common core in full, the other operators by signature,
-/// no diagnostic codes.
-pub fn prompt_markdown() -> String {
-    render(false)
-}
+const SECTIONS: [(Form, &str); 6] = [
+    (Form::Method, "Panel methods"),
+    (Form::Rolling, "Rolling windows"),
+    (Form::Ewm, "Exponentially weighted windows"),
+    (Form::Expanding, "Expanding windows"),
+    (Form::Numpy, "numpy functions (`import numpy as np`)"),
+    (
+        Form::Indicator,
+        "Technical indicators (TA-Lib defaults, per stock)",
+    ),
+];
 
-fn render(full: bool) -> String {
-    let mut out = String::from(
-        "<!-- generated from the operator registry by `dsl-engine ops`; do not edit -->\n\
-         # Strategy DSL reference\n\n\
-         A strategy is finlab-style Python: the finlab preamble, `name = expression` lines and one\n\
-         `sim(position, ...)` call. Values are panels (dates × stocks) of floats or bools, and numbers.\n\n\
-         - Load a dataset: `data.get(\"table:column\")`, e.g. `data.get(\"price:收盤價\")`.\n\
-         - Arithmetic `+ - * / **`, comparisons `< <= > >= == !=`, conditions `& | ~`\n  \
-           (wrap comparisons in parentheses: `(a > b) & (c < d)`), masking `x[cond]`.\n\
-         - Panels of different frequencies align as in finlab: the union of dates from the later\n  \
-           start, the common stocks, each side carried forward (monthly revenue is visible from its\n  \
-           publication date). Window methods count the panel's own rows (months for revenue).\n\
-         - Everything else — other imports, `def`, loops, `lambda`, `eval`, dunders,\n  \
-           negative shifts, `rank(axis=0)` — is refused.\n",
-    );
-    let sections = [
-        (Form::Method, "Panel methods"),
-        (Form::Rolling, "Rolling windows"),
-        (Form::Ewm, "Exponentially weighted windows"),
-        (Form::Expanding, "Expanding windows"),
-        (Form::Numpy, "numpy functions (`import numpy as np`)"),
-        (
-            Form::Indicator,
-            "Technical indicators (TA-Lib defaults, per stock)",
-        ),
-    ];
-    for (form, title) in sections {
-        section(form, title, full, &mut out);
-    }
-    out.push_str(
-        "\n## `sim(position, ...)`\n\n\
+/// The `sim(...)` options.
+const SIM_OPTIONS: &str = "\n## `sim(position, ...)`\n\n\
          | option | default | meaning |\n|---|---|---|\n\
          | `resample` | `None` | `None`: rebalance when the position changes; or a frequency: `\"D\"`, `\"20D\"`, `\"W\"` (Sundays), `\"W-FRI\"`, `\"M\"` (month ends), `\"MS\"`, `\"Q\"`, `\"QS\"`, `\"Y\"`, shifted like `\"M+5\"` / `\"M-3\"` |\n\
          | `resample_offset` | `None` | days added to every rebalance date, e.g. `\"1D\"` |\n\
@@ -60,8 +38,54 @@ fn render(full: bool) -> String {
          | `retain_cost_when_rebalance` | `False` | keep the cost basis of held stocks across rebalances |\n\
          | `end_date` | `None` | last date of the backtest, `\"YYYY-MM-DD\"` |\n\
          | `name` | — | a label for reports |\n\n\
-         Signals dated on a day trade on the next bar (T+1).\n",
+         Signals dated on a day trade on the next bar (T+1).\n";
+
+fn specs(form: Form) -> impl Iterator<Item = &'static OpSpec> {
+    OpId::ALL
+        .iter()
+        .map(|o| o.spec())
+        .filter(move |s| s.form == form)
+}
+
+/// What an operator returns, in words.
+fn returns(s: &OpSpec) -> String {
+    match (s.output, s.outputs.len()) {
+        (_, n) if n > 1 => format!("{n} float panels: {}", s.outputs.join(", ")),
+        (Output::Float, _) => "float".to_string(),
+        (Output::Bool, _) => "bool".to_string(),
+        (Output::Same, _) => "same as input".to_string(),
+        (Output::Series, _) => "Series (per date)".to_string(),
+    }
+}
+
+/// Renders the full reference as Markdown (`dsl-engine ops`).
+pub fn markdown() -> String {
+    render(true)
+}
+
+/// The reference the prompt shows: the common core in full, the other operators by signature,
+/// no diagnostic codes.
+pub fn prompt_markdown() -> String {
+    render(false)
+}
+
+fn render(full: bool) -> String {
+    let mut out = format!(
+        "<!-- generated from the operator registry by `dsl-engine ops`; do not edit -->\n\
+         # Strategy DSL reference\n\n\
+         A strategy is finlab-style Python: the finlab preamble, `name = expression` lines and one\n\
+         `sim(position, ...)` call. Values are panels (dates × stocks) of floats or bools, and numbers.\n\n\
+         - Load a dataset: `data.get(\"table:column\")`, e.g. `data.get(\"price:收盤價\")`.\n\
+         - Arithmetic `+ - * / **`, comparisons `< <= > >= == !=`, conditions `& | ~`\n  \
+           (wrap comparisons in parentheses: `(a > b) & (c < d)`), masking `x[cond]`.\n\
+         - {ALIGNMENT}\n\
+         - Everything else — other imports, `def`, loops, `lambda`, `eval`, dunders,\n  \
+           negative shifts, `rank(axis=0)` — is refused.\n",
     );
+    for (form, title) in SECTIONS {
+        section(form, title, full, &mut out);
+    }
+    out.push_str(SIM_OPTIONS);
     if full {
         out.push_str(
             "\n## Diagnostic codes\n\n\
@@ -69,6 +93,44 @@ fn render(full: bool) -> String {
         );
         out.push_str(&super::codes::markdown_table());
     }
+    out
+}
+
+/// The reference for a model whose replies a grammar constrains (`dsl-engine grammar`): what
+/// the grammar enforces — the statements, the names of operators, keywords, datasets and
+/// options, and the kinds of their arguments — is left out, as are the diagnostic codes; what
+/// each operator means and returns stays.
+pub fn compact() -> String {
+    let mut out = format!(
+        "# Strategy DSL\n\n\
+         - Values are panels (dates × stocks) of floats or bools, and numbers; bools count as 0/1\n  \
+           in arithmetic.\n\
+         - `& | ~` combine bool panels (conditions): write `(a > b) & (c < d)`; `x[cond]` keeps `x`\n  \
+           where `cond` holds.\n\
+         - {ALIGNMENT}\n"
+    );
+    for (form, title) in SECTIONS {
+        out.push_str(&format!("\n## {title}\n\n"));
+        for s in specs(form).filter(|s| s.core) {
+            let on = if s.receiver == Receiver::Bool {
+                " (on a condition)"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "- `{}`{on} → {}: {}\n",
+                s.signature(),
+                returns(s),
+                s.doc
+            ));
+        }
+        if form == Form::Numpy {
+            out.push_str("- `abs(x)`, `np.abs(x)` → float: same as `x.abs()`.\n");
+        }
+        let more: Vec<OpId> = specs(form).filter(|s| !s.core).map(|s| s.id).collect();
+        also(form, &more, &mut out);
+    }
+    out.push_str(SIM_OPTIONS);
     out
 }
 
@@ -131,13 +193,18 @@ fn section(form: Form, title: &str, full: bool, out: &mut String) {
         .copied()
         .filter(|o| !full && !o.spec().core)
         .collect();
+    also(form, &more, out);
+}
+
+/// The operators outside the core, by signature (indicators grouped by their parameters).
+fn also(form: Form, more: &[OpId], out: &mut String) {
     if more.is_empty() {
         return;
     }
     if form == Form::Indicator {
         // Indicators with the same parameters share one entry: `SMA/EMA(timeperiod=30)`.
         let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
-        for op in &more {
+        for op in more {
             let tail = indicator_tail(*op);
             match groups.iter_mut().find(|(t, _)| *t == tail) {
                 Some((_, names)) => names.push(op.spec().name),

@@ -74,6 +74,47 @@ pub const SIM_IGNORED: &[&str] = &[
     "market",
 ];
 
+/// What an accepted option takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptionKind {
+    /// `None` or a frequency string ([`Frequency::parse`]).
+    Resample,
+    /// `None` or a day offset string ([`parse_offset`]).
+    DayOffset,
+    /// One of [`TradeAt::NAMES`].
+    TradeAt,
+    /// `None` or a `"YYYY-MM-DD"` date.
+    Date,
+    /// Any string.
+    Label,
+    /// A number (`None` too when `nullable`: the default, or the stop turned off).
+    Number { nullable: bool },
+    /// `True` / `False`.
+    Flag,
+}
+
+/// The kind of an accepted option (every name of [`SIM_OPTIONS`]), `None` for any other name.
+pub fn option_kind(name: &str) -> Option<OptionKind> {
+    Some(match name {
+        "resample" => OptionKind::Resample,
+        "resample_offset" => OptionKind::DayOffset,
+        "trade_at_price" => OptionKind::TradeAt,
+        "end_date" => OptionKind::Date,
+        "name" => OptionKind::Label,
+        "position_limit" => OptionKind::Number { nullable: false },
+        "fee_ratio"
+        | "tax_ratio"
+        | "stop_loss"
+        | "take_profit"
+        | "trail_stop"
+        | "trail_stop_activation" => OptionKind::Number { nullable: true },
+        "touched_exit" | "stop_trading_next_period" | "retain_cost_when_rebalance" => {
+            OptionKind::Flag
+        }
+        _ => return None,
+    })
+}
+
 fn bad(span: Span, message: String, hint: &str) -> Diagnostic {
     Diagnostic::error(Code::InvalidSimOption, span, message).hint(hint)
 }
@@ -86,19 +127,13 @@ pub fn apply(
     value: OptValue,
     value_span: Span,
 ) -> Result<(), Diagnostic> {
-    match name {
-        "resample" => set_resample(call, value, value_span),
-        "resample_offset" | "trade_at_price" | "end_date" | "name" => {
-            set_text(call, name, value, value_span)
-        }
-        "fee_ratio"
-        | "tax_ratio"
-        | "position_limit"
-        | "stop_loss"
-        | "take_profit"
-        | "trail_stop"
-        | "trail_stop_activation" => set_number(&mut call.options, name, value, value_span),
-        "touched_exit" | "stop_trading_next_period" | "retain_cost_when_rebalance" => {
+    match option_kind(name) {
+        Some(OptionKind::Resample) => set_resample(call, value, value_span),
+        Some(
+            OptionKind::DayOffset | OptionKind::TradeAt | OptionKind::Date | OptionKind::Label,
+        ) => set_text(call, name, value, value_span),
+        Some(OptionKind::Number { .. }) => set_number(&mut call.options, name, value, value_span),
+        Some(OptionKind::Flag) => {
             let b = match value {
                 OptValue::Bool(b) => b,
                 v => {
@@ -117,15 +152,15 @@ pub fn apply(
             }
             Ok(())
         }
-        n if SIM_IGNORED.contains(&n) => Ok(()),
-        n => {
+        None if SIM_IGNORED.contains(&name) => Ok(()),
+        None => {
             let mut d = Diagnostic::error(
                 Code::UnknownSimOption,
                 name_span,
-                format!("`sim` has no option `{n}`"),
+                format!("`sim` has no option `{name}`"),
             );
             let all = SIM_OPTIONS.iter().chain(SIM_IGNORED).copied();
-            if let Some(s) = did_you_mean(n, all) {
+            if let Some(s) = did_you_mean(name, all) {
                 d = d.hint(format!("did you mean `{s}`?"));
             } else {
                 d = d.hint(format!("options: {}", SIM_OPTIONS.join(", ")));
@@ -276,4 +311,19 @@ fn set_number(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_accepted_option_has_a_kind() {
+        for name in SIM_OPTIONS {
+            assert!(option_kind(name).is_some(), "{name}");
+        }
+        for name in SIM_IGNORED {
+            assert!(option_kind(name).is_none(), "{name}");
+        }
+    }
 }

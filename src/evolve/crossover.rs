@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::mutate::{edit, pick};
-use crate::data::synth::rng::Rng;
 use crate::dsl::ast::{BinaryOp, Expr, ExprKind, Program, Span, Stmt, StmtKind};
 use crate::dsl::visit::{walk_expr, Visitor};
+use crate::util::rng::Rng;
 
 /// Names that are never definitions of a strategy.
 const GLOBALS: [&str; 5] = ["data", "np", "sim", "abs", "True"];

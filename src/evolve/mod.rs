@@ -1,8 +1,8 @@
 //! The offline, grammar-aware evolutionary search behind `iterate --proposer evolve`. A child is
 //! made from parents (the example strategies, then the best trials so far) by point mutations
-//! ([`mutate`]: windows, thresholds, datasets of the same frequency, operators with the same
+//! ([`mutate`](mod@mutate): windows, thresholds, datasets of the same frequency, operators with the same
 //! registry signature, `is_largest` counts, the rebalance frequency, a stop loss) or by
-//! [`crossover`] (grafting a condition or a ranking factor of one parent into another). Every
+//! [`crossover`](mod@crossover) (grafting a condition or a ranking factor of one parent into another). Every
 //! child is re-parsed, formatted, stripped of dead assignments and checked; invalid children and
 //! strategies already tried (by canonical hash) are discarded and another is bred.
 
@@ -18,11 +18,11 @@ pub use mutate::{mutate, swaps};
 pub use seeds::SEEDS;
 
 use crate::data::catalog::{self, Entry};
-use crate::data::synth::rng::Rng;
 use crate::dsl::ast::{Expr, ExprKind, Program, Span, StmtKind};
 use crate::dsl::fmt::{canonical_hash, format_program, FormatOptions};
 use crate::dsl::visit::{walk_expr, Visitor};
 use crate::dsl::{compile, parse, CheckContext};
+use crate::util::rng::Rng;
 
 /// Breeding attempts before giving up on one child.
 const ATTEMPTS: usize = 300;

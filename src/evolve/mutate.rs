@@ -8,8 +8,8 @@ use dsl_runtime::ops::{Form, OpId, ParamKind};
 
 use super::sites::{Site, SiteKind};
 use crate::data::catalog::Entry;
-use crate::data::synth::rng::Rng;
 use crate::dsl::ast::Span;
+use crate::util::rng::Rng;
 
 /// Largest window/count a mutation proposes (longer windows mostly add cost and NaN history).
 const MAX_INT: i64 = 500;

@@ -48,6 +48,44 @@ impl Display for ProposerKind {
     }
 }
 
+/// Whether the model's replies are constrained by the DSL's grammar (`--constrain`): the
+/// grammar syntax sent with each request, or none. A run records the syntax it settled on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Constrain {
+    /// Detect what the endpoint accepts when the run starts (none for an unknown endpoint).
+    Auto,
+    /// GBNF in the request's `grammar` field (llama.cpp's server).
+    Gbnf,
+    /// Lark in `structured_outputs.grammar` and `guided_grammar` (vLLM).
+    Lark,
+    /// Unconstrained (what runs recorded before the setting existed did).
+    #[default]
+    None,
+}
+
+impl Constrain {
+    /// The grammar syntax sent, if any (`Auto` is resolved before a run starts).
+    pub fn format(self) -> Option<crate::dsl::grammar::Format> {
+        match self {
+            Constrain::Gbnf => Some(crate::dsl::grammar::Format::Gbnf),
+            Constrain::Lark => Some(crate::dsl::grammar::Format::Lark),
+            Constrain::Auto | Constrain::None => None,
+        }
+    }
+}
+
+impl Display for Constrain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Constrain::Auto => "auto",
+            Constrain::Gbnf => "gbnf",
+            Constrain::Lark => "lark",
+            Constrain::None => "none",
+        })
+    }
+}
+
 /// `run.json` (never the API key).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
@@ -71,6 +109,9 @@ pub struct RunConfig {
     /// The model's sampling temperature (model runs).
     #[serde(default)]
     pub temperature: Option<f64>,
+    /// The grammar the model's replies are constrained by (model runs).
+    #[serde(default)]
+    pub constrain: Constrain,
     /// The prompt-template directory, and a digest of the templates in use (model runs).
     #[serde(default)]
     pub prompts: Option<PathBuf>,
@@ -116,6 +157,8 @@ pub struct Requested {
     pub data_dir: Option<PathBuf>,
     pub max_repairs: Option<u32>,
     pub temperature: Option<f64>,
+    /// `--constrain`; `auto` asks for no particular value on a resumed run.
+    pub constrain: Option<Constrain>,
     pub prompts: Option<PathBuf>,
     pub fuel: Option<u64>,
     pub memory_mib: Option<usize>,
@@ -153,6 +196,102 @@ fn pick<T: PartialEq + Display>(
         }),
         (Some(v), _) | (None, Some(v)) => Ok(v),
         (None, None) => Ok(default),
+    }
+}
+
+/// Resolves settings for one run: `free` when a fork may change the results-affecting ones.
+struct Picker<'a> {
+    free: bool,
+    dir: &'a Path,
+}
+
+impl Picker<'_> {
+    /// A results-affecting setting: the flag, else the saved value, else the default; a flag
+    /// that differs from the saved value is refused unless the run is a fork.
+    fn pick<T: PartialEq + Display>(
+        &self,
+        flag: &'static str,
+        given: Option<T>,
+        saved: Option<T>,
+        default: T,
+    ) -> Result<T, IterateError> {
+        pick(flag, given, saved, default, self.free, self.dir)
+    }
+
+    /// An optional setting ([`Picker::pick`] with "none" as the default).
+    fn optional<T: PartialEq + Display>(
+        &self,
+        flag: &'static str,
+        given: Option<T>,
+        saved: Option<Option<T>>,
+    ) -> Result<Option<T>, IterateError> {
+        let given = given.map(|v| Shown(Some(v)));
+        Ok(self.pick(flag, given, saved.map(Shown), Shown(None))?.0)
+    }
+
+    /// An optional path; `may_change` false fixes it even for a fork (the data a run splits).
+    fn path(
+        &self,
+        may_change: bool,
+        flag: &'static str,
+        given: &Option<PathBuf>,
+        saved: Option<&Option<PathBuf>>,
+    ) -> Result<Option<PathBuf>, IterateError> {
+        let given = given.clone().map(|p| Shown(Some(ShownPath(p))));
+        let saved = saved.map(|p| Shown(p.clone().map(ShownPath)));
+        let picked = pick(flag, given, saved, Shown(None), may_change, self.dir)?;
+        Ok(picked.0.map(|p| p.0))
+    }
+
+    /// A number of years (the holdout, the validation span): fixed for the run and its forks.
+    fn years(
+        &self,
+        flag: &'static str,
+        given: Option<f64>,
+        saved: Option<f64>,
+        default: f64,
+    ) -> Result<f64, IterateError> {
+        let v = pick(flag, given, saved, default, false, self.dir)?;
+        if v.is_finite() && (0.0..=50.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(IterateError::Refused(format!(
+                "{flag} must be a number of years between 0 and 50"
+            )))
+        }
+    }
+
+    /// The promotion gates.
+    fn gates(&self, req: &Requested, s: Option<&RunConfig>) -> Result<Gates, IterateError> {
+        let base = s.map_or_else(Gates::default, |s| s.gates.clone());
+        let gates = Gates {
+            min_trades: self.pick(
+                "--min-trades",
+                req.min_trades,
+                s.map(|s| s.gates.min_trades),
+                base.min_trades,
+            )?,
+            turnover: self
+                .pick(
+                    "--turnover",
+                    req.turnover.map(Band),
+                    s.map(|s| Band(s.gates.turnover)),
+                    Band(base.turnover),
+                )?
+                .0,
+            max_correlation: self.pick(
+                "--max-corr",
+                req.max_correlation,
+                s.map(|s| s.gates.max_correlation),
+                base.max_correlation,
+            )?,
+        };
+        if !(gates.max_correlation > 0.0 && gates.max_correlation <= 1.0) {
+            return Err(IterateError::Refused(
+                "--max-corr must be above 0 and at most 1".into(),
+            ));
+        }
+        Ok(gates)
     }
 }
 
@@ -225,189 +364,101 @@ impl RunConfig {
         mode: Mode,
         dir: &Path,
     ) -> Result<RunConfig, IterateError> {
-        let free = mode == Mode::Fork;
         let s = saved;
-        let years_ok = |flag: &str, v: f64| {
-            if v.is_finite() && (0.0..=50.0).contains(&v) {
-                Ok(v)
-            } else {
-                Err(IterateError::Refused(format!(
-                    "{flag} must be a number of years between 0 and 50"
-                )))
-            }
-        };
-        let holdout_years = years_ok(
-            "--holdout",
-            pick(
-                "--holdout",
-                req.holdout_years,
-                s.map(|s| s.holdout_years),
-                super::split::DEFAULT_HOLDOUT_YEARS,
-                false,
-                dir,
-            )?,
-        )?;
-        let validation_years = years_ok(
-            "--validation",
-            pick(
-                "--validation",
-                req.validation_years,
-                s.map(|s| s.validation_years),
-                super::split::DEFAULT_VALIDATION_YEARS,
-                false,
-                dir,
-            )?,
-        )?;
-        let data_dir = pick(
-            "--data-dir",
-            req.data_dir.clone().map(|p| Shown(Some(ShownPath(p)))),
-            s.map(|s| Shown(s.data_dir.clone().map(ShownPath))),
-            Shown(None),
-            false,
+        let p = Picker {
+            free: mode == Mode::Fork,
             dir,
-        )?
-        .0
-        .map(|p| p.0);
-        let base = s.map_or_else(Gates::default, |s| s.gates.clone());
-        let gates = Gates {
-            min_trades: pick(
-                "--min-trades",
-                req.min_trades,
-                s.map(|s| s.gates.min_trades),
-                base.min_trades,
-                free,
-                dir,
-            )?,
-            turnover: pick(
-                "--turnover",
-                req.turnover.map(Band),
-                s.map(|s| Band(s.gates.turnover)),
-                Band(base.turnover),
-                free,
-                dir,
-            )?
-            .0,
-            max_correlation: pick(
-                "--max-corr",
-                req.max_correlation,
-                s.map(|s| s.gates.max_correlation),
-                base.max_correlation,
-                free,
-                dir,
-            )?,
         };
-        if !(gates.max_correlation > 0.0 && gates.max_correlation <= 1.0) {
-            return Err(IterateError::Refused(
-                "--max-corr must be above 0 and at most 1".into(),
-            ));
-        }
-        let proposer = pick(
+        let holdout_years = p.years(
+            "--holdout",
+            req.holdout_years,
+            s.map(|s| s.holdout_years),
+            super::split::DEFAULT_HOLDOUT_YEARS,
+        )?;
+        let validation_years = p.years(
+            "--validation",
+            req.validation_years,
+            s.map(|s| s.validation_years),
+            super::split::DEFAULT_VALIDATION_YEARS,
+        )?;
+        let data_dir = p.path(false, "--data-dir", &req.data_dir, s.map(|s| &s.data_dir))?;
+        let proposer = p.pick(
             "--proposer",
             req.proposer,
             s.map(|s| s.proposer),
             req.default_proposer.unwrap_or(ProposerKind::Evolve),
-            free,
-            dir,
         )?;
         let llm = proposer == ProposerKind::Llm;
-        let model = if llm {
-            pick(
-                "--model",
-                req.model.clone().map(|m| Shown(Some(m))),
-                s.map(|s| Shown(s.model.clone())),
-                Shown(None),
-                free,
-                dir,
-            )?
-            .0
-        } else {
-            None
+        let model = match llm {
+            true => p.optional("--model", req.model.clone(), s.map(|s| s.model.clone()))?,
+            false => None,
         };
-        let temperature = if llm {
-            Some(pick(
+        let temperature = match llm {
+            true => Some(p.pick(
                 "--temperature",
                 req.temperature,
                 s.and_then(|s| s.temperature),
                 DEFAULT_TEMPERATURE,
-                free,
-                dir,
-            )?)
-        } else {
-            None
+            )?),
+            false => None,
+        };
+        let constrain = match llm {
+            true => p.pick(
+                "--constrain",
+                req.constrain.filter(|c| *c != Constrain::Auto),
+                s.map(|s| s.constrain),
+                Constrain::Auto,
+            )?,
+            false => Constrain::None,
         };
         Ok(RunConfig {
             proposer,
             model,
             // Where the model is served does not change what it answers.
-            base_url: if llm {
-                req.base_url
+            base_url: match llm {
+                true => req
+                    .base_url
                     .clone()
-                    .or_else(|| s.and_then(|s| s.base_url.clone()))
-            } else {
-                None
+                    .or_else(|| s.and_then(|s| s.base_url.clone())),
+                false => None,
             },
-            objective: pick(
+            objective: p.pick(
                 "--objective",
                 req.objective,
                 s.map(|s| s.objective),
                 Objective::default(),
-                free,
-                dir,
             )?,
             holdout_years,
             validation_years,
             split: s.map_or_else(SplitDates::default, |s| s.split.clone()),
-            gates,
-            seed: pick(
-                "--seed",
-                req.seed,
-                s.map(|s| s.seed),
-                DEFAULT_SEED,
-                free,
-                dir,
-            )?,
+            gates: p.gates(req, s)?,
+            seed: p.pick("--seed", req.seed, s.map(|s| s.seed), DEFAULT_SEED)?,
             iterations: req
                 .iterations
                 .or(s.map(|s| s.iterations))
                 .unwrap_or(DEFAULT_ITERATIONS),
             data_dir,
             data_digest: s.and_then(|s| s.data_digest.clone()),
-            max_repairs: pick(
+            max_repairs: p.pick(
                 "--max-repairs",
                 req.max_repairs,
                 s.map(|s| s.max_repairs),
                 DEFAULT_REPAIRS,
-                free,
-                dir,
             )?,
             temperature,
-            prompts: pick(
-                "--prompts",
-                req.prompts.clone().map(|p| Shown(Some(ShownPath(p)))),
-                s.map(|s| Shown(s.prompts.clone().map(ShownPath))),
-                Shown(None),
-                free,
-                dir,
-            )?
-            .0
-            .map(|p| p.0),
-            prompts_digest: s.and_then(|s| s.prompts_digest.clone()),
-            fuel: pick(
-                "--fuel",
-                req.fuel.map(|f| Shown(Some(f))),
-                s.map(|s| Shown(s.fuel)),
-                Shown(None),
-                free,
-                dir,
-            )?
-            .0,
-            memory_mib: Some(pick(
+            constrain,
+            prompts: p.path(p.free, "--prompts", &req.prompts, s.map(|s| &s.prompts))?,
+            // A fork may ask differently (other templates, another grammar).
+            prompts_digest: match p.free {
+                true => None,
+                false => s.and_then(|s| s.prompts_digest.clone()),
+            },
+            fuel: p.optional("--fuel", req.fuel, s.map(|s| s.fuel))?,
+            memory_mib: Some(p.pick(
                 "--memory",
                 req.memory_mib,
                 s.and_then(|s| s.memory_mib),
                 crate::sandbox::DEFAULT_MEMORY >> 20,
-                free,
-                dir,
             )?),
             // What the model may have seen does not change results: it may be corrected.
             model_cutoff: req
@@ -469,7 +520,7 @@ impl RunConfig {
         }
     }
 
-    /// Records (a new run) or checks (a model run resumed or forked) the prompt templates.
+    /// Records (a new run or a fork) or checks (a resumed model run) the prompt templates.
     pub fn check_prompts(&mut self, digest: String) -> Result<(), IterateError> {
         if self.proposer != ProposerKind::Llm {
             return Ok(());
@@ -621,6 +672,65 @@ mod tests {
         ] {
             assert!(RunConfig::resolve(&req, Some(&s), Mode::Fork, Path::new("run")).is_err());
         }
+    }
+
+    #[test]
+    fn the_grammar_a_model_run_settled_on_is_kept_like_any_setting() {
+        let new = RunConfig::resolve(
+            &Requested {
+                proposer: Some(ProposerKind::Llm),
+                ..Requested::default()
+            },
+            None,
+            Mode::New,
+            Path::new("run"),
+        )
+        .unwrap();
+        assert_eq!(
+            new.constrain,
+            Constrain::Auto,
+            "resolved when the run starts"
+        );
+        let mut s = new;
+        s.constrain = Constrain::Gbnf;
+        s.prompts_digest = Some("free".into());
+        let ask = |c: Option<Constrain>, mode| {
+            RunConfig::resolve(
+                &Requested {
+                    constrain: c,
+                    ..Requested::default()
+                },
+                Some(&s),
+                mode,
+                Path::new("run"),
+            )
+        };
+        for c in [None, Some(Constrain::Auto), Some(Constrain::Gbnf)] {
+            assert_eq!(ask(c, Mode::Resume).unwrap().constrain, Constrain::Gbnf);
+        }
+        match ask(Some(Constrain::None), Mode::Resume) {
+            Err(IterateError::Setting {
+                flag, given, saved, ..
+            }) => {
+                assert_eq!(
+                    (flag, given.as_str(), saved.as_str()),
+                    ("--constrain", "none", "gbnf")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut fork = ask(Some(Constrain::Lark), Mode::Fork).unwrap();
+        assert_eq!(fork.constrain, Constrain::Lark);
+        assert!(fork.check_prompts("constrained".into()).is_ok());
+        let mut resumed = ask(None, Mode::Resume).unwrap();
+        assert!(resumed.check_prompts("constrained".into()).is_err());
+        // A run recorded before the setting existed was unconstrained.
+        let mut old = serde_json::to_value(&s).unwrap();
+        old.as_object_mut().unwrap().remove("constrain");
+        let old: RunConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(old.constrain, Constrain::None);
+        // The offline search sends no grammar.
+        assert_eq!(saved().constrain, Constrain::None);
     }
 
     #[test]

@@ -135,6 +135,8 @@ pub struct LlmCall {
     pub ms: f64,
     /// The final error, when the call failed.
     pub error: Option<String>,
+    /// The grammar the reply was constrained by (`gbnf`, `lark`), `None` for a free reply.
+    pub grammar: Option<crate::dsl::grammar::Format>,
 }
 
 /// One trial of the loop, as written to the ledger.
@@ -180,6 +182,9 @@ pub struct Trial {
     pub fuel_used: Option<u64>,
     pub fuel_limit: Option<u64>,
     pub peak_memory_bytes: Option<u64>,
+    /// The scale-out worker that evaluated the trial (`host/pid`); absent when this process did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
     pub durations: Durations,
     /// Model calls made for this trial (proposal plus repairs), their attempts and retry notes.
     pub llm_calls: u32,

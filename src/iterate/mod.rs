@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod evaluate;
 pub mod feedback;
 pub mod gates;
 pub mod ledger;

@@ -1,6 +1,8 @@
-//! The prompt templates (`prompts/system.md`, `iteration.md`, `repair.md`, built into the
-//! binary; `--prompts DIR` overrides them) and the text that fills their placeholders: the DSL
-//! reference from the registry, the dataset catalog, few-shot examples and the trial history.
+//! The prompt templates (`prompts/system.md`, `iteration.md`, `repair.md`, and the same three
+//! under `prompts/constrained/` for a model whose replies a grammar constrains; built into the
+//! binary; `--prompts DIR` overrides any of them) and the text that fills their placeholders:
+//! the DSL reference from the registry, the dataset catalog, few-shot examples and the trial
+//! history.
 
 use std::path::Path;
 
@@ -8,12 +10,20 @@ use super::ledger::{Scores, Trial};
 use super::IterateError;
 use crate::data::catalog;
 
-/// The three templates.
+/// The system, iteration and repair templates of one way of asking.
 #[derive(Clone, Debug)]
-pub struct Templates {
+pub struct Set {
     pub system: String,
     pub iteration: String,
     pub repair: String,
+}
+
+/// The templates: for a free reply, and for a reply constrained by the DSL's grammar (the code
+/// alone).
+#[derive(Clone, Debug)]
+pub struct Templates {
+    pub free: Set,
+    pub constrained: Set,
 }
 
 /// Placeholders each template must contain.
@@ -26,55 +36,80 @@ const REQUIRED: [(&str, &[&str]); 3] = [
 impl Default for Templates {
     fn default() -> Self {
         Templates {
-            system: include_str!("../../prompts/system.md").into(),
-            iteration: include_str!("../../prompts/iteration.md").into(),
-            repair: include_str!("../../prompts/repair.md").into(),
+            free: Set {
+                system: include_str!("../../prompts/system.md").into(),
+                iteration: include_str!("../../prompts/iteration.md").into(),
+                repair: include_str!("../../prompts/repair.md").into(),
+            },
+            constrained: Set {
+                system: include_str!("../../prompts/constrained/system.md").into(),
+                iteration: include_str!("../../prompts/constrained/iteration.md").into(),
+                repair: include_str!("../../prompts/constrained/repair.md").into(),
+            },
         }
     }
 }
 
+impl Set {
+    fn slots(&mut self) -> [(&'static str, &mut String); 3] {
+        [
+            ("system.md", &mut self.system),
+            ("iteration.md", &mut self.iteration),
+            ("repair.md", &mut self.repair),
+        ]
+    }
+}
+
 impl Templates {
-    /// A digest of the three templates, recorded in `run.json` so a resumed model run is
-    /// asked the same way.
-    pub fn digest(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for text in [&self.system, &self.iteration, &self.repair] {
-            for b in text.bytes().chain([0u8]) {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
+    /// The set a run asks with.
+    pub fn set(&self, constrained: bool) -> &Set {
+        if constrained {
+            &self.constrained
+        } else {
+            &self.free
         }
-        format!("{h:016x}")
     }
 
-    /// The built-in templates, each replaced by `dir/<name>` when that file exists. A template
-    /// without its required placeholders is an error.
+    /// A digest of the three templates a run asks with, recorded in `run.json` so a resumed
+    /// model run is asked the same way.
+    pub fn digest(&self, constrained: bool) -> String {
+        let set = self.set(constrained);
+        let mut h = dsl_runtime::fnv::Fnv1a::new();
+        for text in [&set.system, &set.iteration, &set.repair] {
+            h.write(text.as_bytes());
+            h.write(&[0]);
+        }
+        format!("{:016x}", h.finish())
+    }
+
+    /// The built-in templates, each replaced by `dir/<name>` (`dir/constrained/<name>`) when
+    /// that file exists. A template without its required placeholders is an error.
     pub fn load(dir: Option<&Path>) -> Result<Templates, IterateError> {
         let mut t = Templates::default();
-        if let Some(dir) = dir {
-            for (name, slot) in [
-                ("system.md", &mut t.system),
-                ("iteration.md", &mut t.iteration),
-                ("repair.md", &mut t.repair),
-            ] {
-                let path = dir.join(name);
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => *slot = text,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => return Err(IterateError::Io { path, source }),
+        for (sub, set) in [("", &mut t.free), ("constrained", &mut t.constrained)] {
+            for (name, slot) in set.slots() {
+                if let Some(dir) = dir {
+                    let path = dir.join(sub).join(name);
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) => *slot = text,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(source) => return Err(IterateError::Io { path, source }),
+                    }
                 }
-            }
-        }
-        for (name, needed) in REQUIRED {
-            let text = match name {
-                "system.md" => &t.system,
-                "iteration.md" => &t.iteration,
-                _ => &t.repair,
-            };
-            if let Some(p) = needed.iter().find(|p| !text.contains(*p)) {
-                return Err(IterateError::Prompt(format!(
-                    "the {name} template has no {p} placeholder"
-                )));
+                let needed = REQUIRED
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or(&[][..], |(_, p)| *p);
+                if let Some(p) = needed.iter().find(|p| !slot.contains(*p)) {
+                    let shown = if sub.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{sub}/{name}")
+                    };
+                    return Err(IterateError::Prompt(format!(
+                        "the {shown} template has no {p} placeholder"
+                    )));
+                }
             }
         }
         Ok(t)
@@ -266,7 +301,9 @@ mod tests {
     #[test]
     fn builtin_templates_have_their_placeholders() {
         let t = Templates::load(None).unwrap();
-        assert!(t.system.contains("{dsl_reference}"));
+        assert!(t.free.system.contains("{dsl_reference}"));
+        assert!(t.constrained.system.contains("{dsl_reference}"));
+        assert_ne!(t.digest(false), t.digest(true));
     }
 
     #[test]
@@ -276,10 +313,16 @@ mod tests {
         let e = Templates::load(Some(dir.path())).unwrap_err();
         assert!(e.to_string().contains("{diagnostics}"), "{e}");
         std::fs::write(dir.path().join("repair.md"), "{diagnostics} in {code}!").unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        assert_eq!(t.free.repair, "{diagnostics} in {code}!");
         assert_eq!(
-            Templates::load(Some(dir.path())).unwrap().repair,
-            "{diagnostics} in {code}!"
+            t.constrained.repair,
+            Templates::default().constrained.repair
         );
+        std::fs::create_dir(dir.path().join("constrained")).unwrap();
+        std::fs::write(dir.path().join("constrained/system.md"), "{datasets}").unwrap();
+        let e = Templates::load(Some(dir.path())).unwrap_err();
+        assert!(e.to_string().contains("constrained/system.md"), "{e}");
     }
 
     #[test]

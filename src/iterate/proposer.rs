@@ -11,10 +11,12 @@ use super::ledger::{LlmCall, Trial};
 use super::objective::Objective;
 use super::prompts::{self, Templates};
 use super::stop::Stop;
-use crate::data::synth::rng::{fnv1a, Rng};
+use crate::dsl::grammar::Format;
 use crate::dsl::CheckContext;
 use crate::evolve::{Evolver, Parent, SEEDS};
-use crate::llm::{extract_code, Call, Client, LlmError, Message, Usage};
+use crate::llm::{extract_code, extract_constrained, Call, Client, LlmError, Message, Usage};
+use crate::util::rng::Rng;
+use dsl_runtime::fnv::fnv1a;
 
 /// The template strategy run when a proposal is still invalid after the repair rounds: the 20
 /// stocks with the strongest 14-day RSI above 50, monthly.
@@ -45,9 +47,10 @@ pub struct CallStats {
 }
 
 impl CallStats {
-    fn add(&mut self, call: &Call, purpose: &str) {
+    fn add(&mut self, call: &Call, purpose: &str, grammar: Option<Format>) {
         let ok = call.result.as_ref().ok();
         self.log.push(LlmCall {
+            grammar,
             purpose: purpose.into(),
             model: ok.map(|c| c.model.clone()),
             attempts: call.attempts,
@@ -153,13 +156,17 @@ fn hash_messages(messages: &[Message]) -> String {
 }
 
 /// The chat-model proposer: the system prompt once, an iteration prompt with the history per
-/// trial, and repair prompts continuing that conversation.
+/// trial, and repair prompts continuing that conversation. When the client sends the DSL's
+/// grammar, it asks with the constrained templates (the code alone, a reference without what
+/// the grammar enforces) and takes the whole reply as the code.
 pub struct LlmProposer {
     client: Client,
     rt: Handle,
     templates: Templates,
     system: String,
     stop: Stop,
+    /// The grammar the client sends, if any.
+    grammar: Option<Format>,
     /// The conversation of the current trial.
     messages: Vec<Message>,
     /// Trials shown in the history.
@@ -177,9 +184,14 @@ impl LlmProposer {
         objective: Objective,
         stop: Stop,
     ) -> LlmProposer {
-        let reference = prompts::dsl_reference();
+        let grammar = client.config().grammar.as_ref().map(|g| g.format);
+        let reference = if grammar.is_some() {
+            crate::dsl::reference::compact()
+        } else {
+            prompts::dsl_reference()
+        };
         let system = prompts::fill(
-            &templates.system,
+            &templates.set(grammar.is_some()).system,
             &[
                 ("dsl_reference", &reference),
                 ("datasets", &prompts::datasets(datasets)),
@@ -194,6 +206,7 @@ impl LlmProposer {
             templates,
             system,
             stop,
+            grammar,
             messages: Vec::new(),
             history_len: 12,
         }
@@ -220,11 +233,14 @@ impl LlmProposer {
             }
         });
         let mut stats = CallStats::default();
-        stats.add(&call, purpose);
+        stats.add(&call, purpose, self.grammar);
         let prompt_hash = Some(hash_messages(&self.messages));
         match call.result {
             Ok(c) => {
-                let code = extract_code(&c.content);
+                let code = match self.grammar {
+                    Some(_) => extract_constrained(&c.content),
+                    None => extract_code(&c.content),
+                };
                 // What is sent back (in the repair conversation) is capped like the code.
                 self.messages
                     .push(Message::assistant(clip_sent(&c.content).into_owned()));
@@ -254,7 +270,7 @@ impl Proposer for LlmProposer {
 
     fn propose(&mut self, ctx: &ProposeContext) -> Result<Proposal, ProposeError> {
         let user = prompts::fill(
-            &self.templates.iteration,
+            &self.templates.set(self.grammar.is_some()).iteration,
             &[
                 ("iteration", &ctx.iteration.to_string()),
                 ("iterations", &ctx.iterations.to_string()),
@@ -281,7 +297,7 @@ impl Proposer for LlmProposer {
     ) -> Result<Proposal, ProposeError> {
         let code = code.map_or(Cow::Borrowed("(no code found in your reply)"), clip_sent);
         let user = prompts::fill(
-            &self.templates.repair,
+            &self.templates.set(self.grammar.is_some()).repair,
             &[("diagnostics", &clip_sent(diagnostics)), ("code", &code)],
         );
         self.messages.push(Message::user(user));
@@ -391,5 +407,78 @@ impl Proposer for EvolveProposer {
                 fitness: Some(f),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::{Constraint, LlmConfig};
+
+    /// The system prompt for the catalog's datasets, free or under `grammar`.
+    fn system(grammar: Option<Format>) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let keys = crate::pipeline::catalog_context().datasets.unwrap();
+        let cfg = LlmConfig {
+            grammar: grammar.map(|format| Constraint {
+                format,
+                text: crate::dsl::grammar::render(format, &keys).into(),
+            }),
+            ..LlmConfig::default()
+        };
+        let p = LlmProposer::new(
+            Client::new(cfg).unwrap(),
+            rt.handle().clone(),
+            Templates::default(),
+            Some(&keys),
+            "SYNTHETIC data",
+            Objective::Sharpe,
+            Stop::new(),
+        );
+        p.system_prompt().to_string()
+    }
+
+    #[test]
+    #[allow(clippy::print_stderr)] // the sizes are the measurement
+    fn the_constrained_prompt_drops_what_the_grammar_enforces() {
+        let free = system(None);
+        let constrained = system(Some(Format::Gbnf));
+        assert_eq!(constrained, system(Some(Format::Lark)));
+        for kept in [
+            "`price:收盤價`",
+            ".hold_until(exit",
+            "trail_stop_activation",
+            "```python",
+        ] {
+            assert!(constrained.contains(kept), "{kept}");
+        }
+        assert!(!constrained.contains("Diagnostic codes"));
+        for dropped in [
+            "| call | input |",
+            "no `eval`/`open`",
+            "one ```python code block",
+        ] {
+            assert!(
+                free.contains(dropped) && !constrained.contains(dropped),
+                "{dropped}"
+            );
+        }
+        let size = |s: &str| (s.chars().count(), s.len());
+        let (f, c) = (size(&free), size(&constrained));
+        eprintln!(
+            "system prompt: free {} chars ({} bytes, ≈{} tokens at chars/4), constrained {} chars \
+             ({} bytes, ≈{} tokens)",
+            f.0,
+            f.1,
+            f.0 / 4,
+            c.0,
+            c.1,
+            c.0 / 4
+        );
+        // The free prompt already leaves out the diagnostic codes; what remains to drop is the
+        // operators' table and the answer-format rules (measured: 20,313 -> 17,458 chars).
+        assert!(c.0 * 10 < f.0 * 9, "at least 10% smaller: {c:?} vs {f:?}");
     }
 }

@@ -31,7 +31,7 @@ use super::ledger::{Scores, Status, Trial};
 use super::objective::Objective;
 use super::returns::aligned;
 use super::split::{collapsed, Split};
-use crate::stats::cluster::{cluster, cluster_returns, correlations};
+use crate::stats::cluster::{cluster, cluster_returns, correlations, Clusters};
 use crate::stats::{self, Cpcv, Deflated, Moments, Pbo};
 
 /// CSCV blocks.
@@ -248,13 +248,7 @@ pub fn assess(inputs: &Inputs) -> Rigor {
         .filter_map(|it| series.get(it))
         .map(|s| window.on_grid(s, benchmark))
         .collect();
-    let clusters = cluster(&correlations(&matrix));
-    let per_cluster: Vec<(f64, usize)> = (0..clusters.k)
-        .filter_map(|c| {
-            let m = Moments::of(&cluster_returns(&matrix, &clusters, c))?;
-            Some((m.sharpe, clusters.members(c).count()))
-        })
-        .collect();
+    let (clusters, per_cluster) = clustered(&matrix);
     let cluster_sharpes: Vec<f64> = per_cluster.iter().map(|c| c.0).collect();
     let effective = deflation(moments.as_ref(), clusters.k.max(1), &cluster_sharpes, days);
 
@@ -271,28 +265,7 @@ pub fn assess(inputs: &Inputs) -> Rigor {
         Ok(p) => (Some(p), None),
         Err(e) => (None, Some(e.to_string())),
     };
-    let accepted: Vec<usize> = evaluated
-        .iter()
-        .enumerate()
-        .filter(|(_, it)| trials.iter().any(|t| t.iteration == **it && t.is_ok()))
-        .map(|(i, _)| i)
-        .collect();
-    let pool: Vec<Vec<f64>> = accepted.iter().map(|&i| matrix[i].clone()).collect();
-    let promoted_at = promoted.and_then(|p| {
-        accepted
-            .iter()
-            .position(|&i| evaluated.get(i) == Some(&p.iteration))
-    });
-    let (cpcv, cpcv_note) = match stats::cpcv::cpcv(
-        &pool,
-        CPCV_GROUPS,
-        CPCV_TEST_GROUPS,
-        CPCV_EMBARGO,
-        promoted_at,
-    ) {
-        Ok(c) => (Some(c), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
+    let (cpcv, cpcv_note) = selection_cpcv(trials, &evaluated, &matrix, promoted);
 
     let in_sample = promoted.and_then(|t| t.in_sample.clone());
     let is_sharpe = in_sample.as_ref().and_then(|s| s.sharpe);
@@ -339,6 +312,51 @@ pub fn assess(inputs: &Inputs) -> Rigor {
         cpcv,
         cpcv_note,
         verdict,
+    }
+}
+
+/// The trials clustered by correlation, and each cluster's (Sharpe ratio, size) from its
+/// equal-weight returns.
+fn clustered(matrix: &[Vec<f64>]) -> (Clusters, Vec<(f64, usize)>) {
+    let clusters = cluster(&correlations(matrix));
+    let per_cluster = (0..clusters.k)
+        .filter_map(|c| {
+            let m = Moments::of(&cluster_returns(matrix, &clusters, c))?;
+            Some((m.sharpe, clusters.members(c).count()))
+        })
+        .collect();
+    (clusters, per_cluster)
+}
+
+/// CPCV of the selection rule over the accepted trials (the pool the rule chose from), with the
+/// promoted trial's place in it; the reason instead when it cannot be computed.
+fn selection_cpcv(
+    trials: &[Trial],
+    evaluated: &[u32],
+    matrix: &[Vec<f64>],
+    promoted: Option<&Trial>,
+) -> (Option<Cpcv>, Option<String>) {
+    let accepted: Vec<usize> = evaluated
+        .iter()
+        .enumerate()
+        .filter(|(_, it)| trials.iter().any(|t| t.iteration == **it && t.is_ok()))
+        .map(|(i, _)| i)
+        .collect();
+    let pool: Vec<Vec<f64>> = accepted.iter().map(|&i| matrix[i].clone()).collect();
+    let promoted_at = promoted.and_then(|p| {
+        accepted
+            .iter()
+            .position(|&i| evaluated.get(i) == Some(&p.iteration))
+    });
+    match stats::cpcv::cpcv(
+        &pool,
+        CPCV_GROUPS,
+        CPCV_TEST_GROUPS,
+        CPCV_EMBARGO,
+        promoted_at,
+    ) {
+        Ok(c) => (Some(c), None),
+        Err(e) => (None, Some(e.to_string())),
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::feedback;
+use super::evaluate::{Computed, Evaluator, Failure, Figures, Local, Task};
 use super::gates::Gates;
 use super::ledger::{Durations, Ledger, Refused, Scores, Status, Trial};
 use super::objective::{best, Objective};
@@ -15,7 +15,6 @@ use super::returns::Returns;
 use super::split::Split;
 use super::stop::Stop;
 use super::{clock, IterateError};
-use crate::backtest::SimResult;
 use crate::data::{DataDir, DataError};
 use crate::dsl::fmt::canonical_hash;
 use crate::dsl::{compile, parse, render_compact, CheckContext};
@@ -33,6 +32,8 @@ pub trait Reporter {
     fn finished(&mut self, _trial: &Trial, _best: Option<&Trial>) {}
     /// A line of log (also written to `run.log`).
     fn log(&mut self, _line: &str) {}
+    /// How the evaluation of a round stands, while it waits (e.g. workers and queue depth).
+    fn status(&mut self, _line: &str) {}
 }
 
 /// A reporter that reports nothing.
@@ -76,6 +77,8 @@ pub struct Runner<'a> {
     /// The benchmark's daily returns by date, for active-return correlations.
     benchmark: Option<BTreeMap<i32, f64>>,
     pub stop: Stop,
+    /// Who evaluates the rounds (this process by default; see [`Runner::set_evaluator`]).
+    evaluator: Box<dyn Evaluator + 'a>,
     log: File,
     dir: PathBuf,
 }
@@ -124,19 +127,33 @@ impl<'a> Runner<'a> {
                 path: log_path,
                 source,
             })?;
+        let ctx = pipeline::check_context(data);
+        let evaluator = Box::new(Local {
+            data,
+            sandbox,
+            ctx: ctx.clone(),
+            jobs: settings.jobs.max(1),
+        });
         Ok(Runner {
             data,
             sandbox,
-            ctx: pipeline::check_context(data),
+            ctx,
             split,
             settings,
             ledger,
             returns,
             benchmark,
             stop,
+            evaluator,
             log,
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// Evaluates the rounds with `evaluator` instead of on this process's threads (gates,
+    /// ledger and summary stay here).
+    pub fn set_evaluator(&mut self, evaluator: Box<dyn Evaluator + 'a>) {
+        self.evaluator = evaluator;
     }
 
     /// The benchmark's daily returns by date, when the data has a benchmark.
@@ -234,12 +251,25 @@ impl<'a> Runner<'a> {
                 }
             }
 
-            // Evaluate (parallel: pure functions of the code and the data).
-            let (data, sandbox, ctx) = (self.data, self.sandbox, &self.ctx);
-            let work: Vec<Option<String>> = round.iter().map(|p| p.run.clone()).collect();
-            let computed = crate::parallel::map_ordered(work, jobs, |code| {
-                code.map(|c| compute(&c, data, sandbox, ctx))
-            });
+            // Evaluate (pure functions of the code and the data: on threads or on workers).
+            let tasks: Vec<Task> = round
+                .iter()
+                .filter_map(|p| {
+                    let code = p.run.clone()?;
+                    Some(Task {
+                        iteration: p.trial.iteration,
+                        code,
+                    })
+                })
+                .collect();
+            let mut results = self
+                .evaluator
+                .evaluate(tasks, &self.split, reporter)?
+                .into_iter();
+            let computed: Vec<Option<Computed>> = round
+                .iter()
+                .map(|p| p.run.as_ref().and_then(|_| results.next()))
+                .collect();
 
             // Gate, record and report (sequential, in iteration order).
             let mut finished = Vec::with_capacity(round.len());
@@ -479,8 +509,8 @@ impl<'a> Runner<'a> {
             t.fuel_used = c.sandbox.map(|f| f.fuel_used);
             t.fuel_limit = c.sandbox.map(|f| f.fuel_limit);
             t.peak_memory_bytes = c.sandbox.map(|f| f.peak_memory);
-            let code = t.code.clone().unwrap_or_default();
-            self.record(&mut t, &code, c.result)?;
+            t.worker = c.worker;
+            self.record(&mut t, c.result)?;
         }
         durations.total_ms = ms(start);
         t.durations = durations;
@@ -489,12 +519,11 @@ impl<'a> Runner<'a> {
         Ok((t, false))
     }
 
-    /// Split scoring, gates and feedback of an evaluated trial.
+    /// Gates and feedback of an evaluated trial, from its figures (or its failure).
     fn record(
         &mut self,
         t: &mut Trial,
-        code: &str,
-        result: Result<SimResult, PipelineError>,
+        result: Result<Figures, Failure>,
     ) -> Result<(), IterateError> {
         let prefix = if t.status == Some(Status::Fallback) {
             format!(
@@ -507,14 +536,9 @@ impl<'a> Runner<'a> {
             String::new()
         };
         match result {
-            Ok(res) => {
-                let is = self.split.in_sample(&res);
-                let cut = self.split.in_sample_end;
-                let is_curve: Vec<(i32, f64)> =
-                    res.creturn.iter().copied().filter(|p| p.0 <= cut).collect();
-                let series = self.split.visible_returns(&res);
+            Ok(f) => {
                 let gate = if t.status == Some(Status::Ok) {
-                    self.gate(&is, &series)
+                    self.gate(&f.in_sample, &f.series)
                 } else {
                     None
                 };
@@ -533,11 +557,11 @@ impl<'a> Runner<'a> {
                     }
                     None => String::new(),
                 };
-                t.feedback = format!("{prefix}{verdict}{}", feedback::success(&is, &is_curve));
-                t.in_sample = Some(is);
-                t.validation = self.split.validation(&res);
+                t.feedback = format!("{prefix}{verdict}{}", f.feedback);
+                t.in_sample = Some(f.in_sample);
+                t.validation = f.validation;
                 self.returns
-                    .append(t.iteration, t.code_hash.as_deref(), &series)?;
+                    .append(t.iteration, t.code_hash.as_deref(), &f.series)?;
             }
             Err(e) => {
                 if t.status == Some(Status::Fallback) {
@@ -549,13 +573,10 @@ impl<'a> Runner<'a> {
                     ));
                 }
                 t.status = Some(Status::EvalError);
-                t.error = Some(e.to_string());
-                t.feedback = format!("{prefix}{}", feedback::failure(&e));
-                if let PipelineError::Invalid(d) = &e {
-                    t.diagnostics = render_compact(d, code, "strategy.py")
-                        .lines()
-                        .map(str::to_string)
-                        .collect();
+                t.error = Some(e.error);
+                t.feedback = format!("{prefix}{}", e.feedback);
+                if let Some(d) = e.diagnostics {
+                    t.diagnostics = d;
                 }
             }
         }
@@ -672,46 +693,5 @@ impl Prepared {
             start: Instant::now(),
             fatal,
         }
-    }
-}
-
-/// What evaluating a trial's code gave (computed on a worker thread).
-struct Computed {
-    result: Result<SimResult, PipelineError>,
-    sandbox_ms: f64,
-    backtest_ms: f64,
-    /// What the sandbox used, when it ran.
-    sandbox: Option<SandboxFigures>,
-}
-
-/// What one sandboxed evaluation used.
-#[derive(Clone, Copy, Debug)]
-struct SandboxFigures {
-    fuel_used: u64,
-    fuel_limit: u64,
-    /// Peak guest memory, in bytes.
-    peak_memory: u64,
-}
-
-/// Sandbox and backtest of `code` (already checked): a pure function of the code and the data,
-/// so trials of a round can run on several threads.
-fn compute(code: &str, data: &DataDir, sandbox: &Sandbox, ctx: &CheckContext) -> Computed {
-    match pipeline::backtest_in(code, data, sandbox, ctx) {
-        Ok(bt) => Computed {
-            sandbox_ms: bt.timings.evaluation().as_secs_f64() * 1000.0,
-            backtest_ms: (bt.timings.backtest + bt.timings.metrics).as_secs_f64() * 1000.0,
-            sandbox: Some(SandboxFigures {
-                fuel_used: bt.evaluation.fuel_used,
-                fuel_limit: bt.evaluation.fuel_limit,
-                peak_memory: bt.evaluation.peak_memory as u64,
-            }),
-            result: Ok(bt.result),
-        },
-        Err(e) => Computed {
-            result: Err(e),
-            sandbox_ms: 0.0,
-            backtest_ms: 0.0,
-            sandbox: None,
-        },
     }
 }

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::LlmError;
-use crate::data::synth::rng::Rng;
+use crate::dsl::grammar::Format;
+use crate::util::rng::Rng;
 
 /// OpenRouter's OpenAI-compatible API.
 pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
@@ -41,6 +42,57 @@ pub struct LlmConfig {
     pub price_per_mtok: Option<(f64, f64)>,
     /// Cap on the reply length.
     pub max_tokens: Option<u32>,
+    /// The grammar every reply is constrained by, when the endpoint takes one.
+    pub grammar: Option<Constraint>,
+}
+
+/// A grammar sent with each request: GBNF in llama.cpp's `grammar` field, Lark in vLLM's
+/// `structured_outputs.grammar` (and its older `guided_grammar`, which vLLM before 0.10.2
+/// reads; each version ignores the field it does not know).
+#[derive(Clone, Debug)]
+pub struct Constraint {
+    pub format: Format,
+    pub text: std::sync::Arc<str>,
+}
+
+impl Constraint {
+    /// Adds the grammar to a request body.
+    fn apply(&self, body: &mut Value) {
+        let text = json!(&*self.text);
+        match self.format {
+            Format::Gbnf => body["grammar"] = text,
+            Format::Lark => {
+                body["structured_outputs"] = json!({ "grammar": text.clone() });
+                body["guided_grammar"] = text;
+            }
+        }
+    }
+}
+
+/// A server whose grammar field the client knows, as its model list names it (`owned_by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// llama.cpp's `llama-server` (`"owned_by": "llamacpp"`): GBNF.
+    LlamaCpp,
+    /// vLLM (`"owned_by": "vllm"`): Lark.
+    Vllm,
+}
+
+impl Server {
+    /// The grammar syntax the server takes.
+    pub fn format(self) -> Format {
+        match self {
+            Server::LlamaCpp => Format::Gbnf,
+            Server::Vllm => Format::Lark,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::LlamaCpp => "llama.cpp server",
+            Server::Vllm => "vLLM",
+        }
+    }
 }
 
 impl Default for LlmConfig {
@@ -56,6 +108,7 @@ impl Default for LlmConfig {
             max_backoff: Duration::from_secs(30),
             price_per_mtok: None,
             max_tokens: None,
+            grammar: None,
         }
     }
 }
@@ -160,6 +213,48 @@ impl Client {
         )
     }
 
+    /// What serves the endpoint, from one `GET {base_url}/models` (its entries' `owned_by`);
+    /// `None` when the list names neither llama.cpp nor vLLM. OpenRouter is not asked: it
+    /// serves neither grammar field.
+    pub async fn detect_server(&self) -> Result<Option<Server>, LlmError> {
+        if self.cfg.base_url.contains("openrouter.ai") {
+            return Ok(None);
+        }
+        let url = format!("{}/models", self.cfg.base_url.trim_end_matches('/'));
+        let mut req = self
+            .http
+            .get(url)
+            .timeout(self.cfg.timeout.min(Duration::from_secs(10)));
+        if let Some(key) = &self.cfg.api_key {
+            req = req.bearer_auth(key);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(&e, 1))?;
+        if !resp.status().is_success() {
+            return Ok(None);
+        }
+        let text = match read_capped(resp).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(_)) => return Ok(None),
+            Err(e) => return Err(self.transport_error(&e, 1)),
+        };
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let owners = v
+            .get("data")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("owned_by").and_then(Value::as_str));
+        let mut found = None;
+        for owner in owners {
+            match owner.to_ascii_lowercase().as_str() {
+                "llamacpp" | "llama.cpp" => found = Some(Server::LlamaCpp),
+                "vllm" => found = Some(Server::Vllm),
+                _ => {}
+            }
+        }
+        Ok(found)
+    }
+
     /// Sends `messages`, retrying what may succeed on another attempt.
     pub async fn chat(&self, messages: &[Message]) -> Call {
         let start = Instant::now();
@@ -228,6 +323,9 @@ impl Client {
         if self.cfg.base_url.contains("openrouter.ai") {
             // OpenRouter reports the call's cost in `usage.cost` when asked.
             body["usage"] = json!({ "include": true });
+        }
+        if let Some(g) = &self.cfg.grammar {
+            g.apply(&mut body);
         }
         let mut req = self.http.post(self.url()).json(&body);
         if let Some(key) = &self.cfg.api_key {
@@ -381,6 +479,26 @@ mod tests {
         assert_eq!(w, Duration::from_secs(3));
         let w = c.backoff(1, Some(Duration::from_secs(100_000)), &mut rng);
         assert_eq!(w, MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn the_grammar_goes_in_each_servers_field() {
+        let body = |format| {
+            let mut b = json!({ "model": "m" });
+            Constraint {
+                format,
+                text: "root ::= \"x\"".into(),
+            }
+            .apply(&mut b);
+            b
+        };
+        let g = body(Format::Gbnf);
+        assert_eq!(g["grammar"], "root ::= \"x\"");
+        assert!(g.get("structured_outputs").is_none());
+        let l = body(Format::Lark);
+        assert_eq!(l["structured_outputs"]["grammar"], "root ::= \"x\"");
+        assert_eq!(l["guided_grammar"], "root ::= \"x\"");
+        assert!(l.get("grammar").is_none());
     }
 
     #[test]

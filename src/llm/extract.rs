@@ -67,6 +67,16 @@ pub fn extract_code(reply: &str) -> Option<String> {
     None
 }
 
+/// The strategy in a reply written under the DSL's grammar: the whole reply (the grammar leaves
+/// no room for prose), or a fenced block when the endpoint ignored the grammar.
+pub fn extract_constrained(reply: &str) -> Option<String> {
+    if reply.contains("```") {
+        return extract_code(reply);
+    }
+    let code = reply.trim_end();
+    (!code.trim().is_empty()).then(|| format!("{code}\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +101,21 @@ mod tests {
         assert_eq!(extract_code(&reply), Some(format!("{CODE}\n")));
         let cut = format!("```python\n{CODE}\n");
         assert_eq!(extract_code(&cut), Some(format!("{CODE}\n")));
+    }
+
+    #[test]
+    fn a_constrained_reply_is_the_code() {
+        assert_eq!(
+            extract_constrained(&format!("{CODE}\n\n")),
+            Some(format!("{CODE}\n"))
+        );
+        // Code that does not parse is still the reply: the checker says what is wrong.
+        assert_eq!(extract_constrained("x = (\n"), Some("x = (\n".into()));
+        assert_eq!(
+            extract_constrained(&format!("```python\n{CODE}\n```")),
+            Some(format!("{CODE}\n"))
+        );
+        assert_eq!(extract_constrained(" \n"), None);
     }
 
     #[test]

@@ -2,15 +2,17 @@
 //! base URL, so OpenAI, Ollama, llama.cpp's server and vLLM work too), with a request timeout,
 //! retries with exponential backoff and jitter on timeouts, connection failures, 429 (honouring
 //! `Retry-After`) and 5xx, no retry on authentication failures, and token usage and cost per
-//! call. [`extract_code`] pulls a strategy out of a reply.
+//! call; a grammar ([`Constraint`]) in the field of the server that takes one. [`extract_code`]
+//! pulls a strategy out of a reply, [`extract_constrained`] out of a grammar-constrained one.
 
 mod client;
 mod extract;
 
 pub use client::{
-    Call, Client, Completion, LlmConfig, Message, Usage, DEFAULT_BASE_URL, DEFAULT_MODEL,
+    Call, Client, Completion, Constraint, LlmConfig, Message, Server, Usage, DEFAULT_BASE_URL,
+    DEFAULT_MODEL,
 };
-pub use extract::extract_code;
+pub use extract::{extract_code, extract_constrained};
 
 /// Why a chat completion failed.
 #[derive(Debug, thiserror::Error)]

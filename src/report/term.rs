@@ -1,5 +1,5 @@
 //! Terminal tables: columns aligned by display width (CJK counts double), optional ANSI colour
-//! that is on only for a terminal and never when `NO_COLOR` is set (https://no-color.org).
+//! that is on only for a terminal and never when `NO_COLOR` is set (<https://no-color.org>).
 
 use std::io::IsTerminal;
 

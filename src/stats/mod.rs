@@ -1,7 +1,7 @@
 //! Statistics that keep a search honest (`docs/architecture.md` §7.4): the Probabilistic and
 //! Deflated Sharpe ratios (Bailey & López de Prado 2012, 2014), the expected maximum Sharpe of
 //! zero-skill trials, the minimum backtest length (Bailey, Borwein, López de Prado & Zhu 2014),
-//! a Bonferroni haircut of the Sharpe ratio (Harvey & Liu 2015) and, in [`pbo`], the
+//! a Bonferroni haircut of the Sharpe ratio (Harvey & Liu 2015) and, in [`pbo`](mod@pbo), the
 //! Probability of Backtest Overfitting by combinatorially symmetric cross-validation.
 //!
 //! Sharpe ratios here are per period (daily, not annualised) unless a name says otherwise.
@@ -248,11 +248,7 @@ impl Normal {
     }
 
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::util::rng::splitmix(&mut self.0)
     }
 
     /// A uniform draw in (0, 1).

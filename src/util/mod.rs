@@ -1,4 +1,6 @@
-//! Small helpers shared across layers: crash-safe file writes and terminal-safe text.
+//! Small helpers shared across layers: crash-safe file writes, a seeded random generator and
+//! terminal-safe text.
 
 pub mod fs;
+pub mod rng;
 pub mod text;

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Create (or reuse) the finlab oracle venv:  tests/finlab/setup.sh VENV_DIR
 #
-# Installs the pins of requirements.txt (finlab==2.2.20 and exact pandas/numpy/pyarrow/TA-Lib;
-# why each is pinned is explained there) under the constraints of constraints.txt (all
-# transitive versions). Idempotent: a stamp file VENV_DIR/.dsl-oracle-stamp holds the Python
+# Installs the pins of requirements.txt (finlab==2.2.20 and exact pandas/numpy/pyarrow/TA-Lib,
+# and lark and llguidance for the grammar tests; why each is pinned is explained there) under the
+# constraints of constraints.txt (all transitive versions). Idempotent: a stamp file VENV_DIR/.dsl-oracle-stamp holds the Python
 # version and both pin files; when it matches, nothing is done. Concurrent runs on the same
 # VENV_DIR wait on a lock. Prints the venv's python path on the last line of stdout.
 #
@@ -58,7 +58,7 @@ if ! "${pip[@]}" index versions finlab >/dev/null 2>"$venv.probe.err"; then
 fi
 rm -f "$venv.probe.err"
 
-if ! "${pip[@]}" install --quiet --only-binary=TA-Lib,numpy,pandas,pyarrow \
+if ! "${pip[@]}" install --quiet --only-binary=TA-Lib,numpy,pandas,pyarrow,llguidance \
         -r "$here/requirements.txt" -c "$here/constraints.txt" >&2; then
     echo "finlab oracle setup: pip install of the pinned finlab environment failed (see above)" >&2
     rm -rf "$venv"
@@ -75,7 +75,7 @@ for line in open(sys.argv[1]):
         name, want = line.split("==")
         if version(name) != want:
             bad.append(f"{name} {version(name)} != {want}")
-import finlab.dataframe, talib  # noqa: F401  (importable offline)
+import finlab.dataframe, talib, lark, llguidance  # noqa: F401  (importable offline)
 if bad:
     sys.exit("finlab oracle setup: wrong versions: " + "; ".join(bad))
 PY

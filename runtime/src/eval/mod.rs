@@ -199,6 +199,8 @@ impl Trace {
         self.0.then(std::time::Instant::now)
     }
 
+    // The native trace (`DSL_EVAL_TRACE`) is a developer's profile on stderr, not CLI output.
+    #[allow(clippy::print_stderr)]
     fn node(&self, plan: &Plan, i: usize, members: &[usize], started: Option<std::time::Instant>) {
         let Some(started) = started else { return };
         let chain = if members.is_empty() {

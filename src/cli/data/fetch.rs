@@ -86,16 +86,17 @@ pub struct FetchArgs {
     #[arg(long)]
     pub base_url: Option<String>,
     /// Seconds between two requests. TWSE bans IPs above ~3 requests per 5 s; stay at 3 or more.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, value_parser = crate::cli::flags::delay)]
     pub interval: f64,
     /// Retries per day (connection errors, 403/429/5xx, error pages) before stopping.
     #[arg(long, default_value_t = 4)]
     pub retries: u32,
     /// First retry delay in seconds; doubles per retry (jittered, at most 300 s).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = crate::cli::flags::delay)]
     pub backoff: f64,
 }
 
+/// A delay already checked by [`flags::delay`](crate::cli::flags::delay).
 fn seconds(flag: &str, v: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(v).with_context(|| format!("--{flag} {v} is not a duration"))
 }

@@ -12,6 +12,8 @@ pub(super) struct Progress {
     pub(super) bar: ProgressBar,
     quiet: bool,
     objective: Objective,
+    /// When a status line was last printed without a bar.
+    status_at: Option<std::time::Instant>,
 }
 
 impl Progress {
@@ -38,6 +40,7 @@ impl Progress {
             bar,
             quiet,
             objective,
+            status_at: None,
         }
     }
 
@@ -84,6 +87,18 @@ impl Reporter for Progress {
             )
         });
         self.bar.set_message(best);
+    }
+
+    fn status(&mut self, line: &str) {
+        if self.bar.is_hidden() {
+            // Without a bar, at most one status line every 10 s.
+            if self.status_at.is_none_or(|t| t.elapsed().as_secs() >= 10) {
+                self.status_at = Some(std::time::Instant::now());
+                self.line(&format!("  {line}"));
+            }
+        } else {
+            self.bar.set_message(line.to_string());
+        }
     }
 
     fn log(&mut self, line: &str) {

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::{FetchError, ParseError};
-use crate::data::synth::rng::Rng;
+use crate::util::rng::Rng;
 
 /// Request pacing and retry policy.
 #[derive(Clone, Debug, PartialEq)]

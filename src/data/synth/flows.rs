@@ -5,7 +5,7 @@
 //! price history, so the other panels do not change; uniform draws keep it cheap.
 
 use super::daily as d;
-use super::rng::Rng;
+use crate::util::rng::Rng;
 
 fn round_to(x: f64, step: f64) -> f64 {
     libm::round(x / step) * step

@@ -6,7 +6,7 @@
 use crate::calendar::days_from_civil;
 
 use super::model::{session_on_or_after, Grid};
-use super::rng::Rng;
+use crate::util::rng::Rng;
 
 /// Sd of the monthly innovation of YoY revenue growth (stationary sd 15 %, AR 0.8).
 pub const REVENUE_SHOCK_SD: f64 = 0.09;

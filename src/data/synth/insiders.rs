@@ -5,7 +5,7 @@
 //! datasets.
 
 use super::model::Grid;
-use super::rng::Rng;
+use crate::util::rng::Rng;
 
 /// The dataset key.
 pub const KEY: &str = "internal_equity_changes:董監持有股數占比";

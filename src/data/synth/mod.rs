@@ -14,25 +14,24 @@ mod insiders;
 mod keys;
 pub mod model;
 pub mod report;
-pub mod rng;
 pub mod statements;
 pub mod stock;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dsl_runtime::fnv::Fnv1a;
+use dsl_runtime::fnv::{fnv1a, Fnv1a};
 use dsl_runtime::wire::PanelData;
 
 use crate::calendar::days_from_civil;
 
 use super::reference::{self, Board, Security};
 use super::DataError;
+use crate::util::rng::Rng;
 pub use keys::{
     daily, quarterly, BENCHMARK, DAILY_KEYS, MONTHLY_KEYS, PRICE_INDEX, PRICE_INDEX_OHL,
     QUARTERLY_KEYS,
 };
 use model::Grid;
-use rng::Rng;
 
 /// Generator name recorded in the manifest and every file's metadata.
 pub const GENERATOR: &str = "tw-synth";
@@ -155,14 +154,14 @@ impl SynthConfig {
 pub fn universe(cfg: &SynthConfig) -> Result<Vec<Security>, DataError> {
     let mut all = reference::securities()?;
     if let Some(n) = cfg.stocks {
-        all.sort_by_key(|s| (rng::fnv1a(s.code.as_bytes()), s.code.clone()));
+        all.sort_by_key(|s| (fnv1a(s.code.as_bytes()), s.code.clone()));
         all.truncate(n);
         all.sort_by(|a, b| a.code.cmp(&b.code));
     }
     Ok(all)
 }
 
-/// Generates every panel of the market, in [`keys`] order. `progress(done, total)` is called
+/// Generates every panel of the market, in [`keys`](fn@keys) order. `progress(done, total)` is called
 /// from this thread as stocks complete.
 pub fn generate(
     cfg: &SynthConfig,
@@ -320,7 +319,7 @@ fn mega_cap(cfg: &SynthConfig, secs: &[Security], first: i32) -> Option<String> 
     }
     secs.iter()
         .filter(|s| s.board == Board::Twse && s.industry == "24" && s.listed <= first)
-        .min_by_key(|s| rng::fnv1a(format!("{}/{}", cfg.seed, s.code).as_bytes()))
+        .min_by_key(|s| fnv1a(format!("{}/{}", cfg.seed, s.code).as_bytes()))
         .map(|s| s.code.clone())
 }
 
@@ -434,12 +433,12 @@ pub fn digest(panels: &[PanelData]) -> u64 {
     let mut h = Fnv1a::new();
     let mut word = |w: u64| h.write_word(w);
     for p in panels {
-        word(rng::fnv1a(p.name.as_bytes()));
+        word(fnv1a(p.name.as_bytes()));
         for d in &p.dates {
             word(*d as u64);
         }
         for c in &p.columns {
-            word(rng::fnv1a(c.as_bytes()));
+            word(fnv1a(c.as_bytes()));
         }
         for v in &p.values {
             word(if v.is_nan() { u64::MAX } else { v.to_bits() });

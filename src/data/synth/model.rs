@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::calendar::{civil_from_days, days_from_civil};
 
-use super::rng::Rng;
+use crate::util::rng::Rng;
 
 /// Taiwan equity tick size for a price (TWSE/TPEx).
 pub fn tick(price: f64) -> f64 {

@@ -10,7 +10,7 @@
 //! income is pre-tax − operating income, tax is pre-tax − net income, EBITDA is operating income
 //! + depreciation + amortisation, financing cash flow closes the change in cash.
 
-use super::rng::Rng;
+use crate::util::rng::Rng;
 
 /// The extra quarterly keys, in output order: 21 `financial_statement` items, then the 46
 /// `fundamental_features` ratios (in finlab's documented order).

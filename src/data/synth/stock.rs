@@ -9,9 +9,9 @@ use crate::data::reference::{Board, Security};
 
 use super::fundamentals::{self, Drivers, Fundamentals};
 use super::model::{ceil_tick, floor_tick, limits, session_on_or_after, snap, Factors, Grid};
-use super::rng::Rng;
 use super::statements::{self, Items};
 use super::{daily as d, flows, insiders, quarterly as q, Premia, QUARTERLY_KEYS};
+use crate::util::rng::Rng;
 
 /// Where one stock's columns go (each slice is that stock's column of one panel).
 pub struct Columns<'a> {

@@ -1,12 +1,12 @@
-//! The generator's own PRNG: xoshiro256** seeded through SplitMix64 from `(seed, label)` by
+//! The project's seeded PRNG (synthetic market, evolve, model-client jitter): xoshiro256** seeded through SplitMix64 from `(seed, label)` by
 //! FNV-1a, so each stock gets an independent, stable substream, plus normal and Student-t draws
 //! computed with pure-Rust `libm` so every platform produces the same bits.
 
-/// The project's one FNV-1a (in the runtime crate), which seeds each stream from its label.
-pub use dsl_runtime::fnv::fnv1a;
+use dsl_runtime::fnv::fnv1a;
 
-/// SplitMix64 step (seeds xoshiro).
-fn splitmix(state: &mut u64) -> u64 {
+/// One SplitMix64 step: advances `state` and returns the next output (seeds xoshiro; also a
+/// small generator on its own).
+pub fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
