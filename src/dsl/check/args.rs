@@ -365,11 +365,12 @@ fn ewm_decay(args: &[TArg]) -> Result<(), ArgError> {
     let (name, v) = match given.as_slice() {
         [one] => *one,
         [] => {
+            // A relation between the (optional) arguments, as for the exclusive case below.
             return Err(ArgError::new(
-                Code::MissingArgument,
+                Code::ArgumentOutOfRange,
                 "`ewm` needs one of `com`, `span`, `halflife`, `alpha`",
             )
-            .hint("e.g. `x.ewm(span=20).mean()`"))
+            .hint("e.g. `x.ewm(span=20).mean()`"));
         }
         _ => {
             return Err(ArgError::new(

@@ -512,6 +512,8 @@ impl Builder {
             ParamKind::Number | ParamKind::Decimals => r("constant"),
             ParamKind::Fraction => r("fraction"),
             ParamKind::Flag => alt(vec![lit("True"), lit("False")]),
+            // A parameter that only takes `None` (pct_change's `fill_method`).
+            ParamKind::Choice([]) => return lit("None"),
             ParamKind::Choice(options) => {
                 Expr::Str(Box::new(alt(options.iter().map(|o| lit(o)).collect())))
             }
