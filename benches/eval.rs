@@ -11,8 +11,9 @@
 //! after checking that it backtests exactly as the every-row evaluation does.
 //! Targets: sandbox ≤ 3× native and ≤ 0.25× pandas; start-up < 200 ms.
 //!
-//! Run with `cargo bench --bench eval [-- NAME...]` (names: examples to time, e.g. `ma_cross`;
-//! default all). The pandas column needs the venv that
+//! Also one case per kernel no example uses (`k_ewm_mean`, `k_adx`, …; see `KERNEL_CASES`).
+//! Run with `cargo bench --bench eval [-- NAME...]` (names: examples or kernel cases to time,
+//! e.g. `ma_cross`, `k_sar`; default all). The pandas column needs the venv that
 //! `cargo test --test finlab_roundtrip` creates (or `DSL_FINLAB_PYTHON=/path/to/python`).
 
 // Test and benchmark code: an unwrap fails the run, and printing is the report.
@@ -28,6 +29,34 @@ use dsl_engine::export::{export, Provenance};
 use dsl_engine::plan::lower;
 use dsl_engine::sandbox::{default_cache_dir, Limits, Sandbox};
 use dsl_runtime::wire::PanelData;
+
+/// The kernel cases: a statement body ending in `sim(...)`, over `c` (the adjusted close).
+const KERNEL_CASES: &[(&str, &str)] = &[
+    ("pow", "sim(c ** 0.5)"),
+    (
+        "sqrt_exp_sign",
+        "sim(np.sqrt(c) + np.exp(-c / 100) + np.sign(c - 50))",
+    ),
+    ("np_where", "sim(np.where(c > 50, c, 0))"),
+    (
+        "astype_isna_round",
+        "sim((c > 50).astype(int) + c.isna() + c.round(1))",
+    ),
+    ("ewm_mean", "sim(c.ewm(span=20).mean())"),
+    ("ewm_std", "sim(c.ewm(halflife=20).std())"),
+    ("expanding_max", "sim(c.expanding().max())"),
+    ("expanding_mean", "sim(c.expanding(20).mean())"),
+    ("cumsum", "sim(c.cumsum())"),
+    ("sma", "sim(data.indicator(\"SMA\", timeperiod=20))"),
+    ("ema", "sim(data.indicator(\"EMA\", timeperiod=20))"),
+    ("kama", "sim(data.indicator(\"KAMA\"))"),
+    ("adx", "sim(data.indicator(\"ADX\"))"),
+    ("cci", "sim(data.indicator(\"CCI\"))"),
+    ("mfi", "sim(data.indicator(\"MFI\"))"),
+    ("sar", "sim(data.indicator(\"SAR\"))"),
+    ("aroon", "d, u = data.indicator(\"AROON\")\nsim(u - d)"),
+    ("stddev", "sim(data.indicator(\"STDDEV\", timeperiod=20))"),
+];
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -86,6 +115,18 @@ fn main() {
         .map(|e| e.path())
         .collect();
     files.sort();
+    // One strategy per kernel beyond the examples' (element-wise functions, growing windows,
+    // indicators), named `k_<kernel>`.
+    let kernels = tempfile::tempdir().expect("temp dir");
+    for (name, body) in KERNEL_CASES {
+        let path = kernels.path().join(format!("k_{name}.strat"));
+        let src = format!(
+            "from finlab import data\nfrom finlab.backtest import sim\nimport numpy as np\n\
+             c = data.get(\"etl:adj_close\")\n{body}\n"
+        );
+        std::fs::write(&path, src).expect("kernel case");
+        files.push(path);
+    }
     // `cargo bench --bench eval -- ma_cross new_high`: only those examples.
     let only: Vec<String> = std::env::args()
         .skip(1)

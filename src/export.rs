@@ -36,10 +36,16 @@ pub struct Provenance<'a> {
 
 /// The finlab spelling of a registry method (`None`: not a registry method, keep as written).
 fn finlab_name(name: &str) -> Option<&'static str> {
-    [Form::Method, Form::Rolling, Form::Numpy]
-        .iter()
-        .find_map(|form| OpId::find(*form, name))
-        .map(|op| op.spec().finlab)
+    [
+        Form::Method,
+        Form::Rolling,
+        Form::Ewm,
+        Form::Expanding,
+        Form::Numpy,
+    ]
+    .iter()
+    .find_map(|form| OpId::find(*form, name))
+    .map(|op| op.spec().finlab)
 }
 
 /// Whether the program refers to module `alias` (`np`, `pd`) or imports it.
@@ -102,7 +108,9 @@ fn talib_literal(kind: ParamKind, text: &str) -> Option<String> {
     let float_text = text.contains(['.', 'e', 'E']);
     match kind {
         // TA-Lib's periods are ints; the checker only lets integral values through.
-        ParamKind::Window | ParamKind::Lag | ParamKind::Count if float_text => {
+        ParamKind::Window | ParamKind::Lag | ParamKind::Count | ParamKind::Period(_)
+            if float_text =>
+        {
             let v: f64 = text.replace('_', "").parse().ok()?;
             (v.fract() == 0.0 && v.abs() < 1e15).then(|| format!("{v:.0}"))
         }
@@ -315,6 +323,7 @@ fn industry_lines() -> String {
 pub fn export(program: &Program, source: &str, prov: &Provenance) -> String {
     let opts = FormatOptions {
         method_names: Some(&finlab_name),
+        pandas_where: true,
         ..FormatOptions::default()
     };
     // The hash of the strategy as written (the patch below only changes literal spellings).
@@ -405,6 +414,18 @@ mod tests {
         assert_eq!(
             talib_literal(ParamKind::Window, "2e1").as_deref(),
             Some("20")
+        );
+    }
+
+    #[test]
+    fn numpy_where_is_written_as_pandas_calls_on_the_conditions_grid() {
+        let src = "from finlab import data\nfrom finlab.backtest import sim\nimport numpy as np\nc = data.get(\"price:收盤價\")\nx = np.where(c > c.average(20), c ** 2, np.sqrt(c))\nsim(x.is_largest(5))\n";
+        let program = parse(src).unwrap();
+        let py = export(&program, src, &Provenance::default());
+        assert!(py.contains("import numpy as np\n"), "{py}");
+        assert!(
+            py.contains("x = (c > c.average(20)).astype(float).where(~(c > c.average(20)), c ** 2).where(c > c.average(20), np.sqrt(c))\n"),
+            "{py}"
         );
     }
 }

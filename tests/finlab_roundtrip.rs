@@ -143,6 +143,66 @@ fn examples_match_finlab_positions() {
     );
 }
 
+/// Strategies over the operators no example uses (numpy/pandas element-wise functions, `np.where`
+/// in the exporter's pandas spelling, exponential and expanding windows, `cumsum`, indicators
+/// beyond the first six), exported and run by finlab like the examples.
+const MORE_STRATEGIES: &[(&str, &str)] = &[
+    (
+        "elementwise",
+        "from finlab import data\nfrom finlab.backtest import sim\nimport numpy as np\n\
+         close = data.get(\"price:收盤價\")\n\
+         r = close.pct_change(fill_method=None)\n\
+         vol = np.sqrt((r ** 2).rolling(20).mean())\n\
+         score = np.where(close > close.average(60), r.rolling(20).sum() / vol, -1)\n\
+         flag = (close > 10).astype(int) + close.notna().astype(float) - r.isna() * 1\n\
+         position = (score * flag + np.sign(r) * np.exp(-vol.round(3)) + close.pow(0.5) * 1e-6).is_largest(20)\n\
+         sim(position, resample=\"M\")\n",
+    ),
+    (
+        "windows",
+        "from finlab import data\nfrom finlab.backtest import sim\n\
+         close = data.get(\"etl:adj_close\")\n\
+         trend = close.ewm(span=20).mean() > close.ewm(span=60, adjust=False).mean()\n\
+         vol = close.pct_change().ewm(halflife=10, min_periods=20).std()\n\
+         high = close >= close.expanding(250).max() * 0.9\n\
+         up = (close > close.shift()).cumsum()\n\
+         position = ((up - up.shift(20)) / vol + close.expanding().mean() * 1e-9)[trend & high].is_largest(15)\n\
+         sim(position, resample=\"W\")\n",
+    ),
+    (
+        "indicators",
+        "from finlab import data\nfrom finlab.backtest import sim\n\
+         adx = data.indicator(\"ADX\")\n\
+         down, up = data.indicator(\"AROON\", timeperiod=25)\n\
+         mfi = data.indicator(\"MFI\")\n\
+         close = data.get(\"price:收盤價\")\n\
+         entry = (adx > 25) & (up > down) & (close > data.indicator(\"SAR\")) & (mfi < 80)\n\
+         position = data.indicator(\"ROC\", timeperiod=20)[entry].is_largest(10)\n\
+         sim(position, resample=\"M\")\n",
+    ),
+];
+
+#[test]
+fn more_operators_match_finlab_positions() {
+    if std::env::var("DSL_FINLAB_ORACLE").as_deref() == Ok("0") {
+        eprintln!("finlab oracle skipped: DSL_FINLAB_ORACLE=0");
+        return;
+    }
+    let python = common::oracle_python();
+    let data = common::data_dir();
+    let work = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (name, source) in MORE_STRATEGIES {
+        let strat = work.path().join(format!("{name}.strat"));
+        std::fs::write(&strat, source).unwrap();
+        match roundtrip(&python, &data.path, &strat, work.path()) {
+            Ok(summary) => eprintln!("{name}: {summary}"),
+            Err(e) => failures.push(format!("== {name}: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Indicator calls with parameters the DSL accepts but TA-Lib's wrapper refuses as written
 /// (an int for a float, an integral float for a period), and adjusted prices.
 const TALIB_TYPED_CALLS: &[&str] = &[
@@ -212,8 +272,23 @@ fn indicator_probe(
     work: &Path,
 ) -> Result<(), String> {
     let outputs = targets(line);
+    let tols = vec![indicator_tolerance(); outputs.len()];
+    probe_outputs(python, data, line, &outputs, stem, work, &tols)
+}
+
+/// The statements `lines` (indicator calls) exported once and run by finlab with a `sim()` per
+/// output; each output compared with `dsl-engine positions` within its tolerance (relative).
+fn probe_outputs(
+    python: &Path,
+    data: &Path,
+    lines: &str,
+    outputs: &[String],
+    stem: &str,
+    work: &Path,
+    tols: &[f64],
+) -> Result<(), String> {
     let head = "from finlab import data\nfrom finlab.backtest import sim\n";
-    let probe = |target: &str| format!("{head}{line}\nsim({target})\n");
+    let probe = |target: &str| format!("{head}{lines}\nsim({target})\n");
     let strat = work.join(format!("{stem}.strat"));
     let exported = work.join(format!("{stem}.py"));
     std::fs::write(&strat, probe(&outputs[0])).map_err(|e| e.to_string())?;
@@ -262,7 +337,7 @@ fn indicator_probe(
             work.join(format!("{stem}.finlab.{n}.feather"))
         };
         let read = |p: &Path| read_wide(p).map_err(|e| format!("{}: {e}", p.display()));
-        if let Some(d) = panel_difference(&read(&ours)?, &read(&theirs_n)?, indicator_tolerance()) {
+        if let Some(d) = panel_difference(&read(&ours)?, &read(&theirs_n)?, tols[n]) {
             failures.push(format!("output `{target}`: {d}"));
         }
     }
@@ -323,6 +398,81 @@ fn every_indicator_call_matches_talib_cell_for_cell() {
         indicator_tolerance(),
         failures.join("\n")
     );
+}
+
+/// The indicators beyond the first six, with defaults and other parameters (in the types
+/// TA-Lib declares, which the exporter also writes).
+const MORE_INDICATORS: &[&str] = &[
+    "data.indicator(\"SMA\", timeperiod=10)",
+    "data.indicator(\"EMA\")",
+    "data.indicator(\"WMA\", timeperiod=10)",
+    "data.indicator(\"DEMA\", timeperiod=10)",
+    "data.indicator(\"TEMA\", timeperiod=10)",
+    "data.indicator(\"KAMA\")",
+    "data.indicator(\"ADX\")",
+    "data.indicator(\"PLUS_DI\")",
+    "data.indicator(\"MINUS_DI\", timeperiod=1)",
+    "data.indicator(\"CCI\")",
+    "data.indicator(\"MFI\")",
+    "data.indicator(\"OBV\")",
+    "data.indicator(\"ROC\")",
+    "data.indicator(\"MOM\")",
+    "data.indicator(\"STDDEV\", timeperiod=20, nbdev=2)",
+    "data.indicator(\"NATR\")",
+    "data.indicator(\"TRANGE\", adjust_price=True)",
+    "data.indicator(\"AROON\")",
+    "data.indicator(\"SAR\")",
+    "data.indicator(\"ULTOSC\")",
+    "data.indicator(\"CMO\")",
+    "data.indicator(\"PPO\")",
+    "data.indicator(\"APO\", fastperiod=5, slowperiod=20)",
+    "data.indicator(\"BOP\")",
+    "data.indicator(\"AD\")",
+    "data.indicator(\"ADOSC\")",
+];
+
+/// Every indicator beyond the first six on the whole test market, in one finlab run: the same
+/// bits as TA-Lib (on an x86-64 CPU with FMA, see [`indicator_tolerance`]), except WMA, whose
+/// order of operations in TA-Lib's build is not reproduced: within 1e-9 relative.
+#[test]
+fn more_indicators_match_talib_on_the_market() {
+    if std::env::var("DSL_FINLAB_ORACLE").as_deref() == Ok("0") {
+        eprintln!("finlab oracle skipped: DSL_FINLAB_ORACLE=0");
+        return;
+    }
+    let python = common::oracle_python();
+    let data = common::data_dir();
+    let work = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    let (mut outputs, mut tols) = (Vec::new(), Vec::new());
+    for (i, call) in MORE_INDICATORS.iter().enumerate() {
+        let tol = if call.contains("\"WMA\"") {
+            1e-9
+        } else {
+            indicator_tolerance()
+        };
+        if call.contains("AROON") {
+            lines.push_str(&format!("d{i}, u{i} = {call}\n"));
+            outputs.extend([format!("d{i}"), format!("u{i}")]);
+            tols.extend([tol, tol]);
+        } else {
+            lines.push_str(&format!("x{i} = {call}\n"));
+            outputs.push(format!("x{i}"));
+            tols.push(tol);
+        }
+    }
+    let result = probe_outputs(
+        &python,
+        &data.path,
+        lines.trim_end(),
+        &outputs,
+        "more",
+        work.path(),
+        &tols,
+    );
+    if let Err(e) = result {
+        panic!("indicators differ from finlab + TA-Lib:\n{e}");
+    }
 }
 
 /// How many random strategies [`random_strategies_match_finlab_positions`] checks:

@@ -355,26 +355,27 @@ pub fn outer_align(a: &Panel, b: &Panel) -> (Panel, Panel) {
     (place(a), place(b))
 }
 
-/// `cond` placed on `p`'s grid by exact date and stock (pandas `where`); missing is False.
-pub fn exact_mask(p: &Panel, cond: &Panel) -> Rc<Vec<bool>> {
-    let at: HashMap<i32, usize> = cond
-        .dates
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (*d, i))
-        .collect();
+/// `src` placed on `p`'s grid by exact date and stock (pandas `reindex_like`): missing cells are
+/// NaN, or False for a bool `src`.
+pub fn exact_on(p: &Panel, src: &Panel) -> Panel {
+    let at: HashMap<i32, usize> = src.dates.iter().enumerate().map(|(i, d)| (*d, i)).collect();
     let rows: Vec<Option<usize>> = p.dates.iter().map(|d| at.get(d).copied()).collect();
-    let index = column_index(cond);
+    let index = column_index(src);
     let pick: Vec<Option<usize>> = p
         .columns
         .iter()
         .map(|c| index.get(c.as_str()).copied())
         .collect();
+    gather(src, &p.dates, &p.columns, &rows, &pick)
+}
+
+/// `cond` placed on `p`'s grid by exact date and stock (pandas `where`); missing is False.
+pub fn exact_mask(p: &Panel, cond: &Panel) -> Rc<Vec<bool>> {
     let cond = Panel {
         cells: Cells::Bool(cond.bools()),
         ..cond.clone()
     };
-    gather(&cond, &p.dates, &p.columns, &rows, &pick).bools()
+    exact_on(p, &cond).bools()
 }
 
 #[cfg(test)]

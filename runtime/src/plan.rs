@@ -22,6 +22,8 @@ pub enum BinOp {
     Sub,
     Mul,
     Div,
+    /// `**`: numpy's power (C `pow` semantics).
+    Pow,
     Gt,
     Ge,
     Lt,
@@ -53,6 +55,7 @@ impl BinOp {
             BinOp::Sub => "-",
             BinOp::Mul => "*",
             BinOp::Div => "/",
+            BinOp::Pow => "**",
             BinOp::Gt => ">",
             BinOp::Ge => ">=",
             BinOp::Lt => "<",

@@ -82,7 +82,7 @@ codes! {
     BoolArithmetic = "bool-arithmetic",
     /// An operator that cannot combine these values.
     InvalidOperand = "invalid-operand",
-    /// An operator the DSL does not support (`//`, `%`, `**`, `@`, shifts, `^`, `in`, `is`).
+    /// An operator the DSL does not support (`//`, `%`, `@`, shifts, `^`, `in`, `is`).
     UnsupportedOperator = "unsupported-operator",
     /// `a < b < c`: a chained comparison.
     ChainedComparison = "chained-comparison",

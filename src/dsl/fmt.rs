@@ -10,6 +10,7 @@
 //! same diagnostics as checking the input (the printer keeps the parentheses of a comparison
 //! nested in another, which is what the `chained-comparison` check looks at).
 
+use std::fmt::Write as _;
 use std::ops::Range;
 
 use super::ast::*;
@@ -32,6 +33,9 @@ pub struct FormatOptions<'a> {
     pub wrap: bool,
     /// Spelling of called methods (the exporter maps DSL names to finlab's).
     pub method_names: Option<MethodNames<'a>>,
+    /// Print `np.where(c, x, y)` as pandas calls that keep `c`'s dates and stocks (numpy's own
+    /// returns a bare array, which finlab cannot use as a position): the exporter's spelling.
+    pub pandas_where: bool,
 }
 
 impl Default for FormatOptions<'_> {
@@ -40,6 +44,7 @@ impl Default for FormatOptions<'_> {
             comments: true,
             wrap: true,
             method_names: None,
+            pandas_where: false,
         }
     }
 }
@@ -68,6 +73,7 @@ pub fn canonical_text(program: &Program, source: &str) -> String {
         comments: false,
         wrap: false,
         method_names: None,
+        pandas_where: false,
     };
     format_program(program, source, &opts)
 }
@@ -358,7 +364,7 @@ impl Printer<'_> {
             return line;
         }
         match &value.kind {
-            ExprKind::Call { func, args } if !args.is_empty() => {
+            ExprKind::Call { func, args } if !args.is_empty() && !self.pandas_where(value) => {
                 let mut s = head;
                 self.callee(func, &mut s);
                 s.push_str("(\n");
@@ -420,6 +426,19 @@ impl Printer<'_> {
     }
 
     fn expr_inner(&self, e: &Expr, out: &mut String) {
+        if let (true, Some([c, x, y])) = (self.opts.pandas_where, np_where_args(e)) {
+            // c.astype(float).where(~c, x).where(c, y): x where c, y elsewhere, on c's grid;
+            // pandas matches panel arguments to it by label.
+            let c_text = self.expr_str(c, 13);
+            let _ = write!(
+                out,
+                "{c_text}.astype(float).where(~{c_text}, {}).where({}, {})",
+                self.expr_str(x, 0),
+                self.expr_str(c, 0),
+                self.expr_str(y, 0)
+            );
+            return;
+        }
         match &e.kind {
             ExprKind::Number(_) => out.push_str(self.slice(e.span)),
             ExprKind::Str { prefix, .. } => out.push_str(&self.string(e.span, prefix)),
@@ -512,6 +531,10 @@ impl Printer<'_> {
                 out.push_str(&self.raw(e.span.start as usize..e.span.end as usize, false));
             }
         }
+    }
+
+    fn pandas_where(&self, e: &Expr) -> bool {
+        self.opts.pandas_where && np_where_args(e).is_some()
     }
 
     /// The receiver of `.name` or `[...]`: a number needs parentheses (`(1).real`, not `1.real`).
@@ -632,6 +655,23 @@ fn flatten<'a>(e: &'a Expr, op: BinaryOp, out: &mut Vec<&'a Expr>) {
             out.push(rhs);
         }
         _ => out.push(e),
+    }
+}
+
+/// The arguments of `np.where(c, x, y)` written positionally.
+fn np_where_args(e: &Expr) -> Option<[&Expr; 3]> {
+    let ExprKind::Call { func, args } = &e.kind else {
+        return None;
+    };
+    let ExprKind::Attr { value, name, .. } = &func.kind else {
+        return None;
+    };
+    let positional = args.iter().all(|a| a.name.is_none() && !a.star);
+    match (&value.kind, name.as_str(), args.as_slice()) {
+        (ExprKind::Name(np), "where", [c, x, y]) if np == "np" && positional => {
+            Some([&c.value, &x.value, &y.value])
+        }
+        _ => None,
     }
 }
 

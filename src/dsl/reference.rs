@@ -2,7 +2,7 @@
 //! the prompt shows the model (`prompts/dsl_reference.md`) and `dsl-engine ops` prints. A test
 //! keeps the committed copy current.
 
-use dsl_runtime::ops::{Form, OpId, OpSpec, Output, Receiver};
+use dsl_runtime::ops::{Form, OpId, OpSpec, Output, ParamDefault, Receiver};
 
 /// How panels of different frequencies line up (both references say it).
 const ALIGNMENT: &str =
@@ -10,9 +10,11 @@ const ALIGNMENT: &str =
      start, the common stocks, each side carried forward (monthly revenue is visible from its\n  \
      publication date). Window methods count the panel's own rows (months for revenue).";
 
-const SECTIONS: [(Form, &str); 4] = [
+const SECTIONS: [(Form, &str); 6] = [
     (Form::Method, "Panel methods"),
     (Form::Rolling, "Rolling windows"),
+    (Form::Ewm, "Exponentially weighted windows"),
+    (Form::Expanding, "Expanding windows"),
     (Form::Numpy, "numpy functions (`import numpy as np`)"),
     (
         Form::Indicator,
@@ -56,48 +58,41 @@ fn returns(s: &OpSpec) -> String {
     }
 }
 
-/// Renders the reference as Markdown.
+/// Renders the full reference as Markdown (`dsl-engine ops`).
 pub fn markdown() -> String {
+    render(true)
+}
+
+/// The reference the prompt shows: the common core in full, the other operators by signature,
+/// no diagnostic codes.
+pub fn prompt_markdown() -> String {
+    render(false)
+}
+
+fn render(full: bool) -> String {
     let mut out = format!(
         "<!-- generated from the operator registry by `dsl-engine ops`; do not edit -->\n\
          # Strategy DSL reference\n\n\
          A strategy is finlab-style Python: the finlab preamble, `name = expression` lines and one\n\
          `sim(position, ...)` call. Values are panels (dates × stocks) of floats or bools, and numbers.\n\n\
          - Load a dataset: `data.get(\"table:column\")`, e.g. `data.get(\"price:收盤價\")`.\n\
-         - Arithmetic `+ - * /`, comparisons `< <= > >= == !=`, conditions `& | ~`\n  \
+         - Arithmetic `+ - * / **`, comparisons `< <= > >= == !=`, conditions `& | ~`\n  \
            (wrap comparisons in parentheses: `(a > b) & (c < d)`), masking `x[cond]`.\n\
          - {ALIGNMENT}\n\
          - Everything else — other imports, `def`, loops, `lambda`, `eval`, dunders,\n  \
            negative shifts, `rank(axis=0)` — is refused.\n",
     );
     for (form, title) in SECTIONS {
-        out.push_str(&format!(
-            "\n## {title}\n\n| call | input | returns | description | example |\n|---|---|---|---|---|\n"
-        ));
-        for s in specs(form) {
-            let input = match s.receiver {
-                Receiver::Numeric => "float/bool",
-                Receiver::Bool => "bool",
-                Receiver::None => "prices",
-            };
-            out.push_str(&format!(
-                "| `{}` | {input} | {} | {} | `{}` |\n",
-                s.signature(),
-                returns(s),
-                s.doc,
-                s.example
-            ));
-        }
-        if form == Form::Numpy {
-            out.push_str("| `abs(x)`, `np.abs(x)` | float/bool | float | Same as `x.abs()`. | `abs(close.pct_change())` |\n");
-        }
+        section(form, title, full, &mut out);
     }
     out.push_str(SIM_OPTIONS);
-    out.push_str(
-        "\n## Diagnostic codes\n\n\
-         Each error and warning of `dsl-engine check` names one of these codes.\n\n",
-    );
-    out.push_str(&super::codes::markdown_table());
+    if full {
+        out.push_str(
+            "\n## Diagnostic codes\n\n\
+             Each error and warning of `dsl-engine check` names one of these codes.\n\n",
+        );
+        out.push_str(&super::codes::markdown_table());
+    }
     out
 }
 
@@ -116,7 +111,7 @@ pub fn compact() -> String {
     );
     for (form, title) in SECTIONS {
         out.push_str(&format!("\n## {title}\n\n"));
-        for s in specs(form) {
+        for s in specs(form).filter(|s| s.core) {
             let on = if s.receiver == Receiver::Bool {
                 " (on a condition)"
             } else {
@@ -132,9 +127,130 @@ pub fn compact() -> String {
         if form == Form::Numpy {
             out.push_str("- `abs(x)`, `np.abs(x)` → float: same as `x.abs()`.\n");
         }
+        let more: Vec<OpId> = specs(form).filter(|s| !s.core).map(|s| s.id).collect();
+        also(form, &more, &mut out);
     }
     out.push_str(SIM_OPTIONS);
     out
+}
+
+/// One form's operators: a table row each (only the core ones unless `full`), then the others
+/// by signature.
+fn section(form: Form, title: &str, full: bool, out: &mut String) {
+    let ops: Vec<OpId> = OpId::ALL
+        .iter()
+        .copied()
+        .filter(|o| o.spec().form == form)
+        .collect();
+    let any_core = ops.iter().any(|o| o.spec().core);
+    if !full && !any_core && matches!(form, Form::Ewm | Form::Expanding) {
+        // A window outside the core: its arguments once, then its aggregates.
+        let Some(first) = ops.first() else {
+            return;
+        };
+        let sig = first.spec().signature();
+        let window = sig.rsplit_once('.').map_or(sig.as_str(), |(w, _)| w);
+        let aggregates: Vec<String> = ops
+            .iter()
+            .map(|o| format!("`.{}()`", o.spec().name))
+            .collect();
+        out.push_str(&format!(
+            "\n{title}: `x{window}` then {}.\n",
+            aggregates.join(", ")
+        ));
+        return;
+    }
+    out.push_str(&format!("\n## {title}\n\n"));
+    if full || any_core {
+        out.push_str("| call | input | returns | description | example |\n|---|---|---|---|---|\n");
+    }
+    for op in ops.iter().filter(|o| full || o.spec().core) {
+        let s = op.spec();
+        let input = match s.receiver {
+            Receiver::Numeric => "float/bool",
+            Receiver::Bool => "bool",
+            Receiver::None => "prices",
+        };
+        let output = match (s.output, s.outputs.len()) {
+            (_, n) if n > 1 => format!("{n} float panels: {}", s.outputs.join(", ")),
+            (Output::Float, _) => "float".to_string(),
+            (Output::Bool, _) => "bool".to_string(),
+            (Output::Same, _) => "same as input".to_string(),
+            (Output::Series, _) => "Series (per date)".to_string(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {input} | {output} | {} | `{}` |\n",
+            s.signature(),
+            s.doc,
+            s.example
+        ));
+    }
+    if form == Form::Numpy {
+        out.push_str("| `abs(x)`, `np.abs(x)` | float/bool | float | Same as `x.abs()`. | `abs(close.pct_change())` |\n");
+    }
+    let more: Vec<OpId> = ops
+        .iter()
+        .copied()
+        .filter(|o| !full && !o.spec().core)
+        .collect();
+    also(form, &more, out);
+}
+
+/// The operators outside the core, by signature (indicators grouped by their parameters).
+fn also(form: Form, more: &[OpId], out: &mut String) {
+    if more.is_empty() {
+        return;
+    }
+    if form == Form::Indicator {
+        // Indicators with the same parameters share one entry: `SMA/EMA(timeperiod=30)`.
+        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+        for op in more {
+            let tail = indicator_tail(*op);
+            match groups.iter_mut().find(|(t, _)| *t == tail) {
+                Some((_, names)) => names.push(op.spec().name),
+                None => groups.push((tail, vec![op.spec().name])),
+            }
+        }
+        let listed: Vec<String> = groups
+            .iter()
+            .map(|(tail, names)| format!("`{}{tail}`", names.join("/")))
+            .collect();
+        out.push_str(&format!(
+            "\nAlso `data.indicator(NAME, ...)` (with `adjust_price=False` too): {}.\n",
+            listed.join(", ")
+        ));
+    } else {
+        let listed: Vec<String> = more
+            .iter()
+            .map(|o| format!("`{}`", o.spec().signature()))
+            .collect();
+        out.push_str(&format!(
+            "\nAlso (pandas/numpy semantics): {}.\n",
+            listed.join(", ")
+        ));
+    }
+}
+
+/// An indicator's parameters as the prompt lists them (without `adjust_price`), and its
+/// outputs when there are several: `(timeperiod=14) → aroondown, aroonup`.
+fn indicator_tail(op: OpId) -> String {
+    let s = op.spec();
+    let params: Vec<String> = s
+        .params
+        .iter()
+        .filter(|p| p.name != "adjust_price")
+        .map(|p| match p.default {
+            ParamDefault::Int(v) => format!("{}={v}", p.name),
+            ParamDefault::Float(v) => format!("{}={v}", p.name),
+            _ => p.name.to_string(),
+        })
+        .collect();
+    let outputs = if s.outputs.len() > 1 {
+        format!(" → {}", s.outputs.join(", "))
+    } else {
+        String::new()
+    };
+    format!("({}){outputs}", params.join(", "))
 }
 
 #[cfg(test)]
@@ -146,5 +262,22 @@ mod tests {
             committed == super::markdown(),
             "prompts/dsl_reference.md is stale: run `cargo run -- ops > prompts/dsl_reference.md`"
         );
+    }
+
+    #[test]
+    fn the_prompt_lists_operators_outside_the_core_by_signature() {
+        let prompt = super::prompt_markdown();
+        for listed in [
+            "`SMA/EMA/WMA/DEMA/TEMA/KAMA(timeperiod=30)`",
+            "`AROON(timeperiod=14) → aroondown, aroonup`",
+            "`x.ewm(com=None, span=None, halflife=None, alpha=None, min_periods=0, adjust=True, \
+             ignore_na=False)` then `.mean()`, `.std()`",
+            "`np.where(cond, x, y)`",
+            "`.astype(dtype)`",
+        ] {
+            assert!(prompt.contains(listed), "{listed} not in:\n{prompt}");
+        }
+        assert!(!prompt.contains("| `data.indicator(\"SMA\""));
+        assert!(super::markdown().contains("| `data.indicator(\"SMA\", timeperiod=30"));
     }
 }

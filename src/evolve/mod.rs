@@ -63,6 +63,7 @@ fn no_comments() -> FormatOptions<'static> {
         comments: false,
         wrap: true,
         method_names: None,
+        pandas_where: false,
     }
 }
 

@@ -4,7 +4,7 @@
 //! swapped for one with the same signature in the registry, the rebalance frequency changed or a
 //! stop loss added.
 
-use dsl_runtime::ops::{Form, OpId};
+use dsl_runtime::ops::{Form, OpId, ParamKind};
 
 use super::sites::{Site, SiteKind};
 use crate::data::catalog::Entry;
@@ -61,9 +61,19 @@ pub fn swaps(op: OpId) -> Vec<OpId> {
                 && b.output == a.output
                 && b.outputs.len() == a.outputs.len()
                 && b.params.len() == a.params.len()
-                && b.params.iter().zip(a.params).all(|(x, y)| x.kind == y.kind)
+                && b.params
+                    .iter()
+                    .zip(a.params)
+                    .all(|(x, y)| same_kind(x.kind, y.kind))
+                && b.core == a.core
         })
         .collect()
+}
+
+/// Kinds a swapped operator's arguments keep: TA-Lib periods of any minimum count as one (a
+/// child whose period falls below the new minimum is refused by the checker).
+fn same_kind(x: ParamKind, y: ParamKind) -> bool {
+    matches!((x, y), (ParamKind::Period(_), ParamKind::Period(_))) || x == y
 }
 
 /// Applies one random mutation at `site`; `None` when the site offers nothing to change.

@@ -114,7 +114,9 @@ fn param_sites(args: &[Arg], kinds: &[(&str, ParamKind)], out: &mut Vec<Site>) {
             continue;
         };
         match kind {
-            ParamKind::Window | ParamKind::Lag | ParamKind::Count if v.fract() == 0.0 => {
+            ParamKind::Window | ParamKind::Lag | ParamKind::Count | ParamKind::Period(_)
+                if v.fract() == 0.0 =>
+            {
                 if let Some((lo, hi)) = kind.range() {
                     out.push(Site {
                         span,
@@ -283,11 +285,12 @@ mod tests {
                 ""
             ]
         );
+        // RSI's period starts at 2, where TA-Lib's does.
         assert!(matches!(
             got[2].1,
             SiteKind::Int {
                 value: 14,
-                lo: 1,
+                lo: 2,
                 ..
             }
         ));

@@ -141,15 +141,11 @@ pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
-/// The DSL reference as the prompt shows it: the operators and `sim` options of
-/// [`crate::dsl::reference::markdown`], without its table of diagnostic codes (a repair prompt
-/// quotes the codes it needs, with their hints).
+/// The DSL reference as the prompt shows it ([`crate::dsl::reference::prompt_markdown`]): the
+/// core operators in full, the rest by signature, the `sim` options, no table of diagnostic
+/// codes (a repair prompt quotes the codes it needs, with their hints).
 pub fn dsl_reference() -> String {
-    let full = crate::dsl::reference::markdown();
-    match full.find("\n## Diagnostic codes") {
-        Some(i) => format!("{}\n", full[..i].trim_end()),
-        None => full,
-    }
+    crate::dsl::reference::prompt_markdown()
 }
 
 /// The catalog entries available in the data (all of them when `keys` is `None`): the common

@@ -131,7 +131,40 @@ def make(out: Path, seed: int) -> dict[str, Path]:
     a.iloc[80:83, 3] = np.nan
     a.index.name = "date"
     write_panel(a, out / "etl#adj_close.feather")
+    write_prices(out, rng, days)
     return paths
+
+
+def write_prices(out: Path, rng, days) -> None:
+    """Raw daily candles `data.indicator` reads (price:開盤價/最高價/最低價/收盤價/成交股數):
+    high ≥ open, close ≥ low, prices on a 0.05 tick (equal highs and lows, flat bars), a stock
+    listed late, one halted for 25 bars (finlab's unpriced mask), one with a constant price, one
+    never priced, volumes with holes. Drawn after every other panel so those do not change."""
+    n, m = len(days), len(SYMS)
+    close = walk(rng, n, m)
+    open_ = close * np.exp(rng.normal(0, 0.01, size=(n, m)))
+    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.01, size=(n, m))))
+    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.01, size=(n, m))))
+    tick = lambda x: np.round(x * 20) / 20  # noqa: E731
+    frames = {
+        "開盤價": tick(open_),
+        "最高價": tick(high),
+        "最低價": tick(low),
+        "收盤價": tick(close),
+        "成交股數": np.round(rng.lognormal(13, 1, size=(n, m))),
+    }
+    frames = {k: pd.DataFrame(v, index=days, columns=SYMS) for k, v in frames.items()}
+    for k, df in frames.items():
+        df.iloc[:20, SYMS.index("2603")] = np.nan  # listed late
+        df.iloc[70:95, SYMS.index("1103")] = np.nan  # halted: 25 bars without a price
+        df["2454"] = 88.0 if k != "成交股數" else 1000.0  # constant: zero ranges and changes
+        df["9998"] = np.nan  # never priced
+    holes = rng.uniform(size=(n, m)) < 0.05
+    frames["成交股數"] = frames["成交股數"].mask(np.c_[holes, np.zeros((n, 1), bool)])
+    frames["收盤價"].iloc[[33, 34], SYMS.index("1101")] = np.nan  # a two-bar hole in the close
+    for k, df in frames.items():
+        df.index.name = "date"
+        write_panel(df, out / f"price#{k}.feather")
 
 
 # Operator cases over the panels above (names are the panel names). Each is a Python expression

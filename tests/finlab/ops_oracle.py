@@ -7,7 +7,8 @@ CASES.json is a list of {"name": str, "inputs": {"a": "path.feather", ...}, "exp
 Input paths are relative to CASES.json's directory. Each input is loaded as a
 `finlab.dataframe.FinlabDataFrame` (DatetimeIndex `date`, columns axis `symbol`) and bound to its
 name; `expr` is a Python expression over those names plus `np` (numpy), `pd` (pandas) and
-`data` (finlab.data, whose `get` reads --data-dir if given, else refuses).
+`data` (finlab.data, whose `get` reads --data-dir if given, else refuses) and the type
+names `int`, `float` and `bool` (for `astype`).
 
 For each case OUT_DIR/NAME.feather holds the result in our wide layout:
   DataFrame → date column + one float64 column per symbol (bool → 0/1, NaN/NA kept);
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
         name = case["name"]
         if a.only and name not in a.only:
             continue
-        env = {"np": np, "pd": pd, "data": finlab.data}
+        env = {"np": np, "pd": pd, "data": finlab.data, "int": int, "float": float, "bool": bool}
         for var, p in case.get("inputs", {}).items():
             full = (base / p).resolve()
             if full not in loaded:

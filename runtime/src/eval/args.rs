@@ -160,6 +160,27 @@ impl Rolling {
         })
     }
 
+    /// `expanding(min_periods)` statistics: a window as long as the column (`rows`).
+    pub(super) fn expanding(call: &CallArgs, rows: usize) -> Result<Rolling, EvalError> {
+        let stat = match call.spec.id {
+            OpId::ExpandingMean => Stat::Mean,
+            OpId::ExpandingSum => Stat::Sum,
+            OpId::ExpandingMax => Stat::Max,
+            OpId::ExpandingMin => Stat::Min,
+            _ => {
+                return Err(type_err(
+                    call.node,
+                    format!("{} is not an expanding statistic", call.spec.name),
+                ))
+            }
+        };
+        Ok(Rolling {
+            stat,
+            window: rows.max(1),
+            min_periods: call.size("min_periods")?.unwrap_or(1),
+        })
+    }
+
     /// Node `i` as `(receiver, statistic)` when it is a well-formed call of a rolling
     /// statistic on a receiver (anything else: `None`, and the node-by-node evaluation reports
     /// what is wrong).

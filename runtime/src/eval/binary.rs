@@ -121,7 +121,10 @@ fn series_scalar(
     v: &[f64],
     f: impl Fn(f64) -> f64,
 ) -> Result<Value, EvalError> {
-    if !matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) {
+    if !matches!(
+        op,
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow
+    ) {
         return Err(type_err(
             i,
             "a Series combines with numbers by arithmetic only",

@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use super::args::{receiver, CallArgs, Rolling};
 use super::macros::compare;
-use super::{get, indicator, select, type_err, EvalError, IndicatorCache, Value};
+use super::{
+    elementwise, get, indicator, select, type_err, windows, EvalError, IndicatorCache, Value,
+};
 use crate::cells;
 use crate::hold::{self, Frame, HoldOptions};
 use crate::kernels;
@@ -111,9 +113,52 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
         OpId::IndustryRank => select::industry_rank(p, industries(call, prices)?),
         OpId::Maximum => pick(call, p, true)?,
         OpId::Minimum => pick(call, p, false)?,
-        OpId::Rsi | OpId::Macd | OpId::Stoch | OpId::Bbands | OpId::Atr | OpId::Willr => {
-            return Err(type_err(call.node, "an indicator has no receiver"))
+        OpId::Pow => elementwise::pow(call, p)?,
+        OpId::Sqrt => elementwise::sqrt(p),
+        OpId::Exp => elementwise::exp(p),
+        OpId::Sign => elementwise::sign(p),
+        OpId::NpWhere => elementwise::np_where(call, p)?,
+        OpId::Astype => elementwise::astype(call, p)?,
+        OpId::IsNa => elementwise::missing(p, true),
+        OpId::NotNa => elementwise::missing(p, false),
+        OpId::Round => elementwise::round(call, p)?,
+        OpId::EwmMean | OpId::EwmStd => windows::ewm(call, p)?,
+        OpId::ExpandingMean | OpId::ExpandingMax | OpId::ExpandingMin | OpId::ExpandingSum => {
+            windows::expanding(call, p)?
         }
+        OpId::Cumsum => windows::cumsum(p),
+        OpId::Rsi
+        | OpId::Macd
+        | OpId::Stoch
+        | OpId::Bbands
+        | OpId::Atr
+        | OpId::Willr
+        | OpId::Sma
+        | OpId::Ema
+        | OpId::Wma
+        | OpId::Dema
+        | OpId::Tema
+        | OpId::Kama
+        | OpId::Adx
+        | OpId::PlusDi
+        | OpId::MinusDi
+        | OpId::Cci
+        | OpId::Mfi
+        | OpId::Obv
+        | OpId::Roc
+        | OpId::Mom
+        | OpId::Stddev
+        | OpId::Natr
+        | OpId::Trange
+        | OpId::Aroon
+        | OpId::Sar
+        | OpId::Ultosc
+        | OpId::Cmo
+        | OpId::Ppo
+        | OpId::Apo
+        | OpId::Bop
+        | OpId::Ad
+        | OpId::Adosc => return Err(type_err(call.node, "an indicator has no receiver")),
     };
     Ok(Value::Panel(panel))
 }

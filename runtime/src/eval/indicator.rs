@@ -6,7 +6,7 @@ use std::rc::Rc;
 use super::args::CallArgs;
 use super::{type_err, EvalError};
 use crate::kernels;
-use crate::ops::OpId;
+use crate::ops::{OpId, PriceField};
 use crate::panel::{align, Panel};
 use crate::talib;
 
@@ -35,9 +35,15 @@ pub(super) fn indicator(call: &CallArgs, prices: &[&Panel]) -> Result<Vec<Panel>
     let like = aligned[0].clone();
     let rows = like.rows();
     let raw: Vec<Rc<Vec<f64>>> = aligned.iter().map(Panel::floats).collect();
-    // The close is the last price input; stocks never priced are left out (as finlab does), and
-    // cells after 20 or more bars without a close are NaN (finlab's unpriced mask).
-    let close = &raw[raw.len() - 1];
+    // Stocks never priced are left out (as finlab does), and cells after 20 or more bars without
+    // a close are NaN (finlab's unpriced mask), whatever prices the indicator reads.
+    let close_at = call
+        .spec
+        .prices
+        .iter()
+        .position(|f| *f == PriceField::Close)
+        .unwrap_or(raw.len() - 1);
+    let close = &raw[close_at];
     let outputs = call.spec.outputs.len().max(1);
     let mut cells: Vec<Vec<f64>> = vec![Vec::with_capacity(rows * like.columns.len()); outputs];
     let mut kept = Vec::with_capacity(like.columns.len());
@@ -101,6 +107,50 @@ fn one_stock(call: &CallArgs, prices: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, Eval
         ),
         OpId::Atr => talib::atr(x(0), x(1), x(2), n("timeperiod")?),
         OpId::Willr => talib::willr(x(0), x(1), x(2), n("timeperiod")?),
+        _ => return more_indicators(call, prices),
+    })
+}
+
+/// The indicators beyond the first six (same conventions as [`one_stock`]).
+fn more_indicators(call: &CallArgs, prices: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, EvalError> {
+    let n = |name: &str| -> Result<usize, EvalError> { Ok(call.size(name)?.unwrap_or(1)) };
+    let f = |name: &str, default: f64| -> Result<f64, EvalError> {
+        Ok(call.float(name)?.unwrap_or(default))
+    };
+    let x = |k: usize| prices[k].as_slice();
+    let period = || n("timeperiod");
+    Ok(match call.spec.id {
+        OpId::Sma => talib::sma(x(0), period()?),
+        OpId::Ema => talib::ema(x(0), period()?),
+        OpId::Wma => talib::wma(x(0), period()?),
+        OpId::Dema => talib::dema(x(0), period()?),
+        OpId::Tema => talib::tema(x(0), period()?),
+        OpId::Kama => talib::kama(x(0), period()?),
+        OpId::Adx => talib::adx(x(0), x(1), x(2), period()?),
+        OpId::PlusDi => talib::di(x(0), x(1), x(2), period()?, talib::Di::Plus),
+        OpId::MinusDi => talib::di(x(0), x(1), x(2), period()?, talib::Di::Minus),
+        OpId::Cci => talib::cci(x(0), x(1), x(2), period()?),
+        OpId::Mfi => talib::mfi(x(0), x(1), x(2), x(3), period()?),
+        OpId::Obv => talib::obv(x(0), x(1)),
+        OpId::Roc => talib::roc(x(0), period()?),
+        OpId::Mom => talib::mom(x(0), period()?),
+        OpId::Stddev => talib::stddev(x(0), period()?, f("nbdev", 1.0)?),
+        OpId::Natr => talib::natr(x(0), x(1), x(2), period()?),
+        OpId::Trange => talib::trange(x(0), x(1), x(2)),
+        OpId::Aroon => talib::aroon(x(0), x(1), period()?),
+        OpId::Sar => talib::sar(x(0), x(1), f("acceleration", 0.02)?, f("maximum", 0.2)?),
+        OpId::Ultosc => talib::ultosc(
+            x(0),
+            x(1),
+            x(2),
+            [n("timeperiod1")?, n("timeperiod2")?, n("timeperiod3")?],
+        ),
+        OpId::Cmo => talib::cmo(x(0), period()?),
+        OpId::Ppo => talib::price_oscillator(x(0), n("fastperiod")?, n("slowperiod")?, true),
+        OpId::Apo => talib::price_oscillator(x(0), n("fastperiod")?, n("slowperiod")?, false),
+        OpId::Bop => talib::bop(x(0), x(1), x(2), x(3)),
+        OpId::Ad => talib::ad(x(0), x(1), x(2), x(3)),
+        OpId::Adosc => talib::adosc(x(0), x(1), x(2), x(3), n("fastperiod")?, n("slowperiod")?),
         _ => {
             return Err(type_err(
                 call.node,

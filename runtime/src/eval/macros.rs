@@ -57,6 +57,10 @@ macro_rules! with_arith {
                 let $f = |a: f64, b: f64| a * b;
                 $body
             }
+            $crate::plan::BinOp::Pow => {
+                let $f = |a: f64, b: f64| libm::pow(a, b);
+                $body
+            }
             _ => {
                 let $f = |a: f64, b: f64| a / b;
                 $body
@@ -90,5 +94,9 @@ mod tests {
         assert!(compare(BinOp::Eq, 0.0, -0.0));
         assert_eq!(arith(BinOp::Sub, 5.0, 3.0), 2.0);
         assert_eq!(arith(BinOp::Div, 1.0, 0.0), f64::INFINITY);
+        // numpy's power: C `pow` (NaN ** 0 is 1, a negative base to a fraction is NaN).
+        assert_eq!(arith(BinOp::Pow, 3.0, 2.0), 9.0);
+        assert_eq!(arith(BinOp::Pow, f64::NAN, 0.0), 1.0);
+        assert!(arith(BinOp::Pow, -8.0, 1.0 / 3.0).is_nan());
     }
 }

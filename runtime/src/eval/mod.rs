@@ -14,10 +14,12 @@ mod macros;
 mod args;
 mod binary;
 mod dispatch;
+mod elementwise;
 mod fuse;
 mod indicator;
 mod restrict;
 mod select;
+mod windows;
 
 use std::rc::Rc;
 

@@ -6,12 +6,14 @@
 //! by side (`simd` holds what those share); [`rank`] is the per-row rank; [`misc`] the rest
 //! (forward fill, shift, quantile, entry/exit edges).
 
+mod ewm;
 mod misc;
 mod rank;
 mod rolling;
 #[cfg(target_arch = "wasm32")]
 mod simd;
 
+pub use ewm::{cumsum, ewm_mean, ewm_std, Ewm};
 pub use misc::{edges, ffill, quantile, shift, vs_shifted};
 pub use rank::{rank_row, rank_row_with, RankMethod, RankScratch};
 pub use rolling::{

@@ -148,6 +148,12 @@ fn unknown_argument(spec: &OpSpec, n: &str) -> ArgError {
         Code::UnknownArgument,
         format!("`{}` has no argument `{n}`", spec.name),
     );
+    if spec.id == OpId::Fillna && n == "method" {
+        return e.hint(
+            "pandas 3 removed `fillna(method=...)`: write `x.ffill()` (a backward fill would \
+             read the future)",
+        );
+    }
     match did_you_mean(n, names.iter().copied()) {
         Some(s) => e.hint(format!("did you mean `{s}`?")),
         None if names.is_empty() => e.hint(format!("`{}` takes no arguments", spec.signature())),
@@ -196,7 +202,16 @@ pub(super) fn value(spec: &OpSpec, param: &ParamSpec, val: &Val) -> Result<TArg,
     };
     match (val, param.kind) {
         (Val::None, _) if param.default == ParamDefault::Nothing => Ok(TArg::None),
-        (_, ParamKind::Window | ParamKind::Lag | ParamKind::Count | ParamKind::Axis) => {
+        (
+            _,
+            ParamKind::Window
+            | ParamKind::Lag
+            | ParamKind::Count
+            | ParamKind::Axis
+            | ParamKind::Decimals
+            | ParamKind::MinPeriods
+            | ParamKind::Period(_),
+        ) => {
             let v = match val {
                 Val::Number(x) if x.fract() == 0.0 && x.abs() < 1e12 => *x as i64,
                 _ => return bad("a whole number"),
@@ -212,6 +227,7 @@ pub(super) fn value(spec: &OpSpec, param: &ParamSpec, val: &Val) -> Result<TArg,
         (Val::Str(s), ParamKind::Choice(options)) if options.contains(&s.as_str()) => {
             Ok(TArg::Str(s.clone()))
         }
+        (_, ParamKind::Choice([])) => bad("None"),
         (_, ParamKind::Choice(options)) => bad(&format!(
             "one of {}",
             options
@@ -269,6 +285,8 @@ fn whole(spec: &OpSpec, param: &ParamSpec, v: i64) -> Result<(), ArgError> {
         )
         .hint(match kind {
             ParamKind::Count => "the number of stocks (or rows) to count",
+            ParamKind::Decimals => "decimal places: 2 rounds to 0.01, -2 to hundreds",
+            ParamKind::Period(_) => "TA-Lib refuses a shorter period for this indicator",
             _ => "windows count rows: for daily data 20 ≈ a month, 250 ≈ a year",
         }));
     }
@@ -305,6 +323,19 @@ pub(super) fn relations(op: OpId, args: &[TArg]) -> Result<(), ArgError> {
                 }
             }
         }
+        OpId::EwmMean | OpId::EwmStd => return ewm_decay(args),
+        OpId::Sar => {
+            for (name, v) in ["acceleration", "maximum"].iter().zip(args) {
+                if let TArg::Float(v) = v {
+                    if *v < 0.0 {
+                        return Err(ArgError::new(
+                            Code::ArgumentOutOfRange,
+                            format!("`{name}` of `SAR` is {v}; TA-Lib requires it to be >= 0"),
+                        ));
+                    }
+                }
+            }
+        }
         OpId::Clip => {
             if let (Some(TArg::Float(lo)), Some(TArg::Float(hi))) = (args.first(), args.get(1)) {
                 if lo > hi {
@@ -318,6 +349,51 @@ pub(super) fn relations(op: OpId, args: &[TArg]) -> Result<(), ArgError> {
         _ => {}
     }
     Ok(())
+}
+
+/// `ewm`'s decay: exactly one of `com`, `span`, `halflife`, `alpha`, in pandas' ranges.
+fn ewm_decay(args: &[TArg]) -> Result<(), ArgError> {
+    let given: Vec<(&str, f64)> = ["com", "span", "halflife", "alpha"]
+        .into_iter()
+        .zip(args)
+        .filter_map(|(name, a)| match a {
+            TArg::Float(v) => Some((name, *v)),
+            TArg::Int(v) => Some((name, *v as f64)),
+            _ => None,
+        })
+        .collect();
+    let (name, v) = match given.as_slice() {
+        [one] => *one,
+        [] => {
+            // A relation between the (optional) arguments, as for the exclusive case below.
+            return Err(ArgError::new(
+                Code::ArgumentOutOfRange,
+                "`ewm` needs one of `com`, `span`, `halflife`, `alpha`",
+            )
+            .hint("e.g. `x.ewm(span=20).mean()`"));
+        }
+        _ => {
+            return Err(ArgError::new(
+                Code::ArgumentOutOfRange,
+                "`com`, `span`, `halflife` and `alpha` are mutually exclusive",
+            )
+            .hint("give one of them"))
+        }
+    };
+    let (ok, rule) = match name {
+        "com" => (v >= 0.0, "com >= 0"),
+        "span" => (v >= 1.0, "span >= 1"),
+        "halflife" => (v > 0.0, "halflife > 0"),
+        _ => (v > 0.0 && v <= 1.0, "0 < alpha <= 1"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ArgError::new(
+            Code::ArgumentOutOfRange,
+            format!("`{name}` is {v}; pandas requires {rule}"),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -22,10 +22,10 @@ impl Checker<'_> {
             name_span,
         } = &func.kind
         {
-            if super::expr::REDUCTIONS.contains(&name.as_str()) && axis_is_columns(args) {
+            if super::hints::REDUCTIONS.contains(&name.as_str()) && axis_is_columns(args) {
                 return match self.expr(value) {
                     Val::Poison => Val::Poison,
-                    _ => self.err(super::expr::row_reduction(name, *name_span)),
+                    _ => self.err(super::hints::row_reduction(name, *name_span)),
                 };
             }
         }
@@ -34,7 +34,7 @@ impl Checker<'_> {
             Val::Poison => Val::Poison,
             Val::DataGet => self.data_get(args, span),
             Val::Method(recv, kind, op) => self.call_op(op, Some((recv, kind)), args, span),
-            Val::RollingFn(recv, kind) => Val::Rolling(recv, kind, args.to_vec()),
+            Val::RollingFn(recv, kind, form) => Val::Rolling(recv, kind, args.to_vec(), form),
             Val::RollingAgg(recv, kind, window_args, op) => {
                 if let Some(a) = args.first() {
                     return self.err(
@@ -43,7 +43,10 @@ impl Checker<'_> {
                             a.span,
                             format!("`.{}()` takes no arguments here", op.spec().name),
                         )
-                        .hint("window options go to `rolling`: `x.rolling(20, min_periods=10).mean()`"),
+                        .hint(format!(
+                            "window options go to the window: e.g. `{}`",
+                            op.spec().example
+                        )),
                     );
                 }
                 self.call_op(op, Some((recv, kind)), &window_args, span)
@@ -62,12 +65,8 @@ impl Checker<'_> {
                 ),
             ),
             Val::Rolling(..) => self.err(
-                Diagnostic::error(
-                    Code::NotCallable,
-                    func.span,
-                    "a rolling window cannot be called",
-                )
-                .hint("pick an aggregate: `x.rolling(20).mean()`"),
+                Diagnostic::error(Code::NotCallable, func.span, "a window cannot be called")
+                    .hint("pick an aggregate: `x.rolling(20).mean()`, `x.ewm(span=20).mean()`"),
             ),
             other => {
                 let mut d = Diagnostic::error(
@@ -260,7 +259,10 @@ impl Checker<'_> {
                 None => args::default(spec, param).map_err(|e| e.at(span)),
                 Some(i) => {
                     let value = &args[i].value;
-                    let val = self.expr(value);
+                    let val = match dtype_name(op, value) {
+                        Some(name) => Val::Str(name.to_string()),
+                        None => self.expr(value),
+                    };
                     if val.is_poison() {
                         return Val::Poison;
                     }
@@ -374,6 +376,19 @@ fn unknown_dataset(key: &str, keys: &[String], span: Span) -> Diagnostic {
     }
 }
 
+/// `astype(int)`: Python's type names `int`, `float` and `bool` spell the dtype (as do the
+/// strings `"int"`, `"float"`, `"bool"`, checked as any string argument).
+fn dtype_name(op: OpId, value: &Expr) -> Option<&str> {
+    match &value.kind {
+        ExprKind::Name(n)
+            if op == OpId::Astype && ["int", "float", "bool"].contains(&n.as_str()) =>
+        {
+            Some(n)
+        }
+        _ => None,
+    }
+}
+
 /// The typed call of `op` (one value per output of a multi-output indicator).
 fn typed_call(
     op: OpId,
@@ -394,6 +409,9 @@ fn typed_call(
     };
     if spec.outputs.len() > 1 {
         return Val::Multi(op, (0..spec.outputs.len()).map(make).collect());
+    }
+    if op == OpId::Astype && args.first() == Some(&TArg::Str("bool".into())) {
+        return Val::Panel(PanelKind::Bool, make(0));
     }
     let kind = match spec.output {
         Output::Float => PanelKind::Float,

@@ -13,6 +13,8 @@ use crate::dsl::codes::Code;
 use crate::dsl::diagnostic::Diagnostic;
 use crate::dsl::suggest::did_you_mean;
 
+use super::hints::{unknown_method, unknown_numpy};
+
 const FORBIDDEN_BUILTINS: &[&str] = &[
     "eval",
     "exec",
@@ -220,6 +222,7 @@ impl Checker<'_> {
             B::Sub => BinOp::Sub,
             B::Mul => BinOp::Mul,
             B::Div => BinOp::Div,
+            B::Pow => BinOp::Pow,
             B::Gt => BinOp::Gt,
             B::Ge => BinOp::Ge,
             B::Lt => BinOp::Lt,
@@ -249,7 +252,7 @@ impl Checker<'_> {
                         op_span,
                         format!("the `{}` operator is not supported", op.symbol()),
                     )
-                    .hint("supported: + - * / (arithmetic), < <= > >= == != (comparisons), & | ~ (conditions)"),
+                    .hint("supported: + - * / ** (arithmetic), < <= > >= == != (comparisons), & | ~ (conditions)"),
                 );
             }
         };
@@ -356,7 +359,10 @@ impl Checker<'_> {
             (Val::Panel(PanelKind::Series, a), s) | (s, Val::Panel(PanelKind::Series, a))
                 if as_number(s).is_some() =>
             {
-                if !matches!(plan_op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) {
+                if !matches!(
+                    plan_op,
+                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow
+                ) {
                     return series_err(
                         self,
                         "comparing a per-date Series with a number is not supported yet",
@@ -387,6 +393,17 @@ impl Checker<'_> {
                         op_span,
                         "division by zero in a constant",
                     )),
+                    BinOp::Pow => match a.powf(b) {
+                        v if v.is_finite() => Val::Number(v),
+                        _ => self.err(
+                            Diagnostic::error(
+                                Code::InvalidNumber,
+                                op_span,
+                                format!("`{a} ** {b}` is not a finite real number"),
+                            )
+                            .hint("Python raises or gives a complex number here"),
+                        ),
+                    },
                     BinOp::Gt => Val::Bool(a > b),
                     BinOp::Ge => Val::Bool(a >= b),
                     BinOp::Lt => Val::Bool(a < b),
@@ -501,19 +518,21 @@ impl Checker<'_> {
                      compare it with a panel instead, e.g. `pb < pb.quantile_row(0.2)`",
                 ),
             ),
-            Val::Panel(kind, e) if name == "rolling" => Val::RollingFn(e, kind),
+            Val::Panel(kind, e) if window_form(name).is_some() => {
+                Val::RollingFn(e, kind, window_form(name).unwrap_or(Form::Rolling))
+            }
             Val::Panel(kind, e) => match OpId::find(Form::Method, name) {
                 Some(op) => Val::Method(e, kind, op),
                 None => self.err(unknown_method(name, name_span)),
             },
-            Val::Rolling(e, kind, args) => match OpId::find(Form::Rolling, name) {
+            Val::Rolling(e, kind, args, form) => match OpId::find(form, name) {
                 Some(op) => Val::RollingAgg(e, kind, args, op),
                 None => {
-                    let names = OpId::names(Form::Rolling);
+                    let names = OpId::names(form);
                     let mut d = Diagnostic::error(
                         Code::UnknownMethod,
                         name_span,
-                        format!("a rolling window has no aggregate `{name}`"),
+                        format!("this window has no aggregate `{name}`"),
                     );
                     d = match did_you_mean(name, names.iter().copied()) {
                         Some(s) => d.hint(format!("did you mean `{s}`?")),
@@ -544,189 +563,12 @@ impl Checker<'_> {
     }
 }
 
-/// Methods people write from pandas, TA-Lib habits or other backtesters, with what to write
-/// here instead (the pandas/finlab spelling that exists, or why there is none yet).
-const SPELLINGS: &[(&[&str], &str)] = &[
-    (
-        &[
-            "ma",
-            "sma",
-            "moving_average",
-            "rolling_mean",
-            "avg",
-            "mavg",
-            "mean_n",
-        ],
-        "a trailing mean is `x.average(20)` (finlab) or `x.rolling(20).mean()` (pandas)",
-    ),
-    (
-        &["ema", "ewm", "ewma", "wma"],
-        "exponential smoothing is not supported yet; use `x.average(n)` or `x.rolling(n).mean()`",
-    ),
-    (
-        &["isna", "isnull", "notna", "notnull", "dropna"],
-        "missing-value tests are not supported yet: a comparison is False where a value is \
-         missing, and `x.fillna(0)` replaces missing values",
-    ),
-    (
-        &["pct", "returns", "ret", "change_pct", "pctchange"],
-        "returns are `x.pct_change(n)` (x / x.shift(n) - 1)",
-    ),
-    (
-        &["lag", "delay", "prev"],
-        "the value n rows earlier is `x.shift(n)`",
-    ),
-    (
-        &["change", "delta", "momentum"],
-        "the change over n rows is `x.diff(n)`",
-    ),
-    (
-        &["rolling_max", "highest", "hhv", "max_n"],
-        "a trailing maximum is `x.rolling(n).max()`",
-    ),
-    (
-        &["rolling_min", "lowest", "llv", "min_n"],
-        "a trailing minimum is `x.rolling(n).min()`",
-    ),
-    (
-        &["rolling_std", "stdev", "volatility"],
-        "a trailing standard deviation is `x.rolling(n).std()`",
-    ),
-    (
-        &["nlargest", "top", "largest", "top_n"],
-        "the n largest per date are `x.is_largest(n)`",
-    ),
-    (
-        &["nsmallest", "bottom", "smallest", "bottom_n"],
-        "the n smallest per date are `x.is_smallest(n)`",
-    ),
-    (
-        &["percentile", "quantile", "rank_pct", "pct_rank"],
-        "per-date percentiles are `x.rank(axis=1, pct=True)`; a per-date quantile is \
-         `x.quantile_row(q)`",
-    ),
-    (
-        &[
-            "astype",
-            "round",
-            "cumsum",
-            "cumprod",
-            "cummax",
-            "cummin",
-            "expanding",
-        ],
-        "not supported yet: bool panels already count as 0/1 in arithmetic (`cond * 1`), and \
-         trailing windows are `x.rolling(n).sum()`",
-    ),
-    (
-        &["bfill", "backfill"],
-        "a backward fill reads the future; `x.ffill()` carries the last value forward",
-    ),
-    (
-        &["mask"],
-        "`x.where(~cond)` keeps x where cond is False (or `x[~cond]`)",
-    ),
-    (
-        &[
-            "apply",
-            "map",
-            "applymap",
-            "pipe",
-            "transform",
-            "agg",
-            "aggregate",
-        ],
-        "custom functions are not part of the DSL: combine panel methods and operators",
-    ),
-    (
-        &["resample"],
-        "rebalance frequency is a `sim` option: `sim(position, resample=\"M\")`",
-    ),
-    (
-        &["deadline", "index_str_to_date", "reindex"],
-        "not needed: revenue and statements are aligned at their publication dates for you",
-    ),
-    (
-        &["loc", "iloc", "at", "iat", "head", "tail"],
-        "selecting dates or stocks is not supported yet; condition on values instead \
-         (`x[cond]`), and end the backtest with `sim(..., end_date=\"YYYY-MM-DD\")`",
-    ),
-];
-
-/// The pandas aggregates that reduce a whole panel; with `axis=1` they reduce each date's row.
-pub(super) const REDUCTIONS: &[&str] = &[
-    "mean", "sum", "max", "min", "std", "median", "count", "var", "prod", "all", "any",
-];
-
-/// `x.name(axis=1)`: a per-date reduction across stocks, which the DSL does not have yet.
-pub(super) fn row_reduction(name: &str, span: Span) -> Diagnostic {
-    Diagnostic::error(
-        Code::UnknownMethod,
-        span,
-        format!(
-            "per-date row reductions (`.{name}(axis=1)`, one value per date) are not supported yet"
-        ),
-    )
-    .label("a reduction across stocks")
-    .hint(
-        "compare each stock with the day's cross-section instead: `x.rank(axis=1, pct=True)` \
-         (percentile 0..1), `x > x.quantile_row(0.5)` (above the day's median), \
-         `x.is_largest(20)`, `roe.industry_rank()`",
-    )
-    .hint("a market-wide series (`close.mean(axis=1)` as a regime filter) is not expressible yet")
-}
-
-/// `x.name` where panels have no method `name`, with the likeliest fix.
-fn unknown_method(name: &str, name_span: Span) -> Diagnostic {
-    let mut d = Diagnostic::error(
-        Code::UnknownMethod,
-        name_span,
-        format!("panels have no method `{name}`"),
-    )
-    .label("unknown method");
-    let mut names = OpId::names(Form::Method);
-    names.push("rolling");
-    let lower = name.to_lowercase();
-    let spelled = SPELLINGS
-        .iter()
-        .find(|(from, _)| from.contains(&lower.as_str()))
-        .map(|(_, to)| *to);
-    if let Some(op) = OpId::find(Form::Rolling, name) {
-        d = d.hint(format!(
-            "rolling aggregates go through `.rolling(n)`: `x.rolling(20).{}()` (over all dates it \
-             would read the future; across stocks, per date, see `.rank(axis=1, pct=True)`)",
-            op.spec().name
-        ));
-    } else if let Some(op) = OpId::find(Form::Numpy, name) {
-        d = d.hint(format!("write `np.{}(x, ...)`", op.spec().name));
-    } else if let Some(to) = spelled {
-        d = d.hint(to);
-    } else if let Some(s) = did_you_mean(name, names.iter().copied()) {
-        d = d.hint(format!("did you mean `{s}`?"));
-    } else {
-        d = d.hint(format!("available methods: {}", names.join(", ")));
-    }
-    d
-}
-
-/// `np.name` for a numpy function the DSL does not offer.
-fn unknown_numpy(name: &str, name_span: Span) -> Diagnostic {
-    let mut names = OpId::names(Form::Numpy);
-    names.push("abs");
-    let d = Diagnostic::error(
-        Code::UnsupportedFunction,
-        name_span,
-        format!("`np.{name}` is not available in strategies"),
-    );
-    match did_you_mean(name, names.iter().copied()) {
-        Some(s) => d.hint(format!("did you mean `np.{s}`?")),
-        None => d.hint(format!(
-            "numpy functions available: {}; otherwise use panel methods and operators",
-            names
-                .iter()
-                .map(|n| format!("np.{n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+/// The window a method opens: `rolling`, `ewm` or `expanding`.
+fn window_form(name: &str) -> Option<Form> {
+    match name {
+        "rolling" => Some(Form::Rolling),
+        "ewm" => Some(Form::Ewm),
+        "expanding" => Some(Form::Expanding),
+        _ => None,
     }
 }

@@ -16,6 +16,7 @@
 mod args;
 mod call;
 mod expr;
+mod hints;
 mod stmt;
 #[cfg(test)]
 mod tests;

@@ -152,7 +152,7 @@ fn registry_operators_check_their_arguments() {
     );
     assert_eq!(c("x = max(close, 1) > 0"), vec!["undefined-name"]);
     assert_eq!(
-        c("import numpy as np\nx = np.sqrt(close) > 0"),
+        c("import numpy as np\nx = np.cbrt(close) > 0"),
         vec!["unsupported-function"]
     );
     assert_eq!(
@@ -219,7 +219,7 @@ fn one_root_error_per_mistake() {
             "unknown-method",
         ),
         (
-            "import numpy as np\nlow = close.average(10)\nx = np.sqrt(low) > 1",
+            "import numpy as np\nlow = close.average(10)\nx = np.cbrt(low) > 1",
             "unsupported-function",
         ),
     ];
@@ -255,10 +255,31 @@ fn hints_say_the_right_thing() {
         ("x = close.ma(20) > 0", "x.average(20)", "available methods"),
         (
             "x = close.ewm(span=10) > 0",
-            "not supported yet",
+            "call `.mean()`",
             "available methods",
         ),
-        ("x = close.isna()", "fillna", "available methods"),
+        (
+            "x = close.ewma(10) > 0",
+            "x.ewm(span=n).mean()",
+            "available methods",
+        ),
+        (
+            "x = close.fillna(method=\"ffill\") > 0",
+            "write `x.ffill()`",
+            "did you mean",
+        ),
+        (
+            "x = close.ewm(span=3, com=2).mean() > 0",
+            "mutually exclusive",
+            "xx",
+        ),
+        (
+            "x = close.ewm(alpha=1.5).mean() > 0",
+            "0 < alpha <= 1",
+            "xx",
+        ),
+        ("x = close.ewm().std() > 0", "needs one of `com`", "xx"),
+        ("x = close.isnull()", "x.isna()", "available methods"),
         (
             "x = close.nlargest(5)",
             "is_largest(n)",
@@ -323,4 +344,86 @@ fn hints_say_the_right_thing() {
         assert!(first.contains(want), "{body}: {first}");
         assert!(!first.contains(not), "{body}: {first}");
     }
+}
+
+#[test]
+fn elementwise_numpy_and_pandas_idioms() {
+    let c = |body: &str| codes(&format!("{HEAD}import numpy as np\n{body}\nsim(x)\n"));
+    for ok in [
+        "x = close ** 2 + close.pow(0.5) - 2 ** close",
+        "x = np.sqrt(close) * np.exp(-close.pct_change().abs()) * np.sign(close.diff())",
+        "x = np.where(close > close.average(20), close, -1)",
+        "x = (close > 10).astype(int) + close.isna() * 1",
+        "x = close.notna() & (close.round(1) > 5) & close.astype(bool)",
+        "x = close.astype(\"float\").round(decimals=-1)",
+    ] {
+        assert_eq!(c(ok), Vec::<&str>::new(), "{ok}");
+    }
+    assert_eq!(c("x = close.astype(str)"), vec!["undefined-name"]);
+    assert_eq!(c("x = close.astype(\"str\")"), vec!["invalid-argument"]);
+    assert_eq!(c("x = close.round(30)"), vec!["argument-out-of-range"]);
+    assert_eq!(c("x = close * (-8) ** 0.5"), vec!["invalid-number"]);
+    assert_eq!(c("x = np.where(close, 1, 0)"), vec!["invalid-receiver"]);
+    assert_eq!(c("x = close // 2"), vec!["unsupported-operator"]);
+}
+
+#[test]
+fn growing_windows_and_pandas_spellings() {
+    let c = |body: &str| codes(&format!("{HEAD}{body}\nsim(x)\n"));
+    for ok in [
+        "x = close.ewm(span=10).mean() > close.ewm(com=3, adjust=False, min_periods=5).mean()",
+        "x = close.ewm(halflife=2.5, ignore_na=True).std() + close.ewm(alpha=0.1).mean()",
+        "x = close.expanding().max() + close.expanding(5).mean() - close.expanding(min_periods=2).sum()",
+        "x = (close > close.shift()).cumsum() + close.expanding().min()",
+        "x = close.pct_change(fill_method=None)",
+        "x = close.pct_change(5, None)",
+    ] {
+        assert_eq!(c(ok), Vec::<&str>::new(), "{ok}");
+    }
+    assert_eq!(
+        c("x = close.ewm(span=0.5).mean()"),
+        vec!["argument-out-of-range"]
+    );
+    assert_eq!(c("x = close.ewm(span=5).median()"), vec!["unknown-method"]);
+    assert_eq!(
+        c("x = close.expanding(0).sum()"),
+        vec!["argument-out-of-range"]
+    );
+    assert_eq!(
+        c("x = close.ewm(span=5, min_periods=-1).mean()"),
+        vec!["argument-out-of-range"]
+    );
+    assert_eq!(
+        c("x = close.pct_change(fill_method=\"ffill\")"),
+        vec!["invalid-argument"]
+    );
+}
+
+#[test]
+fn indicators_take_talib_defaults_and_refuse_what_talib_refuses() {
+    let c = |body: &str| codes(&format!("{HEAD}{body}\nsim(x > 0)\n"));
+    for ok in [
+        "x = data.indicator(\"SMA\", timeperiod=1) + data.indicator(\"ADX\", timeperiod=2)",
+        "x = data.indicator(\"PLUS_DI\", timeperiod=1) + data.indicator(\"ATR\", timeperiod=1)",
+        "x = data.indicator(\"SAR\", acceleration=0.05, maximum=0.1)",
+        "x = data.indicator(\"ULTOSC\", timeperiod1=3, timeperiod2=5, timeperiod3=9)",
+        "x = data.indicator(\"STDDEV\", timeperiod=20, nbdev=2)",
+        "d, u = data.indicator(\"AROON\")\nx = u - d",
+    ] {
+        assert_eq!(c(ok), Vec::<&str>::new(), "{ok}");
+    }
+    for refused in [
+        "x = data.indicator(\"RSI\", timeperiod=1)",
+        "x = data.indicator(\"BBANDS\", timeperiod=1)[0]",
+        "x = data.indicator(\"ADX\", timeperiod=1)",
+        "x = data.indicator(\"MACD\", fastperiod=1)[0]",
+        "x = data.indicator(\"SAR\", acceleration=-0.1)",
+        "x = data.indicator(\"WILLR\", timeperiod=1)",
+    ] {
+        assert_eq!(c(refused), vec!["argument-out-of-range"], "{refused}");
+    }
+    assert_eq!(
+        c("x = data.indicator(\"PPO\", matype=1)"),
+        vec!["unknown-argument"]
+    );
 }

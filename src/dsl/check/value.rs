@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use dsl_runtime::ops::OpId;
+use dsl_runtime::ops::{Form, OpId};
 
 use super::{PanelKind, TExpr};
 use crate::dsl::ast::Arg;
@@ -21,10 +21,11 @@ pub(super) enum Val {
     DataGet,
     SimFn,
     Method(Rc<TExpr>, PanelKind, OpId),
-    /// `x.rolling`, waiting for its window.
-    RollingFn(Rc<TExpr>, PanelKind),
-    /// `x.rolling(...)`, waiting for its aggregate (`.mean()`, ...).
-    Rolling(Rc<TExpr>, PanelKind, Vec<Arg>),
+    /// `x.rolling` (or `x.ewm`, `x.expanding`: the form), waiting for its window.
+    RollingFn(Rc<TExpr>, PanelKind, Form),
+    /// `x.rolling(...)` (or `ewm(...)`, `expanding(...)`), waiting for its aggregate
+    /// (`.mean()`, ...).
+    Rolling(Rc<TExpr>, PanelKind, Vec<Arg>, Form),
     /// `x.rolling(...).mean`, waiting for `()`.
     RollingAgg(Rc<TExpr>, PanelKind, Vec<Arg>, OpId),
     /// `np.maximum` and friends.
@@ -48,7 +49,7 @@ impl Val {
             Val::Panel(PanelKind::Float, _) => "a float panel",
             Val::Panel(PanelKind::Bool, _) => "a bool panel",
             Val::Panel(PanelKind::Series, _) => "a date-indexed Series",
-            Val::Rolling(..) => "a rolling window (call `.mean()`, `.sum()`, ...)",
+            Val::Rolling(..) => "a window (call `.mean()`, `.sum()`, ...)",
             Val::Multi(..) => "several indicator outputs",
             Val::Number(_) => "a number",
             Val::Str(_) => "a string",

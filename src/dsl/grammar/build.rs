@@ -349,20 +349,20 @@ impl Builder {
             self.add(rule(&stem, seq(vec![lit(spec.name), call])));
             trailers.push(seq(vec![lit("."), r(&stem)]));
         }
-        for spec in self.ops(Form::Rolling) {
-            let stem = format!("rolling_{}", spec.name);
-            let call = self.call(&stem, spec.params, None, true);
-            self.add(rule(
-                &stem,
-                seq(vec![
-                    lit("rolling"),
-                    call,
-                    lit("."),
-                    lit(spec.name),
-                    lit("()"),
-                ]),
-            ));
-            trailers.push(seq(vec![lit("."), r(&stem)]));
+        for (form, window) in [
+            (Form::Rolling, "rolling"),
+            (Form::Ewm, "ewm"),
+            (Form::Expanding, "expanding"),
+        ] {
+            for spec in self.ops(form) {
+                let stem = format!("{window}_{}", spec.name);
+                let call = self.call(&stem, spec.params, None, true);
+                self.add(rule(
+                    &stem,
+                    seq(vec![lit(window), call, lit("."), lit(spec.name), lit("()")]),
+                ));
+                trailers.push(seq(vec![lit("."), r(&stem)]));
+            }
         }
         trailers.push(seq(vec![
             lit("["),
@@ -496,16 +496,24 @@ impl Builder {
     /// What an argument of `param`'s kind may be.
     fn value(&mut self, param: &ParamSpec) -> Expr {
         let v = match param.kind {
-            ParamKind::Window | ParamKind::Lag | ParamKind::Count | ParamKind::Axis => {
+            ParamKind::Window
+            | ParamKind::Lag
+            | ParamKind::Count
+            | ParamKind::Axis
+            | ParamKind::Period(_)
+            | ParamKind::MinPeriods => {
                 let (lo, hi) = param.kind.range().unwrap_or((1, 1));
                 let (lo, hi) = (lo.max(1) as u64, hi.max(1) as u64);
                 let name = format!("int_{lo}_{hi}");
                 self.add(lex_rule(&name, lexical::int_range(lo, hi)));
                 r(&name)
             }
-            ParamKind::Number => r("constant"),
+            // Decimal places may be negative; the checker keeps them whole and in range.
+            ParamKind::Number | ParamKind::Decimals => r("constant"),
             ParamKind::Fraction => r("fraction"),
             ParamKind::Flag => alt(vec![lit("True"), lit("False")]),
+            // A parameter that only takes `None` (pct_change's `fill_method`).
+            ParamKind::Choice([]) => return lit("None"),
             ParamKind::Choice(options) => {
                 Expr::Str(Box::new(alt(options.iter().map(|o| lit(o)).collect())))
             }

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::fnv::Fnv1a;
 
+mod table;
+
+use table::SPECS;
+
 /// Identifier of a registry operator; the only operator name that crosses into the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,12 +44,54 @@ pub enum OpId {
     Maximum,
     Minimum,
     IndustryRank,
+    Pow,
+    Sqrt,
+    Exp,
+    Sign,
+    NpWhere,
+    Astype,
+    IsNa,
+    NotNa,
+    Round,
+    EwmMean,
+    EwmStd,
+    ExpandingMean,
+    ExpandingMax,
+    ExpandingMin,
+    ExpandingSum,
+    Cumsum,
     Rsi,
     Macd,
     Stoch,
     Bbands,
     Atr,
     Willr,
+    Sma,
+    Ema,
+    Wma,
+    Dema,
+    Tema,
+    Kama,
+    Adx,
+    PlusDi,
+    MinusDi,
+    Cci,
+    Mfi,
+    Obv,
+    Roc,
+    Mom,
+    Stddev,
+    Natr,
+    Trange,
+    Aroon,
+    Sar,
+    Ultosc,
+    Cmo,
+    Ppo,
+    Apo,
+    Bop,
+    Ad,
+    Adosc,
 }
 
 /// How an operator is written.
@@ -55,6 +101,11 @@ pub enum Form {
     Method,
     /// `x.rolling(window, min_periods=None).name()`: the window parameters belong to `rolling`.
     Rolling,
+    /// `x.ewm(span=…, …).name()`: exponentially weighted; the parameters belong to `ewm`.
+    Ewm,
+    /// `x.expanding(min_periods=1).name()`: every row so far; the parameter belongs to
+    /// `expanding`.
+    Expanding,
     /// `np.name(x, args)`: a numpy function whose first argument is the receiver.
     Numpy,
     /// `data.indicator("NAME", args)`: a TA-Lib indicator computed per stock from prices.
@@ -100,6 +151,12 @@ pub enum ParamKind {
     Flag,
     /// The axis of a cross-sectional operation; only `1` (across stocks) is allowed.
     Axis,
+    /// A TA-Lib period: an integer from this minimum (what TA-Lib accepts) to `MAX_WINDOW`.
+    Period(i64),
+    /// A minimum number of observations that may be 0, `0..=MAX_WINDOW`.
+    MinPeriods,
+    /// Decimal places of `round`, `-MAX_DECIMALS..=MAX_DECIMALS` (negative: tens, hundreds, …).
+    Decimals,
     /// One of a fixed set of strings.
     Choice(&'static [&'static str]),
     /// A float panel (bool panels are read as 0/1).
@@ -115,6 +172,8 @@ pub const INDUSTRY_THEMES: &str = "security_industry_themes";
 
 /// Largest window or lag (ten years of trading days).
 pub const MAX_WINDOW: i64 = 2520;
+/// Largest number of decimal places `round` takes (either way).
+pub const MAX_DECIMALS: i64 = 20;
 /// Largest stock count for `is_largest`-style selections.
 pub const MAX_COUNT: i64 = 5000;
 
@@ -125,6 +184,9 @@ impl ParamKind {
             ParamKind::Window | ParamKind::Lag => Some((1, MAX_WINDOW)),
             ParamKind::Count => Some((1, MAX_COUNT)),
             ParamKind::Axis => Some((1, 1)),
+            ParamKind::Decimals => Some((-MAX_DECIMALS, MAX_DECIMALS)),
+            ParamKind::MinPeriods => Some((0, MAX_WINDOW)),
+            ParamKind::Period(min) => Some((min, MAX_WINDOW)),
             _ => None,
         }
     }
@@ -147,6 +209,9 @@ impl ParamKind {
             ParamKind::Fraction => "0..1",
             ParamKind::Flag => "bool",
             ParamKind::Axis => "1",
+            ParamKind::Decimals => "whole number",
+            ParamKind::MinPeriods => "count ≥ 0",
+            ParamKind::Period(_) => "period",
             ParamKind::Choice(_) => "string",
             ParamKind::FloatPanel => "float panel",
             ParamKind::BoolPanel => "bool panel",
@@ -226,246 +291,20 @@ pub struct OpSpec {
     pub doc: &'static str,
     /// A `.strat` expression using the operator.
     pub example: &'static str,
+    /// Part of the common core the prompt's reference shows in full; the others are listed by
+    /// signature only.
+    pub core: bool,
 }
-
-const fn p(name: &'static str, kind: ParamKind, default: ParamDefault) -> ParamSpec {
-    ParamSpec {
-        name,
-        kind,
-        default,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-const fn op(
-    id: OpId,
-    name: &'static str,
-    form: Form,
-    receiver: Receiver,
-    params: &'static [ParamSpec],
-    output: Output,
-    doc: &'static str,
-    example: &'static str,
-) -> OpSpec {
-    OpSpec {
-        id,
-        name,
-        form,
-        finlab: name,
-        receiver,
-        params,
-        output,
-        outputs: &[],
-        prices: &[],
-        doc,
-        example,
-    }
-}
-
-const fn indicator(
-    id: OpId,
-    name: &'static str,
-    params: &'static [ParamSpec],
-    outputs: &'static [&'static str],
-    prices: &'static [PriceField],
-    doc: &'static str,
-    example: &'static str,
-) -> OpSpec {
-    OpSpec {
-        id,
-        name,
-        form: Form::Indicator,
-        finlab: name,
-        receiver: Receiver::None,
-        params,
-        output: Output::Float,
-        outputs,
-        prices,
-        doc,
-        example,
-    }
-}
-
-use ParamDefault as D;
-use ParamKind as K;
-
-const WINDOW: &[ParamSpec] = &[p("n", K::Window, D::Required)];
-const ROLLING: &[ParamSpec] = &[
-    p("window", K::Window, D::Required),
-    p("min_periods", K::Window, D::Nothing),
-];
-const LAG: &[ParamSpec] = &[p("periods", K::Lag, D::Int(1))];
-const RISE: &[ParamSpec] = &[p("nwindow", K::Lag, D::Int(1))];
-const COUNT: &[ParamSpec] = &[p("n", K::Count, D::Required)];
-const SUSTAIN: &[ParamSpec] = &[
-    p("nwindow", K::Window, D::Required),
-    p("nsatisfy", K::Window, D::Nothing),
-];
-const RANK_METHODS: &[&str] = &["average", "min", "max", "first", "dense"];
-const RANK: &[ParamSpec] = &[
-    p("axis", K::Axis, D::Required),
-    p("pct", K::Flag, D::Bool(false)),
-    p("ascending", K::Flag, D::Bool(true)),
-    p("method", K::Choice(RANK_METHODS), D::Str("average")),
-];
-const QUANTILE: &[ParamSpec] = &[p("c", K::Fraction, D::Float(0.5))];
-const HOLD_UNTIL: &[ParamSpec] = &[
-    p("exit", K::BoolPanel, D::Required),
-    p("nstocks_limit", K::Count, D::Nothing),
-    p("stop_loss", K::Number, D::Nothing),
-    p("take_profit", K::Number, D::Nothing),
-    p("trail_stop", K::Number, D::Nothing),
-    p("trail_stop_activation", K::Number, D::Nothing),
-    p("rank", K::FloatPanel, D::Nothing),
-];
-const FILLNA: &[ParamSpec] = &[p("value", K::Number, D::Required)];
-const CLIP: &[ParamSpec] = &[
-    p("lower", K::Number, D::Nothing),
-    p("upper", K::Number, D::Nothing),
-];
-const WHERE: &[ParamSpec] = &[
-    p("cond", K::BoolPanel, D::Required),
-    p("other", K::Number, D::Nothing),
-];
-const OTHER: &[ParamSpec] = &[p("other", K::PanelOrNumber, D::Required)];
-
-const ADJUST: ParamSpec = p("adjust_price", K::Flag, D::Bool(false));
-const TIMEPERIOD_14: &[ParamSpec] = &[p("timeperiod", K::Window, D::Int(14)), ADJUST];
-const MACD: &[ParamSpec] = &[
-    p("fastperiod", K::Window, D::Int(12)),
-    p("slowperiod", K::Window, D::Int(26)),
-    p("signalperiod", K::Window, D::Int(9)),
-    ADJUST,
-];
-const STOCH: &[ParamSpec] = &[
-    p("fastk_period", K::Window, D::Int(5)),
-    p("slowk_period", K::Window, D::Int(3)),
-    p("slowd_period", K::Window, D::Int(3)),
-    ADJUST,
-];
-const BBANDS: &[ParamSpec] = &[
-    p("timeperiod", K::Window, D::Int(20)),
-    p("nbdevup", K::Number, D::Float(2.0)),
-    p("nbdevdn", K::Number, D::Float(2.0)),
-    ADJUST,
-];
-const CLOSE: &[PriceField] = &[PriceField::Close];
-const HLC: &[PriceField] = &[PriceField::High, PriceField::Low, PriceField::Close];
-
-use Form::{Method, Numpy, Rolling};
-use Output::{Bool as OBool, Float as OFloat, Same, Series};
-use Receiver::{Bool as RBool, Numeric};
-
-#[rustfmt::skip]
-static SPECS: &[OpSpec] = &[
-    op(OpId::Average, "average", Method, Numeric, WINDOW, OFloat,
-        "Rolling mean over the last n rows; NaN until at least floor(n/2) values are valid.",
-        "close.average(20)"),
-    op(OpId::RollingMean, "mean", Rolling, Numeric, ROLLING, OFloat,
-        "Rolling mean; NaN until `min_periods` (default: the window) values are valid.",
-        "close.rolling(20).mean()"),
-    op(OpId::RollingStd, "std", Rolling, Numeric, ROLLING, OFloat,
-        "Rolling sample standard deviation (ddof=1).",
-        "close.pct_change().rolling(60).std()"),
-    op(OpId::RollingSum, "sum", Rolling, Numeric, ROLLING, OFloat,
-        "Rolling sum (bool panels count True values).",
-        "eps.rolling(4).sum()"),
-    op(OpId::RollingMax, "max", Rolling, Numeric, ROLLING, OFloat,
-        "Rolling maximum.",
-        "close.rolling(250).max()"),
-    op(OpId::RollingMin, "min", Rolling, Numeric, ROLLING, OFloat,
-        "Rolling minimum.",
-        "rev.rolling(12).min()"),
-    op(OpId::RollingMedian, "median", Rolling, Numeric, ROLLING, OFloat,
-        "Rolling median.",
-        "close.rolling(20).median()"),
-    op(OpId::Shift, "shift", Method, Numeric, LAG, Same,
-        "The value `periods` rows earlier (periods >= 1; the future is not readable).",
-        "close.shift(60)"),
-    op(OpId::PctChange, "pct_change", Method, Numeric, LAG, OFloat,
-        "x / x.shift(periods) - 1 (no padding of missing values).",
-        "rev.pct_change(12)"),
-    op(OpId::Diff, "diff", Method, Numeric, LAG, OFloat,
-        "x - x.shift(periods).",
-        "close.diff(5)"),
-    op(OpId::Rise, "rise", Method, Numeric, RISE, OBool,
-        "True where the value is above its value `nwindow` rows earlier.",
-        "close.rise(5)"),
-    op(OpId::Fall, "fall", Method, Numeric, RISE, OBool,
-        "True where the value is below its value `nwindow` rows earlier.",
-        "close.fall(5)"),
-    op(OpId::Sustain, "sustain", Method, Numeric, SUSTAIN, OBool,
-        "True where at least `nsatisfy` (default: all) of the last `nwindow` rows are True.",
-        "(close > close.average(20)).sustain(5, 3)"),
-    op(OpId::IsLargest, "is_largest", Method, Numeric, COUNT, OBool,
-        "Per date, True for the n largest valid values (ties go to the earlier column).",
-        "(close / close.shift(60)).is_largest(10)"),
-    op(OpId::IsSmallest, "is_smallest", Method, Numeric, COUNT, OBool,
-        "Per date, True for the n smallest valid values (ties go to the earlier column).",
-        "pb.is_smallest(20)"),
-    op(OpId::Rank, "rank", Method, Numeric, RANK, OFloat,
-        "Per date rank across stocks (axis=1 is required); `pct=True` gives 0..1.",
-        "roe.rank(axis=1, pct=True)"),
-    op(OpId::QuantileRow, "quantile_row", Method, Numeric, QUANTILE, Series,
-        "Per date quantile across stocks (a Series, compared against every stock).",
-        "pb < pb.quantile_row(0.2)"),
-    op(OpId::IsEntry, "is_entry", Method, RBool, &[], OBool,
-        "True on the first row of each run of True (x & ~x.shift(1)).",
-        "(close > close.average(60)).is_entry()"),
-    op(OpId::IsExit, "is_exit", Method, RBool, &[], OBool,
-        "True on the first row after each run of True (~x & x.shift(1)).",
-        "(close > close.average(60)).is_exit()"),
-    op(OpId::HoldUntil, "hold_until", Method, RBool, HOLD_UNTIL, OBool,
-        "Hold from each entry until `exit`, at most `nstocks_limit` names by `rank`, with optional stops on the adjusted close.",
-        "(close > close.average(20)).hold_until(close < close.average(60), nstocks_limit=10, rank=-pb)"),
-    op(OpId::Fillna, "fillna", Method, Numeric, FILLNA, Same,
-        "Missing values replaced by `value`.",
-        "rev.pct_change().fillna(0)"),
-    op(OpId::Ffill, "ffill", Method, Numeric, &[], Same,
-        "Missing values replaced by the last valid value above (per stock).",
-        "pb.ffill()"),
-    op(OpId::Abs, "abs", Method, Numeric, &[], OFloat,
-        "Absolute value.",
-        "close.pct_change().abs()"),
-    op(OpId::Clip, "clip", Method, Numeric, CLIP, OFloat,
-        "Values limited to [lower, upper] (either may be None).",
-        "pe.clip(0, 100)"),
-    op(OpId::Where, "where", Method, Numeric, WHERE, OFloat,
-        "The value where `cond` is True, `other` (default NaN) elsewhere; the receiver's dates and stocks.",
-        "pb.where(pb > 0)"),
-    op(OpId::Log, "log", Numpy, Numeric, &[], OFloat,
-        "Natural logarithm (NaN for negatives, -inf for 0).",
-        "np.log(vol)"),
-    op(OpId::Maximum, "maximum", Numpy, Numeric, OTHER, OFloat,
-        "Element-wise maximum of a panel and a number, or of two panels (numpy/pandas outer alignment: union of dates and stocks, no carry-forward).",
-        "np.maximum(close.average(5), close.average(20))"),
-    op(OpId::Minimum, "minimum", Numpy, Numeric, OTHER, OFloat,
-        "Element-wise minimum (see `maximum`).",
-        "np.minimum(pe, 50)"),
-    op(OpId::IndustryRank, "industry_rank", Method, Numeric, &[], OFloat,
-        "Per date percentile rank (0..1) within each stock's industry; stocks without an industry are dropped.",
-        "roe.industry_rank()"),
-    indicator(OpId::Rsi, "RSI", TIMEPERIOD_14, &[], CLOSE,
-        "Relative strength index (TA-Lib, Wilder smoothing) of the close.",
-        "data.indicator(\"RSI\", timeperiod=14)"),
-    indicator(OpId::Macd, "MACD", MACD, &["macd", "macdsignal", "macdhist"], CLOSE,
-        "MACD line, signal line and histogram (TA-Lib EMAs) of the close.",
-        "macd, signal, hist = data.indicator(\"MACD\")"),
-    indicator(OpId::Stoch, "STOCH", STOCH, &["slowk", "slowd"], HLC,
-        "Stochastic oscillator (KD): slow %K and slow %D (simple moving averages).",
-        "k, d = data.indicator(\"STOCH\")"),
-    indicator(OpId::Bbands, "BBANDS", BBANDS, &["upperband", "middleband", "lowerband"], CLOSE,
-        "Bollinger bands: simple moving average ± nbdev population standard deviations.",
-        "upper, middle, lower = data.indicator(\"BBANDS\")"),
-    indicator(OpId::Atr, "ATR", TIMEPERIOD_14, &[], HLC,
-        "Average true range (TA-Lib, Wilder smoothing).",
-        "data.indicator(\"ATR\")"),
-    indicator(OpId::Willr, "WILLR", TIMEPERIOD_14, &[], HLC,
-        "Williams %R (-100..0).",
-        "data.indicator(\"WILLR\")"),
-];
 
 impl OpSpec {
+    /// The same operator, listed by signature only in the prompt's reference.
+    pub(crate) const fn more(self) -> OpSpec {
+        OpSpec {
+            core: false,
+            ..self
+        }
+    }
+
     /// Rows of history the operator needs before its first valid output (for lookback planning),
     /// given the integer arguments in parameter order (`None` where unset).
     pub fn lookback(&self, ints: &[Option<i64>]) -> i64 {
@@ -518,8 +357,17 @@ impl OpSpec {
         match self.form {
             Form::Method => format!(".{}({params})", self.name),
             Form::Rolling => format!(".rolling({params}).{}()", self.name),
-            Form::Numpy if params.is_empty() => format!("np.{}(x)", self.name),
-            Form::Numpy => format!("np.{}(x, {params})", self.name),
+            Form::Ewm => format!(".ewm({params}).{}()", self.name),
+            Form::Expanding => format!(".expanding({params}).{}()", self.name),
+            Form::Numpy => {
+                let recv = if self.receiver == Receiver::Bool {
+                    "cond"
+                } else {
+                    "x"
+                };
+                let sep = if params.is_empty() { "" } else { ", " };
+                format!("np.{}({recv}{sep}{params})", self.name)
+            }
             Form::Indicator if params.is_empty() => format!("data.indicator(\"{}\")", self.name),
             Form::Indicator => format!("data.indicator(\"{}\", {params})", self.name),
         }
@@ -558,12 +406,54 @@ impl OpId {
         OpId::Maximum,
         OpId::Minimum,
         OpId::IndustryRank,
+        OpId::Pow,
+        OpId::Sqrt,
+        OpId::Exp,
+        OpId::Sign,
+        OpId::NpWhere,
+        OpId::Astype,
+        OpId::IsNa,
+        OpId::NotNa,
+        OpId::Round,
+        OpId::EwmMean,
+        OpId::EwmStd,
+        OpId::ExpandingMean,
+        OpId::ExpandingMax,
+        OpId::ExpandingMin,
+        OpId::ExpandingSum,
+        OpId::Cumsum,
         OpId::Rsi,
         OpId::Macd,
         OpId::Stoch,
         OpId::Bbands,
         OpId::Atr,
         OpId::Willr,
+        OpId::Sma,
+        OpId::Ema,
+        OpId::Wma,
+        OpId::Dema,
+        OpId::Tema,
+        OpId::Kama,
+        OpId::Adx,
+        OpId::PlusDi,
+        OpId::MinusDi,
+        OpId::Cci,
+        OpId::Mfi,
+        OpId::Obv,
+        OpId::Roc,
+        OpId::Mom,
+        OpId::Stddev,
+        OpId::Natr,
+        OpId::Trange,
+        OpId::Aroon,
+        OpId::Sar,
+        OpId::Ultosc,
+        OpId::Cmo,
+        OpId::Ppo,
+        OpId::Apo,
+        OpId::Bop,
+        OpId::Ad,
+        OpId::Adosc,
     ];
 
     /// The operator's specification.

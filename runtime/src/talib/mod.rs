@@ -15,11 +15,57 @@
 
 use crate::kernels;
 
+mod average;
+mod directional;
+mod momentum;
+mod volume;
+
+pub use average::{dema, ema, kama, price_oscillator, sma, stddev, tema, wma};
+pub use directional::{adx, di, natr, sar, trange, Di};
+pub use momentum::{aroon, bop, cci, cmo, mom, roc, ultosc};
+pub use volume::{ad, adosc, mfi, obv};
+
 /// The outputs of one indicator for one stock (one vector per output).
 pub type Outputs = Vec<Vec<f64>>;
 
 fn nan(n: usize) -> Vec<f64> {
     vec![f64::NAN; n]
+}
+
+/// An indicator with `outputs` outputs and `lookback` rows of lookback, run by `kernel` on the
+/// inputs from their first common present row: the kernel returns each output from row
+/// `lookback` of those inputs on; rows before are NaN (all of them when the inputs are too
+/// short).
+fn with_start_n(
+    inputs: &[&[f64]],
+    lookback: usize,
+    outputs: usize,
+    kernel: impl FnOnce(&[&[f64]]) -> Outputs,
+) -> Outputs {
+    let n = inputs.first().map_or(0, |x| x.len());
+    let mut out = vec![nan(n); outputs];
+    let Some(b) = begin(inputs) else {
+        return out;
+    };
+    if n - b <= lookback {
+        return out;
+    }
+    let from: Vec<&[f64]> = inputs.iter().map(|x| &x[b..]).collect();
+    for (o, values) in out.iter_mut().zip(kernel(&from)) {
+        let at = b + lookback;
+        let len = values.len().min(n - at);
+        o[at..at + len].copy_from_slice(&values[..len]);
+    }
+    out
+}
+
+/// [`with_start_n`] for a one-output indicator.
+fn with_start(
+    inputs: &[&[f64]],
+    lookback: usize,
+    kernel: impl FnOnce(&[&[f64]]) -> Outputs,
+) -> Outputs {
+    with_start_n(inputs, lookback, 1, kernel)
 }
 
 /// First row where all inputs are present.
@@ -143,7 +189,7 @@ pub fn macd(close: &[f64], fast: usize, slow: usize, signal: usize) -> Outputs {
 
 /// Simple moving average over `period` values of `x`, with TA-Lib's running-sum order (the
 /// oldest value leaves after the output is taken); NaN where not full.
-fn sma(x: &[f64], period: usize) -> Vec<f64> {
+fn sma_full(x: &[f64], period: usize) -> Vec<f64> {
     let mut out = nan(x.len());
     let mut sum = 0.0;
     for i in 0..x.len() {
@@ -192,9 +238,9 @@ pub fn stoch(
             0.0
         });
     }
-    let k = sma(&fast, slowk);
+    let k = sma_full(&fast, slowk);
     let k_valid: Vec<f64> = k[slowk - 1..].to_vec();
-    let d = sma(&k_valid, slowd);
+    let d = sma_full(&k_valid, slowd);
     for j in slowd - 1..k_valid.len() {
         let i = b + fastk - 1 + slowk - 1 + j;
         k_out[i] = k_valid[j];
@@ -203,10 +249,8 @@ pub fn stoch(
     vec![k_out, d_out]
 }
 
-/// Bollinger bands: upper, middle (SMA), lower; population standard deviation. TA-Lib computes
-/// the variance from data shifted by a reference value (the window's first value, and the
-/// window's mean whenever the variance loses precision or every `32·period` rows), which keeps
-/// it free of cancellation; the upper band is one fused multiply-add, the lower one is not.
+/// Bollinger bands: upper, middle (SMA), lower; population standard deviation
+/// ([`window_variances`]); the upper band is one fused multiply-add, the lower one is not.
 pub fn bbands(close: &[f64], period: usize, up: f64, down: f64) -> Outputs {
     let n = close.len();
     let (mut u, mut m, mut l) = (nan(n), nan(n), nan(n));
@@ -218,29 +262,47 @@ pub fn bbands(close: &[f64], period: usize, up: f64, down: f64) -> Outputs {
         return vec![u, m, l];
     }
     let p = period as f64;
+    let lookback = period - 1;
+    let mut total = sum(&x[..lookback]);
+    for (j, var) in window_variances(x, period).into_iter().enumerate() {
+        let i = lookback + j;
+        total += x[i];
+        let mid = total / p;
+        total -= x[i - lookback];
+        let sd = if var != 0.0 { var.sqrt() } else { 0.0 };
+        m[b + i] = mid;
+        u[b + i] = sd.mul_add(up, mid);
+        l[b + i] = mid - sd * down;
+    }
+    vec![u, m, l]
+}
+
+/// The population variance of every full window of `x` (from row `period − 1`), as TA-Lib
+/// computes it for BBANDS and STDDEV: from data shifted by a reference value (the first value,
+/// and the window's mean whenever the variance loses precision or every `32·period` rows), which
+/// keeps it free of cancellation.
+pub(crate) fn window_variances(x: &[f64], period: usize) -> Vec<f64> {
+    let p = period as f64;
     let inv = 1.0 / p;
     let lookback = period - 1;
     let reseed_every = 32 * period;
     let mut shift = x[0];
-    let (mut total, mut dev, mut dev2) = (0.0f64, 0.0f64, 0.0f64);
+    let (mut dev, mut dev2) = (0.0f64, 0.0f64);
     for &v in &x[..lookback] {
-        total += v;
         let d = v - shift;
         dev += d;
         dev2 += d * d;
     }
     let mut until_reseed = reseed_every;
+    let mut out = Vec::with_capacity(x.len() - lookback);
     for i in lookback..x.len() {
-        total += x[i];
         let d = x[i] - shift;
         dev += d;
         dev2 += d * d;
         let mean = dev * inv;
         let mut var = dev2 * inv - mean * mean;
-        let mid = total / p;
         // The window's oldest value leaves.
         let oldest = x[i - lookback];
-        total -= oldest;
         let d = oldest - shift;
         dev -= d;
         let gone = d * d;
@@ -265,12 +327,9 @@ pub fn bbands(close: &[f64], period: usize, up: f64, down: f64) -> Outputs {
             dev -= d;
             dev2 -= d * d;
         }
-        let sd = if var != 0.0 { var.sqrt() } else { 0.0 };
-        m[b + i] = mid;
-        u[b + i] = sd.mul_add(up, mid);
-        l[b + i] = mid - sd * down;
+        out.push(var);
     }
-    vec![u, m, l]
+    out
 }
 
 /// Average true range with Wilder smoothing, seeded by the mean of the first `period` ranges; the
