@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::data::DataDir;
 use crate::dsl::CheckContext;
 use crate::pipeline::{self, Timings};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{ReuseStats, Sandbox};
 use dsl_runtime::fnv::fnv1a;
 
 /// The version of the built-in strategy set; bump it when the set or any of its strategies
@@ -46,6 +46,48 @@ pub fn builtin_set() -> Vec<(String, String)> {
         .filter(|(name, _)| SET.contains(name))
         .map(|(name, text)| (name.to_string(), text.to_string()))
         .collect()
+}
+
+/// The version of the evolve sequence ([`evolve_set`]); bump it when the sequence changes.
+pub const EVOLVE_VERSION: &str = "evolve-v1";
+/// Proposals in the evolve sequence.
+const EVOLVE_LEN: usize = 200;
+/// The seed of the evolve sequence.
+const EVOLVE_SEED: u64 = 26;
+
+/// The evolve set: a fixed, seeded sequence of [`EVOLVE_LEN`] offline-search proposals bred
+/// from the examples as `iterate` breeds them (one change or a crossover at a time, parents
+/// chosen by tournament), the workload whose shared sub-plans reuse serves. Each child gets
+/// a pseudo-random fitness from the seed instead of a backtest, so the sequence never depends
+/// on results; children are checked against the catalog's datasets.
+pub fn evolve_set() -> Vec<(String, String)> {
+    use crate::evolve::{Evolver, Parent, SEEDS};
+    use crate::util::rng::Rng;
+    let evolver = Evolver::new(pipeline::catalog_context());
+    let mut parents: Vec<Parent> = SEEDS
+        .iter()
+        .map(|(name, text)| Parent {
+            label: name.trim_end_matches(".strat").to_string(),
+            source: text.to_string(),
+            fitness: None,
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut set = Vec::with_capacity(EVOLVE_LEN);
+    for k in 1..=EVOLVE_LEN {
+        let mut rng = Rng::new(EVOLVE_SEED, &format!("bench/evolve/{k}"));
+        let Some(child) = evolver.breed(&parents, &seen, &mut rng) else {
+            break;
+        };
+        seen.insert(child.hash.clone());
+        parents.push(Parent {
+            label: format!("#{k}"),
+            source: child.source.clone(),
+            fitness: Some(rng.range(-1.0, 1.0)),
+        });
+        set.push((format!("#{k}"), child.source));
+    }
+    set
 }
 
 /// A short fingerprint of a strategy set (names and texts), printed with the figures.
@@ -94,6 +136,10 @@ pub fn stage_times(t: &Timings) -> [Duration; 11] {
 pub struct Sample {
     pub strategy: usize,
     pub timings: Timings,
+    /// What the sandbox's reuse store gave and kept.
+    pub reuse: ReuseStats,
+    /// The guest's peak linear memory, in bytes.
+    pub peak_memory: usize,
     /// Wall time of the whole evaluation on its thread.
     pub total: Duration,
     /// Why it failed, if it did (a failed evaluation still counts its time).
@@ -115,6 +161,10 @@ pub fn evaluate_one(
         timings: result
             .as_ref()
             .map_or_else(|_| Timings::default(), |b| b.timings),
+        reuse: result
+            .as_ref()
+            .map_or_else(|_| ReuseStats::default(), |b| b.evaluation.reuse),
+        peak_memory: result.as_ref().map_or(0, |b| b.evaluation.peak_memory),
         total: started.elapsed(),
         error: result.err().map(|e| format!("{e:#}")),
     }
@@ -142,6 +192,18 @@ pub struct Report {
     pub per_strategy: Vec<StrategyRow>,
     /// Peak resident memory of the process, in MiB (Linux; `None` elsewhere).
     pub peak_rss_mib: Option<f64>,
+    /// The reuse budget of a warm session, in MiB (0: off).
+    pub reuse_mib: usize,
+    /// Intermediate results read from a session's store, over the measured evaluations.
+    pub reuse_hits: u64,
+    /// Intermediate results computed (of the kinds the store keeps).
+    pub reuse_misses: u64,
+    /// Evaluations whose position itself came from the store or that read at least one result.
+    pub evaluations_reusing: usize,
+    /// The largest bytes a session's store held after an evaluation, in MiB.
+    pub reuse_held_mib: u32,
+    /// The guest's largest linear memory in one evaluation, in MiB.
+    pub peak_guest_mib: f64,
     pub errors: Vec<String>,
 }
 
@@ -176,10 +238,47 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// What to run: a strategy set, its name, and how the cold pass reads the panels.
+pub struct Set<'a> {
+    pub name: &'a str,
+    pub strategies: &'a [(String, String)],
+    /// Whether the cold pass evaluates every strategy (`v1`) or only reads the panels they
+    /// load (`evolve`: evaluating would fill the reuse store before the measured pass).
+    pub cold_evaluates: bool,
+}
+
+/// The cold pass: every strategy evaluated once on one thread, or only its panels read.
+fn cold_pass(set: &Set, data: &DataDir, sandbox: &Sandbox, ctx: &CheckContext) -> Vec<String> {
+    let mut errors = Vec::new();
+    for (i, (name, text)) in set.strategies.iter().enumerate() {
+        let error = if set.cold_evaluates {
+            evaluate_one(set.strategies, i, data, sandbox, ctx).error
+        } else {
+            read_panels(text, data, ctx).err()
+        };
+        if let Some(e) = error {
+            errors.push(format!("{name}: {e}"));
+        }
+    }
+    errors
+}
+
+/// Reads the panels `text` loads and the backtest's prices into the process's cache.
+fn read_panels(text: &str, data: &DataDir, ctx: &CheckContext) -> Result<(), String> {
+    let program = crate::dsl::compile(text, ctx)
+        .program
+        .ok_or_else(|| "the strategy is invalid".to_string())?;
+    let lowered = crate::plan::lower(&program);
+    pipeline::load_inputs(&lowered.plan, data).map_err(|e| format!("{e:#}"))?;
+    let keys = crate::backtest::price_keys(&lowered.sim.options);
+    data.shared(keys.close).map_err(|e| format!("{e:#}"))?;
+    Ok(())
+}
+
 /// Runs the bench: one cold pass (panels read from disk), then `rounds` passes over the set on
 /// `jobs` threads. `progress(done, total)` is called after each measured evaluation.
 pub fn run(
-    set: &[(String, String)],
+    set: &Set,
     data: &DataDir,
     sandbox: &Sandbox,
     jobs: usize,
@@ -188,14 +287,9 @@ pub fn run(
 ) -> Report {
     let ctx = pipeline::check_context(data);
     let cold = Instant::now();
-    let mut errors: Vec<String> = Vec::new();
-    for i in 0..set.len() {
-        let s = evaluate_one(set, i, data, sandbox, &ctx);
-        if let Some(e) = s.error {
-            errors.push(format!("{}: {e}", set[i].0));
-        }
-    }
+    let errors = cold_pass(set, data, sandbox, &ctx);
     let cold_ms = ms(cold.elapsed());
+    let (name, set) = (set.name, set.strategies);
 
     let work: Vec<usize> = (0..rounds).flat_map(|_| 0..set.len()).collect();
     let total = work.len();
@@ -248,8 +342,10 @@ pub fn run(
         .collect();
     let evaluations = samples.len();
     let wall_s = wall.as_secs_f64();
+    let hits: u64 = samples.iter().map(|s| u64::from(s.reuse.hits)).sum();
+    let misses: u64 = samples.iter().map(|s| u64::from(s.reuse.misses)).sum();
     Report {
-        set: SET_VERSION.into(),
+        set: name.into(),
         set_hash: set_hash(set),
         strategies: set.len(),
         jobs,
@@ -270,6 +366,28 @@ pub fn run(
         stage_median_ms,
         per_strategy,
         peak_rss_mib: peak_rss_mib(),
+        reuse_mib: sandbox.limits().reuse_budget() >> 20,
+        reuse_hits: hits,
+        reuse_misses: misses,
+        evaluations_reusing: samples.iter().filter(|s| s.reuse.hits > 0).count(),
+        reuse_held_mib: samples.iter().map(|s| s.reuse.held_mib).max().unwrap_or(0),
+        peak_guest_mib: samples.iter().map(|s| s.peak_memory).max().unwrap_or(0) as f64
+            / f64::from(1 << 20),
         errors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_evolve_set_is_fixed() {
+        let set = evolve_set();
+        assert_eq!(set.len(), EVOLVE_LEN);
+        assert_eq!(set, evolve_set());
+        // The sequence of `EVOLVE_VERSION`: a change to the evolver or the examples that moves
+        // it needs a new version, so figures of different sequences are never compared.
+        assert_eq!(set_hash(&set), "69d3b434f056f81b");
     }
 }

@@ -8,9 +8,18 @@
 //! outlives `dsl_eval`: the host keeps an instance and its inputs between evaluations, so an
 //! input already in the guest is not copied again. The evaluator shares a slot's buffer (it
 //! never writes into it) until the host frees the slot.
+//!
+//! Intermediate results are kept between evaluations too, in a reuse store
+//! (`dsl_reuse_budget(mib)`, 0 by default: nothing kept; see [`crate::eval::reuse`]). A slot's
+//! buffer has an identity, unique in the instance, that results computed from it are keyed by;
+//! a slot freed or written again, or sent with other dates or columns, takes a new identity and
+//! drops what was computed from the old one. `dsl_reuse_stats()` reports the last evaluation.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+
+use crate::eval::reuse::Store;
+use crate::eval::SharedPanelData;
 
 /// A values slot: written by the host (not yet read), or handed to evaluations.
 enum Slot {
@@ -18,8 +27,107 @@ enum Slot {
     Ready(Rc<Vec<f64>>),
 }
 
+/// What identifies a slot's values for reuse: an identity and the grid they were first sent
+/// with.
+struct Identity {
+    id: u64,
+    grid: Option<(Vec<i32>, Vec<String>)>,
+}
+
 thread_local! {
     static SLOTS: RefCell<Vec<Option<Slot>>> = const { RefCell::new(Vec::new()) };
+    static IDS: RefCell<Vec<Option<Identity>>> = const { RefCell::new(Vec::new()) };
+    static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+    static REUSE: RefCell<Store> = RefCell::new(Store::new());
+    /// Identities retired since the store last dropped their results.
+    static RETIRED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Drops the results computed from retired identities (none can be read any more: an
+/// identity is never given out twice; this frees their memory).
+fn forget_retired() {
+    let retired = RETIRED.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    if !retired.is_empty() {
+        REUSE.with(|r| {
+            let mut store = r.borrow_mut();
+            retired.iter().for_each(|id| store.forget(*id));
+        });
+    }
+}
+
+fn fresh_id() -> u64 {
+    NEXT_ID.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    })
+}
+
+/// Gives slot `slot` a new identity (or none), dropping the results computed from its old one.
+fn retire(slot: u32, new: Option<u64>) {
+    let old = IDS.with(|t| {
+        let mut t = t.borrow_mut();
+        let i = slot as usize;
+        if t.len() <= i {
+            t.resize_with(i + 1, || None);
+        }
+        std::mem::replace(&mut t[i], new.map(|id| Identity { id, grid: None }))
+    });
+    if let Some(old) = old {
+        RETIRED.with(|r| r.borrow_mut().push(old.id));
+    }
+}
+
+/// The identity of the slot whose buffer `p`'s values are; a grid other than the one the slot
+/// was first sent with gives the slot a new identity.
+fn identity(p: &SharedPanelData) -> Option<u64> {
+    let slot = SLOTS.with(|t| {
+        t.borrow()
+            .iter()
+            .position(|s| matches!(s, Some(Slot::Ready(v)) if Rc::ptr_eq(v, &p.values)))
+    })?;
+    let same = IDS.with(|t| {
+        let mut t = t.borrow_mut();
+        let ident = t.get_mut(slot)?.as_mut()?;
+        match &ident.grid {
+            None => {
+                ident.grid = Some((p.dates.clone(), p.columns.clone()));
+                Some(Some(ident.id))
+            }
+            Some((d, c)) if *d == p.dates && *c == p.columns => Some(Some(ident.id)),
+            Some(_) => Some(None),
+        }
+    })?;
+    if let Some(id) = same {
+        return Some(id);
+    }
+    let id = fresh_id();
+    retire(slot as u32, Some(id));
+    IDS.with(|t| {
+        if let Some(Some(ident)) = t.borrow_mut().get_mut(slot) {
+            ident.grid = Some((p.dates.clone(), p.columns.clone()));
+        }
+    });
+    Some(id)
+}
+
+/// Sets the reuse store's budget to `mib` MiB (0: keep nothing), dropping least recently used
+/// results until the rest fit.
+#[no_mangle]
+pub extern "C" fn dsl_reuse_budget(mib: u32) {
+    forget_retired();
+    REUSE.with(|r| r.borrow_mut().set_budget((mib as usize) << 20));
+}
+
+/// The last evaluation's reuse figures: `hits << 48 | misses << 32 | bytes held >> 20 (MiB)`.
+#[no_mangle]
+pub extern "C" fn dsl_reuse_stats() -> u64 {
+    REUSE.with(|r| {
+        let r = r.borrow();
+        let clip = |n: u32| u64::from(n.min(0xFFFF));
+        (clip(r.stats.hits) << 48)
+            | (clip(r.stats.misses) << 32)
+            | (r.used() as u64 >> 20).min(0xFFFF_FFFF)
+    })
 }
 
 /// Allocates slot `slot` (freeing what it held) with room for `cells` f64, for the host to write
@@ -38,6 +146,7 @@ pub extern "C" fn dsl_alloc_values(slot: u32, cells: u32) -> *mut f64 {
         }
         t[i] = Some(Slot::Written(v));
     });
+    retire(slot, Some(fresh_id()));
     ptr
 }
 
@@ -49,6 +158,7 @@ pub extern "C" fn dsl_free_values(slot: u32) {
             *s = None;
         }
     });
+    retire(slot, None);
 }
 
 /// The shared buffer of slot `i` holding exactly `cells` values, if there is one.
@@ -116,7 +226,17 @@ pub unsafe extern "C" fn dsl_eval(
             data_len as usize,
         ))
     };
-    let out = crate::run_with(&plan, &data, &mut slot_values);
+    forget_retired();
+    let out = REUSE.with(|r| {
+        let mut store = r.borrow_mut();
+        store.begin();
+        let reuse = (store.budget() > 0).then_some(crate::Reusing {
+            store: &mut store,
+            id: &identity,
+        });
+        crate::run_with(&plan, &data, &mut slot_values, reuse)
+    });
+    forget_retired();
     drop(plan);
     drop(data);
     let len = out.len() as u64;

@@ -51,15 +51,26 @@ pub struct GuestError {
 /// This is what `dsl_eval` runs inside the sandbox; natively it gives the reference answer.
 #[cfg(feature = "eval")]
 pub fn run(plan_bytes: &[u8], data_bytes: &[u8]) -> Vec<u8> {
-    run_with(plan_bytes, data_bytes, &mut |_, _| None)
+    run_with(plan_bytes, data_bytes, &mut |_, _| None, None)
 }
 
-/// [`run`] with input values handed over outside the bytes (see [`wire::decode_with`]).
+/// The reuse store of a warm instance, and how to tell which input buffer a panel's values
+/// are (see [`eval::reuse`]).
+#[cfg(feature = "eval")]
+pub struct Reusing<'a> {
+    pub store: &'a mut eval::reuse::Store,
+    /// The identity of a decoded input's values buffer, if it has one.
+    pub id: &'a dyn Fn(&eval::SharedPanelData) -> Option<u64>,
+}
+
+/// [`run`] with input values handed over outside the bytes (see [`wire::decode_with`]), and
+/// with `reuse`, intermediate results read from and kept in its store.
 #[cfg(feature = "eval")]
 pub fn run_with(
     plan_bytes: &[u8],
     data_bytes: &[u8],
     values: &mut dyn FnMut(u32, usize) -> Option<std::rc::Rc<Vec<f64>>>,
+    reuse: Option<Reusing>,
 ) -> Vec<u8> {
     let fail = |kind: GuestErrorKind, message: String| {
         let err = GuestError { kind, message };
@@ -75,7 +86,15 @@ pub fn run_with(
         Ok(p) => p,
         Err(e) => return fail(GuestErrorKind::Plan, e.to_string()),
     };
-    match eval::evaluate_encoded(&plan, inputs) {
+    let ids: Vec<Option<u64>> = match &reuse {
+        Some(r) => inputs.iter().map(|p| (r.id)(p)).collect(),
+        None => Vec::new(),
+    };
+    let mut reuse = reuse.map(|r| eval::reuse::Reuse {
+        store: r.store,
+        ids: &ids,
+    });
+    match eval::evaluate_encoded(&plan, inputs, reuse.as_mut()) {
         Ok(encoded) => {
             let mut out = Vec::with_capacity(encoded.len() + 1);
             out.push(RESULT_OK);

@@ -25,9 +25,19 @@ pub struct BenchArgs {
     /// Evaluations run in parallel (default: the number of cores; at most 32).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Measured passes over the set (after one cold pass that reads the panels).
-    #[arg(long, default_value_t = 3)]
-    pub rounds: usize,
+    /// The built-in set: `v1` (the examples named in `src/bench.rs`) or `evolve` (a fixed,
+    /// seeded sequence of 200 offline-search proposals bred from the examples, the workload
+    /// reuse serves).
+    #[arg(long, value_enum, default_value_t = BenchSet::V1)]
+    pub set: BenchSet,
+    /// Measured passes over the set (after one cold pass that reads the panels) [default: 3
+    /// for `v1`, 1 for `evolve`].
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Intermediate results a warm sandbox session keeps for later evaluations, in MiB (0:
+    /// off) [default: a quarter of the 2,048 MiB memory cap].
+    #[arg(long, value_name = "MIB", value_parser = crate::sandbox::parse_reuse_mib)]
+    pub reuse_mib: Option<usize>,
     /// Also time the same strategies in finlab (pandas) with this Python, which must have
     /// `finlab` installed (default: `$DSL_FINLAB_PYTHON`, else the test suite's oracle venv
     /// under `target/tmp/` when present).
@@ -45,13 +55,18 @@ pub struct BenchArgs {
     pub nats_auth: crate::scale::Auth,
 }
 
+/// The built-in strategy sets of `bench --set`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchSet {
+    V1,
+    Evolve,
+}
+
 const TIME_SCRIPT: &str = include_str!("../../tests/finlab/time_strategies.py");
 const LOCAL_DATA: &str = include_str!("../../tests/finlab/local_data.py");
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
-    let set: Vec<(String, String)> = if a.files.is_empty() {
-        bench::builtin_set()
-    } else {
+    let set: Vec<(String, String)> = if !a.files.is_empty() {
         a.files
             .iter()
             .map(|f| {
@@ -61,8 +76,20 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
                 super::read_source(f).map(|t| (name, t))
             })
             .collect::<anyhow::Result<_>>()?
+    } else if a.set == BenchSet::Evolve {
+        bench::evolve_set()
+    } else {
+        bench::builtin_set()
     };
-    anyhow::ensure!(a.rounds >= 1, "--rounds must be at least 1");
+    let evolve = a.files.is_empty() && a.set == BenchSet::Evolve;
+    let rounds = a.rounds.unwrap_or(if evolve { 1 } else { 3 });
+    anyhow::ensure!(rounds >= 1, "--rounds must be at least 1");
+    let limits = Limits {
+        reuse_bytes: a.reuse_mib.map(|m| m << 20),
+        ..Limits::default()
+    };
+    crate::sandbox::check_reuse(limits.reuse_budget() >> 20, limits.memory_bytes >> 20)
+        .map_err(anyhow::Error::msg)?;
     let jobs = a
         .jobs
         .unwrap_or_else(crate::parallel::default_jobs)
@@ -71,33 +98,46 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
     if let Some(url) = &a.nats {
         return nats(url, &a, &set, &data);
     }
-    let sandbox = super::sandbox(Limits::default())?;
+    let sandbox = super::sandbox(limits)?;
+    let name = match (a.files.is_empty(), evolve) {
+        (false, _) => "custom",
+        (true, true) => bench::EVOLVE_VERSION,
+        (true, false) => bench::SET_VERSION,
+    };
     let label = if a.files.is_empty() {
-        format!("built-in set {}", bench::SET_VERSION)
+        format!("built-in set {name}")
     } else {
         "custom set".to_string()
     };
     super::log(&data.banner());
     super::log(&format!(
-        "bench: {label} ({} strategies, hash {}), 1 cold pass + {} round(s) on {jobs} thread(s)",
+        "bench: {label} ({} strategies, hash {}), 1 cold pass + {rounds} round(s) on {jobs} \
+         thread(s), reuse {} MiB",
         set.len(),
         bench::set_hash(&set),
-        a.rounds
+        sandbox.limits().reuse_budget() >> 20
     ));
-    let bar = indicatif::ProgressBar::new((set.len() * a.rounds) as u64);
+    let bar = indicatif::ProgressBar::new((set.len() * rounds) as u64);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "evaluations [{bar:30}] {pos}/{len} {elapsed} (ETA {eta})",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
-    let mut report = bench::run(&set, &data, &sandbox, jobs, a.rounds, &|done, _| {
+    let run_set = bench::Set {
+        name,
+        strategies: &set,
+        cold_evaluates: !evolve,
+    };
+    let report = bench::run(&run_set, &data, &sandbox, jobs, rounds, &|done, _| {
         bar.set_position(done as u64)
     });
     bar.finish_and_clear();
-    if !a.files.is_empty() {
-        report.set = "custom".into();
-    }
-    let pandas = pandas_times(a.finlab_python.as_deref(), &set, &data.path);
+    // finlab's time for 200 bred strategies would take longer than the bench itself.
+    let pandas = if evolve {
+        HashMap::new()
+    } else {
+        pandas_times(a.finlab_python.as_deref(), &set, &data.path)
+    };
 
     if a.json {
         let mut v = serde_json::to_value(&report)?;
@@ -141,9 +181,10 @@ fn nats(
             set.len(),
             bench::set_hash(set),
             status.line(),
-            a.rounds
+            a.rounds.unwrap_or(3)
         ));
-        let r = crate::scale::bench::run(&mut c, set, &ctx, split, a.rounds, &mut |l| {
+        let rounds = a.rounds.unwrap_or(3);
+        let r = crate::scale::bench::run(&mut c, set, &ctx, split, rounds, &mut |l| {
             super::log(l)
         })
         .await;
@@ -214,7 +255,13 @@ fn render(r: &Report, pandas: &HashMap<String, f64>) -> String {
         let _ = write!(out, " {:>7}", short(s));
     }
     let _ = writeln!(out, " {:>8} {:>8} {:>7}", "total", "pandas", "eval/pd");
-    for row in &r.per_strategy {
+    // A long sequence (the evolve set) shows its medians only.
+    let rows = if r.per_strategy.len() <= 40 {
+        &r.per_strategy[..]
+    } else {
+        &[]
+    };
+    for row in rows {
         let _ = write!(out, "{:<24}", row.name);
         for s in &stages {
             let _ = write!(
@@ -254,6 +301,22 @@ fn render(r: &Report, pandas: &HashMap<String, f64>) -> String {
         r.jobs,
         r.ms_per_evaluation,
         r.evaluations_per_hour
+    );
+    let looked = r.reuse_hits + r.reuse_misses;
+    let _ =
+        writeln!(
+        out,
+        "reuse: {} MiB per session; {} of {} intermediate results read from the store ({:.1} %), \
+         {} of {} evaluations read at least one; the store held at most {} MiB; peak guest \
+         memory {:.0} MiB",
+        r.reuse_mib,
+        r.reuse_hits,
+        looked,
+        if looked > 0 { 100.0 * r.reuse_hits as f64 / looked as f64 } else { 0.0 },
+        r.evaluations_reusing,
+        r.evaluations,
+        r.reuse_held_mib,
+        r.peak_guest_mib
     );
     let _ = writeln!(
         out,

@@ -35,6 +35,17 @@ pub struct Evaluation {
     pub elapsed: Duration,
     /// Where the time went.
     pub stages: Stages,
+    /// What the warm session's reuse store gave and kept (zero without reuse).
+    pub reuse: ReuseStats,
+}
+
+/// Intermediate results of one evaluation read from a warm session's store (`hits`) or
+/// computed (`misses`, of the kinds it keeps), and the bytes it holds afterwards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReuseStats {
+    pub hits: u32,
+    pub misses: u32,
+    pub held_mib: u32,
 }
 
 /// The time of each step of one evaluation.
@@ -253,8 +264,20 @@ fn run_in(
         .fuel
         .unwrap_or_else(|| default_fuel_for_bytes(bytes_in));
     session.reset(limits, fuel)?;
+    let kept = limits.memory_bytes / 2;
     let slots = session
-        .copy_in(inputs, keep, limits.memory_bytes / 2)
+        .copy_in(inputs, keep, kept)
+        .map_err(|e| classify(e, session.store.data(), fuel, started.elapsed(), limits))?;
+    // Results get what the inputs leave of the kept half, up to the reuse budget; a fresh
+    // store (no `keep`) keeps nothing.
+    let reuse = match keep {
+        Some(_) => limits
+            .reuse_budget()
+            .min(kept.saturating_sub(session.kept_bytes())),
+        None => 0,
+    };
+    session
+        .set_reuse(reuse)
         .map_err(|e| classify(e, session.store.data(), fuel, started.elapsed(), limits))?;
     let header = wire::encode_header(inputs, &slots);
     stages.copy_in = started.elapsed();
@@ -282,6 +305,8 @@ fn run_raw(
     let ctx = session.store.data();
     let elapsed = started.elapsed() + stages.instantiate + stages.copy_in;
     let position = result.map_err(|e| classify(e, ctx, fuel, elapsed, limits))?;
+    let reuse = session.reuse_stats();
+    let ctx = session.store.data();
     Ok(Evaluation {
         position,
         fuel_used,
@@ -289,6 +314,7 @@ fn run_raw(
         peak_memory: ctx.memory.peak,
         elapsed: started.elapsed() + stages.instantiate + stages.copy_in,
         stages,
+        reuse,
     })
 }
 

@@ -18,6 +18,9 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Largest result buffer accepted from the guest.
     pub max_result_bytes: usize,
+    /// Intermediate results a warm session keeps for later evaluations, in bytes
+    /// (`--reuse-mib`; 0: none; `None`: [`Limits::reuse_budget`]'s default).
+    pub reuse_bytes: Option<usize>,
 }
 
 /// Default wall-clock deadline per evaluation.
@@ -38,6 +41,7 @@ impl Default for Limits {
             wall: DEFAULT_WALL,
             memory_bytes: DEFAULT_MEMORY,
             max_result_bytes: 1 << 30,
+            reuse_bytes: None,
         }
     }
 }
@@ -58,6 +62,16 @@ pub fn default_fuel(plan: &Plan, input_cells: usize) -> u64 {
 impl Limits {
     /// The largest memory cap in MiB (`--memory`): the guest's address space.
     pub const MAX_MEMORY_MIB: usize = MAX_MEMORY >> 20;
+
+    /// The most bytes of intermediate results a warm session keeps: `reuse_bytes`, by default
+    /// a quarter of the memory cap. What a session keeps — input panels first, then results —
+    /// stays within half the cap (see `Session::copy_in`), so the evaluation itself has the
+    /// other half, as without reuse.
+    pub fn reuse_budget(&self) -> usize {
+        self.reuse_bytes
+            .unwrap_or(self.memory_bytes / 4)
+            .min(self.memory_bytes / 2)
+    }
 
     /// The fuel for one evaluation.
     pub fn fuel_for(&self, plan: &Plan, input_cells: usize) -> u64 {
@@ -81,6 +95,34 @@ pub fn parse_memory_mib(s: &str) -> Result<usize, String> {
         )),
         m => Ok(m),
     }
+}
+
+/// Parses a `--reuse-mib` value: a whole number of MiB, 0 to turn reuse off (whether it fits
+/// `--memory` is checked with it, see [`check_reuse`]).
+pub fn parse_reuse_mib(s: &str) -> Result<usize, String> {
+    let mib: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number of MiB"))?;
+    if mib > Limits::MAX_MEMORY_MIB / 2 {
+        return Err(format!(
+            "{mib} MiB is more than half of the largest memory cap ({} MiB)",
+            Limits::MAX_MEMORY_MIB
+        ));
+    }
+    Ok(mib)
+}
+
+/// Checks that `--reuse-mib` fits `--memory`: what a session keeps stays within half the cap.
+pub fn check_reuse(reuse_mib: usize, memory_mib: usize) -> Result<(), String> {
+    if reuse_mib > memory_mib / 2 {
+        return Err(format!(
+            "--reuse-mib {reuse_mib} is more than half of --memory {memory_mib}: kept results \
+             count toward the memory cap, and at least half of it stays for the evaluation; \
+             lower --reuse-mib or raise --memory"
+        ));
+    }
+    Ok(())
 }
 
 /// What to do about an evaluation that needed more than the memory cap `limit` (bytes).

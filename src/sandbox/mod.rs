@@ -12,10 +12,10 @@ mod wasi;
 use std::time::Duration;
 
 pub use cache::{default_cache_dir, CacheOutcome};
-pub use engine::{Evaluation, Sandbox, Stages, GUEST_HASH, GUEST_WASM};
+pub use engine::{Evaluation, ReuseStats, Sandbox, Stages, GUEST_HASH, GUEST_WASM};
 pub use limits::{
-    default_fuel, parse_memory_mib, Limits, DEFAULT_MEMORY, DEFAULT_WALL, MAX_CONCURRENT,
-    MAX_MEMORY,
+    check_reuse, default_fuel, parse_memory_mib, parse_reuse_mib, Limits, DEFAULT_MEMORY,
+    DEFAULT_WALL, MAX_CONCURRENT, MAX_MEMORY,
 };
 
 /// Why an evaluation in the sandbox failed.

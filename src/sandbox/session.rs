@@ -17,7 +17,7 @@ use wasmtime::{Instance, InstancePre, Memory, ResourceLimiter, Store, Trap};
 
 use super::limits::{Limits, EPOCH_TICK, MAX_CONCURRENT};
 use super::wasi::Wasi;
-use super::SandboxError;
+use super::{ReuseStats, SandboxError};
 
 /// Fuel for instantiating the guest (its start-up code; no plan runs).
 pub(super) const START_FUEL: u64 = 500_000_000;
@@ -81,6 +81,8 @@ pub(super) struct Session {
     pub runs: u64,
     /// How long the instance took to create, until its first evaluation reports it.
     pub created: Option<Duration>,
+    /// Whether the guest's reuse budget is above 0.
+    reusing: bool,
 }
 
 /// An input panel kept in a session's values slot.
@@ -161,6 +163,7 @@ impl Session {
             next_slot: 0,
             runs: 0,
             created: Some(started.elapsed()),
+            reusing: false,
         })
     }
 
@@ -184,6 +187,46 @@ impl Session {
         {
             // A failure here surfaces on the next call into the guest.
             let _ = free.call(&mut self.store, slot);
+        }
+    }
+
+    /// Bytes of the input panels kept.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept.iter().map(Kept::bytes).sum()
+    }
+
+    /// Sets the guest's reuse budget (intermediate results kept between evaluations) to
+    /// `bytes`, rounded down to MiB; 0 keeps nothing.
+    pub fn set_reuse(&mut self, bytes: usize) -> Result<(), RunError> {
+        let mib = u32::try_from(bytes >> 20).unwrap_or(u32::MAX);
+        if mib == 0 && !self.reusing {
+            return Ok(());
+        }
+        self.reusing = mib > 0;
+        let set = self
+            .instance
+            .get_typed_func::<u32, ()>(&mut self.store, "dsl_reuse_budget")?;
+        set.call(&mut self.store, mib)?;
+        Ok(())
+    }
+
+    /// What the last evaluation read from and kept in the guest's reuse store.
+    pub fn reuse_stats(&mut self) -> ReuseStats {
+        if !self.reusing {
+            return ReuseStats::default();
+        }
+        let Ok(stats) = self
+            .instance
+            .get_typed_func::<(), u64>(&mut self.store, "dsl_reuse_stats")
+        else {
+            return ReuseStats::default();
+        };
+        // The call only reads the store; a failure (no fuel left) reports nothing.
+        let packed = stats.call(&mut self.store, ()).unwrap_or(0);
+        ReuseStats {
+            hits: (packed >> 48) as u32,
+            misses: ((packed >> 32) & 0xFFFF) as u32,
+            held_mib: (packed & 0xFFFF_FFFF) as u32,
         }
     }
 

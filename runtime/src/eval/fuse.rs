@@ -88,14 +88,15 @@ fn rolling(node: &Node) -> bool {
 /// Finds the chains: an element-wise node or a rolling statistic read by exactly one node,
 /// itself element-wise and not a shift (a shift reads its receiver at an offset, so only a leaf
 /// can be shifted), is inlined into that reader. (A rolling statistic's receiver is a leaf: a
-/// rolling statistic is not element-wise, so nothing is inlined into it.)
-pub(super) fn groups(plan: &Plan, fuse: bool) -> Groups {
+/// rolling statistic is not element-wise, so nothing is inlined into it.) A node in `leaves`
+/// (its value read from the reuse store) is never inlined: it is a leaf of its reader's chain.
+pub(super) fn groups(plan: &Plan, fuse: bool, leaves: &[bool]) -> Groups {
     let n = plan.nodes.len();
     let readers = plan.readers();
     let mut inlined = vec![false; n];
     let mut reader: Vec<usize> = (0..n).collect();
     for (j, node) in plan.nodes.iter().enumerate() {
-        if !fuse || j == plan.output || !(elementwise(node) || rolling(node)) {
+        if !fuse || j == plan.output || leaves[j] || !(elementwise(node) || rolling(node)) {
             continue;
         }
         if let [only] = readers[j].as_slice() {

@@ -18,6 +18,7 @@ mod elementwise;
 mod fuse;
 mod indicator;
 mod restrict;
+pub mod reuse;
 mod select;
 mod windows;
 
@@ -28,6 +29,7 @@ use crate::panel::{Cells, Panel};
 use crate::plan::{Node, Plan, PlanError};
 use crate::wire::PanelData;
 use restrict::Restriction;
+use reuse::{Planned, Reuse};
 
 pub use restrict::read_rows;
 
@@ -57,13 +59,23 @@ pub(crate) enum Value {
 
 /// Evaluates `plan` on `inputs` (one panel per [`Plan::inputs`] entry, same order).
 pub fn evaluate(plan: &Plan, inputs: Vec<PanelData>) -> Result<PanelData, EvalError> {
-    evaluate_panel(plan, shared(inputs), true).map(to_panel_data)
+    evaluate_panel(plan, shared(inputs), true, None).map(to_panel_data)
+}
+
+/// [`evaluate`] reading and keeping intermediate results in `reuse` (see [`reuse`]): the
+/// same bits as [`evaluate`].
+pub fn evaluate_reusing(
+    plan: &Plan,
+    inputs: Vec<SharedPanelData>,
+    reuse: &mut Reuse,
+) -> Result<PanelData, EvalError> {
+    evaluate_panel(plan, inputs, true, Some(reuse)).map(to_panel_data)
 }
 
 /// [`evaluate`] node by node, without fusing element-wise chains (the reference the fused
 /// evaluation is tested against).
 pub fn evaluate_unfused(plan: &Plan, inputs: Vec<PanelData>) -> Result<PanelData, EvalError> {
-    evaluate_panel(plan, shared(inputs), false).map(to_panel_data)
+    evaluate_panel(plan, shared(inputs), false, None).map(to_panel_data)
 }
 
 /// Input panels whose values may be shared with the caller (the guest's kept inputs).
@@ -82,9 +94,13 @@ fn shared(inputs: Vec<PanelData>) -> Vec<SharedPanelData> {
 }
 
 /// Like [`evaluate`], with the result already wire-encoded (a bool position as one byte per
-/// cell), as the guest returns it.
-pub fn evaluate_encoded(plan: &Plan, inputs: Vec<SharedPanelData>) -> Result<Vec<u8>, EvalError> {
-    let p = evaluate_panel(plan, inputs, true)?;
+/// cell), as the guest returns it; with `reuse`, reading and keeping intermediate results.
+pub fn evaluate_encoded(
+    plan: &Plan,
+    inputs: Vec<SharedPanelData>,
+    reuse: Option<&mut Reuse>,
+) -> Result<Vec<u8>, EvalError> {
+    let p = evaluate_panel(plan, inputs, true, reuse)?;
     Ok(match &p.cells {
         Cells::Bool(b) => crate::wire::encode_flags("position", &p.dates, &p.columns, b),
         Cells::Float(_) => crate::wire::encode(&[&to_panel_data(p)]),
@@ -95,6 +111,7 @@ fn evaluate_panel(
     plan: &Plan,
     inputs: Vec<SharedPanelData>,
     fuse: bool,
+    mut reuse: Option<&mut Reuse>,
 ) -> Result<Panel, EvalError> {
     plan.validate()?;
     if let Some(restriction) = plan
@@ -102,21 +119,25 @@ fn evaluate_panel(
         .as_deref()
         .and_then(|dates| Restriction::new(plan, dates))
     {
-        if let (p, true) = run(plan, inputs.clone(), fuse, Some(restriction))? {
+        let again = reuse.as_deref_mut();
+        if let (p, true) = run(plan, inputs.clone(), fuse, Some(restriction), again)? {
             return Ok(p);
         }
     }
-    run(plan, inputs, fuse, None).map(|(p, _)| p)
+    run(plan, inputs, fuse, None, reuse).map(|(p, _)| p)
 }
 
 /// Evaluates the plan, cross-sectional nodes on the read rows only when `restriction` is
 /// given; `false` when the restriction turned out not to hold (a value on the way from a
 /// restricted node to the output was on other dates), and the result is then not to be used.
+/// With `reuse`, nodes whose value is stored are read instead of computed (with the nodes
+/// only they need), and costly computed values are stored.
 fn run<'p>(
     plan: &'p Plan,
     inputs: Vec<SharedPanelData>,
     fuse: bool,
     mut restriction: Option<Restriction<'p>>,
+    mut reuse: Option<&mut Reuse>,
 ) -> Result<(Panel, bool), EvalError> {
     if inputs.len() != plan.inputs.len() {
         return Err(EvalError::Inputs {
@@ -125,13 +146,37 @@ fn run<'p>(
         });
     }
     let mut inputs: Vec<Option<SharedPanelData>> = inputs.into_iter().map(Some).collect();
-    let groups = fuse::groups(plan, fuse);
-    let last_use = last_uses(plan, &groups);
+    let mut planned = reuse.as_deref_mut().map(|r| {
+        let marks = restriction.as_ref().map(|r| r.marks());
+        Planned::new(plan, r, marks)
+    });
+    let mut stored: Vec<Option<Value>> = match planned.as_mut() {
+        Some(p) => std::mem::take(&mut p.found),
+        None => vec![None; plan.nodes.len()],
+    };
+    let hit: Vec<bool> = stored.iter().map(Option::is_some).collect();
+    let needed = needed(plan, &hit);
+    let leaves: Vec<bool> = (0..plan.nodes.len()).map(|i| hit[i] && needed[i]).collect();
+    for (v, _) in stored.iter_mut().zip(&leaves).filter(|(_, l)| !**l) {
+        *v = None;
+    }
+    if let Some(r) = reuse.as_deref_mut() {
+        r.store.stats.hits += leaves.iter().filter(|&&l| l).count() as u32;
+    }
+    let groups = fuse::groups(plan, fuse, &leaves);
+    let last_use = last_uses(plan, &groups, &needed, &leaves);
     let mut values: Vec<Option<Value>> = vec![None; plan.nodes.len()];
     let mut indicators = IndicatorCache::new();
     let trace = Trace::new();
     for i in 0..plan.nodes.len() {
-        if groups.inlined[i] {
+        if groups.inlined[i] || !needed[i] {
+            continue;
+        }
+        if let Some(v) = stored[i].take() {
+            if let Some(r) = restriction.as_mut() {
+                r.note(plan, i, &v);
+            }
+            values[i] = Some(v);
             continue;
         }
         let started = trace.start();
@@ -149,6 +194,9 @@ fn run<'p>(
             r.note(plan, i, &v);
         }
         trace.node(plan, i, members, started);
+        if let (Some(p), Some(r)) = (&planned, reuse.as_deref_mut()) {
+            p.computed(r.store, plan, i, members.len(), &v);
+        }
         values[i] = Some(v);
         for m in members.iter().chain([&i]) {
             for op in plan.nodes[*m].operands() {
@@ -172,12 +220,33 @@ fn run<'p>(
     }
 }
 
+/// The nodes the output needs computed or read: the output, and the operands of every needed
+/// node that is not read from the store (`hit`).
+fn needed(plan: &Plan, hit: &[bool]) -> Vec<bool> {
+    let mut needed = vec![false; plan.nodes.len()];
+    if let Some(n) = needed.get_mut(plan.output) {
+        *n = true;
+    }
+    for i in (0..plan.nodes.len()).rev() {
+        if needed[i] && !hit[i] {
+            for op in plan.nodes[i].operands() {
+                needed[op] = true;
+            }
+        }
+    }
+    needed
+}
+
 /// For each node, the node its value is last read at: every value is freed after its last
 /// reader, so peak memory follows the live set, not the plan (a node inlined into a fused chain
-/// reads its operands when the chain is evaluated).
-fn last_uses(plan: &Plan, groups: &fuse::Groups) -> Vec<usize> {
+/// reads its operands when the chain is evaluated). Only nodes that are computed (`needed`
+/// and not `read` from the store) read their operands.
+fn last_uses(plan: &Plan, groups: &fuse::Groups, needed: &[bool], read: &[bool]) -> Vec<usize> {
     let mut last_use = vec![0usize; plan.nodes.len()];
     for (i, node) in plan.nodes.iter().enumerate() {
+        if !needed[i] || read[i] {
+            continue;
+        }
         for op in node.operands() {
             last_use[op] = last_use[op].max(groups.at[i]);
         }

@@ -73,6 +73,11 @@ impl<'p> Restriction<'p> {
         })
     }
 
+    /// Which nodes are computed on which dates only (part of their reuse keys).
+    pub(super) fn marks(&self) -> (&[bool], &'p [i32]) {
+        (&self.restricted, self.read_at)
+    }
+
     /// The dates to restrict node `i` to, if it is restricted.
     pub(super) fn read_at_for(&self, i: usize) -> Option<&'p [i32]> {
         self.restricted[i].then_some(self.read_at)
