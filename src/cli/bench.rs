@@ -88,8 +88,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
         reuse_bytes: a.reuse_mib.map(|m| m << 20),
         ..Limits::default()
     };
-    crate::sandbox::check_reuse(limits.reuse_budget() >> 20, limits.memory_bytes >> 20)
-        .map_err(anyhow::Error::msg)?;
+    if let Some(mib) = a.reuse_mib {
+        crate::sandbox::check_reuse(mib, limits.memory_bytes >> 20).map_err(anyhow::Error::msg)?;
+    }
     let jobs = a
         .jobs
         .unwrap_or_else(crate::parallel::default_jobs)

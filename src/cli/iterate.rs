@@ -239,6 +239,11 @@ pub struct IterateArgs {
     /// Memory cap of one sandboxed evaluation, in MiB, at most 4096 (the guest's address space) [default: 2048].
     #[arg(long, value_parser = crate::sandbox::parse_memory_mib)]
     pub memory: Option<usize>,
+    /// Intermediate results a warm sandbox session keeps for later trials, in MiB, within
+    /// `--memory` (0: off) [default: a quarter of `--memory`]. Results are the same bits either
+    /// way, so like `--jobs` it may change on `--resume`.
+    #[arg(long, value_name = "MIB", value_parser = crate::sandbox::parse_reuse_mib)]
+    pub reuse_mib: Option<usize>,
     /// No progress bar or per-trial lines; only the summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -500,8 +505,12 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         fuel: config.fuel,
         wall: Duration::from_secs_f64(a.timeout),
         memory_bytes: memory_mib.saturating_mul(1 << 20),
+        reuse_bytes: a.reuse_mib.map(|m| m << 20),
         ..Limits::default()
     };
+    if let Some(mib) = a.reuse_mib {
+        crate::sandbox::check_reuse(mib, memory_mib).map_err(anyhow::Error::msg)?;
+    }
     let sandbox = super::sandbox(limits.clone())?;
     let sessions = feather::read_dates_only(&data.path.join(feather::file_name(CALENDAR_KEY)))
         .context("reading the trading calendar of the data")?;

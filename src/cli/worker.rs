@@ -27,6 +27,10 @@ pub struct WorkerArgs {
     /// are kept in the user cache (dsl-engine/data/by-digest/).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Intermediate results a warm sandbox session keeps for later jobs, in MiB (0: off)
+    /// [default: a quarter of each run's `--memory`; at most half of it].
+    #[arg(long, value_name = "MIB", value_parser = crate::sandbox::parse_reuse_mib)]
+    pub reuse_mib: Option<usize>,
     #[command(flatten)]
     pub auth: Auth,
 }
@@ -69,6 +73,7 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<ExitStatus> {
         jobs,
         own,
         store_root: Store::default_root(),
+        reuse_bytes: a.reuse_mib.map(|m| m << 20),
     };
     let done = rt.block_on(worker::run(opts, stop, log))?;
     errln!("worker stopped after answering {done} job(s)");

@@ -39,13 +39,17 @@ pub struct Options {
     pub own: Option<DataDir>,
     /// Where copies of other data sets are kept.
     pub store_root: std::path::PathBuf,
+    /// Intermediate results a warm sandbox session keeps, in bytes (`--reuse-mib`; `None`: a
+    /// quarter of each run's memory cap, at most half of it).
+    pub reuse_bytes: Option<usize>,
 }
 
 /// Where the worker's lines go (one per job, and notes).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// Sandboxes by limits (a run's jobs share one; another run may ask for other limits).
-struct Sandboxes(Mutex<Vec<(JobLimits, Arc<Sandbox>)>>);
+/// Sandboxes by limits (a run's jobs share one; another run may ask for other limits), with
+/// this worker's reuse budget.
+struct Sandboxes(Mutex<Vec<(JobLimits, Arc<Sandbox>)>>, Option<usize>);
 
 impl Sandboxes {
     fn get(&self, limits: &JobLimits) -> Result<Arc<Sandbox>, SandboxError> {
@@ -53,7 +57,11 @@ impl Sandboxes {
         if let Some((_, s)) = list.iter().find(|(l, _)| l == limits) {
             return Ok(s.clone());
         }
-        let s = Arc::new(Sandbox::new(limits.limits(), Some(&default_cache_dir()))?);
+        let limits_here = crate::sandbox::Limits {
+            reuse_bytes: self.1,
+            ..limits.limits()
+        };
+        let s = Arc::new(Sandbox::new(limits_here, Some(&default_cache_dir()))?);
         if list.len() >= 4 {
             list.remove(0);
         }
@@ -114,7 +122,7 @@ pub async fn run(opts: Options, stop: Stop, log: Log) -> Result<u64, ScaleError>
         ack_wait: settings.ack_wait,
         max_deliver,
         store: tokio::sync::Mutex::new(store),
-        sandboxes: Sandboxes(Mutex::new(Vec::new())),
+        sandboxes: Sandboxes(Mutex::new(Vec::new()), opts.reuse_bytes),
         busy: AtomicUsize::new(0),
         done: AtomicU64::new(0),
         log,

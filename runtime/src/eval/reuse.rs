@@ -7,12 +7,18 @@
 //! (§5.4) carries those dates. Equal keys mean the same computation on the same data, so a
 //! stored value is what the node would compute again; keys are compared in full (no hash
 //! collision can give a wrong answer). Values of costly nodes the evaluator materialises stay
-//! in a [`Store`] under a byte budget, least recently used out; an input buffer's entries go
-//! when the buffer does ([`Store::forget`]).
+//! in a [`Store`] under a byte budget; an input buffer's entries go when the buffer does
+//! ([`Store::forget`]).
+//!
+//! Eviction is GreedyDual-Size: an entry's priority is the store's inflation plus its cost per
+//! byte (a weight by operator: a TA-Lib indicator costs tens of comparisons), renewed on
+//! every hit; the lowest priority goes first and raises the inflation to its own, so an
+//! entry not read for a while ages out whatever its cost.
 
 use std::collections::HashMap;
 
 use super::Value;
+use crate::ops::{Form, OpId};
 use crate::panel::Cells;
 use crate::plan::{Arg, Node, Plan};
 
@@ -32,7 +38,8 @@ pub struct Stats {
 pub struct Store {
     budget: usize,
     used: usize,
-    clock: u64,
+    /// The priority of the last entry evicted (GreedyDual-Size's `L`).
+    inflation: f64,
     entries: HashMap<Vec<u8>, Entry>,
     /// This evaluation's figures (reset by [`Store::begin`]).
     pub stats: Stats,
@@ -41,7 +48,9 @@ pub struct Store {
 struct Entry {
     value: Value,
     bytes: usize,
-    last: u64,
+    /// Cost per byte of computing the value again.
+    worth: f64,
+    priority: f64,
     /// The input buffers the value was computed from.
     inputs: Vec<u64>,
 }
@@ -97,20 +106,20 @@ impl Store {
     }
 
     fn get(&mut self, key: &Key) -> Option<Value> {
-        self.clock += 1;
         let e = self.entries.get_mut(&key.bytes)?;
-        e.last = self.clock;
+        e.priority = self.inflation + e.worth;
         Some(e.value.clone())
     }
 
-    fn put(&mut self, key: &Key, value: &Value) {
+    /// Keeps `value` (whose computation cost `weight` units per cell) if it fits.
+    fn put(&mut self, key: &Key, value: &Value, weight: f64) {
         let bytes = bytes_of(value);
         // One value may not push out more than half of what the store holds.
         if bytes == 0 || bytes > self.budget / 2 || self.entries.contains_key(&key.bytes) {
             return;
         }
+        let worth = weight * cells_of(value) as f64 / bytes as f64;
         self.evict(bytes);
-        self.clock += 1;
         self.used += bytes;
         self.stats.stored += 1;
         self.entries.insert(
@@ -118,27 +127,38 @@ impl Store {
             Entry {
                 value: value.clone(),
                 bytes,
-                last: self.clock,
+                worth,
+                priority: self.inflation + worth,
                 inputs: key.inputs.clone(),
             },
         );
     }
 
-    /// Drops least recently used values until `needed` more bytes fit the budget.
+    /// Drops the values of lowest priority until `needed` more bytes fit the budget.
     fn evict(&mut self, needed: usize) {
         while self.used + needed > self.budget {
-            let Some(oldest) = self
+            let Some((lowest, priority)) = self
                 .entries
                 .iter()
-                .min_by_key(|(_, e)| e.last)
-                .map(|(k, _)| k.clone())
+                .min_by(|a, b| a.1.priority.total_cmp(&b.1.priority))
+                .map(|(k, e)| (k.clone(), e.priority))
             else {
                 break;
             };
-            if let Some(e) = self.entries.remove(&oldest) {
+            self.inflation = self.inflation.max(priority);
+            if let Some(e) = self.entries.remove(&lowest) {
                 self.used -= e.bytes;
             }
         }
+    }
+}
+
+/// The cells of a value.
+fn cells_of(v: &Value) -> usize {
+    match v {
+        Value::Scalar(_) => 1,
+        Value::Panel(p) => p.rows() * p.columns.len(),
+        Value::Series(_, v) => v.len(),
     }
 }
 
@@ -198,13 +218,29 @@ impl Planned {
     pub fn computed(&self, store: &mut Store, plan: &Plan, i: usize, chain: usize, v: &Value) {
         let Some(key) = &self.keys[i] else { return };
         store.stats.misses += 1;
-        let worth = match &plan.nodes[i] {
-            Node::Call { op, .. } => *op != crate::ops::OpId::Shift || i == plan.output,
-            _ => chain > 0 || i == plan.output,
+        let weight = match &plan.nodes[i] {
+            Node::Call { op, .. } => call_weight(*op),
+            _ => chain as f64,
         };
-        if worth {
-            store.put(key, v);
+        if weight > 0.0 || i == plan.output {
+            store.put(key, v, weight.max(1.0));
         }
+    }
+}
+
+/// What computing an operator's value costs per cell, in element-wise steps (rough, from the
+/// fuel measured per input cell: a comparison ~15 units, a row-wise `rank` ~1,200, a TA-Lib
+/// indicator several passes over forward-filled prices); 0: not worth keeping.
+fn call_weight(op: OpId) -> f64 {
+    match op {
+        OpId::Shift => 0.0,
+        OpId::Rank | OpId::IsLargest | OpId::IsSmallest | OpId::IndustryRank => 10.0,
+        OpId::HoldUntil => 6.0,
+        _ => match op.spec().form {
+            Form::Indicator => 20.0,
+            Form::Rolling | Form::Ewm | Form::Expanding => 4.0,
+            _ => 2.0,
+        },
     }
 }
 
