@@ -35,9 +35,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub rounds: Option<usize>,
     /// Intermediate results a warm sandbox session keeps for later evaluations, in MiB (0:
-    /// off) [default: a quarter of the 2,048 MiB memory cap].
+    /// off) [default: a quarter of `--memory`; at most half of it].
     #[arg(long, value_name = "MIB", value_parser = crate::sandbox::parse_reuse_mib)]
     pub reuse_mib: Option<usize>,
+    /// Memory cap of one sandboxed evaluation, in MiB, at most 4096 [default: 2048].
+    #[arg(long, value_parser = crate::sandbox::parse_memory_mib)]
+    pub memory: Option<usize>,
     /// Also time the same strategies in finlab (pandas) with this Python, which must have
     /// `finlab` installed (default: `$DSL_FINLAB_PYTHON`, else the test suite's oracle venv
     /// under `target/tmp/` when present).
@@ -86,6 +89,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
     anyhow::ensure!(rounds >= 1, "--rounds must be at least 1");
     let limits = Limits {
         reuse_bytes: a.reuse_mib.map(|m| m << 20),
+        memory_bytes: a.memory.map_or(crate::sandbox::DEFAULT_MEMORY, |m| m << 20),
         ..Limits::default()
     };
     if let Some(mib) = a.reuse_mib {

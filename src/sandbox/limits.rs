@@ -64,9 +64,9 @@ impl Limits {
     pub const MAX_MEMORY_MIB: usize = MAX_MEMORY >> 20;
 
     /// The most bytes of intermediate results a warm session keeps: `reuse_bytes`, by default
-    /// a quarter of the memory cap. What a session keeps — input panels first, then results —
-    /// stays within half the cap (see `Session::copy_in`), so the evaluation itself has the
-    /// other half, as without reuse.
+    /// a quarter of the memory cap, at most half of it. They count toward the cap beside the
+    /// kept inputs (up to half); an evaluation that hits the cap in a warm session is retried
+    /// in a fresh one, whose store is empty.
     pub fn reuse_budget(&self) -> usize {
         self.reuse_bytes
             .unwrap_or(self.memory_bytes / 4)

@@ -146,23 +146,13 @@ fn run<'p>(
         });
     }
     let mut inputs: Vec<Option<SharedPanelData>> = inputs.into_iter().map(Some).collect();
-    let mut planned = reuse.as_deref_mut().map(|r| {
-        let marks = restriction.as_ref().map(|r| r.marks());
-        Planned::new(plan, r, marks)
-    });
-    let mut stored: Vec<Option<Value>> = match planned.as_mut() {
-        Some(p) => std::mem::take(&mut p.found),
-        None => vec![None; plan.nodes.len()],
-    };
-    let hit: Vec<bool> = stored.iter().map(Option::is_some).collect();
-    let needed = needed(plan, &hit);
-    let leaves: Vec<bool> = (0..plan.nodes.len()).map(|i| hit[i] && needed[i]).collect();
-    for (v, _) in stored.iter_mut().zip(&leaves).filter(|(_, l)| !**l) {
-        *v = None;
-    }
-    if let Some(r) = reuse.as_deref_mut() {
-        r.store.stats.hits += leaves.iter().filter(|&&l| l).count() as u32;
-    }
+    let marks = restriction.as_ref().map(|r| r.marks());
+    let Found {
+        planned,
+        mut stored,
+        needed,
+        leaves,
+    } = look_up(plan, reuse.as_deref_mut(), marks);
     let groups = fuse::groups(plan, fuse, &leaves);
     let last_use = last_uses(plan, &groups, &needed, &leaves);
     let mut values: Vec<Option<Value>> = vec![None; plan.nodes.len()];
@@ -194,7 +184,10 @@ fn run<'p>(
             r.note(plan, i, &v);
         }
         trace.node(plan, i, members, started);
-        if let (Some(p), Some(r)) = (&planned, reuse.as_deref_mut()) {
+        // A value computed after the restriction broke may rest on a value that missed dates;
+        // one found in the store is never checked inside again, so it is not kept.
+        let sound = restriction.as_ref().is_none_or(|r| !r.broken);
+        if let (Some(p), Some(r), true) = (&planned, reuse.as_deref_mut(), sound) {
             p.computed(r.store, plan, i, members.len(), &v);
         }
         values[i] = Some(v);
@@ -217,6 +210,47 @@ fn run<'p>(
         // (a restricted output already has only those rows).
         Some(r) if r.restricted[plan.output] => Ok((out, true)),
         Some(r) => Ok((r.clear_unread(out), true)),
+    }
+}
+
+/// What the reuse store gives one run.
+struct Found {
+    /// The nodes' keys (`None` without reuse).
+    planned: Option<Planned>,
+    /// The value of each node read from the store instead of computed.
+    stored: Vec<Option<Value>>,
+    /// The nodes computed or read.
+    needed: Vec<bool>,
+    /// The nodes read from the store.
+    leaves: Vec<bool>,
+}
+
+/// Looks up the plan's nodes in the store: the nodes found and needed are read, and the nodes
+/// only they needed are not evaluated.
+fn look_up(plan: &Plan, reuse: Option<&mut Reuse>, marks: Option<(&[bool], &[i32])>) -> Found {
+    let n = plan.nodes.len();
+    let Some(reuse) = reuse else {
+        return Found {
+            planned: None,
+            stored: vec![None; n],
+            needed: needed(plan, &vec![false; n]),
+            leaves: vec![false; n],
+        };
+    };
+    let mut planned = Planned::new(plan, reuse, marks);
+    let mut stored = std::mem::take(&mut planned.found);
+    let hit: Vec<bool> = stored.iter().map(Option::is_some).collect();
+    let needed = needed(plan, &hit);
+    let leaves: Vec<bool> = (0..n).map(|i| hit[i] && needed[i]).collect();
+    for (v, _) in stored.iter_mut().zip(&leaves).filter(|(_, l)| !**l) {
+        *v = None;
+    }
+    reuse.store.stats.hits += leaves.iter().filter(|&&l| l).count() as u32;
+    Found {
+        planned: Some(planned),
+        stored,
+        needed,
+        leaves,
     }
 }
 
