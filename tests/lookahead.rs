@@ -23,32 +23,6 @@ struct Example {
     full: PanelData,
 }
 
-/// Strategies over the operators no example uses (element-wise numpy/pandas functions,
-/// exponential and expanding windows, more indicators).
-const MORE_OPERATORS: &[&str] = &[
-    "import numpy as np\nc = data.get(\"etl:adj_close\")\nr = c.pct_change()\n\
-     x = np.sqrt(r.abs()) * np.exp(-r * 10) + c ** 0.5 - 2 ** (r * 3) + c.pow(r)\n\
-     y = np.where(c > c.average(20), x, np.sign(r) * (c / 7).round(2))\n\
-     z = y + (c > 30).astype(int) * r.isna() - r.notna().astype(float)\n\
-     sim(z.is_largest(20))\n",
-    "c = data.get(\"etl:adj_close\")\nr = c.pct_change(fill_method=None)\n\
-     e = c.ewm(span=12).mean() - c.ewm(halflife=5.5, adjust=False).mean()\n\
-     v = r.ewm(com=9, min_periods=20, ignore_na=True).std() + r.ewm(alpha=0.05).std()\n\
-     x = c.expanding(20).max() / c - c.expanding().min() / c + r.expanding(5).mean()\n\
-     sim(((e / v) + x - r.expanding().sum() + (r > 0).cumsum() * 1e-3).is_largest(30))\n",
-    "a = data.indicator(\"SMA\", timeperiod=20) / data.indicator(\"EMA\") + data.indicator(\"KAMA\") \
-     / data.indicator(\"TEMA\", timeperiod=10) - data.indicator(\"WMA\") / data.indicator(\"DEMA\")\n\
-     b = data.indicator(\"ADX\") + data.indicator(\"PLUS_DI\") - data.indicator(\"MINUS_DI\") \
-     + data.indicator(\"CCI\") + data.indicator(\"MFI\") + data.indicator(\"ULTOSC\") + data.indicator(\"CMO\")\n\
-     d, u = data.indicator(\"AROON\")\n\
-     c = data.get(\"price:收盤價\")\n\
-     e = (c > data.indicator(\"SAR\")) * (u - d) + data.indicator(\"ROC\") + data.indicator(\"MOM\") \
-     + data.indicator(\"STDDEV\") + data.indicator(\"NATR\") + data.indicator(\"TRANGE\") + data.indicator(\"PPO\") \
-     + data.indicator(\"APO\") + data.indicator(\"BOP\") + data.indicator(\"OBV\") * 1e-9 + data.indicator(\"AD\") * 1e-9 \
-     + data.indicator(\"ADOSC\") * 1e-6\n\
-     sim((a + b + e).is_largest(20))\n",
-];
-
 fn sandbox() -> &'static Sandbox {
     static SB: OnceLock<Sandbox> = OnceLock::new();
     SB.get_or_init(|| Sandbox::new(Limits::default(), Some(&common::cache_dir())).expect("sandbox"))
@@ -71,7 +45,7 @@ fn examples() -> &'static [Example] {
                 (path.display().to_string(), src)
             })
             .chain(
-                MORE_OPERATORS
+                common::MORE_OPERATORS
                     .iter()
                     .enumerate()
                     .map(|(i, s)| (format!("MORE_OPERATORS[{i}]"), s.to_string())),

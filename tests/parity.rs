@@ -317,6 +317,12 @@ const ELEMENTWISE_CASES: &[(&str, &str)] = &[
     ("pow_method", "gapped.pow(3)"),
     ("pow_method_panel", "daily.pow(shifted / 100)"),
     ("neg_pow", "-daily ** 2"),
+    // numpy computes `** 0.5` as sqrt (NaN for -inf, -0.0 kept), `** 0` as ones (also for
+    // NaN), `** -1` as a reciprocal.
+    ("pow_half_neg_inf", "(-(daily / 0)) ** 0.5"),
+    ("pow_method_half_neg_inf", "(-(daily / 0)).pow(0.5)"),
+    ("pow_zero_missing", "gapped ** 0"),
+    ("pow_reciprocal", "(daily - 50) ** -1"),
     ("np_sqrt", "np.sqrt(daily - 50)"),
     ("np_exp", "np.exp(gapped / 50)"),
     ("np_sign", "np.sign(daily.diff())"),

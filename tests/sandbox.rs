@@ -98,35 +98,10 @@ fn guest_kernels_give_the_native_bits() {
     identical(&wasm.position, &Position::Weights(native));
 }
 
-/// Strategies over the operators beyond the core (numpy/pandas element-wise functions,
-/// exponential and expanding windows, the TA-Lib indicators): the guest gives the native bits.
-const MORE_OPERATORS: &[&str] = &[
-    "import numpy as np\nc = data.get(\"etl:adj_close\")\nr = c.pct_change()\n\
-     x = np.sqrt(r.abs()) * np.exp(-r * 10) + c ** 0.5 - 2 ** (r * 3) + c.pow(r)\n\
-     y = np.where(c > c.average(20), x, np.sign(r) * (c / 7).round(2))\n\
-     sim(y + (c > 30).astype(int) * r.isna() - r.notna().astype(float))\n",
-    "c = data.get(\"etl:adj_close\")\nr = c.pct_change(fill_method=None)\n\
-     e = c.ewm(span=12).mean() - c.ewm(halflife=5.5, adjust=False).mean()\n\
-     v = r.ewm(com=9, min_periods=20, ignore_na=True).std() + r.ewm(alpha=0.05).std()\n\
-     x = c.expanding(20).max() / c - c.expanding().min() / c + r.expanding(5).mean()\n\
-     sim(((e / v) + x - r.expanding().sum() + (r > 0).cumsum() * 1e-3).is_largest(30))\n",
-    "a = data.indicator(\"SMA\", timeperiod=20) / data.indicator(\"EMA\") + data.indicator(\"KAMA\") \
-     / data.indicator(\"TEMA\", timeperiod=10) - data.indicator(\"WMA\") / data.indicator(\"DEMA\")\n\
-     b = data.indicator(\"ADX\") + data.indicator(\"PLUS_DI\") - data.indicator(\"MINUS_DI\") \
-     + data.indicator(\"CCI\") + data.indicator(\"MFI\") + data.indicator(\"ULTOSC\") + data.indicator(\"CMO\")\n\
-     d, u = data.indicator(\"AROON\")\n\
-     c = data.get(\"price:收盤價\")\n\
-     e = (c > data.indicator(\"SAR\")) * (u - d) + data.indicator(\"ROC\") + data.indicator(\"MOM\") \
-     + data.indicator(\"STDDEV\") + data.indicator(\"NATR\") + data.indicator(\"TRANGE\") + data.indicator(\"PPO\") \
-     + data.indicator(\"APO\") + data.indicator(\"BOP\") + data.indicator(\"OBV\") * 1e-9 + data.indicator(\"AD\") * 1e-9 \
-     + data.indicator(\"ADOSC\") * 1e-6\n\
-     sim((a + b + e).is_largest(20))\n",
-];
-
 #[test]
 fn more_operators_give_the_native_bits() {
     let sb = sandbox();
-    for src in MORE_OPERATORS {
+    for src in common::MORE_OPERATORS {
         let plan = plan_of(src);
         let data = inputs(&plan);
         let refs: Vec<&PanelData> = data.iter().collect();

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+mod endpoint;
 mod report;
+
+pub use endpoint::{Endpoint, LlmArgs};
 
 use report::{print_summary, Progress};
 
@@ -17,62 +20,15 @@ use super::out::Printer;
 use super::{open_data, ExitStatus};
 use crate::data::{feather, DataDir, CALENDAR_KEY};
 use crate::dsl::grammar;
-use crate::iterate::config::{
-    Constrain, Mode, ProposerKind, Requested, RunConfig, DEFAULT_TEMPERATURE,
-};
+use crate::iterate::config::{Constrain, Mode, ProposerKind, Requested, RunConfig};
 use crate::iterate::lock::RunLock;
 use crate::iterate::prompts::Templates;
 use crate::iterate::run::Ended;
 use crate::iterate::session::{fork_run, Session};
 use crate::iterate::{EvolveProposer, LlmProposer, Objective, Proposer, RunSettings, Split, Stop};
-use crate::llm::{Client, Constraint, LlmConfig, DEFAULT_BASE_URL, DEFAULT_MODEL};
+use crate::llm::{Client, Constraint};
 use crate::sandbox::{Limits, DEFAULT_MEMORY};
 use crate::scale::coordinator::{Coordinator, NatsEvaluator};
-
-/// Options shared by `iterate` and `doctor` for the model endpoint.
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct LlmArgs {
-    /// Model name [env: DSL_ENGINE_LLM_MODEL] [default: openai/gpt-4o-mini].
-    #[arg(long)]
-    pub model: Option<String>,
-    /// OpenAI-compatible base URL, e.g. http://localhost:11434/v1 for Ollama
-    /// [env: DSL_ENGINE_LLM_BASE_URL] [default: https://openrouter.ai/api/v1].
-    #[arg(long)]
-    pub base_url: Option<String>,
-    /// API key [env: DSL_ENGINE_LLM_API_KEY, then OPENROUTER_API_KEY].
-    #[arg(long)]
-    pub api_key: Option<String>,
-    /// Sampling temperature, 0 to 2 [default: 0.3].
-    #[arg(long, value_parser = super::flags::temperature)]
-    pub temperature: Option<f64>,
-    /// Timeout of one model request, in seconds (at most a day).
-    #[arg(long, default_value_t = 120.0, value_parser = super::flags::seconds)]
-    pub llm_timeout: f64,
-    /// Retries of a model request after a timeout, connection failure, 429 or 5xx.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
-    pub retries: u32,
-    /// First retry backoff in seconds (doubles per retry, with jitter; at most a day).
-    #[arg(long, default_value_t = 1.0, value_parser = super::flags::seconds)]
-    pub backoff: f64,
-    /// USD per million prompt and completion tokens, for endpoints that report no cost,
-    /// e.g. `--price 0.15,0.60`.
-    #[arg(long, value_parser = parse_price)]
-    pub price: Option<(f64, f64)>,
-}
-
-fn parse_price(s: &str) -> Result<(f64, f64), String> {
-    let (a, b) = s
-        .split_once(',')
-        .ok_or("expected INPUT,OUTPUT in USD per million tokens")?;
-    let p = |x: &str| {
-        x.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .ok_or(format!("`{x}` is not a price"))
-    };
-    Ok((p(a)?, p(b)?))
-}
 
 fn parse_band(s: &str) -> Result<(f64, f64), String> {
     let (a, b) = s.split_once(',').ok_or("expected MIN,MAX")?;
@@ -94,71 +50,6 @@ fn parse_day(s: &str) -> Result<String, String> {
     crate::calendar::parse(s.trim())
         .map(crate::calendar::format)
         .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// The endpoint configuration and where its key came from.
-pub struct Endpoint {
-    pub cfg: LlmConfig,
-    pub key_source: Option<&'static str>,
-    /// A base URL was given explicitly (a local server needs no key).
-    pub explicit_url: bool,
-}
-
-impl LlmArgs {
-    /// The model asked for by flag or environment, if any.
-    fn explicit_model(&self) -> Option<String> {
-        self.model.clone().or_else(|| env("DSL_ENGINE_LLM_MODEL"))
-    }
-
-    /// The base URL asked for by flag or environment, if any.
-    fn explicit_url(&self) -> Option<String> {
-        self.base_url
-            .clone()
-            .or_else(|| env("DSL_ENGINE_LLM_BASE_URL"))
-    }
-
-    /// Flags, then environment, then `saved` (a resumed run's settings), then defaults.
-    pub fn endpoint(&self, saved: Option<&RunConfig>) -> anyhow::Result<Endpoint> {
-        let (key, key_source) = match (
-            &self.api_key,
-            env("DSL_ENGINE_LLM_API_KEY"),
-            env("OPENROUTER_API_KEY"),
-        ) {
-            (Some(k), _, _) => (Some(k.clone()), Some("--api-key")),
-            (None, Some(k), _) => (Some(k), Some("DSL_ENGINE_LLM_API_KEY")),
-            (None, None, Some(k)) => (Some(k), Some("OPENROUTER_API_KEY")),
-            _ => (None, None),
-        };
-        let url = self
-            .explicit_url()
-            .or_else(|| saved.and_then(|s| s.base_url.clone()));
-        let explicit_url = url.is_some();
-        Ok(Endpoint {
-            cfg: LlmConfig {
-                base_url: url.unwrap_or_else(|| DEFAULT_BASE_URL.into()),
-                model: self
-                    .explicit_model()
-                    .or_else(|| saved.and_then(|s| s.model.clone()))
-                    .unwrap_or_else(|| DEFAULT_MODEL.into()),
-                api_key: key,
-                temperature: self
-                    .temperature
-                    .or_else(|| saved.and_then(|s| s.temperature))
-                    .unwrap_or(DEFAULT_TEMPERATURE),
-                timeout: Duration::from_secs_f64(self.llm_timeout),
-                max_retries: self.retries,
-                backoff: Duration::from_secs_f64(self.backoff),
-                price_per_mtok: self.price,
-                ..LlmConfig::default()
-            },
-            key_source,
-            explicit_url,
-        })
-    }
 }
 
 /// `dsl-engine iterate`.
@@ -452,10 +343,20 @@ fn coordinator(
 }
 
 /// Runs `iterate`.
-pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
-    let started = Instant::now();
-    let printer = Printer::new(a.json);
-    let (dir, mode, parent) = placement(&a)?;
+/// What the run directory, the flags and a saved configuration settle before any work starts.
+struct Settled {
+    dir: PathBuf,
+    lock: RunLock,
+    config: RunConfig,
+    endpoint: Endpoint,
+    templates: Templates,
+    /// The proposer and grammar line printed first and logged.
+    first_line: String,
+}
+
+/// Places the run (new, resumed or forked), takes its lock and resolves every setting.
+fn settle(a: &IterateArgs, printer: &Printer) -> anyhow::Result<Settled> {
+    let (dir, mode, parent) = placement(a)?;
     let parent_unsealed = match &parent {
         Some(old) => fork_run(old, &dir)?,
         None => false,
@@ -485,19 +386,39 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
 
     let first_line = proposer_line(config.proposer, &endpoint, configured, &grammar_note);
     printer.note(&first_line);
-    printer.note(&format!(
-        "run dir: {}{}",
-        dir.display(),
-        match mode {
-            Mode::New => String::new(),
-            Mode::Resume => " (resumed)".into(),
-            Mode::Fork => format!(
-                " (forked from {})",
-                parent.as_deref().unwrap_or(&dir).display()
-            ),
-        }
-    ));
+    let how = match mode {
+        Mode::New => String::new(),
+        Mode::Resume => " (resumed)".into(),
+        Mode::Fork => format!(
+            " (forked from {})",
+            parent.as_deref().unwrap_or(&dir).display()
+        ),
+    };
+    printer.note(&format!("run dir: {}{how}", dir.display()));
+    Ok(Settled {
+        dir,
+        lock,
+        config,
+        endpoint,
+        templates,
+        first_line,
+    })
+}
 
+/// The market data, the sandbox limits and the split a run evaluates on, checked against a
+/// resumed run's record.
+struct Market {
+    data: DataDir,
+    limits: Limits,
+    sessions: Vec<i32>,
+    describe: String,
+}
+
+fn open_market(
+    a: &IterateArgs,
+    config: &mut RunConfig,
+    printer: &Printer,
+) -> anyhow::Result<Market> {
     let data = open_data(config.data_dir.as_deref())?;
     config.check_data(data_digest(&data)?, &data.path)?;
     let memory_mib = config.memory_mib.unwrap_or(DEFAULT_MEMORY >> 20);
@@ -511,7 +432,6 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     if let Some(mib) = a.reuse_mib {
         crate::sandbox::check_reuse(mib, memory_mib).map_err(anyhow::Error::msg)?;
     }
-    let sandbox = super::sandbox(limits.clone())?;
     let sessions = feather::read_dates_only(&data.path.join(feather::file_name(CALENDAR_KEY)))
         .context("reading the trading calendar of the data")?;
     let split = Split::new(&sessions, config.validation_years, config.holdout_years);
@@ -522,6 +442,43 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     if let Some(w) = config.memory_warning(synthetic) {
         errln!("warning: {w}");
     }
+    Ok(Market {
+        data,
+        limits,
+        sessions,
+        describe,
+    })
+}
+
+/// Evaluations in flight: the workers' slots on NATS, else the local default, within bounds.
+fn jobs(a: &IterateArgs, slots: Option<usize>) -> usize {
+    match slots {
+        Some(slots) => a.jobs.unwrap_or(slots).clamp(1, MAX_IN_FLIGHT),
+        None => a
+            .jobs
+            .unwrap_or_else(crate::parallel::default_jobs)
+            .clamp(1, crate::sandbox::MAX_CONCURRENT as usize),
+    }
+}
+
+pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
+    let started = Instant::now();
+    let printer = Printer::new(a.json);
+    let Settled {
+        dir,
+        lock,
+        mut config,
+        endpoint,
+        templates,
+        first_line,
+    } = settle(&a, &printer)?;
+    let Market {
+        data,
+        limits,
+        sessions,
+        describe,
+    } = open_market(&a, &mut config, &printer)?;
+    let sandbox = super::sandbox(limits.clone())?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -542,19 +499,12 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
         )?),
         None => None,
     };
-    let jobs = match &coordinator {
-        Some((_, slots)) => a.jobs.unwrap_or(*slots).clamp(1, MAX_IN_FLIGHT),
-        None => a
-            .jobs
-            .unwrap_or_else(crate::parallel::default_jobs)
-            .clamp(1, crate::sandbox::MAX_CONCURRENT as usize),
-    };
     let settings = RunSettings {
         iterations: config.iterations,
         objective: config.objective,
         max_repairs: config.max_repairs,
         gates: config.gates.clone(),
-        jobs,
+        jobs: jobs(&a, coordinator.as_ref().map(|(_, slots)| *slots)),
     };
     let objective = config.objective;
     let mut session = Session::open(
@@ -627,8 +577,6 @@ pub fn run(a: IterateArgs) -> anyhow::Result<ExitStatus> {
     })
 }
 
-/// The run's proposer: the model (with the run's grammar when constrained) or the offline
-/// evolutionary search.
 fn make_proposer(
     session: &Session,
     endpoint: &Endpoint,

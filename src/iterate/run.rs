@@ -6,20 +6,22 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+mod prepare;
+
 use super::evaluate::{Computed, Evaluator, Failure, Figures, Local, Task};
 use super::gates::Gates;
-use super::ledger::{Durations, Ledger, Refused, Scores, Status, Trial};
+use super::ledger::{Ledger, Scores, Status, Trial};
 use super::objective::{best, Objective};
-use super::proposer::{CallStats, ProposeContext, ProposeError, Proposer, FALLBACK};
+use super::proposer::{CallStats, ProposeContext, Proposer};
 use super::returns::Returns;
 use super::split::Split;
 use super::stop::Stop;
 use super::{clock, IterateError};
 use crate::data::{DataDir, DataError};
-use crate::dsl::fmt::canonical_hash;
-use crate::dsl::{compile, parse, render_compact, CheckContext};
+use crate::dsl::CheckContext;
 use crate::pipeline::{self, PipelineError};
 use crate::sandbox::Sandbox;
+use prepare::Prepared;
 
 /// Consecutive model failures after which the run stops.
 const MAX_LLM_FAILURES: u32 = 3;
@@ -221,75 +223,15 @@ impl<'a> Runner<'a> {
                 }
             }
 
-            // Propose (sequential: a proposer has state).
-            let mut round: Vec<Prepared> = Vec::new();
-            let mut ended: Option<Ended> = None;
-            for it in next..=end {
-                if self.stop.is_requested() {
-                    ended = Some(Ended::Interrupted);
-                    break;
-                }
-                reporter.started(it, self.settings.iterations);
-                match self.prepare(it, proposer, reporter, &history, &round) {
-                    Ok(p) => {
-                        let llm_error = p.trial.status == Some(Status::LlmError);
-                        if llm_error && self.stop.is_requested() {
-                            // The request was abandoned for Ctrl-C: not a trial.
-                            ended = Some(Ended::Interrupted);
-                            break;
-                        }
-                        round.push(p);
-                        if llm_error {
-                            // Let the failure count decide after it is recorded.
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        ended = Some(Ended::Failed(e.to_string()));
-                        break;
-                    }
-                }
-            }
-
-            // Evaluate (pure functions of the code and the data: on threads or on workers).
-            let tasks: Vec<Task> = round
-                .iter()
-                .filter_map(|p| {
-                    let code = p.run.clone()?;
-                    Some(Task {
-                        iteration: p.trial.iteration,
-                        code,
-                    })
-                })
-                .collect();
-            let mut results = self
-                .evaluator
-                .evaluate(tasks, &self.split, reporter)?
-                .into_iter();
-            let computed: Vec<Option<Computed>> = round
-                .iter()
-                .map(|p| p.run.as_ref().and_then(|_| results.next()))
-                .collect();
+            let (round, mut ended) = self.propose_round(next..=end, proposer, reporter, &history);
+            let computed = self.evaluate_round(&round, reporter)?;
 
             // Gate, record and report (sequential, in iteration order).
             let mut finished = Vec::with_capacity(round.len());
             for (p, c) in round.into_iter().zip(computed) {
                 let (trial, fatal) = self.finish(p, c)?;
                 self.ledger.append(&trial)?;
-                let line = format!(
-                    "trial {} {} code {}{}{}",
-                    trial.iteration,
-                    trial.status.map_or("?", |s| s.as_str()),
-                    trial.code_hash.as_deref().unwrap_or("-"),
-                    trial.in_sample.as_ref().map_or(String::new(), |s| format!(
-                        " — {}",
-                        super::prompts::scores_line(s)
-                    )),
-                    trial
-                        .error
-                        .as_deref()
-                        .map_or(String::new(), |e| format!(" — error: {e}"))
-                );
+                let line = trial_line(&trial);
                 self.log(reporter, &line);
                 reporter.finished(&trial, best(&self.ledger.trials, objective));
                 if trial.status == Some(Status::LlmError) {
@@ -325,6 +267,67 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Proposes the trials `its` of one round in order (a proposer has state). Stops early on
+    /// a stop request, a model failure (recorded as a trial) or an exhausted search.
+    fn propose_round(
+        &mut self,
+        its: std::ops::RangeInclusive<u32>,
+        proposer: &mut dyn Proposer,
+        reporter: &mut dyn Reporter,
+        history: &[Trial],
+    ) -> (Vec<Prepared>, Option<Ended>) {
+        let mut round: Vec<Prepared> = Vec::new();
+        for it in its {
+            if self.stop.is_requested() {
+                return (round, Some(Ended::Interrupted));
+            }
+            reporter.started(it, self.settings.iterations);
+            match self.prepare(it, proposer, reporter, history, &round) {
+                Ok(p) => {
+                    let llm_error = p.trial.status == Some(Status::LlmError);
+                    if llm_error && self.stop.is_requested() {
+                        // The request was abandoned for Ctrl-C: not a trial.
+                        return (round, Some(Ended::Interrupted));
+                    }
+                    round.push(p);
+                    if llm_error {
+                        // Let the failure count decide after it is recorded.
+                        break;
+                    }
+                }
+                Err(e) => return (round, Some(Ended::Failed(e.to_string()))),
+            }
+        }
+        (round, None)
+    }
+
+    /// Evaluates the round's runnable trials (pure functions of the code and the data: on
+    /// threads or on workers); `None` for trials that do not run.
+    fn evaluate_round(
+        &mut self,
+        round: &[Prepared],
+        reporter: &mut dyn Reporter,
+    ) -> Result<Vec<Option<Computed>>, IterateError> {
+        let tasks: Vec<Task> = round
+            .iter()
+            .filter_map(|p| {
+                let code = p.run.clone()?;
+                Some(Task {
+                    iteration: p.trial.iteration,
+                    code,
+                })
+            })
+            .collect();
+        let mut results = self
+            .evaluator
+            .evaluate(tasks, &self.split, reporter)?
+            .into_iter();
+        Ok(round
+            .iter()
+            .map(|p| p.run.as_ref().and_then(|_| results.next()))
+            .collect())
+    }
+
     /// The iteration after the last one in the ledger.
     fn next_iteration(&self) -> u32 {
         self.ledger
@@ -344,145 +347,6 @@ impl<'a> Runner<'a> {
             best: best(history, self.settings.objective),
             objective: self.settings.objective,
         }
-    }
-
-    /// One trial up to its evaluation: proposal, repairs, the fallback and the duplicate check
-    /// against `history` and the earlier trials of this round. Model failures become a
-    /// finished `llm_error` trial; only an exhausted search is an error.
-    fn prepare(
-        &mut self,
-        iteration: u32,
-        proposer: &mut dyn Proposer,
-        reporter: &mut dyn Reporter,
-        history: &[Trial],
-        round: &[Prepared],
-    ) -> Result<Prepared, ProposeError> {
-        let start = Instant::now();
-        let mut t = Trial {
-            iteration,
-            started_at: clock::now(),
-            proposer: proposer.name().into(),
-            model: proposer.model(),
-            ..Trial::default()
-        };
-        let ctx = self.context(iteration, history);
-        let mut stats = CallStats::default();
-        let mut durations = Durations::default();
-
-        let t_prop = Instant::now();
-        let first = proposer.propose(&ctx);
-        let mut proposal = match first {
-            Ok(p) => p,
-            Err(ProposeError::Llm { error, stats: s }) => {
-                return Ok(Prepared::done(self.llm_failed(t, error, *s, start)));
-            }
-            Err(e) => return Err(e),
-        };
-        merge(&mut stats, &proposal.stats);
-        t.note = proposal.note.clone();
-        t.prompt_hash = proposal.prompt_hash.clone();
-        let mut check_ms = 0.0;
-        let mut valid: Option<String> = None;
-        loop {
-            let t_check = Instant::now();
-            let diagnostics = match &proposal.code {
-                Some(code) => {
-                    let checked = compile(code, &self.ctx);
-                    if checked.program.is_some() {
-                        check_ms += ms(t_check);
-                        valid = Some(code.clone());
-                        break;
-                    }
-                    render_compact(&checked.diagnostics, code, "strategy.py")
-                }
-                None => "no strategy found in the reply: reply with the whole strategy in one \
-                         ```python code block"
-                    .to_string(),
-            };
-            check_ms += ms(t_check);
-            t.diagnostics = diagnostics.lines().map(str::to_string).collect();
-            t.refused.push(Refused {
-                code: proposal.code.clone(),
-                diagnostics: t.diagnostics.clone(),
-            });
-            if t.repairs >= self.settings.max_repairs {
-                break;
-            }
-            t.repairs += 1;
-            let line = format!("trial {iteration}: repair round {}", t.repairs);
-            self.log(reporter, &line);
-            match proposer.repair(&ctx, proposal.code.as_deref(), &diagnostics) {
-                Ok(p) => {
-                    merge(&mut stats, &p.stats);
-                    if p.prompt_hash.is_some() {
-                        t.prompt_hash = p.prompt_hash.clone();
-                    }
-                    proposal = p;
-                }
-                Err(ProposeError::Llm { error, stats: s }) => {
-                    merge(&mut stats, &s);
-                    t.rejected_code = proposal.code.clone();
-                    return Ok(Prepared::done(self.llm_failed(t, error, stats, start)));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        durations.propose_ms = ms(t_prop) - check_ms;
-        durations.check_ms = check_ms;
-        let code = match valid {
-            Some(c) => {
-                t.diagnostics.clear();
-                t.status = Some(Status::Ok);
-                c
-            }
-            None => {
-                t.rejected_code = proposal.code.clone();
-                t.status = Some(Status::Fallback);
-                let line = format!(
-                    "trial {iteration}: still invalid after {} repair round(s); running the fallback template",
-                    t.repairs
-                );
-                self.log(reporter, &line);
-                FALLBACK.to_string()
-            }
-        };
-        t.code_hash = parse(&code).ok().map(|p| canonical_hash(&p, &code));
-        t.code = Some(code.clone());
-        // Canonical duplicates of an earlier run strategy are not run again.
-        let earlier = history
-            .iter()
-            .chain(round.iter().map(|p| &p.trial))
-            .find(|h| {
-                t.status == Some(Status::Ok)
-                    && t.code_hash.is_some()
-                    && h.code_hash == t.code_hash
-                    && h.status.is_some_and(|s| s != Status::LlmError)
-            });
-        if let Some(h) = earlier {
-            t.status = Some(Status::Duplicate);
-            t.duplicate_of = Some(h.duplicate_of.unwrap_or(h.iteration));
-            t.feedback = format!(
-                "Duplicate: this is the same strategy as trial #{} (identical canonical code), so \
-                 it was not run again. Try a genuinely different idea.",
-                h.iteration
-            );
-            return Ok(Prepared {
-                trial: t,
-                run: None,
-                durations,
-                stats,
-                start,
-                fatal: false,
-            });
-        }
-        Ok(Prepared {
-            trial: t,
-            run: Some(code),
-            durations,
-            stats,
-            start,
-            fatal: false,
-        })
     }
 
     /// Records a prepared trial: its evaluation's split scores, gates and feedback (when it
@@ -624,42 +488,6 @@ impl<'a> Runner<'a> {
             pipeline::simulate_on(&ev.evaluation.position, self.data, &ev.lowered.sim.options)?;
         Ok(self.split.holdout(&res))
     }
-
-    /// An `llm_error` trial, and whether the error ends the run.
-    fn llm_failed(
-        &self,
-        mut t: Trial,
-        error: crate::llm::LlmError,
-        stats: CallStats,
-        start: Instant,
-    ) -> (Trial, bool) {
-        t.status = Some(Status::LlmError);
-        t.error = Some(error.to_string());
-        t.feedback = format!(
-            "No strategy this time: the model endpoint failed ({}).",
-            if error.fatal() {
-                "fatal"
-            } else {
-                "after retries"
-            }
-        );
-        apply_stats(&mut t, &stats);
-        t.durations.propose_ms = ms(start);
-        t.durations.total_ms = ms(start);
-        t.finished_at = clock::now();
-        (t, error.fatal())
-    }
-}
-
-fn merge(into: &mut CallStats, s: &CallStats) {
-    into.calls += s.calls;
-    into.attempts += s.attempts;
-    into.retries.extend(s.retries.iter().cloned());
-    into.log.extend(s.log.iter().cloned());
-    into.tokens.add(s.tokens);
-    if let Some(c) = s.cost {
-        into.cost = Some(into.cost.unwrap_or(0.0) + c);
-    }
 }
 
 fn apply_stats(t: &mut Trial, s: &CallStats) {
@@ -671,27 +499,20 @@ fn apply_stats(t: &mut Trial, s: &CallStats) {
     t.cost_usd = s.cost;
 }
 
-/// A trial after its proposal: finished (`run` is `None`: a model error or a duplicate) or
-/// waiting for the evaluation of `run`.
-struct Prepared {
-    trial: Trial,
-    run: Option<String>,
-    durations: Durations,
-    stats: CallStats,
-    start: Instant,
-    /// A model error that ends the run.
-    fatal: bool,
-}
-
-impl Prepared {
-    fn done((trial, fatal): (Trial, bool)) -> Prepared {
-        Prepared {
-            trial,
-            run: None,
-            durations: Durations::default(),
-            stats: CallStats::default(),
-            start: Instant::now(),
-            fatal,
-        }
-    }
+/// The run log's line for a recorded trial.
+fn trial_line(trial: &Trial) -> String {
+    format!(
+        "trial {} {} code {}{}{}",
+        trial.iteration,
+        trial.status.map_or("?", |s| s.as_str()),
+        trial.code_hash.as_deref().unwrap_or("-"),
+        trial.in_sample.as_ref().map_or(String::new(), |s| format!(
+            " — {}",
+            super::prompts::scores_line(s)
+        )),
+        trial
+            .error
+            .as_deref()
+            .map_or(String::new(), |e| format!(" — error: {e}"))
+    )
 }

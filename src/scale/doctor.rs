@@ -58,6 +58,17 @@ pub async fn checks(url: &str, auth: &Auth) -> Vec<Check> {
             "the server requires none".into()
         },
     ));
+    let jetstream = jetstream(&client, url).await;
+    let enabled = matches!(jetstream, Check::Ok(..));
+    out.push(jetstream);
+    if enabled {
+        queue_checks(client, url, &mut out).await;
+    }
+    out
+}
+
+/// Whether JetStream answers on the connection, with its account's figures.
+async fn jetstream(client: &async_nats::Client, url: &str) -> Check {
     let account = tokio::time::timeout(
         Duration::from_secs(5),
         client.request("$JS.API.INFO", "".into()),
@@ -68,7 +79,7 @@ pub async fn checks(url: &str, auth: &Auth) -> Vec<Check> {
         _ => None,
     };
     match js.as_ref().filter(|v| v.get("error").is_none()) {
-        Some(v) => out.push(Check::Ok(
+        Some(v) => Check::Ok(
             "jetstream",
             format!(
                 "enabled: {} stream(s), {} consumer(s), {:.1} MiB stored",
@@ -76,23 +87,24 @@ pub async fn checks(url: &str, auth: &Auth) -> Vec<Check> {
                 v["consumers"].as_u64().unwrap_or(0),
                 v["storage"].as_f64().unwrap_or(0.0) / f64::from(1 << 20)
             ),
-        )),
-        None => {
-            out.push(Check::Fail(
-                "jetstream",
-                format!(
-                    "JetStream does not answer on {url}{}",
-                    js.map_or(String::new(), |v| format!(" ({})", v["error"]))
-                ),
-                "start nats-server with -js (and a storage directory, -sd DIR), or enable it \
+        ),
+        None => Check::Fail(
+            "jetstream",
+            format!(
+                "JetStream does not answer on {url}{}",
+                js.map_or(String::new(), |v| format!(" ({})", v["error"]))
+            ),
+            "start nats-server with -js (and a storage directory, -sd DIR), or enable it \
                  for this account"
-                    .into(),
-            ));
-            return out;
-        }
+                .into(),
+        ),
     }
+}
+
+/// The job queue's stream and consumer, and the workers registered on it.
+async fn queue_checks(client: async_nats::Client, url: &str, out: &mut Vec<Check>) {
     let settings = queue::Settings::from_env();
-    match Queue::open(client.clone(), settings).await {
+    match Queue::open(client, settings).await {
         Ok(mut q) => {
             let s = q.settings;
             let line = format!(
@@ -151,5 +163,4 @@ pub async fn checks(url: &str, auth: &Auth) -> Vec<Check> {
                 .into(),
         )),
     }
-    out
 }

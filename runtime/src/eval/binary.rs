@@ -61,6 +61,9 @@ pub(super) fn binary(i: usize, op: BinOp, lhs: Value, rhs: Value) -> Result<Valu
             }
             Ok(Value::Scalar(arith(op, a, b)))
         }
+        (Value::Series(d, v), Value::Scalar(s)) if op == BinOp::Pow => {
+            with_scalar_pow!(s, f => series_scalar(i, op, d, &v, f))
+        }
         (Value::Series(d, v), Value::Scalar(s)) => series_scalar(i, op, d, &v, |x| arith(op, x, s)),
         (Value::Scalar(s), Value::Series(d, v)) => series_scalar(i, op, d, &v, |x| arith(op, s, x)),
         (Value::Panel(p), Value::Series(d, v)) => {
@@ -157,6 +160,8 @@ fn panel_scalar(
     }
     Ok(Value::Panel(if scalar_left {
         with_arith!(op, f => map_floats(p, |v| f(s, v)))
+    } else if op == BinOp::Pow {
+        with_scalar_pow!(s, f => map_floats(p, f))
     } else {
         with_arith!(op, f => map_floats(p, |v| f(v, s)))
     }))

@@ -8,11 +8,11 @@ use crate::cells::{self, one};
 use crate::panel::{exact_on, outer_align, Cells, Panel};
 use crate::plan::Arg;
 
-/// `x.pow(other)`: with a number cell by cell; with a panel on pandas' outer alignment.
+/// `x.pow(other)`: with a number cell by cell (numpy's fast exponents, see
+/// [`with_scalar_pow`]); with a panel on pandas' outer alignment.
 pub(super) fn pow(call: &CallArgs, p: &Panel) -> Result<Panel, EvalError> {
     if let Arg::Float(s) = call.arg("other")? {
-        let s = *s;
-        return Ok(p.with_floats(cells::map(&p.floats(), |x| libm::pow(x, s))));
+        return Ok(with_scalar_pow!(*s, f => p.with_floats(cells::map(&p.floats(), f))));
     }
     let q = call
         .panel("other")?

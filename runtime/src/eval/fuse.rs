@@ -507,6 +507,10 @@ fn run_step(op: &Op, at: &Cursor, block: &mut Block, widened: &mut [Vec<f64>; 2]
         (Op::Binary(op, a, b), Block::Float(out)) => {
             let out = sized(out, len);
             let (x, y) = (floats(at.read(*a), wa), floats(at.read(*b), wb));
+            if let (BinOp::Pow, In::F(x), In::S(s)) = (op, &x, &y) {
+                with_scalar_pow!(*s, f => cells::map_into(out, x, f));
+                return;
+            }
             with_arith!(*op, f => match (x, y) {
                 (In::F(x), In::F(y)) => cells::zip_into(out, x, y, f),
                 (In::F(x), In::S(s)) => cells::map_into(out, x, |x| f(x, s)),

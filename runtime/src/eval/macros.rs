@@ -69,6 +69,35 @@ macro_rules! with_arith {
     };
 }
 
+/// Runs `$body` with `$f` bound to numpy's `array ** s` for a number `s`: numpy computes the
+/// exponents 2, 0.5, 1, 0 and −1 without `pow` (square, `sqrt`, a copy, ones, reciprocal), which
+/// differs from `pow` in the sign of `(-0.0) ** 0.5` and in `(-inf) ** 0.5` (NaN). Other
+/// exponents use `pow`.
+macro_rules! with_scalar_pow {
+    ($s:expr, $f:ident => $body:expr) => {{
+        let s: f64 = $s;
+        if s == 2.0 {
+            let $f = |a: f64| a * a;
+            $body
+        } else if s == 0.5 {
+            let $f = |a: f64| a.sqrt();
+            $body
+        } else if s == 1.0 {
+            let $f = |a: f64| a;
+            $body
+        } else if s == 0.0 {
+            let $f = |_: f64| 1.0;
+            $body
+        } else if s == -1.0 {
+            let $f = |a: f64| 1.0 / a;
+            $body
+        } else {
+            let $f = move |a: f64| libm::pow(a, s);
+            $body
+        }
+    }};
+}
+
 /// `a op b` for a comparison (see [`with_compare`]).
 pub(super) fn compare(op: BinOp, a: f64, b: f64) -> bool {
     with_compare!(op, f => f(a, b))

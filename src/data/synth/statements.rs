@@ -10,6 +10,7 @@
 //! income is pre-tax − operating income, tax is pre-tax − net income, EBITDA is operating income
 //! + depreciation + amortisation, financing cash flow closes the change in cash.
 
+use super::model::two_dp;
 use crate::util::rng::Rng;
 
 /// The extra quarterly keys, in output order: 21 `financial_statement` items, then the 46
@@ -249,10 +250,6 @@ fn quarter(rng: &mut Rng, p: &Profile, core: [f64; 10], prev_cash: f64) -> Items
         capex,
         recurring: net - 0.8 * one_off,
     }
-}
-
-fn two_dp(x: f64) -> f64 {
-    libm::round(x * 100.0) / 100.0
 }
 
 /// `a / b × 100` rounded to 0.01, NaN when `b` is not positive.
