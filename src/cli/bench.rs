@@ -35,7 +35,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub rounds: Option<usize>,
     /// Intermediate results a warm sandbox session keeps for later evaluations, in MiB (0:
-    /// off) [default: a quarter of `--memory`; at most half of it].
+    /// off; at most half of `--memory`) [default: a quarter of `--memory` for `--set evolve`,
+    /// 0 for `v1` and strategy files, whose rounds repeat the same strategies].
     #[arg(long, value_name = "MIB", value_parser = crate::sandbox::parse_reuse_mib)]
     pub reuse_mib: Option<usize>,
     /// Memory cap of one sandboxed evaluation, in MiB, at most 4096 [default: 2048].
@@ -87,12 +88,15 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
     let evolve = a.files.is_empty() && a.set == BenchSet::Evolve;
     let rounds = a.rounds.unwrap_or(if evolve { 1 } else { 3 });
     anyhow::ensure!(rounds >= 1, "--rounds must be at least 1");
+    // The v1 and custom sets repeat the same strategies every round: a store would serve
+    // whole positions and time nothing but the look-up, so reuse is off unless asked for.
+    let reuse_mib = a.reuse_mib.or(if evolve { None } else { Some(0) });
     let limits = Limits {
-        reuse_bytes: a.reuse_mib.map(|m| m << 20),
+        reuse_bytes: reuse_mib.map(|m| m << 20),
         memory_bytes: a.memory.map_or(crate::sandbox::DEFAULT_MEMORY, |m| m << 20),
         ..Limits::default()
     };
-    if let Some(mib) = a.reuse_mib {
+    if let Some(mib) = reuse_mib {
         crate::sandbox::check_reuse(mib, limits.memory_bytes >> 20).map_err(anyhow::Error::msg)?;
     }
     let jobs = a
