@@ -36,6 +36,10 @@ pub struct FormatOptions<'a> {
     /// Print `np.where(c, x, y)` as pandas calls that keep `c`'s dates and stocks (numpy's own
     /// returns a bare array, which finlab cannot use as a position): the exporter's spelling.
     pub pandas_where: bool,
+    /// `x.average(n)` calls to print as finlab defines `average`,
+    /// `x.rolling(n, min_periods=n // 2).mean()`, by the span of `average` (the exporter's
+    /// spelling for a Series receiver: pandas' Series has no `average`).
+    pub series_averages: &'a [(Span, i64)],
 }
 
 impl Default for FormatOptions<'_> {
@@ -45,6 +49,7 @@ impl Default for FormatOptions<'_> {
             wrap: true,
             method_names: None,
             pandas_where: false,
+            series_averages: &[],
         }
     }
 }
@@ -74,6 +79,7 @@ pub fn canonical_text(program: &Program, source: &str) -> String {
         wrap: false,
         method_names: None,
         pandas_where: false,
+        series_averages: &[],
     };
     format_program(program, source, &opts)
 }
@@ -486,6 +492,14 @@ impl Printer<'_> {
                 out.push(' ');
                 self.child(rhs, rmin, out);
             }
+            ExprKind::Call { func, .. } if self.series_average(func).is_some() => {
+                if let (ExprKind::Attr { value, .. }, Some(n)) =
+                    (&func.kind, self.series_average(func))
+                {
+                    self.receiver(value, out);
+                    let _ = write!(out, ".rolling({n}, min_periods={}).mean()", n / 2);
+                }
+            }
             ExprKind::Call { func, args } => {
                 self.callee(func, out);
                 out.push('(');
@@ -531,6 +545,19 @@ impl Printer<'_> {
                 out.push_str(&self.raw(e.span.start as usize..e.span.end as usize, false));
             }
         }
+    }
+
+    /// The window of `x.average(n)` when `func` is such a call to print as a rolling mean (see
+    /// [`FormatOptions::series_averages`]).
+    fn series_average(&self, func: &Expr) -> Option<i64> {
+        let ExprKind::Attr { name_span, .. } = &func.kind else {
+            return None;
+        };
+        self.opts
+            .series_averages
+            .iter()
+            .find(|(span, _)| span == name_span)
+            .map(|(_, n)| *n)
     }
 
     fn pandas_where(&self, e: &Expr) -> bool {

@@ -1,0 +1,149 @@
+//! Reductions of each row across the columns (pandas' `df.mean(axis=1)` and friends, missing
+//! values skipped): one value per date. The sums walk the column-major cells column by column,
+//! adding each column to per-row accumulators in column order, as numpy reduces a frame's rows.
+
+/// Which statistic of each row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowStat {
+    Mean,
+    /// NaN-skipping sum; 0 for a row with no valid value (pandas' `min_count=0`).
+    Sum,
+    Max,
+    Min,
+    /// Sample standard deviation (ddof=1): NaN with fewer than two valid values.
+    Std,
+    Median,
+    /// The number of valid values.
+    Count,
+}
+
+/// The statistic of every row of a column-major panel of `rows` rows.
+pub fn row_reduce(x: &[f64], rows: usize, stat: RowStat) -> Vec<f64> {
+    match stat {
+        RowStat::Median => row_median(x, rows),
+        RowStat::Count => accumulate(x, rows, |a, _| a).1,
+        RowStat::Sum => accumulate(x, rows, |a, v| a + v).0,
+        RowStat::Max => extreme(x, rows, super::max),
+        RowStat::Min => extreme(x, rows, super::min),
+        RowStat::Mean => {
+            let (sum, count) = accumulate(x, rows, |a, v| a + v);
+            mean(&sum, &count)
+        }
+        RowStat::Std => {
+            let (sum, count) = accumulate(x, rows, |a, v| a + v);
+            row_std(x, rows, &mean(&sum, &count), &count)
+        }
+    }
+}
+
+/// Per row, `f` folded over the valid values from 0 in column order, and their count.
+fn accumulate(x: &[f64], rows: usize, f: impl Fn(f64, f64) -> f64) -> (Vec<f64>, Vec<f64>) {
+    let mut count = vec![0.0; rows];
+    let mut acc = vec![0.0; rows];
+    for col in x.chunks_exact(rows.max(1)) {
+        for ((a, n), &v) in acc.iter_mut().zip(count.iter_mut()).zip(col) {
+            if !v.is_nan() {
+                *n += 1.0;
+                *a = f(*a, v);
+            }
+        }
+    }
+    (acc, count)
+}
+
+/// Per row, the largest (or smallest, by `pick`) valid value; NaN when there is none.
+fn extreme(x: &[f64], rows: usize, pick: fn(f64, f64) -> f64) -> Vec<f64> {
+    let mut acc = vec![f64::NAN; rows];
+    for col in x.chunks_exact(rows.max(1)) {
+        for (a, &v) in acc.iter_mut().zip(col) {
+            if !v.is_nan() {
+                *a = pick(*a, v);
+            }
+        }
+    }
+    acc
+}
+
+/// Sum over count, NaN where nothing was counted.
+fn mean(sum: &[f64], count: &[f64]) -> Vec<f64> {
+    sum.iter()
+        .zip(count)
+        .map(|(s, n)| if *n > 0.0 { s / n } else { f64::NAN })
+        .collect()
+}
+
+/// pandas' `nanvar` (ddof=1) square-rooted: the squared deviations from the row's mean, summed
+/// in column order, over `count - 1`.
+fn row_std(x: &[f64], rows: usize, mean: &[f64], count: &[f64]) -> Vec<f64> {
+    let mut sq = vec![0.0; rows];
+    for col in x.chunks_exact(rows.max(1)) {
+        for ((s, m), &v) in sq.iter_mut().zip(mean).zip(col) {
+            if !v.is_nan() {
+                let d = m - v;
+                *s += d * d;
+            }
+        }
+    }
+    sq.iter()
+        .zip(count)
+        .map(|(s, n)| {
+            if *n > 1.0 {
+                libm::sqrt(s / (n - 1.0))
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
+}
+
+/// numpy's `nanmedian` of each row: the middle valid value, or the mean of the two middle ones.
+fn row_median(x: &[f64], rows: usize) -> Vec<f64> {
+    let cols = if rows == 0 { 0 } else { x.len() / rows };
+    let mut valid = Vec::with_capacity(cols);
+    (0..rows)
+        .map(|r| {
+            valid.clear();
+            valid.extend((0..cols).map(|c| x[c * rows + r]).filter(|v| !v.is_nan()));
+            let n = valid.len();
+            if n == 0 {
+                return f64::NAN;
+            }
+            valid.sort_unstable_by(f64::total_cmp);
+            if n % 2 == 1 {
+                valid[n / 2]
+            } else {
+                (valid[n / 2 - 1] + valid[n / 2]) / 2.0
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_skip_missing_values_as_pandas_does() {
+        let nan = f64::NAN;
+        // Two columns of four rows: [1, nan, 3, nan] and [2, nan, nan, 5].
+        let x = [1.0, nan, 3.0, nan, 2.0, nan, nan, 5.0];
+        let r = |s| row_reduce(&x, 4, s);
+        let same = |a: Vec<f64>, b: [f64; 4]| {
+            assert!(a
+                .iter()
+                .zip(b)
+                .all(|(x, y)| x == &y || (x.is_nan() && y.is_nan())));
+        };
+        same(r(RowStat::Mean), [1.5, nan, 3.0, 5.0]);
+        same(r(RowStat::Sum), [3.0, 0.0, 3.0, 5.0]);
+        same(r(RowStat::Max), [2.0, nan, 3.0, 5.0]);
+        same(r(RowStat::Min), [1.0, nan, 3.0, 5.0]);
+        same(
+            r(RowStat::Std),
+            [std::f64::consts::FRAC_1_SQRT_2, nan, nan, nan],
+        );
+        same(r(RowStat::Median), [1.5, nan, 3.0, 5.0]);
+        same(r(RowStat::Count), [2.0, 0.0, 1.0, 1.0]);
+        assert!(row_reduce(&[], 0, RowStat::Mean).is_empty());
+    }
+}
