@@ -129,9 +129,10 @@ fn series_of(v: Result<Value, EvalError>) -> Result<Value, EvalError> {
 }
 
 /// `a op b` for two Series (one-column panels), as pandas aligns them: on the same dates
-/// directly; otherwise arithmetic on the union of dates (a missing value is NaN), `&`/`|` on
-/// the union with a missing value False, and comparisons refused (pandas raises "Can only
-/// compare identically-labeled Series objects").
+/// directly; otherwise on the union of dates — arithmetic with a missing value NaN, `&`/`|`
+/// with a missing right value False and False wherever the left one is missing (pandas fills
+/// only the right operand) — and comparisons refused (pandas raises "Can only compare
+/// identically-labeled Series objects").
 fn two_series(i: usize, op: BinOp, a: Panel, b: Panel) -> Result<Value, EvalError> {
     if a.dates == b.dates {
         return panels(i, op, a, b);
@@ -146,11 +147,24 @@ fn two_series(i: usize, op: BinOp, a: Panel, b: Panel) -> Result<Value, EvalErro
             ),
         ));
     }
+    if op.is_logical() {
+        let left = a.dates.clone();
+        let (a, b) = outer_align(&a, &b);
+        let present: Vec<bool> = a
+            .dates
+            .iter()
+            .map(|d| left.binary_search(d).is_ok())
+            .collect();
+        return match panels(i, op, a, b)? {
+            Value::Panel(p) => {
+                let kept = cells::zip(&p.bools(), &present, |x, here| x && here);
+                Ok(Value::Panel(p.with_bools(kept)))
+            }
+            v => Ok(v),
+        };
+    }
     // Arithmetic reads a missing bool as NaN, not as a False (0).
-    let widen = |p: Panel| match op.is_logical() {
-        true => p,
-        false => p.with_floats(Rc::unwrap_or_clone(p.floats())),
-    };
+    let widen = |p: Panel| p.with_floats(Rc::unwrap_or_clone(p.floats()));
     let (a, b) = outer_align(&widen(a), &widen(b));
     panels(i, op, a, b)
 }
