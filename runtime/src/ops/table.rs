@@ -348,7 +348,7 @@ pub(super) static SPECS: &[OpSpec] = &[
         "(close > close.shift()).cumsum()").more(),
     op(OpId::RowMean, "mean", Method, Numeric, AXIS, Series,
         "Per date mean across stocks, missing values skipped (a Series: one value per date).",
-        "close.mean(axis=1) > close.mean(axis=1).average(60)"),
+        "close.mean(axis=1) > close.mean(axis=1).average(60)").more(),
     op(OpId::RowSum, "sum", Method, Numeric, AXIS, Series,
         "Per date sum across stocks (0 when none is valid; bool panels count True).",
         "(close > close.average(20)).sum(axis=1)").more(),
