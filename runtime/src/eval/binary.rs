@@ -70,6 +70,7 @@ pub(super) fn binary(i: usize, op: BinOp, lhs: Value, rhs: Value) -> Result<Valu
         (Value::Series(a), Value::Scalar(s)) => series_of(panel_scalar(i, op, a, s, false)),
         (Value::Scalar(s), Value::Series(a)) => series_of(panel_scalar(i, op, a, s, true)),
         (Value::Series(a), Value::Series(b)) => series_of(two_series(i, op, a, b)),
+        (Value::Panel(p), Value::Series(s)) if p.dates == s.dates => panel_series(i, op, p, &s),
         (Value::Panel(p), Value::Series(s)) => {
             // docs/semantics.md §5.1: a date-indexed Series is repeated in every column of the
             // panel, then the two are aligned as two panels (finlab's `reshape`).
@@ -167,6 +168,45 @@ fn two_series(i: usize, op: BinOp, a: Panel, b: Panel) -> Result<Value, EvalErro
     let widen = |p: Panel| p.with_floats(Rc::unwrap_or_clone(p.floats()));
     let (a, b) = outer_align(&widen(a), &widen(b));
     panels(i, op, a, b)
+}
+
+/// `p op s` for a Series on the panel's dates: each column with the Series, cell by cell —
+/// what the Series repeated in every column gives, without building that panel.
+fn panel_series(i: usize, op: BinOp, p: Panel, s: &Panel) -> Result<Value, EvalError> {
+    let rows = p.rows();
+    let columns: Vec<std::ops::Range<usize>> = (0..p.columns.len())
+        .map(|c| c * rows..(c + 1) * rows)
+        .collect();
+    if op.is_logical() {
+        let (Cells::Bool(x), Cells::Bool(y)) = (&p.cells, &s.cells) else {
+            return Err(type_err(
+                i,
+                format!("`{}` needs two bool panels", op.symbol()),
+            ));
+        };
+        let mut out = vec![false; x.len()];
+        for r in columns.iter().cloned() {
+            if op == BinOp::And {
+                cells::zip_into(&mut out[r.clone()], &x[r], y, |a, b| a && b);
+            } else {
+                cells::zip_into(&mut out[r.clone()], &x[r], y, |a, b| a || b);
+            }
+        }
+        return Ok(Value::Panel(p.with_bools(out)));
+    }
+    let (x, y) = (p.floats(), s.floats());
+    if op.is_comparison() {
+        let mut out = vec![false; x.len()];
+        with_compare!(op, f => for r in columns.iter().cloned() {
+            cells::zip_into(&mut out[r.clone()], &x[r], &y, f);
+        });
+        return Ok(Value::Panel(p.with_bools(out)));
+    }
+    let mut out = vec![0.0; x.len()];
+    with_arith!(op, f => for r in columns.iter().cloned() {
+        cells::zip_into(&mut out[r.clone()], &x[r], &y, f);
+    });
+    Ok(Value::Panel(p.with_floats(out)))
 }
 
 /// The one column of Series `s` repeated under each of `columns` (its dates, its kind).

@@ -247,7 +247,15 @@ fn quantile_row(call: &CallArgs, p: &Panel) -> Result<Value, EvalError> {
 
 /// `.mean(axis=1)` and the other reductions across each date's stocks: a Series.
 fn row_reduce(p: &Panel, stat: RowStat) -> Value {
-    let values = kernels::row_reduce(&p.floats(), p.rows(), stat);
+    let values = match &p.cells {
+        Cells::Bool(b) => kernels::row_reduce_bools(b, p.rows(), stat),
+        Cells::Float(_) => None,
+    };
+    let values = match (values, stat) {
+        (Some(v), _) => v,
+        (None, RowStat::Median) => kernels::row_median(&p.row_major(), p.columns.len()),
+        (None, _) => kernels::row_reduce(&p.floats(), p.rows(), stat),
+    };
     super::series(p.dates.clone(), values)
 }
 

@@ -21,7 +21,7 @@ pub use rolling::{
     rolling_extreme, rolling_extreme_panel, rolling_median, rolling_std, rolling_sum_mean,
     rolling_sum_mean_panel, sustain_bools,
 };
-pub use rows::{row_reduce, RowStat};
+pub use rows::{row_median, row_reduce, row_reduce_bools, RowStat};
 
 /// `f64::max` (a NaN argument loses) as a compare-and-select: in the wasm guest `f64::max` is a
 /// call into libm's `fmax`.

@@ -17,10 +17,14 @@ pub enum RowStat {
     Count,
 }
 
-/// The statistic of every row of a column-major panel of `rows` rows.
+/// The statistic of every row of a column-major panel of `rows` rows (for the median, see
+/// [`row_median`]).
 pub fn row_reduce(x: &[f64], rows: usize, stat: RowStat) -> Vec<f64> {
     match stat {
-        RowStat::Median => row_median(x, rows),
+        RowStat::Median => {
+            let cols = if rows == 0 { 0 } else { x.len() / rows };
+            row_median(&crate::panel::transpose(x, rows, cols), cols)
+        }
         RowStat::Count => accumulate(x, rows, |a, _| a).1,
         RowStat::Sum => accumulate(x, rows, |a, v| a + v).0,
         RowStat::Max => extreme(x, rows, super::max),
@@ -96,23 +100,44 @@ fn row_std(x: &[f64], rows: usize, mean: &[f64], count: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// numpy's `nanmedian` of each row: the middle valid value, or the mean of the two middle ones.
-fn row_median(x: &[f64], rows: usize) -> Vec<f64> {
+/// The sum, count or mean of every row of a column-major bool panel (True is 1): the same
+/// values the float path gives, without widening the panel to floats.
+pub fn row_reduce_bools(x: &[bool], rows: usize, stat: RowStat) -> Option<Vec<f64>> {
     let cols = if rows == 0 { 0 } else { x.len() / rows };
+    let mut trues = vec![0.0; rows];
+    for col in x.chunks_exact(rows.max(1)) {
+        for (t, &v) in trues.iter_mut().zip(col) {
+            *t += f64::from(u8::from(v));
+        }
+    }
+    let n = cols as f64;
+    match stat {
+        RowStat::Sum => Some(trues),
+        RowStat::Count => Some(vec![n; rows]),
+        RowStat::Mean => Some(mean(&trues, &vec![n; rows])),
+        _ => None,
+    }
+}
+
+/// numpy's `nanmedian` of each row of a row-major panel of `cols` columns: the middle valid
+/// value, or the mean of the two middle ones (found by selection, not a full sort).
+pub fn row_median(x: &[f64], cols: usize) -> Vec<f64> {
     let mut valid = Vec::with_capacity(cols);
-    (0..rows)
-        .map(|r| {
+    x.chunks_exact(cols.max(1))
+        .map(|row| {
             valid.clear();
-            valid.extend((0..cols).map(|c| x[c * rows + r]).filter(|v| !v.is_nan()));
+            valid.extend(row.iter().copied().filter(|v| !v.is_nan()));
             let n = valid.len();
             if n == 0 {
                 return f64::NAN;
             }
-            valid.sort_unstable_by(f64::total_cmp);
+            let (lower, mid, _) = valid.select_nth_unstable_by(n / 2, f64::total_cmp);
+            let mid = *mid;
             if n % 2 == 1 {
-                valid[n / 2]
+                mid
             } else {
-                (valid[n / 2 - 1] + valid[n / 2]) / 2.0
+                let below = lower.iter().copied().fold(f64::NEG_INFINITY, super::max);
+                (below + mid) / 2.0
             }
         })
         .collect()
@@ -145,5 +170,17 @@ mod tests {
         same(r(RowStat::Median), [1.5, nan, 3.0, 5.0]);
         same(r(RowStat::Count), [2.0, 0.0, 1.0, 1.0]);
         assert!(row_reduce(&[], 0, RowStat::Mean).is_empty());
+        // Bools count as 0/1, as the float path reads them.
+        let b = [true, false, true, true, true, false];
+        let f: Vec<f64> = b.iter().map(|v| f64::from(u8::from(*v))).collect();
+        for stat in [RowStat::Sum, RowStat::Count, RowStat::Mean] {
+            assert_eq!(row_reduce_bools(&b, 3, stat), Some(row_reduce(&f, 3, stat)));
+        }
+        assert_eq!(row_reduce_bools(&b, 3, RowStat::Std), None);
+        // An even count of valid values averages the two middle ones.
+        assert_eq!(
+            row_median(&[4.0, nan, 1.0, 3.0, 2.0, 9.0], 3),
+            vec![2.5, 3.0]
+        );
     }
 }
