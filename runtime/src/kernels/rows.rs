@@ -2,6 +2,8 @@
 //! values skipped): one value per date. The sums walk the column-major cells column by column,
 //! adding each column to per-row accumulators in column order, as numpy reduces a frame's rows.
 
+use crate::cells::BLOCK;
+
 /// Which statistic of each row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowStat {
@@ -45,25 +47,39 @@ fn accumulate(x: &[f64], rows: usize, f: impl Fn(f64, f64) -> f64) -> (Vec<f64>,
     let mut count = vec![0.0; rows];
     let mut acc = vec![0.0; rows];
     for col in x.chunks_exact(rows.max(1)) {
-        for ((a, n), &v) in acc.iter_mut().zip(count.iter_mut()).zip(col) {
-            if !v.is_nan() {
-                *n += 1.0;
-                *a = f(*a, v);
-            }
-        }
+        by_blocks(&mut acc, &mut count, col, &f);
     }
     (acc, count)
 }
 
+/// `acc[r] = f(acc[r], col[r])` and `count[r] += 1` where `col[r]` is valid, in unrolled
+/// blocks: the guest checks fuel once per loop iteration, so once per block, not per cell.
+fn by_blocks(acc: &mut [f64], count: &mut [f64], col: &[f64], f: &impl Fn(f64, f64) -> f64) {
+    let step = |a: &mut f64, n: &mut f64, v: f64| {
+        let valid = !v.is_nan();
+        *n += f64::from(u8::from(valid));
+        *a = if valid { f(*a, v) } else { *a };
+    };
+    let (ab, ar) = acc.as_chunks_mut::<BLOCK>();
+    let (nb, nr) = count.as_chunks_mut::<BLOCK>();
+    let (cb, cr) = col.as_chunks::<BLOCK>();
+    for ((a, n), c) in ab.iter_mut().zip(nb.iter_mut()).zip(cb) {
+        for i in 0..BLOCK {
+            step(&mut a[i], &mut n[i], c[i]);
+        }
+    }
+    for ((a, n), c) in ar.iter_mut().zip(nr.iter_mut()).zip(cr) {
+        step(a, n, *c);
+    }
+}
+
 /// Per row, the largest (or smallest, by `pick`) valid value; NaN when there is none.
 fn extreme(x: &[f64], rows: usize, pick: fn(f64, f64) -> f64) -> Vec<f64> {
+    // `pick` (compare-and-select) skips a NaN on either side, so every value goes in.
     let mut acc = vec![f64::NAN; rows];
+    let mut ignored = vec![0.0; rows];
     for col in x.chunks_exact(rows.max(1)) {
-        for (a, &v) in acc.iter_mut().zip(col) {
-            if !v.is_nan() {
-                *a = pick(*a, v);
-            }
-        }
+        by_blocks(&mut acc, &mut ignored, col, &pick);
     }
     acc
 }
@@ -80,13 +96,18 @@ fn mean(sum: &[f64], count: &[f64]) -> Vec<f64> {
 /// in column order, over `count - 1`.
 fn row_std(x: &[f64], rows: usize, mean: &[f64], count: &[f64]) -> Vec<f64> {
     let mut sq = vec![0.0; rows];
+    let mut term = vec![0.0; rows];
     for col in x.chunks_exact(rows.max(1)) {
-        for ((s, m), &v) in sq.iter_mut().zip(mean).zip(col) {
-            if !v.is_nan() {
-                let d = m - v;
-                *s += d * d;
+        // A missing value adds 0 (sums of squares are never -0, so the bits do not change).
+        crate::cells::zip_into(&mut term, mean, col, |m, v| {
+            let d = m - v;
+            if v.is_nan() {
+                0.0
+            } else {
+                d * d
             }
-        }
+        });
+        crate::cells::update_zip(&mut sq, &term, |s, t| s + t);
     }
     sq.iter()
         .zip(count)
@@ -106,9 +127,7 @@ pub fn row_reduce_bools(x: &[bool], rows: usize, stat: RowStat) -> Option<Vec<f6
     let cols = if rows == 0 { 0 } else { x.len() / rows };
     let mut trues = vec![0.0; rows];
     for col in x.chunks_exact(rows.max(1)) {
-        for (t, &v) in trues.iter_mut().zip(col) {
-            *t += f64::from(u8::from(v));
-        }
+        crate::cells::update_zip(&mut trues, col, |t, v| t + f64::from(u8::from(v)));
     }
     let n = cols as f64;
     match stat {
