@@ -194,6 +194,18 @@ const MORE_STRATEGIES: &[(&str, &str)] = &[
          sim(position, resample=\"W\")\n",
     ),
     (
+        "market_regime",
+        "from finlab import data\nfrom finlab.backtest import sim\n\
+         close = data.get(\"price:收盤價\")\n\
+         adj = data.get(\"etl:adj_close\")\n\
+         market = close.mean(axis=1)\n\
+         market_ok = market > market.average(60)\n\
+         breadth = (adj > adj.average(20)).sum(axis=1) / adj.count(axis=1)\n\
+         calm = breadth.ewm(span=10).mean() < 0.7\n\
+         position = (adj / adj.shift(60)).is_largest(10) & market_ok & calm\n\
+         sim(position, resample=\"M\", name=\"market-regime\")\n",
+    ),
+    (
         "series_weights",
         "from finlab import data\nfrom finlab.backtest import sim\n\
          c = data.get(\"etl:adj_close\")\n\

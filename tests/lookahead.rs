@@ -57,6 +57,11 @@ const MORE_OPERATORS: &[&str] = &[
      sim((r * v + c / m * u)[c > c.quantile_row(0.3)].is_largest(20) & ok & (v > 0))\n",
     "c = data.get(\"etl:adj_close\")\nm = c.mean(axis=1)\n\
      sim(c.rank(axis=1, pct=True) * (m > m.average(20)) - c / m * 1e-9)\n",
+    "close = data.get(\"price:收盤價\")\nadj = data.get(\"etl:adj_close\")\n\
+     market = close.mean(axis=1)\nmarket_ok = market > market.average(60)\n\
+     breadth = (adj > adj.average(20)).sum(axis=1) / adj.count(axis=1)\n\
+     calm = breadth.ewm(span=10).mean() < 0.7\n\
+     sim((adj / adj.shift(60)).is_largest(10) & market_ok & calm, resample=\"M\")\n",
 ];
 
 fn sandbox() -> &'static Sandbox {

@@ -40,10 +40,6 @@ pub const SEEDS: &[(&str, &str)] = &[
         include_str!("../../examples/macd_kd.strat"),
     ),
     (
-        "market_regime.strat",
-        include_str!("../../examples/market_regime.strat"),
-    ),
-    (
         "mastiff.strat",
         include_str!("../../examples/mastiff.strat"),
     ),
