@@ -24,7 +24,7 @@ pub enum RowStat {
 pub fn row_reduce(x: &[f64], rows: usize, stat: RowStat) -> Vec<f64> {
     match stat {
         RowStat::Median => {
-            let cols = if rows == 0 { 0 } else { x.len() / rows };
+            let cols = x.len().checked_div(rows).unwrap_or(0);
             row_median(&crate::panel::transpose(x, rows, cols), cols)
         }
         RowStat::Count => accumulate(x, rows, |a, _| a).1,
@@ -124,7 +124,7 @@ fn row_std(x: &[f64], rows: usize, mean: &[f64], count: &[f64]) -> Vec<f64> {
 /// The sum, count or mean of every row of a column-major bool panel (True is 1): the same
 /// values the float path gives, without widening the panel to floats.
 pub fn row_reduce_bools(x: &[bool], rows: usize, stat: RowStat) -> Option<Vec<f64>> {
-    let cols = if rows == 0 { 0 } else { x.len() / rows };
+    let cols = x.len().checked_div(rows).unwrap_or(0);
     let mut trues = vec![0.0; rows];
     for col in x.chunks_exact(rows.max(1)) {
         crate::cells::update_zip(&mut trues, col, |t, v| t + f64::from(u8::from(v)));

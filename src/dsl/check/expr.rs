@@ -96,10 +96,8 @@ impl Operand {
 /// pandas' answer is not arithmetic.
 fn bool_arithmetic(op: BinaryOp, plan_op: BinOp, l: &Val, r: &Val) -> Option<ArgError> {
     let is_bool = |v: &Val| matches!(v, Val::Bool(_)) || bool_value(v);
-    if !matches!(plan_op, BinOp::Add | BinOp::Sub)
-        || !(is_bool(l) && is_bool(r))
-        || !(bool_value(l) || bool_value(r))
-    {
+    let both_conditions = is_bool(l) && is_bool(r) && (bool_value(l) || bool_value(r));
+    if !(matches!(plan_op, BinOp::Add | BinOp::Sub) && both_conditions) {
         return None;
     }
     let (what, pandas) = if plan_op == BinOp::Add {
