@@ -56,6 +56,17 @@ const KERNEL_CASES: &[(&str, &str)] = &[
     ("sar", "sim(data.indicator(\"SAR\"))"),
     ("aroon", "d, u = data.indicator(\"AROON\")\nsim(u - d)"),
     ("stddev", "sim(data.indicator(\"STDDEV\", timeperiod=20))"),
+    ("row_mean", "sim(c > c.mean(axis=1))"),
+    ("row_std", "sim(c / c.std(axis=1))"),
+    ("row_median", "sim(c > c.median(axis=1))"),
+    (
+        "row_count_sum",
+        "sim(c * (c > 50).sum(axis=1) / c.count(axis=1))",
+    ),
+    (
+        "series_filter",
+        "m = c.mean(axis=1)\nsim((c > c.average(20)) & (m > m.average(60)))",
+    ),
 ];
 
 fn median(mut v: Vec<Duration>) -> Duration {

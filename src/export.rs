@@ -321,11 +321,6 @@ fn industry_lines() -> String {
 
 /// finlab Python for a strategy that passed the checker (`program` parsed from `source`).
 pub fn export(program: &Program, source: &str, prov: &Provenance) -> String {
-    let opts = FormatOptions {
-        method_names: Some(&finlab_name),
-        pandas_where: true,
-        ..FormatOptions::default()
-    };
     // The hash of the strategy as written (the patch below only changes literal spellings).
     let hash = canonical_hash(program, source);
     // Indicator arguments in TA-Lib's literal types: the patched text, parsed again.
@@ -336,6 +331,18 @@ pub fn export(program: &Program, source: &str, prov: &Provenance) -> String {
     let (program, source) = match &reparsed {
         Some((p, text)) => (p, *text),
         None => (program, source),
+    };
+    // Where the checker saw `average` of a Series (pandas' Series has none).
+    let checked = crate::dsl::check(program, &crate::dsl::CheckContext::default());
+    let series_averages = checked
+        .program
+        .map(|p| p.series_averages)
+        .unwrap_or_default();
+    let opts = FormatOptions {
+        method_names: Some(&finlab_name),
+        pandas_where: true,
+        series_averages: &series_averages,
+        ..FormatOptions::default()
     };
     let body = format_program(&body(program), source, &opts);
     let needs = Needs::of(&body);

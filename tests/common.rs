@@ -71,7 +71,7 @@ pub fn oracle_enabled() -> bool {
 }
 
 /// Strategies over the operators no example uses (numpy/pandas element-wise functions,
-/// exponential and expanding windows, the TA-Lib indicators): the look-ahead and guest-bits
+/// exponential and expanding windows, the TA-Lib indicators, per-date Series): the look-ahead and guest-bits
 /// tests run them.
 pub const MORE_OPERATORS: &[&str] = &[
     "import numpy as np\nc = data.get(\"etl:adj_close\")\nr = c.pct_change()\n\
@@ -95,4 +95,19 @@ pub const MORE_OPERATORS: &[&str] = &[
      + data.indicator(\"APO\") + data.indicator(\"BOP\") + data.indicator(\"OBV\") * 1e-9 + data.indicator(\"AD\") * 1e-9 \
      + data.indicator(\"ADOSC\") * 1e-6\n\
      sim((a + b + e).is_largest(20))\n",
+    "import numpy as np\nc = data.get(\"etl:adj_close\")\nr = c.pct_change(fill_method=None)\n\
+     m = c.mean(axis=1)\n\
+     s = c.std(axis=1) / c.median(axis=1) + c.max(axis=1) / c.min(axis=1) - c.count(axis=1) * 1e-3 + (r > 0).sum(axis=1) / c.count(axis=1)\n\
+     t = m.pct_change(fill_method=None).rolling(20).std() + m.diff(5).abs().rolling(10).median() / m.shift(1)\n\
+     u = np.log(m).ewm(span=10).std().fillna(0) + np.sqrt(s.clip(0, 100)).expanding(5).max() - s.ffill().cumsum() * 1e-6\n\
+     v = np.maximum(m.rolling(60, min_periods=20).max() / m, 1.01) - np.minimum(s.round(2), 3) + np.sign(t).astype(float) + np.exp(-t.abs()) + s.pow(2) * 1e-3\n\
+     ok = (m > m.average(60)) & ~(t > t.expanding().mean()) | (u.isna() & v.notna())\n\
+     sim((r * v + c / m * u)[c > c.quantile_row(0.3)].is_largest(20) & ok & (v > 0))\n",
+    "c = data.get(\"etl:adj_close\")\nm = c.mean(axis=1)\n\
+     sim(c.rank(axis=1, pct=True) * (m > m.average(20)) - c / m * 1e-9)\n",
+    "close = data.get(\"price:收盤價\")\nadj = data.get(\"etl:adj_close\")\n\
+     market = close.mean(axis=1)\nmarket_ok = market > market.average(60)\n\
+     breadth = (adj > adj.average(20)).sum(axis=1) / adj.count(axis=1)\n\
+     calm = breadth.ewm(span=10).mean() < 0.7\n\
+     sim((adj / adj.shift(60)).is_largest(10) & market_ok & calm, resample=\"M\")\n",
 ];

@@ -180,6 +180,39 @@ const MORE_STRATEGIES: &[(&str, &str)] = &[
          position = data.indicator(\"ROC\", timeperiod=20)[entry].is_largest(10)\n\
          sim(position, resample=\"M\")\n",
     ),
+    (
+        "series",
+        "from finlab import data\nfrom finlab.backtest import sim\nimport numpy as np\n\
+         c = data.get(\"etl:adj_close\")\n\
+         r = c.pct_change(fill_method=None)\n\
+         m = c.mean(axis=1)\n\
+         s = c.std(axis=1) / c.median(axis=1) + c.max(axis=1) / c.min(axis=1) - c.count(axis=1) * 1e-3\n\
+         t = m.pct_change(fill_method=None).rolling(20).std() + m.diff(5).abs().rolling(10).median() / m.shift(1)\n\
+         u = np.log(m).ewm(span=10).std().fillna(0) + np.sqrt(s.clip(0, 100)).expanding(5).max() - s.ffill().cumsum() * 1e-6\n\
+         ok = (m > m.average(60)) & ~(t > t.expanding().mean()) | (u > u.shift(3))\n\
+         position = (r / m * u)[c > c.quantile_row(0.3)].is_largest(20) & ok & ((r > 0).sum(axis=1) > 10)\n\
+         sim(position, resample=\"W\")\n",
+    ),
+    (
+        "market_regime",
+        "from finlab import data\nfrom finlab.backtest import sim\n\
+         close = data.get(\"price:收盤價\")\n\
+         adj = data.get(\"etl:adj_close\")\n\
+         market = close.mean(axis=1)\n\
+         market_ok = market > market.average(60)\n\
+         breadth = (adj > adj.average(20)).sum(axis=1) / adj.count(axis=1)\n\
+         calm = breadth.ewm(span=10).mean() < 0.7\n\
+         position = (adj / adj.shift(60)).is_largest(10) & market_ok & calm\n\
+         sim(position, resample=\"M\", name=\"market-regime\")\n",
+    ),
+    (
+        "series_weights",
+        "from finlab import data\nfrom finlab.backtest import sim\n\
+         c = data.get(\"etl:adj_close\")\n\
+         m = c.mean(axis=1)\n\
+         position = c.rank(axis=1, pct=True)[c.rank(axis=1, pct=True) > 0.9] * (m > m.average(20))\n\
+         sim(position, resample=\"M\")\n",
+    ),
 ];
 
 #[test]

@@ -153,6 +153,7 @@ fn operator_cases() -> Vec<Case> {
         .iter()
         .chain(ELEMENTWISE_CASES)
         .chain(WINDOW_CASES)
+        .chain(SERIES_CASES)
         .map(|(n, e)| Case {
             name: n.to_string(),
             expr: e.to_string(),
@@ -161,6 +162,18 @@ fn operator_cases() -> Vec<Case> {
         })
         .collect();
     cases.extend(indicator_cases());
+    // pandas' Series has no `average`: the exporter writes finlab's rolling mean.
+    cases.push(Case {
+        name: "series_average".to_string(),
+        expr: "daily - daily.mean(axis=1).average(3) + gapped.median(axis=1).average(4)"
+            .to_string(),
+        py: Some(
+            "daily - daily.mean(axis=1).rolling(3, min_periods=1).mean() \
+             + gapped.median(axis=1).rolling(4, min_periods=2).mean()"
+                .to_string(),
+        ),
+        setup: None,
+    });
     // numpy's `where` returns a bare array; the exporter writes pandas calls on cond's grid.
     for (n, c, x, y) in [
         ("np_where_scalars", "daily > 50", "1", "-1"),
@@ -268,6 +281,70 @@ fn indicator_cases() -> Vec<Case> {
 }
 
 /// Exponentially weighted and expanding windows, `cumsum`, pandas 3's `pct_change`.
+/// Per-date Series: the reductions across stocks (shown in every cell through a bool panel,
+/// which has no missing values), the time-series and element-wise operators on a Series,
+/// Series with numbers and with Series on other dates, and Series broadcast into panels.
+const SERIES_CASES: &[(&str, &str)] = &[
+    ("row_mean", "daily.notna() * gapped.mean(axis=1)"),
+    ("row_sum_bools", "daily.notna() * (gapped > 50).sum(axis=1)"),
+    ("row_sum_gapped", "daily.notna() * gapped.sum(axis=1)"),
+    ("row_max", "daily.notna() * gapped.max(axis=1)"),
+    ("row_min_ties", "daily.notna() * ties.min(axis=1)"),
+    ("row_std", "daily.notna() * gapped.std(axis=1)"),
+    ("row_median_ties", "daily.notna() * ties.median(axis=1)"),
+    ("row_median_gapped", "daily.notna() * gapped.median(axis=1)"),
+    ("row_count", "daily.notna() * gapped.count(axis=1)"),
+    ("row_mean_monthly", "monthly.notna() * monthly.mean(axis=\"columns\")"),
+    (
+        "series_windows",
+        "daily.notna() * (gapped.mean(axis=1).shift(2).pct_change().rolling(3, min_periods=1).std() \
+         + gapped.max(axis=1).ewm(span=4).mean() + gapped.count(axis=1).cumsum() \
+         + gapped.min(axis=1).expanding(2).max() + daily.std(axis=1).rolling(4).median())",
+    ),
+    (
+        "series_elementwise",
+        "daily.notna() * (np.log(daily.mean(axis=1)).round(3) + np.sqrt(daily.std(axis=1)).clip(0, 5) \
+         + np.maximum(daily.min(axis=1), 45) + daily.max(axis=1).pow(0.5) \
+         + np.sign(daily.mean(axis=1).diff()).fillna(0) + np.exp(-daily.std(axis=1) / 10) \
+         + gapped.mean(axis=1).ffill().abs())",
+    ),
+    ("series_gt_number", "(daily > 50) & (daily.mean(axis=1) > 50)"),
+    ("series_number_lt", "(daily > 50) & (50 < daily.mean(axis=1))"),
+    ("series_vs_series", "(daily > 45) & (daily.mean(axis=1) > daily.mean(axis=1).shift(1))"),
+    (
+        "series_monthly_filter",
+        "(daily > 50) & (monthly.mean(axis=1) > monthly.mean(axis=1).shift(1))",
+    ),
+    (
+        "series_arith_other_dates",
+        "daily.notna() * (daily.mean(axis=1) - monthly.mean(axis=1) * 1e-4)",
+    ),
+    (
+        "series_or_other_dates",
+        "(daily > 0) & ((daily.mean(axis=1) > 50) | (monthly.mean(axis=1) > 5e5))",
+    ),
+    (
+        "series_or_other_dates_flipped",
+        "(daily > 0) & ((monthly.mean(axis=1) > 5e5) | (daily.mean(axis=1) > 50))",
+    ),
+    (
+        "series_and_other_dates",
+        "(daily > 0) | ((monthly.mean(axis=1) > 5e5) & (daily.mean(axis=1) > 50))",
+    ),
+    ("panel_gt_series", "daily > daily2.median(axis=1)"),
+    // pandas refuses to compare Series on different dates; so does the guest.
+    (
+        "series_compare_other_dates",
+        "(daily > 0) & (daily.mean(axis=1) > monthly.mean(axis=1))",
+    ),
+    ("panel_minus_neg_series", "daily + -daily.mean(axis=1)"),
+    ("invert_series", "(daily > 0) & ~(daily.mean(axis=1) > 50)"),
+    ("panel_times_bool_series", "daily * (daily.mean(axis=1) > 50)"),
+    ("series_astype", "daily.notna() * (daily.mean(axis=1) > 50).astype(int)"),
+    ("series_isna", "(daily > 0) & gapped.min(axis=1).isna() | gapped.max(axis=1).notna()"),
+    ("shifted_vs_series", "shifted / daily.mean(axis=1)"),
+];
+
 const WINDOW_CASES: &[(&str, &str)] = &[
     ("ewm_span_mean", "daily.ewm(span=5).mean()"),
     ("ewm_com_noadjust", "gapped.ewm(com=2, adjust=False).mean()"),

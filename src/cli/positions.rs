@@ -71,6 +71,7 @@ pub fn run(a: PositionsArgs) -> anyhow::Result<ExitStatus> {
     let values = match ev.position_kind {
         PanelKind::Bool => ValueType::Bool,
         PanelKind::Float | PanelKind::Series => ValueType::Float64,
+        PanelKind::BoolSeries => ValueType::Bool,
     };
     let mut panel = ev.evaluation.position.into_weights();
     panel.name = "position".into();

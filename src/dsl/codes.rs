@@ -86,7 +86,8 @@ codes! {
     UnsupportedOperator = "unsupported-operator",
     /// `a < b < c`: a chained comparison.
     ChainedComparison = "chained-comparison",
-    /// A date-indexed Series on the wrong side of an operator, or compared with a number.
+    /// A date-indexed Series on the left of a panel, or given a panel where a Series method
+    /// takes a number.
     SeriesOperand = "series-operand",
     /// A constant divided by zero.
     DivisionByZero = "division-by-zero",

@@ -10,6 +10,12 @@ const ALIGNMENT: &str =
      start, the common stocks, each side carried forward (monthly revenue is visible from its\n  \
      publication date). Window methods count the panel's own rows (months for revenue).";
 
+/// What a per-date Series is and how it combines (both references say it).
+const SERIES: &str =
+    "`m = x.mean(axis=1)` (or sum/max/min/std/median/count) is a Series, one value per date:\n  \
+     it takes window, shift and element-wise methods, compares with numbers and Series, and\n  \
+     filters a panel on its right: `cond & (m > m.average(60))`.";
+
 const SECTIONS: [(Form, &str); 6] = [
     (Form::Method, "Panel methods"),
     (Form::Rolling, "Rolling windows"),
@@ -79,6 +85,7 @@ fn render(full: bool) -> String {
          - Arithmetic `+ - * / **`, comparisons `< <= > >= == !=`, conditions `& | ~`\n  \
            (wrap comparisons in parentheses: `(a > b) & (c < d)`), masking `x[cond]`.\n\
          - {ALIGNMENT}\n\
+         - {SERIES}\n\
          - Everything else — other imports, `def`, loops, `lambda`, `eval`, dunders,\n  \
            negative shifts, `rank(axis=0)` — is refused.\n",
     );
@@ -107,7 +114,8 @@ pub fn compact() -> String {
            in arithmetic.\n\
          - `& | ~` combine bool panels (conditions): write `(a > b) & (c < d)`; `x[cond]` keeps `x`\n  \
            where `cond` holds.\n\
-         - {ALIGNMENT}\n"
+         - {ALIGNMENT}\n\
+         - {SERIES}\n"
     );
     for (form, title) in SECTIONS {
         out.push_str(&format!("\n## {title}\n\n"));
@@ -220,9 +228,20 @@ fn also(form: Form, more: &[OpId], out: &mut String) {
             listed.join(", ")
         ));
     } else {
-        let listed: Vec<String> = more
+        // Operators with the same parameters share one entry: `.isna/notna()`.
+        let mut groups: Vec<(String, String, Vec<&str>)> = Vec::new();
+        for op in more {
+            let sig = op.spec().signature();
+            let name = op.spec().name;
+            let (head, tail) = sig.split_once(name).unwrap_or((sig.as_str(), ""));
+            match groups.iter_mut().find(|(h, t, _)| h == head && t == tail) {
+                Some((_, _, names)) => names.push(name),
+                None => groups.push((head.to_string(), tail.to_string(), vec![name])),
+            }
+        }
+        let listed: Vec<String> = groups
             .iter()
-            .map(|o| format!("`{}`", o.spec().signature()))
+            .map(|(head, tail, names)| format!("`{head}{}{tail}`", names.join("/")))
             .collect();
         out.push_str(&format!(
             "\nAlso (pandas/numpy semantics): {}.\n",

@@ -64,6 +64,7 @@ fn no_comments() -> FormatOptions<'static> {
         wrap: true,
         method_names: None,
         pandas_where: false,
+        series_averages: &[],
     }
 }
 

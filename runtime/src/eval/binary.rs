@@ -7,7 +7,7 @@ use std::rc::Rc;
 use super::macros::arith;
 use super::{type_err, EvalError, Value};
 use crate::cells::{self, one};
-use crate::panel::{align, Cells, Panel};
+use crate::panel::{align, outer_align, Cells, Panel};
 use crate::plan::BinOp;
 
 /// `-x`.
@@ -15,12 +15,18 @@ pub(super) fn neg(x: Value) -> Value {
     match x {
         Value::Scalar(v) => Value::Scalar(-v),
         Value::Panel(p) => Value::Panel(map_floats(p, |v| -v)),
-        Value::Series(d, v) => Value::Series(d, Rc::new(cells::map(&v, |x| -x))),
+        Value::Series(p) => Value::Series(map_floats(p, |v| -v)),
     }
 }
 
-/// `~x` of a bool panel.
+/// `~x` of a bool panel or bool Series.
 pub(super) fn not(i: usize, x: Value) -> Result<Value, EvalError> {
+    if let Value::Series(p) = x {
+        return match not(i, Value::Panel(p))? {
+            Value::Panel(p) => Ok(Value::Series(p)),
+            v => Ok(v),
+        };
+    }
     let Value::Panel(Panel {
         dates,
         columns,
@@ -61,21 +67,19 @@ pub(super) fn binary(i: usize, op: BinOp, lhs: Value, rhs: Value) -> Result<Valu
             }
             Ok(Value::Scalar(arith(op, a, b)))
         }
-        (Value::Series(d, v), Value::Scalar(s)) if op == BinOp::Pow => {
-            with_scalar_pow!(s, f => series_scalar(i, op, d, &v, f))
+        (Value::Series(a), Value::Scalar(s)) => series_of(panel_scalar(i, op, a, s, false)),
+        (Value::Scalar(s), Value::Series(a)) => series_of(panel_scalar(i, op, a, s, true)),
+        (Value::Series(a), Value::Series(b)) => series_of(two_series(i, op, a, b)),
+        (Value::Panel(p), Value::Series(s)) if p.dates == s.dates => panel_series(i, op, p, &s),
+        (Value::Panel(p), Value::Series(s)) => {
+            // docs/semantics.md §5.1: a date-indexed Series is repeated in every column of the
+            // panel, then the two are aligned as two panels (finlab's `reshape`).
+            let broadcast = broadcast(&s, &p.columns);
+            panels(i, op, p, broadcast)
         }
-        (Value::Series(d, v), Value::Scalar(s)) => series_scalar(i, op, d, &v, |x| arith(op, x, s)),
-        (Value::Scalar(s), Value::Series(d, v)) => series_scalar(i, op, d, &v, |x| arith(op, s, x)),
-        (Value::Panel(p), Value::Series(d, v)) => {
-            // docs/semantics.md §5.1 step 1: a date-indexed Series is broadcast to every column.
-            let mut cells = Vec::with_capacity(v.len() * p.columns.len());
-            for _ in 0..p.columns.len() {
-                cells.extend_from_slice(&v);
-            }
-            let broadcast = Panel::float(d, p.columns.clone(), cells);
-            binary(i, op, Value::Panel(p), Value::Panel(broadcast))
+        (Value::Series(..), Value::Panel(..)) => {
+            Err(type_err(i, "a Series must be the right operand of a panel"))
         }
-        (Value::Series(..), _) => Err(type_err(i, "a Series must be the right operand of a panel")),
         (Value::Panel(p), Value::Scalar(s)) => panel_scalar(i, op, p, s, false),
         (Value::Scalar(s), Value::Panel(p)) => panel_scalar(i, op, p, s, true),
         (Value::Panel(a), Value::Panel(b)) => panels(i, op, a, b),
@@ -117,23 +121,106 @@ fn align_owned(a: Panel, b: Panel) -> (Panel, Panel) {
     }
 }
 
-fn series_scalar(
-    i: usize,
-    op: BinOp,
-    dates: Rc<Vec<i32>>,
-    v: &[f64],
-    f: impl Fn(f64) -> f64,
-) -> Result<Value, EvalError> {
-    if !matches!(
-        op,
-        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow
-    ) {
+/// A panel result of Series operands, as the Series it is.
+fn series_of(v: Result<Value, EvalError>) -> Result<Value, EvalError> {
+    Ok(match v? {
+        Value::Panel(p) => Value::Series(p),
+        v => v,
+    })
+}
+
+/// `a op b` for two Series (one-column panels), as pandas aligns them: on the same dates
+/// directly; otherwise on the union of dates — arithmetic with a missing value NaN, `&`/`|`
+/// with a missing right value False and False wherever the left one is missing (pandas fills
+/// only the right operand) — and comparisons refused (pandas raises "Can only compare
+/// identically-labeled Series objects").
+fn two_series(i: usize, op: BinOp, a: Panel, b: Panel) -> Result<Value, EvalError> {
+    if a.dates == b.dates {
+        return panels(i, op, a, b);
+    }
+    if op.is_comparison() {
         return Err(type_err(
             i,
-            "a Series combines with numbers by arithmetic only",
+            format!(
+                "`{}` compares two Series on different dates (pandas refuses to; compare each \
+                 with the panel instead)",
+                op.symbol()
+            ),
         ));
     }
-    Ok(Value::Series(dates, Rc::new(cells::map(v, f))))
+    if op.is_logical() {
+        let left = a.dates.clone();
+        let (a, b) = outer_align(&a, &b);
+        let present: Vec<bool> = a
+            .dates
+            .iter()
+            .map(|d| left.binary_search(d).is_ok())
+            .collect();
+        return match panels(i, op, a, b)? {
+            Value::Panel(p) => {
+                let kept = cells::zip(&p.bools(), &present, |x, here| x && here);
+                Ok(Value::Panel(p.with_bools(kept)))
+            }
+            v => Ok(v),
+        };
+    }
+    // Arithmetic reads a missing bool as NaN, not as a False (0).
+    let widen = |p: Panel| p.with_floats(Rc::unwrap_or_clone(p.floats()));
+    let (a, b) = outer_align(&widen(a), &widen(b));
+    panels(i, op, a, b)
+}
+
+/// `p op s` for a Series on the panel's dates: each column with the Series, cell by cell —
+/// what the Series repeated in every column gives, without building that panel.
+fn panel_series(i: usize, op: BinOp, p: Panel, s: &Panel) -> Result<Value, EvalError> {
+    let rows = p.rows();
+    let columns: Vec<std::ops::Range<usize>> = (0..p.columns.len())
+        .map(|c| c * rows..(c + 1) * rows)
+        .collect();
+    if op.is_logical() {
+        let (Cells::Bool(x), Cells::Bool(y)) = (&p.cells, &s.cells) else {
+            return Err(type_err(
+                i,
+                format!("`{}` needs two bool panels", op.symbol()),
+            ));
+        };
+        let mut out = vec![false; x.len()];
+        for r in columns.iter().cloned() {
+            if op == BinOp::And {
+                cells::zip_into(&mut out[r.clone()], &x[r], y, |a, b| a && b);
+            } else {
+                cells::zip_into(&mut out[r.clone()], &x[r], y, |a, b| a || b);
+            }
+        }
+        return Ok(Value::Panel(p.with_bools(out)));
+    }
+    let (x, y) = (p.floats(), s.floats());
+    if op.is_comparison() {
+        let mut out = vec![false; x.len()];
+        with_compare!(op, f => for r in columns.iter().cloned() {
+            cells::zip_into(&mut out[r.clone()], &x[r], &y, f);
+        });
+        return Ok(Value::Panel(p.with_bools(out)));
+    }
+    let mut out = vec![0.0; x.len()];
+    with_arith!(op, f => for r in columns.iter().cloned() {
+        cells::zip_into(&mut out[r.clone()], &x[r], &y, f);
+    });
+    Ok(Value::Panel(p.with_floats(out)))
+}
+
+/// The one column of Series `s` repeated under each of `columns` (its dates, its kind).
+fn broadcast(s: &Panel, columns: &Rc<Vec<String>>) -> Panel {
+    let k = columns.len();
+    let cells = match &s.cells {
+        Cells::Float(v) => Cells::Float(Rc::new(v.repeat(k))),
+        Cells::Bool(v) => Cells::Bool(Rc::new(v.repeat(k))),
+    };
+    Panel {
+        dates: s.dates.clone(),
+        columns: columns.clone(),
+        cells,
+    }
 }
 
 fn panel_scalar(

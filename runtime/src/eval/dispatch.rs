@@ -10,7 +10,7 @@ use super::{
 };
 use crate::cells;
 use crate::hold::{self, Frame, HoldOptions};
-use crate::kernels;
+use crate::kernels::{self, RowStat};
 use crate::ops::{OpId, Receiver};
 use crate::panel::{exact_mask, outer_align, Cells, Panel};
 use crate::plan::{Arg, BinOp, Node};
@@ -34,12 +34,17 @@ pub(super) fn call(
     else {
         return Err(type_err(i, "not a call"));
     };
-    let recv = match recv {
+    let (recv, on_series) = match recv {
         Some(r) => match get(values, i, *r)? {
-            Value::Panel(p) => Some(p),
-            _ => return Err(type_err(i, "methods apply to panels")),
+            Value::Panel(p) => (Some(p), false),
+            Value::Series(p) if op.on_series() => (Some(p), true),
+            Value::Series(_) => {
+                let name = op.spec().name;
+                return Err(type_err(i, format!("`{name}` does not apply to a Series")));
+            }
+            Value::Scalar(_) => return Err(type_err(i, "methods apply to panels")),
         },
-        None => None,
+        None => (None, false),
     };
     let prices = prices
         .iter()
@@ -57,7 +62,11 @@ pub(super) fn call(
     };
     call.check_arity()?;
     if call.spec.receiver != Receiver::None {
-        return dispatch(&call, recv, &prices);
+        return Ok(match dispatch(&call, recv, &prices)? {
+            // A Series is a one-column panel: the same kernel, the result a Series again.
+            Value::Panel(p) if on_series => Value::Series(p),
+            v => v,
+        });
     }
     let key = format!("{op:?} {args:?} {:?}", node.operands());
     let outs = match indicators.get(&key) {
@@ -127,6 +136,13 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
             windows::expanding(call, p)?
         }
         OpId::Cumsum => windows::cumsum(p),
+        OpId::RowMean => return Ok(row_reduce(p, RowStat::Mean)),
+        OpId::RowSum => return Ok(row_reduce(p, RowStat::Sum)),
+        OpId::RowMax => return Ok(row_reduce(p, RowStat::Max)),
+        OpId::RowMin => return Ok(row_reduce(p, RowStat::Min)),
+        OpId::RowStd => return Ok(row_reduce(p, RowStat::Std)),
+        OpId::RowMedian => return Ok(row_reduce(p, RowStat::Median)),
+        OpId::RowCount => return Ok(row_reduce(p, RowStat::Count)),
         OpId::Rsi
         | OpId::Macd
         | OpId::Stoch
@@ -226,7 +242,21 @@ fn quantile_row(call: &CallArgs, p: &Panel) -> Result<Value, EvalError> {
         .chunks(k)
         .map(|row| kernels::quantile(row, q))
         .collect();
-    Ok(Value::Series(p.dates.clone(), Rc::new(values)))
+    Ok(super::series(p.dates.clone(), values))
+}
+
+/// `.mean(axis=1)` and the other reductions across each date's stocks: a Series.
+fn row_reduce(p: &Panel, stat: RowStat) -> Value {
+    let values = match &p.cells {
+        Cells::Bool(b) => kernels::row_reduce_bools(b, p.rows(), stat),
+        Cells::Float(_) => None,
+    };
+    let values = match (values, stat) {
+        (Some(v), _) => v,
+        (None, RowStat::Median) => kernels::row_median(&p.row_major(), p.columns.len()),
+        (None, _) => kernels::row_reduce(&p.floats(), p.rows(), stat),
+    };
+    super::series(p.dates.clone(), values)
 }
 
 fn fillna(call: &CallArgs, p: &Panel) -> Result<Panel, EvalError> {

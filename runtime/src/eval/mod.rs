@@ -53,8 +53,21 @@ type IndicatorCache = std::collections::HashMap<String, Rc<Vec<Panel>>>;
 pub(crate) enum Value {
     Scalar(f64),
     Panel(Panel),
-    /// A float Series indexed by date (one value per row).
-    Series(Rc<Vec<i32>>, Rc<Vec<f64>>),
+    /// A Series indexed by date (one value per row): a one-column panel (floats or bools), so
+    /// the time-series kernels apply to it unchanged.
+    Series(Panel),
+}
+
+/// The column name of a Series held as a one-column panel.
+pub(crate) const SERIES_COLUMN: &str = "";
+
+/// A Series of `values` on `dates`.
+pub(crate) fn series(dates: Rc<Vec<i32>>, values: Vec<f64>) -> Value {
+    Value::Series(Panel::float(
+        dates,
+        Rc::new(vec![SERIES_COLUMN.to_string()]),
+        values,
+    ))
 }
 
 /// Evaluates `plan` on `inputs` (one panel per [`Plan::inputs`] entry, same order).

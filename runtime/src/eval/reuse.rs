@@ -157,8 +157,7 @@ impl Store {
 fn cells_of(v: &Value) -> usize {
     match v {
         Value::Scalar(_) => 1,
-        Value::Panel(p) => p.rows() * p.columns.len(),
-        Value::Series(_, v) => v.len(),
+        Value::Panel(p) | Value::Series(p) => p.rows() * p.columns.len(),
     }
 }
 
@@ -166,11 +165,10 @@ fn cells_of(v: &Value) -> usize {
 fn bytes_of(v: &Value) -> usize {
     match v {
         Value::Scalar(_) => 0,
-        Value::Panel(p) => match &p.cells {
+        Value::Panel(p) | Value::Series(p) => match &p.cells {
             Cells::Float(c) => c.len() * 8,
             Cells::Bool(c) => c.len(),
         },
-        Value::Series(d, v) => d.len() * 4 + v.len() * 8,
     }
 }
 

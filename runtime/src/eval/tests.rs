@@ -138,3 +138,107 @@ fn nan_comparisons_and_mask() {
     assert!(out.values[0].is_nan() && out.values[1].is_nan());
     assert_eq!(out.values[2], 0.0);
 }
+
+/// A call of `op` on node `recv` with `args`.
+fn call(op: OpId, recv: usize, args: Vec<Arg>) -> Node {
+    Node::Call {
+        op,
+        recv: Some(recv),
+        args,
+        prices: vec![],
+        out: 0,
+    }
+}
+
+#[test]
+fn a_series_is_smoothed_compared_and_broadcast_over_the_panel() {
+    let nan = f64::NAN;
+    // Two stocks over four dates: the row means are 2, 3, 5, 6.
+    let data = panel(
+        vec![0, 1, 2, 3],
+        &["a", "b"],
+        vec![1.0, 2.0, 4.0, 6.0, 3.0, 4.0, 6.0, nan],
+    );
+    let p = plan(
+        1,
+        vec![
+            Node::Load { input: 0 },
+            call(OpId::RowMean, 0, vec![Arg::Int(1)]),
+            // The Series' own rolling mean over 2 dates (min_periods 1): 2, 2.5, 4, 5.5.
+            call(OpId::Average, 1, vec![Arg::Int(2)]),
+            Node::Binary {
+                op: BinOp::Gt,
+                lhs: 1,
+                rhs: 2,
+            },
+            // panel & bool Series: the Series repeated in every column.
+            Node::Binary {
+                op: BinOp::Gt,
+                lhs: 0,
+                rhs: 1,
+            },
+            Node::Binary {
+                op: BinOp::And,
+                lhs: 4,
+                rhs: 3,
+            },
+        ],
+    );
+    let out = evaluate(&p, vec![data]).unwrap();
+    // above the mean: a never (a < b), b on rows 0..=2; the market rises on rows 1..=3.
+    assert_eq!(out.values, vec![0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
+}
+
+#[test]
+fn two_series_on_other_dates_align_as_pandas_does() {
+    let daily = panel(vec![0, 1, 2], &["a"], vec![1.0, 2.0, 3.0]);
+    let monthly = panel(vec![1, 3], &["a"], vec![10.0, 20.0]);
+    let series_of = |op: BinOp| {
+        plan(
+            2,
+            vec![
+                Node::Load { input: 0 },
+                Node::Load { input: 1 },
+                call(OpId::RowSum, 0, vec![Arg::Int(1)]),
+                call(OpId::RowSum, 1, vec![Arg::Int(1)]),
+                Node::Scalar { value: 1.5 },
+                Node::Binary {
+                    op: BinOp::Gt,
+                    lhs: 2,
+                    rhs: 4,
+                },
+                Node::Binary {
+                    op: BinOp::Gt,
+                    lhs: 3,
+                    rhs: 4,
+                },
+                Node::Binary { op, lhs: 5, rhs: 6 },
+                // Broadcast into the daily panel to look at it.
+                Node::Binary {
+                    op: BinOp::Mul,
+                    lhs: 0,
+                    rhs: 7,
+                },
+            ],
+        )
+    };
+    let run = |op| evaluate(&series_of(op), vec![daily.clone(), monthly.clone()]);
+    // The union of dates 0..=3; the left Series is daily (dates 0, 1, 2). `|` is False where
+    // the left value is missing (date 3) and reads a missing right value as False (dates 0,
+    // 2): F|F, T|T, T|F, missing|T. The daily panel is carried forward onto date 3.
+    let or = run(BinOp::Or).unwrap();
+    assert_eq!(or.dates, vec![0, 1, 2, 3]);
+    assert_eq!(or.values, vec![0.0, 2.0, 3.0, 0.0]);
+    // Comparing two Series on different dates is refused, as pandas refuses it.
+    assert!(run(BinOp::Lt).is_err());
+    // A cross-sectional operator on a Series is refused.
+    let p = plan(
+        1,
+        vec![
+            Node::Load { input: 0 },
+            call(OpId::RowMean, 0, vec![Arg::Int(1)]),
+            call(OpId::IsLargest, 1, vec![Arg::Int(1)]),
+        ],
+    );
+    assert!(evaluate(&p, vec![daily]).is_err());
+}

@@ -3,13 +3,14 @@
 //!
 //! Laid out by family, as polars-compute's `rolling/`: [`rolling`] has one file per statistic,
 //! each with its scalar column kernel and, for the guest, its two-column wasm SIMD kernel side
-//! by side (`simd` holds what those share); [`rank`] is the per-row rank; [`misc`] the rest
+//! by side (`simd` holds what those share); [`rank`] is the per-row rank; [`rows`] the reductions across each row; [`misc`] the rest
 //! (forward fill, shift, quantile, entry/exit edges).
 
 mod ewm;
 mod misc;
 mod rank;
 mod rolling;
+mod rows;
 #[cfg(target_arch = "wasm32")]
 mod simd;
 
@@ -20,6 +21,7 @@ pub use rolling::{
     rolling_extreme, rolling_extreme_panel, rolling_median, rolling_std, rolling_sum_mean,
     rolling_sum_mean_panel, sustain_bools,
 };
+pub use rows::{row_median, row_reduce, row_reduce_bools, RowStat};
 
 /// `f64::max` (a NaN argument loses) as a compare-and-select: in the wasm guest `f64::max` is a
 /// call into libm's `fmax`.

@@ -60,6 +60,13 @@ pub enum OpId {
     ExpandingMin,
     ExpandingSum,
     Cumsum,
+    RowMean,
+    RowSum,
+    RowMax,
+    RowMin,
+    RowStd,
+    RowMedian,
+    RowCount,
     Rsi,
     Macd,
     Stoch,
@@ -422,6 +429,13 @@ impl OpId {
         OpId::ExpandingMin,
         OpId::ExpandingSum,
         OpId::Cumsum,
+        OpId::RowMean,
+        OpId::RowSum,
+        OpId::RowMax,
+        OpId::RowMin,
+        OpId::RowStd,
+        OpId::RowMedian,
+        OpId::RowCount,
         OpId::Rsi,
         OpId::Macd,
         OpId::Stoch,
@@ -460,6 +474,114 @@ impl OpId {
     pub fn spec(self) -> &'static OpSpec {
         // invariant: SPECS lists every OpId in the order of ALL (checked by a unit test).
         &SPECS[self as usize]
+    }
+
+    /// Whether the operator also applies to a date-indexed Series (one value per date), with
+    /// the same result as on a one-column panel: the time-series and element-wise operators
+    /// pandas' Series has (and `average`, finlab's rolling mean). Cross-sectional operators,
+    /// finlab-only signals and operators taking a second panel do not.
+    pub fn on_series(self) -> bool {
+        match self {
+            OpId::Average
+            | OpId::RollingMean
+            | OpId::RollingStd
+            | OpId::RollingSum
+            | OpId::RollingMax
+            | OpId::RollingMin
+            | OpId::RollingMedian
+            | OpId::Shift
+            | OpId::PctChange
+            | OpId::Diff
+            | OpId::Fillna
+            | OpId::Ffill
+            | OpId::Abs
+            | OpId::Clip
+            | OpId::Log
+            | OpId::Maximum
+            | OpId::Minimum
+            | OpId::Pow
+            | OpId::Sqrt
+            | OpId::Exp
+            | OpId::Sign
+            | OpId::Astype
+            | OpId::IsNa
+            | OpId::NotNa
+            | OpId::Round
+            | OpId::EwmMean
+            | OpId::EwmStd
+            | OpId::ExpandingMean
+            | OpId::ExpandingMax
+            | OpId::ExpandingMin
+            | OpId::ExpandingSum
+            | OpId::Cumsum => true,
+            OpId::Rise
+            | OpId::Fall
+            | OpId::Sustain
+            | OpId::IsLargest
+            | OpId::IsSmallest
+            | OpId::Rank
+            | OpId::QuantileRow
+            | OpId::IsEntry
+            | OpId::IsExit
+            | OpId::HoldUntil
+            | OpId::Where
+            | OpId::IndustryRank
+            | OpId::NpWhere
+            | OpId::RowMean
+            | OpId::RowSum
+            | OpId::RowMax
+            | OpId::RowMin
+            | OpId::RowStd
+            | OpId::RowMedian
+            | OpId::RowCount
+            | OpId::Rsi
+            | OpId::Macd
+            | OpId::Stoch
+            | OpId::Bbands
+            | OpId::Atr
+            | OpId::Willr
+            | OpId::Sma
+            | OpId::Ema
+            | OpId::Wma
+            | OpId::Dema
+            | OpId::Tema
+            | OpId::Kama
+            | OpId::Adx
+            | OpId::PlusDi
+            | OpId::MinusDi
+            | OpId::Cci
+            | OpId::Mfi
+            | OpId::Obv
+            | OpId::Roc
+            | OpId::Mom
+            | OpId::Stddev
+            | OpId::Natr
+            | OpId::Trange
+            | OpId::Aroon
+            | OpId::Sar
+            | OpId::Ultosc
+            | OpId::Cmo
+            | OpId::Ppo
+            | OpId::Apo
+            | OpId::Bop
+            | OpId::Ad
+            | OpId::Adosc => false,
+        }
+    }
+
+    /// Whether the operator reduces each date's row across stocks to one value (`.mean(axis=1)`
+    /// and the like): its result is a Series.
+    pub fn is_row_reduction(self) -> bool {
+        matches!(
+            self,
+            OpId::RowMean
+                | OpId::RowSum
+                | OpId::RowMax
+                | OpId::RowMin
+                | OpId::RowStd
+                | OpId::RowMedian
+                | OpId::RowCount
+        )
     }
 
     /// Looks an operator up by form and DSL name.

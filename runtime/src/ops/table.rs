@@ -126,6 +126,9 @@ const NP_WHERE: &[ParamSpec] = &[
 ];
 const DTYPES: &[&str] = &["int", "float", "bool"];
 const ASTYPE: &[ParamSpec] = &[p("dtype", K::Choice(DTYPES), D::Required)];
+/// A reduction across each date's stocks: `axis=1` is required (axis 0 would reduce every stock
+/// over all dates, the future included).
+const AXIS: &[ParamSpec] = &[p("axis", K::Axis, D::Required)];
 const ROUND: &[ParamSpec] = &[p("decimals", K::Decimals, D::Int(0))];
 
 const ADJUST: ParamSpec = p("adjust_price", K::Flag, D::Bool(false));
@@ -343,6 +346,27 @@ pub(super) static SPECS: &[OpSpec] = &[
     op(OpId::Cumsum, "cumsum", Method, Numeric, &[], OFloat,
         "Running sum down each column, skipping missing values (NaN stays NaN).",
         "(close > close.shift()).cumsum()").more(),
+    op(OpId::RowMean, "mean", Method, Numeric, AXIS, Series,
+        "Per date mean across stocks, missing values skipped (a Series: one value per date).",
+        "close.mean(axis=1) > close.mean(axis=1).average(60)").more(),
+    op(OpId::RowSum, "sum", Method, Numeric, AXIS, Series,
+        "Per date sum across stocks (0 when none is valid; bool panels count True).",
+        "(close > close.average(20)).sum(axis=1)").more(),
+    op(OpId::RowMax, "max", Method, Numeric, AXIS, Series,
+        "Per date maximum across stocks.",
+        "close.pct_change().max(axis=1)").more(),
+    op(OpId::RowMin, "min", Method, Numeric, AXIS, Series,
+        "Per date minimum across stocks.",
+        "close.pct_change().min(axis=1)").more(),
+    op(OpId::RowStd, "std", Method, Numeric, AXIS, Series,
+        "Per date sample standard deviation across stocks (ddof=1).",
+        "close.pct_change().std(axis=1)").more(),
+    op(OpId::RowMedian, "median", Method, Numeric, AXIS, Series,
+        "Per date median across stocks.",
+        "pb.median(axis=1)").more(),
+    op(OpId::RowCount, "count", Method, Numeric, AXIS, Series,
+        "Per date number of valid values.",
+        "close.count(axis=1)").more(),
     indicator(OpId::Rsi, "RSI", TIMEPERIOD_14, &[], CLOSE,
         "Relative strength index (TA-Lib, Wilder smoothing) of the close.",
         "data.indicator(\"RSI\", timeperiod=14)"),

@@ -3,7 +3,7 @@
 //! the relations between arguments. Errors carry no position: the caller knows which argument
 //! (or call) an error is about and attaches its span with [`ArgError::at`].
 
-use dsl_runtime::ops::{OpId, OpSpec, ParamDefault, ParamKind, ParamSpec, Receiver};
+use dsl_runtime::ops::{Form, OpId, OpSpec, ParamDefault, ParamKind, ParamSpec, Receiver};
 
 use super::value::Val;
 use super::{PanelKind, TArg};
@@ -22,7 +22,7 @@ pub(super) struct ArgError {
 }
 
 impl ArgError {
-    fn new(code: Code, message: impl Into<String>) -> ArgError {
+    pub(super) fn new(code: Code, message: impl Into<String>) -> ArgError {
         ArgError {
             code,
             message: message.into(),
@@ -31,12 +31,12 @@ impl ArgError {
         }
     }
 
-    fn label(mut self, label: &'static str) -> ArgError {
+    pub(super) fn label(mut self, label: &'static str) -> ArgError {
         self.label = Some(label);
         self
     }
 
-    fn hint(mut self, hint: impl Into<String>) -> ArgError {
+    pub(super) fn hint(mut self, hint: impl Into<String>) -> ArgError {
         self.hint = Some(hint.into());
         self
     }
@@ -63,34 +63,61 @@ pub(super) enum At {
     Name(usize),
 }
 
-/// Whether the operator can be called on a panel of this kind.
+/// Whether the operator can be called on a value of this kind.
 pub(super) fn receiver(spec: &OpSpec, kind: PanelKind) -> Result<(), ArgError> {
-    let ok = match (spec.receiver, kind) {
-        (_, PanelKind::Series) => false,
-        (Receiver::Bool, k) => k == PanelKind::Bool,
-        _ => true,
-    };
-    if ok {
+    if kind.is_series() {
+        return series_receiver(spec);
+    }
+    if spec.receiver != Receiver::Bool || kind == PanelKind::Bool {
         return Ok(());
     }
     Err(ArgError::new(
         Code::InvalidReceiver,
         format!(
-            "`{}` works on {}, not on a {} panel",
-            spec.name,
-            if spec.receiver == Receiver::Bool {
-                "bool panels (conditions)"
-            } else {
-                "panels"
-            },
-            match kind {
-                PanelKind::Float => "float",
-                PanelKind::Bool => "bool",
-                PanelKind::Series => "Series",
-            }
+            "`{}` works on bool panels (conditions), not on a float panel",
+            spec.name
         ),
     )
     .hint(format!("e.g. `{}`", spec.example)))
+}
+
+/// Whether the operator applies to a date-indexed Series (one value per date).
+fn series_receiver(spec: &OpSpec) -> Result<(), ArgError> {
+    if spec.id.on_series() {
+        return Ok(());
+    }
+    let e = ArgError::new(
+        Code::InvalidReceiver,
+        format!(
+            "`{}` works on a dates × stocks panel, not on a date-indexed Series",
+            spec.name
+        ),
+    );
+    if spec.id.is_row_reduction() || spec.form == Form::Method && is_cross_sectional(spec.id) {
+        return Err(e.label("a Series has no stocks to compare").hint(
+            "a Series already has one value per date: smooth it (`s.average(60)`), compare it \
+             (`s > s.average(60)`) or combine it with a panel (`cond & (s > 0)`)",
+        ));
+    }
+    let names: Vec<&str> = OpId::ALL
+        .iter()
+        .filter(|op| op.on_series() && op.spec().form == Form::Method)
+        .map(|op| op.spec().name)
+        .collect();
+    Err(e.hint(format!(
+        "on a Series the DSL has `.rolling(n)`, `.ewm(...)`, `.expanding()`, `.{}()` and the \
+         numpy functions; write the condition on the panel, or compare the Series \
+         (`s > s.shift(5)` for a rise)",
+        names.join("()`, `.")
+    )))
+}
+
+/// Operators whose result on a date depends on every stock of that date.
+fn is_cross_sectional(op: OpId) -> bool {
+    matches!(
+        op,
+        OpId::IsLargest | OpId::IsSmallest | OpId::Rank | OpId::QuantileRow | OpId::IndustryRank
+    )
 }
 
 /// Binds positional and keyword arguments to parameter slots: for each parameter, the index of
@@ -169,11 +196,26 @@ pub(super) fn default(spec: &OpSpec, param: &ParamSpec) -> Result<TArg, ArgError
                 Code::MissingArgument,
                 format!("`{}` needs its `{}` argument", spec.name, param.name),
             );
-            return Err(if param.kind == ParamKind::Axis {
-                e.hint("write `axis=1` to rank across stocks per date (axis=0 would rank each stock against its own future)")
-            } else {
-                e.hint(format!("e.g. `{}`", spec.example))
-            });
+            return Err(
+                if param.kind == ParamKind::Axis && spec.id.is_row_reduction() {
+                    let moving = match OpId::find(Form::Rolling, spec.name) {
+                        Some(_) => format!(
+                            "; for a moving statistic write `x.rolling(20).{}()`",
+                            spec.name
+                        ),
+                        None => String::new(),
+                    };
+                    e.hint(format!(
+                        "write `.{}(axis=1)` for one value per date across the stocks (a Series); \
+                     over each stock's dates it would read the future{moving}",
+                        spec.name
+                    ))
+                } else if param.kind == ParamKind::Axis {
+                    e.hint("write `axis=1` to rank across stocks per date (axis=0 would rank each stock against its own future)")
+                } else {
+                    e.hint(format!("e.g. `{}`", spec.example))
+                },
+            );
         }
         ParamDefault::Nothing => TArg::None,
         ParamDefault::Int(v) => TArg::Int(v),
@@ -202,6 +244,8 @@ pub(super) fn value(spec: &OpSpec, param: &ParamSpec, val: &Val) -> Result<TArg,
     };
     match (val, param.kind) {
         (Val::None, _) if param.default == ParamDefault::Nothing => Ok(TArg::None),
+        // pandas' name for axis 1.
+        (Val::Str(s), ParamKind::Axis) if s == "columns" => Ok(TArg::Int(1)),
         (
             _,
             ParamKind::Window
@@ -265,15 +309,20 @@ fn whole(spec: &OpSpec, param: &ParamSpec, v: i64) -> Result<(), ArgError> {
         )));
     }
     if kind == ParamKind::Axis && v != 1 {
+        let what = if spec.id.is_row_reduction() {
+            "reduces"
+        } else {
+            "ranks"
+        };
         return Err(ArgError::new(
             Code::LookaheadRank,
             format!(
-                "`{}(axis={v})` ranks each stock over all dates, including future ones",
+                "`{}(axis={v})` {what} each stock over all dates, including future ones",
                 spec.name
             ),
         )
         .label("must be 1")
-        .hint("write `axis=1` to rank across stocks on each date"));
+        .hint("write `axis=1`: across the stocks of each date"));
     }
     if v < lo || v > hi {
         return Err(ArgError::new(

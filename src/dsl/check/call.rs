@@ -22,7 +22,12 @@ impl Checker<'_> {
             name_span,
         } = &func.kind
         {
-            if super::hints::REDUCTIONS.contains(&name.as_str()) && axis_is_columns(args) {
+            let numpy = matches!(&value.kind, ExprKind::Name(n) if n == "np");
+            let method = OpId::find(Form::Method, name).is_some() && !numpy;
+            if super::hints::REDUCTIONS.contains(&name.as_str())
+                && !method
+                && axis_is_columns(&args[usize::from(numpy).min(args.len())..])
+            {
                 return match self.expr(value) {
                     Val::Poison => Val::Poison,
                     _ => self.err(super::hints::row_reduction(name, *name_span)),
@@ -33,7 +38,15 @@ impl Checker<'_> {
         match f {
             Val::Poison => Val::Poison,
             Val::DataGet => self.data_get(args, span),
-            Val::Method(recv, kind, op) => self.call_op(op, Some((recv, kind)), args, span),
+            Val::Method(recv, kind, op) => {
+                let v = self.call_op(op, Some((recv, kind)), args, span);
+                if let (OpId::Average, true, ExprKind::Attr { name_span, .. }) =
+                    (op, kind.is_series(), &func.kind)
+                {
+                    self.note_series_average(&v, *name_span);
+                }
+                v
+            }
             Val::RollingFn(recv, kind, form) => Val::Rolling(recv, kind, args.to_vec(), form),
             Val::RollingAgg(recv, kind, window_args, op) => {
                 if let Some(a) = args.first() {
@@ -277,6 +290,22 @@ impl Checker<'_> {
         if let Err(e) = args::relations(op, &targs) {
             return self.err(e.at(span));
         }
+        if let (Some((_, kind)), Some(i)) = (
+            &recv,
+            targs.iter().position(|t| matches!(t, TArg::Panel(_))),
+        ) {
+            if kind.is_series() {
+                let name = spec.params[i].name;
+                return self.err(
+                    Diagnostic::error(
+                        Code::SeriesOperand,
+                        span,
+                        format!("`{}` of a Series takes a number as `{name}`, not a panel", spec.name),
+                    )
+                    .hint("apply it to the panel, or compare the Series with the panel: `panel > series`"),
+                );
+            }
+        }
         let Some(prices) = self.implicit_prices(op, &targs, span) else {
             return Val::Poison;
         };
@@ -410,14 +439,16 @@ fn typed_call(
     if spec.outputs.len() > 1 {
         return Val::Multi(op, (0..spec.outputs.len()).map(make).collect());
     }
+    // An operator keeps the receiver's shape: a Series gives a Series.
+    let shape = recv_kind.unwrap_or(PanelKind::Float);
     if op == OpId::Astype && args.first() == Some(&TArg::Str("bool".into())) {
-        return Val::Panel(PanelKind::Bool, make(0));
+        return Val::Panel(shape.with_bool(true), make(0));
     }
     let kind = match spec.output {
-        Output::Float => PanelKind::Float,
-        Output::Bool => PanelKind::Bool,
+        Output::Float => shape.with_bool(false),
+        Output::Bool => shape.with_bool(true),
         Output::Series => PanelKind::Series,
-        Output::Same => recv_kind.unwrap_or(PanelKind::Float),
+        Output::Same => shape,
     };
     Val::Panel(kind, make(0))
 }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use dsl_runtime::ops::{Form, OpId};
 use dsl_runtime::plan::BinOp;
 
+use super::args::ArgError;
 use super::value::Val;
 use super::{Checker, PanelKind, TExpr};
 use crate::dsl::ast::*;
@@ -48,15 +49,6 @@ fn flipped(op: BinaryOp) -> Option<&'static str> {
     })
 }
 
-/// The kind of panel an arithmetic, comparison or logical operator yields.
-fn result_kind(op: BinOp) -> PanelKind {
-    if op.is_comparison() || op.is_logical() {
-        PanelKind::Bool
-    } else {
-        PanelKind::Float
-    }
-}
-
 /// A number, or a bool as 0/1 (Python's arithmetic on bools).
 fn as_number(v: &Val) -> Option<f64> {
     match v {
@@ -64,6 +56,71 @@ fn as_number(v: &Val) -> Option<f64> {
         Val::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
         _ => None,
     }
+}
+
+/// One side of a binary operator: a panel, a Series, or a number (as a scalar node).
+struct Operand {
+    /// `None` for a number.
+    kind: Option<PanelKind>,
+    expr: Rc<TExpr>,
+}
+
+impl Operand {
+    fn of(v: &Val) -> Option<Operand> {
+        match v {
+            Val::Panel(kind, e) => Some(Operand {
+                kind: Some(*kind),
+                expr: e.clone(),
+            }),
+            v => as_number(v).map(|x| Operand {
+                kind: None,
+                expr: Rc::new(TExpr::Scalar(x)),
+            }),
+        }
+    }
+
+    fn is_bool(&self) -> bool {
+        self.kind.is_some_and(PanelKind::is_bool)
+    }
+
+    fn is_series(&self) -> bool {
+        self.kind.is_some_and(PanelKind::is_series)
+    }
+
+    fn is_panel(&self) -> bool {
+        self.kind.is_some_and(|k| !k.is_series())
+    }
+}
+
+/// `+` or `-` of two conditions (a bool panel or Series with another, or with a Python bool):
+/// pandas' answer is not arithmetic.
+fn bool_arithmetic(op: BinaryOp, plan_op: BinOp, l: &Val, r: &Val) -> Option<ArgError> {
+    let is_bool = |v: &Val| matches!(v, Val::Bool(_)) || bool_value(v);
+    let both_conditions = is_bool(l) && is_bool(r) && (bool_value(l) || bool_value(r));
+    if !(matches!(plan_op, BinOp::Add | BinOp::Sub) && both_conditions) {
+        return None;
+    }
+    let (what, pandas) = if plan_op == BinOp::Add {
+        (
+            "adds",
+            "pandas gives `True + True = True` (a logical or), so the exported strategy would differ",
+        )
+    } else {
+        ("subtracts", "pandas refuses `-` between bool frames")
+    };
+    Some(
+        ArgError::new(
+            Code::BoolArithmetic,
+            format!("`{}` {what} two conditions: {pandas}", op.symbol()),
+        )
+        .label("both sides are conditions")
+        .hint("`c1 | c2` combines conditions; `c1 * 1 + c2 * 1` counts how many hold"),
+    )
+}
+
+/// A bool panel or bool Series.
+fn bool_value(v: &Val) -> bool {
+    matches!(v, Val::Panel(k, _) if k.is_bool())
 }
 
 impl Checker<'_> {
@@ -188,11 +245,11 @@ impl Checker<'_> {
             ),
             (UnaryOp::Pos, v @ (Val::Number(_) | Val::Panel(..))) => v,
             (UnaryOp::Neg, Val::Number(x)) => Val::Number(-x),
-            (UnaryOp::Neg, Val::Panel(PanelKind::Float, e)) => {
-                Val::Panel(PanelKind::Float, Rc::new(TExpr::Neg(e)))
+            (UnaryOp::Neg, Val::Panel(k @ (PanelKind::Float | PanelKind::Series), e)) => {
+                Val::Panel(k, Rc::new(TExpr::Neg(e)))
             }
-            (UnaryOp::Invert, Val::Panel(PanelKind::Bool, e)) => {
-                Val::Panel(PanelKind::Bool, Rc::new(TExpr::Not(e)))
+            (UnaryOp::Invert, Val::Panel(k @ (PanelKind::Bool | PanelKind::BoolSeries), e)) => {
+                Val::Panel(k, Rc::new(TExpr::Not(e)))
             }
             (UnaryOp::Invert, v) => self.err(
                 Diagnostic::error(
@@ -275,153 +332,115 @@ impl Checker<'_> {
         self.combine(op, plan_op, op_span, l, r)
     }
 
-    /// The value of `l op r` for a supported operator: a typed panel expression, a folded
-    /// constant, or the diagnostic for operands that do not go together.
+    /// The value of `l op r` for a supported operator: a typed panel or Series expression, a
+    /// folded constant, or the diagnostic for operands that do not go together.
     fn combine(&mut self, op: BinaryOp, plan_op: BinOp, op_span: Span, l: Val, r: Val) -> Val {
-        if plan_op.is_logical() {
-            return match (&l, &r) {
-                (Val::Panel(PanelKind::Bool, a), Val::Panel(PanelKind::Bool, b)) => Val::Panel(
-                    PanelKind::Bool,
-                    Rc::new(TExpr::Binary(plan_op, a.clone(), b.clone())),
-                ),
-                _ => {
-                    let bad = if matches!(l, Val::Panel(PanelKind::Bool, _)) {
-                        &r
-                    } else {
-                        &l
-                    };
-                    self.err(
-                        Diagnostic::error(
-                            Code::LogicalNeedsBool,
-                            op_span,
-                            format!("`{}` combines two bool panels, but one side is {}", op.symbol(), bad.describe()),
-                        )
-                        .label("both sides must be conditions")
-                        .hint("in Python `&` and `|` bind tighter than comparisons: write `(close > ma) & (volume > 1000)`"),
-                    )
-                }
-            };
+        if let (Some(a), Some(b)) = (as_number(&l), as_number(&r)) {
+            return self.fold(op, plan_op, op_span, a, b);
         }
-        let series_err = |this: &mut Self, msg: &str, hint: String| {
-            this.err(Diagnostic::error(Code::SeriesOperand, op_span, msg.to_string()).hint(hint))
+        if let Some(d) = bool_arithmetic(op, plan_op, &l, &r) {
+            return self.err(d.at(op_span));
+        }
+        let (Some(a), Some(b)) = (Operand::of(&l), Operand::of(&r)) else {
+            return self.err(Diagnostic::error(
+                Code::InvalidOperand,
+                op_span,
+                format!(
+                    "`{}` cannot combine {} and {}",
+                    op.symbol(),
+                    l.describe(),
+                    r.describe()
+                ),
+            ));
         };
-        // A panel (or Series) with a number: the number becomes a scalar node on its side.
-        let with_scalar = |a: &Rc<TExpr>, s: &Val| {
-            let scalar = Rc::new(TExpr::Scalar(as_number(s).unwrap_or(0.0)));
-            if matches!(l, Val::Panel(..)) {
-                (a.clone(), scalar)
-            } else {
-                (scalar, a.clone())
-            }
-        };
-        // A bool panel with a bool panel or scalar (two Python bools are plain integers).
-        let is_bool = |v: &Val| matches!(v, Val::Panel(PanelKind::Bool, _) | Val::Bool(_));
-        let bool_panel = |v: &Val| matches!(v, Val::Panel(PanelKind::Bool, _));
-        if matches!(plan_op, BinOp::Add | BinOp::Sub)
-            && is_bool(&l)
-            && is_bool(&r)
-            && (bool_panel(&l) || bool_panel(&r))
-        {
-            let (what, pandas) = if plan_op == BinOp::Add {
-                ("adds", "pandas gives `True + True = True` (a logical or), so the exported strategy would differ")
-            } else {
-                ("subtracts", "pandas refuses `-` between bool frames")
+        if plan_op.is_logical() && !(a.is_bool() && b.is_bool()) {
+            let bad = if a.is_bool() { &r } else { &l };
+            return self.err(
+                Diagnostic::error(
+                    Code::LogicalNeedsBool,
+                    op_span,
+                    format!(
+                        "`{}` combines two bool panels, but one side is {}",
+                        op.symbol(),
+                        bad.describe()
+                    ),
+                )
+                .label("both sides must be conditions")
+                .hint("in Python `&` and `|` bind tighter than comparisons: write `(close > ma) & (volume > 1000)`"),
+            );
+        }
+        if a.is_series() && b.is_panel() {
+            let hint = match flipped(op) {
+                Some(f) => format!(
+                    "write the panel first, `panel {f} series` (pandas would align a left-hand \
+                     Series with the stock columns, not the dates): `pb {f} pb.quantile_row(0.2)`"
+                ),
+                None if plan_op.is_logical() => format!(
+                    "write the panel first: `cond {} market_ok` (pandas would align a left-hand \
+                     Series with the stock columns, not the dates)",
+                    op.symbol()
+                ),
+                None => "put the panel on the left: `pb / pb.quantile_row(0.5)`".into(),
             };
             return self.err(
                 Diagnostic::error(
-                    Code::BoolArithmetic,
+                    Code::SeriesOperand,
                     op_span,
-                    format!("`{}` {what} two conditions: {pandas}", op.symbol()),
+                    "a Series must be the right operand of a panel",
                 )
-                .label("both sides are conditions")
-                .hint("`c1 | c2` combines conditions; `c1 * 1 + c2 * 1` counts how many hold"),
+                .hint(hint),
             );
         }
-        match (&l, &r) {
-            (Val::Panel(PanelKind::Series, _), Val::Panel(PanelKind::Series, _)) => series_err(
-                self,
-                "two per-date Series cannot be combined yet",
-                "compare each with the panel instead: `(x > x.quantile_row(0.2)) & (x < \
-                 x.quantile_row(0.8))`"
-                    .into(),
-            ),
-            (Val::Panel(PanelKind::Series, _), Val::Panel(..)) => series_err(
-                self,
-                "a Series must be the right operand of a panel",
-                match flipped(op) {
-                    Some(f) => format!(
-                        "write the panel first, `panel {f} series` (pandas would align a left-hand \
-                         Series with the stock columns, not the dates): `pb {f} pb.quantile_row(0.2)`"
-                    ),
-                    None => "put the panel on the left: `pb / pb.quantile_row(0.5)`".into(),
-                },
-            ),
-            (Val::Panel(PanelKind::Series, a), s) | (s, Val::Panel(PanelKind::Series, a))
-                if as_number(s).is_some() =>
-            {
-                if !matches!(
-                    plan_op,
-                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow
-                ) {
-                    return series_err(
-                        self,
-                        "comparing a per-date Series with a number is not supported yet",
-                        "compare the panel with the Series instead (`x > x.quantile_row(0.5)`); \
-                         arithmetic with numbers works (`x.quantile_row(0.8) * 1.1`)"
-                            .into(),
-                    );
-                }
-                let (x, y) = with_scalar(a, s);
-                Val::Panel(PanelKind::Series, Rc::new(TExpr::Binary(plan_op, x, y)))
-            }
-            (Val::Panel(_, a), Val::Panel(_, b)) => Val::Panel(
-                result_kind(plan_op),
-                Rc::new(TExpr::Binary(plan_op, a.clone(), b.clone())),
-            ),
-            (Val::Panel(_, a), s) | (s, Val::Panel(_, a)) if as_number(s).is_some() => {
-                let (x, y) = with_scalar(a, s);
-                Val::Panel(result_kind(plan_op), Rc::new(TExpr::Binary(plan_op, x, y)))
-            }
-            _ => match (as_number(&l), as_number(&r)) {
-                (Some(a), Some(b)) => match plan_op {
-                    BinOp::Add => Val::Number(a + b),
-                    BinOp::Sub => Val::Number(a - b),
-                    BinOp::Mul => Val::Number(a * b),
-                    BinOp::Div if b != 0.0 => Val::Number(a / b),
-                    BinOp::Div => self.err(Diagnostic::error(
-                        Code::DivisionByZero,
+        // A panel with anything is a panel; Series with Series or numbers stay a Series.
+        let shape = if a.is_panel() || b.is_panel() {
+            PanelKind::Float
+        } else {
+            PanelKind::Series
+        };
+        let kind = shape.with_bool(plan_op.is_comparison() || plan_op.is_logical());
+        Val::Panel(kind, Rc::new(TExpr::Binary(plan_op, a.expr, b.expr)))
+    }
+
+    /// `a op b` of two constants.
+    fn fold(&mut self, op: BinaryOp, plan_op: BinOp, op_span: Span, a: f64, b: f64) -> Val {
+        match plan_op {
+            BinOp::Add => Val::Number(a + b),
+            BinOp::Sub => Val::Number(a - b),
+            BinOp::Mul => Val::Number(a * b),
+            BinOp::Div if b != 0.0 => Val::Number(a / b),
+            BinOp::Div => self.err(Diagnostic::error(
+                Code::DivisionByZero,
+                op_span,
+                "division by zero in a constant",
+            )),
+            BinOp::Pow => match a.powf(b) {
+                v if v.is_finite() => Val::Number(v),
+                _ => self.err(
+                    Diagnostic::error(
+                        Code::InvalidNumber,
                         op_span,
-                        "division by zero in a constant",
-                    )),
-                    BinOp::Pow => match a.powf(b) {
-                        v if v.is_finite() => Val::Number(v),
-                        _ => self.err(
-                            Diagnostic::error(
-                                Code::InvalidNumber,
-                                op_span,
-                                format!("`{a} ** {b}` is not a finite real number"),
-                            )
-                            .hint("Python raises or gives a complex number here"),
-                        ),
-                    },
-                    BinOp::Gt => Val::Bool(a > b),
-                    BinOp::Ge => Val::Bool(a >= b),
-                    BinOp::Lt => Val::Bool(a < b),
-                    BinOp::Le => Val::Bool(a <= b),
-                    BinOp::Eq => Val::Bool(a == b),
-                    _ => Val::Bool(a != b),
-                },
-                _ => self.err(Diagnostic::error(
-                    Code::InvalidOperand,
+                        format!("`{a} ** {b}` is not a finite real number"),
+                    )
+                    .hint("Python raises or gives a complex number here"),
+                ),
+            },
+            BinOp::Gt => Val::Bool(a > b),
+            BinOp::Ge => Val::Bool(a >= b),
+            BinOp::Lt => Val::Bool(a < b),
+            BinOp::Le => Val::Bool(a <= b),
+            BinOp::Eq => Val::Bool(a == b),
+            BinOp::Ne => Val::Bool(a != b),
+            BinOp::And | BinOp::Or => self.err(
+                Diagnostic::error(
+                    Code::LogicalNeedsBool,
                     op_span,
                     format!(
-                        "`{}` cannot combine {} and {}",
-                        op.symbol(),
-                        l.describe(),
-                        r.describe()
+                        "`{}` combines two bool panels, not two numbers",
+                        op.symbol()
                     ),
-                )),
-            },
+                )
+                .hint("write `(close > ma) & (volume > 1000)`"),
+            ),
         }
     }
 
@@ -443,15 +462,17 @@ impl Checker<'_> {
         let cond = self.expr(&index[0]);
         match (base, cond) {
             (_, Val::Poison) => Val::Poison,
-            (Val::Panel(PanelKind::Series, _), _) | (_, Val::Panel(PanelKind::Series, _)) => self
-                .err(
-                    Diagnostic::error(
-                        Code::UnsupportedIndex,
-                        span,
-                        "a date-indexed Series cannot be masked or used as a mask",
-                    )
-                    .hint("compare the Series with a panel first: `x[x > x.quantile_row(0.8)]`"),
+            (Val::Panel(k, _), _) | (_, Val::Panel(k, _)) if k.is_series() => self.err(
+                Diagnostic::error(
+                    Code::UnsupportedIndex,
+                    span,
+                    "a date-indexed Series cannot be masked or used as a mask",
+                )
+                .hint(
+                    "combine a per-date filter with a condition, `cond & market_ok`, or compare \
+                     a Series with the panel first: `x[x > x.quantile_row(0.8)]`",
                 ),
+            ),
             (Val::Panel(kind, v), Val::Panel(PanelKind::Bool, c)) => {
                 Val::Panel(kind, Rc::new(TExpr::Mask(v, c)))
             }
@@ -506,17 +527,6 @@ impl Checker<'_> {
                     format!("`data.{name}` is not available in strategies"),
                 )
                 .hint("use `data.get(\"table:column\")` or `data.indicator(\"RSI\")`"),
-            ),
-            Val::Panel(PanelKind::Series, _) => self.err(
-                Diagnostic::error(
-                    Code::UnknownMethod,
-                    name_span,
-                    format!("a date-indexed Series has no method `{name}` in the DSL"),
-                )
-                .hint(
-                    "smoothing, shifting or ranking a per-date Series is not supported yet; \
-                     compare it with a panel instead, e.g. `pb < pb.quantile_row(0.2)`",
-                ),
             ),
             Val::Panel(kind, e) if window_form(name).is_some() => {
                 Val::RollingFn(e, kind, window_form(name).unwrap_or(Form::Rolling))

@@ -114,22 +114,29 @@ pub(super) const REDUCTIONS: &[&str] = &[
     "mean", "sum", "max", "min", "std", "median", "count", "var", "prod", "all", "any",
 ];
 
-/// `x.name(axis=1)`: a per-date reduction across stocks, which the DSL does not have yet.
+/// `x.name(axis=1)` for a reduction the DSL does not have, or `np.name(x, axis=1)` for one it
+/// has as a method.
 pub(super) fn row_reduction(name: &str, span: Span) -> Diagnostic {
-    Diagnostic::error(
+    let methods: Vec<String> = OpId::ALL
+        .iter()
+        .filter(|op| op.is_row_reduction())
+        .map(|op| format!("`.{}(axis=1)`", op.spec().name))
+        .collect();
+    let d = Diagnostic::error(
         Code::UnknownMethod,
         span,
-        format!(
-            "per-date row reductions (`.{name}(axis=1)`, one value per date) are not supported yet"
-        ),
+        format!("`{name}(axis=1)` is not one of the DSL's per-date row reductions"),
     )
-    .label("a reduction across stocks")
-    .hint(
-        "compare each stock with the day's cross-section instead: `x.rank(axis=1, pct=True)` \
-         (percentile 0..1), `x > x.quantile_row(0.5)` (above the day's median), \
-         `x.is_largest(20)`, `roe.industry_rank()`",
-    )
-    .hint("a market-wide series (`close.mean(axis=1)` as a regime filter) is not expressible yet")
+    .label("a reduction across stocks");
+    if OpId::find(Form::Method, name).is_some_and(OpId::is_row_reduction) {
+        return d.hint(format!(
+            "write it as a method: `x.{name}(axis=1)` (one value per date, a Series)"
+        ));
+    }
+    d.hint(format!(
+        "the per-date reductions are {} (each a Series, one value per date)",
+        methods.join(", ")
+    ))
 }
 
 /// `x.name` where panels have no method `name`, with the likeliest fix.

@@ -43,8 +43,33 @@ pub const MAX_NODES: usize = 2000;
 pub enum PanelKind {
     Float,
     Bool,
-    /// A float Series indexed by date (e.g. `quantile_row`), broadcast over stocks.
+    /// A float Series indexed by date (`quantile_row`, `mean(axis=1)`), broadcast over the
+    /// stocks of a panel it is combined with.
     Series,
+    /// A bool Series indexed by date (a comparison of a Series): a per-date filter.
+    BoolSeries,
+}
+
+impl PanelKind {
+    /// One value per date rather than a dates × stocks panel.
+    pub fn is_series(self) -> bool {
+        matches!(self, PanelKind::Series | PanelKind::BoolSeries)
+    }
+
+    /// True/False values (a condition or a filter).
+    pub fn is_bool(self) -> bool {
+        matches!(self, PanelKind::Bool | PanelKind::BoolSeries)
+    }
+
+    /// The kind of the same shape (panel or Series) holding bools (`true`) or floats.
+    pub fn with_bool(self, boolean: bool) -> PanelKind {
+        match (self.is_series(), boolean) {
+            (false, false) => PanelKind::Float,
+            (false, true) => PanelKind::Bool,
+            (true, false) => PanelKind::Series,
+            (true, true) => PanelKind::BoolSeries,
+        }
+    }
 }
 
 /// A checked operator argument (one per registry parameter, defaults filled in).
@@ -85,6 +110,10 @@ pub struct TypedProgram {
     pub position: Rc<TExpr>,
     pub position_kind: PanelKind,
     pub sim: SimCall,
+    /// Each `average(n)` of a Series: the span of `average` and `n`. pandas' Series has no
+    /// `average`, so the exporter writes finlab's definition there
+    /// (`rolling(n, min_periods=n // 2).mean()`).
+    pub series_averages: Vec<(Span, i64)>,
 }
 
 /// What the checker found: the typed program when there were no errors, and all diagnostics
@@ -112,6 +141,7 @@ pub fn check(program: &Program, ctx: &CheckContext) -> Checked {
         sim_span: None,
         assigned: Vec::new(),
         used: BTreeSet::new(),
+        series_averages: Vec::new(),
     };
     c.env.insert("data".into(), Val::DataModule);
     c.env.insert("sim".into(), Val::SimFn);
@@ -154,6 +184,9 @@ pub fn check(program: &Program, ctx: &CheckContext) -> Checked {
     }
     c.diags.sort_by_key(|d| (d.span.start, d.span.end));
     let has_error = c.diags.iter().any(Diagnostic::is_error);
+    if let Some(program) = c.sim.as_mut() {
+        program.series_averages = std::mem::take(&mut c.series_averages);
+    }
     Checked {
         program: if has_error { None } else { c.sim },
         diagnostics: c.diags,
@@ -193,6 +226,8 @@ struct Checker<'a> {
     assigned: Vec<(String, Span)>,
     /// Names read by an expression.
     used: BTreeSet<String>,
+    /// See [`TypedProgram::series_averages`].
+    series_averages: Vec<(Span, i64)>,
 }
 
 impl Checker<'_> {
@@ -200,6 +235,22 @@ impl Checker<'_> {
     fn err(&mut self, d: Diagnostic) -> Val {
         self.diags.push(d);
         Val::Poison
+    }
+
+    /// Records `average(n)` of a Series at `name_span` (see [`TypedProgram::series_averages`]).
+    fn note_series_average(&mut self, v: &Val, name_span: Span) {
+        if let Val::Panel(_, e) = v {
+            if let TExpr::Call {
+                op: OpId::Average,
+                args,
+                ..
+            } = &**e
+            {
+                if let Some(TArg::Int(n)) = args.first() {
+                    self.series_averages.push((name_span, *n));
+                }
+            }
+        }
     }
 
     /// A warning for each assigned panel or number that no expression reads (names starting

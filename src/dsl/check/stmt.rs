@@ -319,7 +319,22 @@ impl Checker<'_> {
             }
         }
         let (position, kind) = match position {
-            Some(Val::Panel(kind, e)) if kind != PanelKind::Series => (e, kind),
+            Some(Val::Panel(kind, e)) if !kind.is_series() => (e, kind),
+            Some(Val::Panel(_, _)) => {
+                self.err(
+                    Diagnostic::error(
+                        Code::SimArguments,
+                        args.first().map(|a| a.span).unwrap_or(span),
+                        "`sim` needs a position panel (dates × stocks), not a date-indexed Series",
+                    )
+                    .label("one value per date, no stocks")
+                    .hint(
+                        "a per-date Series filters a condition: `position = cond & market_ok` \
+                         (or `weights * market_ok` for float weights)",
+                    ),
+                );
+                return;
+            }
             Some(Val::Poison) => return,
             Some(other) => {
                 self.err(
@@ -345,6 +360,7 @@ impl Checker<'_> {
                 position,
                 position_kind: kind,
                 sim: call,
+                series_averages: Vec::new(),
             });
         }
     }

@@ -102,6 +102,13 @@ fn registry_operators_check_their_arguments() {
     ok("x = close.rolling(20, min_periods=5).std() > 1");
     ok("x = close.rank(axis=1, pct=True) > 0.5");
     ok("x = close > close.quantile_row(0.8)");
+    // Per-date Series: reductions, time-series operators, arithmetic, comparisons, filters.
+    ok("x = close > close.mean(axis=1)");
+    ok("m = close.mean(axis=1)\nx = (close > 1) & (m > m.average(60))");
+    ok("x = (close > 1) & ~(close.std(axis=\"columns\").rolling(5).max() < 3)");
+    ok("s = close.median(axis=1) - close.mean(1) * 2\nx = close > -s.shift(1)");
+    ok("import numpy as np\ns = np.log(close.count(axis=1)).ewm(span=5).mean()\nx = close * (s > 1) > 1");
+    ok("s = (close > 1).sum(axis=1).pct_change(fill_method=None)\nx = (close > 1) & (s > s.expanding().mean()) | (s < 0)");
     ok("x = (close > 10).hold_until(close < 5, nstocks_limit=3, stop_loss=0.1, rank=-close)");
     ok("k, d = data.indicator(\"STOCH\")\nx = k > d");
     ok("import numpy as np\nx = np.maximum(close, close.shift(1)) > 10");
@@ -120,7 +127,9 @@ fn registry_operators_check_their_arguments() {
     );
     assert_eq!(c("x = close.rolling(5).mean"), vec!["sim-arguments"]);
     assert_eq!(c("x = close.rolling(5).avg() > 0"), vec!["unknown-method"]);
-    assert_eq!(c("x = close.sum() > 0"), vec!["unknown-method"]);
+    assert_eq!(c("x = close.sum() > 0"), vec!["missing-argument"]);
+    assert_eq!(c("x = close.mean(axis=0) > 0"), vec!["lookahead-rank"]);
+    assert_eq!(c("x = close.var(axis=1) > 0"), vec!["unknown-method"]);
     assert_eq!(
         c("x = data.indicator(\"RSX\") > 50"),
         vec!["invalid-indicator"]
@@ -215,7 +224,7 @@ fn one_root_error_per_mistake() {
         ),
         ("y = close.average(5)\nx = clse > 1", "undefined-name"),
         (
-            "m = close.average(60)\nx = close.mean(axis=1, skipna=m) > 1",
+            "m = close.average(60)\nx = close.var(axis=1, skipna=m) > 1",
             "unknown-method",
         ),
         (
@@ -236,15 +245,20 @@ fn one_root_error_per_mistake() {
 fn hints_say_the_right_thing() {
     // (body, text the first diagnostic must contain, text it must not contain)
     let cases = [
-        ("x = close.mean(axis=1) > 0", "not supported yet", "rolling"),
         (
-            "x = close.sum(axis=\"columns\") > 0",
-            "rank(axis=1, pct=True)",
+            "x = close.var(axis=1) > 0",
+            "`.mean(axis=1)`, `.sum(axis=1)`",
             "rolling",
         ),
         (
+            "x = close.mean() > 0",
+            "`.mean(axis=1)` for one value per date",
+            "xx",
+        ),
+        ("x = close.count() > 0", "axis=1", "rolling"),
+        (
             "import numpy as np\nx = np.mean(close, axis=1) > 0",
-            "row reductions",
+            "`x.mean(axis=1)`",
             "np.mean",
         ),
         (
@@ -287,23 +301,33 @@ fn hints_say_the_right_thing() {
         ),
         ("x = close.pct(5) > 0", "pct_change", "available methods"),
         (
-            "x = close.quantile_row(0.5) > 10",
-            "compare the panel with the Series",
-            "put the panel",
+            "x = close.mean(axis=1).rank(axis=1) > 10",
+            "not on a date-indexed Series",
+            "xx",
+        ),
+        (
+            "x = close.mean(axis=1).sustain(5) > 10",
+            "`s > s.shift(5)`",
+            "xx",
+        ),
+        (
+            "x = (close.mean(axis=1) > 1) & (close > 1)",
+            "`cond & market_ok`",
+            "xx",
+        ),
+        (
+            "x = close > 1\nsim(close.mean(axis=1) > 1)\ny = x",
+            "not a date-indexed Series",
+            "xx",
+        ),
+        (
+            "x = close.mean(axis=1).pow(close) > 1",
+            "takes a number as `other`",
+            "xx",
         ),
         (
             "x = close.quantile_row(0.2) < close",
             "`panel > series`",
-            "xx",
-        ),
-        (
-            "x = close.quantile_row(0.2) < close.quantile_row(0.8)",
-            "two per-date Series",
-            "xx",
-        ),
-        (
-            "x = close.quantile_row(0.5).average(5) > 0",
-            "not supported yet",
             "xx",
         ),
         // Unknown datasets: by meaning first, grouped candidates otherwise.

@@ -49,6 +49,7 @@ impl Val {
             Val::Panel(PanelKind::Float, _) => "a float panel",
             Val::Panel(PanelKind::Bool, _) => "a bool panel",
             Val::Panel(PanelKind::Series, _) => "a date-indexed Series",
+            Val::Panel(PanelKind::BoolSeries, _) => "a date-indexed bool Series",
             Val::Rolling(..) => "a window (call `.mean()`, `.sum()`, ...)",
             Val::Multi(..) => "several indicator outputs",
             Val::Number(_) => "a number",

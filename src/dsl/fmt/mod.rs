@@ -15,8 +15,8 @@ use std::ops::Range;
 
 use super::ast::*;
 use super::diagnostic::Diagnostic;
-use super::lex::{self, Piece};
 use super::parse::parse;
+use text::scan_comments;
 
 /// Column after which a statement that is a call is wrapped, one argument per line.
 pub const WIDTH: usize = 100;
@@ -36,6 +36,10 @@ pub struct FormatOptions<'a> {
     /// Print `np.where(c, x, y)` as pandas calls that keep `c`'s dates and stocks (numpy's own
     /// returns a bare array, which finlab cannot use as a position): the exporter's spelling.
     pub pandas_where: bool,
+    /// `x.average(n)` calls to print as finlab defines `average`,
+    /// `x.rolling(n, min_periods=n // 2).mean()`, by the span of `average` (the exporter's
+    /// spelling for a Series receiver: pandas' Series has no `average`).
+    pub series_averages: &'a [(Span, i64)],
 }
 
 impl Default for FormatOptions<'_> {
@@ -45,6 +49,7 @@ impl Default for FormatOptions<'_> {
             wrap: true,
             method_names: None,
             pandas_where: false,
+            series_averages: &[],
         }
     }
 }
@@ -74,6 +79,7 @@ pub fn canonical_text(program: &Program, source: &str) -> String {
         wrap: false,
         method_names: None,
         pandas_where: false,
+        series_averages: &[],
     };
     format_program(program, source, &opts)
 }
@@ -83,17 +89,6 @@ pub fn canonical_text(program: &Program, source: &str) -> String {
 pub fn canonical_hash(program: &Program, source: &str) -> String {
     let h = dsl_runtime::fnv::fnv1a(canonical_text(program, source).as_bytes());
     format!("{h:016x}")
-}
-
-/// Byte ranges of the `#` comments in `source` (up to, not including, the line break), read as
-/// the parser reads them ([`lex`]).
-fn scan_comments(source: &str) -> Vec<Range<usize>> {
-    lex::pieces(source.as_bytes())
-        .filter_map(|p| match p {
-            Piece::Comment(range) => Some(range),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Binding power of an expression's top node, as Python (and the parser's Pratt table) sees it.
@@ -141,94 +136,6 @@ impl Printer<'_> {
         self.src
             .get(span.start as usize..span.end as usize)
             .unwrap_or("")
-    }
-
-    /// `source[range]` on one line: comments removed, whitespace runs outside strings (line
-    /// breaks and `\` continuations included) collapsed to one space; with `balance` (a refused
-    /// `def`-style line, whose text is opaque) brackets left open are closed and line breaks in
-    /// strings become spaces.
-    fn raw(&self, range: Range<usize>, balance: bool) -> String {
-        let bytes = self.src.as_bytes();
-        let end = range.end.min(bytes.len());
-        let mut out = String::new();
-        let mut i = range.start.min(end);
-        let mut space = false;
-        let mut open: Vec<char> = Vec::new();
-        while i < end {
-            let b = bytes[i];
-            // Strings are skipped whole below, so a `#` here starts a comment.
-            if b == b'#' {
-                i = lex::line_end(&bytes[..end], i);
-                continue;
-            }
-            if b == b'\\' && (i + 1 >= end || matches!(bytes.get(i + 1), Some(b'\n' | b'\r'))) {
-                space = true;
-                i += 1;
-                continue;
-            }
-            let c = self
-                .src
-                .get(i..)
-                .and_then(|t| t.chars().next())
-                .unwrap_or(' ');
-            if c.is_whitespace() {
-                // Unicode whitespace too: statement ends are found with `str::trim_end`.
-                space = true;
-                i += c.len_utf8();
-                continue;
-            }
-            if space && !out.is_empty() {
-                out.push(' ');
-            }
-            space = false;
-            if b == b'"' || b == b'\'' {
-                let (next, closed) = lex::skip_string(bytes, i, b);
-                let closed = closed && next <= end;
-                let next = next.min(end);
-                let lit = self.src.get(i..next).unwrap_or("");
-                // An unterminated string (only refused shapes can hold one) is closed, or
-                // joining its line break would let it run on differently in the next pass; a
-                // trailing `\` would escape the closing quote.
-                if closed && balance {
-                    // A refused line is opaque: keep it on one line even where a string in it
-                    // spans lines.
-                    out.push_str(&lit.replace(['\n', '\r'], " "));
-                } else if closed || !balance {
-                    // (A `lambda`'s parameters may hold a lone quote: keep it as written.)
-                    out.push_str(lit);
-                } else {
-                    out.push_str(lit.trim_end_matches('\\'));
-                    let triple = bytes.get(i + 1) == Some(&b) && bytes.get(i + 2) == Some(&b);
-                    let quote = char::from(b).to_string();
-                    out.push_str(&quote.repeat(if triple { 3 } else { 1 }));
-                }
-                i = next;
-                continue;
-            }
-            match b {
-                b'(' => open.push(')'),
-                b'[' => open.push(']'),
-                b'{' => open.push('}'),
-                b')' | b']' | b'}' => {
-                    open.pop();
-                }
-                _ => {}
-            }
-            // Advance by one character (never split a UTF-8 sequence).
-            let next = i + c.len_utf8();
-            out.push_str(self.src.get(i..next).unwrap_or(""));
-            i = next;
-        }
-        // A `def`-style line can stop (at a lone `\r`) inside brackets; closing them keeps the
-        // next line from being joined to it when the output is parsed again.
-        // A final `\` would join the next line.
-        while out.ends_with('\\') || out.ends_with(' ') {
-            out.pop();
-        }
-        if balance {
-            out.extend(open.iter().rev());
-        }
-        out
     }
 
     /// Where a statement's text ends: its span can run over trailing blanks and comments.
@@ -455,36 +362,14 @@ impl Printer<'_> {
                 out.push_str(sym);
                 self.child(operand, min, out);
             }
-            ExprKind::Binary { op, lhs, rhs, .. } => {
-                let p = binary_prec(*op);
-                let (lmin, rmin) = match op {
-                    // `-a ** b` is `-(a ** b)`; `a ** -b` needs no parentheses.
-                    BinaryOp::Pow => {
-                        let unary_rhs = matches!(
-                            rhs.kind,
-                            ExprKind::Unary { op, .. } if op != UnaryOp::Not
-                        );
-                        (13, if unary_rhs { 11 } else { 12 })
-                    }
-                    _ => (p, p + 1),
-                };
-                // Keep a nested comparison's parentheses exactly as written: the checker
-                // refuses `a < b < c` but accepts `(a < b) < c`.
-                if p == 4 && is_comparison(lhs) {
-                    if lhs.parens {
-                        out.push('(');
-                        self.expr(lhs, out);
-                        out.push(')');
-                    } else {
-                        self.expr(lhs, out);
-                    }
-                } else {
-                    self.child(lhs, lmin, out);
+            ExprKind::Binary { op, lhs, rhs, .. } => self.binary(*op, lhs, rhs, out),
+            ExprKind::Call { func, .. } if self.series_average(func).is_some() => {
+                if let (ExprKind::Attr { value, .. }, Some(n)) =
+                    (&func.kind, self.series_average(func))
+                {
+                    self.receiver(value, out);
+                    let _ = write!(out, ".rolling({n}, min_periods={}).mean()", n / 2);
                 }
-                out.push(' ');
-                out.push_str(op.symbol());
-                out.push(' ');
-                self.child(rhs, rmin, out);
             }
             ExprKind::Call { func, args } => {
                 self.callee(func, out);
@@ -533,6 +418,52 @@ impl Printer<'_> {
         }
     }
 
+    /// `lhs op rhs` with the fewest parentheses Python's precedence needs.
+    fn binary(&self, op: BinaryOp, lhs: &Expr, rhs: &Expr, out: &mut String) {
+        let p = binary_prec(op);
+        let (lmin, rmin) = match op {
+            // `-a ** b` is `-(a ** b)`; `a ** -b` needs no parentheses.
+            BinaryOp::Pow => {
+                let unary_rhs = matches!(
+                    rhs.kind,
+                    ExprKind::Unary { op, .. } if op != UnaryOp::Not
+                );
+                (13, if unary_rhs { 11 } else { 12 })
+            }
+            _ => (p, p + 1),
+        };
+        // Keep a nested comparison's parentheses exactly as written: the checker
+        // refuses `a < b < c` but accepts `(a < b) < c`.
+        if p == 4 && is_comparison(lhs) {
+            if lhs.parens {
+                out.push('(');
+                self.expr(lhs, out);
+                out.push(')');
+            } else {
+                self.expr(lhs, out);
+            }
+        } else {
+            self.child(lhs, lmin, out);
+        }
+        out.push(' ');
+        out.push_str(op.symbol());
+        out.push(' ');
+        self.child(rhs, rmin, out);
+    }
+
+    /// The window of `x.average(n)` when `func` is such a call to print as a rolling mean (see
+    /// [`FormatOptions::series_averages`]).
+    fn series_average(&self, func: &Expr) -> Option<i64> {
+        let ExprKind::Attr { name_span, .. } = &func.kind else {
+            return None;
+        };
+        self.opts
+            .series_averages
+            .iter()
+            .find(|(span, _)| span == name_span)
+            .map(|(_, n)| *n)
+    }
+
     fn pandas_where(&self, e: &Expr) -> bool {
         self.opts.pandas_where && np_where_args(e).is_some()
     }
@@ -560,23 +491,6 @@ impl Printer<'_> {
         }
     }
 
-    /// Where the `[` of a subscript starts: the first `[` after the subscripted value that is
-    /// not in a comment (only `)`, spaces and comments can sit between them).
-    fn open_bracket(&self, value: &Expr, whole: &Expr) -> usize {
-        let from = value.span.end as usize;
-        let bytes = self.src.as_bytes();
-        let bytes = &bytes[..(whole.span.end as usize).min(bytes.len())];
-        let mut i = from;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'[' => return i,
-                b'#' => i = lex::line_end(bytes, i),
-                _ => i += 1,
-            }
-        }
-        from
-    }
-
     fn items(&self, items: &[Expr], out: &mut String) {
         for (i, item) in items.iter().enumerate() {
             if i > 0 {
@@ -597,48 +511,6 @@ impl Printer<'_> {
         }
         self.child(&a.value, 0, &mut s);
         s
-    }
-
-    /// A string literal with double quotes where that keeps its value (short single-quoted
-    /// strings that are not f-strings, and raw ones without a `"`); others as written.
-    fn string(&self, span: Span, prefix: &str) -> String {
-        let text = self.slice(span);
-        let quoted = &text[prefix.len().min(text.len())..];
-        let written_prefix = &text[..prefix.len().min(text.len())];
-        if prefix.contains('f')
-            || !quoted.starts_with('\'')
-            || quoted.starts_with("'''")
-            || quoted.len() < 2
-        {
-            return text.to_string();
-        }
-        let body = &quoted[1..quoted.len() - 1];
-        if prefix.contains('r') {
-            if body.contains('"') {
-                return text.to_string();
-            }
-            return format!("{written_prefix}\"{body}\"");
-        }
-        let mut out = String::with_capacity(text.len() + 2);
-        out.push_str(written_prefix);
-        out.push('"');
-        let mut chars = body.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some('\'') => out.push('\''),
-                    Some(n) => {
-                        out.push('\\');
-                        out.push(n);
-                    }
-                    None => out.push('\\'),
-                },
-                '"' => out.push_str("\\\""),
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-        out
     }
 }
 
@@ -682,105 +554,7 @@ fn import_item(item: &ImportItem) -> String {
     }
 }
 
+mod text;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fmt(src: &str) -> String {
-        format_source(src).unwrap()
-    }
-
-    #[test]
-    fn spacing_quotes_and_parentheses() {
-        assert_eq!(
-            fmt("x=((a>b))&(c>d)\ny = (a+b)*c-(d*e)\nz=f( a,b = 1 )['k']\n"),
-            "x = (a > b) & (c > d)\ny = (a + b) * c - d * e\nz = f(a, b=1)[\"k\"]\n"
-        );
-        assert_eq!(
-            fmt("x = -(a ** b) + (-a) ** b + a ** -b\n"),
-            "x = -a ** b + (-a) ** b + a ** -b\n"
-        );
-        assert_eq!(
-            fmt("x = a - (b - c) - (d - e)\n"),
-            "x = a - (b - c) - (d - e)\n"
-        );
-        assert_eq!(
-            fmt("(a,b) = f()\na , b = f()\n"),
-            "a, b = f()\na, b = f()\n"
-        );
-        let long = "cond = (aaaaaaaaaaaaaaaaaaaa > 1) & (bbbbbbbbbbbbbbbbbbbbbbbbb > 2) & (cccccccccccccccccccccccccc > 3) & dd\n";
-        assert_eq!(
-            fmt(long),
-            "cond = (\n    (aaaaaaaaaaaaaaaaaaaa > 1)\n    & (bbbbbbbbbbbbbbbbbbbbbbbbb > 2)\n    & (cccccccccccccccccccccccccc > 3)\n    & dd\n)\n"
-        );
-        assert_eq!(
-            fmt("x = (a < b) < c\ny = a < b < c\n"),
-            "x = (a < b) < c\ny = a < b < c\n"
-        );
-        assert_eq!(fmt("s = 'a\\'b\"c'\n"), "s = \"a'b\\\"c\"\n");
-        assert_eq!(
-            fmt("x = 1.425/1000 + 1_000 + 2.\n"),
-            "x = 1.425 / 1000 + 1_000 + 2.\n"
-        );
-        assert_eq!(
-            fmt("x = ~(a & b)\ny = not (a and b)\n"),
-            "x = ~(a & b)\ny = not (a and b)\n"
-        );
-    }
-
-    #[test]
-    fn comments_and_blank_lines() {
-        let src = "# header\n# two\n\n\n\nfrom finlab import data  # the data\nx = (data.get('k')  # inner\n     .average(5))\n\n# tail\n";
-        assert_eq!(
-            fmt(src),
-            "# header\n# two\n\nfrom finlab import data  # the data\n# inner\nx = data.get(\"k\").average(5)\n\n# tail\n"
-        );
-    }
-
-    #[test]
-    fn long_calls_wrap_one_argument_per_line() {
-        let src = "sim(position, resample=\"W-FRI\", position_limit=0.1, stop_loss=0.08, take_profit=0.25, trail_stop=0.1, name=\"x\")  # go\n";
-        let out = fmt(src);
-        assert!(
-            out.starts_with("sim(\n    position,\n    resample=\"W-FRI\",\n"),
-            "{out}"
-        );
-        assert!(out.ends_with("    name=\"x\",\n)  # go\n"), "{out}");
-        assert_eq!(fmt(&out), out);
-    }
-
-    #[test]
-    fn hash_ignores_layout_and_comments() {
-        let a = "x = (close > 1)  # c\nsim(x)\n";
-        let b = "\n# header\nx=close>1\n\nsim( x )\n";
-        let h = |s: &str| canonical_hash(&parse(s).unwrap(), s);
-        assert_eq!(h(a), h(b));
-        assert_eq!(h(a).len(), 16);
-        assert_ne!(h(a), h("x = close > 2\nsim(x)\n"));
-    }
-
-    #[test]
-    fn unterminated_strings_in_refused_lines_are_closed() {
-        // Found by fuzzing: the joined line break used to let the string run on.
-        let out = fmt("def+.average(\"\n\"x\t\0");
-        assert_eq!(out, "def+.average(\"\" \"x\t\0\")\n");
-        assert_eq!(fmt("def \"x \\\n"), "def \"x \"\n");
-        assert_eq!(fmt(&out), out);
-        // A trailing `\\` would join the next line.
-        assert_eq!(fmt("if[\\"), "if[]\n");
-        assert_eq!(fmt("def \\\\\n"), "def\n");
-        assert_eq!(fmt("if(\"x\r\ny"), "if(\"x\")\ny\n");
-    }
-
-    #[test]
-    fn refused_shapes_print_from_source() {
-        let src =
-            "def f(x):  # no\n    return x\ny = [i for i in  # c\n  z]\nw = (lambda q: q)(1)\n";
-        let out = fmt(src);
-        assert_eq!(
-            out,
-            "def f(x):  # no\nreturn x\n# c\ny = [i for i in z]\nw = (lambda q: q)(1)\n"
-        );
-        assert_eq!(fmt(&out), out);
-    }
-}
+mod tests;
