@@ -92,7 +92,9 @@ pub fn stage_times(t: &Timings) -> [Duration; 11] {
 /// One complete evaluation.
 #[derive(Clone, Debug)]
 pub struct Sample {
+    /// Index of the strategy in the set.
     pub strategy: usize,
+    /// Per-stage times (all zero when the evaluation failed).
     pub timings: Timings,
     /// Wall time of the whole evaluation on its thread.
     pub total: Duration,
@@ -123,16 +125,23 @@ pub fn evaluate_one(
 /// Medians per strategy and overall.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// The set's version ([`SET_VERSION`]); figures compare only within one version.
     pub set: String,
+    /// [`set_hash`] of the strategies measured.
     pub set_hash: String,
+    /// Number of strategies in the set.
     pub strategies: usize,
+    /// Worker threads of the measured rounds.
     pub jobs: usize,
+    /// Passes over the set after the cold one.
     pub rounds: usize,
     /// The first pass: cold panel reads included (one evaluation per strategy, one thread).
     pub cold_ms: f64,
     /// Wall time of the measured rounds.
     pub wall_ms: f64,
+    /// Evaluations in the measured rounds: strategies × rounds.
     pub evaluations: usize,
+    /// Throughput of the measured rounds: evaluations / wall time, per hour.
     pub evaluations_per_hour: f64,
     /// Mean wall time per evaluation across all workers (wall / evaluations).
     pub ms_per_evaluation: f64,
@@ -142,17 +151,22 @@ pub struct Report {
     pub per_strategy: Vec<StrategyRow>,
     /// Peak resident memory of the process, in MiB (Linux; `None` elsewhere).
     pub peak_rss_mib: Option<f64>,
+    /// Failures of the cold pass, one `name: error` line per failing strategy.
     pub errors: Vec<String>,
 }
 
 /// One strategy's medians.
 #[derive(Clone, Debug, Serialize)]
 pub struct StrategyRow {
+    /// The example's name (file stem).
     pub name: String,
+    /// Median wall time of one evaluation, in ms.
     pub total_ms: f64,
+    /// Median time of each stage, in ms, keyed by stage name.
     pub stage_ms: BTreeMap<String, f64>,
     /// The position-building part (parse to copy-out), to compare with pandas.
     pub eval_ms: f64,
+    /// Median time of `sim()` (metrics not included), in ms.
     pub backtest_ms: f64,
 }
 

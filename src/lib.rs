@@ -11,6 +11,7 @@
 pub mod alloc;
 #[deny(missing_docs)]
 pub mod backtest;
+#[deny(missing_docs)]
 pub mod bench;
 pub mod calendar;
 #[deny(missing_docs)]
@@ -27,12 +28,14 @@ pub mod llm;
 pub mod metrics;
 pub mod net;
 pub mod parallel;
+#[deny(missing_docs)]
 pub mod pipeline;
 #[deny(missing_docs)]
 pub mod plan;
 pub mod report;
 pub mod sandbox;
 pub mod scale;
+#[deny(missing_docs)]
 pub mod simspec;
 #[deny(missing_docs)]
 pub mod stats;
