@@ -17,7 +17,7 @@ pub enum CpcvError {
     #[error("CPCV needs at least one trial with returns")]
     NoTrials,
     /// The number of test groups `k` is 0 or not below the number of groups `N`.
-    #[error("CPCV needs 2 ≤ k < N test groups, got N = {groups}, k = {test_groups}")]
+    #[error("CPCV needs 1 ≤ k < N test groups, got N = {groups}, k = {test_groups}")]
     Groups {
         /// `N`, the number of groups the days are cut into.
         groups: usize,

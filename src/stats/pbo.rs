@@ -12,7 +12,7 @@ pub enum PboError {
     #[error("PBO needs at least 2 trials with returns, got {0}")]
     TooFewTrials(usize),
     /// Fewer than two periods per block.
-    #[error("PBO with {blocks} blocks needs at least {blocks} periods, got {periods}")]
+    #[error("PBO with {blocks} blocks needs at least {} periods (two per block), got {periods}", blocks * 2)]
     TooFewPeriods {
         /// `S`, the number of blocks asked for.
         blocks: usize,
