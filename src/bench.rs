@@ -134,7 +134,9 @@ pub fn stage_times(t: &Timings) -> [Duration; 11] {
 /// One complete evaluation.
 #[derive(Clone, Debug)]
 pub struct Sample {
+    /// Index of the strategy in the set.
     pub strategy: usize,
+    /// Per-stage times (all zero when the evaluation failed).
     pub timings: Timings,
     /// What the sandbox's reuse store gave and kept.
     pub reuse: ReuseStats,
@@ -173,16 +175,23 @@ pub fn evaluate_one(
 /// Medians per strategy and overall.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// The set's version ([`SET_VERSION`]); figures compare only within one version.
     pub set: String,
+    /// [`set_hash`] of the strategies measured.
     pub set_hash: String,
+    /// Number of strategies in the set.
     pub strategies: usize,
+    /// Worker threads of the measured rounds.
     pub jobs: usize,
+    /// Passes over the set after the cold one.
     pub rounds: usize,
     /// The first pass: cold panel reads included (one evaluation per strategy, one thread).
     pub cold_ms: f64,
     /// Wall time of the measured rounds.
     pub wall_ms: f64,
+    /// Evaluations in the measured rounds: strategies × rounds.
     pub evaluations: usize,
+    /// Throughput of the measured rounds: evaluations / wall time, per hour.
     pub evaluations_per_hour: f64,
     /// Mean wall time per evaluation across all workers (wall / evaluations).
     pub ms_per_evaluation: f64,
@@ -204,17 +213,22 @@ pub struct Report {
     pub reuse_held_mib: u32,
     /// The guest's largest linear memory in one evaluation, in MiB.
     pub peak_guest_mib: f64,
+    /// Failures of the cold pass, one `name: error` line per failing strategy.
     pub errors: Vec<String>,
 }
 
 /// One strategy's medians.
 #[derive(Clone, Debug, Serialize)]
 pub struct StrategyRow {
+    /// The example's name (file stem).
     pub name: String,
+    /// Median wall time of one evaluation, in ms.
     pub total_ms: f64,
+    /// Median time of each stage, in ms, keyed by stage name.
     pub stage_ms: BTreeMap<String, f64>,
     /// The position-building part (parse to copy-out), to compare with pandas.
     pub eval_ms: f64,
+    /// Median time of `sim()` (metrics not included), in ms.
     pub backtest_ms: f64,
 }
 
@@ -240,7 +254,9 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 /// What to run: a strategy set, its name, and how the cold pass reads the panels.
 pub struct Set<'a> {
+    /// The set's name as printed (`v1`, `evolve-v1`, `custom`).
     pub name: &'a str,
+    /// The strategies: (name, DSL text).
     pub strategies: &'a [(String, String)],
     /// Whether the cold pass evaluates every strategy (`v1`) or only reads the panels they
     /// load (`evolve`: evaluating would fill the reuse store before the measured pass).

@@ -20,12 +20,16 @@ pub const BENCHMARK: &str = "benchmark_return:發行量加權股價報酬指數"
 /// Why a strategy could not be backtested.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// The strategy does not parse or check; carries the diagnostics (warnings included).
     #[error("the strategy is invalid ({} error(s))", .0.iter().filter(|d| d.is_error()).count())]
     Invalid(Vec<Diagnostic>),
+    /// The data directory could not supply a dataset the strategy needs.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The wasm guest failed: a limit (fuel, memory, result size) or an evaluation error.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// The position could not be backtested (empty, non-finite, no common stocks, …).
     #[error(transparent)]
     Backtest(#[from] BacktestError),
 }
@@ -33,12 +37,17 @@ pub enum PipelineError {
 /// Everything one backtest produced.
 #[derive(Debug)]
 pub struct Backtest {
+    /// The plan and `sim(...)` options the strategy lowered to.
     pub lowered: Lowered,
+    /// The sandbox's position panel and its fuel, memory and time.
     pub evaluation: Evaluation,
+    /// The backtest: equity curve, trades, exposure.
     pub result: SimResult,
+    /// The report metrics of `result` (alpha and beta against [`BENCHMARK`] when the data has it).
     pub metrics: Metrics,
     /// Warnings from the checker (the strategy ran).
     pub warnings: Vec<Diagnostic>,
+    /// Wall time of each stage.
     pub timings: Timings,
 }
 
@@ -143,10 +152,13 @@ pub fn simulate_timed(
 /// A strategy evaluated in the sandbox: its plan, the position panel and the checker's warnings.
 #[derive(Debug)]
 pub struct Evaluated {
+    /// The plan and `sim(...)` options the strategy lowered to.
     pub lowered: Lowered,
     /// Whether the position is a bool panel (its values are then 0/1).
     pub position_kind: PanelKind,
+    /// The sandbox's position panel and its fuel, memory and time.
     pub evaluation: Evaluation,
+    /// Warnings from the checker (the strategy ran).
     pub warnings: Vec<Diagnostic>,
     /// Check, plan, load and sandbox times.
     pub timings: Timings,

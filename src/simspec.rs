@@ -15,7 +15,9 @@ pub const TW_TAX: f64 = 3.0 / 1000.0;
 /// The price a trade fills at (always the adjusted series).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TradeAt {
+    /// The close (finlab's default).
     Close,
+    /// The open.
     Open,
     /// (open + close) / 2
     OpenCloseAvg,
@@ -83,7 +85,9 @@ pub enum Rule {
 /// A `resample` string: a calendar rule plus an in-string day shift (`"M+5"`, `"W-FRI-1"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frequency {
+    /// Which calendar dates rebalance.
     pub rule: Rule,
+    /// Calendar days added to each of those dates (`+5` in `"M+5"`; negative for `-`).
     pub shift_days: i32,
 }
 
@@ -230,20 +234,31 @@ pub enum Resample {
 /// Every `sim()` option the engine implements, with finlab's defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SimOptions {
+    /// When to rebalance (`resample`; default `None` = whenever the position changes).
     pub resample: Resample,
     /// Calendar days added to every rebalance date (`resample_offset`).
     pub resample_offset: i32,
+    /// The fill price (`trade_at_price`).
     pub trade_at: TradeAt,
+    /// Largest absolute weight of one stock, in (0, 1]; the excess stays in cash (§2.4).
     pub position_limit: f64,
+    /// Fee on every buy and every sell, as a fraction of the traded value (default [`TW_FEE`]).
     pub fee_ratio: f64,
+    /// Tax on every sell or reduction, as a fraction of the traded value (default [`TW_TAX`]).
     pub tax_ratio: f64,
     /// Stop thresholds as fractions; `None` (or 0) = disabled.
     pub stop_loss: Option<f64>,
+    /// Exit once the gain from the cost basis reaches this fraction.
     pub take_profit: Option<f64>,
+    /// Exit once the price falls this far below its peak, in units of the cost basis.
     pub trail_stop: Option<f64>,
+    /// Arm the trailing stop only once the gain reaches this fraction.
     pub trail_stop_activation: Option<f64>,
+    /// Check stops intraday against open/high/low instead of at the close (§2.9).
     pub touched_exit: bool,
+    /// A stock stopped out sits out the next rebalance (finlab's default: true).
     pub stop_trading_next_period: bool,
+    /// Held stocks keep their cost basis across rebalances, so stops measure from the first entry.
     pub retain_cost_when_rebalance: bool,
     /// Inclusive last date (days since 1970-01-01).
     pub end_date: Option<i32>,

@@ -26,23 +26,42 @@ pub const DELISTING_MIN_TRAILING_BARS: usize = 20;
 /// Why a backtest could not run.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum BacktestError {
+    /// The position panel has no rows or no columns.
     #[error("the position panel is empty")]
     EmptyPosition,
+    /// Every cell of the position (on stocks with prices) is 0 or NaN: nothing would be bought.
     #[error("the position holds nothing: every value is 0 or missing")]
     NoHoldings,
+    /// No position column is a stock of the price data; carries the first five position columns.
     #[error("no position column matches a stock in the price data (first columns: {0})")]
     NoCommonStocks(String),
+    /// The close prices have no bar on or before `end_date`.
     #[error("the price data has no dates")]
     NoPrices,
+    /// A position cell is ±inf (NaN is read as 0, as finlab does).
     #[error("the position has a non-finite weight for {stock} on {date}")]
-    NonFiniteWeight { stock: String, date: String },
+    NonFiniteWeight {
+        /// Stock id of the offending column.
+        stock: String,
+        /// Signal date of the offending row, `YYYY-MM-DD`.
+        date: String,
+    },
+    /// A row's finite weights sum to ±inf, so normalising them would divide by infinity.
     #[error(
         "the position's weights on {date} add up to more than the largest number (an overflow, \
          as with an infinite weight); use weights of a sensible size"
     )]
-    WeightOverflow { date: String },
+    WeightOverflow {
+        /// Signal date of the row, `YYYY-MM-DD`.
+        date: String,
+    },
+    /// The position starts after the prices end, so no rebalance can execute.
     #[error("every position row is dated after the last price bar ({last_bar})")]
-    PositionAfterPrices { last_bar: String },
+    PositionAfterPrices {
+        /// Date of the last price bar, `YYYY-MM-DD`.
+        last_bar: String,
+    },
+    /// The options need open/high/low prices (named by the dataset key) that [`Market`] lacks.
     #[error("`{0}` prices are needed for these options but were not provided")]
     MissingPrices(&'static str),
 }
@@ -50,18 +69,26 @@ pub enum BacktestError {
 /// Adjusted prices: close always; open/high/low when `trade_at_price` or `touched_exit` needs them.
 #[derive(Clone, Copy, Debug)]
 pub struct Market<'a> {
+    /// Adjusted close: valuation, close-based stops and `trade_at_price="close"`.
     pub close: &'a PanelData,
+    /// Adjusted open: fills at `open`/`open_close_avg`/`price_avg`, and touched exits.
     pub open: Option<&'a PanelData>,
+    /// Adjusted high: fills at `high_low_avg`/`price_avg`, and touched exits.
     pub high: Option<&'a PanelData>,
+    /// Adjusted low: fills at `high_low_avg`/`price_avg`, and touched exits.
     pub low: Option<&'a PanelData>,
 }
 
 /// Dataset keys of the adjusted prices a backtest needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PriceKeys {
+    /// Key of [`Market::close`] (always needed).
     pub close: &'static str,
+    /// Key of [`Market::open`], when the options use it.
     pub open: Option<&'static str>,
+    /// Key of [`Market::high`], when the options use it.
     pub high: Option<&'static str>,
+    /// Key of [`Market::low`], when the options use it.
     pub low: Option<&'static str>,
 }
 
@@ -84,9 +111,11 @@ pub fn price_keys(opts: &SimOptions) -> PriceKeys {
 pub struct SimResult {
     /// (date, equity) after finlab's start/end trimming (§2.8).
     pub creturn: Vec<(i32, f64)>,
+    /// Every trade (closed and open), in the order finlab's report lists them (§3).
     pub trades: Vec<Trade>,
     /// Number of executed rebalances.
     pub rebalances: usize,
+    /// Exposure, holdings count and turnover inputs for [`crate::metrics`].
     pub exposure: Exposure,
     /// Things the user should know (e.g. weight on stocks without prices was dropped).
     pub warnings: Vec<String>,

@@ -30,7 +30,9 @@ impl Cell for u8 {
 /// The position's weights, one column-major slice per stock (the panel's own memory, not a
 /// copy), as floats or flags.
 pub struct Weights<'a, T = f64> {
+    /// One slice of `rows` cells per stock, in the position's column order.
     pub cols: Vec<&'a [T]>,
+    /// Number of position rows (signal dates).
     pub rows: usize,
     /// Rows that differ from the previous row (the first counts as changed); filled by
     /// [`Weights::scan`] for resample=None, empty otherwise.
@@ -45,8 +47,11 @@ pub struct Weights<'a, T = f64> {
 /// rebalance's row without touching one column per stock.
 #[derive(Default)]
 pub struct Changes {
+    /// Offset of each row's first change in `stock`/`value`; `rows + 1` entries.
     pub start: Vec<usize>,
+    /// Column index of the changed stock.
     pub stock: Vec<u32>,
+    /// The cell's new weight (NaN already read as 0).
     pub value: Vec<f64>,
 }
 
@@ -206,8 +211,11 @@ fn changes_of<T: Cell>(col: &[T], at: &mut [u32], changed: Option<&mut [bool]>) 
 /// One rebalance: the signal date, the position row it uses and the bar it executes on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rebalance {
+    /// Date of the position row that triggers it (days since 1970-01-01).
     pub signal_date: i32,
+    /// Index of that row in the position panel.
     pub row: usize,
+    /// Index of the price bar it executes on (the bar after the signal, §2.3).
     pub bar: usize,
 }
 

@@ -14,8 +14,12 @@ pub enum ExitReason {
     Rebalance,
     /// Split at a periodic rebalance while still held (no costs); the next piece continues.
     Split,
+    /// The price fell to `1 − stop_loss` times the entry cost (rose to `1 + stop_loss` for a short).
     StopLoss,
+    /// The price reached `1 + take_profit` times the entry cost (`1 − take_profit` for a short).
     TakeProfit,
+    /// The price fell `trail_stop` (a fraction of the entry cost) below its best since entry, once
+    /// that best passed `trail_stop_activation`.
     TrailStop,
     /// Sold on its last priced bar: prices ended 20+ bars before the data (§2.7).
     Delisted,
@@ -31,9 +35,11 @@ pub struct Trade {
     pub stock: Arc<str>,
     /// Bar before the entry bar (finlab's `entry_sig_date`).
     pub entry_sig_date: i32,
+    /// Bar on which it was bought (T+1 after the signal), in days since 1970-01-01.
     pub entry_date: i32,
     /// Bar before the exit bar; the exit bar itself for touched exits. `None` while open.
     pub exit_sig_date: Option<i32>,
+    /// Bar on which it was sold, in days since 1970-01-01. `None` while open.
     pub exit_date: Option<i32>,
     /// Weight at entry: target value / pre-trade NAV (negative for shorts).
     pub weight: f64,
@@ -42,6 +48,7 @@ pub struct Trade {
     pub ret: f64,
     /// Bars held.
     pub period: usize,
+    /// Why it ended ([`ExitReason::Open`] while still held).
     pub exit_reason: ExitReason,
     /// Maximum adverse excursion (≤ 0).
     pub mae: f64,

@@ -44,6 +44,7 @@ mod worker;
     after_help = "Exit status: 0 ok, 1 invalid strategy, 2 tool failure (I/O, data, sandbox, flags)."
 )]
 pub struct Args {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -98,6 +99,7 @@ pub struct OpsArgs {
 /// How the process ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
+    /// Exit code 0: the command did what was asked.
     Success,
     /// The strategy is invalid.
     Failure,

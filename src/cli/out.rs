@@ -81,6 +81,7 @@ pub struct Printer {
 }
 
 impl Printer {
+    /// A printer for a command run with (`json`) or without `--json`.
     pub fn new(json: bool) -> Printer {
         Printer { json }
     }

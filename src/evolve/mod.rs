@@ -35,8 +35,12 @@ const CROSSOVER: f64 = 0.3;
 /// evaluated, e.g. a seed).
 #[derive(Clone, Debug)]
 pub struct Parent {
+    /// Name used in children's notes: an example's file stem or `#<iteration>` of a trial.
     pub label: String,
+    /// The strategy's DSL text.
     pub source: String,
+    /// The in-sample objective (higher is better), which parent selection compares; `None` counts
+    /// as 0.
     pub fitness: Option<f64>,
 }
 
@@ -45,6 +49,7 @@ pub struct Parent {
 pub struct Child {
     /// Canonical text without comments.
     pub source: String,
+    /// [`canonical_hash`] of the child: 16 hex digits, equal for layout-only differences.
     pub hash: String,
     /// Parents and changes, e.g. `momentum.strat: 60→90; resample M→W`.
     pub note: String,

@@ -12,28 +12,58 @@ use crate::dsl::visit::{walk_expr, Visitor};
 #[derive(Clone, Debug, PartialEq)]
 pub enum SiteKind {
     /// An integer argument of kind window, lag or count, within `lo..=hi`.
-    Int { value: i64, lo: i64, hi: i64 },
+    Int {
+        /// The integer as written.
+        value: i64,
+        /// Smallest value the registry accepts for the parameter.
+        lo: i64,
+        /// Largest value the registry accepts for the parameter.
+        hi: i64,
+    },
     /// A number in (0, 1): a quantile, a stop or a position limit.
-    Fraction { value: f64 },
+    Fraction {
+        /// The number as written.
+        value: f64,
+    },
     /// A number compared with a panel.
-    Threshold { value: f64 },
+    Threshold {
+        /// The number as written (its sign included).
+        value: f64,
+    },
     /// The string literal of `data.get("key")`.
-    Dataset { key: String },
+    Dataset {
+        /// The dataset key, e.g. `price:收盤價`.
+        key: String,
+    },
     /// The name of a registry method, rolling aggregate or numpy function.
-    Method { op: OpId },
+    Method {
+        /// The registry operator named there.
+        op: OpId,
+    },
     /// The string literal of `data.indicator("NAME")`.
-    Indicator { op: OpId },
+    Indicator {
+        /// The TA-Lib indicator's registry operator.
+        op: OpId,
+    },
     /// The `resample=` string of `sim(...)`.
-    Resample { value: String },
+    Resample {
+        /// The frequency as written, e.g. `M` or `W-FRI`.
+        value: String,
+    },
     /// A point where a `sim` keyword can be added (the span is empty); `has` lists the keywords
     /// already given.
-    SimEnd { has: Vec<String> },
+    SimEnd {
+        /// Keywords the call already has.
+        has: Vec<String>,
+    },
 }
 
 /// One mutable spot.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Site {
+    /// Byte range in the source that a mutation replaces.
     pub span: Span,
+    /// What the range holds.
     pub kind: SiteKind,
 }
 

@@ -27,9 +27,11 @@ pub const MAX_REPLY_BYTES: usize = 1 << 20;
 pub struct LlmConfig {
     /// Base URL without `/chat/completions`, e.g. `http://localhost:11434/v1` for Ollama.
     pub base_url: String,
+    /// Model id as the endpoint names it, e.g. `openai/gpt-4o-mini` on OpenRouter.
     pub model: String,
     /// Sent as `Authorization: Bearer`; local servers need none.
     pub api_key: Option<String>,
+    /// Sampling temperature sent with each request (0 = most deterministic; default 0.3).
     pub temperature: f64,
     /// Per-request timeout (connect + reply).
     pub timeout: Duration,
@@ -37,6 +39,7 @@ pub struct LlmConfig {
     pub max_retries: u32,
     /// First backoff; doubles per retry, with jitter, up to `max_backoff`.
     pub backoff: Duration,
+    /// Ceiling of one backoff step (a longer `Retry-After`, up to 120 s, still wins).
     pub max_backoff: Duration,
     /// USD per million prompt / completion tokens, for endpoints that do not report cost.
     pub price_per_mtok: Option<(f64, f64)>,
@@ -51,7 +54,9 @@ pub struct LlmConfig {
 /// reads; each version ignores the field it does not know).
 #[derive(Clone, Debug)]
 pub struct Constraint {
+    /// The grammar's syntax, which picks the request field.
     pub format: Format,
+    /// The grammar text.
     pub text: std::sync::Arc<str>,
 }
 
@@ -87,6 +92,7 @@ impl Server {
         }
     }
 
+    /// The server's name for messages, e.g. `vLLM`.
     pub fn name(self) -> &'static str {
         match self {
             Server::LlamaCpp => "llama.cpp server",
@@ -116,23 +122,28 @@ impl Default for LlmConfig {
 /// One chat message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
+    /// `system`, `user` or `assistant`.
     pub role: String,
+    /// The message text.
     pub content: String,
 }
 
 impl Message {
+    /// Instructions that frame the conversation.
     pub fn system(text: impl Into<String>) -> Message {
         Message {
             role: "system".into(),
             content: text.into(),
         }
     }
+    /// A turn from the user (the research loop's prompt or feedback).
     pub fn user(text: impl Into<String>) -> Message {
         Message {
             role: "user".into(),
             content: text.into(),
         }
     }
+    /// A previous reply of the model, kept in the history.
     pub fn assistant(text: impl Into<String>) -> Message {
         Message {
             role: "assistant".into(),
@@ -144,7 +155,9 @@ impl Message {
 /// Token counts of one call (0 when the endpoint does not report them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Tokens of the messages sent.
     pub prompt_tokens: u64,
+    /// Tokens of the reply.
     pub completion_tokens: u64,
 }
 
@@ -159,9 +172,11 @@ impl Usage {
 /// A successful reply.
 #[derive(Clone, Debug)]
 pub struct Completion {
+    /// The reply text (empty when the endpoint sent a null `content`, e.g. a refusal).
     pub content: String,
     /// The model the endpoint says answered.
     pub model: String,
+    /// Tokens the endpoint reports for the call.
     pub usage: Usage,
     /// USD, as reported by the endpoint (OpenRouter) or computed from `price_per_mtok`.
     pub cost: Option<f64>,
@@ -170,10 +185,13 @@ pub struct Completion {
 /// A call with its attempts: the reply or the final error, and what happened on the way.
 #[derive(Debug)]
 pub struct Call {
+    /// The reply of the successful attempt, or the error of the last one.
     pub result: Result<Completion, LlmError>,
+    /// Attempts made, the first included.
     pub attempts: u32,
     /// One line per failed attempt that was retried ("HTTP 429, waited 1.2s").
     pub retries: Vec<String>,
+    /// Wall time of all attempts and the waits between them.
     pub elapsed: Duration,
 }
 

@@ -15,41 +15,57 @@ pub const RISK_FREE: f64 = 0.02;
 /// Metrics of a backtest. NaN (JSON `null`) where a value is undefined.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Metrics {
+    /// First date of the (trimmed) equity curve, `YYYY-MM-DD`; empty without a curve.
     pub start: String,
+    /// Last date of the equity curve, `YYYY-MM-DD`; empty without a curve.
     pub end: String,
+    /// Final equity / initial equity − 1 (0.25 = +25%).
     pub total_return: f64,
+    /// Compound annual growth over 365.25-day calendar years; NaN for a one-day curve.
     pub cagr: f64,
-    /// Annualised mean and volatility of daily returns.
+    /// Mean daily return × 252 (NaN with fewer than two returns).
     pub daily_mean: f64,
+    /// Standard deviation of daily returns × √252 (NaN with fewer than two returns).
     pub daily_vol: f64,
     /// finlab `daily_sharpe` (`sharpeRatio`).
     pub sharpe: f64,
     /// finlab `daily_sortino`: downside deviation over all observations.
     pub sortino: f64,
+    /// CAGR / (|max drawdown| + 1e-5), as finlab guards the division.
     pub calmar: f64,
+    /// Deepest fall of equity from its running peak, as a fraction (≤ 0; −0.3 = −30%).
     pub max_drawdown: f64,
-    /// Mean depth and mean length (calendar days) of drawdown episodes.
+    /// Mean depth of drawdown episodes (≤ 0); an episode runs from leaving a peak to regaining it.
     pub avg_drawdown: f64,
+    /// Mean length of drawdown episodes in calendar days (an open one ends at the last date).
     pub avg_drawdown_days: f64,
+    /// Largest daily return.
     pub best_day: f64,
+    /// Smallest (most negative) daily return.
     pub worst_day: f64,
+    /// Share of trades with a return > 0, open trades included (D11); NaN without trades.
     pub win_ratio: f64,
-    /// Mean return of winning / losing trades.
+    /// Mean return of winning trades (> 0).
     pub avg_win: f64,
+    /// Mean return of losing trades (≤ 0; a zero return counts as a loss).
     pub avg_loss: f64,
     /// Σ winning returns / |Σ losing returns| (∞ without losers).
     pub profit_factor: f64,
     /// Mean trade return.
     pub expectancy: f64,
+    /// Number of trades, open ones included.
     pub trades: usize,
     /// Traded value (buys + sells) per year as a multiple of NAV.
     pub turnover: f64,
-    /// Mean gross exposure (holdings / NAV) and holdings count since the first rebalance.
+    /// Mean gross exposure (holdings / NAV) since the first rebalance; 1.0 = fully invested.
     pub avg_exposure: f64,
+    /// Mean number of stocks held since the first rebalance.
     pub avg_n_stock: f64,
+    /// Most stocks held on any one bar.
     pub max_n_stock: usize,
-    /// Against the benchmark: β = cov/var of daily returns; α = CAGR − β·CAGR(benchmark).
+    /// α = CAGR − β·CAGR(benchmark) over the curve's span (D12); NaN without a benchmark.
     pub alpha: f64,
+    /// β = cov/var of daily returns against the benchmark; NaN without a benchmark.
     pub beta: f64,
 }
 

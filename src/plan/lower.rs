@@ -10,7 +10,9 @@ use crate::dsl::{SimCall, TArg, TExpr, TypedProgram};
 /// A plan together with the `sim(...)` options, which stay on the host.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lowered {
+    /// The node DAG the sandbox guest evaluates; its output node is the position panel.
     pub plan: Plan,
+    /// The strategy's `sim(...)` call: the backtest options, applied by the host.
     pub sim: SimCall,
 }
 

@@ -29,6 +29,7 @@ pub const MIN_CORRELATION: f64 = 0.2;
 pub struct Clusters {
     /// Cluster of each trial, `0..k`.
     pub labels: Vec<usize>,
+    /// Number of clusters.
     pub k: usize,
     /// Mean silhouette of the chosen cut (`None` with fewer than 3 trials).
     pub silhouette: Option<f64>,

@@ -13,14 +13,25 @@
 /// Why CPCV could not run.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CpcvError {
+    /// `returns` holds no trial.
     #[error("CPCV needs at least one trial with returns")]
     NoTrials,
-    #[error("CPCV needs 2 ≤ k < N test groups, got N = {groups}, k = {test_groups}")]
-    Groups { groups: usize, test_groups: usize },
+    /// The number of test groups `k` is 0 or not below the number of groups `N`.
+    #[error("CPCV needs 1 ≤ k < N test groups, got N = {groups}, k = {test_groups}")]
+    Groups {
+        /// `N`, the number of groups the days are cut into.
+        groups: usize,
+        /// `k`, the number of groups held out per split.
+        test_groups: usize,
+    },
+    /// The shortest trial has fewer than `N × (2 × embargo + 20)` days.
     #[error("CPCV with {groups} groups needs at least {need} days, got {days}")]
     TooFewDays {
+        /// `N`, the number of groups.
         groups: usize,
+        /// Days needed: 20 per group plus the embargo on both sides.
         need: usize,
+        /// Days of the shortest trial.
         days: usize,
     },
 }
@@ -28,12 +39,17 @@ pub enum CpcvError {
 /// The distribution of out-of-sample path Sharpe ratios.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Cpcv {
+    /// `N`, the number of consecutive day groups.
     pub groups: usize,
+    /// `k`, the groups held out as the test set in each split.
     pub test_groups: usize,
+    /// Splits evaluated: C(N, k).
     pub splits: usize,
+    /// Days dropped from training on each side of each test group.
     pub embargo_days: usize,
     /// Annualised Sharpe of each path.
     pub path_sharpes: Vec<f64>,
+    /// Median of `path_sharpes`.
     pub median: f64,
     /// 10th percentile (linear interpolation).
     pub p10: f64,

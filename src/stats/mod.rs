@@ -86,9 +86,13 @@ pub fn norm_inv(p: f64) -> f64 {
 /// and (non-excess) kurtosis, as the PSR needs them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Moments {
+    /// Number of returns.
     pub n: usize,
+    /// Mean / sample standard deviation, per period (not annualised).
     pub sharpe: f64,
+    /// Third standardised moment (0 for a normal distribution).
     pub skew: f64,
+    /// Fourth standardised moment, not excess (3 for a normal distribution).
     pub kurtosis: f64,
 }
 
@@ -243,6 +247,7 @@ pub fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
 pub struct Normal(u64);
 
 impl Normal {
+    /// A generator whose sequence is fixed by `seed`.
     pub fn new(seed: u64) -> Normal {
         Normal(seed)
     }

@@ -8,12 +8,21 @@
 /// Why a PBO could not be computed.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PboError {
+    /// Fewer than two trials: there is nothing to choose between (carries the count).
     #[error("PBO needs at least 2 trials with returns, got {0}")]
     TooFewTrials(usize),
-    #[error("PBO with {blocks} blocks needs at least {blocks} periods, got {periods}")]
-    TooFewPeriods { blocks: usize, periods: usize },
+    /// Fewer than two periods per block.
+    #[error("PBO with {blocks} blocks needs at least {} periods (two per block), got {periods}", blocks * 2)]
+    TooFewPeriods {
+        /// `S`, the number of blocks asked for.
+        blocks: usize,
+        /// Periods (rows) per trial.
+        periods: usize,
+    },
+    /// `S` is odd, below 2 or above 24 (C(24, 12) ≈ 2.7 million splits is the ceiling).
     #[error("the number of blocks must be even and between 2 and 24, got {0}")]
     Blocks(usize),
+    /// Trials differ in length: (trial index, its length, the first trial's length).
     #[error("trial {0} has {1} returns, the first has {2}: the matrix must be rectangular")]
     Ragged(usize, usize, usize),
 }
@@ -25,7 +34,9 @@ pub struct Pbo {
     pub pbo: f64,
     /// Train/test splits evaluated: C(S, S/2).
     pub splits: usize,
+    /// `S`, the number of row blocks.
     pub blocks: usize,
+    /// `N`, the number of trials compared.
     pub trials: usize,
     /// Mean logit of the winner's out-of-sample relative rank (negative: overfit).
     pub mean_logit: f64,

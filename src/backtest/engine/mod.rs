@@ -40,8 +40,9 @@ pub(crate) struct Columns<'a> {
 pub struct Exposure {
     /// Mean of gross holdings / NAV over bars since the first rebalance.
     pub avg_exposure: f64,
-    /// Mean and max number of stocks held over those bars.
+    /// Mean number of stocks held over those bars.
     pub avg_n_stock: f64,
+    /// Most stocks held on any one bar.
     pub max_n_stock: usize,
     /// Σ |traded value| / NAV over the whole run (buys and sells; 2.0 = the book bought and sold once).
     pub traded: f64,
