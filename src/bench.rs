@@ -61,17 +61,10 @@ const EVOLVE_SEED: u64 = 26;
 /// a pseudo-random fitness from the seed instead of a backtest, so the sequence never depends
 /// on results; children are checked against the catalog's datasets.
 pub fn evolve_set() -> Vec<(String, String)> {
-    use crate::evolve::{Evolver, Parent, SEEDS};
+    use crate::evolve::{seed_parents, Evolver, Parent};
     use crate::util::rng::Rng;
     let evolver = Evolver::new(pipeline::catalog_context());
-    let mut parents: Vec<Parent> = SEEDS
-        .iter()
-        .map(|(name, text)| Parent {
-            label: name.trim_end_matches(".strat").to_string(),
-            source: text.to_string(),
-            fitness: None,
-        })
-        .collect();
+    let mut parents: Vec<Parent> = seed_parents();
     let mut seen = std::collections::BTreeSet::new();
     let mut set = Vec::with_capacity(EVOLVE_LEN);
     for k in 1..=EVOLVE_LEN {

@@ -111,3 +111,17 @@ pub const MORE_OPERATORS: &[&str] = &[
      calm = breadth.ewm(span=10).mean() < 0.7\n\
      sim((adj / adj.shift(60)).is_largest(10) & market_ok & calm, resample=\"M\")\n",
 ];
+
+/// `(path, text)` of every `examples/*.strat`, sorted by file name.
+pub fn examples() -> Vec<(String, String)> {
+    let mut files: Vec<_> = std::fs::read_dir("examples")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "strat"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| (p.display().to_string(), std::fs::read_to_string(p).unwrap()))
+        .collect()
+}

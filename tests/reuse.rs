@@ -45,19 +45,6 @@ fn run(sb: &Sandbox, l: &Lowered, for_sim: bool, data: &dsl_engine::data::DataDi
     evaluate_plan(&l.plan, opts, data, sb, &mut Timings::default()).unwrap()
 }
 
-fn examples() -> Vec<(String, String)> {
-    let mut files: Vec<_> = std::fs::read_dir("examples")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "strat"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|p| (p.display().to_string(), std::fs::read_to_string(p).unwrap()))
-        .collect()
-}
-
 #[test]
 fn reuse_gives_the_same_bits() {
     let data = common::data_dir();
@@ -65,9 +52,9 @@ fn reuse_gives_the_same_bits() {
     // A roomy store (the test market's panels are ~3 MB) and one that evicts all the time.
     let roomy = sandbox(256, None);
     let tiny = sandbox(6, None);
-    let mut set = examples();
+    let mut set = common::examples();
     // Every example twice in a row: the second reads its own results back.
-    set.extend(examples());
+    set.extend(common::examples());
     set.extend(dsl_engine::bench::evolve_set());
     let (mut hits, mut tiny_hits, mut outputs) = (0u64, 0u64, 0usize);
     for (name, source) in &set {
@@ -96,7 +83,7 @@ fn reuse_gives_the_same_bits() {
         set.len() * 2
     );
     // Reuse happened: every repeated example reads its position back, and more.
-    assert!(outputs >= examples().len() * 2, "{outputs}");
+    assert!(outputs >= common::examples().len() * 2, "{outputs}");
     assert!(hits > tiny_hits && tiny_hits > 0, "{hits} {tiny_hits}");
 }
 

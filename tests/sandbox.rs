@@ -30,20 +30,6 @@ fn inputs(plan: &Plan) -> Vec<PanelData> {
     dsl_engine::pipeline::load_inputs_owned(plan, &data).unwrap()
 }
 
-/// The sources of `examples/*.strat`, sorted by file name.
-fn example_sources() -> Vec<String> {
-    let mut files: Vec<_> = std::fs::read_dir("examples")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "strat"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
-}
-
 fn same(a: &PanelData, b: &PanelData) {
     assert_eq!(a.dates, b.dates);
     assert_eq!(a.columns, b.columns);
@@ -411,7 +397,10 @@ fn fused_chains_give_the_node_by_node_bits() {
     // Every example and chains that mix shifts, masks, bool arithmetic, negation, numbers on
     // either side, rolling statistics and datasets on different grids (which fall back to
     // node by node).
-    let mut sources = example_sources();
+    let mut sources = common::examples()
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect::<Vec<_>>();
     let head = "c = data.get(\"etl:adj_close\")\no = data.get(\"etl:adj_open\")\n\
                 r = data.get(\"monthly_revenue:當月營收\")\n";
     for body in [
@@ -458,7 +447,10 @@ fn reading_only_the_rebalance_rows_backtests_the_same() {
     let data = common::data_dir();
     let sb = sandbox();
     let ctx = check_context(&data);
-    let mut sources = example_sources();
+    let mut sources = common::examples()
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect::<Vec<_>>();
     let head = "c = data.get(\"etl:adj_close\")\nr = data.get(\"monthly_revenue:當月營收\")\n";
     for body in [
         // Both restricted, the output (their `&`) cleared off the read rows.

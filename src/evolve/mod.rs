@@ -44,6 +44,18 @@ pub struct Parent {
     pub fitness: Option<f64>,
 }
 
+/// The examples as parents without fitness: where every search starts.
+pub fn seed_parents() -> Vec<Parent> {
+    SEEDS
+        .iter()
+        .map(|(name, text)| Parent {
+            label: name.trim_end_matches(".strat").to_string(),
+            source: text.to_string(),
+            fitness: None,
+        })
+        .collect()
+}
+
 /// A valid, new strategy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Child {

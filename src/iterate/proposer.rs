@@ -13,7 +13,7 @@ use super::prompts::{self, Templates};
 use super::stop::Stop;
 use crate::dsl::grammar::Format;
 use crate::dsl::CheckContext;
-use crate::evolve::{Evolver, Parent, SEEDS};
+use crate::evolve::{Evolver, Parent};
 use crate::llm::{extract_code, extract_constrained, Call, Client, LlmError, Message, Usage};
 use crate::util::rng::Rng;
 use dsl_runtime::fnv::fnv1a;
@@ -317,14 +317,7 @@ impl EvolveProposer {
     /// Seeded from `examples/`; `seed` makes the search reproducible (each iteration draws from
     /// its own stream, so a resumed run proposes what an uninterrupted one would).
     pub fn new(ctx: CheckContext, seed: u64) -> EvolveProposer {
-        let parents = SEEDS
-            .iter()
-            .map(|(name, text)| Parent {
-                label: name.trim_end_matches(".strat").to_string(),
-                source: text.to_string(),
-                fitness: None,
-            })
-            .collect();
+        let parents = crate::evolve::seed_parents();
         EvolveProposer {
             evolver: Evolver::new(ctx),
             seed,
