@@ -705,3 +705,64 @@ fn doctor_and_backtest_find_a_damaged_module_cache() {
     assert_eq!(good["creturn"], again["creturn"]);
     assert_eq!(again["sandbox"]["module_cache"], "recompiled");
 }
+
+#[test]
+fn backtest_and_sim_take_a_date_window() {
+    let out = run(&[
+        "backtest",
+        "examples/momentum.strat",
+        "--start",
+        "2023",
+        "--end",
+        "2024-06",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let creturn = doc["creturn"].as_array().unwrap();
+    let first = creturn[0][0].as_str().unwrap();
+    let last = creturn[creturn.len() - 1][0].as_str().unwrap();
+    assert!(
+        first >= "2023-01-01" && last <= "2024-06-30",
+        "{first} → {last}"
+    );
+    for t in doc["trades"].as_array().unwrap() {
+        assert!(t["entry_sig_date"].as_str().unwrap() >= "2023-01-01", "{t}");
+    }
+
+    // `sim --end` is finlab's end_date, as `--end-date` is.
+    let dir = tempfile::tempdir().unwrap();
+    let pos = dir.path().join("p.feather").display().to_string();
+    let out = run(&["positions", "examples/momentum.strat", "-o", &pos]);
+    assert_eq!(out.status.code(), Some(0));
+    let sim = |extra: &[&str]| {
+        let out = run(&[&["sim", "--position", &pos, "--json"], extra].concat());
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let a = sim(&["--start", "2023-03-01", "--end", "2024-06-28"]);
+    let b = sim(&["--start", "2023-03", "--end-date", "2024-06-28"]);
+    assert_eq!(a["creturn"], b["creturn"]);
+    assert!(a["creturn"][0][0].as_str().unwrap() >= "2023-03-01");
+
+    for (args, says) in [
+        (vec!["--start", "2024", "--end", "2023"], "is after --end"),
+        (vec!["--start", "2099"], "has no row from 2099-01-01"),
+        (vec!["--start", "2023-13"], "not a date"),
+    ] {
+        let out = run(&[&["backtest", "examples/momentum.strat"], &args[..]].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

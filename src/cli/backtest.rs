@@ -41,6 +41,14 @@ pub struct BacktestArgs {
     /// Annual risk-free rate that Sharpe and Sortino subtract (finlab's default: 0.02).
     #[arg(long, default_value_t = crate::metrics::RISK_FREE)]
     pub rf: f64,
+    /// First date of the backtest, as `position.loc["2015":]` sets it in finlab: position rows
+    /// before it are dropped. YYYY, YYYY-MM or YYYY-MM-DD (a year or month starts on its first day).
+    #[arg(long, value_name = "DATE", value_parser = super::flags::first_day)]
+    pub start: Option<i32>,
+    /// Last date of the backtest (finlab's `end_date`; the earlier one wins when the strategy's
+    /// `sim(...)` sets one too). YYYY, YYYY-MM or YYYY-MM-DD (a year or month ends on its last day).
+    #[arg(long, value_name = "DATE", value_parser = super::flags::last_day)]
+    pub end: Option<i32>,
 }
 
 /// Runs `backtest`.
@@ -66,9 +74,11 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<ExitStatus> {
         err!("{}", render(&quick.diagnostics, &source, &name));
         return Ok(ExitStatus::Failure);
     }
+    let window = pipeline::Window::new(a.start, a.end)?;
     let data = open_data(a.data_dir.as_deref())?;
     let sandbox = sandbox(limits)?;
-    let bt = match pipeline::backtest(&source, &data, &sandbox) {
+    let ctx = pipeline::check_context(&data);
+    let bt = match pipeline::backtest_window(&source, &data, &sandbox, &ctx, window) {
         Ok(bt) => bt,
         Err(PipelineError::Invalid(diags)) => {
             err!("{}", render(&diags, &source, &name));

@@ -60,9 +60,17 @@ pub struct SimArgs {
     /// Keep the cost basis of held stocks across rebalances.
     #[arg(long)]
     pub retain_cost_when_rebalance: bool,
-    /// Last date, YYYY-MM-DD.
-    #[arg(long)]
+    /// Last date, YYYY-MM-DD (finlab's `end_date`).
+    #[arg(long, conflicts_with = "end")]
     pub end_date: Option<String>,
+    /// First date of the backtest, as `position.loc["2015":]` sets it in finlab: position rows
+    /// before it are dropped. YYYY, YYYY-MM or YYYY-MM-DD (a year or month starts on its first day).
+    #[arg(long, value_name = "DATE", value_parser = super::flags::first_day)]
+    pub start: Option<i32>,
+    /// Last date of the backtest (finlab's `end_date`, like `--end-date`). YYYY, YYYY-MM or YYYY-MM-DD (a year or month ends on its last day).
+    #[arg(long, value_name = "DATE", value_parser = super::flags::last_day)]
+    pub end: Option<i32>,
+
     /// A label for the output and the report (finlab's `name=`).
     #[arg(long)]
     pub name: Option<String>,
@@ -128,11 +136,13 @@ fn options(a: &SimArgs) -> anyhow::Result<SimOptions> {
 
 /// Runs `sim`.
 pub fn run(a: SimArgs) -> anyhow::Result<ExitStatus> {
-    let opts = options(&a)?;
+    let mut opts = options(&a)?;
+    let window = pipeline::Window::new(a.start, a.end)?;
     let rf = output::risk_free(a.rf)?;
-    let position = feather::read_wide(&a.position)
+    let mut position = feather::read_wide(&a.position)
         .map(dsl_runtime::wire::Position::Weights)
         .with_context(|| format!("reading the position {}", a.position.display()))?;
+    window.apply(&mut position, &mut opts)?;
     let data = open_data(a.data_dir.as_deref())?;
     let (result, metrics) = pipeline::simulate_on(&position, &data, &opts)
         .with_context(|| format!("backtesting {}", a.position.display()))?;

@@ -195,7 +195,7 @@ pub fn failure(e: &PipelineError) -> String {
              a threshold is outside the data's range (percent vs fraction).",
             "loosen or remove a condition and check the units of each threshold.",
         ),
-        PipelineError::Backtest(_) => (
+        PipelineError::Backtest(_) | PipelineError::Window(_) => (
             "the position panel could not be backtested.",
             "make sure `position` is a bool or float panel of stocks.",
         ),

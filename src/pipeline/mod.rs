@@ -1,6 +1,10 @@
 //! One evaluation end to end: strategy text → diagnostics → plan → sandbox → backtest →
 //! metrics: what `backtest`, `positions`, `export --backtest`, `bench` and every iterate trial run.
 
+mod window;
+
+pub use window::{Window, WindowError};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +36,9 @@ pub enum PipelineError {
     /// The position could not be backtested (empty, non-finite, no common stocks, …).
     #[error(transparent)]
     Backtest(#[from] BacktestError),
+    /// The `--start`/`--end` window leaves nothing to backtest.
+    #[error(transparent)]
+    Window(#[from] WindowError),
 }
 
 /// Everything one backtest produced.
@@ -304,7 +311,20 @@ pub fn backtest_in(
     sandbox: &Sandbox,
     ctx: &CheckContext,
 ) -> Result<Backtest, PipelineError> {
+    backtest_window(source, data, sandbox, ctx, Window::default())
+}
+
+/// [`backtest_in`] on the dates of `window` (`backtest --start/--end`): the position is
+/// evaluated on the whole history, as finlab builds it before `position.loc[start:]`, then cut.
+pub fn backtest_window(
+    source: &str,
+    data: &DataDir,
+    sandbox: &Sandbox,
+    ctx: &CheckContext,
+    window: Window,
+) -> Result<Backtest, PipelineError> {
     let mut ev = evaluate_rows(source, data, sandbox, ctx, true)?;
+    window.apply(&mut ev.evaluation.position, &mut ev.lowered.sim.options)?;
     let (result, metrics) = simulate_timed(
         &ev.evaluation.position,
         data,
