@@ -38,6 +38,7 @@ pub mod pipeline;
 #[deny(missing_docs)]
 pub mod plan;
 pub mod report;
+#[deny(missing_docs)]
 pub mod sandbox;
 pub mod scale;
 #[deny(missing_docs)]

@@ -28,10 +28,15 @@ pub const GUEST_HASH: &str = env!("DSL_GUEST_HASH");
 /// What one evaluation produced.
 #[derive(Clone, Debug)]
 pub struct Evaluation {
+    /// The position panel the plan produced.
     pub position: Position,
+    /// Fuel the evaluation consumed.
     pub fuel_used: u64,
+    /// The fuel budget it ran under.
     pub fuel_limit: u64,
+    /// The guest's largest linear memory during the evaluation, in bytes.
     pub peak_memory: usize,
+    /// Wall time of the evaluation: instantiation, copy-in and the guest's run.
     pub elapsed: Duration,
     /// Where the time went.
     pub stages: Stages,
@@ -43,8 +48,11 @@ pub struct Evaluation {
 /// computed (`misses`, of the kinds it keeps), and the bytes it holds afterwards.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReuseStats {
+    /// Results read from the store.
     pub hits: u32,
+    /// Results computed that the store keeps kinds of.
     pub misses: u32,
+    /// What the store holds after the evaluation, in MiB.
     pub held_mib: u32,
 }
 
