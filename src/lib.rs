@@ -6,44 +6,34 @@
 //! [`iterate`] is the research loop on top: proposals from [`llm`] or [`evolve`], evaluated
 //! through [`pipeline`]. [`report`] renders backtests and runs as HTML and terminal tables.
 
-// `#[deny(missing_docs)]` marks the modules whose public items are all documented; add the
-// attribute to a module once it is finished.
-#[deny(missing_docs)]
+#![deny(missing_docs)]
+
+// Every public item has a doc comment (the build refuses one without); the modules marked
+// `allow` are not finished yet and lose the mark once they are.
 pub mod alloc;
-#[deny(missing_docs)]
 pub mod backtest;
-#[deny(missing_docs)]
 pub mod bench;
-#[deny(missing_docs)]
 pub mod calendar;
-#[deny(missing_docs)]
 pub mod cli;
+#[allow(missing_docs)]
 pub mod data;
+#[allow(missing_docs)]
 pub mod dsl;
-#[deny(missing_docs)]
 pub mod evolve;
-#[deny(missing_docs)]
 pub mod export;
+#[allow(missing_docs)]
 pub mod iterate;
-#[deny(missing_docs)]
 pub mod llm;
-#[deny(missing_docs)]
 pub mod metrics;
-#[deny(missing_docs)]
 pub mod net;
-#[deny(missing_docs)]
 pub mod parallel;
-#[deny(missing_docs)]
 pub mod pipeline;
-#[deny(missing_docs)]
 pub mod plan;
+#[allow(missing_docs)]
 pub mod report;
-#[deny(missing_docs)]
 pub mod sandbox;
+#[allow(missing_docs)]
 pub mod scale;
-#[deny(missing_docs)]
 pub mod simspec;
-#[deny(missing_docs)]
 pub mod stats;
-#[deny(missing_docs)]
 pub mod util;
