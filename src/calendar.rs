@@ -1,30 +1,7 @@
 //! Calendar arithmetic on day numbers (days since 1970-01-01, the representation of every date
 //! in panels): civil date conversion, weekdays, month ends, ISO formatting and parsing.
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i32;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i32 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month, day) of a day number.
-pub fn civil_from_days(z: i32) -> (i32, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+pub use dsl_runtime::dates::{civil_from_days, days_from_civil, format};
 
 /// Day of week, 0 = Monday … 6 = Sunday.
 pub fn weekday(days: i32) -> i32 {
@@ -38,12 +15,6 @@ pub fn month_end(days: i32) -> i32 {
     days_from_civil(ny, nm, 1) - 1
 }
 
-/// `YYYY-MM-DD`.
-pub fn format(days: i32) -> String {
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// Parses `YYYY-MM-DD`.
 pub fn parse(text: &str) -> Option<i32> {
     let mut it = text.trim().splitn(3, '-');
@@ -55,6 +26,58 @@ pub fn parse(text: &str) -> Option<i32> {
     }
     let days = days_from_civil(y, m, d);
     (civil_from_days(days) == (y, m, d)).then_some(days)
+}
+
+/// The first day of a date written as pandas reads a partial date string: `2015` → 2015-01-01,
+/// `2015-03` → 2015-03-01, `2015-03-10` as is (`--start`).
+pub fn first_day(s: &str) -> Result<i32, String> {
+    partial_date(s).map(|(first, _)| first)
+}
+
+/// The last day of a partial date string: `2020` → 2020-12-31, `2020-02` → 2020-02-29 (`--end`).
+pub fn last_day(s: &str) -> Result<i32, String> {
+    partial_date(s).map(|(_, last)| last)
+}
+
+/// The first and last day a `YYYY`, `YYYY-MM` or `YYYY-MM-DD` string covers.
+fn partial_date(s: &str) -> Result<(i32, i32), String> {
+    let t = s.trim();
+    let bad = || format!("`{s}` is not a date: write YYYY, YYYY-MM or YYYY-MM-DD");
+    let parts: Vec<&str> = t.split('-').collect();
+    let year = |y: &str| {
+        y.parse::<i32>()
+            .ok()
+            .filter(|y| (1900..=2200).contains(y) && y.to_string().len() == 4)
+    };
+    match parts.as_slice() {
+        [y] => {
+            let y = year(y).ok_or_else(bad)?;
+            let first = parse(&format!("{y}-01-01")).ok_or_else(bad)?;
+            let last = parse(&format!("{y}-12-31")).ok_or_else(bad)?;
+            Ok((first, last))
+        }
+        [y, m] => {
+            let y = year(y).ok_or_else(bad)?;
+            let m: u32 = m
+                .parse()
+                .ok()
+                .filter(|m| (1..=12).contains(m))
+                .ok_or_else(bad)?;
+            let first = parse(&format!("{y}-{m:02}-01")).ok_or_else(bad)?;
+            let next = if m == 12 {
+                format!("{}-01-01", y + 1)
+            } else {
+                format!("{y}-{:02}-01", m + 1)
+            };
+            let last = parse(&next).ok_or_else(bad)? - 1;
+            Ok((first, last))
+        }
+        [_, _, _] => {
+            let d = parse(t).ok_or_else(bad)?;
+            Ok((d, d))
+        }
+        _ => Err(bad()),
+    }
 }
 
 #[cfg(test)]

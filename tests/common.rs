@@ -110,6 +110,9 @@ pub const MORE_OPERATORS: &[&str] = &[
      breadth = (adj > adj.average(20)).sum(axis=1) / adj.count(axis=1)\n\
      calm = breadth.ewm(span=10).mean() < 0.7\n\
      sim((adj / adj.shift(60)).is_largest(10) & market_ok & calm, resample=\"M\")\n",
+    "c = data.get(\"etl:adj_close\")\nm = c.mean(axis=1).loc[\"2021-03\":]\n\
+     early = c.loc[:\"2024-06\"].average(20)\n\
+     sim((c / early).is_largest(20).loc[\"2021-09\":] & (m > m.average(60)), resample=\"M\")\n",
 ];
 
 /// `(path, text)` of every `examples/*.strat`, sorted by file name.

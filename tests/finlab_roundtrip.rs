@@ -145,7 +145,7 @@ fn examples_match_finlab_positions() {
 
 /// Strategies over the operators no example uses (numpy/pandas element-wise functions, `np.where`
 /// in the exporter's pandas spelling, exponential and expanding windows, `cumsum`, indicators
-/// beyond the first six), exported and run by finlab like the examples.
+/// beyond the first six, `.loc` date ranges), exported and run by finlab like the examples.
 const MORE_STRATEGIES: &[(&str, &str)] = &[
     (
         "elementwise",
@@ -204,6 +204,16 @@ const MORE_STRATEGIES: &[(&str, &str)] = &[
          calm = breadth.ewm(span=10).mean() < 0.7\n\
          position = (adj / adj.shift(60)).is_largest(10) & market_ok & calm\n\
          sim(position, resample=\"M\", name=\"market-regime\")\n",
+    ),
+    (
+        "dates",
+        "from finlab import data\nfrom finlab.backtest import sim\n\
+         close = data.get(\"price:收盤價\")\n\
+         market = close.mean(axis=1).loc[\"2021-06\":]\n\
+         early = close.loc[\"2021-03\":\"2024-12\"]\n\
+         cond = (early > close.average(20)) & (market > market.average(60))\n\
+         position = close.pct_change(20)[cond].is_largest(10).loc[\"2022\":]\n\
+         sim(position, resample=\"M\")\n",
     ),
     (
         "series_weights",

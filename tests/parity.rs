@@ -154,6 +154,7 @@ fn operator_cases() -> Vec<Case> {
         .chain(ELEMENTWISE_CASES)
         .chain(WINDOW_CASES)
         .chain(SERIES_CASES)
+        .chain(LOC_CASES)
         .map(|(n, e)| Case {
             name: n.to_string(),
             expr: e.to_string(),
@@ -280,7 +281,34 @@ fn indicator_cases() -> Vec<Case> {
     cases
 }
 
-/// Exponentially weighted and expanding windows, `cumsum`, pandas 3's `pct_change`.
+/// `.loc[start:end]` on panels, bool panels, lower-frequency panels and Series: partial dates,
+/// open ends, bounds between rows, windows after the cut and the alignment of a cut panel.
+const LOC_CASES: &[(&str, &str)] = &[
+    ("loc_start", "daily.loc[\"2023-02\":]"),
+    (
+        "loc_range_windows",
+        "daily.loc[\"2023-02-11\":\"2023-05\"].average(5)",
+    ),
+    (
+        "loc_end_aligned",
+        "daily.loc[:\"2023-04-15\"] > gapped.average(3)",
+    ),
+    (
+        "loc_both_cut",
+        "daily.loc[\"2023-03\":] - gapped.loc[:\"2023-05-20\"]",
+    ),
+    (
+        "loc_bools",
+        "(daily > 50).loc[\"2023-02\":\"2023-03\"] & (gapped < 60)",
+    ),
+    ("loc_monthly", "monthly.loc[\"2023-03\":].pct_change()"),
+    (
+        "loc_series",
+        "daily.notna() * gapped.mean(axis=1).loc[\"2023-03-01\":].diff()",
+    ),
+    ("loc_whole_year", "quarterly.loc[\"2023\":\"2023\"]"),
+];
+
 /// Per-date Series: the reductions across stocks (shown in every cell through a bool panel,
 /// which has no missing values), the time-series and element-wise operators on a Series,
 /// Series with numbers and with Series on other dates, and Series broadcast into panels.
@@ -345,6 +373,7 @@ const SERIES_CASES: &[(&str, &str)] = &[
     ("shifted_vs_series", "shifted / daily.mean(axis=1)"),
 ];
 
+/// Exponentially weighted and expanding windows, `cumsum`, pandas 3's `pct_change`.
 const WINDOW_CASES: &[(&str, &str)] = &[
     ("ewm_span_mean", "daily.ewm(span=5).mean()"),
     ("ewm_com_noadjust", "gapped.ewm(com=2, adjust=False).mean()"),

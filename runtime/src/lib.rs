@@ -3,6 +3,7 @@
 //! `wasm32-wasip1`, where `abi` exposes `dsl_alloc` / `dsl_eval` to the wasmtime host.
 //! Only a serialized [`plan::Plan`] and wire-encoded input panels cross into the guest.
 
+pub mod dates;
 /// Stable 64-bit FNV-1a hashing, shared by the host, the guest and the build script.
 pub mod fnv;
 pub mod ops;

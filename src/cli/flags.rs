@@ -45,57 +45,7 @@ pub fn temperature(s: &str) -> Result<f64, String> {
     }
 }
 
-/// The first day of a date written as pandas reads a partial date string: `2015` → 2015-01-01,
-/// `2015-03` → 2015-03-01, `2015-03-10` as is (`--start`).
-pub fn first_day(s: &str) -> Result<i32, String> {
-    partial_date(s).map(|(first, _)| first)
-}
-
-/// The last day of a partial date string: `2020` → 2020-12-31, `2020-02` → 2020-02-29 (`--end`).
-pub fn last_day(s: &str) -> Result<i32, String> {
-    partial_date(s).map(|(_, last)| last)
-}
-
-/// The first and last day a `YYYY`, `YYYY-MM` or `YYYY-MM-DD` string covers.
-fn partial_date(s: &str) -> Result<(i32, i32), String> {
-    let t = s.trim();
-    let bad = || format!("`{s}` is not a date: write YYYY, YYYY-MM or YYYY-MM-DD");
-    let parts: Vec<&str> = t.split('-').collect();
-    let year = |y: &str| {
-        y.parse::<i32>()
-            .ok()
-            .filter(|y| (1900..=2200).contains(y) && y.to_string().len() == 4)
-    };
-    match parts.as_slice() {
-        [y] => {
-            let y = year(y).ok_or_else(bad)?;
-            let first = crate::calendar::parse(&format!("{y}-01-01")).ok_or_else(bad)?;
-            let last = crate::calendar::parse(&format!("{y}-12-31")).ok_or_else(bad)?;
-            Ok((first, last))
-        }
-        [y, m] => {
-            let y = year(y).ok_or_else(bad)?;
-            let m: u32 = m
-                .parse()
-                .ok()
-                .filter(|m| (1..=12).contains(m))
-                .ok_or_else(bad)?;
-            let first = crate::calendar::parse(&format!("{y}-{m:02}-01")).ok_or_else(bad)?;
-            let next = if m == 12 {
-                format!("{}-01-01", y + 1)
-            } else {
-                format!("{y}-{:02}-01", m + 1)
-            };
-            let last = crate::calendar::parse(&next).ok_or_else(bad)? - 1;
-            Ok((first, last))
-        }
-        [_, _, _] => {
-            let d = crate::calendar::parse(t).ok_or_else(bad)?;
-            Ok((d, d))
-        }
-        _ => Err(bad()),
-    }
-}
+pub use crate::calendar::{first_day, last_day};
 
 #[cfg(test)]
 mod tests {

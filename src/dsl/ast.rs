@@ -201,17 +201,38 @@ pub enum ExprKind {
         name: String,
         name_span: Span,
     },
-    /// `value[...]`; `slice` when the subscript contains a `:`.
+    /// `value[...]`: the items of a subscript, or (with an empty `index`) a `lo:hi:step` slice.
     Index {
         value: Box<Expr>,
         index: Vec<Expr>,
-        slice: bool,
+        slice: Option<Slice>,
     },
     List(Vec<Expr>),
     Tuple(Vec<Expr>),
     Dict,
     Lambda,
     Comprehension,
+}
+
+/// The bounds of a `lo:hi` or `lo:hi:step` subscript, each possibly left out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slice {
+    pub lo: Option<Box<Expr>>,
+    pub hi: Option<Box<Expr>>,
+    /// `Some` when a second `:` was written, holding the step if one follows it.
+    pub step: Option<Option<Box<Expr>>>,
+}
+
+impl Slice {
+    /// The bounds that were written, in source order.
+    pub fn parts(&self) -> impl Iterator<Item = &Expr> {
+        let step = self.step.as_ref().and_then(|s| s.as_deref());
+        self.lo
+            .as_deref()
+            .into_iter()
+            .chain(self.hi.as_deref())
+            .chain(step)
+    }
 }
 
 impl Expr {

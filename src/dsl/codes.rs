@@ -91,7 +91,8 @@ codes! {
     SeriesOperand = "series-operand",
     /// A constant divided by zero.
     DivisionByZero = "division-by-zero",
-    /// Slicing, multi-indexing, or indexing something that is not a panel.
+    /// Slicing other than `x.loc[start:end]`, multi-indexing, or indexing something that is not
+    /// a panel.
     UnsupportedIndex = "unsupported-index",
     /// `x[cond]` where `cond` is a float panel.
     MaskNeedsBool = "mask-needs-bool",

@@ -375,6 +375,20 @@ fn build_expr_inner(pair: Pair<Rule>, source: &str) -> Expr {
         .parse(pair.into_inner())
 }
 
+/// `lo:hi` or `lo:hi:step`, each part possibly empty.
+fn build_slice(pair: Pair<Rule>, source: &str) -> Slice {
+    let mut parts = pair.into_inner().map(|part| {
+        part.into_inner()
+            .next()
+            .map(|e| Box::new(build_expr(e, source)))
+    });
+    Slice {
+        lo: parts.next().flatten(),
+        hi: parts.next().flatten(),
+        step: parts.next(),
+    }
+}
+
 fn build_postfix(lhs: Expr, op: Pair<Rule>, source: &str) -> Expr {
     let span = lhs.span.to(span_of(&op));
     let kind = match op.as_rule() {
@@ -396,11 +410,11 @@ fn build_postfix(lhs: Expr, op: Pair<Rule>, source: &str) -> Expr {
         }
         rule => {
             debug_assert_eq!(rule, Rule::index, "grammar drift: unknown postfix operator");
-            let mut slice = false;
+            let mut slice = None;
             let mut index = Vec::new();
             for p in op.into_inner() {
                 match p.as_rule() {
-                    Rule::slice => slice = true,
+                    Rule::slice => slice = Some(build_slice(p, source)),
                     Rule::expr => index.push(build_expr(p, source)),
                     _ => {}
                 }

@@ -46,6 +46,12 @@ const SIM_OPTIONS: &str = "\n## `sim(position, ...)`\n\n\
          | `name` | — | a label for reports |\n\n\
          Signals dated on a day trade on the next bar (T+1).\n";
 
+/// `x.loc[start:end]`, from the registry (both references say it).
+fn dates() -> String {
+    let loc = OpId::Loc.spec();
+    format!("`x{}` (`{}`): {}", loc.signature(), loc.example, loc.doc)
+}
+
 fn specs(form: Form) -> impl Iterator<Item = &'static OpSpec> {
     OpId::ALL
         .iter()
@@ -86,8 +92,10 @@ fn render(full: bool) -> String {
            (wrap comparisons in parentheses: `(a > b) & (c < d)`), masking `x[cond]`.\n\
          - {ALIGNMENT}\n\
          - {SERIES}\n\
+         - {}\n\
          - Everything else — other imports, `def`, loops, `lambda`, `eval`, dunders,\n  \
            negative shifts, `rank(axis=0)` — is refused.\n",
+        dates(),
     );
     for (form, title) in SECTIONS {
         section(form, title, full, &mut out);
@@ -115,7 +123,9 @@ pub fn compact() -> String {
          - `& | ~` combine bool panels (conditions): write `(a > b) & (c < d)`; `x[cond]` keeps `x`\n  \
            where `cond` holds.\n\
          - {ALIGNMENT}\n\
-         - {SERIES}\n"
+         - {SERIES}\n\
+         - {}\n",
+        dates()
     );
     for (form, title) in SECTIONS {
         out.push_str(&format!("\n## {title}\n\n"));
@@ -169,8 +179,11 @@ fn section(form: Form, title: &str, full: bool, out: &mut String) {
         return;
     }
     out.push_str(&format!("\n## {title}\n\n"));
-    if full || any_core {
+    // The prompt leaves out the input column: a method on conditions only is shown on `cond`.
+    if full {
         out.push_str("| call | input | returns | description | example |\n|---|---|---|---|---|\n");
+    } else if any_core {
+        out.push_str("| call | returns | description | example |\n|---|---|---|---|\n");
     }
     for op in ops.iter().filter(|o| full || o.spec().core) {
         let s = op.spec();
@@ -179,22 +192,25 @@ fn section(form: Form, title: &str, full: bool, out: &mut String) {
             Receiver::Bool => "bool",
             Receiver::None => "prices",
         };
-        let output = match (s.output, s.outputs.len()) {
-            (_, n) if n > 1 => format!("{n} float panels: {}", s.outputs.join(", ")),
-            (Output::Float, _) => "float".to_string(),
-            (Output::Bool, _) => "bool".to_string(),
-            (Output::Same, _) => "same as input".to_string(),
-            (Output::Series, _) => "Series (per date)".to_string(),
-        };
-        out.push_str(&format!(
-            "| `{}` | {input} | {output} | {} | `{}` |\n",
-            s.signature(),
-            s.doc,
-            s.example
-        ));
+        let (call, doc, example) = (s.signature(), s.doc, s.example);
+        let output = returns(s);
+        out.push_str(&if full {
+            format!("| `{call}` | {input} | {output} | {doc} | `{example}` |\n")
+        } else {
+            let on = if s.receiver == Receiver::Bool {
+                "cond"
+            } else {
+                ""
+            };
+            format!("| `{on}{call}` | {output} | {doc} | `{example}` |\n")
+        });
     }
     if form == Form::Numpy {
-        out.push_str("| `abs(x)`, `np.abs(x)` | float/bool | float | Same as `x.abs()`. | `abs(close.pct_change())` |\n");
+        out.push_str(if full {
+            "| `abs(x)`, `np.abs(x)` | float/bool | float | Same as `x.abs()`. | `abs(close.pct_change())` |\n"
+        } else {
+            "| `abs(x)`, `np.abs(x)` | float | Same as `x.abs()`. | `abs(close.pct_change())` |\n"
+        });
     }
     let more: Vec<OpId> = ops
         .iter()

@@ -73,10 +73,21 @@ macro_rules! visitor {
                         }
                     }
                     ExprKind::Attr { value, .. } => v.visit_expr(value),
-                    ExprKind::Index { value, index, .. } => {
+                    ExprKind::Index { value, index, slice } => {
                         v.visit_expr(value);
                         for e in index {
                             v.visit_expr(e);
+                        }
+                        if let Some(s) = slice {
+                            if let Some(e) = &$($mut)? s.lo {
+                                v.visit_expr(e);
+                            }
+                            if let Some(e) = &$($mut)? s.hi {
+                                v.visit_expr(e);
+                            }
+                            if let Some(Some(e)) = &$($mut)? s.step {
+                                v.visit_expr(e);
+                            }
                         }
                     }
                     ExprKind::List(items) | ExprKind::Tuple(items) => {
@@ -139,8 +150,7 @@ mod tests {
         walk_program(&mut names, &p);
         assert_eq!(
             names.0,
-            // A slice's bounds are not in the tree (the checker refuses slicing).
-            ["a", "b", "f", "c", "d", "e", "g", "i", "j", "k", "l", "m", "o", "p"]
+            ["a", "b", "f", "c", "d", "e", "g", "i", "j", "k", "l", "m", "n", "o", "p"]
         );
     }
 

@@ -449,7 +449,7 @@ mod tests {
         }
         assert!(!constrained.contains("Diagnostic codes"));
         for dropped in [
-            "| call | input |",
+            "| call | returns |",
             "no `eval`/`open`",
             "one ```python code block",
         ] {

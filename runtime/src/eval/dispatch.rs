@@ -136,6 +136,7 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
             windows::expanding(call, p)?
         }
         OpId::Cumsum => windows::cumsum(p),
+        OpId::Loc => windows::loc(call, p)?,
         OpId::RowMean => return Ok(row_reduce(p, RowStat::Mean)),
         OpId::RowSum => return Ok(row_reduce(p, RowStat::Sum)),
         OpId::RowMax => return Ok(row_reduce(p, RowStat::Max)),

@@ -44,6 +44,13 @@ pub enum EvalError {
     Type { node: usize, message: String },
     #[error("the plan's output is not a position panel")]
     ScalarOutput,
+    /// A date selection (`x.loc[start:end]`) that keeps none of its panel's rows.
+    #[error("`.loc[{range}]` keeps none of the panel's dates ({first} … {last})")]
+    NoDates {
+        range: String,
+        first: String,
+        last: String,
+    },
 }
 
 /// Indicator outputs already computed in this evaluation, by call.

@@ -231,7 +231,7 @@ impl Planned {
 /// indicator several passes over forward-filled prices); 0: not worth keeping.
 fn call_weight(op: OpId) -> f64 {
     match op {
-        OpId::Shift => 0.0,
+        OpId::Shift | OpId::Loc => 0.0,
         OpId::Rank | OpId::IsLargest | OpId::IsSmallest | OpId::IndustryRank => 10.0,
         OpId::HoldUntil => 6.0,
         _ => match op.spec().form {

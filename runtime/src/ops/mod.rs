@@ -60,6 +60,7 @@ pub enum OpId {
     ExpandingMin,
     ExpandingSum,
     Cumsum,
+    Loc,
     RowMean,
     RowSum,
     RowMax,
@@ -117,6 +118,8 @@ pub enum Form {
     Numpy,
     /// `data.indicator("NAME", args)`: a TA-Lib indicator computed per stock from prices.
     Indicator,
+    /// `x.loc["start":"end"]`: the rows dated from `start` through `end` (either left out).
+    Loc,
 }
 
 /// What kind of value an operator accepts as its receiver.
@@ -164,6 +167,9 @@ pub enum ParamKind {
     MinPeriods,
     /// Decimal places of `round`, `-MAX_DECIMALS..=MAX_DECIMALS` (negative: tens, hundreds, …).
     Decimals,
+    /// A date, as a day number (days since 1970-01-01) in `MIN_DAY..=MAX_DAY`; written as a
+    /// `"YYYY"`, `"YYYY-MM"` or `"YYYY-MM-DD"` string in a strategy.
+    Date,
     /// One of a fixed set of strings.
     Choice(&'static [&'static str]),
     /// A float panel (bool panels are read as 0/1).
@@ -177,6 +183,10 @@ pub enum ParamKind {
 /// The dataset `industry_rank` reads: industry membership (see the host's data module).
 pub const INDUSTRY_THEMES: &str = "security_industry_themes";
 
+/// Day number of 1900-01-01, the earliest date a strategy may name.
+pub const MIN_DAY: i64 = -25_567;
+/// Day number of 2200-12-31, the latest date a strategy may name.
+pub const MAX_DAY: i64 = 84_005;
 /// Largest window or lag (ten years of trading days).
 pub const MAX_WINDOW: i64 = 2520;
 /// Largest number of decimal places `round` takes (either way).
@@ -194,6 +204,7 @@ impl ParamKind {
             ParamKind::Decimals => Some((-MAX_DECIMALS, MAX_DECIMALS)),
             ParamKind::MinPeriods => Some((0, MAX_WINDOW)),
             ParamKind::Period(min) => Some((min, MAX_WINDOW)),
+            ParamKind::Date => Some((MIN_DAY, MAX_DAY)),
             _ => None,
         }
     }
@@ -219,6 +230,7 @@ impl ParamKind {
             ParamKind::Decimals => "whole number",
             ParamKind::MinPeriods => "count ≥ 0",
             ParamKind::Period(_) => "period",
+            ParamKind::Date => "date",
             ParamKind::Choice(_) => "string",
             ParamKind::FloatPanel => "float panel",
             ParamKind::BoolPanel => "bool panel",
@@ -375,6 +387,7 @@ impl OpSpec {
                 let sep = if params.is_empty() { "" } else { ", " };
                 format!("np.{}({recv}{sep}{params})", self.name)
             }
+            Form::Loc => ".loc[\"start\":\"end\"]".to_string(),
             Form::Indicator if params.is_empty() => format!("data.indicator(\"{}\")", self.name),
             Form::Indicator => format!("data.indicator(\"{}\", {params})", self.name),
         }
@@ -429,6 +442,7 @@ impl OpId {
         OpId::ExpandingMin,
         OpId::ExpandingSum,
         OpId::Cumsum,
+        OpId::Loc,
         OpId::RowMean,
         OpId::RowSum,
         OpId::RowMax,
@@ -513,7 +527,8 @@ impl OpId {
             | OpId::ExpandingMax
             | OpId::ExpandingMin
             | OpId::ExpandingSum
-            | OpId::Cumsum => true,
+            | OpId::Cumsum
+            | OpId::Loc => true,
             OpId::Rise
             | OpId::Fall
             | OpId::Sustain

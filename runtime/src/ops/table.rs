@@ -129,6 +129,11 @@ const ASTYPE: &[ParamSpec] = &[p("dtype", K::Choice(DTYPES), D::Required)];
 /// A reduction across each date's stocks: `axis=1` is required (axis 0 would reduce every stock
 /// over all dates, the future included).
 const AXIS: &[ParamSpec] = &[p("axis", K::Axis, D::Required)];
+/// A date range; either end may be left out (`x.loc["2015":]`).
+const DATES: &[ParamSpec] = &[
+    p("start", K::Date, D::Nothing),
+    p("end", K::Date, D::Nothing),
+];
 const ROUND: &[ParamSpec] = &[p("decimals", K::Decimals, D::Int(0))];
 
 const ADJUST: ParamSpec = p("adjust_price", K::Flag, D::Bool(false));
@@ -346,6 +351,10 @@ pub(super) static SPECS: &[OpSpec] = &[
     op(OpId::Cumsum, "cumsum", Method, Numeric, &[], OFloat,
         "Running sum down each column, skipping missing values (NaN stays NaN).",
         "(close > close.shift()).cumsum()").more(),
+    op(OpId::Loc, "loc", Form::Loc, Numeric, DATES, Same,
+        "rows dated start through end (either may be left out; a year or month covers all \
+         its days), on panels, Series or the position.",
+        "close.loc[\"2015\":]").more(),
     op(OpId::RowMean, "mean", Method, Numeric, AXIS, Series,
         "Per date mean across stocks, missing values skipped (a Series: one value per date).",
         "close.mean(axis=1) > close.mean(axis=1).average(60)").more(),

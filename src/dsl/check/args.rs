@@ -289,6 +289,8 @@ pub(super) fn value(spec: &OpSpec, param: &ParamSpec, val: &Val) -> Result<TArg,
         (_, ParamKind::PanelOrNumber) => bad("a panel or a number"),
         (Val::Panel(PanelKind::Bool, e), ParamKind::BoolPanel) => Ok(TArg::Panel(e.clone())),
         (_, ParamKind::BoolPanel) => bad("a bool panel (a condition)"),
+        // Only `loc` takes dates, from its `[start:end]` subscript (see `check/loc.rs`).
+        (_, ParamKind::Date) => bad("a date range, written `x.loc[\"start\":\"end\"]`"),
     }
 }
 

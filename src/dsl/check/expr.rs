@@ -169,7 +169,7 @@ impl Checker<'_> {
                 value,
                 index,
                 slice,
-            } => self.index(value, index, *slice, e.span),
+            } => self.index(value, index, slice.as_ref(), e.span),
             ExprKind::Lambda => self.err(
                 Diagnostic::error(Code::ForbiddenSyntax, e.span, "`lambda` is not allowed")
                     .hint("use panel methods; custom functions are not part of the DSL"),
@@ -444,19 +444,22 @@ impl Checker<'_> {
         }
     }
 
-    fn index(&mut self, value: &Expr, index: &[Expr], slice: bool, span: Span) -> Val {
+    fn index(&mut self, value: &Expr, index: &[Expr], slice: Option<&Slice>, span: Span) -> Val {
         let base = self.expr(value);
+        if let Val::Loc(e, kind) = base {
+            return self.loc(e, kind, index, slice, span);
+        }
         if base.is_poison() {
             return Val::Poison;
         }
-        if slice || index.len() != 1 {
+        if slice.is_some() || index.len() != 1 {
             return self.err(
                 Diagnostic::error(
                     Code::UnsupportedIndex,
                     span,
                     "slicing and multi-indexing are not supported",
                 )
-                .hint("select with a bool panel: `x[cond]`"),
+                .hint("select with a bool panel, `x[cond]`, or dates with `x.loc[\"2015\":]`"),
             );
         }
         let cond = self.expr(&index[0]);
@@ -528,6 +531,7 @@ impl Checker<'_> {
                 )
                 .hint("use `data.get(\"table:column\")` or `data.indicator(\"RSI\")`"),
             ),
+            Val::Panel(kind, e) if name == "loc" => Val::Loc(e, kind),
             Val::Panel(kind, e) if window_form(name).is_some() => {
                 Val::RollingFn(e, kind, window_form(name).unwrap_or(Form::Rolling))
             }

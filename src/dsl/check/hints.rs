@@ -103,9 +103,8 @@ const SPELLINGS: &[(&[&str], &str)] = &[
         "not needed: revenue and statements are aligned at their publication dates for you",
     ),
     (
-        &["loc", "iloc", "at", "iat", "head", "tail"],
-        "selecting dates or stocks is not supported yet; condition on values instead \
-         (`x[cond]`), and end the backtest with `sim(..., end_date=\"YYYY-MM-DD\")`",
+        &["iloc", "at", "iat", "head", "tail"],
+        "select dates by label, `x.loc[\"2015\":\"2020\"]`, and stocks by condition, `x[cond]`",
     ),
 ];
 

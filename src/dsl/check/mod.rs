@@ -17,6 +17,7 @@ mod args;
 mod call;
 mod expr;
 mod hints;
+mod loc;
 mod stmt;
 #[cfg(test)]
 mod tests;

@@ -451,3 +451,51 @@ fn indicators_take_talib_defaults_and_refuse_what_talib_refuses() {
         vec!["unknown-argument"]
     );
 }
+
+#[test]
+fn loc_takes_a_range_of_partial_dates() {
+    let c = |body: &str| codes(&format!("{HEAD}{body}\nsim(x)\n"));
+    for ok in [
+        "x = close.loc[\"2015\":] > close.average(20)",
+        "x = (close > 1).loc[\"2015-01\":\"2020-12\"]",
+        "m = close.mean(axis=1).loc[:\"2020-06-30\"]\nx = (close > 1) & (m > m.average(5))",
+        "start = \"2016-03\"\nx = (close > 1).is_largest(5).loc[start:]",
+        "x = (close > 1).loc[:]",
+    ] {
+        assert_eq!(c(ok), Vec::<&str>::new(), "{ok}");
+    }
+    assert_eq!(c("x = close.loc[\"2015\"] > 1"), vec!["unsupported-index"]);
+    assert_eq!(
+        c("x = close.loc[\"2015\"::2] > 1"),
+        vec!["unsupported-index"]
+    );
+    assert_eq!(c("x = close.loc[2015:] > 1"), vec!["invalid-argument"]);
+    assert_eq!(
+        c("x = close.loc[\"2015-02-30\":] > 1"),
+        vec!["invalid-argument"]
+    );
+    assert_eq!(
+        c("x = close.loc[\"2020\":\"2019-06\"] > 1"),
+        vec!["argument-out-of-range"]
+    );
+    assert_eq!(c("x = close[\"2015\":] > 1"), vec!["unsupported-index"]);
+    assert_eq!(c("x = close.iloc[-5:] > 1"), vec!["unknown-method"]);
+    // The range becomes one `loc` call with the first and last day it covers.
+    let src = format!("{HEAD}sim((close > 1).loc[\"2015-02\":\"2016\"])\n");
+    let program = check(&parse(&src).unwrap(), &CheckContext::default()).program;
+    let day = |s| i64::from(crate::calendar::parse(s).unwrap());
+    match program.map(|p| p.position) {
+        Some(e) => match &*e {
+            TExpr::Call {
+                op: OpId::Loc,
+                args,
+                ..
+            } => assert_eq!(
+                args,
+                &vec![TArg::Int(day("2015-02-01")), TArg::Int(day("2016-12-31"))]
+            ),
+            other => panic!("not a loc call: {other:?}"),
+        },
+        None => panic!("refused"),
+    }
+}

@@ -28,6 +28,8 @@ pub(super) enum Val {
     Rolling(Rc<TExpr>, PanelKind, Vec<Arg>, Form),
     /// `x.rolling(...).mean`, waiting for `()`.
     RollingAgg(Rc<TExpr>, PanelKind, Vec<Arg>, OpId),
+    /// `x.loc`, waiting for its `[start:end]`.
+    Loc(Rc<TExpr>, PanelKind),
     /// `np.maximum` and friends.
     NumpyFn(OpId),
     /// `abs`.
@@ -67,6 +69,7 @@ impl Val {
             | Val::DataIndicator => "a function",
             Val::Module(_) => "a module",
             Val::Report => "a backtest report",
+            Val::Loc(..) => "a date selector (write `x.loc[\"2015\":]`)",
             Val::Poison => "an invalid value",
         }
     }

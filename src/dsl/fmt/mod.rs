@@ -389,10 +389,21 @@ impl Printer<'_> {
                 slice,
             } => {
                 self.receiver(value, out);
-                if *slice {
-                    out.push_str(
-                        &self.raw(self.open_bracket(value, e)..e.span.end as usize, false),
-                    );
+                if let Some(s) = slice {
+                    out.push('[');
+                    let bound = |b: Option<&Expr>, out: &mut String| {
+                        if let Some(b) = b {
+                            self.expr(b, out);
+                        }
+                    };
+                    bound(s.lo.as_deref(), out);
+                    out.push(':');
+                    bound(s.hi.as_deref(), out);
+                    if let Some(step) = &s.step {
+                        out.push(':');
+                        bound(step.as_deref(), out);
+                    }
+                    out.push(']');
                 } else {
                     out.push('[');
                     self.items(index, out);

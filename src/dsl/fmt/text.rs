@@ -106,24 +106,6 @@ impl Printer<'_> {
         }
         out
     }
-
-    /// Where the `[` of a subscript starts: the first `[` after the subscripted value that is
-    /// not in a comment (only `)`, spaces and comments can sit between them).
-    pub(super) fn open_bracket(&self, value: &Expr, whole: &Expr) -> usize {
-        let from = value.span.end as usize;
-        let bytes = self.src.as_bytes();
-        let bytes = &bytes[..(whole.span.end as usize).min(bytes.len())];
-        let mut i = from;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'[' => return i,
-                b'#' => i = lex::line_end(bytes, i),
-                _ => i += 1,
-            }
-        }
-        from
-    }
-
     /// A string literal with double quotes where that keeps its value (short single-quoted
     /// strings that are not f-strings, and raw ones without a `"`); others as written.
     pub(super) fn string(&self, span: Span, prefix: &str) -> String {

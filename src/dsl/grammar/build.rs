@@ -229,7 +229,7 @@ impl Builder {
     /// one level (fewer rules for the decoder and for an Earley parser). Written twice: at the
     /// top of a statement (no line breaks) and inside brackets.
     fn expressions(&mut self) {
-        let binary = ["|", "&", "+", "-", "*", "/"];
+        let binary = ["|", "&", "+", "-", "**", "*", "/"];
         self.add(rule(
             "binary_op",
             alt(binary.iter().map(|o| lit(o)).collect()),
@@ -371,7 +371,31 @@ impl Builder {
             tight(),
             lit("]"),
         ]));
+        trailers.push(self.loc());
         self.add(rule("trailer", alt(trailers)));
+    }
+
+    /// `.loc[start:end]`, either date left out.
+    fn loc(&mut self) -> Expr {
+        let date = || opt(Expr::Str(Box::new(r("partial_date"))));
+        let (start, end) = (date(), date());
+        self.add(rule(
+            "loc",
+            seq(vec![
+                lit("."),
+                lit(OpId::Loc.spec().name),
+                lit("["),
+                tight(),
+                start,
+                tight(),
+                lit(":"),
+                tight(),
+                end,
+                tight(),
+                lit("]"),
+            ]),
+        ));
+        r("loc")
     }
 
     /// `data.indicator("NAME", keyword=value, ...)`: parameters by keyword only, after the name.
@@ -515,9 +539,17 @@ impl Builder {
             // A parameter that only takes `None` (pct_change's `fill_method`).
             ParamKind::Choice([]) => return lit("None"),
             ParamKind::Choice(options) => {
-                Expr::Str(Box::new(alt(options.iter().map(|o| lit(o)).collect())))
+                let quoted = Expr::Str(Box::new(alt(options.iter().map(|o| lit(o)).collect())));
+                if param.name == "dtype" {
+                    // `astype(int)`: Python's type names spell a dtype too (the canonical form).
+                    alt(options.iter().map(|o| lit(o)).chain([quoted]).collect())
+                } else {
+                    quoted
+                }
             }
             ParamKind::FloatPanel | ParamKind::BoolPanel | ParamKind::PanelOrNumber => r("expr_in"),
+            // Only `loc` takes dates, written in its subscript (see `loc` below).
+            ParamKind::Date => Expr::Str(Box::new(r("partial_date"))),
         };
         if param.default == ParamDefault::Nothing {
             alt(vec![v, lit("None")])
@@ -535,6 +567,7 @@ impl Builder {
         self.add(lex_rule("frequency", lexical::frequency()));
         self.add(lex_rule("day_offset", lexical::day_offset()));
         self.add(lex_rule("date", lexical::date()));
+        self.add(lex_rule("partial_date", lexical::partial_date()));
         self.add(lex_rule("text", super::plus(lexical::text_char())));
     }
 }

@@ -219,27 +219,34 @@ pub(super) fn day_offset() -> Expr {
     seq(vec![opt(lit("-")), opt(int_range(1, 999)), lit("D")])
 }
 
-/// A `YYYY-MM-DD` date.
-pub(super) fn date() -> Expr {
-    let month = alt(vec![
+fn year() -> Expr {
+    seq(vec![digit_range(1, 2), digit(), digit(), digit()])
+}
+
+fn month() -> Expr {
+    alt(vec![
         seq(vec![lit("0"), digit_range(1, 9)]),
         seq(vec![lit("1"), digit_range(0, 2)]),
-    ]);
-    let day = alt(vec![
+    ])
+}
+
+fn day() -> Expr {
+    alt(vec![
         seq(vec![lit("0"), digit_range(1, 9)]),
         seq(vec![digit_range(1, 2), digit()]),
         seq(vec![lit("3"), digit_range(0, 1)]),
-    ]);
-    seq(vec![
-        digit_range(1, 2),
-        digit(),
-        digit(),
-        digit(),
-        lit("-"),
-        month,
-        lit("-"),
-        day,
     ])
+}
+
+/// A `YYYY-MM-DD` date.
+pub(super) fn date() -> Expr {
+    seq(vec![year(), lit("-"), month(), lit("-"), day()])
+}
+
+/// A `YYYY`, `YYYY-MM` or `YYYY-MM-DD` date, as `.loc[start:end]` takes it.
+pub(super) fn partial_date() -> Expr {
+    let day = opt(seq(vec![lit("-"), day()]));
+    seq(vec![year(), opt(seq(vec![lit("-"), month(), day]))])
 }
 
 /// `trade_at_price`'s spellings.
