@@ -47,6 +47,7 @@ const KERNEL_CASES: &[(&str, &str)] = &[
     ("expanding_max", "sim(c.expanding().max())"),
     ("expanding_mean", "sim(c.expanding(20).mean())"),
     ("cumsum", "sim(c.cumsum())"),
+    ("loc", "sim(c.loc[\"2015\":\"2024-06\"] > 50)"),
     ("sma", "sim(data.indicator(\"SMA\", timeperiod=20))"),
     ("ema", "sim(data.indicator(\"EMA\", timeperiod=20))"),
     ("kama", "sim(data.indicator(\"KAMA\"))"),
