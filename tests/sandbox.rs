@@ -460,6 +460,10 @@ fn reading_only_the_rebalance_rows_backtests_the_same() {
         // A daily rank meets the monthly grid (the union of dates, forward filled).
         "sim(r[c.rank(axis=1, pct=True) > 0.5].is_largest(5), resample=\"M\")",
         "sim(c.rank(axis=1, pct=True) * (r > 0), resample=\"Q\")",
+        // A rank of a panel cut by date (read dates before the cut have no row), and a
+        // restricted selection meeting a panel cut at its end (its last row carried forward).
+        "sim(c.loc[\"2022-03-15\":].rank(axis=1, pct=True) > 0.8, resample=\"M\")",
+        "sim(c.is_largest(10) & (c.loc[:\"2023-06\"] > 10), resample=\"W-FRI\")",
     ] {
         sources.push(format!("{head}{body}\n"));
     }
