@@ -186,7 +186,7 @@ pub const INDUSTRY_THEMES: &str = "security_industry_themes";
 /// Day number of 1900-01-01, the earliest date a strategy may name.
 pub const MIN_DAY: i64 = -25_567;
 /// Day number of 2200-12-31, the latest date a strategy may name.
-pub const MAX_DAY: i64 = 84_005;
+pub const MAX_DAY: i64 = 84_370;
 /// Largest window or lag (ten years of trading days).
 pub const MAX_WINDOW: i64 = 2520;
 /// Largest number of decimal places `round` takes (either way).
