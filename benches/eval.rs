@@ -120,7 +120,12 @@ fn main() {
         median(startups).as_secs_f64() * 1e3
     );
 
-    let sb = Sandbox::new(Limits::default(), Some(&default_cache_dir())).expect("sandbox");
+    // No reuse store: a warm run of the same plan would read its whole position from it.
+    let limits = Limits {
+        reuse_bytes: Some(0),
+        ..Limits::default()
+    };
+    let sb = Sandbox::new(limits, Some(&default_cache_dir())).expect("sandbox");
     let mut files: Vec<PathBuf> = std::fs::read_dir("examples")
         .expect("examples/")
         .filter_map(Result::ok)

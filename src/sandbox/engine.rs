@@ -99,6 +99,10 @@ fn new_engine() -> Result<Engine, SandboxError> {
     config.consume_fuel(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(OptLevel::Speed);
+    // The guest's fused multiply-adds (TA-Lib's) are relaxed SIMD's `relaxed_madd`: always
+    // fused in deterministic mode, so every host gives the native build's bits.
+    config.wasm_relaxed_simd(true);
+    config.relaxed_simd_deterministic(true);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_memories(MAX_CONCURRENT)
         .total_tables(MAX_CONCURRENT)

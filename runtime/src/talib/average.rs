@@ -2,6 +2,7 @@
 //! PPO (with TA-Lib's default EMA), STDDEV. Each follows the C library's loops (running sums
 //! seeded where the library seeds them, the multiply-adds it fuses).
 
+use super::fma;
 use super::{ema_from, sum, window_variances, with_start, Outputs};
 
 /// TA-Lib's SMA of `x` as seen from `first_out`: the running sum seeded with the `period`
@@ -43,7 +44,7 @@ pub fn wma(close: &[f64], period: usize) -> Outputs {
         let (mut sub, mut total) = (0.0f64, 0.0f64);
         for (i, &v) in x[..period - 1].iter().enumerate() {
             sub += v;
-            total = v.mul_add((i + 1) as f64, total);
+            total = fma(v, (i + 1) as f64, total);
         }
         let mut trailing = 0.0;
         let mut out = Vec::with_capacity(x.len() + 1 - period);
@@ -51,7 +52,7 @@ pub fn wma(close: &[f64], period: usize) -> Outputs {
             let v = x[i];
             sub += v;
             sub -= trailing;
-            total = v.mul_add(p, total);
+            total = fma(v, p, total);
             trailing = x[i + 1 - period];
             out.push(total / divider);
             total -= sub;
@@ -69,7 +70,7 @@ pub fn dema(close: &[f64], period: usize) -> Outputs {
         let out = e2
             .iter()
             .zip(&e1[period - 1..])
-            .map(|(b, a)| 2.0f64.mul_add(*a, -b))
+            .map(|(b, a)| fma(2.0, *a, -b))
             .collect();
         vec![out]
     })
@@ -108,7 +109,7 @@ pub fn kama(close: &[f64], period: usize) -> Outputs {
             } else {
                 (period_roc / sum_roc1).abs()
             };
-            let c = er.mul_add(const_diff, const_max);
+            let c = fma(er, const_diff, const_max);
             c * c
         };
         let mut today = period;
@@ -117,7 +118,7 @@ pub fn kama(close: &[f64], period: usize) -> Outputs {
         let mut trailing_value = x[trailing_idx];
         trailing_idx += 1;
         let c = smoothing(sum_roc1, x[today] - trailing_value);
-        prev = (x[today] - prev).mul_add(c, prev);
+        prev = fma(x[today] - prev, c, prev);
         today += 1;
         let mut out = vec![prev];
         while today < x.len() {
@@ -128,7 +129,7 @@ pub fn kama(close: &[f64], period: usize) -> Outputs {
             sum_roc1 += (v - x[today - 1]).abs();
             trailing_value = t2;
             let c = smoothing(sum_roc1, v - t2);
-            prev = (v - prev).mul_add(c, prev);
+            prev = fma(v - prev, c, prev);
             today += 1;
             out.push(prev);
         }

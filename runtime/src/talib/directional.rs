@@ -1,6 +1,7 @@
 //! TA-Lib's range and directional-movement indicators: TRANGE, NATR, +DI, −DI, ADX, SAR.
 
 use super::average::is_zero;
+use super::fma;
 use super::{atr, with_start, Outputs};
 
 /// The true range of day `i`: the greatest of high − low and the previous close's distances
@@ -180,7 +181,7 @@ pub fn sar(high: &[f64], low: &[f64], acceleration: f64, maximum: f64) -> Output
             let (prev_low, prev_high) = (new_low, new_high);
             new_low = l[t];
             new_high = h[t];
-            let step = |sar: f64, af: f64, ep: f64| af.mul_add(ep - sar, sar);
+            let step = |sar: f64, af: f64, ep: f64| fma(af, ep - sar, sar);
             if long {
                 if new_low <= sar {
                     long = false;

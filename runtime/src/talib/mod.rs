@@ -6,7 +6,7 @@
 //! pinned wheel (TA-Lib 0.8.2, C library 0.8.1) computes them on an x86-64 CPU with FMA (its
 //! `.fma` variants, chosen at run time on every x86-64 CPU since about 2013): divisions by the
 //! period that the library turns into a multiplication by `1 / period`, and the multiply-adds it
-//! fuses (`f64::mul_add`, one rounding). So the values agree with TA-Lib bit for bit
+//! fuses (one rounding, [`fused::fma`]). So the values agree with TA-Lib bit for bit
 //! (`docs/semantics.md` §5.5, D28), and cells where a price equals an indicator compare the same
 //! way.
 
@@ -14,9 +14,11 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::kernels;
+use fused::fma;
 
 mod average;
 mod directional;
+mod fused;
 mod momentum;
 mod volume;
 
@@ -143,7 +145,7 @@ fn ema_from(x: &[f64], period: usize, first_out: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(x.len() - first_out);
     out.push(prev);
     for &v in &x[first_out + 1..] {
-        prev = (v - prev).mul_add(k, prev);
+        prev = fma(v - prev, k, prev);
         out.push(prev);
     }
     out
@@ -271,7 +273,7 @@ pub fn bbands(close: &[f64], period: usize, up: f64, down: f64) -> Outputs {
         total -= x[i - lookback];
         let sd = if var != 0.0 { var.sqrt() } else { 0.0 };
         m[b + i] = mid;
-        u[b + i] = sd.mul_add(up, mid);
+        u[b + i] = fma(sd, up, mid);
         l[b + i] = mid - sd * down;
     }
     vec![u, m, l]
@@ -364,7 +366,7 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs {
     let mut prev = (1..=period).fold(0.0, |total, i| total + range(i)) / period as f64;
     out[b + period] = prev;
     for i in period + 1..m {
-        prev = beta.mul_add(prev, alpha * range(i));
+        prev = fma(beta, prev, alpha * range(i));
         out[b + i] = prev;
     }
     vec![out]

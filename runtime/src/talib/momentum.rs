@@ -1,6 +1,7 @@
 //! TA-Lib's momentum and range indicators: MOM, ROC, CMO, AROON, BOP, CCI, ULTOSC.
 
 use super::average::is_zero;
+use super::fma;
 use super::{with_start, with_start_n, Outputs};
 
 /// `x[t] − x[t − period]`.
@@ -205,10 +206,10 @@ pub fn ultosc(high: &[f64], low: &[f64], close: &[f64], periods: [usize; 3]) -> 
             }
             let mut total = 0.0f64;
             if !is_zero(b[0]) {
-                total = 4.0f64.mul_add(a[0] / b[0], total);
+                total = fma(4.0, a[0] / b[0], total);
             }
             if !is_zero(b[1]) {
-                total = 2.0f64.mul_add(a[1] / b[1], total);
+                total = fma(2.0, a[1] / b[1], total);
             }
             if !is_zero(b[2]) {
                 total += a[2] / b[2];

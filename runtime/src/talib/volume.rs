@@ -1,6 +1,7 @@
 //! TA-Lib's volume indicators: OBV, AD, ADOSC, MFI.
 
 use super::average::is_zero;
+use super::fma;
 use super::{with_start, Outputs};
 
 /// On-balance volume: the first volume, then plus or minus each day's volume as the close
@@ -69,8 +70,8 @@ pub fn adosc(
         for i in 1..x[0].len() {
             total = ad_step(x[0], x[1], x[2], x[3], i, total);
             // TA-Lib's build fuses the second product: `k·ad + (1 − k)·ema`.
-            f = fk1.mul_add(f, fk * total);
-            s = sk1.mul_add(s, sk * total);
+            f = fma(fk1, f, fk * total);
+            s = fma(sk1, s, sk * total);
             if i >= slowest - 1 {
                 out.push(f - s);
             }
