@@ -138,6 +138,8 @@ pub fn rsi(close: &[f64], period: usize) -> Outputs {
 /// TA-Lib's EMA of `x` as seen from `first_out`: seeded with the simple mean of the `period`
 /// values ending at `first_out`, then `prev + (v − prev)·k` with `k = 2/(period+1)` as one fused
 /// multiply-add. Returns values for `first_out..x.len()`.
+// Relaxed SIMD here too, so the guest inlines its multiply-add ([`fused`]).
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "relaxed-simd"))]
 fn ema_from(x: &[f64], period: usize, first_out: usize) -> Vec<f64> {
     let k = 2.0 / (period as f64 + 1.0);
     let seed_start = first_out + 1 - period;
@@ -253,6 +255,8 @@ pub fn stoch(
 
 /// Bollinger bands: upper, middle (SMA), lower; population standard deviation
 /// ([`window_variances`]); the upper band is one fused multiply-add, the lower one is not.
+// Relaxed SIMD here too, so the guest inlines its multiply-add ([`fused`]).
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "relaxed-simd"))]
 pub fn bbands(close: &[f64], period: usize, up: f64, down: f64) -> Outputs {
     let n = close.len();
     let (mut u, mut m, mut l) = (nan(n), nan(n), nan(n));
@@ -337,6 +341,8 @@ pub(crate) fn window_variances(x: &[f64], period: usize) -> Vec<f64> {
 /// Average true range with Wilder smoothing, seeded by the mean of the first `period` ranges; the
 /// smoothing step is `β·prev + α·range` with `β = (period−1)/period`, `α = 1 − β`, as one fused
 /// multiply-add.
+// Relaxed SIMD here too, so the guest inlines its multiply-add ([`fused`]).
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "relaxed-simd"))]
 pub fn atr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs {
     let n = close.len();
     let mut out = nan(n);
