@@ -130,7 +130,9 @@ impl Evaluator for Local<'_> {
         _reporter: &mut dyn super::Reporter,
     ) -> Result<Vec<Computed>, IterateError> {
         let (data, sandbox, ctx) = (self.data, self.sandbox, &self.ctx);
-        Ok(crate::parallel::map_ordered(tasks, self.jobs, |t| {
+        let codes: Vec<&str> = tasks.iter().map(|t| t.code.as_str()).collect();
+        let keys = pipeline::affinity(&codes, sandbox, ctx);
+        Ok(crate::parallel::map_grouped(tasks, &keys, self.jobs, |t| {
             compute(&t.code, data, sandbox, ctx, split)
         }))
     }

@@ -295,6 +295,24 @@ pub fn evaluate_plan(
     Ok(evaluation)
 }
 
+/// The affinity keys of strategies (see [`crate::plan::affinity_keys`]) when `sandbox` keeps
+/// reused results, so related ones can run in the same warm session; no keys (plain order)
+/// without reuse or for a strategy that does not check.
+pub fn affinity(sources: &[&str], sandbox: &Sandbox, ctx: &CheckContext) -> Vec<Vec<u64>> {
+    if sandbox.limits().reuse_budget() == 0 {
+        return vec![Vec::new(); sources.len()];
+    }
+    sources
+        .iter()
+        .map(|s| {
+            crate::dsl::compile(s, ctx)
+                .program
+                .map(|p| crate::plan::affinity_keys(&crate::plan::lower(&p).plan))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// Checks, evaluates and backtests `source` on `data`.
 pub fn backtest(
     source: &str,

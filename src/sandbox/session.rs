@@ -83,6 +83,8 @@ pub(super) struct Session {
     pub created: Option<Duration>,
     /// Whether the guest's reuse budget is above 0.
     reusing: bool,
+    /// The thread that last returned the session to the pool.
+    last_thread: Option<std::thread::ThreadId>,
 }
 
 /// An input panel kept in a session's values slot.
@@ -164,6 +166,7 @@ impl Session {
             runs: 0,
             created: Some(started.elapsed()),
             reusing: false,
+            last_thread: None,
         })
     }
 
@@ -310,7 +313,9 @@ impl Session {
 pub(super) struct Pool(Mutex<Vec<Session>>);
 
 impl Pool {
-    /// The idle session holding the most bytes of `inputs`, if any is idle.
+    /// The idle session this thread used last, else the one holding the most bytes of
+    /// `inputs`, if any is idle. (A thread runs related trials one after another, see
+    /// [`crate::parallel::map_grouped`], so its session's reuse store holds what they share.)
     pub fn checkout(&self, inputs: &[Arc<PanelData>]) -> Option<Session> {
         let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let overlap = |s: &Session| -> usize {
@@ -320,12 +325,15 @@ impl Pool {
                 .map(Kept::bytes)
                 .sum()
         };
-        let best = (0..idle.len()).max_by_key(|&i| overlap(&idle[i]))?;
+        let me = Some(std::thread::current().id());
+        let best =
+            (0..idle.len()).max_by_key(|&i| (idle[i].last_thread == me, overlap(&idle[i])))?;
         Some(idle.swap_remove(best))
     }
 
     /// Keeps `session` for reuse, unless enough are idle already.
-    pub fn checkin(&self, session: Session) {
+    pub fn checkin(&self, mut session: Session) {
+        session.last_thread = Some(std::thread::current().id());
         let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE {
             idle.push(session);
