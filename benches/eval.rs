@@ -42,6 +42,7 @@ const KERNEL_CASES: &[(&str, &str)] = &[
         "astype_isna_round",
         "sim((c > 50).astype(int) + c.isna() + c.round(1))",
     ),
+    ("rolling_mean", "sim(c.average(60))"),
     ("ewm_mean", "sim(c.ewm(span=20).mean())"),
     ("ewm_std", "sim(c.ewm(halflife=20).std())"),
     ("expanding_max", "sim(c.expanding().max())"),
