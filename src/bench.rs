@@ -206,6 +206,8 @@ pub struct Report {
     pub reuse_held_mib: u32,
     /// The guest's largest linear memory in one evaluation, in MiB.
     pub peak_guest_mib: f64,
+    /// Throughput of the same rounds with reuse off (`--set evolve`), per hour.
+    pub reuse_off_per_hour: Option<f64>,
     /// Failures of the cold pass, one `name: error` line per failing strategy.
     pub errors: Vec<String>,
 }
@@ -385,6 +387,7 @@ pub fn run(
         reuse_held_mib: samples.iter().map(|s| s.reuse.held_mib).max().unwrap_or(0),
         peak_guest_mib: samples.iter().map(|s| s.peak_memory).max().unwrap_or(0) as f64
             / f64::from(1 << 20),
+        reuse_off_per_hour: None,
         errors,
     }
 }

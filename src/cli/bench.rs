@@ -39,6 +39,10 @@ pub struct BenchArgs {
     /// 0 for `v1` and strategy files, whose rounds repeat the same strategies].
     #[arg(long, value_name = "MIB", value_parser = crate::sandbox::parse_reuse_mib)]
     pub reuse_mib: Option<usize>,
+    /// With `--set evolve` and reuse on: skip the measured rounds with reuse off that the
+    /// report compares against.
+    #[arg(long)]
+    pub no_baseline: bool,
     /// Memory cap of one sandboxed evaluation, in MiB, at most 4096 [default: 2048].
     #[arg(long, value_parser = crate::sandbox::parse_memory_mib)]
     pub memory: Option<usize>,
@@ -128,7 +132,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
     ));
     let bar = indicatif::ProgressBar::new((set.len() * rounds) as u64);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "evaluations [{bar:30}] {pos}/{len} {elapsed} (ETA {eta})",
+        "evaluations {msg} [{bar:30}] {pos}/{len} {elapsed} (ETA {eta})",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
@@ -137,9 +141,31 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitStatus> {
         strategies: &set,
         cold_evaluates: !evolve,
     };
-    let report = bench::run(&run_set, &data, &sandbox, jobs, rounds, &|done, _| {
+    // The evolve set's figure of merit is reuse on against off: time the same rounds without a
+    // store first, in a sandbox of their own (so neither run sees the other's sessions).
+    let reuse_off = if evolve && !a.no_baseline && sandbox.limits().reuse_budget() > 0 {
+        let off = super::sandbox(Limits {
+            reuse_bytes: Some(0),
+            ..sandbox.limits().clone()
+        })?;
+        bar.set_message("reuse off");
+        let r = bench::run(&run_set, &data, &off, jobs, rounds, &|done, _| {
+            bar.set_position(done as u64)
+        });
+        bar.set_position(0);
+        Some(r)
+    } else {
+        None
+    };
+    bar.set_message(if reuse_off.is_some() { "reuse on" } else { "" });
+    let mut report = bench::run(&run_set, &data, &sandbox, jobs, rounds, &|done, _| {
         bar.set_position(done as u64)
     });
+    if let Some(off) = reuse_off {
+        // The first run read the panels from disk.
+        report.cold_ms = off.cold_ms;
+        report.reuse_off_per_hour = Some(off.evaluations_per_hour);
+    }
     bar.finish_and_clear();
     // finlab's time for 200 bred strategies would take longer than the bench itself.
     let pandas = if evolve {
@@ -311,6 +337,13 @@ fn render(r: &Report, pandas: &HashMap<String, f64>) -> String {
         r.ms_per_evaluation,
         r.evaluations_per_hour
     );
+    if let Some(off) = r.reuse_off_per_hour {
+        let _ = writeln!(
+            out,
+            "reuse off: {off:.0} evaluations/hour on the same rounds; reuse on is {:.2}× that",
+            r.evaluations_per_hour / off
+        );
+    }
     let looked = r.reuse_hits + r.reuse_misses;
     let _ =
         writeln!(

@@ -57,21 +57,39 @@ impl Gates {
 
     /// The accepted trial (iteration, correlation) that `series` duplicates in substance, the
     /// most correlated one at or above the threshold.
+    ///
+    /// The days two trials share are found by merging their date-ordered series (one pass per
+    /// accepted trial; the loop runs this for every trial against all accepted ones).
     pub fn redundant_with<'a>(
         &self,
         series: &[(i32, f64)],
         accepted: impl Iterator<Item = (u32, &'a [(i32, f64)])>,
         benchmark: Option<&BTreeMap<i32, f64>>,
     ) -> Option<(u32, f64)> {
-        let mine = active(series, benchmark);
+        // (date, active return, the benchmark's return that day) in date order.
+        let mine: Vec<(i32, f64, f64)> = by_date(series)
+            .iter()
+            .map(|&(d, r)| {
+                let m = benchmark.and_then(|b| b.get(&d)).copied().unwrap_or(0.0);
+                (d, r - m, m)
+            })
+            .collect();
         let mut worst: Option<(u32, f64)> = None;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
         for (it, other) in accepted {
-            let theirs = active(other, benchmark);
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            for (d, x) in &mine {
-                if let Some(y) = theirs.get(d) {
-                    a.push(*x);
-                    b.push(*y);
+            a.clear();
+            b.clear();
+            let theirs = by_date(other);
+            let mut j = 0;
+            for &(d, x, m) in &mine {
+                while j < theirs.len() && theirs[j].0 < d {
+                    j += 1;
+                }
+                if let Some(&(e, y)) = theirs.get(j) {
+                    if e == d {
+                        a.push(x);
+                        b.push(y - m);
+                    }
                 }
             }
             if a.len() < MIN_OVERLAP {
@@ -87,17 +105,14 @@ impl Gates {
     }
 }
 
-/// Returns minus the benchmark's return of the same day (unchanged where it has none).
-fn active(series: &[(i32, f64)], benchmark: Option<&BTreeMap<i32, f64>>) -> BTreeMap<i32, f64> {
-    series
-        .iter()
-        .map(|&(d, r)| {
-            (
-                d,
-                r - benchmark.and_then(|b| b.get(&d)).copied().unwrap_or(0.0),
-            )
-        })
-        .collect()
+/// `series` in date order, one value a date (the last one given, as a map would keep):
+/// borrowed as it is when already so (a trial's daily returns are).
+fn by_date(series: &[(i32, f64)]) -> std::borrow::Cow<'_, [(i32, f64)]> {
+    if series.windows(2).all(|w| w[0].0 < w[1].0) {
+        return std::borrow::Cow::Borrowed(series);
+    }
+    let map: BTreeMap<i32, f64> = series.iter().copied().collect();
+    std::borrow::Cow::Owned(map.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -163,5 +178,42 @@ mod tests {
             Some(&bench),
         );
         assert_eq!(r.map(|x| x.0), Some(2));
+    }
+
+    /// The merge over date-ordered series finds the days and values a map of each would.
+    #[test]
+    fn shared_days_are_those_a_map_finds() {
+        let mut rng = crate::stats::Normal::new(7);
+        let mut series = |from: i32, step: i32| -> Vec<(i32, f64)> {
+            (0..300)
+                .map(|i| (from + i * step, 0.01 * rng.sample()))
+                .collect()
+        };
+        let mine = series(0, 1);
+        let sparse = series(5, 3);
+        // Out of order, with a date twice (the later value counts).
+        let mut shuffled = series(40, 2);
+        shuffled.reverse();
+        shuffled.push((40, 0.5));
+        let bench: BTreeMap<i32, f64> = (0..1000).map(|d| (d, 0.001 * f64::from(d % 7))).collect();
+        let by_map = |other: &[(i32, f64)]| -> f64 {
+            let active = |s: &[(i32, f64)]| -> BTreeMap<i32, f64> {
+                s.iter()
+                    .map(|&(d, r)| (d, r - bench.get(&d).copied().unwrap_or(0.0)))
+                    .collect()
+            };
+            let (m, t) = (active(&mine), active(other));
+            let (a, b): (Vec<f64>, Vec<f64>) =
+                m.iter().filter_map(|(d, x)| Some((*x, *t.get(d)?))).unzip();
+            correlation(&a, &b).unwrap()
+        };
+        let g = Gates {
+            max_correlation: -1.0,
+            ..Gates::default()
+        };
+        for other in [&sparse, &shuffled] {
+            let got = g.redundant_with(&mine, [(9, other.as_slice())].into_iter(), Some(&bench));
+            assert_eq!(got.map(|(_, c)| c.to_bits()), Some(by_map(other).to_bits()));
+        }
     }
 }

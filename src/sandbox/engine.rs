@@ -103,6 +103,10 @@ fn new_engine() -> Result<Engine, SandboxError> {
     // fused in deterministic mode, so every host gives the native build's bits.
     config.wasm_relaxed_simd(true);
     config.relaxed_simd_deterministic(true);
+    // For profiling: `perf` names the guest's functions from /tmp/perf-PID.map.
+    if std::env::var_os("DSL_ENGINE_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let mut pool = PoolingAllocationConfig::default();
     pool.total_memories(MAX_CONCURRENT)
         .total_tables(MAX_CONCURRENT)
