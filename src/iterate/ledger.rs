@@ -239,6 +239,8 @@ pub struct Ledger {
     pub unsealed: Option<Unsealed>,
     /// A truncated last line was dropped when the ledger was opened.
     pub dropped_partial_line: bool,
+    /// Lines of trials appended since the last [`Ledger::commit`], not yet written.
+    pending: String,
 }
 
 /// One line of the ledger.
@@ -340,6 +342,7 @@ impl Ledger {
             trials,
             unsealed,
             dropped_partial_line: dropped,
+            pending: String::new(),
         })
     }
 
@@ -348,11 +351,36 @@ impl Ledger {
         &self.path
     }
 
-    /// Appends one trial as a line, flushed and fsynced.
+    /// Appends one trial. Its line is written by the next [`Ledger::commit`]: the loop commits
+    /// a round's trials together (one fsync, not one a trial), after their daily returns are
+    /// on disk, so a line never outlives its returns record. Lines not committed when the
+    /// process dies are lost with their round, which a resumed run evaluates again.
     pub fn append(&mut self, trial: &Trial) -> Result<(), IterateError> {
-        self.write_line(trial)?;
+        let line = serde_json::to_string(trial).map_err(|e| self.io(std::io::Error::other(e)))?;
+        self.pending.push_str(&line);
+        self.pending.push('\n');
         self.trials.push(trial.clone());
         Ok(())
+    }
+
+    /// Writes the lines of the trials appended since the last commit, flushed and fsynced.
+    pub fn commit(&mut self) -> Result<(), IterateError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let lines = std::mem::take(&mut self.pending);
+        self.file
+            .write_all(lines.as_bytes())
+            .and_then(|()| self.file.flush())
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| self.io(e))
+    }
+
+    fn io(&self, source: std::io::Error) -> IterateError {
+        IterateError::Io {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Records the holdout's unsealing, flushed and fsynced.
@@ -362,16 +390,12 @@ impl Ledger {
         Ok(())
     }
 
+    /// Writes `value` as a line after any pending trials, flushed and fsynced.
     fn write_line(&mut self, value: &impl Serialize) -> Result<(), IterateError> {
-        let io = |source| IterateError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        let mut line = serde_json::to_string(value).map_err(|e| io(std::io::Error::other(e)))?;
-        line.push('\n');
-        self.file.write_all(line.as_bytes()).map_err(io)?;
-        self.file.flush().map_err(io)?;
-        self.file.sync_data().map_err(io)
+        let line = serde_json::to_string(value).map_err(|e| self.io(std::io::Error::other(e)))?;
+        self.pending.push_str(&line);
+        self.pending.push('\n');
+        self.commit()
     }
 }
 
@@ -398,6 +422,7 @@ mod tests {
         let mut l = Ledger::open(dir.path()).unwrap();
         l.append(&trial(1)).unwrap();
         l.append(&trial(2)).unwrap();
+        l.commit().unwrap();
         drop(l);
         let l = Ledger::open(dir.path()).unwrap();
         assert_eq!(l.trials, vec![trial(1), trial(2)]);
@@ -405,10 +430,22 @@ mod tests {
     }
 
     #[test]
+    fn trials_not_committed_are_not_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.append(&trial(1)).unwrap();
+        l.commit().unwrap();
+        l.append(&trial(2)).unwrap();
+        drop(l);
+        assert_eq!(Ledger::open(dir.path()).unwrap().trials, vec![trial(1)]);
+    }
+
+    #[test]
     fn a_truncated_last_line_is_dropped_and_the_file_repaired() {
         let dir = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(dir.path()).unwrap();
         l.append(&trial(1)).unwrap();
+        l.commit().unwrap();
         drop(l);
         let path = dir.path().join(LEDGER_FILE);
         let mut text = std::fs::read_to_string(&path).unwrap();
@@ -419,6 +456,7 @@ mod tests {
         assert!(l.dropped_partial_line);
         assert_eq!(l.trials.len(), 1);
         l.append(&trial(2)).unwrap();
+        l.commit().unwrap();
         drop(l);
         let l = Ledger::open(dir.path()).unwrap();
         assert_eq!(l.trials.len(), 2);

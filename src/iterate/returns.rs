@@ -4,8 +4,8 @@
 //!
 //! Format (little-endian): the magic `DSLRET2\0`, then records of `u32 iteration, u32 n,
 //! u64 code hash`, then `n × (i32 date, f32 return)`. Files written before the code hash (no
-//! magic) are read as records of `u32 iteration, u32 n` and the series. A record is written and
-//! fsynced before its trial's ledger line; on open, a truncated last record is cut off.
+//! magic) are read as records of `u32 iteration, u32 n` and the series. A round's records are
+//! written and fsynced before its ledger lines; on open, a truncated last record is cut off.
 //! [`Returns::reconcile`] then checks the sidecar against the ledger before a run resumes.
 
 use std::collections::BTreeMap;
@@ -181,7 +181,16 @@ impl Returns {
         Ok(cut)
     }
 
-    /// Appends one trial's series, flushed and fsynced.
+    /// Makes the records appended so far durable (fsync).
+    pub fn sync(&mut self) -> Result<(), IterateError> {
+        self.file.sync_data().map_err(|source| IterateError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Appends one trial's series, flushed; [`Returns::sync`] makes it durable (once a round,
+    /// before the round's ledger lines are written).
     pub fn append(
         &mut self,
         iteration: u32,
@@ -205,7 +214,6 @@ impl Returns {
         };
         self.file.write_all(&buf).map_err(io)?;
         self.file.flush().map_err(io)?;
-        self.file.sync_data().map_err(io)?;
         let end = self
             .records
             .last()

@@ -249,6 +249,9 @@ impl<'a> Runner<'a> {
                 }
                 finished.push(trial);
             }
+            // One fsync a file for the round: the returns before the ledger lines that need them.
+            self.returns.sync()?;
+            self.ledger.commit()?;
             // The round is complete (or the run ends): the proposer learns from all of it.
             let upto = finished.last().map_or(next, |t| t.iteration);
             if upto >= end || ended.is_some() {
