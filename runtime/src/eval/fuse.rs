@@ -278,6 +278,14 @@ impl Chain {
             Kind::Scalar(_) => return None,
         }
         let mut widened: [Vec<f64>; 2] = [Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK)];
+        // A shifted leaf read by a later step is read in place, past the rows it shifts in.
+        let last = self.ops.len().saturating_sub(1);
+        let views: Vec<Option<(usize, usize)>> = (self.ops.iter().enumerate())
+            .map(|(s, op)| match op {
+                Op::Shift(l, n) if s < last => Some((*l, *n)),
+                _ => None,
+            })
+            .collect();
         const PAIR: usize = 2;
         let mut rolled_cols: Vec<Vec<f64>> = vec![vec![0.0; PAIR * rows]; self.rolled.len()];
         for c0 in (0..cols).step_by(PAIR) {
@@ -297,13 +305,16 @@ impl Chain {
                         let at = Cursor {
                             cells,
                             done,
+                            views: &views,
                             rolled: &rolled_cols,
                             local: (c - c0) * rows,
                             base: c * rows,
                             r0,
                             r1,
                         };
-                        run_step(op, &at, &mut rest[0], &mut widened);
+                        if at.view(s).is_none() {
+                            run_step(op, &at, &mut rest[0], &mut widened);
+                        }
                     }
                     match blocks.last() {
                         Some(Block::Float(v)) => out_f.extend_from_slice(v),
@@ -422,6 +433,8 @@ fn leaf_cells<'v>(leaves: &[usize], values: &'v [Option<Value>]) -> Vec<Leaf<'v>
 struct Cursor<'a, 'b> {
     cells: &'b [Leaf<'a>],
     done: &'b [Block],
+    /// Per step: the (leaf, rows) of a shift read in place (see [`Cursor::view`]).
+    views: &'b [Option<(usize, usize)>],
     /// The rolling statistics' buffers (the current columns, one after the other).
     rolled: &'b [Vec<f64>],
     /// Where the column starts in `rolled`.
@@ -450,12 +463,30 @@ impl<'a, 'b> Cursor<'a, 'b> {
                 Leaf::Float(v) => In::F(&v[from..to]),
                 Leaf::Bool(v) => In::B(&v[from..to]),
             },
-            Src::Step(k) => match &self.done[k] {
+            Src::Step(k) => self.view(k).unwrap_or_else(|| match &self.done[k] {
                 Block::Scalar(x) => In::S(*x),
                 Block::Float(v) => In::F(v),
                 Block::Bool(v) => In::B(v),
-            },
+            }),
             Src::Rolled(k) => In::F(&self.rolled[k][self.local + self.r0..self.local + self.r1]),
+        }
+    }
+
+    /// Step `k`'s block read in place: a shift by `n` of a leaf, for a block wholly past the
+    /// `n` rows it shifts in (the same cells [`shifted`] would copy).
+    fn view(&self, k: usize) -> Option<In<'b>>
+    where
+        'a: 'b,
+    {
+        let (l, n) = (*self.views.get(k)?)?;
+        if self.r0 < n {
+            return None;
+        }
+        let (from, to) = (self.base + self.r0 - n, self.base + self.r1 - n);
+        match &self.cells[l] {
+            Leaf::Float(v) => Some(In::F(&v[from..to])),
+            Leaf::Bool(v) => Some(In::B(&v[from..to])),
+            Leaf::Scalar(_) => None,
         }
     }
 }
