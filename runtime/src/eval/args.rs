@@ -14,7 +14,17 @@ pub(super) struct CallArgs<'a> {
     pub(super) args: &'a [Arg],
     pub(super) values: &'a [Option<Value>],
     /// Compute only the rows read at these dates (see [`Plan::read_at`]); others NaN/False.
-    pub(super) read_at: Option<&'a [i32]>,
+    pub(super) read_at: Option<ReadAt<'a>>,
+}
+
+/// The rows a restricted node computes (see [`super::restrict`]).
+#[derive(Clone, Copy)]
+pub(super) struct ReadAt<'a> {
+    /// The dates `sim()` reads.
+    pub(super) dates: &'a [i32],
+    /// The receiver holds only the rows read at `dates` of this grid (a fused chain computed
+    /// there alone); the result goes back on the whole grid.
+    pub(super) compact_of: Option<&'a std::rc::Rc<Vec<i32>>>,
 }
 
 impl CallArgs<'_> {

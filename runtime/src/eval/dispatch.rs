@@ -22,7 +22,7 @@ pub(super) fn call(
     node: &Node,
     values: &[Option<Value>],
     indicators: &mut IndicatorCache,
-    read_at: Option<&[i32]>,
+    read_at: Option<super::args::ReadAt>,
 ) -> Result<Value, EvalError> {
     let Node::Call {
         op,

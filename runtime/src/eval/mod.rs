@@ -205,8 +205,11 @@ fn run<'p>(
         }
         trace.node(plan, i, members, started);
         // A value computed after the restriction broke may rest on a value that missed dates;
-        // one found in the store is never checked inside again, so it is not kept.
-        let sound = restriction.as_ref().is_none_or(|r| !r.broken);
+        // one found in the store is never checked inside again, so it is not kept. Nor is a
+        // value with the read rows only (see `Restriction::is_compact`).
+        let sound = restriction
+            .as_ref()
+            .is_none_or(|r| !r.broken && !r.is_compact(i));
         if let (Some(p), Some(r), true) = (&planned, reuse.as_deref_mut(), sound) {
             p.computed(r.store, plan, i, members.len(), &v);
         }
@@ -378,7 +381,12 @@ impl State<'_, '_> {
         groups: &fuse::Groups,
     ) -> Result<Value, EvalError> {
         if !members.is_empty() {
-            if let Some(v) = fuse::evaluate(self.plan, root, members, self.values) {
+            let read_at = self.restriction.as_ref().and_then(|r| r.read_at_for(root));
+            if let Some((v, full)) = fuse::evaluate(self.plan, root, members, self.values, read_at)
+            {
+                if let (Some(r), Some(full)) = (self.restriction.as_mut(), full) {
+                    r.compacted(root, full);
+                }
                 return Ok(v);
             }
         }
@@ -396,14 +404,17 @@ impl State<'_, '_> {
                 self.values[op] = Some(v);
             }
         }
-        let read_at = self.restriction.as_ref().and_then(|r| r.read_at_for(root));
-        self.eval_node(root, read_at)
+        self.eval_node(root)
     }
 
-    /// Evaluates node `i` on the values so far.
-    fn eval_node(&mut self, i: usize, read_at: Option<&[i32]>) -> Result<Value, EvalError> {
+    /// Evaluates node `i` on the values so far (a restricted call on the read rows only).
+    fn eval_node(&mut self, i: usize) -> Result<Value, EvalError> {
         let node = &self.plan.nodes[i];
         let mut scope = self.last_reads(i);
+        let read_at = self
+            .restriction
+            .as_ref()
+            .and_then(|r| r.call_rows(self.plan, i));
         let values = &*self.values;
         let mut operand = |id: usize| take(values, &mut scope, i, id);
         Ok(match node {

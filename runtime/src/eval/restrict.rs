@@ -1,9 +1,11 @@
 //! The read-row restriction (see [`Plan::read_at`]): under a calendar `resample`, `sim()` reads
 //! the position on a few rows only, so a costly cross-sectional node (`rank`, `is_largest`,
-//! `is_smallest`) whose every path to the output is row-wise is computed on those rows alone.
+//! `is_smallest`) whose every path to the output is row-wise is computed on those rows alone,
+//! and so is a fused chain that only such nodes read.
 
 use std::rc::Rc;
 
+use super::args::ReadAt;
 use super::Value;
 use crate::ops::OpId;
 use crate::panel::{Cells, Panel};
@@ -21,6 +23,8 @@ pub(super) struct Restriction<'p> {
     /// An on-path value missed a date of a value it reads (see [`Restriction::note`]):
     /// evaluate every row instead.
     pub(super) broken: bool,
+    /// For a fused chain computed on the read rows alone: the grid it has those rows of.
+    compact_of: Vec<Option<Rc<Vec<i32>>>>,
 }
 
 /// Operators that compute each row from that row alone.
@@ -30,6 +34,20 @@ fn row_wise(node: &Node) -> bool {
         Node::Call { .. } => cross_sectional(node),
         _ => false,
     }
+}
+
+/// `-x`, `~x`, `x[cond]` and the binary operators.
+fn elementwise(node: &Node) -> bool {
+    matches!(
+        node,
+        Node::Binary { .. } | Node::Neg { .. } | Node::Not { .. } | Node::Mask { .. }
+    )
+}
+
+/// Whether `node` reads `i` once, as its receiver.
+fn receiver_only(node: &Node, i: usize) -> bool {
+    matches!(node, Node::Call { recv: Some(r), .. } if *r == i)
+        && node.operands().iter().filter(|&&o| o == i).count() == 1
 }
 
 /// `rank`, `is_largest` and `is_smallest` of a receiver: a row's result depends on every cell
@@ -54,11 +72,22 @@ impl<'p> Restriction<'p> {
                         .iter()
                         .all(|&r| row_wise(&plan.nodes[r]) && to_out[r]));
         }
-        let restricted: Vec<bool> = (0..n)
+        let mut restricted: Vec<bool> = (0..n)
             .map(|i| to_out[i] && cross_sectional(&plan.nodes[i]))
             .collect();
         if !restricted.contains(&true) {
             return None;
+        }
+        // An element-wise value read only as the receiver of restricted nodes is read on the
+        // read rows only, so a fused chain computes it there alone (node by node it is still
+        // computed whole; either way those rows hold the same cells).
+        for i in 0..n {
+            restricted[i] |= i != plan.output
+                && elementwise(&plan.nodes[i])
+                && !readers[i].is_empty()
+                && readers[i]
+                    .iter()
+                    .all(|&r| restricted[r] && receiver_only(&plan.nodes[r], i));
         }
         let mut on_path = restricted.clone();
         for (i, node) in plan.nodes.iter().enumerate() {
@@ -70,6 +99,7 @@ impl<'p> Restriction<'p> {
             on_path,
             dates: vec![None; n],
             broken: false,
+            compact_of: vec![None; n],
         })
     }
 
@@ -81,6 +111,30 @@ impl<'p> Restriction<'p> {
     /// The dates to restrict node `i` to, if it is restricted.
     pub(super) fn read_at_for(&self, i: usize) -> Option<&'p [i32]> {
         self.restricted[i].then_some(self.read_at)
+    }
+
+    /// The rows restricted call `i` computes, and whether its receiver has those rows only.
+    pub(super) fn call_rows(&self, plan: &Plan, i: usize) -> Option<ReadAt<'_>> {
+        let dates = self.read_at_for(i)?;
+        let recv = match &plan.nodes[i] {
+            Node::Call { recv: Some(r), .. } => Some(*r),
+            _ => None,
+        };
+        Some(ReadAt {
+            dates,
+            compact_of: recv.and_then(|r| self.compact_of[r].as_ref()),
+        })
+    }
+
+    /// Records that node `i`'s value has only the read rows of the grid `full`.
+    pub(super) fn compacted(&mut self, i: usize, full: Rc<Vec<i32>>) {
+        self.compact_of[i] = Some(full);
+    }
+
+    /// Whether node `i`'s value has only the read rows (so it is not kept for reuse: a value
+    /// read from the store carries no grid to go back on).
+    pub(super) fn is_compact(&self, i: usize) -> bool {
+        self.compact_of[i].is_some()
     }
 
     /// Checks node `i`'s value. The output's row read at date `d` reads a restricted node at

@@ -4,24 +4,62 @@
 
 use std::rc::Rc;
 
-use super::args::CallArgs;
+use super::args::{CallArgs, ReadAt};
 use super::restrict::read_rows;
-use super::EvalError;
+use super::{type_err, EvalError};
 use crate::kernels;
 use crate::panel::{spread_rows, Panel};
 
 /// `is_largest(n)` (or `is_smallest(n)`) of `p`.
 pub(super) fn is_extreme(call: &CallArgs, p: &Panel, largest: bool) -> Result<Panel, EvalError> {
     let n = call.size("n")?.unwrap_or(1);
-    Ok(p.with_bools(match call.read_at {
+    Ok(match call.read_at {
         // The read rows as a panel of their own (rows are independent), put back.
-        Some(d) => {
-            let read = read_rows(&p.dates, d);
-            let sub = select_per_row(&p.take_rows(&read), n, largest);
-            spread_rows(&sub, &read, p.rows(), false)
+        Some(at) => {
+            let r = on_read_rows(call, p, at)?;
+            let sub = select_per_row(&r.sub, n, largest);
+            let cells = spread_rows(&sub, &r.read, r.dates.len(), false);
+            Panel::boolean(r.dates, p.columns.clone(), cells)
         }
-        None => select_per_row(p, n, largest),
-    }))
+        None => p.with_bools(select_per_row(p, n, largest)),
+    })
+}
+
+/// A restricted receiver's read rows as a panel of their own, with those rows' indices and the
+/// grid to put the result back on.
+struct ReadRows {
+    sub: Panel,
+    read: Vec<usize>,
+    dates: Rc<Vec<i32>>,
+}
+
+/// [`ReadRows`] of `p`: taken from its own grid, or `p` itself when it holds the read rows only
+/// (a fused chain computed there alone).
+fn on_read_rows(call: &CallArgs, p: &Panel, at: ReadAt) -> Result<ReadRows, EvalError> {
+    match at.compact_of {
+        Some(full) => {
+            let read = read_rows(full, at.dates);
+            if read.len() != p.rows() {
+                return Err(type_err(
+                    call.node,
+                    "a restricted receiver lost its read rows",
+                ));
+            }
+            Ok(ReadRows {
+                sub: p.clone(),
+                read,
+                dates: full.clone(),
+            })
+        }
+        None => {
+            let read = read_rows(&p.dates, at.dates);
+            Ok(ReadRows {
+                sub: p.take_rows(&read),
+                read,
+                dates: p.dates.clone(),
+            })
+        }
+    }
 }
 
 /// `rank(axis=1, method, ascending, pct)` of `p`.
@@ -34,10 +72,11 @@ pub(super) fn rank(call: &CallArgs, p: &Panel) -> Result<Panel, EvalError> {
         kernels::rank_row_with(row, method, asc, pct, out, &mut scratch)
     };
     Ok(match call.read_at {
-        Some(d) => {
-            let read = read_rows(&p.dates, d);
-            let sub = p.take_rows(&read).map_rows(rank).floats();
-            p.with_floats(spread_rows(&sub, &read, p.rows(), f64::NAN))
+        Some(at) => {
+            let r = on_read_rows(call, p, at)?;
+            let sub = r.sub.map_rows(rank).floats();
+            let cells = spread_rows(&sub, &r.read, r.dates.len(), f64::NAN);
+            Panel::float(r.dates, p.columns.clone(), cells)
         }
         None => p.map_rows(rank),
     })

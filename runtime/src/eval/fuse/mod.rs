@@ -16,6 +16,8 @@
 //! need finlab's alignment), a Series, a type error to report — makes the chain fall back to the
 //! node-by-node evaluation.
 
+mod compact;
+
 use std::rc::Rc;
 
 use super::args::Rolling;
@@ -24,6 +26,7 @@ use crate::cells::{self, one};
 use crate::ops::OpId;
 use crate::panel::{Cells, Panel};
 use crate::plan::{Arg, BinOp, Node, Plan};
+use compact::Compact;
 
 /// Rows of one column evaluated at a time.
 const BLOCK: usize = 512;
@@ -166,13 +169,16 @@ enum Block {
 }
 
 /// Evaluates the chain ending at `root` fused, or gives `None` when it must fall back to the
-/// node-by-node evaluation (see the module docs).
+/// node-by-node evaluation (see the module docs). With `read_at` (the chain is read on those
+/// dates only, see [`super::restrict`]), only the rows read there are computed and the value
+/// has those rows only; the second item is then the grid's dates, to put results back on.
 pub(super) fn evaluate(
     plan: &Plan,
     root: usize,
     members: &[usize],
     values: &[Option<Value>],
-) -> Option<Value> {
+    read_at: Option<&[i32]>,
+) -> Option<(Value, Option<Rc<Vec<i32>>>)> {
     let chain = Chain::new(plan, root, members, values)?;
     let (grid, leaf_kinds) = leaf_kinds(&chain.leaves, values)?;
     // A rolling statistic of a bool panel reads it as 0/1 floats: node by node.
@@ -181,12 +187,21 @@ pub(super) fn evaluate(
     }
     let kinds = step_kinds(&chain.ops, &leaf_kinds)?;
     let cells = leaf_cells(&chain.leaves, values);
-    let out = chain.run(grid, &cells, &kinds)?;
-    Some(Value::Panel(Panel {
-        dates: grid.dates.clone(),
+    let read = read_at.map(|d| super::restrict::read_rows(&grid.dates, d));
+    let out = chain.run(grid, &cells, &kinds, read.as_deref())?;
+    let (dates, full) = match read {
+        Some(read) => (
+            Rc::new(read.iter().map(|&r| grid.dates[r]).collect()),
+            Some(grid.dates.clone()),
+        ),
+        None => (grid.dates.clone(), None),
+    };
+    let panel = Panel {
+        dates,
         columns: grid.columns.clone(),
         cells: out,
-    }))
+    };
+    Some((Value::Panel(panel), full))
 }
 
 /// A chain's steps and what they read.
@@ -258,10 +273,20 @@ impl Chain {
 
     /// Runs the steps block by block over the grid's columns, two at a time: first the rolling
     /// statistics of both columns, then their blocks. The output's cells, of the last step's
-    /// kind.
-    fn run(&self, grid: &Panel, cells: &[Leaf], kinds: &[Kind]) -> Option<Cells> {
+    /// kind. With `read`, only those rows are computed, from the cells gathered there (see
+    /// [`Compact`]), and the result has those rows only.
+    fn run(
+        &self,
+        grid: &Panel,
+        cells: &[Leaf],
+        kinds: &[Kind],
+        read: Option<&[usize]>,
+    ) -> Option<Cells> {
         let rows = grid.rows();
         let cols = grid.columns.len();
+        if read.is_some() && matches!(self.ops.last(), Some(Op::Shift(..))) {
+            return None;
+        }
         let mut blocks: Vec<Block> = kinds
             .iter()
             .map(|k| match k {
@@ -270,13 +295,8 @@ impl Chain {
                 Kind::Bool => Block::Bool(Vec::with_capacity(BLOCK)),
             })
             .collect();
-        let (mut out_f, mut out_b) = (Vec::new(), Vec::new());
-        let out_kind = *kinds.last()?;
-        match out_kind {
-            Kind::Float => out_f.reserve_exact(rows * cols),
-            Kind::Bool => out_b.reserve_exact(rows * cols),
-            Kind::Scalar(_) => return None,
-        }
+        let short = read.map_or(rows, <[usize]>::len);
+        let mut out = Out::new(*kinds.last()?, short * cols)?;
         let mut widened: [Vec<f64>; 2] = [Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK)];
         // A shifted leaf read by a later step is read in place, past the rows it shifts in.
         let last = self.ops.len().saturating_sub(1);
@@ -286,6 +306,7 @@ impl Chain {
                 _ => None,
             })
             .collect();
+        let mut compact = read.map(|_| Compact::new(self, cells));
         const PAIR: usize = 2;
         let mut rolled_cols: Vec<Vec<f64>> = vec![vec![0.0; PAIR * rows]; self.rolled.len()];
         for c0 in (0..cols).step_by(PAIR) {
@@ -297,39 +318,111 @@ impl Chain {
                 }
             }
             for c in c0..c1 {
-                let mut r0 = 0;
-                while r0 < rows {
-                    let r1 = (r0 + BLOCK).min(rows);
-                    for (s, op) in self.ops.iter().enumerate() {
-                        let (done, rest) = blocks.split_at_mut(s);
-                        let at = Cursor {
-                            cells,
-                            done,
-                            views: &views,
-                            rolled: &rolled_cols,
-                            local: (c - c0) * rows,
-                            base: c * rows,
-                            r0,
-                            r1,
+                let col = Column {
+                    cells,
+                    views: &views,
+                    rolled: &rolled_cols,
+                    local: (c - c0) * rows,
+                    base: c * rows,
+                    len: rows,
+                };
+                match (compact.as_mut(), read) {
+                    (Some(k), Some(read)) => {
+                        k.gather(self, &col, read);
+                        let leaves = k.leaves();
+                        let short = Column {
+                            cells: &leaves,
+                            views: &k.views,
+                            rolled: &k.rolled,
+                            local: 0,
+                            base: 0,
+                            len: read.len(),
                         };
-                        if at.view(s).is_none() {
-                            run_step(op, &at, &mut rest[0], &mut widened);
-                        }
+                        self.run_column(&short, &mut blocks, &mut widened, &mut |b| out.extend(b))?;
                     }
-                    match blocks.last() {
-                        Some(Block::Float(v)) => out_f.extend_from_slice(v),
-                        Some(Block::Bool(v)) => out_b.extend_from_slice(v),
-                        _ => return None,
+                    _ => {
+                        self.run_column(&col, &mut blocks, &mut widened, &mut |b| out.extend(b))?
                     }
-                    r0 = r1;
                 }
             }
         }
-        Some(if out_kind == Kind::Bool {
-            Cells::Bool(Rc::new(out_b))
-        } else {
-            Cells::Float(Rc::new(out_f))
+        Some(out.cells())
+    }
+
+    /// Runs the steps over one column in blocks, handing each block of the last step to `emit`.
+    fn run_column(
+        &self,
+        col: &Column,
+        blocks: &mut [Block],
+        widened: &mut [Vec<f64>; 2],
+        emit: &mut dyn FnMut(&Block) -> Option<()>,
+    ) -> Option<()> {
+        let mut r0 = 0;
+        while r0 < col.len {
+            let r1 = (r0 + BLOCK).min(col.len);
+            for (s, op) in self.ops.iter().enumerate() {
+                let (done, rest) = blocks.split_at_mut(s);
+                let at = Cursor {
+                    cells: col.cells,
+                    done,
+                    views: col.views,
+                    rolled: col.rolled,
+                    local: col.local,
+                    base: col.base,
+                    r0,
+                    r1,
+                };
+                if at.view(s).is_none() {
+                    run_step(op, &at, &mut rest[0], widened);
+                }
+            }
+            emit(blocks.last()?)?;
+            r0 = r1;
+        }
+        Some(())
+    }
+}
+
+/// One column for [`Chain::run_column`]: the leaves, the shifts read in place and the rolling
+/// statistics' buffers, and where the column starts in each.
+struct Column<'a, 'b> {
+    cells: &'b [Leaf<'a>],
+    views: &'b [Option<(usize, usize)>],
+    rolled: &'b [Vec<f64>],
+    local: usize,
+    base: usize,
+    len: usize,
+}
+
+/// The chain's result cells, appended block by block.
+enum Out {
+    F(Vec<f64>),
+    B(Vec<bool>),
+}
+
+impl Out {
+    fn new(kind: Kind, cells: usize) -> Option<Out> {
+        Some(match kind {
+            Kind::Float => Out::F(Vec::with_capacity(cells)),
+            Kind::Bool => Out::B(Vec::with_capacity(cells)),
+            Kind::Scalar(_) => return None,
         })
+    }
+
+    fn extend(&mut self, b: &Block) -> Option<()> {
+        match (self, b) {
+            (Out::F(o), Block::Float(v)) => o.extend_from_slice(v),
+            (Out::B(o), Block::Bool(v)) => o.extend_from_slice(v),
+            _ => return None,
+        }
+        Some(())
+    }
+
+    fn cells(self) -> Cells {
+        match self {
+            Out::F(v) => Cells::Float(Rc::new(v)),
+            Out::B(v) => Cells::Bool(Rc::new(v)),
+        }
     }
 }
 
