@@ -150,10 +150,14 @@ impl<'p> Restriction<'p> {
             self.broken = true;
             return;
         };
+        // A fused chain computed on the read rows alone stands for its whole grid there.
+        let dates = self.compact_of[i]
+            .clone()
+            .unwrap_or_else(|| p.dates.clone());
         let mut read = Vec::new();
         self.read_dates(plan, i, &mut read);
-        self.broken |= read.iter().any(|d| !covers(&p.dates, d));
-        self.dates[i] = Some(p.dates.clone());
+        self.broken |= read.iter().any(|d| !covers(&dates, d));
+        self.dates[i] = Some(dates);
     }
 
     /// The dates of the on-path values node `i` reads (through nodes inlined into a fused

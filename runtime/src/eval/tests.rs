@@ -242,3 +242,59 @@ fn two_series_on_other_dates_align_as_pandas_does() {
     );
     assert!(evaluate(&p, vec![daily]).is_err());
 }
+
+/// A fused chain that only a restricted `is_largest` reads is computed on the read rows alone,
+/// also when one of its leaves is a restricted `rank` (a value on the whole grid): the
+/// restriction holds (no second evaluation on every row) and the read rows are those of the
+/// full evaluation.
+#[test]
+fn a_chain_on_the_read_rows_keeps_the_restriction() {
+    let rows: Vec<i32> = (0..8).collect();
+    let values: Vec<f64> = (0..24).map(|i| f64::from((i * 7) % 11)).collect();
+    let data = panel(rows, &["a", "b", "c"], values);
+    let call = |op, recv, args| Node::Call {
+        op,
+        recv: Some(recv),
+        args,
+        prices: vec![],
+        out: 0,
+    };
+    let rank_args = vec![
+        Arg::Int(1),
+        Arg::Bool(true),
+        Arg::Bool(true),
+        Arg::Str("average".into()),
+    ];
+    let p = plan(
+        1,
+        vec![
+            Node::Load { input: 0 },
+            call(OpId::Rank, 0, rank_args),
+            call(OpId::Shift, 0, vec![Arg::Int(1)]),
+            Node::Binary {
+                op: BinOp::Add,
+                lhs: 1,
+                rhs: 2,
+            },
+            call(OpId::IsLargest, 3, vec![Arg::Int(1)]),
+        ],
+    );
+    let read_at = [2, 5, 7];
+    let inputs = shared(vec![data.clone()]);
+    let restriction = Restriction::new(&p, &read_at).unwrap();
+    let (restricted, sound) = run(&p, inputs, true, Some(restriction), None).unwrap();
+    assert!(sound, "the restriction broke");
+    let full = evaluate(&p, vec![data]).unwrap();
+    let (got, want) = (to_panel_data(restricted), full);
+    assert_eq!(got.dates, want.dates);
+    for c in 0..3 {
+        for &r in &[2usize, 5, 7] {
+            let i = c * 8 + r;
+            assert_eq!(
+                got.values[i].to_bits(),
+                want.values[i].to_bits(),
+                "cell {i}"
+            );
+        }
+    }
+}
