@@ -29,11 +29,7 @@ pub(super) struct Restriction<'p> {
 
 /// Operators that compute each row from that row alone.
 fn row_wise(node: &Node) -> bool {
-    match node {
-        Node::Binary { .. } | Node::Neg { .. } | Node::Not { .. } | Node::Mask { .. } => true,
-        Node::Call { .. } => cross_sectional(node),
-        _ => false,
-    }
+    elementwise(node) || cross_sectional(node)
 }
 
 /// `-x`, `~x`, `x[cond]` and the binary operators.
