@@ -5,11 +5,52 @@ use crate::simspec::Resample;
 
 /// A position cell: a float weight (NaN reads as 0, §2.1 step 7) or a bool flag (1 or 0).
 pub trait Cell: Copy + Sync {
+    /// Cells of a run [`Cell::differs`] checks at once (so its comparison is vectorised).
+    const RUN: usize;
+
     /// The weight the cell stands for.
     fn weight(self) -> f64;
+
+    /// Σ |weight|, the number of non-zero cells and whether a weight is infinite, over `col`.
+    fn totals(col: &[Self]) -> (f64, usize, bool) {
+        // Branch-free, with independent accumulators so the loop is not one long chain of
+        // dependent additions (it reads every cell of the position).
+        let (mut total, mut held, mut infinite) = ([0.0f64; 4], [0usize; 4], false);
+        let mut chunks = col.chunks_exact(4);
+        for c in &mut chunks {
+            for lane in 0..4 {
+                let w = c[lane].weight();
+                infinite |= w.is_infinite();
+                total[lane] += w.abs();
+                held[lane] += usize::from(w != 0.0);
+            }
+        }
+        for &v in chunks.remainder() {
+            let w = v.weight();
+            infinite |= w.is_infinite();
+            total[0] += w.abs();
+            held[0] += usize::from(w != 0.0);
+        }
+        let total = (total[0] + total[1]) + (total[2] + total[3]);
+        (total, held.iter().sum(), infinite)
+    }
+
+    /// Whether a weight of `run` differs bit-wise from `prev` or from the one before it.
+    fn differs(run: &[Self], prev: f64) -> bool {
+        let Some(first) = run.first() else {
+            return false;
+        };
+        let mut diff = first.weight().to_bits() != prev.to_bits();
+        for pair in run.windows(2) {
+            diff |= pair[1].weight().to_bits() != pair[0].weight().to_bits();
+        }
+        diff
+    }
 }
 
 impl Cell for f64 {
+    const RUN: usize = 8;
+
     #[inline(always)]
     fn weight(self) -> f64 {
         if self.is_nan() {
@@ -20,10 +61,31 @@ impl Cell for f64 {
     }
 }
 
+/// Flags are summed as integers: every partial sum of small integers is exact in an `f64` too,
+/// so the totals are the bits the float pass gives, without a conversion per cell.
 impl Cell for u8 {
+    const RUN: usize = 64;
+
     #[inline(always)]
     fn weight(self) -> f64 {
         f64::from(self)
+    }
+
+    fn totals(col: &[u8]) -> (f64, usize, bool) {
+        let mut total = 0u64;
+        let mut held = 0usize;
+        // Per chunk in u32 lanes (no overflow: 255 × 2^16 < 2^32), so the loop vectorises.
+        for c in col.chunks(1 << 16) {
+            total += u64::from(c.iter().map(|&b| u32::from(b)).sum::<u32>());
+            held += c.iter().filter(|&&b| b != 0).count();
+        }
+        (total as f64, held, false)
+    }
+
+    fn differs(run: &[u8], prev: f64) -> bool {
+        // `prev` is a flag's weight (0–255), or 0 before the first row.
+        let p = prev as u8;
+        run.iter().fold(0u8, |acc, &b| acc | (b ^ p)) != 0
     }
 }
 
@@ -92,33 +154,16 @@ impl<'a, T: Cell> Weights<'a, T> {
             total: 0.0,
             held_cells: 0,
         };
-        // Branch-free, with independent accumulators so the loop is not one long chain of
-        // dependent additions (it reads every cell of the position).
         let norm = |v: T| v.weight();
         for (k, col) in cols.iter().enumerate() {
-            let (mut total, mut held, mut infinite) = ([0.0f64; 4], [0usize; 4], false);
-            let mut chunks = col.chunks_exact(4);
-            for c in &mut chunks {
-                for lane in 0..4 {
-                    let w = norm(c[lane]);
-                    infinite |= w.is_infinite();
-                    total[lane] += w.abs();
-                    held[lane] += usize::from(w != 0.0);
-                }
-            }
-            for &v in chunks.remainder() {
-                let w = norm(v);
-                infinite |= w.is_infinite();
-                total[0] += w.abs();
-                held[0] += usize::from(w != 0.0);
-            }
+            let (total, held, infinite) = T::totals(col);
             if infinite {
                 if let Some(r) = col.iter().position(|v| v.weight().is_infinite()) {
                     return Err((k, r));
                 }
             }
-            scan.total += (total[0] + total[1]) + (total[2] + total[3]);
-            scan.held_cells += held.iter().sum::<usize>();
+            scan.total += total;
+            scan.held_cells += held;
             let flags = (!changed.is_empty()).then_some(changed.as_mut_slice());
             let n = changes_of(col, &mut at, flags);
             for &r in &at[..n] {
@@ -174,14 +219,11 @@ fn changes_of<T: Cell>(col: &[T], at: &mut [u32], changed: Option<&mut [bool]>) 
     let norm = |v: T| v.weight();
     match changed {
         None => {
-            // Runs of 8 equal cells (the usual case between periodic rebalances) are skipped
+            // Runs of equal cells (the usual case between periodic rebalances) are skipped
             // after one vectorisable comparison.
             let mut r0 = 0;
-            for chunk in col[..len].chunks(8) {
-                let mut diff = norm(chunk[0]).to_bits() != prev.to_bits();
-                for pair in chunk.windows(2) {
-                    diff |= norm(pair[1]).to_bits() != norm(pair[0]).to_bits();
-                }
+            for chunk in col[..len].chunks(T::RUN) {
+                let diff = T::differs(chunk, prev);
                 if diff {
                     for (r, &v) in chunk.iter().enumerate() {
                         let w = norm(v);
@@ -313,6 +355,32 @@ mod tests {
 
     fn monthly() -> Resample {
         Resample::Every(Frequency::parse("M").unwrap())
+    }
+
+    #[test]
+    fn flags_scan_as_their_float_weights() {
+        // Runs shorter and longer than a flag run (64), a column starting held, a lone flip.
+        let cols: Vec<Vec<u8>> = vec![
+            (0..300).map(|r| u8::from((r / 70) % 2 == 1)).collect(),
+            (0..300).map(|r| u8::from(r < 5 || r == 200)).collect(),
+            (0..300).map(|r| u8::from(r % 3 == 0)).collect(),
+            vec![0; 300],
+        ];
+        let floats: Vec<Vec<f64>> = cols
+            .iter()
+            .map(|c| c.iter().map(|&b| f64::from(b)).collect())
+            .collect();
+        for on_change in [false, true] {
+            let (a, sa) =
+                Weights::scan(cols.iter().map(Vec::as_slice).collect(), 300, on_change).unwrap();
+            let (b, sb) =
+                Weights::scan(floats.iter().map(Vec::as_slice).collect(), 300, on_change).unwrap();
+            assert_eq!(sa, sb);
+            assert_eq!(a.changed, b.changed);
+            assert_eq!(a.changes.start, b.changes.start);
+            assert_eq!(a.changes.stock, b.changes.stock);
+            assert_eq!(a.changes.value, b.changes.value);
+        }
     }
 
     #[test]
