@@ -298,3 +298,132 @@ fn a_chain_on_the_read_rows_keeps_the_restriction() {
         }
     }
 }
+
+/// A chain whose leaves lie on three grids (daily, monthly past the daily end, quarterly; other
+/// stocks in other orders), with rolling statistics and shifts of two of them, read by a
+/// restricted `is_largest`: computed on the read rows alone, aligned as node by node (same
+/// grid, same bits on every read row), and the restriction holds.
+#[test]
+fn a_chain_on_three_grids_is_aligned_on_the_read_rows() {
+    let nan = f64::NAN;
+    let cell = |i: usize, m: usize| {
+        let v = ((i * 37) % m) as f64 / 3.0 - 2.0;
+        if i % 11 == 4 {
+            nan
+        } else {
+            v
+        }
+    };
+    let a = panel(
+        (0..40).collect(),
+        &["x", "y", "z", "w"],
+        (0..160).map(|i| cell(i, 29)).collect(),
+    );
+    let b = panel(
+        vec![2, 9, 16, 23, 30, 41],
+        &["y", "x", "w"],
+        (0..18).map(|i| cell(i + 3, 13)).collect(),
+    );
+    let q = panel(
+        vec![5, 25],
+        &["w", "x", "y", "v"],
+        (0..8).map(|i| cell(i, 17) * 4.0).collect(),
+    );
+    let call = |op, recv, args| Node::Call {
+        op,
+        recv: Some(recv),
+        args,
+        prices: vec![],
+        out: 0,
+    };
+    let bin = |op, lhs, rhs| Node::Binary { op, lhs, rhs };
+    let p = plan(
+        3,
+        vec![
+            Node::Load { input: 0 },
+            Node::Load { input: 1 },
+            Node::Load { input: 2 },
+            call(OpId::Average, 0, vec![Arg::Int(5)]),
+            call(OpId::Shift, 0, vec![Arg::Int(2)]),
+            bin(BinOp::Gt, 3, 4),
+            Node::Scalar { value: -1.0 },
+            bin(BinOp::Gt, 1, 6),
+            bin(BinOp::And, 5, 7),
+            Node::Scalar { value: 3.0 },
+            bin(BinOp::Lt, 2, 9),
+            bin(BinOp::And, 10, 8),
+            call(OpId::RollingSum, 1, vec![Arg::Int(2), Arg::None]),
+            call(OpId::Shift, 1, vec![Arg::Int(1)]),
+            bin(BinOp::Sub, 12, 13),
+            Node::Mask {
+                value: 14,
+                cond: 11,
+            },
+            call(OpId::IsLargest, 15, vec![Arg::Int(1)]),
+        ],
+    );
+    let read_at = [4, 12, 20, 29, 41, 50];
+    // The chain alone: fused on the read rows, against node by node on every row.
+    let groups = fuse::groups(&p, true, &vec![false; p.nodes.len()]);
+    assert_eq!(groups.members[15].len(), 10, "one chain");
+    let mut values: Vec<Option<Value>> = vec![None; p.nodes.len()];
+    for (i, d) in [&a, &b, &q].into_iter().enumerate() {
+        values[i] = Some(Value::Panel(Panel::float(
+            Rc::new(d.dates.clone()),
+            Rc::new(d.columns.clone()),
+            d.values.clone(),
+        )));
+    }
+    values[6] = Some(Value::Scalar(-1.0));
+    values[9] = Some(Value::Scalar(3.0));
+    let (got, full) = fuse::evaluate(&p, 15, &groups.members[15], &values, Some(&read_at)).unwrap();
+    let mut whole = p.clone();
+    whole.output = 15;
+    let want = evaluate_unfused(&whole, vec![a.clone(), b.clone(), q.clone()]).unwrap();
+    assert_eq!(full.as_deref(), Some(&want.dates));
+    let Value::Panel(got) = got else {
+        panic!("not a panel")
+    };
+    let rows = read_rows(&want.dates, &read_at);
+    assert_eq!(rows.len(), 4);
+    assert_eq!(
+        *got.dates,
+        rows.iter().map(|&r| want.dates[r]).collect::<Vec<_>>()
+    );
+    assert_eq!(*got.columns, want.columns);
+    assert_eq!(want.columns, vec!["y", "x", "w"]);
+    let got = got.floats();
+    let n = want.dates.len();
+    for c in 0..want.columns.len() {
+        for (k, &r) in rows.iter().enumerate() {
+            let (g, w) = (got[c * rows.len() + k], want.values[c * n + r]);
+            assert_eq!(g.to_bits(), w.to_bits(), "stock {c} row {r}: {g} vs {w}");
+        }
+    }
+    // The whole plan: the restriction holds and the read rows are those of every row's.
+    let restriction = Restriction::new(&p, &read_at).unwrap();
+    let (restricted, sound) = run(
+        &p,
+        shared(vec![a.clone(), b.clone(), q.clone()]),
+        true,
+        Some(restriction),
+        None,
+    )
+    .unwrap();
+    assert!(sound, "the restriction broke");
+    let (got, want) = (
+        to_panel_data(restricted),
+        evaluate(&p, vec![a, b, q]).unwrap(),
+    );
+    assert_eq!(got.dates, want.dates);
+    for c in 0..want.columns.len() {
+        for &r in &rows {
+            let i = c * n + r;
+            assert_eq!(
+                got.values[i].to_bits(),
+                want.values[i].to_bits(),
+                "cell {i}"
+            );
+        }
+    }
+}

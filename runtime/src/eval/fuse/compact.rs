@@ -14,6 +14,13 @@ pub(super) struct Compact {
     pub(super) views: Vec<Option<(usize, usize)>>,
 }
 
+/// Where one leaf's cells of a column are: rows `rows` of the column starting at `base`.
+#[derive(Clone, Copy)]
+pub(super) struct LeafAt<'r> {
+    pub(super) base: usize,
+    pub(super) rows: &'r [usize],
+}
+
 enum Gathered {
     Scalar(f64),
     Float(Vec<f64>),
@@ -47,13 +54,37 @@ impl Compact {
 
     /// Gathers `col`'s cells at rows `read`.
     pub(super) fn gather(&mut self, chain: &Chain, col: &Column, read: &[usize]) {
-        let base = col.base;
-        for (g, l) in self.leaves.iter_mut().zip(col.cells) {
+        let at: Vec<LeafAt> = (0..col.cells.len())
+            .map(|_| LeafAt {
+                base: col.base,
+                rows: read,
+            })
+            .collect();
+        let rolled: Vec<&[f64]> = (col.rolled.iter())
+            .map(|buf| &buf[col.local..col.local + col.len])
+            .collect();
+        self.gather_at(chain, col.cells, &at, &rolled);
+    }
+
+    /// Gathers one column's cells: leaf `l` (and a shift of it, on its own rows) at rows
+    /// `at[l].rows` of its column starting at `at[l].base`; rolling statistic `k`, whose
+    /// column is `rolled[k]`, at the rows of the leaf it rolls.
+    pub(super) fn gather_at(
+        &mut self,
+        chain: &Chain,
+        cells: &[Leaf],
+        at: &[LeafAt],
+        rolled: &[&[f64]],
+    ) {
+        for ((g, l), at) in self.leaves.iter_mut().zip(cells).zip(at) {
+            let base = at.base;
             match (g, l) {
                 (Gathered::Float(v), Leaf::Float(x)) => {
-                    refill(v, read.iter().map(|&r| x[base + r]))
+                    refill(v, at.rows.iter().map(|&r| x[base + r]))
                 }
-                (Gathered::Bool(v), Leaf::Bool(x)) => refill(v, read.iter().map(|&r| x[base + r])),
+                (Gathered::Bool(v), Leaf::Bool(x)) => {
+                    refill(v, at.rows.iter().map(|&r| x[base + r]))
+                }
                 _ => {}
             }
         }
@@ -61,20 +92,21 @@ impl Compact {
             Op::Shift(l, n) => Some((*l, *n)),
             _ => None,
         });
-        for (g, (l, n)) in self.leaves[col.cells.len()..].iter_mut().zip(shifts) {
-            let at = |r: usize| r.checked_sub(n).map(|r| base + r);
-            match (g, &col.cells[l]) {
+        for (g, (l, n)) in self.leaves[cells.len()..].iter_mut().zip(shifts) {
+            let LeafAt { base, rows } = at[l];
+            let from = |r: usize| r.checked_sub(n).map(|r| base + r);
+            match (g, &cells[l]) {
                 (Gathered::Float(v), Leaf::Float(x)) => {
-                    refill(v, read.iter().map(|&r| at(r).map_or(f64::NAN, |i| x[i])))
+                    refill(v, rows.iter().map(|&r| from(r).map_or(f64::NAN, |i| x[i])))
                 }
                 (Gathered::Bool(v), Leaf::Bool(x)) => {
-                    refill(v, read.iter().map(|&r| at(r).is_some_and(|i| x[i])))
+                    refill(v, rows.iter().map(|&r| from(r).is_some_and(|i| x[i])))
                 }
                 _ => {}
             }
         }
-        for (g, buf) in self.rolled.iter_mut().zip(col.rolled) {
-            refill(g, read.iter().map(|&r| buf[col.local + r]));
+        for ((g, col), r) in self.rolled.iter_mut().zip(rolled).zip(&chain.rolled) {
+            refill(g, at[r.1].rows.iter().map(|&r| col[r]));
         }
     }
 

@@ -16,6 +16,7 @@
 //! need finlab's alignment), a Series, a type error to report — makes the chain fall back to the
 //! node-by-node evaluation.
 
+mod aligned;
 mod compact;
 
 use std::rc::Rc;
@@ -168,6 +169,17 @@ enum Block {
     Bool(Vec<bool>),
 }
 
+impl Block {
+    /// An empty block of a step of `kind`.
+    fn new(kind: Kind) -> Block {
+        match kind {
+            Kind::Scalar(s) => Block::Scalar(s),
+            Kind::Float => Block::Float(Vec::with_capacity(BLOCK)),
+            Kind::Bool => Block::Bool(Vec::with_capacity(BLOCK)),
+        }
+    }
+}
+
 /// Evaluates the chain ending at `root` fused, or gives `None` when it must fall back to the
 /// node-by-node evaluation (see the module docs). With `read_at` (the chain is read on those
 /// dates only, see [`super::restrict`]), only the rows read there are computed and the value
@@ -180,7 +192,11 @@ pub(super) fn evaluate(
     read_at: Option<&[i32]>,
 ) -> Option<(Value, Option<Rc<Vec<i32>>>)> {
     let chain = Chain::new(plan, root, members, values)?;
-    let (grid, leaf_kinds) = leaf_kinds(&chain.leaves, values)?;
+    let Some((grid, leaf_kinds)) = leaf_kinds(&chain.leaves, values) else {
+        // Leaves on different grids: on the read rows, aligned as node by node would.
+        let (v, full) = aligned::evaluate(&chain, values, read_at?)?;
+        return Some((v, Some(full)));
+    };
     // A rolling statistic of a bool panel reads it as 0/1 floats: node by node.
     if chain.rolled.iter().any(|r| leaf_kinds[r.1] != Kind::Float) {
         return None;
@@ -287,14 +303,7 @@ impl Chain {
         if read.is_some() && matches!(self.ops.last(), Some(Op::Shift(..))) {
             return None;
         }
-        let mut blocks: Vec<Block> = kinds
-            .iter()
-            .map(|k| match k {
-                Kind::Scalar(s) => Block::Scalar(*s),
-                Kind::Float => Block::Float(Vec::with_capacity(BLOCK)),
-                Kind::Bool => Block::Bool(Vec::with_capacity(BLOCK)),
-            })
-            .collect();
+        let mut blocks: Vec<Block> = kinds.iter().map(|k| Block::new(*k)).collect();
         let short = read.map_or(rows, <[usize]>::len);
         let mut out = Out::new(*kinds.last()?, short * cols)?;
         let mut widened: [Vec<f64>; 2] = [Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK)];
