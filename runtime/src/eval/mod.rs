@@ -191,6 +191,13 @@ fn run<'p>(
         }
         let started = trace.start();
         let members = &groups.members[i];
+        let rolls = match (&planned, reuse.as_deref_mut()) {
+            (Some(planned), Some(r)) => Some(reuse::Rolls {
+                planned,
+                store: &mut *r.store,
+            }),
+            _ => None,
+        };
         let mut state = State {
             plan,
             last_use: &last_use,
@@ -198,6 +205,7 @@ fn run<'p>(
             inputs: &mut inputs,
             indicators: &mut indicators,
             restriction: &mut restriction,
+            rolls,
         };
         let v = state.eval_chain(i, members, &groups)?;
         if let Some(r) = restriction.as_mut() {
@@ -367,6 +375,8 @@ struct State<'p, 's> {
     inputs: &'s mut [Option<SharedPanelData>],
     indicators: &'s mut IndicatorCache,
     restriction: &'s mut Option<Restriction<'p>>,
+    /// The reuse store, for the rolling statistics of chains on the read rows.
+    rolls: Option<reuse::Rolls<'s>>,
 }
 
 impl State<'_, '_> {
@@ -382,8 +392,14 @@ impl State<'_, '_> {
     ) -> Result<Value, EvalError> {
         if !members.is_empty() {
             let read_at = self.restriction.as_ref().and_then(|r| r.read_at_for(root));
-            if let Some((v, full)) = fuse::evaluate(self.plan, root, members, self.values, read_at)
-            {
+            if let Some((v, full)) = fuse::evaluate(
+                self.plan,
+                root,
+                members,
+                self.values,
+                read_at,
+                self.rolls.as_mut(),
+            ) {
                 if let (Some(r), Some(full)) = (self.restriction.as_mut(), full) {
                     r.compacted(root, full);
                 }

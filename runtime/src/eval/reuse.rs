@@ -16,10 +16,11 @@
 //! entry not read for a while ages out whatever its cost.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::Value;
 use crate::ops::{Form, OpId};
-use crate::panel::Cells;
+use crate::panel::{Cells, Panel};
 use crate::plan::{Arg, Node, Plan};
 
 /// What one evaluation read from and wrote into the store.
@@ -114,11 +115,16 @@ impl Store {
     /// Keeps `value` (whose computation cost `weight` units per cell) if it fits.
     fn put(&mut self, key: &Key, value: &Value, weight: f64) {
         let bytes = bytes_of(value);
+        let worth = weight * cells_of(value) as f64 / bytes.max(1) as f64;
+        self.insert(key, value, bytes, worth);
+    }
+
+    /// Keeps `value` of `bytes` bytes, worth `worth` per byte, if it fits.
+    fn insert(&mut self, key: &Key, value: &Value, bytes: usize, worth: f64) {
         // One value may not push out more than half of what the store holds.
         if bytes == 0 || bytes > self.budget / 2 || self.entries.contains_key(&key.bytes) {
             return;
         }
-        let worth = weight * cells_of(value) as f64 / bytes as f64;
         self.evict(bytes);
         self.used += bytes;
         self.stats.stored += 1;
@@ -178,6 +184,68 @@ fn bytes_of(v: &Value) -> usize {
 pub struct Reuse<'a> {
     pub store: &'a mut Store,
     pub ids: &'a [Option<u64>],
+}
+
+/// The store and a plan's keys, for the rolling statistics a fused chain on the read rows
+/// gathers there (see `fuse::kept`): such a column set is small (the read rows only) and costly
+/// (the statistic runs over every row), so it is kept though the statistic's node is not.
+pub(super) struct Rolls<'a> {
+    pub planned: &'a Planned,
+    pub store: &'a mut Store,
+}
+
+impl Rolls<'_> {
+    /// The key of rolling statistic `i` gathered at rows `rows` of its leaf's columns `cols`
+    /// (`None`: every column in order); `None` without a key for `i`.
+    pub(super) fn key(&self, i: usize, rows: &[usize], cols: Option<&[usize]>) -> Option<Key> {
+        let base = self.planned.keys.get(i)?.as_ref()?;
+        let mut bytes = Vec::with_capacity(base.bytes.len() + 4 * rows.len() + 8);
+        bytes.extend_from_slice(&base.bytes);
+        let mut list = |tag: u8, v: &[usize]| {
+            bytes.push(tag);
+            bytes.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            v.iter()
+                .for_each(|&x| bytes.extend_from_slice(&(x as u32).to_le_bytes()));
+        };
+        list(b'G', rows);
+        match cols {
+            Some(cols) => list(b'C', cols),
+            None => bytes.push(b'A'),
+        }
+        Some(Key {
+            bytes,
+            inputs: base.inputs.clone(),
+        })
+    }
+
+    /// The gathered cells kept under `key`.
+    pub(super) fn get(&mut self, key: &Key) -> Option<Rc<Vec<f64>>> {
+        match self.store.get(key) {
+            Some(Value::Panel(Panel {
+                cells: Cells::Float(v),
+                ..
+            })) => {
+                self.store.stats.hits += 1;
+                Some(v)
+            }
+            _ => {
+                self.store.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Keeps gathered `cells` of a statistic computed over `full` cells.
+    pub(super) fn put(&mut self, key: &Key, cells: Vec<f64>, full: usize) {
+        let bytes = cells.len() * 8;
+        let worth = call_weight(OpId::RollingMean) * full as f64 / bytes as f64;
+        let value = Value::Panel(Panel {
+            dates: Rc::default(),
+            columns: Rc::default(),
+            cells: Cells::Float(Rc::new(cells)),
+        });
+        self.store.insert(key, &value, bytes, worth);
+    }
 }
 
 /// A node's canonical key.

@@ -376,7 +376,8 @@ fn a_chain_on_three_grids_is_aligned_on_the_read_rows() {
     }
     values[6] = Some(Value::Scalar(-1.0));
     values[9] = Some(Value::Scalar(3.0));
-    let (got, full) = fuse::evaluate(&p, 15, &groups.members[15], &values, Some(&read_at)).unwrap();
+    let (got, full) =
+        fuse::evaluate(&p, 15, &groups.members[15], &values, Some(&read_at), None).unwrap();
     let mut whole = p.clone();
     whole.output = 15;
     let want = evaluate_unfused(&whole, vec![a.clone(), b.clone(), q.clone()]).unwrap();

@@ -15,8 +15,11 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use super::compact::{Compact, LeafAt};
-use super::{leaf_cells, step_kinds, Block, Chain, Column, Kind, Op, Out, Src, BLOCK};
+use super::kept::Kept;
+use super::kinds::step_kinds;
+use super::{leaf_cells, Block, Chain, Column, Kind, Op, Out, Src, BLOCK};
 use crate::eval::restrict::read_rows;
+use crate::eval::reuse::Rolls;
 use crate::eval::Value;
 use crate::panel::{Cells, Panel};
 
@@ -27,6 +30,7 @@ pub(super) fn evaluate(
     chain: &Chain,
     values: &[Option<Value>],
     read_at: &[i32],
+    mut rolls: Option<&mut Rolls>,
 ) -> Option<(Value, Rc<Vec<i32>>)> {
     let panels: Vec<Option<&Panel>> = chain
         .leaves
@@ -74,9 +78,15 @@ pub(super) fn evaluate(
     let mut blocks: Vec<Block> = steps.iter().map(|k| Block::new(*k)).collect();
     let mut widened: [Vec<f64>; 2] = [Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK)];
     let mut compact = Compact::new(chain, &cells);
+    let mut kept = Kept::new(chain, rolls.as_deref_mut(), |k| {
+        let g = grids[chain.rolled[k].1].as_ref();
+        g.map_or((&[][..], None, 0), |g| {
+            (&g.at[..], Some(&g.cols[..]), g.rows * g.cols.len())
+        })
+    });
     let mut rolled = Rolled::new(chain, &grids);
     for c in 0..columns.len() {
-        rolled.compute(chain, &cells, &grids, c);
+        rolled.compute(chain, &cells, &grids, c, &kept);
         let at: Vec<LeafAt> = grids
             .iter()
             .map(|g| match g {
@@ -88,6 +98,7 @@ pub(super) fn evaluate(
             })
             .collect();
         compact.gather_at(chain, &cells, &at, &rolled.column(chain, &grids, c));
+        kept.column(c, read.len(), &mut compact.rolled);
         let leaves = compact.leaves();
         let short = Column {
             cells: &leaves,
@@ -99,6 +110,7 @@ pub(super) fn evaluate(
         };
         chain.run_column(&short, &mut blocks, &mut widened, &mut |b| out.extend(b))?;
     }
+    kept.keep(rolls);
     let panel = Panel {
         dates: Rc::new(read.iter().map(|&r| dates[r]).collect()),
         columns: Rc::new(columns.iter().map(|c| c.to_string()).collect()),
@@ -211,14 +223,22 @@ impl Rolled {
     }
 
     /// Computes the statistics of the pair holding stock `c`, unless already done.
-    fn compute(&mut self, chain: &Chain, cells: &[super::Leaf], grids: &[Option<Grid>], c: usize) {
+    fn compute(
+        &mut self,
+        chain: &Chain,
+        cells: &[super::Leaf],
+        grids: &[Option<Grid>],
+        c: usize,
+        kept: &Kept,
+    ) {
         let c0 = c - c % 2;
         if self.pair == Some(c0) {
             return;
         }
         self.pair = Some(c0);
-        for (buf, &(_, l, stat)) in self.bufs.iter_mut().zip(&chain.rolled) {
-            let (Some(g), super::Leaf::Float(x)) = (&grids[l], &cells[l]) else {
+        for (k, (buf, &(_, l, stat))) in self.bufs.iter_mut().zip(&chain.rolled).enumerate() {
+            let (Some(g), super::Leaf::Float(x), false) = (&grids[l], &cells[l], kept.found(k))
+            else {
                 continue;
             };
             let n = g.rows;

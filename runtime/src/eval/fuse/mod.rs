@@ -18,16 +18,21 @@
 
 mod aligned;
 mod compact;
+mod kept;
+mod kinds;
 
 use std::rc::Rc;
 
 use super::args::Rolling;
+use super::reuse::Rolls;
 use super::Value;
 use crate::cells::{self, one};
 use crate::ops::OpId;
 use crate::panel::{Cells, Panel};
 use crate::plan::{Arg, BinOp, Node, Plan};
 use compact::Compact;
+use kept::Kept;
+use kinds::{leaf_kinds, step_kinds};
 
 /// Rows of one column evaluated at a time.
 const BLOCK: usize = 512;
@@ -190,11 +195,12 @@ pub(super) fn evaluate(
     members: &[usize],
     values: &[Option<Value>],
     read_at: Option<&[i32]>,
+    rolls: Option<&mut Rolls>,
 ) -> Option<(Value, Option<Rc<Vec<i32>>>)> {
     let chain = Chain::new(plan, root, members, values)?;
     let Some((grid, leaf_kinds)) = leaf_kinds(&chain.leaves, values) else {
         // Leaves on different grids: on the read rows, aligned as node by node would.
-        let (v, full) = aligned::evaluate(&chain, values, read_at?)?;
+        let (v, full) = aligned::evaluate(&chain, values, read_at?, rolls)?;
         return Some((v, Some(full)));
     };
     // A rolling statistic of a bool panel reads it as 0/1 floats: node by node.
@@ -204,7 +210,7 @@ pub(super) fn evaluate(
     let kinds = step_kinds(&chain.ops, &leaf_kinds)?;
     let cells = leaf_cells(&chain.leaves, values);
     let read = read_at.map(|d| super::restrict::read_rows(&grid.dates, d));
-    let out = chain.run(grid, &cells, &kinds, read.as_deref())?;
+    let out = chain.run(grid, &cells, &kinds, read.as_deref(), rolls)?;
     let (dates, full) = match read {
         Some(read) => (
             Rc::new(read.iter().map(|&r| grid.dates[r]).collect()),
@@ -297,6 +303,7 @@ impl Chain {
         cells: &[Leaf],
         kinds: &[Kind],
         read: Option<&[usize]>,
+        mut rolls: Option<&mut Rolls>,
     ) -> Option<Cells> {
         let rows = grid.rows();
         let cols = grid.columns.len();
@@ -316,11 +323,18 @@ impl Chain {
             })
             .collect();
         let mut compact = read.map(|_| Compact::new(self, cells));
+        // On the read rows, rolling statistics gathered there are kept across evaluations.
+        let mut kept =
+            read.map(|read| Kept::new(self, rolls.as_deref_mut(), |_| (read, None, rows * cols)));
         const PAIR: usize = 2;
         let mut rolled_cols: Vec<Vec<f64>> = vec![vec![0.0; PAIR * rows]; self.rolled.len()];
         for c0 in (0..cols).step_by(PAIR) {
             let c1 = (c0 + PAIR).min(cols);
-            for (buf, &(_, leaf, stat)) in rolled_cols.iter_mut().zip(&self.rolled) {
+            for (k, (buf, &(_, leaf, stat))) in rolled_cols.iter_mut().zip(&self.rolled).enumerate()
+            {
+                if kept.as_ref().is_some_and(|kept| kept.found(k)) {
+                    continue;
+                }
                 if let Leaf::Float(x) = cells[leaf] {
                     let span = c0 * rows..c1 * rows;
                     stat.panel(&x[span.clone()], rows, &mut buf[..span.len()]);
@@ -338,6 +352,9 @@ impl Chain {
                 match (compact.as_mut(), read) {
                     (Some(k), Some(read)) => {
                         k.gather(self, &col, read);
+                        if let Some(kept) = kept.as_mut() {
+                            kept.column(c, read.len(), &mut k.rolled);
+                        }
                         let leaves = k.leaves();
                         let short = Column {
                             cells: &leaves,
@@ -354,6 +371,9 @@ impl Chain {
                     }
                 }
             }
+        }
+        if let Some(kept) = kept {
+            kept.keep(rolls);
         }
         Some(out.cells())
     }
@@ -433,87 +453,6 @@ impl Out {
             Out::B(v) => Cells::Bool(Rc::new(v)),
         }
     }
-}
-
-/// The leaves' kinds, and the grid they share; `None` when a leaf is a Series or panels
-/// differ in grid (which needs finlab's alignment).
-fn leaf_kinds<'v>(leaves: &[usize], values: &'v [Option<Value>]) -> Option<(&'v Panel, Vec<Kind>)> {
-    let mut grid: Option<&Panel> = None;
-    let mut kinds = Vec::with_capacity(leaves.len());
-    for &l in leaves {
-        match values.get(l)?.as_ref()? {
-            Value::Scalar(s) => kinds.push(Kind::Scalar(*s)),
-            Value::Panel(p) => {
-                if let Some(g) = grid {
-                    if p.dates != g.dates || p.columns != g.columns {
-                        return None;
-                    }
-                } else {
-                    grid = Some(p);
-                }
-                kinds.push(match p.cells {
-                    Cells::Float(_) => Kind::Float,
-                    Cells::Bool(_) => Kind::Bool,
-                });
-            }
-            Value::Series(..) => return None,
-        }
-    }
-    Some((grid?, kinds))
-}
-
-/// Each step's kind, as the node-by-node evaluation types it; `None`: not fused (a type error
-/// the node-by-node evaluation reports, or a result that is a number).
-fn step_kinds(ops: &[Op], leaf_kinds: &[Kind]) -> Option<Vec<Kind>> {
-    let mut kinds: Vec<Kind> = Vec::with_capacity(ops.len());
-    for op in ops {
-        let kind_of = |s: Src| match s {
-            Src::Leaf(l) => leaf_kinds[l],
-            Src::Step(k) => kinds[k],
-            Src::Rolled(_) => Kind::Float,
-        };
-        let panel = |k: Kind| !matches!(k, Kind::Scalar(_));
-        let kind = match *op {
-            Op::Binary(op, a, b) => {
-                let (a, b) = (kind_of(a), kind_of(b));
-                if !panel(a) && !panel(b) {
-                    return None;
-                }
-                if op.is_logical() {
-                    if a != Kind::Bool || b != Kind::Bool {
-                        return None;
-                    }
-                    Kind::Bool
-                } else if op.is_comparison() {
-                    Kind::Bool
-                } else {
-                    Kind::Float
-                }
-            }
-            Op::Neg(a) => match kind_of(a) {
-                Kind::Scalar(s) => Kind::Scalar(-s),
-                _ => Kind::Float,
-            },
-            Op::Not(a) => {
-                if kind_of(a) != Kind::Bool {
-                    return None;
-                }
-                Kind::Bool
-            }
-            Op::Mask(v, c) => {
-                if kind_of(c) != Kind::Bool || !panel(kind_of(v)) {
-                    return None;
-                }
-                kind_of(v)
-            }
-            Op::Shift(l, _) => match leaf_kinds[l] {
-                Kind::Scalar(_) => return None,
-                k => k,
-            },
-        };
-        kinds.push(kind);
-    }
-    Some(kinds)
 }
 
 /// The leaves' cells, borrowed from the values.
