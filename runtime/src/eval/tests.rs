@@ -252,13 +252,6 @@ fn a_chain_on_the_read_rows_keeps_the_restriction() {
     let rows: Vec<i32> = (0..8).collect();
     let values: Vec<f64> = (0..24).map(|i| f64::from((i * 7) % 11)).collect();
     let data = panel(rows, &["a", "b", "c"], values);
-    let call = |op, recv, args| Node::Call {
-        op,
-        recv: Some(recv),
-        args,
-        prices: vec![],
-        out: 0,
-    };
     let rank_args = vec![
         Arg::Int(1),
         Arg::Bool(true),
@@ -329,13 +322,6 @@ fn a_chain_on_three_grids_is_aligned_on_the_read_rows() {
         &["w", "x", "y", "v"],
         (0..8).map(|i| cell(i, 17) * 4.0).collect(),
     );
-    let call = |op, recv, args| Node::Call {
-        op,
-        recv: Some(recv),
-        args,
-        prices: vec![],
-        out: 0,
-    };
     let bin = |op, lhs, rhs| Node::Binary { op, lhs, rhs };
     let p = plan(
         3,

@@ -16,12 +16,12 @@ use std::rc::Rc;
 
 use super::compact::{Compact, LeafAt};
 use super::kept::Kept;
-use super::kinds::step_kinds;
-use super::{leaf_cells, Block, Chain, Column, Kind, Op, Out, Src, BLOCK};
+use super::kinds::{leaf_values, step_kinds};
+use super::{leaf_cells, Block, Chain, Kind, Op, Out, Src, BLOCK};
 use crate::eval::restrict::read_rows;
 use crate::eval::reuse::Rolls;
 use crate::eval::Value;
-use crate::panel::{Cells, Panel};
+use crate::panel::Panel;
 
 /// The chain's value on the rows of its aligned grid read at `read_at`, and that grid's dates;
 /// `None` when a leaf is a Series, a step does not type, or nothing is read (the node-by-node
@@ -32,26 +32,7 @@ pub(super) fn evaluate(
     read_at: &[i32],
     mut rolls: Option<&mut Rolls>,
 ) -> Option<(Value, Rc<Vec<i32>>)> {
-    let panels: Vec<Option<&Panel>> = chain
-        .leaves
-        .iter()
-        .map(|&l| match values.get(l)?.as_ref()? {
-            Value::Scalar(_) => Some(None),
-            Value::Panel(p) => Some(Some(p)),
-            Value::Series(_) => None,
-        })
-        .collect::<Option<_>>()?;
-    let kinds: Vec<Kind> = chain
-        .leaves
-        .iter()
-        .zip(&panels)
-        .map(|(&l, p)| match (p, values[l].as_ref()) {
-            (Some(p), _) if matches!(p.cells, Cells::Float(_)) => Kind::Float,
-            (Some(_), _) => Kind::Bool,
-            (None, Some(Value::Scalar(s))) => Kind::Scalar(*s),
-            (None, _) => Kind::Scalar(f64::NAN),
-        })
-        .collect();
+    let (panels, kinds) = leaf_values(&chain.leaves, values)?;
     // A rolling statistic of flags reads them as 0/1 floats: node by node. A chain ending in a
     // shift reads other rows than the ones it keeps.
     if chain.rolled.iter().any(|r| kinds[r.1] != Kind::Float)
@@ -99,16 +80,9 @@ pub(super) fn evaluate(
             .collect();
         compact.gather_at(chain, &cells, &at, &rolled.column(chain, &grids, c));
         kept.column(c, read.len(), &mut compact.rolled);
-        let leaves = compact.leaves();
-        let short = Column {
-            cells: &leaves,
-            views: &compact.views,
-            rolled: &compact.rolled,
-            local: 0,
-            base: 0,
-            len: read.len(),
-        };
-        chain.run_column(&short, &mut blocks, &mut widened, &mut |b| out.extend(b))?;
+        compact.run(chain, read.len(), &mut blocks, &mut widened, &mut |b| {
+            out.extend(b)
+        })?;
     }
     kept.keep(rolls);
     let panel = Panel {

@@ -1,7 +1,7 @@
 //! A fused chain on the read rows only (see [`crate::eval::restrict`]): each column's cells
 //! gathered there, for the steps to run on as a short column.
 
-use super::{Chain, Column, Leaf, Op};
+use super::{Block, Chain, Column, Leaf, Op};
 
 /// A column's cells on the read rows only — each leaf, each shifted leaf (as a leaf of its own)
 /// and each rolling statistic gathered there — for the steps to run on as a short column.
@@ -11,7 +11,7 @@ pub(super) struct Compact {
     leaves: Vec<Gathered>,
     pub(super) rolled: Vec<Vec<f64>>,
     /// Per step: a shift's own leaf, read in place (shifted already).
-    pub(super) views: Vec<Option<(usize, usize)>>,
+    views: Vec<Option<(usize, usize)>>,
 }
 
 /// Where one leaf's cells of a column are: rows `rows` of the column starting at `base`.
@@ -110,8 +110,30 @@ impl Compact {
         }
     }
 
+    /// Runs the chain's steps on the gathered column (`len` cells), as
+    /// [`Chain::run_column`] does on a whole one.
+    pub(super) fn run(
+        &self,
+        chain: &Chain,
+        len: usize,
+        blocks: &mut [Block],
+        widened: &mut [Vec<f64>; 2],
+        emit: &mut dyn FnMut(&Block) -> Option<()>,
+    ) -> Option<()> {
+        let leaves = self.leaves();
+        let short = Column {
+            cells: &leaves,
+            views: &self.views,
+            rolled: &self.rolled,
+            local: 0,
+            base: 0,
+            len,
+        };
+        chain.run_column(&short, blocks, widened, emit)
+    }
+
     /// The gathered leaves, as the steps read them.
-    pub(super) fn leaves(&self) -> Vec<Leaf<'_>> {
+    fn leaves(&self) -> Vec<Leaf<'_>> {
         self.leaves
             .iter()
             .map(|g| match g {

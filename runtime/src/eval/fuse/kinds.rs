@@ -5,34 +5,40 @@ use super::{Kind, Op, Src};
 use crate::eval::Value;
 use crate::panel::{Cells, Panel};
 
+/// The leaves' panels (`None` for a number) and kinds; `None` when a leaf is a Series.
+pub(super) fn leaf_values<'v>(
+    leaves: &[usize],
+    values: &'v [Option<Value>],
+) -> Option<(Vec<Option<&'v Panel>>, Vec<Kind>)> {
+    leaves
+        .iter()
+        .map(|&l| match values.get(l)?.as_ref()? {
+            Value::Scalar(s) => Some((None, Kind::Scalar(*s))),
+            Value::Panel(p) => Some((
+                Some(p),
+                match p.cells {
+                    Cells::Float(_) => Kind::Float,
+                    Cells::Bool(_) => Kind::Bool,
+                },
+            )),
+            Value::Series(..) => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(|v| v.into_iter().unzip())
+}
+
 /// The leaves' kinds, and the grid they share; `None` when a leaf is a Series or panels
 /// differ in grid (which needs finlab's alignment).
 pub(super) fn leaf_kinds<'v>(
     leaves: &[usize],
     values: &'v [Option<Value>],
 ) -> Option<(&'v Panel, Vec<Kind>)> {
-    let mut grid: Option<&Panel> = None;
-    let mut kinds = Vec::with_capacity(leaves.len());
-    for &l in leaves {
-        match values.get(l)?.as_ref()? {
-            Value::Scalar(s) => kinds.push(Kind::Scalar(*s)),
-            Value::Panel(p) => {
-                if let Some(g) = grid {
-                    if p.dates != g.dates || p.columns != g.columns {
-                        return None;
-                    }
-                } else {
-                    grid = Some(p);
-                }
-                kinds.push(match p.cells {
-                    Cells::Float(_) => Kind::Float,
-                    Cells::Bool(_) => Kind::Bool,
-                });
-            }
-            Value::Series(..) => return None,
-        }
-    }
-    Some((grid?, kinds))
+    let (panels, kinds) = leaf_values(leaves, values)?;
+    let mut grids = panels.into_iter().flatten();
+    let grid = grids.next()?;
+    grids
+        .all(|p| p.dates == grid.dates && p.columns == grid.columns)
+        .then_some((grid, kinds))
 }
 
 /// Each step's kind, as the node-by-node evaluation types it; `None`: not fused (a type error

@@ -355,16 +355,9 @@ impl Chain {
                         if let Some(kept) = kept.as_mut() {
                             kept.column(c, read.len(), &mut k.rolled);
                         }
-                        let leaves = k.leaves();
-                        let short = Column {
-                            cells: &leaves,
-                            views: &k.views,
-                            rolled: &k.rolled,
-                            local: 0,
-                            base: 0,
-                            len: read.len(),
-                        };
-                        self.run_column(&short, &mut blocks, &mut widened, &mut |b| out.extend(b))?;
+                        k.run(self, read.len(), &mut blocks, &mut widened, &mut |b| {
+                            out.extend(b)
+                        })?;
                     }
                     _ => {
                         self.run_column(&col, &mut blocks, &mut widened, &mut |b| out.extend(b))?
