@@ -31,6 +31,29 @@ fn advise(ptr: *mut u8, size: usize) {
 #[cfg(not(target_os = "linux"))]
 fn advise(_: *mut u8, _: usize) {}
 
+/// Asks for huge pages on a sandbox's linear memory: `len` bytes reserved from `base` (the
+/// pooled slot of the guest's address space). The guest's memory is touched for the first
+/// time as it grows, once per 4 KiB page otherwise; `perf` showed the faults at ~8% of the
+/// evolve bench's time.
+pub fn advise_reserved(base: *mut u8, len: usize) {
+    advise_range(base, len);
+}
+
+#[cfg(target_os = "linux")]
+fn advise_range(base: *mut u8, len: usize) {
+    let start = (base as usize).next_multiple_of(HUGE_PAGE);
+    let end = (base as usize).saturating_add(len) / HUGE_PAGE * HUGE_PAGE;
+    if !base.is_null() && end > start {
+        // SAFETY: the advice covers pages of a reservation the caller owns (a linear memory's
+        // slot, mapped whole); it changes how the kernel backs them, not their contents or
+        // validity. Failure (a part not mapped) is harmless.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_range(_: *mut u8, _: usize) {}
+
 // SAFETY: every call forwards to `System` with the same arguments; `advise` only gives the
 // kernel advice about pages inside the returned block.
 unsafe impl GlobalAlloc for HugePageAlloc {

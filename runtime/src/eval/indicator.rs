@@ -45,8 +45,12 @@ pub(super) fn indicator(call: &CallArgs, prices: &[&Panel]) -> Result<Vec<Panel>
         .unwrap_or(raw.len() - 1);
     let close = &raw[close_at];
     let outputs = call.spec.outputs.len().max(1);
-    let mut cells: Vec<Vec<f64>> = vec![Vec::with_capacity(rows * like.columns.len()); outputs];
+    let mut cells: Vec<Vec<f64>> = (0..outputs)
+        .map(|_| Vec::with_capacity(rows * like.columns.len()))
+        .collect();
     let mut kept = Vec::with_capacity(like.columns.len());
+    // One stock's forward-filled prices, refilled for each stock.
+    let mut ffilled: Vec<Vec<f64>> = raw.iter().map(|_| Vec::with_capacity(rows)).collect();
     for c in 0..like.columns.len() {
         let range = c * rows..(c + 1) * rows;
         let close_raw = &close[range.clone()];
@@ -54,10 +58,9 @@ pub(super) fn indicator(call: &CallArgs, prices: &[&Panel]) -> Result<Vec<Panel>
             continue;
         }
         kept.push(like.columns[c].clone());
-        let ffilled: Vec<Vec<f64>> = raw
-            .iter()
-            .map(|v| kernels::ffill(&v[range.clone()]))
-            .collect();
+        for (filled, v) in ffilled.iter_mut().zip(&raw) {
+            kernels::ffill_into(&v[range.clone()], filled);
+        }
         let mut outs = one_stock(call, &ffilled)?;
         if outs.len() != outputs {
             return Err(type_err(

@@ -1,17 +1,23 @@
 //! Column kernels without a window — forward fill, shift, a value against an earlier one,
 //! entry/exit edges — and numpy's quantile of a row.
 
+/// [`ffill`] into `out` (cleared first), reusing its buffer.
+pub fn ffill_into(x: &[f64], out: &mut Vec<f64>) {
+    out.clear();
+    let mut last = f64::NAN;
+    out.extend(x.iter().map(|v| {
+        if !v.is_nan() {
+            last = *v;
+        }
+        last
+    }));
+}
+
 /// Missing values replaced by the last present value above (pandas `ffill`).
 pub fn ffill(x: &[f64]) -> Vec<f64> {
-    let mut last = f64::NAN;
-    x.iter()
-        .map(|v| {
-            if !v.is_nan() {
-                last = *v;
-            }
-            last
-        })
-        .collect()
+    let mut out = Vec::with_capacity(x.len());
+    ffill_into(x, &mut out);
+    out
 }
 
 /// Every column of a column-major panel (`rows` rows) shifted down by `n` rows, `missing` in

@@ -15,7 +15,7 @@ mod rows;
 mod simd;
 
 pub use ewm::{cumsum, ewm_mean, ewm_std, Ewm};
-pub use misc::{edges, ffill, quantile, shift, vs_shifted};
+pub use misc::{edges, ffill, ffill_into, quantile, shift, vs_shifted};
 pub use rank::{rank_row, rank_row_with, RankMethod, RankScratch};
 pub use rolling::{
     rolling_extreme, rolling_extreme_panel, rolling_median, rolling_std, rolling_sum_mean,

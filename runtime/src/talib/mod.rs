@@ -13,7 +13,6 @@
 // Index loops mirror the reference algorithms (TA-Lib, pandas) line by line.
 #![allow(clippy::needless_range_loop)]
 
-use crate::kernels;
 use fused::fma;
 
 mod average;
@@ -206,11 +205,48 @@ fn sma_full(x: &[f64], period: usize) -> Vec<f64> {
     out
 }
 
-fn highest_lowest(high: &[f64], low: &[f64], i: usize, period: usize) -> (f64, f64) {
-    let from = i + 1 - period;
-    let hh = high[from..=i].iter().copied().fold(f64::MIN, kernels::max);
-    let ll = low[from..=i].iter().copied().fold(f64::MAX, kernels::min);
-    (hh, ll)
+/// The extreme of each `period` rows of `x`: element `j` is the fold of `x[j..j + period]` from
+/// `start`, oldest first, keeping the running value unless `better(value, running)` — so NaN
+/// is skipped and of equal values (0.0 and -0.0) the oldest is kept, as a scan from the oldest
+/// row gives. Prefix and suffix
+/// extremes in blocks of `period` rows (van Herk / Gil-Werman) give it in three comparisons a
+/// row whatever the period; empty when `x` is shorter than `period` or `period` is 0.
+fn window_extremes(
+    x: &[f64],
+    period: usize,
+    start: f64,
+    better: impl Fn(f64, f64) -> bool,
+) -> Vec<f64> {
+    let n = x.len();
+    if period == 0 || n < period {
+        return Vec::new();
+    }
+    let pick = |older: f64, newer: f64| if better(newer, older) { newer } else { older };
+    let (mut prefix, mut suffix) = (vec![start; n], vec![start; n]);
+    for block in (0..n).step_by(period) {
+        let end = (block + period).min(n);
+        let mut acc = start;
+        for j in block..end {
+            acc = pick(acc, x[j]);
+            prefix[j] = acc;
+        }
+        let mut acc = start;
+        for j in (block..end).rev() {
+            acc = pick(pick(start, x[j]), acc);
+            suffix[j] = acc;
+        }
+    }
+    (0..=n - period)
+        .map(|j| pick(suffix[j], prefix[j + period - 1]))
+        .collect()
+}
+
+/// The highest `high` and lowest `low` of each `period` rows (see [`window_extremes`]).
+fn highest_lowest(high: &[f64], low: &[f64], period: usize) -> (Vec<f64>, Vec<f64>) {
+    (
+        window_extremes(high, period, f64::MIN, |v, running| v > running),
+        window_extremes(low, period, f64::MAX, |v, running| v < running),
+    )
 }
 
 /// Slow %K and slow %D (simple moving averages).
@@ -232,9 +268,10 @@ pub fn stoch(
     if m < fastk + slowk + slowd - 2 {
         return vec![k_out, d_out];
     }
+    let (highest, lowest) = highest_lowest(h, l, fastk);
     let mut fast = Vec::with_capacity(m + 1 - fastk);
     for i in fastk - 1..m {
-        let (hh, ll) = highest_lowest(h, l, i, fastk);
+        let (hh, ll) = (highest[i + 1 - fastk], lowest[i + 1 - fastk]);
         let range = hh - ll;
         fast.push(if range != 0.0 {
             (c[i] - ll) / range * 100.0
@@ -386,8 +423,9 @@ pub fn willr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs
         return vec![out];
     };
     let (h, l, c) = (&high[b..], &low[b..], &close[b..]);
-    for i in period.saturating_sub(1)..c.len() {
-        let (hh, ll) = highest_lowest(h, l, i, period);
+    let (highest, lowest) = highest_lowest(h, l, period);
+    for (j, (&hh, &ll)) in highest.iter().zip(&lowest).enumerate() {
+        let i = j + period - 1;
         let range = hh - ll;
         out[b + i] = if range != 0.0 {
             (hh - c[i]) / range * -100.0
@@ -401,6 +439,7 @@ pub fn willr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels;
 
     #[test]
     fn rsi_of_a_steady_rise_is_100_and_starts_after_the_period() {
@@ -409,6 +448,47 @@ mod tests {
         assert!(r[13].is_nan());
         assert_eq!(r[14], 100.0);
         assert_eq!(r[29], 100.0);
+    }
+
+    #[test]
+    fn window_extremes_are_the_scan_from_the_oldest_row() {
+        // Ties of 0.0 and -0.0 (the oldest must win), NaN, infinities and the extremes' own
+        // start values, for periods shorter than, equal to and longer than the blocks.
+        let pool = [
+            0.0,
+            -0.0,
+            1.5,
+            -2.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN,
+            3.0,
+        ];
+        let mut state = 7u64;
+        let x: Vec<f64> = (0..97)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                pool[(state >> 33) as usize % pool.len()]
+            })
+            .collect();
+        for period in 1..=12 {
+            let (hi, lo) = highest_lowest(&x, &x, period);
+            assert_eq!(hi.len(), x.len() + 1 - period);
+            for (j, (h, l)) in hi.iter().zip(&lo).enumerate() {
+                let w = &x[j..j + period];
+                let h0 = w.iter().copied().fold(f64::MIN, kernels::max);
+                let l0 = w.iter().copied().fold(f64::MAX, kernels::min);
+                assert_eq!(
+                    (h.to_bits(), l.to_bits()),
+                    (h0.to_bits(), l0.to_bits()),
+                    "{period} {j}"
+                );
+            }
+        }
+        assert!(highest_lowest(&x[..3], &x[..3], 4).0.is_empty());
     }
 
     #[test]
