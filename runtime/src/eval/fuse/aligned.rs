@@ -78,7 +78,8 @@ pub(super) fn evaluate(
                 None => LeafAt { base: 0, rows: &[] },
             })
             .collect();
-        compact.gather_at(chain, &cells, &at, &rolled.column(chain, &grids, c));
+        let stats = rolled.column(chain, &grids, c, &kept);
+        compact.gather_at(chain, &cells, &at, &stats);
         kept.column(c, read.len(), &mut compact.rolled);
         compact.run(chain, read.len(), &mut blocks, &mut widened, &mut |b| {
             out.extend(b)
@@ -228,13 +229,19 @@ impl Rolled {
         }
     }
 
-    /// Stock `c`'s column of each statistic.
-    fn column<'a>(&'a self, chain: &Chain, grids: &[Option<Grid>], c: usize) -> Vec<&'a [f64]> {
-        (self.bufs.iter().zip(&chain.rolled))
-            .map(|(buf, r)| {
+    /// Stock `c`'s column of each statistic not `kept` (not computed otherwise).
+    fn column<'a>(
+        &'a self,
+        chain: &Chain,
+        grids: &[Option<Grid>],
+        c: usize,
+        kept: &Kept,
+    ) -> Vec<Option<&'a [f64]>> {
+        (self.bufs.iter().zip(&chain.rolled).enumerate())
+            .map(|(s, (buf, r))| {
                 let n = grids[r.1].as_ref().map_or(0, |g| g.rows);
                 let k = c % 2;
-                &buf[k * n..(k + 1) * n]
+                (!kept.found(s)).then(|| &buf[k * n..(k + 1) * n])
             })
             .collect()
     }

@@ -52,29 +52,36 @@ impl Compact {
         }
     }
 
-    /// Gathers `col`'s cells at rows `read`.
-    pub(super) fn gather(&mut self, chain: &Chain, col: &Column, read: &[usize]) {
+    /// Gathers `col`'s cells at rows `read` (not the rolling statistics `found` elsewhere).
+    pub(super) fn gather(
+        &mut self,
+        chain: &Chain,
+        col: &Column,
+        read: &[usize],
+        found: impl Fn(usize) -> bool,
+    ) {
         let at: Vec<LeafAt> = (0..col.cells.len())
             .map(|_| LeafAt {
                 base: col.base,
                 rows: read,
             })
             .collect();
-        let rolled: Vec<&[f64]> = (col.rolled.iter())
-            .map(|buf| &buf[col.local..col.local + col.len])
+        let rolled: Vec<Option<&[f64]>> = (col.rolled.iter().enumerate())
+            .map(|(k, buf)| (!found(k)).then(|| &buf[col.local..col.local + col.len]))
             .collect();
         self.gather_at(chain, col.cells, &at, &rolled);
     }
 
     /// Gathers one column's cells: leaf `l` (and a shift of it, on its own rows) at rows
     /// `at[l].rows` of its column starting at `at[l].base`; rolling statistic `k`, whose
-    /// column is `rolled[k]`, at the rows of the leaf it rolls.
+    /// column is `rolled[k]` (`None`: found elsewhere, not gathered), at the rows of the leaf
+    /// it rolls.
     pub(super) fn gather_at(
         &mut self,
         chain: &Chain,
         cells: &[Leaf],
         at: &[LeafAt],
-        rolled: &[&[f64]],
+        rolled: &[Option<&[f64]>],
     ) {
         for ((g, l), at) in self.leaves.iter_mut().zip(cells).zip(at) {
             let base = at.base;
@@ -106,7 +113,9 @@ impl Compact {
             }
         }
         for ((g, col), r) in self.rolled.iter_mut().zip(rolled).zip(&chain.rolled) {
-            refill(g, at[r.1].rows.iter().map(|&r| col[r]));
+            if let Some(col) = col {
+                refill(g, at[r.1].rows.iter().map(|&r| col[r]));
+            }
         }
     }
 

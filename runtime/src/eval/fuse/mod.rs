@@ -351,7 +351,8 @@ impl Chain {
                 };
                 match (compact.as_mut(), read) {
                     (Some(k), Some(read)) => {
-                        k.gather(self, &col, read);
+                        let found = |r| kept.as_ref().is_some_and(|kept| kept.found(r));
+                        k.gather(self, &col, read, found);
                         if let Some(kept) = kept.as_mut() {
                             kept.column(c, read.len(), &mut k.rolled);
                         }
