@@ -1,8 +1,8 @@
 //! finlab's `hold_until` (`docs/semantics.md` §5.4): hold each name from an entry event until its
 //! exit, at most `nstocks_limit` names per row chosen by a min–max-normalised rank, with optional
 //! price stops.
-//! The day-by-day loop looks only at the names in play (the day's entries and the holdings), so
-//! its cost follows the number of events, not the size of the panel.
+//! The day-by-day loop looks only at the names in play (the holdings, and the day's entries
+//! when a place is free), so its cost follows the number of events, not the size of the panel.
 
 // Index loops mirror the reference algorithm line by line.
 #![allow(clippy::needless_range_loop)]
@@ -338,9 +338,13 @@ pub fn hold_until(
                     cands.push((e + 3.0, k));
                 }
             }
-            for &k in &entries_on[r] {
-                if !is_held[k] && !out(k) {
-                    cands.push((score(r, k), k));
+            // A held name scores 3 or more, an entry at most 1: with every place taken by one
+            // still held, no entry gets in.
+            if cands.len() < limit {
+                for &k in &entries_on[r] {
+                    if !is_held[k] && !out(k) {
+                        cands.push((score(r, k), k));
+                    }
                 }
             }
             keep_top(&mut cands, limit);
