@@ -207,10 +207,10 @@ fn sma_full(x: &[f64], period: usize) -> Vec<f64> {
 
 /// The extreme of each `period` rows of `x`: element `j` is the fold of `x[j..j + period]` from
 /// `start`, oldest first, keeping the running value unless `better(value, running)` — so NaN
-/// is skipped and of equal values (0.0 and -0.0) the oldest is kept, as a scan from the oldest
-/// row gives. Prefix and suffix
-/// extremes in blocks of `period` rows (van Herk / Gil-Werman) give it in three comparisons a
-/// row whatever the period; empty when `x` is shorter than `period` or `period` is 0.
+/// is skipped and of equal values (0.0 and -0.0) the oldest is kept. Prefix and suffix extremes
+/// in blocks of `period` rows (van Herk / Gil-Werman, as `kernels::rolling` computes pandas'
+/// rolling extremes) give it in three comparisons a row whatever the period; empty when `x` is
+/// shorter than `period` or `period` is 0.
 fn window_extremes(
     x: &[f64],
     period: usize,
