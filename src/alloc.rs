@@ -14,45 +14,31 @@ const HUGE_PAGE: usize = 2 << 20;
 /// The system allocator plus huge-page advice on large blocks (see the module docs).
 pub struct HugePageAlloc;
 
-#[cfg(target_os = "linux")]
+/// Huge-page advice on a freshly allocated block, when it is large.
 fn advise(ptr: *mut u8, size: usize) {
-    if ptr.is_null() || size < LARGE {
-        return;
-    }
-    let start = (ptr as usize).next_multiple_of(HUGE_PAGE);
-    let end = (ptr as usize + size) / HUGE_PAGE * HUGE_PAGE;
-    if end > start {
-        // SAFETY: [start, end) lies inside the block just allocated; the advice changes how
-        // the kernel backs those pages, not their contents or validity. Failure is harmless.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    if size >= LARGE {
+        advise_reserved(ptr, size);
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn advise(_: *mut u8, _: usize) {}
-
-/// Asks for huge pages on a sandbox's linear memory: `len` bytes reserved from `base` (the
-/// pooled slot of the guest's address space). The guest's memory is touched for the first
-/// time as it grows, once per 4 KiB page otherwise; `perf` showed the faults at ~8% of the
-/// evolve bench's time.
-pub fn advise_reserved(base: *mut u8, len: usize) {
-    advise_range(base, len);
-}
-
+/// Asks for huge pages on the whole 2 MiB pages inside `len` bytes from `base`: an allocated
+/// block, or a sandbox's linear memory (its pooled slot, touched for the first time as the
+/// guest grows — once per 4 KiB page otherwise; `perf` showed those faults at ~8 % of the
+/// evolve bench's time).
 #[cfg(target_os = "linux")]
-fn advise_range(base: *mut u8, len: usize) {
+pub fn advise_reserved(base: *mut u8, len: usize) {
     let start = (base as usize).next_multiple_of(HUGE_PAGE);
     let end = (base as usize).saturating_add(len) / HUGE_PAGE * HUGE_PAGE;
     if !base.is_null() && end > start {
-        // SAFETY: the advice covers pages of a reservation the caller owns (a linear memory's
-        // slot, mapped whole); it changes how the kernel backs them, not their contents or
+        // SAFETY: [start, end) lies inside a block or reservation the caller owns (mapped
+        // whole); the advice changes how the kernel backs those pages, not their contents or
         // validity. Failure (a part not mapped) is harmless.
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_range(_: *mut u8, _: usize) {}
+pub fn advise_reserved(_: *mut u8, _: usize) {}
 
 // SAFETY: every call forwards to `System` with the same arguments; `advise` only gives the
 // kernel advice about pages inside the returned block.
