@@ -7,6 +7,7 @@ use dsl_engine::cli::out;
 static ALLOC: dsl_engine::alloc::HugePageAlloc = dsl_engine::alloc::HugePageAlloc;
 
 fn main() -> ExitCode {
+    dsl_engine::alloc::retain_freed();
     let args = dsl_engine::cli::Args::parse();
     let result = dsl_engine::cli::run(args);
     let status = match result {

@@ -157,7 +157,6 @@ impl Session {
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| SandboxError::Internal("the guest exports no memory".into()))?;
-        crate::alloc::advise_reserved(memory.data_ptr(&store), super::limits::MAX_MEMORY);
         Ok(Session {
             store,
             instance,
