@@ -1,10 +1,10 @@
 //! The process's allocator: the system allocator, with transparent huge pages asked for on
-//! large blocks (Linux), and freed memory kept for reuse rather than given back ([`retain_freed`]).
-//! A full-market panel is ~74 MB; built fresh, it page-faults once per 4 KiB page (~18,000
-//! faults), which `perf` showed at several percent of an evaluation (the position decoded from
-//! the sandbox, the backtest's buffers). With `MADV_HUGEPAGE` the kernel backs it with 2 MiB
-//! pages where it can: 512 times fewer faults. Where THP is off (or not Linux) the advice is
-//! ignored or not given; allocation itself is unchanged.
+//! large blocks (Linux), and glibc set to keep freed memory for reuse ([`retain_freed`]). A
+//! full-market panel is ~74 MB; touched for the first time it page-faults once per 4 KiB page
+//! (~18,000 faults), which `perf` showed at several percent of an evaluation (the position
+//! decoded from the sandbox, the backtest's buffers). With `MADV_HUGEPAGE` the kernel backs it
+//! with 2 MiB pages where it can: 512 times fewer faults. Where THP is off (or not Linux) the
+//! advice is ignored or not given; allocation itself is unchanged.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -31,8 +31,8 @@ fn advise(ptr: *mut u8, size: usize) {
 fn advise(_: *mut u8, _: usize) {}
 
 /// Tells glibc's allocator to keep freed memory for the process's next allocations instead of
-/// returning it to the kernel: one arena for all threads (each worker thread had its own, grown
-/// and trimmed round after round), large blocks from the heap rather than a fresh mapping each
+/// returning it to the kernel: one arena for all threads (per-thread arenas grow and shrink as
+/// worker threads come and go), large blocks from the heap rather than a fresh mapping each
 /// (a freed mapping is unmapped at once), and no trimming of the heap's top. Memory handed back
 /// and taken again is touched for the first time again: the kernel zeroes every page, and in a
 /// VM that returns freed memory to its host (free page reporting) each such page also faults in
