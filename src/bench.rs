@@ -307,9 +307,9 @@ pub fn run(
     let done = std::sync::atomic::AtomicUsize::new(0);
     let started = Instant::now();
     let texts: Vec<&str> = set.iter().map(|(_, t)| t.as_str()).collect();
-    let by_strategy = pipeline::affinity(&texts, sandbox, &ctx);
-    let keys: Vec<Vec<u64>> = work.iter().map(|&i| by_strategy[i].clone()).collect();
-    let samples = crate::parallel::map_grouped(work, &keys, jobs, |i| {
+    let by_strategy = pipeline::schedule(&texts, data, sandbox, &ctx);
+    let hints: Vec<_> = work.iter().map(|&i| by_strategy[i].clone()).collect();
+    let samples = crate::parallel::map_grouped(work, &hints, jobs, |i| {
         let s = evaluate_one(set, i, data, sandbox, &ctx);
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         progress(n, total);

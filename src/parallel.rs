@@ -2,7 +2,7 @@
 //! `--jobs` and `dsl-engine bench`). Plain scoped threads over a shared queue: no pool to keep
 //! alive, and each job borrows the caller's data (panels, sandbox) without cloning it. Jobs that
 //! share work go to the same thread (and so to the warm session and reuse store that thread
-//! keeps using).
+//! keeps using), and otherwise the costliest start first, so the last to finish are short.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -15,14 +15,24 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// What a job's place in the order depends on (see [`map_grouped`]).
+#[derive(Clone, Debug, Default)]
+pub struct Hint {
+    /// Keys of the work it shares with other jobs (see [`crate::plan::affinity_keys`]).
+    pub keys: Vec<u64>,
+    /// Its estimated cost, in any unit common to the jobs (see [`crate::plan::estimated_cost`]).
+    pub cost: f64,
+}
+
 /// `f` applied to every item on up to `jobs` threads, results in the order of `items` whatever
 /// order the jobs finish in; a panicking job panics the caller once all threads have stopped.
-/// Each thread takes next the waiting job that shares the most `keys` with
-/// the jobs it ran last (the earliest on a tie or when none shares any), so jobs that share
-/// sub-plans run one after the other in the same warm session, whose store serves them.
-/// `keys[i]` are item `i`'s keys (see [`crate::plan::affinity_keys`]). Results are in the order
-/// of `items`; with one job, the jobs still run in that grouped order.
-pub fn map_grouped<T, R, F>(items: Vec<T>, keys: &[Vec<u64>], jobs: usize, f: F) -> Vec<R>
+/// Each thread takes next the waiting job that shares the most keys with the jobs it ran last,
+/// so jobs that share sub-plans run one after the other in the same warm session, whose store
+/// serves them; on a tie (or when none shares any) the costliest, so a round does not end
+/// waiting for a long job started last; then the earliest. `hints[i]` is item `i`'s (none:
+/// plain order). Results are in the order of `items`; with one job, the jobs still run in that
+/// grouped order.
+pub fn map_grouped<T, R, F>(items: Vec<T>, hints: &[Hint], jobs: usize, f: F) -> Vec<R>
 where
     T: Send,
     R: Send,
@@ -32,8 +42,8 @@ where
     let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
     let results: Vec<Mutex<Option<R>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let waiting = Mutex::new((0..n).collect::<Vec<usize>>());
-    let no_keys = Vec::new();
-    let keys_of = |i: usize| keys.get(i).unwrap_or(&no_keys);
+    let none = Hint::default();
+    let hint = |i: usize| hints.get(i).unwrap_or(&none);
     let worker = || {
         let mut recent: VecDeque<usize> = VecDeque::with_capacity(RECENT_JOBS);
         loop {
@@ -41,11 +51,15 @@ where
                 let Ok(mut waiting) = waiting.lock() else {
                     return;
                 };
-                let seen: HashSet<u64> = recent.iter().flat_map(|&j| keys_of(j)).copied().collect();
-                let shared = |i: usize| keys_of(i).iter().filter(|k| seen.contains(k)).count();
+                let seen: HashSet<u64> = recent
+                    .iter()
+                    .flat_map(|&j| &hint(j).keys)
+                    .copied()
+                    .collect();
+                let shared = |i: usize| hint(i).keys.iter().filter(|k| seen.contains(k)).count();
                 let mut best = None;
                 for (at, &i) in waiting.iter().enumerate() {
-                    let s = shared(i);
+                    let s = (shared(i), hint(i).cost);
                     if best.is_none_or(|(_, b)| s > b) {
                         best = Some((at, s));
                     }
@@ -103,7 +117,12 @@ mod tests {
     #[test]
     fn grouped_jobs_run_after_the_jobs_they_share_keys_with() {
         // Two families interleaved; one thread runs each family's jobs one after the other.
-        let keys: Vec<Vec<u64>> = (0..8u64).map(|i| vec![i % 2, 10 + i]).collect();
+        let keys: Vec<Hint> = (0..8u64)
+            .map(|i| Hint {
+                keys: vec![i % 2, 10 + i],
+                cost: 0.0,
+            })
+            .collect();
         let order = Mutex::new(Vec::new());
         let out = map_grouped((0..8u64).collect(), &keys, 1, |i| {
             order.lock().unwrap().push(i);
@@ -115,5 +134,29 @@ mod tests {
         let out = map_grouped((0..40u64).collect(), &keys, 3, |i| i + 1);
         assert_eq!(out, (1..41).collect::<Vec<_>>());
         assert!(map_grouped(Vec::<u8>::new(), &[], 2, |i| i).is_empty());
+    }
+
+    #[test]
+    fn the_costliest_job_goes_first_when_none_shares_more() {
+        // No keys: costliest first, the earliest of equal costs first. Then a job sharing a key
+        // with the last one run goes before a costlier one that shares none.
+        let hint = |keys: Vec<u64>, cost: f64| Hint { keys, cost };
+        let hints = [
+            hint(vec![], 1.0),
+            hint(vec![], 5.0),
+            hint(vec![], 3.0),
+            hint(vec![], 5.0),
+        ];
+        let order = Mutex::new(Vec::new());
+        map_grouped((0..4).collect(), &hints, 1, |i| {
+            order.lock().unwrap().push(i)
+        });
+        assert_eq!(order.into_inner().unwrap(), vec![1, 3, 2, 0]);
+        let hints = [hint(vec![7], 9.0), hint(vec![], 8.0), hint(vec![7], 1.0)];
+        let order = Mutex::new(Vec::new());
+        map_grouped((0..3).collect(), &hints, 1, |i| {
+            order.lock().unwrap().push(i)
+        });
+        assert_eq!(order.into_inner().unwrap(), vec![0, 2, 1]);
     }
 }

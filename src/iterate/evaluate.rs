@@ -131,10 +131,13 @@ impl Evaluator for Local<'_> {
     ) -> Result<Vec<Computed>, IterateError> {
         let (data, sandbox, ctx) = (self.data, self.sandbox, &self.ctx);
         let codes: Vec<&str> = tasks.iter().map(|t| t.code.as_str()).collect();
-        let keys = pipeline::affinity(&codes, sandbox, ctx);
-        Ok(crate::parallel::map_grouped(tasks, &keys, self.jobs, |t| {
-            compute(&t.code, data, sandbox, ctx, split)
-        }))
+        let hints = pipeline::schedule(&codes, data, sandbox, ctx);
+        Ok(crate::parallel::map_grouped(
+            tasks,
+            &hints,
+            self.jobs,
+            |t| compute(&t.code, data, sandbox, ctx, split),
+        ))
     }
 }
 

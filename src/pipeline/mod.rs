@@ -295,20 +295,42 @@ pub fn evaluate_plan(
     Ok(evaluation)
 }
 
-/// The affinity keys of strategies (see [`crate::plan::affinity_keys`]) when `sandbox` keeps
-/// reused results, so related ones can run in the same warm session; no keys (plain order)
-/// without reuse or for a strategy that does not check.
-pub fn affinity(sources: &[&str], sandbox: &Sandbox, ctx: &CheckContext) -> Vec<Vec<u64>> {
-    if sandbox.limits().reuse_budget() == 0 {
-        return vec![Vec::new(); sources.len()];
-    }
+/// How to order strategies on threads ([`crate::parallel::map_grouped`]): each one's estimated
+/// cost (see [`crate::plan::estimated_cost`]), so the longest start first, and, when `sandbox`
+/// keeps reused results, its affinity keys (see [`crate::plan::affinity_keys`]), so related ones
+/// run in the same warm session. A strategy that does not check gets no keys and no cost.
+pub fn schedule(
+    sources: &[&str],
+    data: &DataDir,
+    sandbox: &Sandbox,
+    ctx: &CheckContext,
+) -> Vec<crate::parallel::Hint> {
+    let reuse = sandbox.limits().reuse_budget() > 0;
+    let calendar = data.shared(crate::data::CALENDAR_KEY).ok();
+    let daily = calendar.as_ref().map_or(0, |c| c.dates.len()).max(1) as f64;
+    let rows = |key: &str| {
+        data.shared(key)
+            .map_or(1.0, |p| (p.dates.len() as f64 / daily).min(1.0))
+    };
     sources
         .iter()
         .map(|s| {
-            crate::dsl::compile(s, ctx)
-                .program
-                .map(|p| crate::plan::affinity_keys(&crate::plan::lower(&p).plan))
-                .unwrap_or_default()
+            let Some(program) = crate::dsl::compile(s, ctx).program else {
+                return crate::parallel::Hint::default();
+            };
+            let lowered = lower(&program);
+            let read = calendar
+                .as_ref()
+                .and_then(|c| sim_read_dates(&lowered.sim.options, std::slice::from_ref(c)))
+                .map_or(1.0, |d| (d.len() as f64 / daily).min(1.0));
+            crate::parallel::Hint {
+                keys: if reuse {
+                    crate::plan::affinity_keys(&lowered.plan)
+                } else {
+                    Vec::new()
+                },
+                cost: crate::plan::estimated_cost(&lowered.plan, rows, read),
+            }
         })
         .collect()
 }
