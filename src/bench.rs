@@ -307,7 +307,7 @@ pub fn run(
     let done = std::sync::atomic::AtomicUsize::new(0);
     let started = Instant::now();
     let texts: Vec<&str> = set.iter().map(|(_, t)| t.as_str()).collect();
-    let by_strategy = pipeline::schedule(&texts, data, sandbox, &ctx);
+    let by_strategy = pipeline::schedule(&texts, sandbox, &ctx);
     let hints: Vec<_> = work.iter().map(|&i| by_strategy[i].clone()).collect();
     let samples = crate::parallel::map_grouped(work, &hints, jobs, |i| {
         let s = evaluate_one(set, i, data, sandbox, &ctx);

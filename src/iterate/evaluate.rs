@@ -131,7 +131,7 @@ impl Evaluator for Local<'_> {
     ) -> Result<Vec<Computed>, IterateError> {
         let (data, sandbox, ctx) = (self.data, self.sandbox, &self.ctx);
         let codes: Vec<&str> = tasks.iter().map(|t| t.code.as_str()).collect();
-        let hints = pipeline::schedule(&codes, data, sandbox, ctx);
+        let hints = pipeline::schedule(&codes, sandbox, ctx);
         Ok(crate::parallel::map_grouped(
             tasks,
             &hints,

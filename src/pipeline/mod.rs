@@ -299,18 +299,26 @@ pub fn evaluate_plan(
 /// cost (see [`crate::plan::estimated_cost`]), so the longest start first, and, when `sandbox`
 /// keeps reused results, its affinity keys (see [`crate::plan::affinity_keys`]), so related ones
 /// run in the same warm session. A strategy that does not check gets no keys and no cost.
+/// Reads no data: a dataset's rows come from its catalog frequency, the rows `sim()` reads from
+/// its `resample` rule (loading panels here would load them one after another, before the
+/// threads that need them start).
 pub fn schedule(
     sources: &[&str],
-    data: &DataDir,
     sandbox: &Sandbox,
     ctx: &CheckContext,
 ) -> Vec<crate::parallel::Hint> {
     let reuse = sandbox.limits().reuse_budget() > 0;
-    let calendar = data.shared(crate::data::CALENDAR_KEY).ok();
-    let daily = calendar.as_ref().map_or(0, |c| c.dates.len()).max(1) as f64;
+    let catalog = crate::data::catalog::entries().unwrap_or_default();
     let rows = |key: &str| {
-        data.shared(key)
-            .map_or(1.0, |p| (p.dates.len() as f64 / daily).min(1.0))
+        let frequency = catalog
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.frequency.as_str());
+        match frequency {
+            Some("monthly") => 1.0 / 21.0,
+            Some("quarterly") => 1.0 / 63.0,
+            _ => 1.0,
+        }
     };
     sources
         .iter()
@@ -319,20 +327,31 @@ pub fn schedule(
                 return crate::parallel::Hint::default();
             };
             let lowered = lower(&program);
-            let read = calendar
-                .as_ref()
-                .and_then(|c| sim_read_dates(&lowered.sim.options, std::slice::from_ref(c)))
-                .map_or(1.0, |d| (d.len() as f64 / daily).min(1.0));
             crate::parallel::Hint {
                 keys: if reuse {
                     crate::plan::affinity_keys(&lowered.plan)
                 } else {
                     Vec::new()
                 },
-                cost: crate::plan::estimated_cost(&lowered.plan, rows, read),
+                cost: crate::plan::estimated_cost(
+                    &lowered.plan,
+                    rows,
+                    read_share(&lowered.sim.options),
+                ),
             }
         })
         .collect()
+}
+
+/// About the share of trading days `sim()` reads under `opts`' `resample` (1: every row): its
+/// rebalance dates in ten calendar years over the ~2,500 trading days there.
+fn read_share(opts: &SimOptions) -> f64 {
+    match opts.resample {
+        Resample::Every(freq) if !matches!(freq.rule, Rule::Days(_)) => {
+            (freq.candidates(0, 3652).len() as f64 / 2500.0).min(1.0)
+        }
+        _ => 1.0,
+    }
 }
 
 /// Checks, evaluates and backtests `source` on `data`.
