@@ -145,6 +145,43 @@ fn truncated_files_and_missing_keys_are_typed_errors() {
     }
 }
 
+#[test]
+fn threads_asking_for_one_panel_share_one_read_and_failures_are_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = small_market(tmp.path());
+    let name = feather::file_name("etl:adj_close");
+    let bytes = std::fs::read(good.path.join(&name)).unwrap();
+    // A damaged file: every thread gets the error, and nothing is kept for later calls.
+    let broken = tempfile::tempdir().unwrap();
+    std::fs::write(broken.path().join(&name), &bytes[..bytes.len() / 2]).unwrap();
+    let dir = DataDir::open(broken.path()).unwrap();
+    std::thread::scope(|s| {
+        let calls: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| dir.shared("etl:adj_close")))
+            .collect();
+        for c in calls {
+            assert!(matches!(c.join().unwrap(), Err(DataError::Format { .. })));
+        }
+    });
+    // Mended, the same directory (and its clones) reads it, once for all threads.
+    std::fs::write(broken.path().join(&name), &bytes).unwrap();
+    let clone = dir.clone();
+    let panels: Vec<Arc<_>> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..6)
+            .map(|i| {
+                let d = if i % 2 == 0 { &dir } else { &clone };
+                s.spawn(move || d.shared("etl:adj_close").unwrap())
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    assert!(panels.iter().all(|p| Arc::ptr_eq(p, &panels[0])));
+    let (got, want) = (&panels[0], good.load("etl:adj_close").unwrap());
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!((&got.dates, &got.columns), (&want.dates, &want.columns));
+    assert_eq!(bits(&got.values), bits(&want.values));
+}
+
 /// Writes a wide panel the way pyarrow/finlab do: `date` as the last column, LZ4 or none.
 fn write_finlab(
     path: &Path,

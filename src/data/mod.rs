@@ -171,9 +171,13 @@ pub struct DataDir {
     cache: PanelCache,
 }
 
-/// Panels read once per process and shared between evaluations (and threads).
+/// Panels read once per process and shared between evaluations (and threads): one slot per
+/// dataset, whose lock a thread holds while it reads the file, so another thread that wants
+/// the same panel meanwhile waits for it instead of reading it again.
 #[derive(Clone, Default)]
-struct PanelCache(Arc<Mutex<HashMap<String, Arc<PanelData>>>>);
+struct PanelCache(Arc<Mutex<HashMap<String, PanelSlot>>>);
+
+type PanelSlot = Arc<Mutex<Option<Arc<PanelData>>>>;
 
 impl std::fmt::Debug for PanelCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -274,27 +278,28 @@ impl DataDir {
     }
 
     /// Loads one dataset once per process: later calls (from any thread, any clone of this
-    /// `DataDir`) share the panel read first. Errors are not cached.
+    /// `DataDir`) share the panel read first; a call while another thread reads it waits for
+    /// that read. Errors are not cached (the next call reads the file again).
     pub fn shared(&self, key: &str) -> Result<Arc<PanelData>, DataError> {
-        // A poisoned lock only means another thread panicked mid-insert; the map is still valid.
-        let cached = |c: &PanelCache| {
-            c.0.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(key)
-                .cloned()
-        };
-        if let Some(p) = cached(&self.cache) {
-            return Ok(p);
-        }
-        // Read outside the lock: two threads may read the same file once each; the first
-        // inserted wins and both get the same panel afterwards.
-        let panel = Arc::new(self.load(key)?);
-        let mut map = self
+        // A poisoned lock only means another thread panicked holding it; the data is still valid
+        // (a slot is only written with a whole panel).
+        let slot = self
             .cache
             .0
             .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key.to_string())
+            .or_default()
+            .clone();
+        let mut panel = slot
+            .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(map.entry(key.to_string()).or_insert(panel).clone())
+        if let Some(p) = &*panel {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(self.load(key)?);
+        *panel = Some(p.clone());
+        Ok(p)
     }
 
     /// The recorded files of the manifest, when it records any.
