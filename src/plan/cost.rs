@@ -80,8 +80,11 @@ pub fn estimated_cost(plan: &Plan, rows: impl Fn(&str) -> f64, read: f64) -> f64
 fn weight(op: OpId) -> f64 {
     match op {
         OpId::HoldUntil | OpId::RollingMedian => 250.0,
-        OpId::Rank | OpId::IsLargest | OpId::IsSmallest | OpId::IndustryRank => 150.0,
-        OpId::QuantileRow => 150.0,
+        OpId::Rank
+        | OpId::IsLargest
+        | OpId::IsSmallest
+        | OpId::IndustryRank
+        | OpId::QuantileRow => 150.0,
         OpId::RollingStd | OpId::EwmStd => 110.0,
         OpId::RollingMax | OpId::RollingMin | OpId::Shift | OpId::IsEntry | OpId::IsExit => 25.0,
         OpId::Sustain => 50.0,
