@@ -68,20 +68,30 @@ pub(super) fn call(
             v => v,
         });
     }
-    let key = format!("{op:?} {args:?} {:?}", node.operands());
-    let outs = match indicators.get(&key) {
+    let key = call_key(node);
+    let outs = match indicators.computed.get(&key) {
         Some(o) => o.clone(),
         None => {
-            let o = Rc::new(indicator::indicator(&call, &prices)?);
-            indicators.insert(key, o.clone());
+            let wanted = indicators.wanted.get(&key).map_or(&[][..], Vec::as_slice);
+            let o = Rc::new(indicator::indicator(&call, &prices, wanted)?);
+            indicators.computed.insert(key, o.clone());
             o
         }
     };
     let panel = outs
         .get(*out)
         .cloned()
+        .flatten()
         .ok_or_else(|| type_err(i, format!("{} has no output {out}", op.spec().name)))?;
     Ok(Value::Panel(panel))
+}
+
+/// What identifies an indicator call among a plan's nodes, whichever output a node picks.
+pub(super) fn call_key(node: &Node) -> String {
+    match node {
+        Node::Call { op, args, .. } => format!("{op:?} {args:?} {:?}", node.operands()),
+        _ => String::new(),
+    }
 }
 
 /// A method of a receiver panel.

@@ -13,8 +13,13 @@ use crate::talib;
 /// Bars without a price after which finlab treats a stock as gone (its delisting rule).
 const UNPRICED_BARS: usize = 20;
 
-/// A TA-Lib indicator computed per stock on forward-filled prices: every output.
-pub(super) fn indicator(call: &CallArgs, prices: &[&Panel]) -> Result<Vec<Panel>, EvalError> {
+/// A TA-Lib indicator computed per stock on forward-filled prices: the outputs numbered in
+/// `wanted` (every output when it is empty); the others are `None`.
+pub(super) fn indicator(
+    call: &CallArgs,
+    prices: &[&Panel],
+    wanted: &[usize],
+) -> Result<Vec<Option<Panel>>, EvalError> {
     if prices.len() != call.spec.prices.len() || prices.is_empty() {
         return Err(type_err(
             call.node,
@@ -45,8 +50,12 @@ pub(super) fn indicator(call: &CallArgs, prices: &[&Panel]) -> Result<Vec<Panel>
         .unwrap_or(raw.len() - 1);
     let close = &raw[close_at];
     let outputs = call.spec.outputs.len().max(1);
-    let mut cells: Vec<Vec<f64>> = (0..outputs)
-        .map(|_| Vec::with_capacity(rows * like.columns.len()))
+    let want: Vec<bool> = (0..outputs)
+        .map(|k| wanted.is_empty() || wanted.contains(&k))
+        .collect();
+    let mut cells: Vec<Vec<f64>> = want
+        .iter()
+        .map(|&w| Vec::with_capacity(if w { rows * like.columns.len() } else { 0 }))
         .collect();
     let mut kept = Vec::with_capacity(like.columns.len());
     // One stock's forward-filled prices, refilled for each stock.
@@ -61,14 +70,15 @@ pub(super) fn indicator(call: &CallArgs, prices: &[&Panel]) -> Result<Vec<Panel>
         for (filled, v) in ffilled.iter_mut().zip(&raw) {
             kernels::ffill_into(&v[range.clone()], filled);
         }
-        let mut outs = one_stock(call, &ffilled)?;
+        let mut outs = one_stock(call, &ffilled, &want)?;
         if outs.len() != outputs {
             return Err(type_err(
                 call.node,
                 format!("{} gave {} outputs", call.spec.name, outs.len()),
             ));
         }
-        for (values, cells) in outs.iter_mut().zip(cells.iter_mut()) {
+        let built = outs.iter_mut().zip(cells.iter_mut()).zip(&want);
+        for ((values, cells), _) in built.filter(|(_, &w)| w) {
             let mut gap = 0usize;
             for (v, raw) in values.iter_mut().zip(close_raw) {
                 gap = if raw.is_nan() { gap + 1 } else { 0 };
@@ -82,13 +92,18 @@ pub(super) fn indicator(call: &CallArgs, prices: &[&Panel]) -> Result<Vec<Panel>
     let columns = Rc::new(kept);
     Ok(cells
         .into_iter()
-        .map(|c| Panel::float(like.dates.clone(), columns.clone(), c))
+        .zip(want)
+        .map(|(c, w)| w.then(|| Panel::float(like.dates.clone(), columns.clone(), c)))
         .collect())
 }
 
 /// The indicator's outputs for one stock, from its forward-filled price columns (in the
-/// order of the operator's price inputs).
-fn one_stock(call: &CallArgs, prices: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, EvalError> {
+/// order of the operator's price inputs). Outputs not in `want` may be left empty.
+fn one_stock(
+    call: &CallArgs,
+    prices: &[Vec<f64>],
+    want: &[bool],
+) -> Result<Vec<Vec<f64>>, EvalError> {
     let n = |name: &str| -> Result<usize, EvalError> { Ok(call.size(name)?.unwrap_or(1)) };
     let x = |k: usize| prices[k].as_slice();
     Ok(match call.spec.id {
@@ -102,6 +117,14 @@ fn one_stock(call: &CallArgs, prices: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, Eval
             n("slowk_period")?,
             n("slowd_period")?,
         ),
+        // The middle band alone is the moving average, without the deviation.
+        OpId::Bbands if want == [false, true, false] => {
+            vec![
+                Vec::new(),
+                talib::bbands_middle(x(0), n("timeperiod")?),
+                Vec::new(),
+            ]
+        }
         OpId::Bbands => talib::bbands(
             x(0),
             n("timeperiod")?,

@@ -53,8 +53,37 @@ pub enum EvalError {
     },
 }
 
-/// Indicator outputs already computed in this evaluation, by call.
-type IndicatorCache = std::collections::HashMap<String, Rc<Vec<Panel>>>;
+/// Indicator outputs already computed in this evaluation, by call, and the outputs of each
+/// call that nodes computed by this evaluation read (the others are not built).
+#[derive(Default)]
+struct IndicatorCache {
+    computed: std::collections::HashMap<String, Rc<Vec<Option<Panel>>>>,
+    wanted: std::collections::HashMap<String, Vec<usize>>,
+}
+
+impl IndicatorCache {
+    /// A cache for `plan`, whose nodes marked in `computes` are evaluated (not read).
+    fn new(plan: &Plan, computes: impl Fn(usize) -> bool) -> IndicatorCache {
+        let mut wanted: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        for (i, node) in plan.nodes.iter().enumerate() {
+            if let Node::Call {
+                recv: None, out, ..
+            } = node
+            {
+                if computes(i) {
+                    wanted
+                        .entry(dispatch::call_key(node))
+                        .or_default()
+                        .push(*out);
+                }
+            }
+        }
+        IndicatorCache {
+            computed: Default::default(),
+            wanted,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub(crate) enum Value {
@@ -176,7 +205,7 @@ fn run<'p>(
     let groups = fuse::groups(plan, fuse, &leaves);
     let last_use = last_uses(plan, &groups, &needed, &leaves);
     let mut values: Vec<Option<Value>> = vec![None; plan.nodes.len()];
-    let mut indicators = IndicatorCache::new();
+    let mut indicators = IndicatorCache::new(plan, |i| needed[i] && stored[i].is_none());
     let trace = Trace::new();
     for i in 0..plan.nodes.len() {
         if groups.inlined[i] || !needed[i] {

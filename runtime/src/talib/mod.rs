@@ -320,6 +320,23 @@ pub fn bbands(close: &[f64], period: usize, up: f64, down: f64) -> Outputs {
     vec![u, m, l]
 }
 
+/// The middle band of [`bbands`] alone (its running sum, the same bits), without the
+/// deviation the other two bands need.
+pub fn bbands_middle(close: &[f64], period: usize) -> Vec<f64> {
+    let mut m = nan(close.len());
+    let Some(b) = begin(&[close]) else {
+        return m;
+    };
+    let x = &close[b..];
+    if period == 0 || x.len() < period {
+        return m;
+    }
+    let lookback = period - 1;
+    let middle = average::sma_from(x, period, lookback);
+    m[b + lookback..].copy_from_slice(&middle);
+    m
+}
+
 /// The population variance of every full window of `x` (from row `period − 1`), as TA-Lib
 /// computes it for BBANDS and STDDEV: from data shifted by a reference value (the first value,
 /// and the window's mean whenever the variance loses precision or every `32·period` rows), which
@@ -448,6 +465,22 @@ mod tests {
         assert!(r[13].is_nan());
         assert_eq!(r[14], 100.0);
         assert_eq!(r[29], 100.0);
+    }
+
+    #[test]
+    fn the_middle_band_alone_has_the_bits_of_bbands_middle() {
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // A missing start, uneven values (running sums that round), and a series shorter
+        // than the period.
+        let mut x: Vec<f64> = (0..300)
+            .map(|i| 100.0 + ((i * 7919) % 1013) as f64 / 7.0 - (i % 13) as f64 * 0.1)
+            .collect();
+        x[..5].iter_mut().for_each(|v| *v = f64::NAN);
+        for period in [0, 1, 2, 5, 20, 60, 296, 400] {
+            let want = &bbands(&x, period, 2.0, 2.0)[1];
+            assert_eq!(bits(&bbands_middle(&x, period)), bits(want), "{period}");
+        }
+        assert!(bbands_middle(&[f64::NAN; 4], 2).iter().all(|v| v.is_nan()));
     }
 
     #[test]
