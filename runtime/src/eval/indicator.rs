@@ -77,14 +77,12 @@ pub(super) fn indicator(
                 format!("{} gave {} outputs", call.spec.name, outs.len()),
             ));
         }
+        let gone = unpriced(close_raw);
         let built = outs.iter_mut().zip(cells.iter_mut()).zip(&want);
         for ((values, cells), _) in built.filter(|(_, &w)| w) {
-            let mut gap = 0usize;
-            for (v, raw) in values.iter_mut().zip(close_raw) {
-                gap = if raw.is_nan() { gap + 1 } else { 0 };
-                if gap >= UNPRICED_BARS {
-                    *v = f64::NAN;
-                }
+            for r in &gone {
+                let end = r.end.min(values.len());
+                values[r.start.min(end)..end].fill(f64::NAN);
             }
             cells.extend_from_slice(values);
         }
@@ -95,6 +93,29 @@ pub(super) fn indicator(
         .zip(want)
         .map(|(c, w)| w.then(|| Panel::float(like.dates.clone(), columns.clone(), c)))
         .collect())
+}
+
+/// The rows of a stock's closes from its 20th missing close in a row to the end of that run
+/// (finlab's unpriced mask).
+fn unpriced(close: &[f64]) -> Vec<std::ops::Range<usize>> {
+    let mut gone = Vec::new();
+    let mut run_start = None;
+    for (i, v) in close.iter().enumerate() {
+        match (v.is_nan(), run_start) {
+            (true, None) => run_start = Some(i),
+            (false, Some(s)) => {
+                if i - s >= UNPRICED_BARS {
+                    gone.push(s + UNPRICED_BARS - 1..i);
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = run_start.filter(|s| close.len() - s >= UNPRICED_BARS) {
+        gone.push(s + UNPRICED_BARS - 1..close.len());
+    }
+    gone
 }
 
 /// The indicator's outputs for one stock, from its forward-filled price columns (in the
@@ -184,4 +205,35 @@ fn more_indicators(call: &CallArgs, prices: &[Vec<f64>]) -> Result<Vec<Vec<f64>>
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpriced_rows_are_those_from_the_20th_missing_close_in_a_row() {
+        // Runs of missing closes of every length around the threshold, at the start, between
+        // prices and at the end.
+        let mut close = Vec::new();
+        for len in [0, 1, 18, 19, 20, 21, 40, 3, 25] {
+            close.extend(std::iter::repeat_n(f64::NAN, len));
+            close.push(1.0);
+        }
+        close.extend(std::iter::repeat_n(f64::NAN, 22));
+        let mut want = vec![false; close.len()];
+        let mut gap = 0;
+        for (w, v) in want.iter_mut().zip(&close) {
+            gap = if v.is_nan() { gap + 1 } else { 0 };
+            *w = gap >= UNPRICED_BARS;
+        }
+        let mut got = vec![false; close.len()];
+        for r in unpriced(&close) {
+            got[r].iter_mut().for_each(|g| *g = true);
+        }
+        assert_eq!(got, want);
+        assert!(want.iter().any(|&w| w));
+        assert!(unpriced(&[f64::NAN; 19]).is_empty());
+        assert_eq!(unpriced(&[f64::NAN; 20]), vec![19..20]);
+    }
 }
