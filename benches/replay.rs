@@ -3,6 +3,7 @@
 //! computed. `MIB=…` sets the store's budget (default 512; 0: no reuse):
 //! `DSL_EVAL_TRACE=1 cargo bench --bench replay 2> replay.txt`. Natively large blocks come
 //! from fresh pages, so times include page faults the guest's reused memory does not have.
+//! `DUMP=DIR` writes the set's strategies to `DIR/N.strat` instead (for `dsl-engine bench`).
 
 // Benchmark code: an unwrap fails the run, and printing is the report.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
@@ -29,6 +30,14 @@ fn main() {
     store.set_budget(mib << 20);
     let started = std::time::Instant::now();
     for (name, source) in dsl_engine::bench::evolve_set() {
+        if let Ok(dir) = std::env::var("DUMP") {
+            std::fs::write(
+                format!("{dir}/{}.strat", name.trim_start_matches('#')),
+                &source,
+            )
+            .unwrap();
+            continue;
+        }
         let lowered = lower(&compile(&source, &CheckContext::default()).program.unwrap());
         let mut plan = lowered.plan;
         let loaded = load_inputs(&plan, &data).unwrap();

@@ -4,6 +4,7 @@
 //! share work go to the same thread (and so to the warm session and reuse store that thread
 //! keeps using), and otherwise the costliest start first, so the last to finish are short.
 
+use std::cmp::Reverse;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
@@ -28,10 +29,11 @@ pub struct Hint {
 /// order the jobs finish in; a panicking job panics the caller once all threads have stopped.
 /// Each thread takes next the waiting job that shares the most keys with the jobs it ran last,
 /// so jobs that share sub-plans run one after the other in the same warm session, whose store
-/// serves them; on a tie (or when none shares any) the costliest, so a round does not end
-/// waiting for a long job started last; then the earliest. `hints[i]` is item `i`'s (none:
-/// plain order). Results are in the order of `items`; with one job, the jobs still run in that
-/// grouped order.
+/// serves them; on a tie the one sharing fewest keys with the jobs the other threads ran last
+/// (so two threads do not both compute what a family of jobs shares, each in its own session),
+/// then the costliest, so a round does not end waiting for a long job started last; then the
+/// earliest. `hints[i]` is item `i`'s (none: plain order). Results are in the order of `items`;
+/// with one job, the jobs still run in that grouped order.
 pub fn map_grouped<T, R, F>(items: Vec<T>, hints: &[Hint], jobs: usize, f: F) -> Vec<R>
 where
     T: Send,
@@ -39,52 +41,36 @@ where
     F: Fn(T) -> R + Sync,
 {
     let n = items.len();
+    let threads = jobs.clamp(1, n.max(1));
     let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
     let results: Vec<Mutex<Option<R>>> = (0..n).map(|_| Mutex::new(None)).collect();
-    let waiting = Mutex::new((0..n).collect::<Vec<usize>>());
+    let queue = Mutex::new(Queue {
+        waiting: (0..n).collect(),
+        recent: vec![VecDeque::with_capacity(RECENT_JOBS); threads],
+    });
     let none = Hint::default();
     let hint = |i: usize| hints.get(i).unwrap_or(&none);
-    let worker = || {
-        let mut recent: VecDeque<usize> = VecDeque::with_capacity(RECENT_JOBS);
-        loop {
-            let next = {
-                let Ok(mut waiting) = waiting.lock() else {
-                    return;
-                };
-                let seen: HashSet<u64> = recent
-                    .iter()
-                    .flat_map(|&j| &hint(j).keys)
-                    .copied()
-                    .collect();
-                let shared = |i: usize| hint(i).keys.iter().filter(|k| seen.contains(k)).count();
-                let mut best = None;
-                for (at, &i) in waiting.iter().enumerate() {
-                    let s = (shared(i), hint(i).cost);
-                    if best.is_none_or(|(_, b)| s > b) {
-                        best = Some((at, s));
-                    }
-                }
-                match best {
-                    Some((at, _)) => waiting.remove(at),
-                    None => return,
-                }
+    let worker = |me: usize| loop {
+        let next = {
+            let Ok(mut queue) = queue.lock() else {
+                return;
             };
-            if recent.len() == RECENT_JOBS {
-                recent.pop_front();
-            }
-            recent.push_back(next);
-            let item = slots[next].lock().map(|mut g| g.take()).ok().flatten();
-            if let Some(item) = item {
-                let r = f(item);
-                if let Ok(mut g) = results[next].lock() {
-                    *g = Some(r);
-                }
+            let Some(next) = queue.pick(me, &hint) else {
+                return;
+            };
+            next
+        };
+        let item = slots[next].lock().map(|mut g| g.take()).ok().flatten();
+        if let Some(item) = item {
+            let r = f(item);
+            if let Ok(mut g) = results[next].lock() {
+                *g = Some(r);
             }
         }
     };
     std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, n.max(1)) {
-            s.spawn(worker);
+        for me in 0..threads {
+            s.spawn(move || worker(me));
         }
     });
     results
@@ -96,6 +82,44 @@ where
                 .expect("every job ran to completion (a panic would have propagated)")
         })
         .collect()
+}
+
+/// The jobs not started yet and, per thread, the last ones it took (see [`map_grouped`]).
+struct Queue {
+    waiting: Vec<usize>,
+    recent: Vec<VecDeque<usize>>,
+}
+
+impl Queue {
+    /// Takes thread `me`'s next job off the queue and records it as `me`'s.
+    fn pick<'h>(&mut self, me: usize, hint: &impl Fn(usize) -> &'h Hint) -> Option<usize> {
+        let keys_of = |jobs: &VecDeque<usize>| -> HashSet<u64> {
+            jobs.iter().flat_map(|&j| &hint(j).keys).copied().collect()
+        };
+        let mine = keys_of(&self.recent[me]);
+        let theirs: HashSet<u64> = (0..self.recent.len())
+            .filter(|&t| t != me)
+            .flat_map(|t| keys_of(&self.recent[t]))
+            .collect();
+        let count =
+            |i: usize, set: &HashSet<u64>| hint(i).keys.iter().filter(|k| set.contains(k)).count();
+        // Shared with mine (more first), with theirs (fewer first), cost (more first).
+        let score = |i: usize| (count(i, &mine), Reverse(count(i, &theirs)), hint(i).cost);
+        let mut best = None;
+        for (at, &i) in self.waiting.iter().enumerate() {
+            let s = score(i);
+            if best.as_ref().is_none_or(|(_, b)| s > *b) {
+                best = Some((at, s));
+            }
+        }
+        let next = self.waiting.remove(best?.0);
+        let recent = &mut self.recent[me];
+        if recent.len() == RECENT_JOBS {
+            recent.pop_front();
+        }
+        recent.push_back(next);
+        Some(next)
+    }
 }
 
 #[cfg(test)]
@@ -158,5 +182,29 @@ mod tests {
             order.lock().unwrap().push(i)
         });
         assert_eq!(order.into_inner().unwrap(), vec![0, 2, 1]);
+    }
+
+    #[test]
+    fn a_thread_leaves_a_family_another_thread_started_to_it() {
+        // Jobs 0 and 1 share key 7 and cost most. Thread 0 starts job 0; thread 1 then takes
+        // job 2, not job 1 (which thread 0's session will serve), and thread 0 job 1 next.
+        let hint = |keys: Vec<u64>, cost: f64| Hint { keys, cost };
+        let hints = [
+            hint(vec![7], 9.0),
+            hint(vec![7], 8.0),
+            hint(vec![1], 2.0),
+            hint(vec![], 1.0),
+        ];
+        let mut queue = Queue {
+            waiting: (0..4).collect(),
+            recent: vec![VecDeque::new(); 2],
+        };
+        let at = |i: usize| &hints[i];
+        assert_eq!(queue.pick(0, &at), Some(0));
+        assert_eq!(queue.pick(1, &at), Some(2));
+        assert_eq!(queue.pick(0, &at), Some(1));
+        // Only thread 0's kind of work or none left: thread 1 takes what is there.
+        assert_eq!(queue.pick(1, &at), Some(3));
+        assert_eq!(queue.pick(1, &at), None);
     }
 }
