@@ -210,6 +210,11 @@ pub struct Report {
     pub reuse_off_per_hour: Option<f64>,
     /// Failures of the cold pass, one `name: error` line per failing strategy.
     pub errors: Vec<String>,
+    /// Measured evaluations that ended in the strategy's own error (an empty position, a
+    /// sandbox limit): part of the workload, timed and counted like the others.
+    pub failed: usize,
+    /// One `name: error` line per strategy whose measured evaluation failed.
+    pub failures: Vec<String>,
 }
 
 /// One strategy's medians.
@@ -389,7 +394,23 @@ pub fn run(
             / f64::from(1 << 20),
         reuse_off_per_hour: None,
         errors,
+        failed: samples.iter().filter(|s| s.error.is_some()).count(),
+        failures: failures(set, &samples),
     }
+}
+
+/// One `name: error` line per strategy with a failed sample (its first), in set order.
+fn failures(set: &[(String, String)], samples: &[Sample]) -> Vec<String> {
+    let mut first: BTreeMap<usize, &str> = BTreeMap::new();
+    for s in samples {
+        if let Some(e) = &s.error {
+            first.entry(s.strategy).or_insert(e);
+        }
+    }
+    first
+        .into_iter()
+        .map(|(i, e)| format!("{}: {e}", set[i].0))
+        .collect()
 }
 
 #[cfg(test)]
@@ -404,5 +425,28 @@ mod tests {
         // The sequence of `EVOLVE_VERSION`: a change to the evolver or the examples that moves
         // it needs a new version, so figures of different sequences are never compared.
         assert_eq!(set_hash(&set), "3acdd09c4f923f2c");
+    }
+
+    #[test]
+    fn a_failed_strategy_is_listed_once_with_its_first_error() {
+        let set: Vec<(String, String)> = ["a", "b", "c"]
+            .iter()
+            .map(|n| (n.to_string(), String::new()))
+            .collect();
+        let sample = |strategy: usize, error: Option<&str>| Sample {
+            strategy,
+            timings: Timings::default(),
+            reuse: ReuseStats::default(),
+            peak_memory: 0,
+            total: Duration::ZERO,
+            error: error.map(str::to_string),
+        };
+        let samples = [
+            sample(2, Some("empty")),
+            sample(0, None),
+            sample(2, Some("later")),
+            sample(1, Some("limit")),
+        ];
+        assert_eq!(failures(&set, &samples), ["b: limit", "c: empty"]);
     }
 }

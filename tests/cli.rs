@@ -370,6 +370,7 @@ fn bench_reports_stages_and_throughput() {
     assert_eq!(v["set"], "custom");
     assert_eq!(v["evaluations"], 4);
     assert_eq!(v["jobs"], 2);
+    assert_eq!(v["failed"], 0);
     assert!(v["evaluations_per_hour"].as_f64().unwrap() > 0.0);
     for stage in [
         "parse", "check", "plan", "load", "copy_in", "guest", "backtest", "metrics",

@@ -272,6 +272,28 @@ fn render_nats(r: &crate::scale::bench::Report) -> String {
     out
 }
 
+/// `name: error` lines grouped by error: `error (a, b, …)`, the most frequent first, at most
+/// three names each.
+fn failure_summary(failures: &[String]) -> String {
+    let mut by_error: Vec<(&str, Vec<&str>)> = Vec::new();
+    for f in failures {
+        let (name, error) = f.split_once(": ").unwrap_or(("?", f));
+        match by_error.iter_mut().find(|(e, _)| *e == error) {
+            Some((_, names)) => names.push(name),
+            None => by_error.push((error, vec![name])),
+        }
+    }
+    by_error.sort_by_key(|(_, names)| std::cmp::Reverse(names.len()));
+    let groups: Vec<String> = by_error
+        .iter()
+        .map(|(error, names)| {
+            let more = if names.len() > 3 { ", …" } else { "" };
+            format!("{error} ({}{more})", names[..names.len().min(3)].join(", "))
+        })
+        .collect();
+    groups.join("; ")
+}
+
 /// The text report: per-strategy table, stage medians, throughput.
 fn render(r: &Report, pandas: &HashMap<String, f64>) -> String {
     use std::fmt::Write;
@@ -337,6 +359,16 @@ fn render(r: &Report, pandas: &HashMap<String, f64>) -> String {
         r.ms_per_evaluation,
         r.evaluations_per_hour
     );
+    if r.failed > 0 {
+        let _ = writeln!(
+            out,
+            "{} of {} evaluations ended in the strategy's own error (timed and counted like the \
+             others): {}",
+            r.failed,
+            r.evaluations,
+            failure_summary(&r.failures)
+        );
+    }
     if let Some(off) = r.reuse_off_per_hour {
         let _ = writeln!(
             out,
@@ -464,4 +496,24 @@ fn run_pandas(
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_grouped_by_error_most_frequent_first() {
+        let lines: Vec<String> = [
+            "#1: empty",
+            "#2: limit",
+            "#3: empty",
+            "#4: empty",
+            "#5: empty",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(failure_summary(&lines), "empty (#1, #3, #4, …); limit (#2)");
+    }
 }
