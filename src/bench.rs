@@ -213,8 +213,17 @@ pub struct Report {
     /// Measured evaluations that ended in the strategy's own error (an empty position, a
     /// sandbox limit): part of the workload, timed and counted like the others.
     pub failed: usize,
-    /// One `name: error` line per strategy whose measured evaluation failed.
-    pub failures: Vec<String>,
+    /// Each strategy whose measured evaluation failed, with its first error, in set order.
+    pub failures: Vec<Failure>,
+}
+
+/// A strategy whose measured evaluation failed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    /// The strategy's name in the set.
+    pub name: String,
+    /// Its first error.
+    pub error: String,
 }
 
 /// One strategy's medians.
@@ -399,8 +408,8 @@ pub fn run(
     }
 }
 
-/// One `name: error` line per strategy with a failed sample (its first), in set order.
-fn failures(set: &[(String, String)], samples: &[Sample]) -> Vec<String> {
+/// Each strategy with a failed sample and its first error, in set order.
+fn failures(set: &[(String, String)], samples: &[Sample]) -> Vec<Failure> {
     let mut first: BTreeMap<usize, &str> = BTreeMap::new();
     for s in samples {
         if let Some(e) = &s.error {
@@ -409,7 +418,10 @@ fn failures(set: &[(String, String)], samples: &[Sample]) -> Vec<String> {
     }
     first
         .into_iter()
-        .map(|(i, e)| format!("{}: {e}", set[i].0))
+        .map(|(i, e)| Failure {
+            name: set[i].0.clone(),
+            error: e.to_string(),
+        })
         .collect()
 }
 
@@ -447,6 +459,11 @@ mod tests {
             sample(2, Some("later")),
             sample(1, Some("limit")),
         ];
-        assert_eq!(failures(&set, &samples), ["b: limit", "c: empty"]);
+        let got: Vec<(String, String)> = failures(&set, &samples)
+            .into_iter()
+            .map(|f| (f.name, f.error))
+            .collect();
+        let pair = |n: &str, e: &str| (n.to_string(), e.to_string());
+        assert_eq!(got, [pair("b", "limit"), pair("c", "empty")]);
     }
 }
