@@ -149,7 +149,10 @@ pub fn sustain_bools(b: &[bool], rows: usize, window: usize, need: usize) -> Vec
     out
 }
 
-/// [`sum_mean_column`] for two columns at once (see [`crate::kernels::simd`]).
+/// [`sum_mean_column`] for two columns at once (see [`crate::kernels::simd`]). Rows whose
+/// added and removed values are all present (most rows) take a shorter step, without the
+/// missing-value selects and the count's updates: the same operations on each lane's values,
+/// so the same bits.
 #[cfg(target_arch = "wasm32")]
 #[target_feature(enable = "simd128")]
 fn sum_mean_pair<const MEAN: bool>(
@@ -161,48 +164,122 @@ fn sum_mean_pair<const MEAN: bool>(
     let [a, b] = x;
     let [oa, ob] = out;
     let rows = a.len().min(b.len()).min(oa.len()).min(ob.len());
-    let one = f64x2_splat(1.0);
+    let (a, b) = (&a[..rows], &b[..rows]);
     let nan = f64x2_splat(f64::NAN);
     let minp = f64x2_splat(minp as f64);
     let zero = f64x2_splat(0.0);
-    let (mut sum, mut comp_add, mut comp_rem, mut nobs, mut same) = (zero, zero, zero, zero, zero);
-    let mut prev = match (a.first(), b.first()) {
-        (Some(p), Some(q)) => f64x2(*p, *q),
-        _ => nan,
-    };
-    let mut step = |old: v128, v: v128| -> v128 {
-        // Removal: kahan(sum, comp_rem, -old) where old is a value.
-        let has_old = f64x2_eq(old, old);
-        let y = f64x2_sub(f64x2_neg(old), comp_rem);
-        let t = f64x2_add(sum, y);
-        let c = f64x2_sub(f64x2_sub(t, sum), y);
-        sum = v128_bitselect(t, sum, has_old);
-        comp_rem = v128_bitselect(c, comp_rem, has_old);
-        nobs = f64x2_sub(nobs, v128_and(one, has_old));
-        // Addition: kahan(sum, comp_add, v) where v is a value.
-        let has_v = f64x2_eq(v, v);
-        let y = f64x2_sub(v, comp_add);
-        let t = f64x2_add(sum, y);
-        let c = f64x2_sub(f64x2_sub(t, sum), y);
-        sum = v128_bitselect(t, sum, has_v);
-        comp_add = v128_bitselect(c, comp_add, has_v);
-        nobs = f64x2_add(nobs, v128_and(one, has_v));
-        let run = v128_bitselect(f64x2_add(same, one), one, f64x2_eq(v, prev));
-        same = v128_bitselect(run, same, has_v);
-        prev = v128_bitselect(v, prev, has_v);
-        let all_same = f64x2_ge(same, nobs);
-        let value = if MEAN {
-            v128_bitselect(prev, f64x2_div(sum, nobs), all_same)
-        } else {
-            v128_bitselect(f64x2_mul(prev, nobs), sum, all_same)
-        };
-        v128_bitselect(value, nan, f64x2_ge(nobs, minp))
+    let mut st = PairState {
+        sum: zero,
+        comp_add: zero,
+        comp_rem: zero,
+        nobs: zero,
+        same: zero,
+        prev: match (a.first(), b.first()) {
+            (Some(p), Some(q)) => f64x2(*p, *q),
+            _ => nan,
+        },
     };
     let head = window.min(rows);
     for i in 0..head {
-        store(step(nan, load(a, b, i)), oa, ob, i);
+        store(st.step::<MEAN>(nan, load(a, b, i), minp), oa, ob, i);
     }
-    for i in head..rows {
-        store(step(load(a, b, i - window), load(a, b, i)), oa, ob, i);
+    let mut i = head;
+    while i < rows {
+        // Rows that add and remove values only keep the count: test it once per run.
+        let valid = f64x2_ge(st.nobs, minp);
+        let all_valid = i64x2_all_true(valid);
+        while i < rows {
+            let (old, v) = (load(a, b, i - window), load(a, b, i));
+            if !i64x2_all_true(v128_and(f64x2_eq(old, old), f64x2_eq(v, v))) {
+                break;
+            }
+            let value = st.full_step::<MEAN>(old, v);
+            match all_valid {
+                true => store(value, oa, ob, i),
+                false => store(v128_bitselect(value, nan, valid), oa, ob, i),
+            }
+            i += 1;
+        }
+        if i < rows {
+            let value = st.step::<MEAN>(load(a, b, i - window), load(a, b, i), minp);
+            store(value, oa, ob, i);
+            i += 1;
+        }
+    }
+}
+
+/// [`SumMean`] of two columns, one per lane.
+#[cfg(target_arch = "wasm32")]
+struct PairState {
+    sum: v128,
+    comp_add: v128,
+    comp_rem: v128,
+    nobs: v128,
+    same: v128,
+    prev: v128,
+}
+
+#[cfg(target_arch = "wasm32")]
+impl PairState {
+    /// [`SumMean::step`], with a `v128_bitselect` where it branches.
+    #[inline]
+    #[target_feature(enable = "simd128")]
+    fn step<const MEAN: bool>(&mut self, old: v128, v: v128, minp: v128) -> v128 {
+        let one = f64x2_splat(1.0);
+        // Removal: kahan(sum, comp_rem, -old) where old is a value.
+        let has_old = f64x2_eq(old, old);
+        let y = f64x2_sub(f64x2_neg(old), self.comp_rem);
+        let t = f64x2_add(self.sum, y);
+        let c = f64x2_sub(f64x2_sub(t, self.sum), y);
+        self.sum = v128_bitselect(t, self.sum, has_old);
+        self.comp_rem = v128_bitselect(c, self.comp_rem, has_old);
+        self.nobs = f64x2_sub(self.nobs, v128_and(one, has_old));
+        // Addition: kahan(sum, comp_add, v) where v is a value.
+        let has_v = f64x2_eq(v, v);
+        let y = f64x2_sub(v, self.comp_add);
+        let t = f64x2_add(self.sum, y);
+        let c = f64x2_sub(f64x2_sub(t, self.sum), y);
+        self.sum = v128_bitselect(t, self.sum, has_v);
+        self.comp_add = v128_bitselect(c, self.comp_add, has_v);
+        self.nobs = f64x2_add(self.nobs, v128_and(one, has_v));
+        let run = v128_bitselect(f64x2_add(self.same, one), one, f64x2_eq(v, self.prev));
+        self.same = v128_bitselect(run, self.same, has_v);
+        self.prev = v128_bitselect(v, self.prev, has_v);
+        v128_bitselect(
+            self.value::<MEAN>(),
+            f64x2_splat(f64::NAN),
+            f64x2_ge(self.nobs, minp),
+        )
+    }
+
+    /// [`Self::step`] where `old` and `v` are values in both lanes (the count does not change),
+    /// before the minimum-count test.
+    #[inline]
+    #[target_feature(enable = "simd128")]
+    fn full_step<const MEAN: bool>(&mut self, old: v128, v: v128) -> v128 {
+        let one = f64x2_splat(1.0);
+        let y = f64x2_sub(f64x2_neg(old), self.comp_rem);
+        let t = f64x2_add(self.sum, y);
+        self.comp_rem = f64x2_sub(f64x2_sub(t, self.sum), y);
+        self.sum = t;
+        let y = f64x2_sub(v, self.comp_add);
+        let t = f64x2_add(self.sum, y);
+        self.comp_add = f64x2_sub(f64x2_sub(t, self.sum), y);
+        self.sum = t;
+        self.same = v128_bitselect(f64x2_add(self.same, one), one, f64x2_eq(v, self.prev));
+        self.prev = v;
+        self.value::<MEAN>()
+    }
+
+    /// The window's value: its one repeated value when every value in it is the same.
+    #[inline]
+    #[target_feature(enable = "simd128")]
+    fn value<const MEAN: bool>(&self) -> v128 {
+        let all_same = f64x2_ge(self.same, self.nobs);
+        if MEAN {
+            v128_bitselect(self.prev, f64x2_div(self.sum, self.nobs), all_same)
+        } else {
+            v128_bitselect(f64x2_mul(self.prev, self.nobs), self.sum, all_same)
+        }
     }
 }
