@@ -17,7 +17,7 @@ pub use self::sum_mean::{rolling_sum_mean, rolling_sum_mean_panel, sustain_bools
 mod tests {
     use super::{
         extreme, rolling_extreme, rolling_extreme_panel, rolling_median, rolling_std,
-        rolling_sum_mean, rolling_sum_mean_panel, sum_mean,
+        rolling_sum_mean, rolling_sum_mean_panel, sum_mean, sustain_bools,
     };
     use crate::kernels::from_first_value;
 
@@ -36,6 +36,26 @@ mod tests {
         assert!(sd[1].is_nan());
         assert_eq!(sd[2], 0.0);
         assert!((sd[3] - (4.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn sustain_counts_each_full_window() {
+        // Two columns of 7 rows; windows shorter than, equal to and longer than a column.
+        let b: Vec<bool> = [1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1]
+            .iter()
+            .map(|&v| v == 1)
+            .collect();
+        for (window, need) in [(1, 1), (2, 2), (3, 2), (3, 0), (7, 5), (9, 1)] {
+            let got = sustain_bools(&b, 7, window, need);
+            for (c, col) in b.chunks(7).enumerate() {
+                for i in 0..7usize {
+                    let from = (i + 1).saturating_sub(window);
+                    let count = col[from..=i].iter().filter(|&&v| v).count();
+                    let want = i + 1 >= window && count >= need;
+                    assert_eq!(got[c * 7 + i], want, "window {window} need {need} row {i}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -136,14 +136,18 @@ pub fn sustain_bools(b: &[bool], rows: usize, window: usize, need: usize) -> Vec
         return out;
     }
     let w = window.max(1);
+    let head = w.min(rows);
     for (col, dst) in b.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
         let mut count = 0usize;
-        for i in 0..rows {
-            count += usize::from(col[i]);
-            if i >= w {
-                count -= usize::from(col[i - w]);
-            }
-            dst[i] = i + 1 >= w && count >= need;
+        for (i, (d, v)) in dst[..head].iter_mut().zip(&col[..head]).enumerate() {
+            count += usize::from(*v);
+            *d = i + 1 >= w && count >= need;
+        }
+        // Row i (≥ window) drops row i − window.
+        let rest = dst[head..].iter_mut().zip(&col[head..]);
+        for ((d, v), old) in rest.zip(&col[..rows - head]) {
+            count = count + usize::from(*v) - usize::from(*old);
+            *d = count >= need;
         }
     }
     out
