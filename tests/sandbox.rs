@@ -76,10 +76,11 @@ fn guest_kernels_give_the_native_bits() {
         m = c.average(5) + c.rolling(20, min_periods=3).mean() * 1e-3 - v.rolling(7).sum()\n\
         sim(m / c.rolling(60).max() * (c > 10) - c.rolling(9, min_periods=2).min())\n";
     // Values missing on every other day or so (a rolling window moves between runs of
-    // present values and windows with gaps, the two paths of the guest's rolling sums).
+    // present values and windows with gaps, the two paths of the guest's rolling sums; the
+    // deviation's two interleaved columns).
     let holes = "c = data.get(\"etl:adj_close\")\nh = c[c > c.shift(1)]\n\
         sim(h.rolling(10, min_periods=3).mean() / c - h.rolling(4, min_periods=1).sum() / c \
-        + h.average(3) / c)\n";
+        + h.average(3) / c + h.rolling(5, min_periods=2).std() / c)\n";
     for src in [src, holes] {
         let plan = plan_of(src);
         let data = inputs(&plan);

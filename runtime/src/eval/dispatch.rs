@@ -104,7 +104,11 @@ fn dispatch(call: &CallArgs, recv: Option<&Panel>, prices: &[&Panel]) -> Result<
         | OpId::RollingSum
         | OpId::RollingMax
         | OpId::RollingMin => rolling(p, Rolling::of(call)?),
-        OpId::RollingStd => from_first_value(call, p, kernels::rolling_std)?,
+        OpId::RollingStd => {
+            let w = call.size("window")?.unwrap_or(1);
+            let m = call.size("min_periods")?.unwrap_or(w);
+            p.map_panel(|x, rows, out| kernels::rolling_std_panel(x, rows, w, m, out))
+        }
         OpId::RollingMedian => from_first_value(call, p, kernels::rolling_median)?,
         OpId::Shift => shift(p, periods("periods")?),
         OpId::PctChange => p.with_floats(vs_shifted(p, periods("periods")?, |x, y| x / y - 1.0)),

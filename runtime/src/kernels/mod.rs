@@ -18,8 +18,8 @@ pub use ewm::{cumsum, ewm_mean, ewm_std, Ewm};
 pub use misc::{edges, ffill, ffill_into, quantile, shift, vs_shifted};
 pub use rank::{rank_row, rank_row_with, RankMethod, RankScratch};
 pub use rolling::{
-    rolling_extreme, rolling_extreme_panel, rolling_median, rolling_std, rolling_sum_mean,
-    rolling_sum_mean_panel, sustain_bools,
+    rolling_extreme, rolling_extreme_panel, rolling_median, rolling_std, rolling_std_panel,
+    rolling_sum_mean, rolling_sum_mean_panel, sustain_bools,
 };
 pub use rows::{row_median, row_reduce, row_reduce_bools, RowStat};
 

@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use super::compact::{Compact, LeafAt};
+use super::compact::{run_start, Compact, LeafAt};
 use super::kept::Kept;
 use super::kinds::{leaf_values, step_kinds};
 use super::{leaf_cells, Block, Chain, Kind, Op, Out, Src, BLOCK};
@@ -74,8 +74,13 @@ pub(super) fn evaluate(
                 Some(g) => LeafAt {
                     base: g.cols[c] * g.rows,
                     rows: &g.at,
+                    run: g.run,
                 },
-                None => LeafAt { base: 0, rows: &[] },
+                None => LeafAt {
+                    base: 0,
+                    rows: &[],
+                    run: None,
+                },
             })
             .collect();
         let stats = rolled.column(chain, &grids, c, &kept);
@@ -102,13 +107,15 @@ struct Grid {
     at: Vec<usize>,
     /// For each of the chain's stocks: the leaf's column.
     cols: Vec<usize>,
+    /// `at[0]` when `at` is consecutive rows (see [`LeafAt::run`]).
+    run: Option<usize>,
 }
 
 impl Grid {
     /// `None` when the panel has no row on or before a read date (it cannot: every read date
     /// is on or after the latest first date) or lacks a stock.
     fn new(p: &Panel, dates: &[i32], read: &[usize], columns: &[&str]) -> Option<Grid> {
-        let at = read
+        let at: Vec<usize> = read
             .iter()
             .map(|&r| p.dates.partition_point(|&d| d <= dates[r]).checked_sub(1))
             .collect::<Option<_>>()?;
@@ -120,6 +127,7 @@ impl Grid {
             .collect::<Option<_>>()?;
         Some(Grid {
             rows: p.rows(),
+            run: run_start(&at),
             at,
             cols,
         })

@@ -19,6 +19,28 @@ pub(super) struct Compact {
 pub(super) struct LeafAt<'r> {
     pub(super) base: usize,
     pub(super) rows: &'r [usize],
+    /// `rows[0]` when `rows` are consecutive (`rows[i] == rows[0] + i`): one copy of a slice.
+    pub(super) run: Option<usize>,
+}
+
+/// `rows[0]` when `rows` are consecutive (see [`LeafAt::run`]).
+pub(super) fn run_start(rows: &[usize]) -> Option<usize> {
+    let first = *rows.first()?;
+    (rows.iter().enumerate())
+        .all(|(i, &r)| r == first + i)
+        .then_some(first)
+}
+
+/// The cells of `x` at `at` (a slice copy when its rows are consecutive).
+fn refill_at<T: Copy>(v: &mut Vec<T>, x: &[T], at: &LeafAt) {
+    match at.run {
+        Some(first) => {
+            v.clear();
+            let start = at.base + first;
+            v.extend_from_slice(&x[start..start + at.rows.len()]);
+        }
+        None => refill(v, at.rows.iter().map(|&r| x[at.base + r])),
+    }
 }
 
 enum Gathered {
@@ -64,6 +86,7 @@ impl Compact {
             .map(|_| LeafAt {
                 base: col.base,
                 rows: read,
+                run: None,
             })
             .collect();
         let rolled: Vec<Option<&[f64]>> = (col.rolled.iter().enumerate())
@@ -84,14 +107,9 @@ impl Compact {
         rolled: &[Option<&[f64]>],
     ) {
         for ((g, l), at) in self.leaves.iter_mut().zip(cells).zip(at) {
-            let base = at.base;
             match (g, l) {
-                (Gathered::Float(v), Leaf::Float(x)) => {
-                    refill(v, at.rows.iter().map(|&r| x[base + r]))
-                }
-                (Gathered::Bool(v), Leaf::Bool(x)) => {
-                    refill(v, at.rows.iter().map(|&r| x[base + r]))
-                }
+                (Gathered::Float(v), Leaf::Float(x)) => refill_at(v, x, at),
+                (Gathered::Bool(v), Leaf::Bool(x)) => refill_at(v, x, at),
                 _ => {}
             }
         }
@@ -100,7 +118,7 @@ impl Compact {
             _ => None,
         });
         for (g, (l, n)) in self.leaves[cells.len()..].iter_mut().zip(shifts) {
-            let LeafAt { base, rows } = at[l];
+            let LeafAt { base, rows, .. } = at[l];
             let from = |r: usize| r.checked_sub(n).map(|r| base + r);
             match (g, &cells[l]) {
                 (Gathered::Float(v), Leaf::Float(x)) => {
@@ -114,7 +132,8 @@ impl Compact {
         }
         for ((g, col), r) in self.rolled.iter_mut().zip(rolled).zip(&chain.rolled) {
             if let Some(col) = col {
-                refill(g, at[r.1].rows.iter().map(|&r| col[r]));
+                let at = LeafAt { base: 0, ..at[r.1] };
+                refill_at(g, col, &at);
             }
         }
     }
@@ -157,4 +176,31 @@ impl Compact {
 fn refill<T>(v: &mut Vec<T>, cells: impl Iterator<Item = T>) {
     v.clear();
     v.extend(cells);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{refill_at, run_start, LeafAt};
+
+    #[test]
+    fn consecutive_rows_are_copied_as_one_slice_and_others_gathered() {
+        assert_eq!(run_start(&[3, 4, 5]), Some(3));
+        assert_eq!(run_start(&[7]), Some(7));
+        // Repeats (a monthly leaf read on daily rows) and gaps are not a run.
+        for rows in [&[0, 0, 2][..], &[1, 2, 2], &[2, 4, 5], &[]] {
+            assert_eq!(run_start(rows), None, "{rows:?}");
+        }
+        let x: Vec<f64> = (0..20).map(f64::from).collect();
+        let mut v = vec![99.0];
+        for rows in [&[2, 3, 4][..], &[2, 2, 5]] {
+            let at = LeafAt {
+                base: 10,
+                rows,
+                run: run_start(rows),
+            };
+            refill_at(&mut v, &x, &at);
+            let want: Vec<f64> = rows.iter().map(|&r| x[10 + r]).collect();
+            assert_eq!(v, want);
+        }
+    }
 }

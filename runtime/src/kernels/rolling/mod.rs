@@ -10,14 +10,14 @@ mod sum_mean;
 
 pub use self::extreme::{rolling_extreme, rolling_extreme_panel};
 pub use self::median::rolling_median;
-pub use self::std::rolling_std;
+pub use self::std::{rolling_std, rolling_std_panel};
 pub use self::sum_mean::{rolling_sum_mean, rolling_sum_mean_panel, sustain_bools};
 
 #[cfg(test)]
 mod tests {
     use super::{
         extreme, rolling_extreme, rolling_extreme_panel, rolling_median, rolling_std,
-        rolling_sum_mean, rolling_sum_mean_panel, sum_mean, sustain_bools,
+        rolling_std_panel, rolling_sum_mean, rolling_sum_mean_panel, sum_mean, sustain_bools,
     };
     use crate::kernels::from_first_value;
 
@@ -105,6 +105,12 @@ mod tests {
                     extreme::extreme_column::<true>(c, o, w, minp.max(1), &mut suffix);
                 }
                 same(&got, &want, &format!("max w {w} minp {minp}"));
+                rolling_std_panel(&x, rows, w, minp, &mut got);
+                let want: Vec<f64> = x
+                    .chunks(rows)
+                    .flat_map(|c| rolling_std(c, w, minp))
+                    .collect();
+                same(&got, &want, &format!("std panel w {w} minp {minp}"));
                 for c in x.chunks(rows) {
                     let std = from_first_value(c, |c| rolling_std(c, w, minp));
                     same(&std, &rolling_std(c, w, minp), &format!("std w {w}"));
