@@ -154,3 +154,54 @@ fn a_limit_hit_discards_the_session_and_its_store() {
     assert!(bits(&after.position) == bits(&run(&probe, &cheap, false, &data).position));
     assert!(run(&sb, &cheap, false, &data).reuse.hits > 0);
 }
+
+#[test]
+fn kept_inputs_leave_the_store_its_budget() {
+    let data = common::data_dir();
+    // Half of the memory (48 MiB) is kept between evaluations: 24 MiB for results, the rest
+    // for input panels (~3 MB each here).
+    let limits = Limits {
+        memory_bytes: 96 << 20,
+        reuse_bytes: Some(24 << 20),
+        ..Limits::default()
+    };
+    let sb = Sandbox::new(limits, Some(&common::cache_dir())).unwrap();
+    let costly = lowered(
+        "close = data.get(\"price:收盤價\")\nsim(close.rolling(30).std().rank(axis=1) + close.average(20))\n",
+        &data,
+    );
+    let first = run(&sb, &costly, false, &data);
+    assert_eq!(first.reuse.hits, 0);
+    // Fourteen other panels read one after another with the close: ~44 MB of inputs, more than
+    // their share.
+    let others = [
+        "etl:adj_high",
+        "etl:adj_low",
+        "etl:adj_open",
+        "etl:market_value",
+        "price:成交筆數",
+        "price:成交股數",
+        "price:成交金額",
+        "price:最低價",
+        "price:最高價",
+        "price:開盤價",
+        "price_earning_ratio:本益比",
+        "price_earning_ratio:殖利率(%)",
+        "price_earning_ratio:股價淨值比",
+        "margin_transactions:融資今日餘額",
+    ];
+    for key in others {
+        let source = format!(
+            "close = data.get(\"price:收盤價\")\nx = data.get(\"{key}\")\nsim((x > 0) & (close > 0))\n"
+        );
+        run(&sb, &lowered(&source, &data), false, &data);
+    }
+    // The strategy's results are all still there: it reads its position back whole.
+    let again = run(&sb, &costly, false, &data);
+    assert!(
+        again.reuse.hits > 0 && again.reuse.misses == 0,
+        "{:?}",
+        again.reuse
+    );
+    assert!(bits(&again.position) == bits(&first.position));
+}

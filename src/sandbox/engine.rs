@@ -177,7 +177,8 @@ impl Sandbox {
 
     /// Like [`Sandbox::evaluate`], in a warm session when one is idle: inputs shared with an
     /// earlier evaluation (the same `Arc`) are not copied into the guest again. The session
-    /// keeps them (up to half the memory cap, least recently used first out) for the next one.
+    /// keeps them for the next one (in what the reuse budget leaves of half the memory cap,
+    /// least recently used first out).
     pub fn evaluate_shared(
         &self,
         plan: &Plan,
@@ -280,18 +281,19 @@ fn run_in(
         .fuel
         .unwrap_or_else(|| default_fuel_for_bytes(bytes_in));
     session.reset(limits, fuel)?;
+    // The kept half of the memory: the reuse budget for results first, input panels in the
+    // rest (copying a panel in again costs less than computing a stored result again); a
+    // fresh store (no `keep`) keeps nothing.
     let kept = limits.memory_bytes / 2;
-    let slots = session
-        .copy_in(inputs, keep, kept)
-        .map_err(|e| classify(e, session.store.data(), fuel, started.elapsed(), limits))?;
-    // Results get what the inputs leave of the kept half, up to the reuse budget; a fresh
-    // store (no `keep`) keeps nothing.
-    let reuse = match keep {
-        Some(_) => limits
-            .reuse_budget()
-            .min(kept.saturating_sub(session.kept_bytes())),
+    let results = match keep {
+        Some(_) => limits.reuse_budget().min(kept),
         None => 0,
     };
+    let slots = session
+        .copy_in(inputs, keep, kept - results)
+        .map_err(|e| classify(e, session.store.data(), fuel, started.elapsed(), limits))?;
+    // Inputs this evaluation reads are kept even past their share; results get what is left.
+    let reuse = results.min(kept.saturating_sub(session.kept_bytes()));
     session
         .set_reuse(reuse)
         .map_err(|e| classify(e, session.store.data(), fuel, started.elapsed(), limits))?;
