@@ -107,8 +107,9 @@ fn more_operators_give_the_native_bits() {
 
 #[test]
 fn indicators_fuse_their_multiply_adds_as_natively() {
-    // TA-Lib's fused multiply-adds (relaxed SIMD's in the guest): each indicator that has one,
-    // as the float position itself, so a last-bit difference is not hidden by a selection.
+    // TA-Lib's fused multiply-adds (relaxed SIMD's in the guest) and the true range's
+    // branch-free comparisons: each indicator that has them, as the float position itself, so
+    // a last-bit difference is not hidden by a selection.
     let sb = sandbox();
     for call in [
         "\"EMA\", timeperiod=20",
@@ -116,6 +117,8 @@ fn indicators_fuse_their_multiply_adds_as_natively() {
         "\"DEMA\"",
         "\"KAMA\"",
         "\"ATR\"",
+        "\"TRANGE\"",
+        "\"ADX\"",
         "\"SAR\"",
         "\"ULTOSC\"",
         "\"ADOSC\"",

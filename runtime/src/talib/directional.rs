@@ -2,21 +2,14 @@
 
 use super::average::is_zero;
 use super::fma;
+use super::fused::greater;
 use super::{atr, with_start, Outputs};
 
 /// The true range of day `i`: the greatest of high − low and the previous close's distances
-/// to the high and the low.
-fn true_range(h: &[f64], l: &[f64], c: &[f64], i: usize) -> f64 {
-    let mut greatest = h[i] - l[i];
-    let t = (c[i - 1] - h[i]).abs();
-    if t > greatest {
-        greatest = t;
-    }
-    let t = (c[i - 1] - l[i]).abs();
-    if t > greatest {
-        greatest = t;
-    }
-    greatest
+/// to the high and the low (each taken only when greater, as TA-Lib compares).
+pub(super) fn true_range(h: &[f64], l: &[f64], c: &[f64], i: usize) -> f64 {
+    let greatest = greater(h[i] - l[i], (c[i - 1] - h[i]).abs());
+    greater(greatest, (c[i - 1] - l[i]).abs())
 }
 
 pub fn trange(high: &[f64], low: &[f64], close: &[f64]) -> Outputs {

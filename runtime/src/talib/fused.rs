@@ -1,6 +1,7 @@
-//! `a·b + c` with one rounding, as TA-Lib's FMA builds compute it.
+//! `a·b + c` with one rounding, as TA-Lib's FMA builds compute it, and a branch-free "take it if
+//! greater" for the guest ([`greater`]).
 //!
-//! Natively this is `f64::mul_add`. Core wasm has no scalar fused multiply-add, so in the guest
+//! Natively `fma` is `f64::mul_add`. Core wasm has no scalar fused multiply-add, so in the guest
 //! `mul_add` is the C library's software routine (about 30 ns, four times an EMA step's other
 //! work). Relaxed SIMD's `f64x2.relaxed_madd` is the hardware instruction instead; relaxed SIMD
 //! only allows it to be unfused where the host has no FMA, and the sandbox's engine runs it in
@@ -29,9 +30,41 @@ pub fn fma(a: f64, b: f64, c: f64) -> f64 {
     ))
 }
 
+/// `t` where `t > running`, else `running` (NaN never replaces it; of equal values it stays).
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+pub fn greater(running: f64, t: f64) -> f64 {
+    if t > running {
+        t
+    } else {
+        running
+    }
+}
+
+/// `t` where `t > running`, else `running`, without a branch: lane 0 of SIMD's pseudo-maximum,
+/// `pmax(a, b) = a < b ? b : a` (so NaN and ties keep `running`, as the compare does). Scalar,
+/// the guest compares and branches, and on prices the branch is mispredicted often.
+#[cfg(target_arch = "wasm32")]
+#[inline]
+#[target_feature(enable = "simd128")]
+pub fn greater(running: f64, t: f64) -> f64 {
+    use core::arch::wasm32::{f64x2_extract_lane, f64x2_pmax, f64x2_splat};
+    f64x2_extract_lane::<0>(f64x2_pmax(f64x2_splat(running), f64x2_splat(t)))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fma;
+    use super::{fma, greater};
+
+    #[test]
+    fn greater_takes_only_a_greater_value() {
+        let n = f64::NAN;
+        assert_eq!(greater(1.0, 2.0), 2.0);
+        assert_eq!(greater(2.0, 1.0), 2.0);
+        assert!(greater(1.0, n) == 1.0 && greater(n, 1.0).is_nan());
+        // Of equal values (signed zeros) the running one stays.
+        assert!(greater(-0.0, 0.0).is_sign_negative() && greater(0.0, -0.0).is_sign_positive());
+    }
 
     #[test]
     fn rounds_once() {

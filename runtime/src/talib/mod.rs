@@ -408,19 +408,7 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs {
     if period == 0 || m <= period {
         return vec![out];
     }
-    // The greatest of high − low and the previous close's distances to the high and the low.
-    let range = |i: usize| {
-        let mut greatest = h[i] - l[i];
-        let to_high = (c[i - 1] - h[i]).abs();
-        if to_high > greatest {
-            greatest = to_high;
-        }
-        let to_low = (c[i - 1] - l[i]).abs();
-        if to_low > greatest {
-            greatest = to_low;
-        }
-        greatest
-    };
+    let range = |i: usize| directional::true_range(h, l, c, i);
     let beta = (period - 1) as f64 / period as f64;
     let alpha = 1.0 - beta;
     let mut prev = (1..=period).fold(0.0, |total, i| total + range(i)) / period as f64;
