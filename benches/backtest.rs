@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use dsl_engine::backtest::{simulate, Frequency, Market, Resample, SimOptions, SimResult};
+use dsl_engine::backtest::{simulate, Cell, Frequency, Market, Resample, SimOptions, SimResult};
 use dsl_engine::util::rng::Rng;
 use dsl_runtime::fnv::Fnv1a;
 use dsl_runtime::wire::PanelData;
@@ -96,6 +96,16 @@ fn above_mean(close: &PanelData) -> PanelData {
     }
 }
 
+/// The same panel as flags (what a boolean position arrives as from the sandbox).
+fn flags(p: &PanelData) -> PanelData<Vec<u8>> {
+    PanelData {
+        name: p.name.clone(),
+        dates: p.dates.clone(),
+        columns: p.columns.clone(),
+        values: p.values.iter().map(|&v| u8::from(v != 0.0)).collect(),
+    }
+}
+
 /// FNV-1a over the bits of the curve, the trades and the exposure: a change in any result shows
 /// up as a different fingerprint (speed work must leave it unchanged).
 fn fingerprint(r: &SimResult) -> u64 {
@@ -144,11 +154,11 @@ fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
 }
 
 /// Times `position` under `opts` and prints the median, the trade count and the fingerprint.
-fn case(
+fn case<T: Cell>(
     label: &str,
     runs: usize,
     target_ms: u32,
-    position: &PanelData,
+    position: &PanelData<Vec<T>>,
     market: &Market,
     opts: &SimOptions,
 ) {
@@ -186,6 +196,8 @@ fn main() {
             ..SimOptions::default()
         };
         case("monthly top-20 rebalance", 7, 50, &monthly, &market, &opts);
+        let label = "monthly top-20 rebalance, as flags";
+        case(label, 7, 50, &flags(&monthly), &market, &opts);
     }
     let opts = SimOptions {
         stop_loss: Some(0.1),
@@ -203,6 +215,8 @@ fn main() {
             &market,
             &opts,
         );
+        let label = "daily top-50 rotation with stops, as flags";
+        case(label, 5, 300, &flags(&rotation), &market, &opts);
     }
     if wanted("stress") {
         let label = "daily signals with stops, half the market held (stress)";

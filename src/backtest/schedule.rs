@@ -72,14 +72,18 @@ impl Cell for u8 {
     }
 
     fn totals(col: &[u8]) -> (f64, usize, bool) {
-        let mut total = 0u64;
-        let mut held = 0usize;
-        // Per chunk in u32 lanes (no overflow: 255 × 2^16 < 2^32), so the loop vectorises.
-        for c in col.chunks(1 << 16) {
-            total += u64::from(c.iter().map(|&b| u32::from(b)).sum::<u32>());
-            held += c.iter().filter(|&&b| b != 0).count();
+        let (mut total, mut held) = (0u64, 0u64);
+        // Per block of 256 in u16 lanes (no overflow: 255 × 256 < 2^16): both sums vectorise
+        // eight or more cells wide (a count into `usize` lanes takes two at a time).
+        for c in col.chunks(256) {
+            let t = c.iter().fold(0u16, |a, &b| a.wrapping_add(u16::from(b)));
+            let h = c
+                .iter()
+                .fold(0u16, |a, &b| a.wrapping_add(u16::from(b != 0)));
+            total += u64::from(t);
+            held += u64::from(h);
         }
-        (total as f64, held, false)
+        (total as f64, held as usize, false)
     }
 
     fn differs(run: &[u8], prev: f64) -> bool {
@@ -211,39 +215,38 @@ impl<'a, T: Cell> Weights<'a, T> {
 
 /// Writes the rows where `col` (NaN as 0) differs bit-wise from the row before (row 0: from 0)
 /// to `at` (at least `col.len()` long, else cut short) and returns their number; ORs "differs as
-/// a number" into `changed` (resample=None). Branch-free: every row is stored and the cursor
-/// only advances past a change.
-fn changes_of<T: Cell>(col: &[T], at: &mut [u32], changed: Option<&mut [bool]>) -> usize {
+/// a number" into `changed` (resample=None). Runs of equal cells (most of a position: a weight
+/// changes at entries and exits) are skipped after one vectorisable comparison; inside a run
+/// that differs, every row is stored and the cursor only advances past a change.
+fn changes_of<T: Cell>(col: &[T], at: &mut [u32], mut changed: Option<&mut [bool]>) -> usize {
     let len = col.len().min(at.len());
     let (mut n, mut prev) = (0usize, 0.0f64);
     let norm = |v: T| v.weight();
-    match changed {
-        None => {
-            // Runs of equal cells (the usual case between periodic rebalances) are skipped
-            // after one vectorisable comparison.
-            let mut r0 = 0;
-            for chunk in col[..len].chunks(T::RUN) {
-                let diff = T::differs(chunk, prev);
-                if diff {
-                    for (r, &v) in chunk.iter().enumerate() {
-                        let w = norm(v);
-                        at[n] = (r0 + r) as u32;
-                        n += usize::from(w.to_bits() != prev.to_bits());
-                        prev = w;
-                    }
-                } else {
-                    prev = norm(chunk[chunk.len() - 1]);
-                }
-                r0 += chunk.len();
-            }
+    for (i, chunk) in col[..len].chunks(T::RUN).enumerate() {
+        let r0 = i * T::RUN;
+        if !T::differs(chunk, prev) {
+            // Equal bits: no change, as a number either (a weight is never NaN).
+            prev = chunk.last().map_or(prev, |&v| norm(v));
+            continue;
         }
-        Some(changed) => {
-            for ((r, &v), c) in col[..len].iter().enumerate().zip(changed) {
-                let w = norm(v);
-                at[n] = r as u32;
-                n += usize::from(w.to_bits() != prev.to_bits());
-                *c |= w != prev;
-                prev = w;
+        match changed.as_deref_mut() {
+            None => {
+                for (r, &v) in chunk.iter().enumerate() {
+                    let w = norm(v);
+                    at[n] = (r0 + r) as u32;
+                    n += usize::from(w.to_bits() != prev.to_bits());
+                    prev = w;
+                }
+            }
+            Some(flags) => {
+                let flags = flags.iter_mut().skip(r0);
+                for ((r, &v), c) in chunk.iter().enumerate().zip(flags) {
+                    let w = norm(v);
+                    at[n] = (r0 + r) as u32;
+                    n += usize::from(w.to_bits() != prev.to_bits());
+                    *c |= w != prev;
+                    prev = w;
+                }
             }
         }
     }
@@ -410,6 +413,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn changed_rows_are_the_rows_that_differ_as_numbers() {
+        // Runs longer and shorter than a float run (8): a -0.0/0.0 flip differs in bits but
+        // not as a number; NaN reads as 0; a lone change deep inside a long equal run.
+        let a: Vec<f64> = (0..40)
+            .map(|r| match r {
+                0..=9 => f64::NAN,
+                10 => -0.0,
+                11..=20 => 0.0,
+                21 => 2.0,
+                _ => 1.0,
+            })
+            .collect();
+        let b: Vec<f64> = (0..40).map(|r| f64::from(u8::from(r == 33))).collect();
+        let cols = vec![a, b];
+        let w = weights(&cols, true);
+        let norm = |v: f64| if v.is_nan() { 0.0 } else { v };
+        let want: Vec<bool> = (0..40)
+            .map(|r| r == 0 || cols.iter().any(|c| norm(c[r]) != norm(c[r - 1])))
+            .collect();
+        assert_eq!(w.changed, want);
+        assert_eq!(changed_rows(&w), vec![0, 21, 22, 33, 34]);
     }
 
     #[test]

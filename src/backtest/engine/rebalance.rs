@@ -14,35 +14,52 @@ pub(super) struct Targets<'a> {
     /// The position row as replayed so far: rows `..replayed` applied.
     row: Vec<f64>,
     replayed: usize,
-    /// This rebalance's weights: the row with delisted and sitting-out stocks at 0.
+    /// Bit `k` set: stock `k`'s weight in `row` is not 0 (a bitset of 64 stocks a word).
+    nonzero: Vec<u64>,
+    /// Bit `k` set: stock `k` is in the book (filled by `weigh`).
+    held: Vec<u64>,
+    /// This rebalance's weights: the row with delisted and sitting-out stocks at 0 (set for
+    /// the stocks to act on only).
     weights: Vec<f64>,
     /// The stocks to act on (weighted or held), in column order: the first `len` entries.
     todo: Vec<usize>,
-    in_book: Vec<bool>,
 }
 
 impl<'a> Targets<'a> {
     pub fn new(changes: &'a Changes, stocks: usize) -> Targets<'a> {
+        let words = stocks.div_ceil(64);
         Targets {
             changes,
             row: vec![0.0; stocks],
             replayed: 0,
+            nonzero: vec![0; words],
+            held: vec![0; words],
             weights: vec![0.0; stocks],
             todo: vec![0; stocks],
-            in_book: vec![false; stocks],
         }
     }
 
-    /// Brings `row` to position row `r`.
+    /// Brings `row` (and `nonzero`) to position row `r`.
     fn replay_to(&mut self, r: usize) {
         if r < self.replayed.saturating_sub(1) {
             // Rows only move forward in a schedule; start over if one ever goes back.
             self.row.iter_mut().for_each(|w| *w = 0.0);
+            self.nonzero.iter_mut().for_each(|w| *w = 0);
             self.replayed = 0;
         }
         let upto = r + 1;
         if upto > self.replayed {
             self.changes.replay(self.replayed, upto, &mut self.row);
+            let (a, b) = (self.changes.start[self.replayed], self.changes.start[upto]);
+            for &k in &self.changes.stock[a..b] {
+                let k = k as usize;
+                let bit = 1u64 << (k % 64);
+                if self.row[k] != 0.0 {
+                    self.nonzero[k / 64] |= bit;
+                } else {
+                    self.nonzero[k / 64] &= !bit;
+                }
+            }
             self.replayed = upto;
         }
     }
@@ -107,25 +124,31 @@ impl Sim<'_> {
 
     /// The weights of position row `row` after zeroing delisted stocks (from their sale bar on,
     /// §2.7) and, with `stop_trading_next_period`, the stocks stopped since the last rebalance;
-    /// fills the stocks to act on. Returns their number and the gross weight Σ|w|.
+    /// fills the stocks to act on. Returns their number and the gross weight Σ|w|, summed in
+    /// column order over the weighted and held stocks only (a weight of 0 adds nothing to it),
+    /// found through the bitsets rather than by visiting every stock.
     fn weigh(&mut self, row: usize) -> (usize, f64) {
         let t = &mut self.targets;
         t.replay_to(row);
+        t.held.iter_mut().for_each(|w| *w = 0);
         for &k in &self.book.keys {
-            t.in_book[k] = true;
+            t.held[k / 64] |= 1 << (k % 64);
         }
         let (mut todo, mut gross) = (0, 0.0);
         let sit_out = self.opts.stop_trading_next_period;
-        // Listed without a branch per stock.
-        for (k, (w, &r)) in t.weights.iter_mut().zip(&t.row).enumerate() {
-            let out = self.delisted[k] | (sit_out & self.stopped.get(k));
-            *w = if out { 0.0 } else { r };
-            gross += w.abs();
-            t.todo[todo] = k;
-            todo += usize::from((*w != 0.0) | t.in_book[k]);
-        }
-        for &k in &self.book.keys {
-            t.in_book[k] = false;
+        for (i, (&nonzero, &held)) in t.nonzero.iter().zip(&t.held).enumerate() {
+            let mut bits = nonzero | held;
+            while bits != 0 {
+                let bit = bits & bits.wrapping_neg();
+                bits ^= bit;
+                let k = i * 64 + bit.trailing_zeros() as usize;
+                let out = self.delisted[k] | (sit_out & self.stopped.get(k));
+                let w = if out { 0.0 } else { t.row[k] };
+                t.weights[k] = w;
+                gross += w.abs();
+                t.todo[todo] = k;
+                todo += usize::from((w != 0.0) | (held & bit != 0));
+            }
         }
         (todo, gross)
     }
