@@ -11,8 +11,10 @@ pub trait Cell: Copy + Sync {
     /// The weight the cell stands for.
     fn weight(self) -> f64;
 
-    /// Σ |weight|, the number of non-zero cells and whether a weight is infinite, over `col`.
-    fn totals(col: &[Self]) -> (f64, usize, bool) {
+    /// Σ |weight|, the number of non-zero cells and whether a weight is infinite, over `col`,
+    /// whose changes (see `changes_of`) are at rows `changes`.
+    fn totals(col: &[Self], changes: &[u32]) -> (f64, usize, bool) {
+        let _ = changes;
         // Branch-free, with independent accumulators so the loop is not one long chain of
         // dependent additions (it reads every cell of the position).
         let (mut total, mut held, mut infinite) = ([0.0f64; 4], [0usize; 4], false);
@@ -71,19 +73,17 @@ impl Cell for u8 {
         f64::from(self)
     }
 
-    fn totals(col: &[u8]) -> (f64, usize, bool) {
-        let (mut total, mut held) = (0u64, 0u64);
-        // Per block of 256 in u16 lanes (no overflow: 255 × 256 < 2^16): both sums vectorise
-        // eight or more cells wide (a count into `usize` lanes takes two at a time).
-        for c in col.chunks(256) {
-            let t = c.iter().fold(0u16, |a, &b| a.wrapping_add(u16::from(b)));
-            let h = c
-                .iter()
-                .fold(0u16, |a, &b| a.wrapping_add(u16::from(b != 0)));
-            total += u64::from(t);
-            held += u64::from(h);
+    /// From the runs between changes (the value before the first is 0): integer products,
+    /// exact, so the float pass's bits without reading every cell again.
+    fn totals(col: &[u8], changes: &[u32]) -> (f64, usize, bool) {
+        let (mut total, mut held) = (0u64, 0usize);
+        let ends = changes.iter().skip(1).map(|&r| r as usize);
+        for (&r, end) in changes.iter().zip(ends.chain([col.len()])) {
+            let (v, cells) = (col[r as usize], end - r as usize);
+            total += u64::from(v) * cells as u64;
+            held += usize::from(v != 0) * cells;
         }
-        (total as f64, held as usize, false)
+        (total as f64, held, false)
     }
 
     fn differs(run: &[u8], prev: f64) -> bool {
@@ -160,7 +160,9 @@ impl<'a, T: Cell> Weights<'a, T> {
         };
         let norm = |v: T| v.weight();
         for (k, col) in cols.iter().enumerate() {
-            let (total, held, infinite) = T::totals(col);
+            let flags = (!changed.is_empty()).then_some(changed.as_mut_slice());
+            let n = changes_of(col, &mut at, flags);
+            let (total, held, infinite) = T::totals(col, &at[..n]);
             if infinite {
                 if let Some(r) = col.iter().position(|v| v.weight().is_infinite()) {
                     return Err((k, r));
@@ -168,8 +170,6 @@ impl<'a, T: Cell> Weights<'a, T> {
             }
             scan.total += total;
             scan.held_cells += held;
-            let flags = (!changed.is_empty()).then_some(changed.as_mut_slice());
-            let n = changes_of(col, &mut at, flags);
             for &r in &at[..n] {
                 per_row[r as usize + 1] += 1;
                 found.push((r, k as u32, norm(col[r as usize])));
@@ -362,11 +362,13 @@ mod tests {
 
     #[test]
     fn flags_scan_as_their_float_weights() {
-        // Runs shorter and longer than a flag run (64), a column starting held, a lone flip.
+        // Runs shorter and longer than a flag run (64), a column starting held, a lone flip,
+        // flags above 1.
         let cols: Vec<Vec<u8>> = vec![
             (0..300).map(|r| u8::from((r / 70) % 2 == 1)).collect(),
             (0..300).map(|r| u8::from(r < 5 || r == 200)).collect(),
             (0..300).map(|r| u8::from(r % 3 == 0)).collect(),
+            (0..300).map(|r| [0, 3, 255, 3, 1][(r / 50) % 5]).collect(),
             vec![0; 300],
         ];
         let floats: Vec<Vec<f64>> = cols
