@@ -498,6 +498,26 @@ impl Checker<'_> {
                 )
                 .hint("selecting single stocks or dates is not part of the DSL; use a condition"),
             ),
+            (Val::Multi(op, _), _) => {
+                let spec = op.spec();
+                self.err(
+                    Diagnostic::error(
+                        Code::UnsupportedIndex,
+                        span,
+                        format!(
+                            "`{}` returns {} panels ({}), which cannot be indexed",
+                            spec.name,
+                            spec.outputs.len(),
+                            spec.outputs.join(", ")
+                        ),
+                    )
+                    .hint(format!(
+                        "unpack them: `{} = data.indicator(\"{}\")`",
+                        spec.outputs.join(", "),
+                        spec.name
+                    )),
+                )
+            }
             (other, _) => self.err(Diagnostic::error(
                 Code::UnsupportedIndex,
                 span,

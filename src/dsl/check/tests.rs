@@ -295,6 +295,11 @@ fn hints_say_the_right_thing() {
         ("x = close.ewm().std() > 0", "needs one of `com`", "xx"),
         ("x = close.isnull()", "x.isna()", "available methods"),
         (
+            "x = data.indicator(\"BBANDS\")[1] > 0",
+            "unpack them: `upperband, middleband, lowerband = data.indicator(\"BBANDS\")`",
+            "xx",
+        ),
+        (
             "x = close.nlargest(5)",
             "is_largest(n)",
             "available methods",
