@@ -1,7 +1,7 @@
 //! A fused chain on the read rows only (see [`crate::eval::restrict`]): each column's cells
 //! gathered there, for the steps to run on as a short column.
 
-use super::{Block, Chain, Column, Leaf, Op};
+use super::{Block, Chain, Column, Leaf, Op, Src};
 
 /// A column's cells on the read rows only — each leaf, each shifted leaf (as a leaf of its own)
 /// and each rolling statistic gathered there — for the steps to run on as a short column.
@@ -12,6 +12,9 @@ pub(super) struct Compact {
     pub(super) rolled: Vec<Vec<f64>>,
     /// Per step: a shift's own leaf, read in place (shifted already).
     views: Vec<Option<(usize, usize)>>,
+    /// Per leaf of the chain: whether a step reads it (a leaf read only through its rolling
+    /// statistics or its shifts is not gathered).
+    read: Vec<bool>,
 }
 
 /// Where one leaf's cells of a column are: rows `rows` of the column starting at `base`.
@@ -67,10 +70,24 @@ impl Compact {
                 _ => None,
             });
         }
+        let mut read = vec![false; cells.len()];
+        for op in &chain.ops {
+            let (a, b) = match *op {
+                Op::Binary(_, a, b) | Op::Mask(a, b) => (a, Some(b)),
+                Op::Neg(a) | Op::Not(a) => (a, None),
+                Op::Shift(..) => continue,
+            };
+            for src in [Some(a), b].into_iter().flatten() {
+                if let Src::Leaf(l) = src {
+                    read[l] = true;
+                }
+            }
+        }
         Compact {
             leaves,
             rolled: vec![Vec::new(); chain.rolled.len()],
             views,
+            read,
         }
     }
 
@@ -106,7 +123,8 @@ impl Compact {
         at: &[LeafAt],
         rolled: &[Option<&[f64]>],
     ) {
-        for ((g, l), at) in self.leaves.iter_mut().zip(cells).zip(at) {
+        let leaves = (self.leaves.iter_mut().zip(cells).zip(at)).zip(&self.read);
+        for (((g, l), at), _) in leaves.filter(|(_, read)| **read) {
             match (g, l) {
                 (Gathered::Float(v), Leaf::Float(x)) => refill_at(v, x, at),
                 (Gathered::Bool(v), Leaf::Bool(x)) => refill_at(v, x, at),
