@@ -22,6 +22,37 @@ mod tests {
     use crate::kernels::from_first_value;
 
     #[test]
+    fn a_one_row_window_is_the_row_itself() {
+        let (nan, payload) = (f64::NAN, f64::from_bits(0x7ff8_0000_0000_0001));
+        let x = [
+            nan,
+            1.5,
+            1.5,
+            -0.0,
+            0.0,
+            payload,
+            nan,
+            1e300,
+            1e300,
+            -1e-300,
+            7.0,
+            f64::INFINITY,
+        ];
+        for (mean, minp) in [(true, 0), (true, 1), (false, 1)] {
+            let mut want = vec![0.0; x.len()];
+            match mean {
+                true => sum_mean::sum_mean_column::<true>(&x, &mut want, 1, 1),
+                false => sum_mean::sum_mean_column::<false>(&x, &mut want, 1, 1),
+            }
+            let got = rolling_sum_mean(&x, 1, minp, mean);
+            let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "mean {mean}, min_periods {minp}");
+        }
+        // A minimum count above the window: nothing is ever reported.
+        assert!(rolling_sum_mean(&x, 1, 2, true).iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
     fn rolling_kernels_skip_missing_values() {
         let nan = f64::NAN;
         let x = [1.0, nan, 3.0, 5.0, 4.0];

@@ -38,6 +38,14 @@ pub fn rolling_sum_mean_panel(
         return;
     }
     let minp = min_periods.max(1);
+    if window == 1 && minp == 1 {
+        // A one-row window holds one value, which pandas reports exactly (a window of identical
+        // values): the sum and the mean are the row itself, NaN where it is missing.
+        for (o, v) in out.iter_mut().zip(x) {
+            *o = if v.is_nan() { f64::NAN } else { *v };
+        }
+        return;
+    }
     if mean {
         by_columns(x, out, rows, &mut SumMeanKernel::<true> { window, minp })
     } else {
