@@ -226,10 +226,27 @@ fn entries_by_row(entry: &Frame, picks: &[(usize, Vec<usize>)], dates: &[i32]) -
         .map(|d| dates.partition_point(|g| g < d))
         .collect();
     for (k, (ei, _)) in picks.iter().enumerate() {
-        let col = entry.col(*ei);
-        for (er, g) in grid_row.iter().enumerate() {
-            if col.is_true(er) {
-                entries_on[*g].push(k);
+        match entry.col(*ei) {
+            // Entries are rare: sixteen flags tested at a time without an early exit (so the
+            // compiler vectorises the test), the rows of a sixteen with one then one by one.
+            Column::Bool(b) => {
+                const STEP: usize = 16;
+                let whole = b.len() - b.len() % STEP;
+                let sixteens = b.chunks_exact(STEP).zip(grid_row.chunks_exact(STEP));
+                let with_one = sixteens.filter(|(f, _)| f.iter().fold(false, |any, x| any | x));
+                let rest = std::iter::once((&b[whole..], &grid_row[whole..]));
+                for (flags, rows) in with_one.chain(rest) {
+                    for (_, g) in flags.iter().zip(rows).filter(|(f, _)| **f) {
+                        entries_on[*g].push(k);
+                    }
+                }
+            }
+            col => {
+                for (er, g) in grid_row.iter().enumerate() {
+                    if col.is_true(er) {
+                        entries_on[*g].push(k);
+                    }
+                }
             }
         }
     }
@@ -383,6 +400,28 @@ fn is_held_before(values: &[bool], k: usize, rows: usize, r: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_of_flags_are_the_entries_of_their_floats() {
+        // 37 rows: two whole sixteens and a remainder, entries in each, on a grid with more dates.
+        let dates: Vec<i32> = (0..37).map(|d| d * 2).collect();
+        let grid: Vec<i32> = (0..74).collect();
+        let cols: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let flags: Vec<bool> = (0..3 * 37).map(|i| i % 7 == 0 || i % 37 == 36).collect();
+        let floats: Vec<f64> = flags.iter().map(|&f| f64::from(u8::from(f))).collect();
+        let picks = vec![(2, vec![]), (0, vec![])];
+        let on = |values| {
+            let frame = Frame {
+                dates: &dates,
+                columns: &cols,
+                values,
+            };
+            entries_by_row(&frame, &picks, &grid)
+        };
+        let want = on(Cells::Float(&floats));
+        assert!(want.iter().map(Vec::len).sum::<usize>() > 8);
+        assert_eq!(on(Cells::Bool(&flags)), want);
+    }
 
     #[test]
     fn holds_from_entry_until_exit_and_respects_the_limit() {
