@@ -217,9 +217,59 @@ impl PriceStops {
     }
 }
 
-/// Step 2's entries: per grid row, the names (indices into `picks`) with an entry on that date.
-fn entries_by_row(entry: &Frame, picks: &[(usize, Vec<usize>)], dates: &[i32]) -> Vec<Vec<usize>> {
-    let mut entries_on: Vec<Vec<usize>> = vec![Vec::new(); dates.len()];
+/// Step 2's entries: per grid row, one bit per name (index into `picks`) with an entry on that
+/// date. A row-major bitset (a bit per grid cell, ~1 MB for the whole market) rather than a
+/// list per row: a state used as the entry (`close > close.average(20)`) has an entry in half
+/// the cells, and setting bits in a cache-sized table is cheaper than pushing to thousands of
+/// growing lists.
+#[derive(Debug, PartialEq)]
+struct Entries {
+    /// Words per row.
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl Entries {
+    fn new(rows: usize, names: usize) -> Entries {
+        let words = names.div_ceil(64);
+        Entries {
+            words,
+            bits: vec![0; rows * words],
+        }
+    }
+
+    fn set(&mut self, r: usize, k: usize) {
+        self.bits[r * self.words + k / 64] |= 1 << (k % 64);
+    }
+
+    /// Whether name `k` has an entry on row `r`.
+    fn has(&self, r: usize, k: usize) -> bool {
+        self.bits[r * self.words + k / 64] >> (k % 64) & 1 == 1
+    }
+
+    /// The names with an entry on row `r`, in ascending order.
+    fn on(&self, r: usize) -> impl Iterator<Item = usize> + '_ {
+        let row = &self.bits[r * self.words..(r + 1) * self.words];
+        (row.iter().enumerate()).flat_map(|(w, &x)| Ones(x).map(move |b| w * 64 + b))
+    }
+}
+
+/// The positions of a word's set bits, lowest first.
+struct Ones(u64);
+
+impl Iterator for Ones {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let b = (self.0 != 0).then(|| self.0.trailing_zeros() as usize)?;
+        self.0 &= self.0 - 1;
+        Some(b)
+    }
+}
+
+/// Step 2's entries on the grid of `dates`.
+fn entries_by_row(entry: &Frame, picks: &[(usize, Vec<usize>)], dates: &[i32]) -> Entries {
+    let mut entries = Entries::new(dates.len(), picks.len());
     let grid_row: Vec<usize> = entry
         .dates
         .iter()
@@ -227,8 +277,8 @@ fn entries_by_row(entry: &Frame, picks: &[(usize, Vec<usize>)], dates: &[i32]) -
         .collect();
     for (k, (ei, _)) in picks.iter().enumerate() {
         match entry.col(*ei) {
-            // Entries are rare: sixteen flags tested at a time without an early exit (so the
-            // compiler vectorises the test), the rows of a sixteen with one then one by one.
+            // Entries are often rare: sixteen flags tested at a time without an early exit (so
+            // the compiler vectorises the test), the rows of a sixteen with one then one by one.
             Column::Bool(b) => {
                 const STEP: usize = 16;
                 let whole = b.len() - b.len() % STEP;
@@ -237,20 +287,20 @@ fn entries_by_row(entry: &Frame, picks: &[(usize, Vec<usize>)], dates: &[i32]) -
                 let rest = std::iter::once((&b[whole..], &grid_row[whole..]));
                 for (flags, rows) in with_one.chain(rest) {
                     for (_, g) in flags.iter().zip(rows).filter(|(f, _)| **f) {
-                        entries_on[*g].push(k);
+                        entries.set(*g, k);
                     }
                 }
             }
             col => {
                 for (er, g) in grid_row.iter().enumerate() {
                     if col.is_true(er) {
-                        entries_on[*g].push(k);
+                        entries.set(*g, k);
                     }
                 }
             }
         }
     }
-    entries_on
+    entries
 }
 
 /// The best `limit` candidates by score; ties favour later columns (finlab: a stable ascending
@@ -283,7 +333,7 @@ pub fn hold_until(
     // 2. Entries are events on their own dates; exits, rank and prices are read carried forward
     //    (state mode). Only the names in play on a day (entries and holdings) are looked at, so
     //    nothing is materialised on the grid.
-    let entries_on = entries_by_row(entry, &picks, &dates);
+    let entries = entries_by_row(entry, &picks, &dates);
     let exit_rows = ffill_rows(exit.dates, &dates);
     let rank_rows = rank.map(|f| ffill_rows(f.dates, &dates));
     let price_rows = price.map(|f| ffill_rows(f.dates, &dates));
@@ -329,15 +379,11 @@ pub fn hold_until(
     let mut is_held = vec![false; ncol];
     let mut since = vec![usize::MAX; ncol];
     let mut stopped = vec![false; ncol];
-    let mut is_entry = vec![false; ncol];
     let mut cands: Vec<(f64, usize)> = Vec::with_capacity(64);
     for r in 0..rows {
         cands.clear();
-        for &k in &entries_on[r] {
-            is_entry[k] = true;
-        }
         if r == 0 {
-            cands.extend(entries_on[0].iter().map(|&k| (score(0, k), k)));
+            cands.extend(entries.on(0).map(|k| (score(0, k), k)));
             keep_top(&mut cands, limit);
             cands.retain(|&(_, k)| !exits(0, k));
         } else {
@@ -351,14 +397,14 @@ pub fn hold_until(
             let out = |k: usize| stopped[k] || exits(r, k);
             for &k in &held {
                 if !out(k) {
-                    let e = if is_entry[k] { score(r, k) } else { 0.0 };
+                    let e = if entries.has(r, k) { score(r, k) } else { 0.0 };
                     cands.push((e + 3.0, k));
                 }
             }
             // A held name scores 3 or more, an entry at most 1: with every place taken by one
             // still held, no entry gets in.
             if cands.len() < limit {
-                for &k in &entries_on[r] {
+                for k in entries.on(r) {
                     if !is_held[k] && !out(k) {
                         cands.push((score(r, k), k));
                     }
@@ -369,9 +415,6 @@ pub fn hold_until(
         for &k in &held {
             is_held[k] = false;
             stopped[k] = false;
-        }
-        for &k in &entries_on[r] {
-            is_entry[k] = false;
         }
         held.clear();
         for &(_, k) in cands.iter() {
@@ -419,8 +462,21 @@ mod tests {
             entries_by_row(&frame, &picks, &grid)
         };
         let want = on(Cells::Float(&floats));
-        assert!(want.iter().map(Vec::len).sum::<usize>() > 8);
+        let count = (0..grid.len()).map(|r| want.on(r).count()).sum::<usize>();
+        assert!(count > 8);
         assert_eq!(on(Cells::Bool(&flags)), want);
+    }
+
+    #[test]
+    fn a_rows_entries_are_its_names_in_order_across_words() {
+        let mut e = Entries::new(3, 130);
+        for (r, k) in [(1, 70), (1, 3), (0, 5), (1, 64), (2, 129), (1, 3)] {
+            e.set(r, k);
+        }
+        assert_eq!(e.on(1).collect::<Vec<_>>(), [3, 64, 70]);
+        assert_eq!(e.on(0).collect::<Vec<_>>(), [5]);
+        assert_eq!(e.on(2).collect::<Vec<_>>(), [129]);
+        assert!(e.has(1, 70) && e.has(2, 129) && !e.has(0, 70) && !e.has(1, 5));
     }
 
     #[test]
