@@ -143,21 +143,17 @@ fn rank_bounds(rows: &[Option<usize>], cols: &[Column]) -> (f64, f64) {
         (Some(&a), Some(&b)) if b + 1 - a == used.len() => Some(a..b + 1),
         _ => None,
     };
-    let step = |(lo, hi): (f64, f64), v: f64| match v.is_finite() {
-        true => (kernels::min(lo, v), kernels::max(hi, v)),
-        false => (lo, hi),
-    };
     for col in cols {
         (lo, hi) = match (*col, &run) {
             (Column::Float(v), Some(run)) => {
                 let v = &v[run.clone()];
                 match finite_bounds(v) {
                     // A zero's sign is the first zero's, which the lanes do not keep: one by one.
-                    (l, h) if l == 0.0 || h == 0.0 => v.iter().fold((lo, hi), |b, &x| step(b, x)),
+                    (l, h) if l == 0.0 || h == 0.0 => v.iter().fold((lo, hi), |b, &x| widen(b, x)),
                     (l, h) => (kernels::min(lo, l), kernels::max(hi, h)),
                 }
             }
-            _ => used.iter().fold((lo, hi), |b, &i| step(b, col.get(i))),
+            _ => used.iter().fold((lo, hi), |b, &i| widen(b, col.get(i))),
         };
     }
     (lo, hi)
@@ -173,25 +169,21 @@ fn finite_bounds(v: &[f64]) -> (f64, f64) {
     let (blocks, rest) = v.as_chunks::<LANES>();
     for b in blocks {
         for j in 0..LANES {
-            let finite = b[j].is_finite();
-            let (l, h) = (
-                if finite { b[j] } else { lo[j] },
-                if finite { b[j] } else { hi[j] },
-            );
-            lo[j] = if l < lo[j] { l } else { lo[j] };
-            hi[j] = if h > hi[j] { h } else { hi[j] };
+            let (x, finite) = (b[j], b[j].is_finite());
+            lo[j] = if finite && x < lo[j] { x } else { lo[j] };
+            hi[j] = if finite && x > hi[j] { x } else { hi[j] };
         }
     }
-    let fold = |(l, h): (f64, f64), x: f64| match x.is_finite() {
-        true => (kernels::min(l, x), kernels::max(h, x)),
-        false => (l, h),
-    };
-    let lanes = lo.iter().zip(&hi).map(|(l, h)| (*l, *h));
     let start = (f64::INFINITY, f64::NEG_INFINITY);
-    let (l, h) = lanes.fold(start, |(a, b), (l, h)| {
-        (kernels::min(a, l), kernels::max(b, h))
-    });
-    rest.iter().fold((l, h), |b, &x| fold(b, x))
+    (lo.iter().chain(&hi).chain(rest)).fold(start, |b, &x| widen(b, x))
+}
+
+/// `(lo, hi)` widened to take `v` in, if it is finite.
+fn widen((lo, hi): (f64, f64), v: f64) -> (f64, f64) {
+    match v.is_finite() {
+        true => (kernels::min(lo, v), kernels::max(hi, v)),
+        false => (lo, hi),
+    }
 }
 
 /// The price stops of step 7 and each name's entry price and running maximum ratio.
