@@ -295,6 +295,17 @@ fn failure_summary(failures: &[crate::bench::Failure]) -> String {
 }
 
 /// The text report: per-strategy table, stage medians, throughput.
+/// The targets a built-in set is measured against, as printed after its throughput and after
+/// its ratio to reuse off: the first bench's for `v1`, the reuse issue's for the evolve set;
+/// none for strategy files.
+fn targets(set: &str) -> (&'static str, &'static str) {
+    match set {
+        bench::SET_VERSION => (" (target ≥ 10,000)", ""),
+        bench::EVOLVE_VERSION => (" (target ≥ 100,000)", " (target ≥ 3×)"),
+        _ => ("", ""),
+    }
+}
+
 fn render(r: &Report, pandas: &HashMap<String, f64>) -> String {
     use std::fmt::Write;
     let mut out = String::new();
@@ -349,15 +360,16 @@ fn render(r: &Report, pandas: &HashMap<String, f64>) -> String {
         " {:>8.1}",
         r.stage_median_ms.get("total").copied().unwrap_or(0.0)
     );
+    let (per_hour_target, ratio_target) = targets(&r.set);
     let _ = writeln!(
         out,
-        "\n{} evaluations in {:.1} s on {} thread(s): {:.0} ms each on average, {:.0} evaluations/hour \
-         (target ≥ 10,000)",
+        "\n{} evaluations in {:.1} s on {} thread(s): {:.0} ms each on average, {:.0} evaluations/hour{}",
         r.evaluations,
         r.wall_ms / 1e3,
         r.jobs,
         r.ms_per_evaluation,
-        r.evaluations_per_hour
+        r.evaluations_per_hour,
+        per_hour_target
     );
     if r.failed > 0 {
         let _ = writeln!(
@@ -372,8 +384,9 @@ fn render(r: &Report, pandas: &HashMap<String, f64>) -> String {
     if let Some(off) = r.reuse_off_per_hour {
         let _ = writeln!(
             out,
-            "reuse off: {off:.0} evaluations/hour on the same rounds; reuse on is {:.2}× that",
-            r.evaluations_per_hour / off
+            "reuse off: {off:.0} evaluations/hour on the same rounds; reuse on is {:.2}× that{}",
+            r.evaluations_per_hour / off,
+            ratio_target
         );
     }
     let looked = r.reuse_hits + r.reuse_misses;
@@ -522,5 +535,14 @@ mod tests {
             failure_summary(&lines),
             "empty (#1, #3, #4, …); limit (a: b)"
         );
+    }
+
+    #[test]
+    fn each_built_in_set_prints_its_own_targets_and_files_none() {
+        assert_eq!(targets(bench::SET_VERSION).1, "");
+        assert!(targets(bench::SET_VERSION).0.contains("10,000"));
+        assert!(targets(bench::EVOLVE_VERSION).0.contains("100,000"));
+        assert!(targets(bench::EVOLVE_VERSION).1.contains("3×"));
+        assert_eq!(targets("custom"), ("", ""));
     }
 }
