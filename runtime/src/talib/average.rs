@@ -33,6 +33,7 @@ pub fn ema(close: &[f64], period: usize) -> Outputs {
 }
 
 /// Weighted moving average (weights 1..period, the newest heaviest).
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "relaxed-simd"))]
 pub fn wma(close: &[f64], period: usize) -> Outputs {
     with_start(&[close], period - 1, |x| {
         let x = x[0];
@@ -62,6 +63,7 @@ pub fn wma(close: &[f64], period: usize) -> Outputs {
 }
 
 /// `2·EMA − EMA(EMA)`.
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "relaxed-simd"))]
 pub fn dema(close: &[f64], period: usize) -> Outputs {
     let lookback = 2 * (period - 1);
     with_start(&[close], lookback, |x| {
@@ -94,6 +96,7 @@ pub fn tema(close: &[f64], period: usize) -> Outputs {
 }
 
 /// Kaufman's adaptive moving average (fast 2, slow 30 as TA-Lib fixes them).
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "relaxed-simd"))]
 pub fn kama(close: &[f64], period: usize) -> Outputs {
     with_start(&[close], period, |x| {
         let x = x[0];

@@ -6,12 +6,15 @@ use super::fused::greater;
 use super::{atr, with_start, Outputs};
 
 /// The true range of day `i`: the greatest of high − low and the previous close's distances
-/// to the high and the low (each taken only when greater, as TA-Lib compares).
+/// to the high and the low (each taken only when greater, as TA-Lib compares). Its callers
+/// carry SIMD too, so the guest inlines [`greater`] and this (a wasm call per row otherwise).
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
 pub(super) fn true_range(h: &[f64], l: &[f64], c: &[f64], i: usize) -> f64 {
     let greatest = greater(h[i] - l[i], (c[i - 1] - h[i]).abs());
     greater(greatest, (c[i - 1] - l[i]).abs())
 }
 
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
 pub fn trange(high: &[f64], low: &[f64], close: &[f64]) -> Outputs {
     with_start(&[high, low, close], 1, |x| {
         let out = (1..x[0].len())
@@ -48,6 +51,7 @@ pub enum Di {
 }
 
 /// +DI or −DI with Wilder smoothing (a period of 1: the day's movement over its true range).
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
 pub fn di(high: &[f64], low: &[f64], close: &[f64], period: usize, which: Di) -> Outputs {
     let counts = |dp: f64, dm: f64| match which {
         Di::Plus => dp > 0.0 && dp > dm,
@@ -105,6 +109,7 @@ pub fn di(high: &[f64], low: &[f64], close: &[f64], period: usize, which: Di) ->
 
 /// Average directional index: Wilder's average of DX, seeded with the mean of the first
 /// `period` DX values.
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
 pub fn adx(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs {
     let p = period as f64;
     with_start(&[high, low, close], 2 * period - 1, |x| {
@@ -156,6 +161,7 @@ pub fn adx(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs {
 
 /// Parabolic SAR (Wilder): the first direction from the first day's −DM, the stop moving by
 /// `af · (ep − sar)` (one fused multiply-add) and kept outside the last two days' range.
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "relaxed-simd"))]
 pub fn sar(high: &[f64], low: &[f64], acceleration: f64, maximum: f64) -> Outputs {
     let accel = if acceleration > maximum {
         maximum

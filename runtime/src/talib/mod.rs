@@ -140,7 +140,7 @@ pub fn rsi(close: &[f64], period: usize) -> Outputs {
 // Relaxed SIMD here too, so the guest inlines its multiply-add ([`fused`]).
 #[cfg_attr(target_arch = "wasm32", target_feature(enable = "relaxed-simd"))]
 fn ema_from(x: &[f64], period: usize, first_out: usize) -> Vec<f64> {
-    let k = 2.0 / (period as f64 + 1.0);
+    let k = ema_k(period);
     let seed_start = first_out + 1 - period;
     let mut prev = sum(&x[seed_start..=first_out]) / period as f64;
     let mut out = Vec::with_capacity(x.len() - first_out);
@@ -152,7 +152,11 @@ fn ema_from(x: &[f64], period: usize, first_out: usize) -> Vec<f64> {
     out
 }
 
-/// MACD line, signal and histogram.
+/// MACD line, signal and histogram. The fast and slow EMAs and the signal's advance in one
+/// loop: three recurrences that do not wait for each other, instead of three passes each
+/// bound by its own multiply-add's latency. Each keeps its own operations in its own order,
+/// so the bits are those of the three passes ([`ema_from`] on the price, then on the line).
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "relaxed-simd"))]
 pub fn macd(close: &[f64], fast: usize, slow: usize, signal: usize) -> Outputs {
     let n = close.len();
     let (mut a, mut b, mut c) = (nan(n), nan(n), nan(n));
@@ -169,25 +173,37 @@ pub fn macd(close: &[f64], fast: usize, slow: usize, signal: usize) -> Outputs {
     if fast < 2 || signal < 1 || x.len() <= lookback {
         return vec![a, b, c];
     }
-    // Both EMAs produce their first value at the same row, `slow - 1`.
+    // Both EMAs produce their first value at the same row, `slow - 1`: line `j` is row
+    // `first + j`, and the signal's first value is line `signal - 1`, the mean of the first
+    // `signal` lines (a signal period of 1 is no smoothing: the line itself).
     let first = slow - 1;
-    let fast_ema = ema_from(x, fast, first);
-    let slow_ema = ema_from(x, slow, first);
-    let line: Vec<f64> = fast_ema.iter().zip(&slow_ema).map(|(f, s)| f - s).collect();
-    // A signal period of 1 is no smoothing: the signal is the line itself.
-    let sig = if signal == 1 {
-        line.clone()
-    } else {
-        ema_from(&line, signal, signal - 1)
-    };
-    for (j, s) in sig.iter().enumerate() {
-        let i = start + first + signal - 1 + j;
-        let m = line[signal - 1 + j];
-        a[i] = m;
-        b[i] = *s;
-        c[i] = m - s;
+    let (kf, ks, kg) = (ema_k(fast), ema_k(slow), ema_k(signal));
+    let mut f = sum(&x[first + 1 - fast..=first]) / fast as f64;
+    let mut s = sum(&x[..=first]) / slow as f64;
+    // The mean sums from 0.0, as `sum` does (a first line of -0.0 counts as +0.0).
+    let mut seed = 0.0 + (f - s);
+    for &v in &x[first + 1..first + signal] {
+        f = fma(v - f, kf, f);
+        s = fma(v - s, ks, s);
+        seed += f - s;
+    }
+    let m = f - s;
+    let mut g = if signal == 1 { m } else { seed / signal as f64 };
+    let out = start + first + signal - 1;
+    (a[out], b[out], c[out]) = (m, g, m - g);
+    for (i, &v) in (out + 1..).zip(&x[first + signal..]) {
+        f = fma(v - f, kf, f);
+        s = fma(v - s, ks, s);
+        let m = f - s;
+        g = if signal == 1 { m } else { fma(m - g, kg, g) };
+        (a[i], b[i], c[i]) = (m, g, m - g);
     }
     vec![a, b, c]
+}
+
+/// An EMA's smoothing factor, as TA-Lib computes it.
+fn ema_k(period: usize) -> f64 {
+    2.0 / (period as f64 + 1.0)
 }
 
 /// Simple moving average over `period` values of `x`, with TA-Lib's running-sum order (the
@@ -510,6 +526,72 @@ mod tests {
             }
         }
         assert!(highest_lowest(&x[..3], &x[..3], 4).0.is_empty());
+    }
+
+    /// MACD as three passes (the fast and slow EMAs, their difference, its EMA), the form
+    /// the fused loop must match bit for bit.
+    fn macd_in_passes(close: &[f64], fast: usize, slow: usize, signal: usize) -> Outputs {
+        let n = close.len();
+        let (mut a, mut b, mut c) = (nan(n), nan(n), nan(n));
+        let (fast, slow) = if slow < fast {
+            (slow, fast)
+        } else {
+            (fast, slow)
+        };
+        let Some(start) = begin(&[close]) else {
+            return vec![a, b, c];
+        };
+        let x = &close[start..];
+        if fast < 2 || signal < 1 || x.len() <= (slow - 1) + (signal - 1) {
+            return vec![a, b, c];
+        }
+        let first = slow - 1;
+        let fast_ema = ema_from(x, fast, first);
+        let slow_ema = ema_from(x, slow, first);
+        let line: Vec<f64> = fast_ema.iter().zip(&slow_ema).map(|(f, s)| f - s).collect();
+        let sig = if signal == 1 {
+            line.clone()
+        } else {
+            ema_from(&line, signal, signal - 1)
+        };
+        for (j, s) in sig.iter().enumerate() {
+            let i = start + first + signal - 1 + j;
+            let m = line[signal - 1 + j];
+            (a[i], b[i], c[i]) = (m, *s, m - s);
+        }
+        vec![a, b, c]
+    }
+
+    #[test]
+    fn macd_in_one_loop_is_macd_in_passes() {
+        let mut rng = 0x9e3779b97f4a7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for len in [0, 5, 30, 34, 35, 200] {
+            let mut x: Vec<f64> = (0..len).map(|_| 50.0 + 10.0 * next()).collect();
+            for v in x.iter_mut().take(len / 10) {
+                *v = f64::NAN;
+            }
+            if len > 100 {
+                x[150] = f64::NAN;
+                x[30..40].fill(50.0);
+            }
+            for (fast, slow, signal) in [(12, 26, 9), (5, 35, 5), (26, 12, 1), (2, 3, 2), (3, 3, 1)]
+            {
+                let (one, passes) = (
+                    macd(&x, fast, slow, signal),
+                    macd_in_passes(&x, fast, slow, signal),
+                );
+                for (o, p) in one.iter().zip(&passes) {
+                    let bits = |v: &Vec<f64>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(o), bits(p), "{len} {fast} {slow} {signal}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -167,6 +167,7 @@ pub fn cci(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Outputs {
 }
 
 /// Ultimate oscillator over three periods (sorted, shortest weighted 4, middle 2, longest 1).
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "relaxed-simd"))]
 pub fn ultosc(high: &[f64], low: &[f64], close: &[f64], periods: [usize; 3]) -> Outputs {
     let mut p = periods;
     p.sort_unstable();

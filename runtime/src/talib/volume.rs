@@ -51,6 +51,7 @@ pub fn ad(high: &[f64], low: &[f64], close: &[f64], volume: &[f64]) -> Outputs {
 
 /// Chaikin oscillator: the fast EMA of the A/D line minus the slow one, both seeded with the
 /// first A/D value (bit-identical to the pinned TA-Lib on an x86-64 CPU with FMA).
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "relaxed-simd"))]
 pub fn adosc(
     high: &[f64],
     low: &[f64],
