@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use dsl_engine::dsl::{compile, CheckContext};
 use dsl_engine::plan::{lower, Plan};
-use dsl_engine::sandbox::{CacheOutcome, Limits, Sandbox, SandboxError};
+use dsl_engine::sandbox::{CacheOutcome, Limits, Sandbox, SandboxError, GUEST_WASM};
 use dsl_runtime::wire::{PanelData, Position};
 
 fn sandbox() -> Sandbox {
@@ -131,14 +131,37 @@ fn indicators_fuse_their_multiply_adds_as_natively() {
         let native = dsl_runtime::eval::evaluate(&plan, data.clone()).expect("native evaluation");
         identical(&wasm.position, &Position::Weights(native));
     }
-    let plan = plan_of("u, m, l = data.indicator(\"BBANDS\")\nsim(u - l)\n");
-    let data = inputs(&plan);
-    let refs: Vec<&PanelData> = data.iter().collect();
-    let native = dsl_runtime::eval::evaluate(&plan, data.clone()).expect("native evaluation");
-    identical(
-        &sb.evaluate(&plan, &refs).unwrap().position,
-        &Position::Weights(native),
+    for source in [
+        "u, m, l = data.indicator(\"BBANDS\")\nsim(u - l)\n",
+        "m, s, h = data.indicator(\"MACD\", fastperiod=5, slowperiod=20, signalperiod=4)\nsim(m + s * h)\n",
+    ] {
+        let plan = plan_of(source);
+        let data = inputs(&plan);
+        let refs: Vec<&PanelData> = data.iter().collect();
+        let native = dsl_runtime::eval::evaluate(&plan, data.clone()).expect("native evaluation");
+        identical(
+            &sb.evaluate(&plan, &refs).unwrap().position,
+            &Position::Weights(native),
+        );
+    }
+}
+
+#[test]
+fn the_guest_inlines_its_multiply_add_and_pseudo_maximum() {
+    // A caller without the SIMD feature cannot inline them, and wasm then makes a call (with
+    // its fuel and deadline checks) per row. The guest keeps its name section (profiles name
+    // its functions), so a function left standalone shows there by its mangled name.
+    let has = |name: &str| GUEST_WASM.windows(name.len()).any(|w| w == name.as_bytes());
+    assert!(
+        has("9indicator9indicator"),
+        "the guest lost its name section"
     );
+    for helper in ["5fused3fma", "5fused7greater"] {
+        assert!(
+            !has(helper),
+            "talib::fused::{helper} is called, not inlined"
+        );
+    }
 }
 
 #[test]
