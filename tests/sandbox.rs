@@ -107,9 +107,9 @@ fn more_operators_give_the_native_bits() {
 
 #[test]
 fn indicators_fuse_their_multiply_adds_as_natively() {
-    // TA-Lib's fused multiply-adds (relaxed SIMD's in the guest) and the true range's
-    // branch-free comparisons: each indicator that has them, as the float position itself, so
-    // a last-bit difference is not hidden by a selection.
+    // TA-Lib's fused multiply-adds (relaxed SIMD's in the guest) and the true range's and
+    // RSI's branch-free comparisons: each indicator that has them, as the float position
+    // itself, so a last-bit difference is not hidden by a selection.
     let sb = sandbox();
     for call in [
         "\"EMA\", timeperiod=20",
@@ -117,6 +117,8 @@ fn indicators_fuse_their_multiply_adds_as_natively() {
         "\"DEMA\"",
         "\"KAMA\"",
         "\"ATR\"",
+        "\"RSI\"",
+        "\"RSI\", timeperiod=3",
         "\"TRANGE\"",
         "\"ADX\"",
         "\"SAR\"",
@@ -156,7 +158,7 @@ fn the_guest_inlines_its_multiply_add_and_pseudo_maximum() {
         has("9indicator9indicator"),
         "the guest lost its name section"
     );
-    for helper in ["5fused3fma", "5fused7greater"] {
+    for helper in ["5fused3fma", "5fused7greater", "5fused9rise_fall"] {
         assert!(
             !has(helper),
             "talib::fused::{helper} is called, not inlined"

@@ -52,9 +52,56 @@ pub fn greater(running: f64, t: f64) -> f64 {
     f64x2_extract_lane::<0>(f64x2_pmax(f64x2_splat(running), f64x2_splat(t)))
 }
 
+/// A change split into its rise and its fall: `(0.0, d)` where `d < 0`, else `(d, 0.0)` — so
+/// adding the rise to a running gain and taking the fall from a running loss changes only the
+/// side the branch would have (the other gets an exact `± 0.0`).
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+pub fn rise_fall(d: f64) -> (f64, f64) {
+    if d < 0.0 {
+        (0.0, d)
+    } else {
+        (d, 0.0)
+    }
+}
+
+/// [`rise_fall`] without a branch: the comparison's mask selects the bits (a branch on the
+/// sign of a price change is mispredicted half the time).
+#[cfg(target_arch = "wasm32")]
+#[inline]
+#[target_feature(enable = "simd128")]
+pub fn rise_fall(d: f64) -> (f64, f64) {
+    use core::arch::wasm32::{f64x2_extract_lane, f64x2_lt, f64x2_splat, v128_and, v128_andnot};
+    let v = f64x2_splat(d);
+    let falls = f64x2_lt(v, f64x2_splat(0.0));
+    (
+        f64x2_extract_lane::<0>(v128_andnot(v, falls)),
+        f64x2_extract_lane::<0>(v128_and(v, falls)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{fma, greater};
+    use super::{fma, greater, rise_fall};
+
+    #[test]
+    fn a_change_is_a_rise_or_a_fall() {
+        let bits = |(a, b): (f64, f64)| (a.to_bits(), b.to_bits());
+        for d in [
+            1.5,
+            -1.5,
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+        ] {
+            let want = if d < 0.0 { (0.0, d) } else { (d, 0.0) };
+            assert_eq!(bits(rise_fall(d)), bits(want), "{d}");
+        }
+        let (rise, fall) = rise_fall(f64::NAN);
+        assert!(rise.is_nan() && fall.to_bits() == 0);
+    }
 
     #[test]
     fn greater_takes_only_a_greater_value() {

@@ -83,6 +83,7 @@ fn sum(x: &[f64]) -> f64 {
 /// RSI over `period` rows of `close` (Wilder's averages; the library divides by the period as a
 /// multiplication by its reciprocal and tests the total of gains and losses exactly, not
 /// against a fixed band).
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
 pub fn rsi(close: &[f64], period: usize) -> Outputs {
     let n = close.len();
     let mut out = nan(n);
@@ -96,14 +97,13 @@ pub fn rsi(close: &[f64], period: usize) -> Outputs {
     let keep = (period - 1) as f64;
     let (mut gain, mut loss) = (0.0f64, 0.0f64);
     let mut prev = close[b];
+    // Gains and losses never hold -0.0, so the side a change does not move takes an exact
+    // `± 0.0` ([`fused::rise_fall`]), as if the change had been tested.
     for &v in &close[b + 1..=b + period] {
-        let d = v - prev;
+        let (rise, fall) = fused::rise_fall(v - prev);
         prev = v;
-        if d < 0.0 {
-            loss -= d;
-        } else {
-            gain += d;
-        }
+        loss -= fall;
+        gain += rise;
     }
     gain *= inv;
     loss *= inv;
@@ -118,17 +118,10 @@ pub fn rsi(close: &[f64], period: usize) -> Outputs {
     };
     out[b + period] = value(gain, loss);
     for i in b + period + 1..n {
-        let d = close[i] - prev;
+        let (rise, fall) = fused::rise_fall(close[i] - prev);
         prev = close[i];
-        loss *= keep;
-        gain *= keep;
-        if d < 0.0 {
-            loss -= d;
-        } else {
-            gain += d;
-        }
-        loss *= inv;
-        gain *= inv;
+        loss = (loss * keep - fall) * inv;
+        gain = (gain * keep + rise) * inv;
         out[i] = value(gain, loss);
     }
     vec![out]
