@@ -294,7 +294,6 @@ fn failure_summary(failures: &[crate::bench::Failure]) -> String {
     groups.join("; ")
 }
 
-/// The text report: per-strategy table, stage medians, throughput.
 /// The targets a built-in set is measured against, as printed after its throughput and after
 /// its ratio to reuse off: the first bench's for `v1`, the reuse issue's for the evolve set;
 /// none for strategy files.
@@ -306,6 +305,7 @@ fn targets(set: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// The text report: per-strategy table, stage medians, throughput.
 fn render(r: &Report, pandas: &HashMap<String, f64>) -> String {
     use std::fmt::Write;
     let mut out = String::new();
