@@ -153,19 +153,10 @@ fn ema_from(x: &[f64], period: usize, first_out: usize) -> Vec<f64> {
 pub fn macd(close: &[f64], fast: usize, slow: usize, signal: usize) -> Outputs {
     let n = close.len();
     let (mut a, mut b, mut c) = (nan(n), nan(n), nan(n));
-    let (fast, slow) = if slow < fast {
-        (slow, fast)
-    } else {
-        (fast, slow)
-    };
-    let Some(start) = begin(&[close]) else {
+    let Some((start, fast, slow)) = macd_start(close, fast, slow, signal) else {
         return vec![a, b, c];
     };
     let x = &close[start..];
-    let lookback = (slow - 1) + (signal - 1);
-    if fast < 2 || signal < 1 || x.len() <= lookback {
-        return vec![a, b, c];
-    }
     // Both EMAs produce their first value at the same row, `slow - 1`: line `j` is row
     // `first + j`, and the signal's first value is line `signal - 1`, the mean of the first
     // `signal` lines (a signal period of 1 is no smoothing: the line itself).
@@ -192,6 +183,26 @@ pub fn macd(close: &[f64], fast: usize, slow: usize, signal: usize) -> Outputs {
         (a[i], b[i], c[i]) = (m, g, m - g);
     }
     vec![a, b, c]
+}
+
+/// Where MACD starts on `close` and its periods, the shorter first: `None` when it has no value
+/// (periods TA-Lib refuses, or too few prices after the first).
+fn macd_start(
+    close: &[f64],
+    fast: usize,
+    slow: usize,
+    signal: usize,
+) -> Option<(usize, usize, usize)> {
+    let (fast, slow) = if slow < fast {
+        (slow, fast)
+    } else {
+        (fast, slow)
+    };
+    if fast < 2 || signal < 1 {
+        return None;
+    }
+    let start = begin(&[close])?;
+    (close.len() - start > (slow - 1) + (signal - 1)).then_some((start, fast, slow))
 }
 
 /// An EMA's smoothing factor, as TA-Lib computes it.
@@ -526,18 +537,10 @@ mod tests {
     fn macd_in_passes(close: &[f64], fast: usize, slow: usize, signal: usize) -> Outputs {
         let n = close.len();
         let (mut a, mut b, mut c) = (nan(n), nan(n), nan(n));
-        let (fast, slow) = if slow < fast {
-            (slow, fast)
-        } else {
-            (fast, slow)
-        };
-        let Some(start) = begin(&[close]) else {
+        let Some((start, fast, slow)) = macd_start(close, fast, slow, signal) else {
             return vec![a, b, c];
         };
         let x = &close[start..];
-        if fast < 2 || signal < 1 || x.len() <= (slow - 1) + (signal - 1) {
-            return vec![a, b, c];
-        }
         let first = slow - 1;
         let fast_ema = ema_from(x, fast, first);
         let slow_ema = ema_from(x, slow, first);
